@@ -1,0 +1,109 @@
+//! Traces: rebuilding them from BFS parent pointers, and replaying them.
+//!
+//! The BFS visited map stores, for each fingerprint, the parent's fingerprint and
+//! the index of the action (in the parent's deterministic `actions()` order) that
+//! first reached it; the root points to itself with index [`ROOT`]. A trace is
+//! rebuilt by walking parents up to the root and replaying the indices forward
+//! from the initial state. [`replay`] re-runs a trace of actions, matching each
+//! one against the enabled actions by `Debug` text, so a trace parsed back from
+//! a file replays without requiring `Action: PartialEq`.
+
+use std::fmt;
+
+use crate::fingerprint::FpMap;
+use crate::Model;
+
+/// Action index stored for the initial state (it has no parent).
+pub(crate) const ROOT: u32 = u32::MAX;
+
+/// Visited map of BFS: fingerprint -> (parent fingerprint, action index).
+pub(crate) type ParentMap = FpMap<(u64, u32)>;
+
+/// Action indices from the initial state to `fp`.
+pub(crate) fn indices(parents: &ParentMap, mut fp: u64) -> Vec<u32> {
+    let mut idx = Vec::new();
+    while let Some(&(parent, i)) = parents.get(&fp) {
+        if i == ROOT {
+            break;
+        }
+        idx.push(i);
+        fp = parent;
+    }
+    idx.reverse();
+    idx
+}
+
+/// Replays action indices from the initial state and returns the actions taken.
+/// Stops early if an index is out of range (only possible after a fingerprint
+/// collision), returning the prefix that replayed.
+pub(crate) fn actions_from_indices<M: Model>(model: &M, idx: &[u32]) -> Vec<M::Action> {
+    let mut state = model.initial_state();
+    let mut buf = Vec::new();
+    let mut trace = Vec::with_capacity(idx.len());
+    for &i in idx {
+        buf.clear();
+        model.actions(&state, &mut buf);
+        let Some(a) = buf.get(i as usize) else { break };
+        state = model.step(&state, a);
+        trace.push(a.clone());
+    }
+    trace
+}
+
+/// Rebuilds the trace reaching fingerprint `fp`.
+pub(crate) fn rebuild<M: Model>(model: &M, parents: &ParentMap, fp: u64) -> Vec<M::Action> {
+    actions_from_indices(model, &indices(parents, fp))
+}
+
+/// A trace step that is not enabled in the state reached by the steps before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayError {
+    /// Index in the trace of the first action that is not enabled.
+    pub index: usize,
+    /// `Debug` text of that action.
+    pub action: String,
+    /// `Debug` texts of the actions that were enabled there.
+    pub enabled: Vec<String>,
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "trace step {}: action `{}` is not enabled",
+            self.index, self.action
+        )?;
+        if self.enabled.is_empty() {
+            write!(f, " (no action is enabled: terminal state)")
+        } else {
+            write!(f, "; enabled: {}", self.enabled.join(", "))
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+/// Replays `trace` from the initial state; returns every state visited (initial included) or an error naming the first action index that is not enabled.
+///
+/// Actions are matched by `Debug` text against the enabled actions of each state.
+pub fn replay<M: Model>(model: &M, trace: &[M::Action]) -> Result<Vec<M::State>, ReplayError> {
+    let mut states = Vec::with_capacity(trace.len() + 1);
+    states.push(model.initial_state());
+    let mut buf = Vec::new();
+    for (index, action) in trace.iter().enumerate() {
+        let state = states.last().expect("states is never empty");
+        buf.clear();
+        model.actions(state, &mut buf);
+        let want = format!("{action:?}");
+        let Some(a) = buf.iter().find(|a| format!("{a:?}") == want) else {
+            return Err(ReplayError {
+                index,
+                action: want,
+                enabled: buf.iter().map(|a| format!("{a:?}")).collect(),
+            });
+        };
+        let next = model.step(state, a);
+        states.push(next);
+    }
+    Ok(states)
+}
