@@ -1,0 +1,134 @@
+//! The model's own invariants, checked after every step.
+//!
+//! Every folio's `_refcount`, `_pincount` and mapcounts are recomputed from their
+//! holders (PTEs, PMDs, shmem page cache, device pins and references) and must
+//! match exactly; every PTE and PMD must point at a live folio; no count may be
+//! negative; `nr_foll_pin_acquired - nr_foll_pin_released` must equal the pins
+//! devices hold; under `anon_exclusive` every pinned anonymous page must be
+//! `PageAnonExclusive` (the kernel's `sanity_check_pinned_pages`). A violation is
+//! a model bug, never a scenario outcome.
+
+use crate::machine::Machine;
+use crate::mem::{GUP_PIN_COUNTING_BIAS, ZERO_PFN};
+use crate::policy::{Policy, Switch};
+use std::collections::BTreeMap;
+
+#[derive(Default)]
+struct Expect {
+    refs: i64,
+    pins: i64,
+    entire: i32,
+    pages: BTreeMap<usize, i32>,
+}
+
+impl Machine {
+    /// Checks every invariant; `Err` describes the first violation.
+    pub fn check_invariants(&self, policy: &Policy) -> Result<(), String> {
+        if let Some(b) = self.ghost.model_bugs.iter().next() {
+            return Err(b.clone());
+        }
+        let mut exp: BTreeMap<u64, Expect> = BTreeMap::new();
+        for p in &self.procs {
+            let Some(mm) = &p.mm else { continue };
+            for (vpn, pte) in &mm.ptes {
+                if pte.pfn == ZERO_PFN {
+                    continue;
+                }
+                let (h, i) = self.frames.page_folio(pte.pfn).ok_or_else(|| {
+                    format!("{}: PTE {vpn:#x} maps freed pfn {:#x}", p.name, pte.pfn)
+                })?;
+                let e = exp.entry(h).or_default();
+                e.refs += 1;
+                *e.pages.entry(i).or_default() += 1;
+            }
+            for (idx, pmd) in &mm.pmds {
+                if self.frames.get(pmd.pfn).is_none() {
+                    return Err(format!(
+                        "{}: PMD {idx:#x} maps freed pfn {:#x}",
+                        p.name, pmd.pfn
+                    ));
+                }
+                let e = exp.entry(pmd.pfn).or_default();
+                e.refs += 1;
+                e.entire += 1;
+            }
+        }
+        for (o, obj) in self.shmem.iter().enumerate() {
+            for (idx, &pfn) in &obj.pages {
+                let f = self
+                    .frames
+                    .get(pfn)
+                    .ok_or_else(|| format!("shmem {o} page {idx} is freed pfn {pfn:#x}"))?;
+                exp.entry(pfn).or_default().refs += f.nr_pages() as i64;
+            }
+        }
+        for hold in self.dev.holds() {
+            if hold.page == ZERO_PFN {
+                continue;
+            }
+            let (h, i) = self
+                .frames
+                .page_folio(hold.page)
+                .ok_or_else(|| format!("a device holds freed pfn {:#x}", hold.page))?;
+            let f = self.frames.get(h).expect("folio");
+            let e = exp.entry(h).or_default();
+            if hold.pin {
+                if f.is_large() {
+                    e.refs += hold.count;
+                    e.pins += hold.count;
+                } else {
+                    e.refs += hold.count * GUP_PIN_COUNTING_BIAS;
+                }
+                if policy.has(Switch::anon_exclusive) && f.is_anon() && !f.anon_exclusive[i] {
+                    return Err(format!(
+                        "pinned anon page {:#x} is not PageAnonExclusive",
+                        hold.page
+                    ));
+                }
+            } else {
+                e.refs += hold.count;
+            }
+        }
+        for (pfn, f) in self.frames.iter() {
+            let e = exp.remove(&pfn).unwrap_or_default();
+            if f.refcount != e.refs || f.refcount <= 0 {
+                return Err(format!(
+                    "folio {pfn:#x}: _refcount {} but holders account for {}",
+                    f.refcount, e.refs
+                ));
+            }
+            if f.pincount != e.pins {
+                return Err(format!(
+                    "folio {pfn:#x}: _pincount {} but {} pins are held",
+                    f.pincount, e.pins
+                ));
+            }
+            if f.entire_mapcount != e.entire {
+                return Err(format!(
+                    "folio {pfn:#x}: _entire_mapcount {} but {} PMDs map it",
+                    f.entire_mapcount, e.entire
+                ));
+            }
+            for (i, &c) in f.page_mapcount.iter().enumerate() {
+                let want = e.pages.get(&i).copied().unwrap_or(0);
+                if c != want {
+                    return Err(format!(
+                        "page {:#x}: mapcount {c} but {want} PTEs map it",
+                        pfn + i as u64
+                    ));
+                }
+            }
+        }
+        if let Some((pfn, _)) = exp.into_iter().next() {
+            return Err(format!("something refers to freed folio {pfn:#x}"));
+        }
+        let net = self.vmstat.nr_foll_pin_acquired as i64 - self.vmstat.nr_foll_pin_released as i64;
+        let held = self.outstanding_pins(policy) as i64;
+        if net != held {
+            return Err(format!(
+                "nr_foll_pin_acquired - nr_foll_pin_released = {net} but devices hold {held} pins"
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,280 @@
+//! io_uring fixed buffers (io_uring/rsrc.c, io_uring/memmap.c; upstream ≈6.14).
+//!
+//! `IORING_REGISTER_BUFFERS` pins with `pin_user_pages_fast(FOLL_WRITE|FOLL_LONGTERM)`
+//! (`io_pin_pages`; a partial pin is undone and fails -EFAULT), then
+//! `io_coalesce_buffer` keeps one pin per large folio (a 2 MiB THP shows acquired
+//! +512, released +511). `VmPin` is charged per small page and once per large
+//! folio per ring (`headpage_already_acct`). READ_FIXED is device DMA into the
+//! pinned pages, WRITE_FIXED DMA out of them. Unregister unpins without dirtying.
+//! Without `foll_pin_tracking` the same calls take FOLL_GET references.
+
+use crate::errno::{Errno, KResult};
+use crate::ghost::{Target, WriteId};
+use crate::gup::foll::*;
+use crate::gup::GupApi;
+use crate::machine::{Machine, Pid};
+use crate::policy::{Policy, Switch};
+use crate::vm::PAGE_SIZE;
+use std::collections::BTreeSet;
+
+/// A registered buffer (`struct io_mapped_ubuf`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RegBuf {
+    /// The registering process (whose memory the buffer is).
+    pub owner: Pid,
+    /// Start address.
+    pub start: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// The page behind each 4 KiB of the buffer.
+    pub pages: Vec<u64>,
+    /// Ghost target of each page (where its owner sees it).
+    pub targets: Vec<Target>,
+    /// Pins held: (a page of the folio, count).
+    pub held: Vec<(u64, i64)>,
+    /// FOLL_PIN or FOLL_GET.
+    pub flags: u32,
+    /// Pages charged to `pinned_vm`.
+    pub acct: u64,
+}
+
+/// An io_uring instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Ring {
+    /// Processes holding the ring fd.
+    pub holders: BTreeSet<Pid>,
+    /// Buffer table slot 0.
+    pub buf: Option<RegBuf>,
+}
+
+impl Machine {
+    /// `io_uring_setup`: a new ring held by `pid`.
+    pub fn io_uring_setup(&mut self, pid: Pid) -> usize {
+        self.dev.rings.push(Ring {
+            holders: [pid].into_iter().collect(),
+            buf: None,
+        });
+        self.dev.rings.len() - 1
+    }
+
+    /// `io_uring_register(IORING_REGISTER_BUFFERS)` with one iovec.
+    pub fn io_uring_register_buffers(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        ring: usize,
+        start: u64,
+        len: u64,
+    ) -> KResult<()> {
+        let r = self
+            .dev
+            .rings
+            .get(ring)
+            .filter(|r| r.holders.contains(&pid))
+            .ok_or(Errno::EINVAL)?;
+        if r.buf.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        if len == 0 || len > 1 << 30 {
+            // io_buffer_validate
+            return Err(Errno::EFAULT);
+        }
+        let first = start / PAGE_SIZE;
+        let nr = (start + len).div_ceil(PAGE_SIZE) - first;
+        let res = self.gup(
+            policy,
+            GupApi::PinUserPagesFast,
+            pid,
+            first * PAGE_SIZE,
+            nr,
+            FOLL_WRITE | FOLL_LONGTERM,
+        );
+        let flags = if policy.has(Switch::foll_pin_tracking) {
+            FOLL_PIN
+        } else {
+            FOLL_GET
+        };
+        match res.ret {
+            Err(e) => return Err(e),
+            Ok(n) if n as u64 != nr => {
+                self.release_user_pages(policy, &res.pages, flags, false);
+                return Err(Errno::EFAULT);
+            }
+            Ok(_) => {}
+        }
+        let pages = res.pages;
+        let runs = self.folio_runs(&pages);
+        let coalesce = self.io_check_coalesce_buffer(&pages, &runs);
+        let mut held = Vec::new();
+        if coalesce {
+            for &(i, n) in &runs {
+                // unpin_user_folio(folio, nr - 1)
+                if n > 1 {
+                    self.release_user_pages(policy, &vec![pages[i]; n - 1], flags, false);
+                }
+                held.push((pages[i], 1));
+            }
+        } else {
+            held = pages.iter().map(|&p| (p, 1)).collect();
+        }
+        let mut acct = 0;
+        let mut seen_heads = BTreeSet::new();
+        for &p in &pages {
+            match self.frames.page_folio(p) {
+                Some((h, _)) if self.frames.get(h).is_some_and(|f| f.is_large()) => {
+                    if seen_heads.insert(h) {
+                        acct += self.frames.get(h).expect("folio").nr_pages();
+                    }
+                }
+                _ => acct += 1,
+            }
+        }
+        self.mm_mut(pid).expect("mm").pinned_vm += acct;
+        let targets = (0..nr)
+            .map(|i| {
+                self.target_of(pid, first + i)
+                    .expect("pinned page has a vma")
+            })
+            .collect();
+        self.dev.rings[ring].buf = Some(RegBuf {
+            owner: pid,
+            start: first * PAGE_SIZE,
+            len,
+            pages,
+            targets,
+            held,
+            flags,
+            acct,
+        });
+        Ok(())
+    }
+
+    /// Splits `pages` into runs of consecutive pages of one folio: (first index, length).
+    fn folio_runs(&self, pages: &[u64]) -> Vec<(usize, usize)> {
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for (i, &p) in pages.iter().enumerate() {
+            let h = self.frames.page_folio(p).map(|(h, _)| h);
+            match runs.last_mut() {
+                Some((s, n))
+                    if self.frames.page_folio(pages[*s]).map(|(h, _)| h) == h
+                        && pages[i - 1] + 1 == p
+                        && h.is_some() =>
+                {
+                    *n += 1
+                }
+                _ => runs.push((i, 1)),
+            }
+        }
+        runs
+    }
+
+    /// `io_check_coalesce_buffer`: more than one page, all in large folios of one
+    /// order, each folio covered contiguously (only the first may start inside a
+    /// folio and only the last may end inside one).
+    fn io_check_coalesce_buffer(&self, pages: &[u64], runs: &[(usize, usize)]) -> bool {
+        if pages.len() <= 1 {
+            return false;
+        }
+        let mut order = None;
+        for (k, &(i, n)) in runs.iter().enumerate() {
+            let Some((h, idx)) = self.frames.page_folio(pages[i]) else {
+                return false;
+            };
+            let f = self.frames.get(h).expect("folio");
+            if !f.is_large() || *order.get_or_insert(f.order) != f.order {
+                return false;
+            }
+            if k > 0 && idx != 0 {
+                return false;
+            }
+            if k + 1 < runs.len() && idx + n != f.nr_pages() as usize {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// `io_uring_register(IORING_UNREGISTER_BUFFERS)`.
+    pub fn io_uring_unregister_buffers(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        ring: usize,
+    ) -> KResult<()> {
+        if self
+            .dev
+            .rings
+            .get(ring)
+            .is_none_or(|r| !r.holders.contains(&pid))
+        {
+            return Err(Errno::EINVAL);
+        }
+        self.io_uring_unregister_buffers_inner(policy, ring)
+    }
+
+    pub(crate) fn io_uring_unregister_buffers_inner(
+        &mut self,
+        policy: &Policy,
+        ring: usize,
+    ) -> KResult<()> {
+        let b = self.dev.rings[ring].buf.take().ok_or(Errno::ENXIO)?;
+        for &(p, n) in &b.held {
+            self.release_user_pages(policy, &vec![p; n as usize], b.flags, false);
+        }
+        if let Some(mm) = self.mm_mut(b.owner) {
+            mm.pinned_vm -= b.acct;
+        }
+        Ok(())
+    }
+
+    fn fixed_range(
+        &self,
+        pid: Pid,
+        ring: usize,
+        off: u64,
+        len: u64,
+    ) -> KResult<(Vec<u64>, Vec<Target>)> {
+        let r = self
+            .dev
+            .rings
+            .get(ring)
+            .filter(|r| r.holders.contains(&pid))
+            .ok_or(Errno::EINVAL)?;
+        let b = r.buf.as_ref().ok_or(Errno::EFAULT)?;
+        if len == 0 || off + len > b.pages.len() as u64 * PAGE_SIZE {
+            return Err(Errno::EFAULT);
+        }
+        let (a, z) = (
+            (off / PAGE_SIZE) as usize,
+            (off + len).div_ceil(PAGE_SIZE) as usize,
+        );
+        Ok((b.pages[a..z].to_vec(), b.targets[a..z].to_vec()))
+    }
+
+    /// `IORING_OP_READ_FIXED`: a file's data (version `wid`) is DMA'd into the
+    /// registered buffer at `off`; the CQE reports success to the submitter.
+    pub fn io_uring_read_fixed(
+        &mut self,
+        pid: Pid,
+        ring: usize,
+        off: u64,
+        len: u64,
+        wid: WriteId,
+    ) -> KResult<u64> {
+        let (pages, targets) = self.fixed_range(pid, ring, off, len)?;
+        self.dma_write(&pages, &targets, wid);
+        Ok(len)
+    }
+
+    /// `IORING_OP_WRITE_FIXED`: the device reads the registered buffer at `off`.
+    pub fn io_uring_write_fixed(
+        &mut self,
+        pid: Pid,
+        ring: usize,
+        off: u64,
+        len: u64,
+    ) -> KResult<Vec<crate::ghost::Ver>> {
+        let (pages, targets) = self.fixed_range(pid, ring, off, len)?;
+        Ok(self.dma_read(&pages, &targets, "WRITE_FIXED"))
+    }
+}

@@ -1,0 +1,294 @@
+//! GUP users: io_uring fixed buffers, RDMA memory regions, vmsplice pipes, and
+//! raw GUP handles (the kernel-module calls a gup_test-like scenario step makes).
+//!
+//! Each device object records exactly which pages it holds and how (FOLL_PIN or
+//! FOLL_GET, and how many per page), which the invariant checker sums against the
+//! folios' counts. Objects are reached through file descriptors: a fork copies the
+//! descriptor (the child becomes a holder) and the object is torn down when its
+//! last holder closes it or exits.
+
+pub mod iouring;
+pub mod rdma;
+
+use crate::errno::{Errno, KResult};
+use crate::ghost::Target;
+use crate::gup::foll::*;
+use crate::gup::GupApi;
+use crate::machine::{Machine, Pid};
+use crate::policy::Policy;
+use crate::vm::PAGE_SIZE;
+use std::collections::BTreeSet;
+
+pub use iouring::{RegBuf, Ring};
+pub use rdma::{Mr, MrState};
+
+/// A pipe with page references from vmsplice (`struct pipe_buffer`s).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Pipe {
+    /// Processes holding a descriptor of the pipe.
+    pub holders: BTreeSet<Pid>,
+    /// Pages in the pipe, each with one FOLL_GET reference.
+    pub bufs: Vec<u64>,
+}
+
+/// Pages a raw GUP call returned and that its caller still holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GupHandle {
+    /// The process whose step made the call (the pins go when it exits).
+    pub holder: Pid,
+    /// The pages.
+    pub pages: Vec<u64>,
+    /// The flags they were taken with (FOLL_PIN or FOLL_GET decides the release).
+    pub flags: u32,
+}
+
+/// All device objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Devices {
+    /// io_uring instances.
+    pub rings: Vec<Ring>,
+    /// RDMA memory regions.
+    pub mrs: Vec<Mr>,
+    /// Pipes.
+    pub pipes: Vec<Pipe>,
+    /// Raw GUP handles (`None` once released).
+    pub handles: Vec<Option<GupHandle>>,
+}
+
+/// How a device holds one page: the page, how many references, and FOLL_PIN or FOLL_GET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    /// Page frame.
+    pub page: u64,
+    /// Number of pins or references.
+    pub count: i64,
+    /// FOLL_PIN or FOLL_GET.
+    pub pin: bool,
+}
+
+impl Devices {
+    /// Every page reference held by a device, for the invariant checker.
+    pub fn holds(&self) -> Vec<Hold> {
+        let mut v = Vec::new();
+        for r in &self.rings {
+            if let Some(b) = &r.buf {
+                for &(page, count) in &b.held {
+                    v.push(Hold {
+                        page,
+                        count,
+                        pin: b.flags & FOLL_PIN != 0,
+                    });
+                }
+            }
+        }
+        for m in &self.mrs {
+            if m.state == MrState::Registered {
+                for &page in &m.pages {
+                    v.push(Hold {
+                        page,
+                        count: 1,
+                        pin: m.flags & FOLL_PIN != 0,
+                    });
+                }
+            }
+        }
+        for p in &self.pipes {
+            for &page in &p.bufs {
+                v.push(Hold {
+                    page,
+                    count: 1,
+                    pin: false,
+                });
+            }
+        }
+        for h in self.handles.iter().flatten() {
+            for &page in &h.pages {
+                v.push(Hold {
+                    page,
+                    count: 1,
+                    pin: h.flags & FOLL_PIN != 0,
+                });
+            }
+        }
+        v
+    }
+}
+
+impl Machine {
+    /// The ghost target of page number `vpn` in `pid`: the private page itself, or
+    /// the shmem page behind a shared mapping.
+    pub fn target_of(&self, pid: Pid, vpn: u64) -> Option<Target> {
+        let vma = self.mm(pid)?.vma_lookup(vpn)?;
+        Some(match vma.shmem_index(vpn) {
+            Some((obj, index)) => Target::Shared { obj, index },
+            None => Target::Private { pid, vpn },
+        })
+    }
+
+    /// A raw GUP call by a scenario step (as gup_test does): returns the handle id
+    /// and the count.
+    pub fn gup_handle(
+        &mut self,
+        policy: &Policy,
+        api: GupApi,
+        holder: Pid,
+        target: Pid,
+        start: u64,
+        nr: u64,
+        flags: u32,
+    ) -> KResult<(usize, usize)> {
+        let r = self.gup(policy, api, target, start, nr, flags);
+        let n = r.ret?;
+        let eff = if r.pages.is_empty() {
+            0
+        } else if policy.has(crate::policy::Switch::foll_pin_tracking)
+            && (flags & FOLL_PIN != 0
+                || matches!(
+                    api,
+                    GupApi::PinUserPages | GupApi::PinUserPagesFast | GupApi::PinUserPagesRemote
+                ))
+        {
+            FOLL_PIN
+        } else {
+            FOLL_GET
+        };
+        self.dev.handles.push(Some(GupHandle {
+            holder,
+            pages: r.pages,
+            flags: eff,
+        }));
+        Ok((self.dev.handles.len() - 1, n))
+    }
+
+    /// Releases a raw GUP handle: `unpin_user_pages[_dirty_lock]` or `put_page`.
+    pub fn gup_release(&mut self, policy: &Policy, handle: usize, dirty: bool) -> KResult<()> {
+        let h = self
+            .dev
+            .handles
+            .get_mut(handle)
+            .and_then(|h| h.take())
+            .ok_or(Errno::EINVAL)?;
+        self.release_user_pages(policy, &h.pages, h.flags, dirty);
+        Ok(())
+    }
+
+    /// `pipe()`: a new pipe held by `pid`.
+    pub fn pipe(&mut self, pid: Pid) -> usize {
+        self.dev.pipes.push(Pipe {
+            holders: [pid].into_iter().collect(),
+            bufs: Vec::new(),
+        });
+        self.dev.pipes.len() - 1
+    }
+
+    /// `vmsplice(pipe, iov, SPLICE_F_GIFT?)` user → pipe: `iov_iter_get_pages2`,
+    /// i.e. `get_user_pages_fast` without FOLL_WRITE: FOLL_GET references, no pin.
+    pub fn vmsplice(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        pipe: usize,
+        start: u64,
+        len: u64,
+    ) -> KResult<u64> {
+        if self
+            .dev
+            .pipes
+            .get(pipe)
+            .is_none_or(|p| !p.holders.contains(&pid))
+        {
+            return Err(Errno::EINVAL);
+        }
+        let nr = len.div_ceil(PAGE_SIZE);
+        let r = self.gup(policy, GupApi::GetUserPagesFast, pid, start, nr, 0);
+        let n = r.ret?;
+        self.dev.pipes[pipe].bufs.extend(r.pages);
+        Ok(n as u64 * PAGE_SIZE)
+    }
+
+    /// `read(pipe)`: copies every buffered page to `pid` (the reader observes the
+    /// data) and releases the references. Returns the versions read.
+    pub fn pipe_read(&mut self, pid: Pid, pipe: usize) -> KResult<Vec<crate::ghost::Ver>> {
+        let p = self
+            .dev
+            .pipes
+            .get_mut(pipe)
+            .filter(|p| p.holders.contains(&pid))
+            .ok_or(Errno::EINVAL)?;
+        let bufs = std::mem::take(&mut p.bufs);
+        let mut seen = Vec::new();
+        for page in bufs {
+            let v = self.page_data(page);
+            self.observe(pid, v, "read from pipe");
+            seen.push(v);
+            self.put_user_pages(&[page], false);
+        }
+        Ok(seen)
+    }
+
+    /// A fork copies the parent's descriptors: the child holds every ring, MR and pipe the parent holds.
+    pub(crate) fn dup_files(&mut self, parent: Pid, child: Pid) {
+        for r in self.dev.rings.iter_mut() {
+            if r.holders.contains(&parent) {
+                r.holders.insert(child);
+            }
+        }
+        for m in self.dev.mrs.iter_mut() {
+            if m.holders.contains(&parent) {
+                m.holders.insert(child);
+            }
+        }
+        for p in self.dev.pipes.iter_mut() {
+            if p.holders.contains(&parent) {
+                p.holders.insert(child);
+            }
+        }
+    }
+
+    /// `exit_files`: closes every descriptor of `pid`; objects whose last holder
+    /// this was are torn down (io_uring unregisters, uverbs deregisters MRs, pipes
+    /// drop their pages, gup_test-like handles unpin).
+    pub fn close_files(&mut self, policy: &Policy, pid: Pid) {
+        for i in 0..self.dev.rings.len() {
+            if self.dev.rings[i].holders.remove(&pid) && self.dev.rings[i].holders.is_empty() {
+                let _ = self.io_uring_unregister_buffers_inner(policy, i);
+            }
+        }
+        for i in 0..self.dev.mrs.len() {
+            if self.dev.mrs[i].holders.remove(&pid)
+                && self.dev.mrs[i].holders.is_empty()
+                && self.dev.mrs[i].state == MrState::Registered
+            {
+                self.ib_umem_release(policy, i);
+            }
+        }
+        for i in 0..self.dev.pipes.len() {
+            if self.dev.pipes[i].holders.remove(&pid) && self.dev.pipes[i].holders.is_empty() {
+                let bufs = std::mem::take(&mut self.dev.pipes[i].bufs);
+                self.put_user_pages(&bufs, false);
+            }
+        }
+        for i in 0..self.dev.handles.len() {
+            if self.dev.handles[i]
+                .as_ref()
+                .is_some_and(|h| h.holder == pid)
+            {
+                let _ = self.gup_release(policy, i, false);
+            }
+        }
+    }
+
+    /// Number of pins (per 4 KiB page) devices hold, for the vmstat balance check.
+    pub fn outstanding_pins(&self, policy: &Policy) -> u64 {
+        self.dev
+            .holds()
+            .iter()
+            .filter(|h| {
+                h.pin
+                    && (h.page != crate::mem::ZERO_PFN
+                        || !policy.has(crate::policy::Switch::zero_page_not_pinned))
+            })
+            .map(|h| h.count as u64)
+            .sum()
+    }
+}

@@ -1,0 +1,323 @@
+//! Ghost state: provenance of every write, and the observations oracles judge.
+//!
+//! Every 4 KiB page holds a symbolic version ([`Ver`]; 0 is zero-filled). A
+//! version is named by the scenario statement that wrote it ([`WriteId`]: actor,
+//! statement, page), so the same write in two interleavings is the same version.
+//! For each version the ghost records who wrote it, by which path (CPU store or
+//! device DMA), for which *target* (a private page of one process, or a page of a
+//! shared object), and how many forks had happened. `last_write` keeps, per
+//! target, the last acknowledged write; the owner discarding memory (munmap,
+//! MADV_DONTNEED, exit) clears it. Observations by processes and devices are
+//! checked as they happen (LEAK_OTHER, STALE); LOST is judged at the end.
+
+pub mod oracle;
+
+use crate::machine::{Machine, Pid};
+use crate::mem::ZERO_PFN;
+use crate::policy::Policy;
+use crate::vm::fault::VmFault;
+use crate::vm::PAGE_SIZE;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use oracle::Outcome;
+
+/// A symbolic content version; 0 means zero-filled.
+pub type Ver = u64;
+
+/// Where a write was meant to land.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// Page number `vpn` of process `pid`'s private memory.
+    Private {
+        /// Owner.
+        pid: Pid,
+        /// Page number.
+        vpn: u64,
+    },
+    /// Page `index` of shmem object `obj`.
+    Shared {
+        /// Object.
+        obj: u32,
+        /// Page index.
+        index: u64,
+    },
+}
+
+/// How a version was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WritePath {
+    /// A CPU store by the owner.
+    Cpu,
+    /// Device DMA through a pin (RDMA WRITE, READ_FIXED).
+    Dma,
+}
+
+/// Names one write statement: scenario actor, statement index, content tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WriteId {
+    /// Actor index in the scenario.
+    pub actor: u16,
+    /// Statement index in the actor's body.
+    pub pc: u16,
+    /// Symbolic content tag, e.g. `'P'`.
+    pub tag: char,
+}
+
+impl WriteId {
+    /// The version of page `i` written by this statement.
+    pub fn ver(self, i: u64) -> Ver {
+        ((self.actor as u64 + 1) << 48) | ((self.pc as u64) << 32) | (i & 0xffff_ffff)
+    }
+}
+
+/// What the ghost knows about one version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VerInfo {
+    /// Content tag.
+    pub tag: char,
+    /// Writing actor (scenario index).
+    pub actor: u16,
+    /// Path.
+    pub path: WritePath,
+    /// Intended target.
+    pub target: Target,
+    /// `forks` when it was written.
+    pub forks: u32,
+}
+
+/// Ghost state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Ghost {
+    /// Number of forks so far (a process's `born` is this value at its creation).
+    pub forks: u32,
+    /// Every version written.
+    pub versions: BTreeMap<Ver, VerInfo>,
+    /// Last acknowledged write per target.
+    pub last_write: BTreeMap<Target, Ver>,
+    /// Errors returned by syscalls and registrations.
+    pub errors: BTreeSet<crate::errno::Errno>,
+    /// BUG/WARN conditions hit.
+    pub oops: BTreeSet<String>,
+    /// A BUG stopped the machine.
+    pub bug: bool,
+    /// Observations of data meant for someone else.
+    pub leaks: BTreeSet<String>,
+    /// Device reads of data older than the owner's.
+    pub stale: BTreeSet<String>,
+    /// Internal inconsistencies (model bugs, not outcomes).
+    pub model_bugs: BTreeSet<String>,
+}
+
+impl Machine {
+    /// Content of the page `page` (a page frame, possibly the zero page).
+    pub fn page_data(&self, page: u64) -> Ver {
+        if page == ZERO_PFN {
+            return 0;
+        }
+        self.frames
+            .page_folio(page)
+            .map_or(0, |(h, i)| self.frames.get(h).expect("folio").data[i])
+    }
+
+    fn set_page_data(&mut self, page: u64, v: Ver) {
+        if let Some((h, i)) = self.frames.page_folio(page) {
+            self.frames.get_mut(h).expect("folio").data[i] = v;
+        }
+    }
+
+    /// What the target's owner sees there now: `None` if the owner no longer has
+    /// the address mapped (or the object is gone).
+    pub fn visible(&self, t: Target) -> Option<Ver> {
+        match t {
+            Target::Private { pid, vpn } => {
+                let mm = self.mm(pid)?;
+                let vma = mm.vma_lookup(vpn)?;
+                if let Some(m) = mm.lookup(vpn) {
+                    return Some(self.page_data(m.page_pfn()));
+                }
+                match vma.shmem_index(vpn) {
+                    Some((obj, index)) => {
+                        Some(self.shmem_page(obj, index).map_or(0, |p| self.page_data(p)))
+                    }
+                    None => Some(0),
+                }
+            }
+            Target::Shared { obj, index } => {
+                self.shmem.get(obj as usize)?;
+                Some(self.shmem_page(obj, index).map_or(0, |p| self.page_data(p)))
+            }
+        }
+    }
+
+    /// Whether `pid` may legitimately see version `v`: its own data, data of a
+    /// shared object, or data an ancestor wrote before the fork that led to `pid`.
+    pub fn legit(&self, pid: Pid, v: Ver) -> bool {
+        let Some(info) = self.ghost.versions.get(&v) else {
+            return true;
+        };
+        let owner = match info.target {
+            Target::Shared { .. } => return true,
+            Target::Private { pid, .. } => pid,
+        };
+        if owner == pid {
+            return true;
+        }
+        let mut c = pid;
+        while let Some(p) = self.procs.get(c as usize).and_then(|p| p.parent) {
+            if p == owner {
+                return info.forks < self.procs[c as usize].born;
+            }
+            c = p;
+        }
+        false
+    }
+
+    /// Describes a version for explanations: `'D' (RDMA/DMA by actor 2 for pid 0)`.
+    pub fn describe(&self, v: Ver) -> String {
+        match self.ghost.versions.get(&v) {
+            None => "zeroes".to_string(),
+            Some(i) => {
+                let who = match i.target {
+                    Target::Private { pid, .. } => self
+                        .procs
+                        .get(pid as usize)
+                        .map_or("?".to_string(), |p| p.name.clone()),
+                    Target::Shared { obj, .. } => format!("shmem object {obj}"),
+                };
+                let path = match i.path {
+                    WritePath::Cpu => "CPU store",
+                    WritePath::Dma => "DMA",
+                };
+                format!("'{}' ({path} meant for {who})", i.tag)
+            }
+        }
+    }
+
+    /// Records that `pid` observed `v` (a load or a read) and flags LEAK_OTHER.
+    pub fn observe(&mut self, pid: Pid, v: Ver, how: &str) {
+        if !self.legit(pid, v) {
+            let name = self.procs[pid as usize].name.clone();
+            let msg = format!("{name} sees {} via {how}", self.describe(v));
+            self.ghost.leaks.insert(msg);
+        }
+    }
+
+    fn record_write(&mut self, t: Target, v: Ver, wid: WriteId, path: WritePath) {
+        self.ghost.versions.insert(
+            v,
+            VerInfo {
+                tag: wid.tag,
+                actor: wid.actor,
+                path,
+                target: t,
+                forks: self.ghost.forks,
+            },
+        );
+        self.ghost.last_write.insert(t, v);
+    }
+
+    /// A CPU store by `pid` to `[addr, addr+len)`: each page gets the statement's version.
+    pub fn cpu_store(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        wid: WriteId,
+    ) -> Result<(), VmFault> {
+        let first = addr / PAGE_SIZE;
+        let nr = (addr + len).div_ceil(PAGE_SIZE) - first;
+        for i in 0..nr {
+            let vpn = first + i;
+            let page = self.user_access(policy, pid, vpn, true)?;
+            let v = wid.ver(i);
+            self.set_page_data(page, v);
+            let t = self.target_of(pid, vpn).expect("mapped");
+            self.record_write(t, v, wid, WritePath::Cpu);
+        }
+        Ok(())
+    }
+
+    /// A CPU load by `pid` of `[addr, addr+len)`; returns what it read.
+    pub fn cpu_load(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        addr: u64,
+        len: u64,
+    ) -> Result<Vec<Ver>, VmFault> {
+        let first = addr / PAGE_SIZE;
+        let nr = (addr + len).div_ceil(PAGE_SIZE) - first;
+        let mut out = Vec::new();
+        for i in 0..nr {
+            let page = self.user_access(policy, pid, first + i, false)?;
+            let v = self.page_data(page);
+            self.observe(pid, v, "load");
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// Device DMA into `pages` (acknowledged to the initiator). DMA does not dirty
+    /// the folio: only the unpin (or a CPU fault) does.
+    pub fn dma_write(&mut self, pages: &[u64], targets: &[Target], wid: WriteId) {
+        for (i, (&p, &t)) in pages.iter().zip(targets).enumerate() {
+            let v = wid.ver(i as u64);
+            if p != ZERO_PFN {
+                self.set_page_data(p, v);
+            }
+            self.record_write(t, v, wid, WritePath::Dma);
+        }
+    }
+
+    /// Device DMA out of `pages`: STALE when the owner sees other data there.
+    pub fn dma_read(&mut self, pages: &[u64], targets: &[Target], how: &str) -> Vec<Ver> {
+        let mut out = Vec::new();
+        for (&p, &t) in pages.iter().zip(targets) {
+            let d = self.page_data(p);
+            if let Some(v) = self.visible(t) {
+                if v != d {
+                    let msg = format!(
+                        "{how} returns {} but the owner sees {}",
+                        self.describe(d),
+                        self.describe(v)
+                    );
+                    self.ghost.stale.insert(msg);
+                }
+            }
+            out.push(d);
+        }
+        out
+    }
+
+    /// The owner discards `[start, end)` of its private memory (munmap, MADV_DONTNEED).
+    pub(crate) fn ghost_discard(&mut self, pid: Pid, start: u64, end: u64) {
+        self.ghost.last_write.retain(|t, _| !matches!(*t, Target::Private { pid: p, vpn } if p == pid && vpn >= start && vpn < end));
+    }
+
+    /// After fork: the child expects what the parent had in every copied private VMA.
+    pub(crate) fn ghost_fork(&mut self, parent: Pid, child: Pid) {
+        let inherit: Vec<(Target, Ver)> = self
+            .ghost
+            .last_write
+            .iter()
+            .filter_map(|(t, v)| match *t {
+                Target::Private { pid, vpn } if pid == parent => {
+                    let vma = self.mm(child)?.vma_lookup(vpn)?;
+                    (vma.flags & crate::vm::vmflags::VM_WIPEONFORK == 0)
+                        .then_some((Target::Private { pid: child, vpn }, *v))
+                }
+                _ => None,
+            })
+            .collect();
+        self.ghost.last_write.extend(inherit);
+        self.dup_files(parent, child);
+    }
+
+    /// After exit: the process expects nothing any more.
+    pub(crate) fn ghost_exit(&mut self, pid: Pid) {
+        self.ghost
+            .last_write
+            .retain(|t, _| !matches!(*t, Target::Private { pid: p, .. } if p == pid));
+    }
+}

@@ -1,0 +1,171 @@
+//! Outcome oracles: classify a finished (or stuck) run.
+//!
+//! `ERR(errno)` for every syscall or registration that failed; `OOPS` for any
+//! BUG or WARN condition; `LEAK_OTHER` when a process saw (or still maps) data
+//! meant for another process; `STALE` when a device read data older than the
+//! owner's view; `LOST` when the last acknowledged write to a target is not what
+//! its owner sees at the end (and what it sees is not someone else's data, which is
+//! a leak instead); `HANG` when an actor is blocked forever; `OK` when none apply.
+
+use crate::errno::Errno;
+use crate::ghost::Target;
+use crate::machine::Machine;
+use crate::vm::Mapping;
+use std::fmt;
+
+/// One outcome label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// Nothing went wrong.
+    Ok,
+    /// A syscall or registration failed (reported, not a bug).
+    Err(Errno),
+    /// A device read older data than the owner sees.
+    Stale,
+    /// Acknowledged data never reached the place its writer intended.
+    Lost,
+    /// Data meant for one process or file reached another.
+    LeakOther,
+    /// Filesystem state inconsistent.
+    FsCorrupt,
+    /// A kernel BUG or WARN condition.
+    Oops,
+    /// An actor blocked forever.
+    Hang,
+    /// Memory or space that cannot be reclaimed while a pin lasts.
+    Dos,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Ok => f.write_str("OK"),
+            Outcome::Err(e) => write!(f, "ERR({e})"),
+            Outcome::Stale => f.write_str("STALE"),
+            Outcome::Lost => f.write_str("LOST"),
+            Outcome::LeakOther => f.write_str("LEAK_OTHER"),
+            Outcome::FsCorrupt => f.write_str("FS_CORRUPT"),
+            Outcome::Oops => f.write_str("OOPS"),
+            Outcome::Hang => f.write_str("HANG"),
+            Outcome::Dos => f.write_str("DOS"),
+        }
+    }
+}
+
+impl Outcome {
+    /// Parses `OK`, `ERR(EFAULT)`, `LOST`, ...
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Some(match s {
+            "OK" => Outcome::Ok,
+            "STALE" => Outcome::Stale,
+            "LOST" => Outcome::Lost,
+            "LEAK_OTHER" => Outcome::LeakOther,
+            "FS_CORRUPT" => Outcome::FsCorrupt,
+            "OOPS" => Outcome::Oops,
+            "HANG" => Outcome::Hang,
+            "DOS" => Outcome::Dos,
+            _ => {
+                let e = s.strip_prefix("ERR(")?.strip_suffix(')')?;
+                Outcome::Err(Errno::from_name(e)?)
+            }
+        })
+    }
+}
+
+impl Machine {
+    /// Judges the current state as the end of a run. Returns each outcome with
+    /// the reasons behind it; `hung` names the actors blocked forever, if any.
+    pub fn judge(&self, hung: &[String]) -> Vec<(Outcome, Vec<String>)> {
+        let mut out: Vec<(Outcome, Vec<String>)> = Vec::new();
+        for e in &self.ghost.errors {
+            out.push((Outcome::Err(*e), vec![format!("a call failed with {e}")]));
+        }
+        if !self.ghost.oops.is_empty() {
+            out.push((Outcome::Oops, self.ghost.oops.iter().cloned().collect()));
+        }
+        let mut leaks: Vec<String> = self.ghost.leaks.iter().cloned().collect();
+        for (pid, p) in self.procs.iter().enumerate() {
+            let Some(mm) = &p.mm else { continue };
+            let mapped = mm
+                .ptes
+                .keys()
+                .copied()
+                .chain(mm.pmds.keys().flat_map(|i| i * 512..(i + 1) * 512));
+            for vpn in mapped {
+                let Some(m) = mm.lookup(vpn) else { continue };
+                let v = self.page_data(m.page_pfn());
+                if !self.legit(pid as u32, v) {
+                    leaks.push(format!(
+                        "{} still maps {} at page {vpn:#x}",
+                        p.name,
+                        self.describe(v)
+                    ));
+                }
+                if let Mapping::Pmd(..) = m {
+                    // one report per PMD is enough
+                    if vpn % 512 != 0 {
+                        continue;
+                    }
+                }
+            }
+        }
+        let mut lost = Vec::new();
+        for (&t, &w) in &self.ghost.last_write {
+            let seen = self.visible(t);
+            if seen == Some(w) {
+                continue;
+            }
+            let owner = match t {
+                Target::Private { pid, .. } => pid,
+                Target::Shared { .. } => {
+                    lost.push(format!(
+                        "{} never reached the shared page (it holds {})",
+                        self.describe(w),
+                        seen.map_or("nothing".into(), |v| self.describe(v))
+                    ));
+                    continue;
+                }
+            };
+            match seen {
+                Some(v) if !self.legit(owner, v) => {}
+                Some(v) => lost.push(format!(
+                    "{} sees {} where the last acknowledged write was {}",
+                    self.procs[owner as usize].name,
+                    self.describe(v),
+                    self.describe(w)
+                )),
+                None => lost.push(format!(
+                    "{} was acknowledged after {} unmapped it",
+                    self.describe(w),
+                    self.procs[owner as usize].name
+                )),
+            }
+        }
+        if !self.ghost.stale.is_empty() {
+            out.push((Outcome::Stale, self.ghost.stale.iter().cloned().collect()));
+        }
+        if !lost.is_empty() {
+            lost.sort();
+            lost.dedup();
+            out.push((Outcome::Lost, lost));
+        }
+        if !leaks.is_empty() {
+            leaks.sort();
+            leaks.dedup();
+            out.push((Outcome::LeakOther, leaks));
+        }
+        if !hung.is_empty() {
+            out.push((
+                Outcome::Hang,
+                hung.iter()
+                    .map(|a| format!("{a} is blocked forever"))
+                    .collect(),
+            ));
+        }
+        if out.is_empty() {
+            out.push((Outcome::Ok, vec![]));
+        }
+        out.sort_by_key(|a| a.0.to_string());
+        out
+    }
+}

@@ -1,0 +1,280 @@
+//! The GUP slow path and FOLL_LONGTERM migration (mm/gup.c, v6.14).
+//!
+//! `__get_user_pages` walks the range page by page: find the VMA, run
+//! `check_vma_flags`, follow the page table, fault (write, read or
+//! `FAULT_FLAG_UNSHARE`) and retry when the page is absent, write-protected for
+//! FOLL_WRITE, or must be unshared; then grab. `__gup_longterm_locked` wraps it
+//! for FOLL_LONGTERM: faults allocate from ZONE_NORMAL (PF_MEMALLOC_PIN), and
+//! pinned folios in ZONE_MOVABLE/CMA are unpinned, migrated and re-pinned
+//! (`-EAGAIN` loop), or the call fails with `-ENOMEM` when migration fails.
+
+use super::foll::*;
+use super::{check_vma_flags, gup_must_unshare, GupResult};
+use crate::errno::Errno;
+use crate::machine::{Machine, Pid};
+use crate::mem::{Folio, FolioKind, Zone, HPAGE_PMD_NR, ZERO_PFN};
+use crate::policy::{Policy, Switch};
+use crate::vm::fault::FaultKind;
+use crate::vm::vmflags::*;
+use crate::vm::{Mapping, PAGE_SIZE};
+
+/// Bound on the `-EAGAIN` re-pin loop (the kernel has none; migration in the
+/// model either succeeds, after which nothing is left to migrate, or fails).
+const LONGTERM_RETRIES: usize = 8;
+
+impl Machine {
+    /// `__gup_longterm_locked`.
+    pub(crate) fn gup_longterm_locked(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        start: u64,
+        nr_pages: u64,
+        flags: u32,
+    ) -> GupResult {
+        let longterm = flags & FOLL_LONGTERM != 0;
+        for _ in 0..LONGTERM_RETRIES {
+            let r = self.get_user_pages_locked(policy, pid, start, nr_pages, flags, longterm);
+            if !longterm
+                || !policy.has(Switch::longterm_migrates_movable)
+                || r.ret.map_or(true, |n| n == 0)
+            {
+                return r;
+            }
+            match self.check_and_migrate_movable_pages(policy, &r.pages, flags) {
+                Ok(()) => return r,
+                Err(Errno::EAGAIN) => continue,
+                Err(e) => {
+                    return GupResult {
+                        ret: Err(e),
+                        pages: Vec::new(),
+                    }
+                }
+            }
+        }
+        GupResult {
+            ret: Err(Errno::ENOMEM),
+            pages: Vec::new(),
+        }
+    }
+
+    /// `__get_user_pages_locked` / `__get_user_pages`.
+    fn get_user_pages_locked(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        start: u64,
+        nr_pages: u64,
+        mut flags: u32,
+        memalloc_pin: bool,
+    ) -> GupResult {
+        if flags & FOLL_PIN != 0 {
+            if let Some(mm) = self.mm_mut(pid) {
+                // mm_set_has_pinned_flag
+                mm.has_pinned = true;
+            }
+        } else {
+            flags |= FOLL_GET;
+        }
+        let mut pages = Vec::new();
+        let first = start / PAGE_SIZE;
+        let done = |pages: Vec<u64>, e: Errno| {
+            if pages.is_empty() {
+                GupResult { ret: Err(e), pages }
+            } else {
+                GupResult {
+                    ret: Ok(pages.len()),
+                    pages,
+                }
+            }
+        };
+        let mut i = 0u64;
+        while i < nr_pages {
+            let vpn = first + i;
+            let Some(vma) = self.mm(pid).and_then(|m| m.vma_lookup(vpn)).cloned() else {
+                return done(pages, Errno::EFAULT);
+            };
+            if let Err(e) = check_vma_flags(policy, &vma, flags) {
+                return done(pages, e);
+            }
+            let mut forced_cow = false;
+            let mut tries = 0;
+            let (page, n) = loop {
+                tries += 1;
+                if tries > 4 {
+                    return done(pages, Errno::EFAULT);
+                }
+                let m = self.mm(pid).expect("mm").lookup(vpn);
+                let Some(m) = m else {
+                    let kind = if flags & FOLL_WRITE != 0 {
+                        FaultKind::Write
+                    } else {
+                        FaultKind::Read
+                    };
+                    if let Err(f) = self.handle_mm_fault(policy, pid, vpn, kind, memalloc_pin) {
+                        return done(pages, f.to_errno());
+                    }
+                    continue;
+                };
+                let page = m.page_pfn();
+                let (is_anon, excl) = if page == ZERO_PFN {
+                    (false, false)
+                } else {
+                    let (h, idx) = self.frames.page_folio(page).expect("mapped folio");
+                    let f = self.frames.get(h).expect("folio");
+                    (f.is_anon(), f.anon_exclusive[idx])
+                };
+                if flags & FOLL_WRITE != 0
+                    && !m.writable()
+                    && !self.can_follow_write(policy, &vma, flags, is_anon, excl, forced_cow)
+                {
+                    if let Err(f) =
+                        self.handle_mm_fault(policy, pid, vpn, FaultKind::Write, memalloc_pin)
+                    {
+                        return done(pages, f.to_errno());
+                    }
+                    forced_cow = true;
+                    continue;
+                }
+                if !m.writable() && gup_must_unshare(policy, Some(&vma), flags, is_anon, excl) {
+                    // -EMLINK: faultin_page(FAULT_FLAG_UNSHARE) and retry.
+                    if let Err(f) =
+                        self.handle_mm_fault(policy, pid, vpn, FaultKind::Unshare, memalloc_pin)
+                    {
+                        return done(pages, f.to_errno());
+                    }
+                    continue;
+                }
+                // follow_huge_pmd hands back the rest of the folio in one go.
+                let n = match m {
+                    Mapping::Pmd(_, idx) => (HPAGE_PMD_NR - idx as u64).min(nr_pages - i),
+                    Mapping::Pte(_) => 1,
+                };
+                break (page, n);
+            };
+            if flags & FOLL_PIN != 0 && policy.has(Switch::anon_exclusive) && page != ZERO_PFN {
+                let (h, idx) = self.frames.page_folio(page).expect("folio");
+                let f = self.frames.get(h).expect("folio");
+                if f.is_anon() && !f.anon_exclusive[idx] {
+                    // VM_BUG_ON_PAGE in follow_page_pte: a model bug if ever reached.
+                    self.ghost
+                        .model_bugs
+                        .insert(format!("FOLL_PIN of non-exclusive anon page {page:#x}"));
+                }
+            }
+            if let Err(e) = self.try_grab_folio(policy, page, n as i64, flags) {
+                return done(pages, e);
+            }
+            for k in 0..n {
+                pages.push(if page == ZERO_PFN { ZERO_PFN } else { page + k });
+            }
+            i += n;
+        }
+        GupResult {
+            ret: Ok(pages.len()),
+            pages,
+        }
+    }
+
+    /// `can_follow_write_pte`/`_pmd`: FOLL_FORCE may write through a R/O entry of a
+    /// private, may-write, not-writable VMA only to an exclusive anonymous page
+    /// (before `anon_exclusive`: once the FOLL_COW fault has been taken).
+    fn can_follow_write(
+        &self,
+        policy: &Policy,
+        vma: &crate::vm::Vma,
+        flags: u32,
+        is_anon: bool,
+        excl: bool,
+        forced_cow: bool,
+    ) -> bool {
+        if flags & FOLL_FORCE == 0
+            || vma.flags & VM_MAYSHARE != 0
+            || vma.flags & VM_MAYWRITE == 0
+            || vma.flags & VM_WRITE != 0
+        {
+            return false;
+        }
+        if policy.has(Switch::anon_exclusive) {
+            is_anon && excl
+        } else {
+            forced_cow
+        }
+    }
+
+    /// `check_and_migrate_movable_pages`: `Ok` if every folio is long-term
+    /// pinnable; otherwise everything is unpinned and the unpinnable folios are
+    /// migrated (`Err(EAGAIN)`: re-pin), or `Err(ENOMEM)` if a migration failed.
+    fn check_and_migrate_movable_pages(
+        &mut self,
+        policy: &Policy,
+        pages: &[u64],
+        flags: u32,
+    ) -> Result<(), Errno> {
+        let mut collect: Vec<u64> = Vec::new();
+        for &p in pages {
+            if p == ZERO_PFN {
+                continue;
+            }
+            let (h, _) = self.frames.page_folio(p).expect("pinned folio");
+            if !self.folio_is_longterm_pinnable(h) && !collect.contains(&h) {
+                collect.push(h);
+            }
+        }
+        if collect.is_empty() {
+            return Ok(());
+        }
+        self.release_user_pages(policy, pages, flags, false);
+        let mut failed = false;
+        for h in collect {
+            if self.migrate_folio(policy, h).is_none() {
+                failed = true;
+            }
+        }
+        if failed {
+            Err(Errno::ENOMEM)
+        } else {
+            Err(Errno::EAGAIN)
+        }
+    }
+
+    /// `migrate_pages(MIGRATE_SYNC, MR_LONGTERM_PIN)` of one folio to ZONE_NORMAL:
+    /// fails when anything but its mappings (and page-cache membership) holds a
+    /// reference (`folio_migrate_mapping`'s refcount check), or, under
+    /// `pg_dma_pinned`, when `PG_dma_pinned` is set (`try_to_unmap_one` bails).
+    /// Returns the new head pfn.
+    pub fn migrate_folio(&mut self, policy: &Policy, head: u64) -> Option<u64> {
+        let f = self.frames.get(head)?.clone();
+        let cache_refs = match f.kind {
+            FolioKind::Shmem { .. } => f.nr_pages() as i64,
+            FolioKind::Anon => 0,
+        };
+        let expected = f.mapcount() + cache_refs;
+        if f.refcount != expected || (policy.has(Switch::pg_dma_pinned) && f.dma_pinned_flag) {
+            self.vmstat.pgmigrate_fail += f.nr_pages();
+            return None;
+        }
+        let new = self.frames.alloc(Zone::Normal, f.order, f.kind);
+        *self.frames.get_mut(new).expect("new folio") = Folio { ..f.clone() };
+        let nr = f.nr_pages();
+        for p in self.procs.iter_mut() {
+            let Some(mm) = p.mm.as_mut() else { continue };
+            for pte in mm.ptes.values_mut() {
+                if pte.pfn >= head && pte.pfn < head + nr {
+                    pte.pfn = new + (pte.pfn - head);
+                }
+            }
+            for pmd in mm.pmds.values_mut() {
+                if pmd.pfn == head {
+                    pmd.pfn = new;
+                }
+            }
+        }
+        if let FolioKind::Shmem { obj, index } = f.kind {
+            self.shmem[obj as usize].pages.insert(index, new);
+        }
+        self.frames.free(head);
+        self.vmstat.pgmigrate_success += nr;
+        Some(new)
+    }
+}

@@ -1,0 +1,135 @@
+//! The whole simulated machine in one value.
+//!
+//! [`Machine`] holds every frame, process (with its mm), shmem object, device
+//! object, the vmstat counters and the ghost state. It is `Clone + Eq + Hash` so the
+//! explorer can fingerprint it; all collections are ordered. Kernel functions are
+//! methods on `Machine` spread over the `mem`, `vm`, `gup`, `dev` and `ghost`
+//! modules; each takes the [`Policy`](crate::policy::Policy) it consults.
+
+use crate::dev::Devices;
+use crate::ghost::Ghost;
+use crate::mem::{Frames, VmStat, Zone};
+use crate::vm::Mm;
+use std::collections::BTreeMap;
+
+/// A process id (index into [`Machine::procs`]).
+pub type Pid = u32;
+
+/// Transparent hugepage mode (`/sys/kernel/mm/transparent_hugepage/enabled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Thp {
+    /// `always`.
+    Always,
+    /// `madvise` (the default on the probed host).
+    Madvise,
+    /// `never`.
+    Never,
+}
+
+/// Boot-time configuration of the machine.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MachineConfig {
+    /// Zone user (GFP_HIGHUSER_MOVABLE) allocations come from.
+    pub user_zone: Zone,
+    /// THP mode.
+    pub thp: Thp,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        MachineConfig {
+            user_zone: Zone::Normal,
+            thp: Thp::Madvise,
+        }
+    }
+}
+
+/// A process: an mm plus its place in the process tree.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Process {
+    /// Its address space; `None` once it exited.
+    pub mm: Option<Mm>,
+    /// The parent, for fork provenance.
+    pub parent: Option<Pid>,
+    /// Value of [`Ghost::forks`] when this process was created (0 for initial ones).
+    pub born: u32,
+    /// Display name (the scenario's actor name).
+    pub name: String,
+}
+
+/// A shmem object (`shmem_zero_setup` for MAP_SHARED|MAP_ANONYMOUS, or a memfd).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ShmemObj {
+    /// Page cache: page index → head pfn of an order-0 folio.
+    pub pages: BTreeMap<u64, u64>,
+}
+
+/// The simulated machine.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Machine {
+    /// Boot configuration.
+    pub cfg: MachineConfig,
+    /// All folios.
+    pub frames: Frames,
+    /// Processes by pid.
+    pub procs: Vec<Process>,
+    /// shmem objects by id.
+    pub shmem: Vec<ShmemObj>,
+    /// `/proc/vmstat`.
+    pub vmstat: VmStat,
+    /// io_uring rings, RDMA MRs, pipes and raw GUP handles.
+    pub dev: Devices,
+    /// Provenance and oracle state.
+    pub ghost: Ghost,
+}
+
+impl Machine {
+    /// A machine with no processes.
+    pub fn new(cfg: MachineConfig) -> Machine {
+        Machine {
+            cfg,
+            frames: Frames::default(),
+            procs: Vec::new(),
+            shmem: Vec::new(),
+            vmstat: VmStat::default(),
+            dev: Devices::default(),
+            ghost: Ghost::default(),
+        }
+    }
+
+    /// Creates a process with an empty mm (an `execve`d program).
+    pub fn spawn(&mut self, name: &str) -> Pid {
+        self.procs.push(Process {
+            mm: Some(Mm::default()),
+            parent: None,
+            born: 0,
+            name: name.to_string(),
+        });
+        (self.procs.len() - 1) as Pid
+    }
+
+    /// The mm of a live process.
+    pub fn mm(&self, pid: Pid) -> Option<&Mm> {
+        self.procs.get(pid as usize).and_then(|p| p.mm.as_ref())
+    }
+
+    /// Mutable mm of a live process.
+    pub fn mm_mut(&mut self, pid: Pid) -> Option<&mut Mm> {
+        self.procs.get_mut(pid as usize).and_then(|p| p.mm.as_mut())
+    }
+
+    /// Whether the process is alive.
+    pub fn alive(&self, pid: Pid) -> bool {
+        self.mm(pid).is_some()
+    }
+
+    /// Zone for a user allocation: ZONE_NORMAL under `memalloc_pin_save()`
+    /// (PF_MEMALLOC_PIN, a FOLL_LONGTERM fault), else the configured user zone.
+    pub fn user_zone(&self, memalloc_pin: bool) -> Zone {
+        if memalloc_pin {
+            Zone::Normal
+        } else {
+            self.cfg.user_zone
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Pinning policies as feature switches.
+//!
+//! A policy is a set of [`Switch`]es, each one a kernel change or a proposal from
+//! the 2017–2020 debate (see `shared/kernel/policies.md`). The model consults them
+//! only through pure predicates at the place the kernel (or the proposal) would
+//! decide; outcomes are never looked up from a policy. Named presets compose them,
+//! and users compose their own: `upstream+bounce_writeback`, `upstream+no_anon_exclusive`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// The parts of the machine a switch acts on; used to tell whether a switch whose
+/// mechanism is not modelled yet could change the result of a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mechanism {
+    /// Anonymous memory: faults, COW, madvise, munmap.
+    AnonMemory,
+    /// fork() and its page-table copy.
+    Fork,
+    /// GUP called directly (gup_test-like steps).
+    Gup,
+    /// io_uring fixed buffers.
+    IoUring,
+    /// RDMA memory registration and remote access.
+    Rdma,
+    /// vmsplice into a pipe.
+    Vmsplice,
+    /// Page-cache file mappings, writeback and truncate.
+    PageCache,
+    /// Reclaim (vmscan).
+    Reclaim,
+    /// fs-dax mappings and `dax_break_layout`.
+    FsDax,
+    /// File layout leases.
+    Leases,
+    /// mmu interval notifiers and HMM.
+    Notifiers,
+}
+
+macro_rules! switches {
+    ($( #[doc = $doc:literal] $v:ident = $name:literal, since $since:literal, modelled $m:expr, affects [$($aff:ident),*] ;)*) => {
+        /// One feature switch: a kernel change or a proposed policy rule.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[allow(non_camel_case_types)]
+        pub enum Switch { $( #[doc = $doc] $v, )* }
+
+        impl Switch {
+            /// Every switch, in declaration order.
+            pub const ALL: &'static [Switch] = &[$(Switch::$v,)*];
+            /// The switch's name as used on the command line.
+            pub fn name(self) -> &'static str { match self { $(Switch::$v => $name,)* } }
+            /// Kernel version or proposal date the switch follows.
+            pub fn since(self) -> &'static str { match self { $(Switch::$v => $since,)* } }
+            /// Whether every mechanism this switch changes is modelled.
+            pub fn modelled(self) -> bool { match self { $(Switch::$v => $m,)* } }
+            /// The parts of the machine this switch acts on.
+            pub fn affects(self) -> &'static [Mechanism] { match self { $(Switch::$v => &[$(Mechanism::$aff),*],)* } }
+            /// First line of the switch's documentation.
+            pub fn summary(self) -> &'static str {
+                match self { $(Switch::$v => $doc.trim(),)* }
+            }
+        }
+    };
+}
+
+switches! {
+    /// FOLL_PIN and pin_user_pages*(): pins add GUP_PIN_COUNTING_BIAS (or _pincount), nr_foll_pin_* counted, MMF_HAS_PINNED.
+    foll_pin_tracking = "foll_pin_tracking", since "5.7", modelled true, affects [Gup, IoUring, Rdma];
+    /// copy_page_range copies maybe-DMA-pinned exclusive anon pages for the child (and splits pinned PMD THPs).
+    early_cow_on_fork = "early_cow_on_fork", since "5.9", modelled true, affects [Fork];
+    /// do_wp_page reuses an anon page only if it holds the sole reference (not merely the sole mapping).
+    cow_reuse_by_refcount = "cow_reuse_by_refcount", since "5.8", modelled true, affects [AnonMemory];
+    /// PageAnonExclusive: COW reuse, fork duplication and R/O pin unsharing (FAULT_FLAG_UNSHARE) decided by it.
+    anon_exclusive = "anon_exclusive", since "5.19", modelled true, affects [AnonMemory, Fork, Gup];
+    /// FOLL_LONGTERM migrates ZONE_MOVABLE/CMA folios before pinning (check_and_migrate_movable_pages).
+    longterm_migrates_movable = "longterm_migrates_movable", since "5.13", modelled true, affects [Gup, IoUring, Rdma];
+    /// is_valid_gup_args: FOLL_LONGTERM requires FOLL_PIN; pin_user_pages() returns 0 on invalid flags.
+    is_valid_gup_args = "is_valid_gup_args", since "6.3", modelled true, affects [Gup];
+    /// The zero page is only pretend-pinned: no refcount change, no vmstat.
+    zero_page_not_pinned = "zero_page_not_pinned", since "6.5", modelled true, affects [Gup];
+    /// PG_dma_pinned set on every GUP and never cleared; reclaim and migration skip flagged folios (Hubbard RFC, June 2018).
+    pg_dma_pinned = "pg_dma_pinned", since "RFC 2018-06", modelled true, affects [Gup, Reclaim];
+    /// FOLL_LONGTERM on an fsdax VMA fails with EOPNOTSUPP (get_user_pages_longterm).
+    longterm_refuses_fsdax = "longterm_refuses_fsdax", since "4.15", modelled false, affects [FsDax];
+    /// FOLL_LONGTERM|FOLL_WRITE pins of dirty-tracked shared file mappings fail with EFAULT.
+    longterm_refuses_writable_file = "longterm_refuses_writable_file", since "6.5", modelled false, affects [PageCache];
+    /// vmscan keeps maybe-pinned folios and their buffers.
+    vmscan_skips_pinned = "vmscan_skips_pinned", since "6.4", modelled false, affects [Reclaim];
+    /// fs-dax truncate and punch wait (interruptibly) until the pages' references drop to idle.
+    dax_truncate_waits_for_idle = "dax_truncate_waits_for_idle", since "4.18", modelled false, affects [FsDax];
+    /// ext4 writeback of a dirty folio without buffers WARNs and skips it instead of BUG.
+    ext4_warns_on_bufferless_dirty = "ext4_warns_on_bufferless_dirty", since "5.18 (CVE-2022-49171)", modelled false, affects [PageCache];
+    /// Pins of file pages are mutually exclusive and refused during writeback; writeback skips pinned folios (Danton RFC, 2019-11).
+    exclusive_gup_pins = "exclusive_gup_pins", since "RFC 2019-11", modelled false, affects [PageCache];
+    /// Exclusive layout leases gate fsdax long-term pins; layout changes of pinned ranges fail ETXTBSY (Weiny RFC v2, 2019-08).
+    layout_leases = "layout_leases", since "RFC 2019-08", modelled false, affects [FsDax, Leases];
+    /// Truncate and punch over a pinned range keep its blocks and pages, as if a pwrite raced them (Lameter, 2019-02).
+    truncate_races_like_pwrite = "truncate_races_like_pwrite", since "proposal 2019-02", modelled false, affects [PageCache, FsDax];
+    /// Writeback of a pinned folio writes a bounce copy and keeps the folio dirty until unpin (Kara, 2018-07).
+    bounce_writeback = "bounce_writeback", since "proposal 2018-07", modelled false, affects [PageCache];
+    /// Long-term DMA users whose device can fault mirror with mmu interval notifiers + HMM instead of pinning.
+    hmm_mirror = "hmm_mirror", since "HMM / ODP", modelled false, affects [Rdma, Notifiers];
+}
+
+/// A named preset.
+#[derive(Debug, Clone, Copy)]
+pub struct Preset {
+    /// Name used on the command line (`legacy`, `upstream`, ...).
+    pub name: &'static str,
+    /// The policies.md label.
+    pub label: &'static str,
+    /// One line on what it is.
+    pub summary: &'static str,
+    /// Switches that are on.
+    pub switches: &'static [Switch],
+}
+
+use Switch::*;
+
+const UPSTREAM: &[Switch] = &[
+    foll_pin_tracking,
+    early_cow_on_fork,
+    cow_reuse_by_refcount,
+    anon_exclusive,
+    longterm_migrates_movable,
+    is_valid_gup_args,
+    zero_page_not_pinned,
+    longterm_refuses_fsdax,
+    longterm_refuses_writable_file,
+    vmscan_skips_pinned,
+    dax_truncate_waits_for_idle,
+    ext4_warns_on_bufferless_dirty,
+];
+
+/// The named presets of `shared/kernel/policies.md`, in the order the matrix shows them.
+pub const PRESETS: &[Preset] = &[
+    Preset { name: "legacy", label: "P0 LEGACY", summary: "GUP with FOLL_GET only: the ≤4.14 kernel", switches: &[] },
+    Preset { name: "pgflag", label: "P1 PGFLAG", summary: "PG_dma_pinned set on GUP, never cleared; reclaim/migration skip flagged pages (Hubbard RFC 2018)", switches: &[pg_dma_pinned] },
+    Preset { name: "longterm", label: "P2 LONGTERM", summary: "get_user_pages_longterm / FOLL_LONGTERM refuses fsdax; DAX truncate waits for idle (4.15–5.6)", switches: &[longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
+    Preset { name: "follpin", label: "P3 FOLLPIN", summary: "pin_user_pages/FOLL_PIN tracking with early COW at fork (5.7–5.9)", switches: &[foll_pin_tracking, early_cow_on_fork, cow_reuse_by_refcount, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
+    Preset { name: "lease", label: "P4 LEASE", summary: "exclusive layout leases gate fsdax pins (Weiny RFC v2, 2019)", switches: &[layout_leases, dax_truncate_waits_for_idle] },
+    Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[truncate_races_like_pwrite, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
+    Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
+    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins (on upstream)", switches: &[foll_pin_tracking, early_cow_on_fork, cow_reuse_by_refcount, anon_exclusive, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror] },
+    Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },
+];
+
+/// A policy: the set of switches that are on, with the name the user gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Policy {
+    name: String,
+    on: BTreeSet<Switch>,
+}
+
+/// A policy expression that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    /// The offending policy expression.
+    pub input: String,
+    /// What was wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "policy '{}': {}", self.input, self.message)
+    }
+}
+impl std::error::Error for PolicyError {}
+
+impl Policy {
+    /// A policy from explicit switches.
+    pub fn from_switches(name: &str, switches: &[Switch]) -> Policy {
+        Policy {
+            name: name.to_string(),
+            on: switches.iter().copied().collect(),
+        }
+    }
+
+    /// Parses `PRESET[+SWITCH|+no_SWITCH]...` (or a bare `SWITCH+...` on top of legacy).
+    pub fn parse(s: &str) -> Result<Policy, PolicyError> {
+        let err = |m: String| PolicyError {
+            input: s.to_string(),
+            message: m,
+        };
+        let mut parts = s.split('+');
+        let first = parts.next().unwrap_or("");
+        let mut on: BTreeSet<Switch> = BTreeSet::new();
+        if let Some(p) = PRESETS.iter().find(|p| p.name == first) {
+            on.extend(p.switches.iter().copied());
+        } else if let Some(sw) = Switch::ALL.iter().find(|w| w.name() == first) {
+            on.insert(*sw);
+        } else {
+            return Err(err(format!(
+                "unknown preset or switch '{first}'; expected one of the presets {} or a switch (see `pinlab policies`)",
+                PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        for part in parts {
+            let (neg, name) = match part.strip_prefix("no_") {
+                Some(n) => (true, n),
+                None => (false, part),
+            };
+            let Some(sw) = Switch::ALL.iter().find(|w| w.name() == name) else {
+                return Err(err(format!(
+                    "unknown switch '{part}'; expected a switch name, optionally prefixed with no_ (see `pinlab policies`)"
+                )));
+            };
+            if neg {
+                on.remove(sw);
+            } else {
+                on.insert(*sw);
+            }
+        }
+        Ok(Policy {
+            name: s.to_string(),
+            on,
+        })
+    }
+
+    /// The preset with this exact name.
+    pub fn preset(name: &str) -> Option<Policy> {
+        PRESETS
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| Policy::from_switches(p.name, p.switches))
+    }
+
+    /// All named presets in matrix order.
+    pub fn presets() -> Vec<Policy> {
+        PRESETS
+            .iter()
+            .map(|p| Policy::from_switches(p.name, p.switches))
+            .collect()
+    }
+
+    /// The name the policy was given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether `sw` is on.
+    #[inline]
+    pub fn has(&self, sw: Switch) -> bool {
+        self.on.contains(&sw)
+    }
+
+    /// The switches that are on.
+    pub fn switches(&self) -> impl Iterator<Item = Switch> + '_ {
+        self.on.iter().copied()
+    }
+
+    /// Switches that are on, not modelled yet, and act on one of `used`.
+    pub fn unmodelled_for(&self, used: &BTreeSet<Mechanism>) -> Vec<Switch> {
+        self.on
+            .iter()
+            .copied()
+            .filter(|s| !s.modelled() && s.affects().iter().any(|m| used.contains(m)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_parse_and_compose() {
+        let p = Policy::parse("upstream+bounce_writeback").unwrap();
+        assert!(p.has(anon_exclusive) && p.has(bounce_writeback));
+        let q = Policy::parse("upstream+no_anon_exclusive").unwrap();
+        assert!(!q.has(anon_exclusive) && q.has(early_cow_on_fork));
+        assert!(Policy::parse("legacy").unwrap().switches().next().is_none());
+        assert!(Policy::parse("pwrite-race")
+            .unwrap()
+            .has(truncate_races_like_pwrite));
+    }
+
+    #[test]
+    fn bad_policy_names_the_problem() {
+        let e = Policy::parse("upstrem").unwrap_err();
+        assert!(e.message.contains("unknown preset or switch 'upstrem'"));
+        let e = Policy::parse("upstream+bogus").unwrap_err();
+        assert!(e.message.contains("unknown switch 'bogus'"));
+    }
+
+    #[test]
+    fn unmodelled_only_when_it_matters() {
+        let odp = Policy::preset("odp").unwrap();
+        let used: BTreeSet<_> = [Mechanism::AnonMemory, Mechanism::Rdma]
+            .into_iter()
+            .collect();
+        assert_eq!(odp.unmodelled_for(&used), vec![hmm_mirror]);
+        let used: BTreeSet<_> = [Mechanism::AnonMemory, Mechanism::IoUring]
+            .into_iter()
+            .collect();
+        assert!(odp.unmodelled_for(&used).is_empty());
+        assert!(Switch::ALL.iter().all(|s| !s.summary().is_empty()));
+    }
+}

@@ -1,0 +1,417 @@
+//! Page faults: `handle_mm_fault` and the CPU access path that calls it.
+//!
+//! Follows mm/memory.c and mm/huge_memory.c of v6.14: a read fault on private
+//! anonymous memory maps the shared zero page (`do_anonymous_page`), a write
+//! fault allocates an exclusive anonymous folio, a THP-eligible range gets a PMD
+//! THP (`do_huge_pmd_anonymous_page`; the huge zero page is off, i.e.
+//! `use_zero_page=0`, `[model assumption]`), a write to a write-protected PTE goes
+//! through `do_wp_page` with the kernel's reuse rule for the policy in force, and
+//! `FAULT_FLAG_UNSHARE` breaks COW without making the PTE writable.
+
+use super::vmflags::*;
+use super::{Backing, Mapping, Pmd, Pte, Vma};
+use crate::errno::Errno;
+use crate::machine::{Machine, Pid, Thp};
+use crate::mem::{FolioKind, HPAGE_PMD_NR, HPAGE_PMD_ORDER, ZERO_PFN};
+use crate::policy::{Policy, Switch};
+
+/// The kind of fault (`FAULT_FLAG_WRITE`, `FAULT_FLAG_UNSHARE`, or neither).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A read fault.
+    Read,
+    /// `FAULT_FLAG_WRITE`.
+    Write,
+    /// `FAULT_FLAG_UNSHARE` (never combined with write).
+    Unshare,
+}
+
+/// `VM_FAULT_*` errors the model produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmFault {
+    /// `VM_FAULT_SIGSEGV` (or no VMA / access error): a CPU access gets SIGSEGV, GUP -EFAULT.
+    Sigsegv,
+}
+
+impl VmFault {
+    /// `vm_fault_to_errno`.
+    pub fn to_errno(self) -> Errno {
+        Errno::EFAULT
+    }
+}
+
+impl Machine {
+    fn set_new_anon_rmap(&mut self, policy: &Policy, head: u64) {
+        if policy.has(Switch::anon_exclusive) {
+            let f = self.frames.get_mut(head).expect("new folio");
+            f.anon_exclusive.iter_mut().for_each(|x| *x = true);
+        }
+    }
+
+    fn thp_eligible(&self, vma: &Vma, vpn: u64, pid: Pid) -> bool {
+        if !vma.is_anonymous() || vma.flags & VM_NOHUGEPAGE != 0 {
+            return false;
+        }
+        let on = match self.cfg.thp {
+            Thp::Always => true,
+            Thp::Madvise => vma.flags & VM_HUGEPAGE != 0,
+            Thp::Never => false,
+        };
+        let haddr = vpn & !(HPAGE_PMD_NR - 1);
+        on && haddr >= vma.start
+            && haddr + HPAGE_PMD_NR <= vma.end
+            && self
+                .mm(pid)
+                .is_some_and(|mm| mm.ptes.range(haddr..haddr + HPAGE_PMD_NR).next().is_none())
+    }
+
+    /// `handle_mm_fault` (mm/memory.c, v6.14) for the page number `vpn`.
+    /// `memalloc_pin` is PF_MEMALLOC_PIN (a FOLL_LONGTERM GUP): new folios come
+    /// from ZONE_NORMAL. Permission checks are the caller's (`access_error` or
+    /// `check_vma_flags`).
+    pub fn handle_mm_fault(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        vpn: u64,
+        kind: FaultKind,
+        memalloc_pin: bool,
+    ) -> Result<(), VmFault> {
+        let mm = self.mm(pid).ok_or(VmFault::Sigsegv)?;
+        let vma = mm.vma_lookup(vpn).cloned().ok_or(VmFault::Sigsegv)?;
+        match mm.lookup(vpn) {
+            Some(Mapping::Pmd(pmd, _)) => match kind {
+                FaultKind::Read => Ok(()),
+                FaultKind::Write if pmd.write => {
+                    self.mm_mut(pid)
+                        .expect("mm")
+                        .pmds
+                        .get_mut(&(vpn >> 9))
+                        .expect("pmd")
+                        .dirty = true;
+                    Ok(())
+                }
+                _ => self.do_huge_pmd_wp_page(
+                    policy,
+                    pid,
+                    &vma,
+                    vpn,
+                    kind == FaultKind::Unshare,
+                    memalloc_pin,
+                ),
+            },
+            Some(Mapping::Pte(pte)) => match kind {
+                FaultKind::Read => Ok(()),
+                FaultKind::Write if pte.write => {
+                    self.mm_mut(pid)
+                        .expect("mm")
+                        .ptes
+                        .get_mut(&vpn)
+                        .expect("pte")
+                        .dirty = true;
+                    Ok(())
+                }
+                FaultKind::Unshare if pte.write => Ok(()),
+                _ => self.do_wp_page(
+                    policy,
+                    pid,
+                    &vma,
+                    vpn,
+                    kind == FaultKind::Unshare,
+                    memalloc_pin,
+                ),
+            },
+            None => self.do_pte_missing(policy, pid, &vma, vpn, kind, memalloc_pin),
+        }
+    }
+
+    fn do_pte_missing(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        vma: &Vma,
+        vpn: u64,
+        kind: FaultKind,
+        memalloc_pin: bool,
+    ) -> Result<(), VmFault> {
+        let writable = vma.flags & VM_WRITE != 0;
+        match vma.backing {
+            Backing::Shmem { .. } => {
+                // shmem_fault + finish_fault: a shared shmem VMA has no write-notify,
+                // so its PTEs are writable whenever the VMA is.
+                let (obj, index) = vma.shmem_index(vpn).expect("shmem vma");
+                let pfn = self.shmem_get_folio(obj, index, memalloc_pin);
+                let f = self.frames.get_mut(pfn).expect("shmem folio");
+                f.refcount += 1;
+                f.page_mapcount[0] += 1;
+                let pte = Pte {
+                    pfn,
+                    write: writable && vma.flags & VM_SHARED != 0,
+                    dirty: kind == FaultKind::Write,
+                };
+                self.mm_mut(pid).expect("mm").ptes.insert(vpn, pte);
+                Ok(())
+            }
+            Backing::Anon => {
+                let zone = self.user_zone(memalloc_pin);
+                if self.thp_eligible(vma, vpn, pid) {
+                    // do_huge_pmd_anonymous_page
+                    let head = self.frames.alloc(zone, HPAGE_PMD_ORDER, FolioKind::Anon);
+                    self.set_new_anon_rmap(policy, head);
+                    self.frames.get_mut(head).expect("folio").entire_mapcount = 1;
+                    self.vmstat.thp_fault_alloc += 1;
+                    let mm = self.mm_mut(pid).expect("mm");
+                    mm.pmds.insert(
+                        vpn >> 9,
+                        Pmd {
+                            pfn: head,
+                            write: writable,
+                            dirty: writable,
+                        },
+                    );
+                    mm.vmas.get_mut(&vma.start).expect("vma").anon_vma = true;
+                    return Ok(());
+                }
+                if kind != FaultKind::Write {
+                    // Read (or unshare of nothing): map the shared zero page.
+                    self.mm_mut(pid).expect("mm").ptes.insert(
+                        vpn,
+                        Pte {
+                            pfn: ZERO_PFN,
+                            write: false,
+                            dirty: false,
+                        },
+                    );
+                    return Ok(());
+                }
+                let pfn = self.frames.alloc(zone, 0, FolioKind::Anon);
+                self.set_new_anon_rmap(policy, pfn);
+                self.frames.get_mut(pfn).expect("folio").page_mapcount[0] = 1;
+                let mm = self.mm_mut(pid).expect("mm");
+                mm.ptes.insert(
+                    vpn,
+                    Pte {
+                        pfn,
+                        write: writable,
+                        dirty: true,
+                    },
+                );
+                mm.vmas.get_mut(&vma.start).expect("vma").anon_vma = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// The anonymous-folio reuse rule of `do_wp_page` for the policy in force:
+    /// `PageAnonExclusive`, else sole reference (`wp_can_reuse_anon_folio`, v6.14;
+    /// large folios are never reused without the bit); before 5.19 but from 5.8 the
+    /// sole-reference rule alone; before 5.8 `reuse_swap_page`, i.e. sole *mapping*,
+    /// which ignores GUP references.
+    fn can_reuse_anon(&self, policy: &Policy, head: u64, idx: usize) -> bool {
+        let f = self.frames.get(head).expect("folio");
+        if policy.has(Switch::anon_exclusive) {
+            f.anon_exclusive[idx] || (!f.is_large() && f.refcount == 1)
+        } else if policy.has(Switch::cow_reuse_by_refcount) {
+            !f.is_large() && f.refcount == 1
+        } else {
+            f.mapcount() == 1
+        }
+    }
+
+    /// `do_wp_page` for a write-protected PTE (or `FAULT_FLAG_UNSHARE`).
+    fn do_wp_page(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        vma: &Vma,
+        vpn: u64,
+        unshare: bool,
+        memalloc_pin: bool,
+    ) -> Result<(), VmFault> {
+        let writable = vma.flags & VM_WRITE != 0;
+        let pte = *self.mm(pid).expect("mm").ptes.get(&vpn).expect("pte");
+        if pte.pfn != ZERO_PFN {
+            let (head, idx) = self.frames.page_folio(pte.pfn).expect("live folio");
+            if vma.flags & VM_SHARED != 0 {
+                // wp_page_shared: no COW in a shared mapping.
+                if !unshare {
+                    let p = self
+                        .mm_mut(pid)
+                        .expect("mm")
+                        .ptes
+                        .get_mut(&vpn)
+                        .expect("pte");
+                    p.write = writable;
+                    p.dirty = true;
+                }
+                return Ok(());
+            }
+            if self.can_reuse_anon(policy, head, idx) {
+                if policy.has(Switch::anon_exclusive) {
+                    self.frames.get_mut(head).expect("folio").anon_exclusive[idx] = true;
+                }
+                if !unshare {
+                    let p = self
+                        .mm_mut(pid)
+                        .expect("mm")
+                        .ptes
+                        .get_mut(&vpn)
+                        .expect("pte");
+                    p.write = writable;
+                    p.dirty = true;
+                }
+                return Ok(());
+            }
+        }
+        self.wp_page_copy(policy, pid, vma, vpn, unshare, memalloc_pin);
+        Ok(())
+    }
+
+    /// `wp_page_copy`: a new exclusive anonymous page with the old page's content
+    /// (zeroes for the zero page) replaces the PTE; the old page loses one mapping
+    /// and one reference.
+    fn wp_page_copy(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        vma: &Vma,
+        vpn: u64,
+        unshare: bool,
+        memalloc_pin: bool,
+    ) {
+        let pte = *self.mm(pid).expect("mm").ptes.get(&vpn).expect("pte");
+        let zone = self.user_zone(memalloc_pin);
+        let data = if pte.pfn == ZERO_PFN {
+            0
+        } else {
+            let (h, i) = self.frames.page_folio(pte.pfn).expect("folio");
+            self.frames.get(h).expect("folio").data[i]
+        };
+        let new = self.frames.alloc(zone, 0, FolioKind::Anon);
+        self.set_new_anon_rmap(policy, new);
+        {
+            let f = self.frames.get_mut(new).expect("folio");
+            f.data[0] = data;
+            f.page_mapcount[0] = 1;
+        }
+        let writable = !unshare && vma.flags & VM_WRITE != 0;
+        let mm = self.mm_mut(pid).expect("mm");
+        mm.ptes.insert(
+            vpn,
+            Pte {
+                pfn: new,
+                write: writable,
+                dirty: !unshare,
+            },
+        );
+        mm.vmas.get_mut(&vma.start).expect("vma").anon_vma = true;
+        if pte.pfn != ZERO_PFN {
+            let (h, i) = self.frames.page_folio(pte.pfn).expect("folio");
+            self.frames.get_mut(h).expect("folio").page_mapcount[i] -= 1;
+            self.frames.put_refs(h, 1);
+        }
+    }
+
+    /// `do_huge_pmd_wp_page`: reuse an exclusive (or, by the policy's rule, sole)
+    /// THP; otherwise split the PMD and let the PTE fault copy one 4 KiB page.
+    fn do_huge_pmd_wp_page(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        vma: &Vma,
+        vpn: u64,
+        unshare: bool,
+        memalloc_pin: bool,
+    ) -> Result<(), VmFault> {
+        let pmd = *self
+            .mm(pid)
+            .expect("mm")
+            .pmds
+            .get(&(vpn >> 9))
+            .expect("pmd");
+        let f = self.frames.get(pmd.pfn).expect("folio");
+        let reuse = if policy.has(Switch::anon_exclusive) {
+            f.anon_exclusive[0] || f.refcount == 1
+        } else if policy.has(Switch::cow_reuse_by_refcount) {
+            f.refcount == 1
+        } else {
+            f.mapcount() == 1
+        };
+        if reuse {
+            if policy.has(Switch::anon_exclusive) {
+                self.frames
+                    .get_mut(pmd.pfn)
+                    .expect("folio")
+                    .anon_exclusive
+                    .iter_mut()
+                    .for_each(|x| *x = true);
+            }
+            if !unshare {
+                let p = self
+                    .mm_mut(pid)
+                    .expect("mm")
+                    .pmds
+                    .get_mut(&(vpn >> 9))
+                    .expect("pmd");
+                p.write = vma.flags & VM_WRITE != 0;
+                p.dirty = true;
+            }
+            return Ok(());
+        }
+        self.split_huge_pmd(pid, vpn >> 9);
+        self.do_wp_page(policy, pid, vma, vpn, unshare, memalloc_pin)
+    }
+
+    /// A user-space CPU access to page `vpn` (the arch page-fault handler's
+    /// `access_error` check, then `handle_mm_fault` until the access succeeds).
+    /// Returns the page frame the access reaches.
+    pub fn user_access(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        vpn: u64,
+        write: bool,
+    ) -> Result<u64, VmFault> {
+        let vma = self
+            .mm(pid)
+            .ok_or(VmFault::Sigsegv)?
+            .vma_lookup(vpn)
+            .cloned()
+            .ok_or(VmFault::Sigsegv)?;
+        if (write && vma.flags & VM_WRITE == 0) || (!write && vma.flags & (VM_READ | VM_WRITE) == 0)
+        {
+            return Err(VmFault::Sigsegv);
+        }
+        for _ in 0..4 {
+            if let Some(m) = self.mm(pid).expect("mm").lookup(vpn) {
+                if !write || m.writable() {
+                    if write {
+                        self.mark_mapping_dirty(pid, vpn);
+                    }
+                    return Ok(m.page_pfn());
+                }
+            }
+            self.handle_mm_fault(
+                policy,
+                pid,
+                vpn,
+                if write {
+                    FaultKind::Write
+                } else {
+                    FaultKind::Read
+                },
+                false,
+            )?;
+        }
+        Err(VmFault::Sigsegv)
+    }
+
+    fn mark_mapping_dirty(&mut self, pid: Pid, vpn: u64) {
+        let mm = self.mm_mut(pid).expect("mm");
+        if let Some(p) = mm.pmds.get_mut(&(vpn >> 9)) {
+            p.dirty = true;
+        } else if let Some(p) = mm.ptes.get_mut(&vpn) {
+            p.dirty = true;
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! fork() and exit().
+//!
+//! `fork` follows `dup_mmap` and `copy_page_range` of v6.14 (mm/memory.c,
+//! mm/huge_memory.c, include/linux/rmap.h): VM_DONTCOPY VMAs are skipped,
+//! VM_WIPEONFORK VMAs arrive empty, page tables are copied only for private VMAs
+//! with an `anon_vma`. An anonymous page is COW-shared (both PTEs write-protected,
+//! `PageAnonExclusive` cleared, +1 ref and mapcount) unless, under
+//! `early_cow_on_fork`, the parent mm has `MMF_HAS_PINNED` and the folio is
+//! `folio_maybe_dma_pinned` (and, under `anon_exclusive`, the page is exclusive):
+//! then the child gets a copy (`copy_present_page`) and the parent keeps its page
+//! untouched; a maybe-pinned PMD THP is split in the parent first (`thp_split_pmd`).
+
+use super::vmflags::*;
+use super::{Mm, Pmd, Pte};
+use crate::errno::{Errno, KResult};
+use crate::machine::{Machine, Pid, Process};
+use crate::mem::{FolioKind, HPAGE_PMD_NR, ZERO_PFN};
+use crate::policy::{Policy, Switch};
+
+impl Machine {
+    /// `kernel_clone` without exec: returns the child's pid.
+    pub fn fork(&mut self, policy: &Policy, parent: Pid, child_name: &str) -> KResult<Pid> {
+        let pmm = self.mm(parent).ok_or(Errno::EINVAL)?.clone();
+        self.ghost.forks += 1;
+        let child = self.procs.len() as Pid;
+        let mut cmm = Mm {
+            mmap_next: pmm.mmap_next,
+            ..Mm::default()
+        };
+        let mut copy = Vec::new();
+        for v in pmm.vmas.values() {
+            if v.flags & VM_DONTCOPY != 0 {
+                continue;
+            }
+            let mut cv = v.clone();
+            if v.flags & VM_WIPEONFORK != 0 {
+                cv.anon_vma = false;
+            } else if v.is_anonymous() && v.anon_vma {
+                copy.push((v.start, v.end, v.flags));
+            }
+            cmm.vmas.insert(cv.start, cv);
+        }
+        self.procs.push(Process {
+            mm: Some(cmm),
+            parent: Some(parent),
+            born: self.ghost.forks,
+            name: child_name.to_string(),
+        });
+        for (start, end, flags) in copy {
+            self.copy_page_range(policy, parent, child, start, end, flags);
+        }
+        self.ghost_fork(parent, child);
+        Ok(child)
+    }
+
+    fn needs_cow_for_dma(&self, policy: &Policy, parent: Pid, head: u64) -> bool {
+        policy.has(Switch::early_cow_on_fork)
+            && self.mm(parent).is_some_and(|m| m.has_pinned)
+            && self.frames.get(head).is_some_and(|f| f.maybe_dma_pinned())
+    }
+
+    fn copy_page_range(
+        &mut self,
+        policy: &Policy,
+        parent: Pid,
+        child: Pid,
+        start: u64,
+        end: u64,
+        flags: u64,
+    ) {
+        let anon_excl = policy.has(Switch::anon_exclusive);
+        let cow = flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE;
+        let pmds: Vec<(u64, Pmd)> = self
+            .mm(parent)
+            .expect("mm")
+            .pmds
+            .range(start >> 9..end.div_ceil(HPAGE_PMD_NR))
+            .map(|(k, p)| (*k, *p))
+            .collect();
+        for (idx, pmd) in pmds {
+            // copy_huge_pmd
+            let excl = self.frames.get(pmd.pfn).expect("folio").anon_exclusive[0];
+            if self.needs_cow_for_dma(policy, parent, pmd.pfn) && (!anon_excl || excl) {
+                // "Page maybe pinned: split and retry the fault on PTEs."
+                self.split_huge_pmd(parent, idx);
+                continue;
+            }
+            let f = self.frames.get_mut(pmd.pfn).expect("folio");
+            f.refcount += 1;
+            f.entire_mapcount += 1;
+            if anon_excl {
+                f.anon_exclusive.iter_mut().for_each(|x| *x = false);
+            }
+            let pm = self.mm_mut(parent).expect("mm");
+            if cow {
+                pm.pmds.get_mut(&idx).expect("pmd").write = false;
+            }
+            let cm = self.mm_mut(child).expect("child mm");
+            cm.pmds.insert(
+                idx,
+                Pmd {
+                    pfn: pmd.pfn,
+                    write: pmd.write && !cow,
+                    dirty: pmd.dirty,
+                },
+            );
+        }
+        let ptes: Vec<(u64, Pte)> = self
+            .mm(parent)
+            .expect("mm")
+            .ptes
+            .range(start..end)
+            .map(|(k, p)| (*k, *p))
+            .collect();
+        for (vpn, pte) in ptes {
+            if pte.pfn == ZERO_PFN {
+                self.mm_mut(child).expect("mm").ptes.insert(vpn, pte);
+                continue;
+            }
+            let (head, idx) = self.frames.page_folio(pte.pfn).expect("live folio");
+            let excl = self.frames.get(head).expect("folio").anon_exclusive[idx];
+            if self.needs_cow_for_dma(policy, parent, head) && (!anon_excl || excl) {
+                // copy_present_page: the child gets its own copy, the parent's PTE,
+                // page and pin stay as they are.
+                let data = self.frames.get(head).expect("folio").data[idx];
+                let new = self.frames.alloc(self.user_zone(false), 0, FolioKind::Anon);
+                let nf = self.frames.get_mut(new).expect("folio");
+                nf.data[0] = data;
+                nf.page_mapcount[0] = 1;
+                nf.anon_exclusive[0] = anon_excl;
+                let cm = self.mm_mut(child).expect("mm");
+                cm.ptes.insert(
+                    vpn,
+                    Pte {
+                        pfn: new,
+                        write: flags & VM_WRITE != 0,
+                        dirty: true,
+                    },
+                );
+                continue;
+            }
+            let f = self.frames.get_mut(head).expect("folio");
+            f.refcount += 1;
+            f.page_mapcount[idx] += 1;
+            if anon_excl {
+                f.anon_exclusive[idx] = false;
+            }
+            if cow {
+                self.mm_mut(parent)
+                    .expect("mm")
+                    .ptes
+                    .get_mut(&vpn)
+                    .expect("pte")
+                    .write = false;
+            }
+            self.mm_mut(child).expect("mm").ptes.insert(
+                vpn,
+                Pte {
+                    pfn: pte.pfn,
+                    write: pte.write && !cow,
+                    dirty: pte.dirty,
+                },
+            );
+        }
+        if let Some(v) = self.mm_mut(child).expect("mm").vmas.get_mut(&start) {
+            v.anon_vma = true;
+        }
+    }
+
+    /// `do_exit`: `exit_mm` tears the address space down, then `exit_files`
+    /// closes the process's file descriptors (rings, uverbs contexts, pipes).
+    pub fn exit(&mut self, policy: &Policy, pid: Pid) {
+        let Some(mm) = self.mm(pid) else { return };
+        let ranges: Vec<(u64, u64)> = mm.vmas.values().map(|v| (v.start, v.end)).collect();
+        for (s, e) in ranges {
+            self.zap_range(pid, s, e);
+        }
+        self.procs[pid as usize].mm = None;
+        self.ghost_exit(pid);
+        self.close_files(policy, pid);
+    }
+}

@@ -1,0 +1,592 @@
+//! Virtual memory: mm, VMAs, page tables, and the syscalls that change them.
+//!
+//! An [`Mm`] has VMAs (page-granular `[start, end)` in page numbers), a PTE map
+//! and a PMD map; a page number is mapped by at most one of them. Every present
+//! PTE holds one reference and one `_mapcount` on its page's folio, every PMD one
+//! reference and one `_entire_mapcount` (v6.14 rmap rules); the zero page is never
+//! counted. `mmap`, `munmap`, `mprotect` and `madvise` follow mm/mmap.c,
+//! mm/mprotect.c and mm/madvise.c of v6.14; VMAs are split but never merged
+//! (`[model assumption]`: merging changes no count the model observes).
+//! Faults are in [`fault`], fork and exit in [`fork`].
+
+pub mod fault;
+pub mod fork;
+
+use crate::errno::{Errno, KResult};
+use crate::machine::{Machine, Pid, ShmemObj};
+use crate::mem::{FolioKind, HPAGE_PMD_NR, ZERO_PFN};
+use crate::policy::Policy;
+use std::collections::BTreeMap;
+
+/// Page size.
+pub const PAGE_SIZE: u64 = 4096;
+/// PMD size (2 MiB).
+pub const PMD_SIZE: u64 = PAGE_SIZE * HPAGE_PMD_NR;
+
+/// VMA flags with their include/linux/mm.h values.
+pub mod vmflags {
+    /// VM_READ.
+    pub const VM_READ: u64 = 0x1;
+    /// VM_WRITE.
+    pub const VM_WRITE: u64 = 0x2;
+    /// VM_EXEC.
+    pub const VM_EXEC: u64 = 0x4;
+    /// VM_SHARED.
+    pub const VM_SHARED: u64 = 0x8;
+    /// VM_MAYREAD.
+    pub const VM_MAYREAD: u64 = 0x10;
+    /// VM_MAYWRITE.
+    pub const VM_MAYWRITE: u64 = 0x20;
+    /// VM_MAYEXEC.
+    pub const VM_MAYEXEC: u64 = 0x40;
+    /// VM_MAYSHARE.
+    pub const VM_MAYSHARE: u64 = 0x80;
+    /// VM_DONTCOPY (MADV_DONTFORK).
+    pub const VM_DONTCOPY: u64 = 0x0002_0000;
+    /// VM_WIPEONFORK.
+    pub const VM_WIPEONFORK: u64 = 0x0200_0000;
+    /// VM_HUGEPAGE.
+    pub const VM_HUGEPAGE: u64 = 0x2000_0000;
+    /// VM_NOHUGEPAGE.
+    pub const VM_NOHUGEPAGE: u64 = 0x4000_0000;
+}
+use vmflags::*;
+
+/// mmap/mprotect/madvise constants (uapi values).
+pub mod uapi {
+    /// PROT_READ.
+    pub const PROT_READ: u64 = 0x1;
+    /// PROT_WRITE.
+    pub const PROT_WRITE: u64 = 0x2;
+    /// PROT_EXEC.
+    pub const PROT_EXEC: u64 = 0x4;
+    /// PROT_NONE.
+    pub const PROT_NONE: u64 = 0x0;
+    /// MAP_SHARED.
+    pub const MAP_SHARED: u64 = 0x01;
+    /// MAP_PRIVATE.
+    pub const MAP_PRIVATE: u64 = 0x02;
+    /// MAP_ANONYMOUS.
+    pub const MAP_ANONYMOUS: u64 = 0x20;
+    /// MADV_DONTNEED.
+    pub const MADV_DONTNEED: u64 = 4;
+    /// MADV_DONTFORK.
+    pub const MADV_DONTFORK: u64 = 10;
+    /// MADV_DOFORK.
+    pub const MADV_DOFORK: u64 = 11;
+    /// MADV_HUGEPAGE.
+    pub const MADV_HUGEPAGE: u64 = 14;
+    /// MADV_NOHUGEPAGE.
+    pub const MADV_NOHUGEPAGE: u64 = 15;
+    /// MADV_WIPEONFORK.
+    pub const MADV_WIPEONFORK: u64 = 18;
+    /// MADV_KEEPONFORK.
+    pub const MADV_KEEPONFORK: u64 = 19;
+}
+use uapi::*;
+
+/// What backs a VMA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backing {
+    /// Private anonymous memory.
+    Anon,
+    /// A shmem object (MAP_SHARED|MAP_ANONYMOUS): object id and pgoff of `start`.
+    Shmem {
+        /// shmem object id.
+        obj: u32,
+        /// Page offset of the VMA start in the object.
+        pgoff: u64,
+    },
+}
+
+/// A VMA (`struct vm_area_struct`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Vma {
+    /// First page number.
+    pub start: u64,
+    /// One past the last page number.
+    pub end: u64,
+    /// `vm_flags`.
+    pub flags: u64,
+    /// Anonymous or shmem.
+    pub backing: Backing,
+    /// Whether an `anon_vma` was prepared (first anonymous folio); fork copies page tables only then.
+    pub anon_vma: bool,
+}
+
+impl Vma {
+    /// `is_cow_mapping`: private and may write.
+    pub fn is_cow_mapping(&self) -> bool {
+        self.flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
+    }
+    /// `vma_is_anonymous` (private anon here).
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self.backing, Backing::Anon)
+    }
+    /// shmem object and page index backing page number `vpn`.
+    pub fn shmem_index(&self, vpn: u64) -> Option<(u32, u64)> {
+        match self.backing {
+            Backing::Shmem { obj, pgoff } => Some((obj, pgoff + (vpn - self.start))),
+            Backing::Anon => None,
+        }
+    }
+    fn has(&self, f: u64) -> bool {
+        self.flags & f != 0
+    }
+}
+
+/// A present PTE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Pte {
+    /// Page frame ([`ZERO_PFN`] for the shared zero page, which is `pte_special`).
+    pub pfn: u64,
+    /// `pte_write`.
+    pub write: bool,
+    /// `pte_dirty`.
+    pub dirty: bool,
+}
+
+/// A present PMD leaf mapping a whole order-9 folio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Pmd {
+    /// Head pfn.
+    pub pfn: u64,
+    /// `pmd_write`.
+    pub write: bool,
+    /// `pmd_dirty`.
+    pub dirty: bool,
+}
+
+/// An address space (`struct mm_struct`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Mm {
+    /// VMAs by start page.
+    pub vmas: BTreeMap<u64, Vma>,
+    /// PTEs by page number.
+    pub ptes: BTreeMap<u64, Pte>,
+    /// PMD leaves by PMD index (page number >> 9).
+    pub pmds: BTreeMap<u64, Pmd>,
+    /// `MMF_HAS_PINNED`: set on the first FOLL_PIN, never cleared, not inherited.
+    pub has_pinned: bool,
+    /// `mm->pinned_vm` in pages (VmPin), as io_uring and RDMA charge it.
+    pub pinned_vm: u64,
+    /// Next address for `get_unmapped_area` (bottom-up; `[model assumption]`).
+    pub mmap_next: u64,
+}
+
+/// Where a page number is mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mapping {
+    /// A PTE.
+    Pte(Pte),
+    /// Covered by a PMD leaf; the page is `pmd.pfn + index`.
+    Pmd(Pmd, usize),
+}
+
+impl Mapping {
+    /// The mapped page's pfn.
+    pub fn page_pfn(&self) -> u64 {
+        match *self {
+            Mapping::Pte(p) => p.pfn,
+            Mapping::Pmd(p, i) => p.pfn + i as u64,
+        }
+    }
+    /// Whether the mapping is writable.
+    pub fn writable(&self) -> bool {
+        match *self {
+            Mapping::Pte(p) => p.write,
+            Mapping::Pmd(p, _) => p.write,
+        }
+    }
+}
+
+impl Mm {
+    /// `find_vma` restricted to a VMA containing `vpn` (`vma_lookup`).
+    pub fn vma_lookup(&self, vpn: u64) -> Option<&Vma> {
+        self.vmas
+            .range(..=vpn)
+            .next_back()
+            .map(|(_, v)| v)
+            .filter(|v| vpn < v.end)
+    }
+
+    /// Page-table walk (`follow_page_mask` without taking anything).
+    pub fn lookup(&self, vpn: u64) -> Option<Mapping> {
+        if let Some(pmd) = self.pmds.get(&(vpn >> 9)) {
+            return Some(Mapping::Pmd(*pmd, (vpn & 511) as usize));
+        }
+        self.ptes.get(&vpn).map(|p| Mapping::Pte(*p))
+    }
+}
+
+/// Converts PROT_* to VM_READ/WRITE/EXEC.
+pub fn calc_vm_prot_bits(prot: u64) -> u64 {
+    let mut f = 0;
+    if prot & PROT_READ != 0 {
+        f |= VM_READ;
+    }
+    if prot & PROT_WRITE != 0 {
+        f |= VM_WRITE;
+    }
+    if prot & PROT_EXEC != 0 {
+        f |= VM_EXEC;
+    }
+    f
+}
+
+fn pages(len: u64) -> u64 {
+    len.div_ceil(PAGE_SIZE)
+}
+
+impl Machine {
+    fn mm_or_efault(&self, pid: Pid) -> KResult<&crate::vm::Mm> {
+        self.mm(pid).ok_or(Errno::EFAULT)
+    }
+
+    /// `do_mmap` of anonymous memory (MAP_PRIVATE or MAP_SHARED with MAP_ANONYMOUS;
+    /// the shared kind gets a shmem object as `shmem_zero_setup` does). Mappings of
+    /// at least 2 MiB are PMD-aligned (`thp_get_unmapped_area`, v6.7+).
+    pub fn mmap_anon(&mut self, pid: Pid, len: u64, prot: u64, flags: u64) -> KResult<u64> {
+        self.mm_or_efault(pid)?;
+        if len == 0 || flags & MAP_ANONYMOUS == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let shared = match flags & (MAP_SHARED | MAP_PRIVATE) {
+            MAP_SHARED => true,
+            MAP_PRIVATE => false,
+            _ => return Err(Errno::EINVAL),
+        };
+        let npages = pages(len);
+        let mut vflags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+        let backing = if shared {
+            vflags |= VM_SHARED | VM_MAYSHARE;
+            self.shmem.push(ShmemObj::default());
+            Backing::Shmem {
+                obj: (self.shmem.len() - 1) as u32,
+                pgoff: 0,
+            }
+        } else {
+            Backing::Anon
+        };
+        let mm = self.mm_mut(pid).ok_or(Errno::EFAULT)?;
+        if mm.mmap_next == 0 {
+            mm.mmap_next = 0x7f00_0000_0000 / PAGE_SIZE;
+        }
+        let mut start = mm.mmap_next;
+        if npages >= HPAGE_PMD_NR {
+            start = start.div_ceil(HPAGE_PMD_NR) * HPAGE_PMD_NR;
+        }
+        // Leave a one-page gap so that neighbouring VMAs stay distinct.
+        mm.mmap_next = start + npages + 1;
+        mm.vmas.insert(
+            start,
+            Vma {
+                start,
+                end: start + npages,
+                flags: vflags,
+                backing,
+                anon_vma: false,
+            },
+        );
+        Ok(start * PAGE_SIZE)
+    }
+
+    /// Splits the VMA containing `vpn` so that one starts at `vpn` (`split_vma`),
+    /// splitting a PMD that straddles the boundary first (`vma_adjust_trans_huge`).
+    pub(crate) fn split_vma_at(&mut self, pid: Pid, vpn: u64) {
+        if vpn % HPAGE_PMD_NR != 0 {
+            let straddles = self
+                .mm(pid)
+                .is_some_and(|mm| mm.pmds.contains_key(&(vpn >> 9)));
+            if straddles {
+                self.split_huge_pmd(pid, vpn >> 9);
+            }
+        }
+        let Some(mm) = self.mm_mut(pid) else { return };
+        let Some(v) = mm.vma_lookup(vpn).cloned() else {
+            return;
+        };
+        if v.start == vpn {
+            return;
+        }
+        let mut hi = v.clone();
+        hi.start = vpn;
+        if let Backing::Shmem { obj, pgoff } = v.backing {
+            hi.backing = Backing::Shmem {
+                obj,
+                pgoff: pgoff + (vpn - v.start),
+            };
+        }
+        mm.vmas.get_mut(&v.start).expect("vma").end = vpn;
+        mm.vmas.insert(vpn, hi);
+    }
+
+    /// Applies `f` to every VMA inside `[start, end)` after splitting at the edges.
+    /// Returns ENOMEM if part of the range is unmapped (as madvise and mprotect do).
+    fn for_vmas_in(
+        &mut self,
+        pid: Pid,
+        start: u64,
+        end: u64,
+        mut f: impl FnMut(&mut Vma),
+    ) -> KResult<()> {
+        self.split_vma_at(pid, start);
+        self.split_vma_at(pid, end);
+        let mm = self.mm_mut(pid).ok_or(Errno::EFAULT)?;
+        let mut covered = 0;
+        for (_, v) in mm.vmas.range_mut(..end) {
+            if v.end <= start {
+                continue;
+            }
+            covered += v.end.min(end) - v.start.max(start);
+            f(v);
+        }
+        if covered < end - start {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// `__split_huge_pmd_locked` for an anonymous THP: the PMD becomes 512 PTEs,
+    /// the folio gains `HPAGE_PMD_NR - 1` references, `_entire_mapcount` moves to
+    /// the per-page mapcounts; the folio stays large. Counts `thp_split_pmd`.
+    pub fn split_huge_pmd(&mut self, pid: Pid, pmd_idx: u64) {
+        let Some(mm) = self.mm_mut(pid) else { return };
+        let Some(pmd) = mm.pmds.remove(&pmd_idx) else {
+            return;
+        };
+        for i in 0..HPAGE_PMD_NR {
+            mm.ptes.insert(
+                pmd_idx * HPAGE_PMD_NR + i,
+                Pte {
+                    pfn: pmd.pfn + i,
+                    write: pmd.write,
+                    dirty: pmd.dirty,
+                },
+            );
+        }
+        let f = self.frames.get_mut(pmd.pfn).expect("pmd maps a live folio");
+        f.refcount += HPAGE_PMD_NR as i64 - 1;
+        f.entire_mapcount -= 1;
+        for c in f.page_mapcount.iter_mut() {
+            *c += 1;
+        }
+        self.vmstat.thp_split_pmd += 1;
+    }
+
+    /// Unmaps one page number: drops the mapping's reference and mapcount
+    /// (`zap_present_ptes`); transfers a dirty PTE to the folio.
+    pub(crate) fn zap_pte(&mut self, pid: Pid, vpn: u64) {
+        let Some(mm) = self.mm_mut(pid) else { return };
+        let Some(pte) = mm.ptes.remove(&vpn) else {
+            return;
+        };
+        if pte.pfn == ZERO_PFN {
+            return;
+        }
+        let (head, idx) = self
+            .frames
+            .page_folio(pte.pfn)
+            .expect("pte maps a live folio");
+        let f = self.frames.get_mut(head).expect("folio");
+        f.page_mapcount[idx] -= 1;
+        if pte.dirty {
+            f.dirty = true;
+        }
+        self.frames.put_refs(head, 1);
+    }
+
+    /// `zap_page_range_single` over `[start, end)`: PMDs fully inside are zapped
+    /// whole, partially covered ones are split first.
+    pub fn zap_range(&mut self, pid: Pid, start: u64, end: u64) {
+        let Some(mm) = self.mm(pid) else { return };
+        let pmd_idxs: Vec<u64> = mm
+            .pmds
+            .range(start >> 9..=(end.saturating_sub(1)) >> 9)
+            .map(|(k, _)| *k)
+            .collect();
+        for idx in pmd_idxs {
+            let (ps, pe) = (idx * HPAGE_PMD_NR, (idx + 1) * HPAGE_PMD_NR);
+            if start <= ps && pe <= end {
+                let mm = self.mm_mut(pid).expect("mm");
+                let pmd = mm.pmds.remove(&idx).expect("pmd");
+                let f = self.frames.get_mut(pmd.pfn).expect("folio");
+                f.entire_mapcount -= 1;
+                if pmd.dirty {
+                    f.dirty = true;
+                }
+                self.frames.put_refs(pmd.pfn, 1);
+            } else {
+                self.split_huge_pmd(pid, idx);
+            }
+        }
+        let vpns: Vec<u64> = self
+            .mm(pid)
+            .expect("mm")
+            .ptes
+            .range(start..end)
+            .map(|(k, _)| *k)
+            .collect();
+        for vpn in vpns {
+            self.zap_pte(pid, vpn);
+        }
+    }
+
+    /// `munmap` (`do_vmi_munmap`): splits, zaps and removes the VMAs in the range.
+    pub fn munmap(&mut self, pid: Pid, addr: u64, len: u64) -> KResult<()> {
+        self.mm_or_efault(pid)?;
+        if addr % PAGE_SIZE != 0 || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let (start, end) = (addr / PAGE_SIZE, addr / PAGE_SIZE + pages(len));
+        self.split_vma_at(pid, start);
+        self.split_vma_at(pid, end);
+        self.zap_range(pid, start, end);
+        let mm = self.mm_mut(pid).expect("mm");
+        let gone: Vec<u64> = mm.vmas.range(start..end).map(|(k, _)| *k).collect();
+        for k in gone {
+            mm.vmas.remove(&k);
+        }
+        self.ghost_discard(pid, start, end);
+        Ok(())
+    }
+
+    /// `mprotect` (`mprotect_fixup` + `change_protection`). Removing write
+    /// permission write-protects PTEs and PMDs; adding it to a private anonymous
+    /// VMA makes `PageAnonExclusive` pages writable at once under `anon_exclusive`
+    /// (`can_change_pte_writable`, the cow.c "mprotect() optimization"); a shared
+    /// shmem VMA has no dirty tracking, so its PTEs become writable too.
+    pub fn mprotect(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        prot: u64,
+    ) -> KResult<()> {
+        self.mm_or_efault(pid)?;
+        if addr % PAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let (start, end) = (addr / PAGE_SIZE, addr / PAGE_SIZE + pages(len));
+        let newbits = calc_vm_prot_bits(prot);
+        self.for_vmas_in(pid, start, end, |v| {
+            v.flags = (v.flags & !(VM_READ | VM_WRITE | VM_EXEC)) | newbits;
+        })?;
+        let anon_excl = policy.has(crate::policy::Switch::anon_exclusive);
+        let vmas: Vec<Vma> = self
+            .mm(pid)
+            .expect("mm")
+            .vmas
+            .range(start..end)
+            .map(|(_, v)| v.clone())
+            .collect();
+        for v in vmas {
+            let writable = v.has(VM_WRITE);
+            let shared = v.has(VM_SHARED);
+            let pmd_idxs: Vec<u64> = self
+                .mm(pid)
+                .expect("mm")
+                .pmds
+                .range(v.start >> 9..=(v.end - 1) >> 9)
+                .map(|(k, _)| *k)
+                .collect();
+            for idx in pmd_idxs {
+                let excl = {
+                    let pmd = self.mm(pid).expect("mm").pmds[&idx];
+                    self.frames
+                        .get(pmd.pfn)
+                        .is_some_and(|f| f.anon_exclusive[0])
+                };
+                let mm = self.mm_mut(pid).expect("mm");
+                let pmd = mm.pmds.get_mut(&idx).expect("pmd");
+                pmd.write = writable && (shared || (anon_excl && excl));
+            }
+            let vpns: Vec<(u64, Pte)> = self
+                .mm(pid)
+                .expect("mm")
+                .ptes
+                .range(v.start..v.end)
+                .map(|(k, p)| (*k, *p))
+                .collect();
+            for (vpn, pte) in vpns {
+                let can_write = writable
+                    && pte.pfn != ZERO_PFN
+                    && (shared
+                        || (anon_excl
+                            && self.frames.page_folio(pte.pfn).is_some_and(|(h, i)| {
+                                let f = self.frames.get(h).expect("folio");
+                                f.is_anon() && f.anon_exclusive[i]
+                            })));
+                let mm = self.mm_mut(pid).expect("mm");
+                let p = mm.ptes.get_mut(&vpn).expect("pte");
+                // A non-exclusive private page stays write-protected: the next
+                // write faults and goes through do_wp_page.
+                p.write = writable && (p.write || can_write);
+            }
+        }
+        Ok(())
+    }
+
+    /// `madvise` with the advice values the model knows: DONTNEED, DONTFORK,
+    /// DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE, NOHUGEPAGE (mm/madvise.c).
+    pub fn madvise(&mut self, pid: Pid, addr: u64, len: u64, advice: u64) -> KResult<()> {
+        self.mm_or_efault(pid)?;
+        if addr % PAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let (start, end) = (addr / PAGE_SIZE, addr / PAGE_SIZE + pages(len));
+        match advice {
+            MADV_DONTNEED => {
+                let covered = self.mm(pid).expect("mm").vma_lookup(start).is_some();
+                if !covered {
+                    return Err(Errno::ENOMEM);
+                }
+                self.zap_range(pid, start, end);
+                self.ghost_discard(pid, start, end);
+                Ok(())
+            }
+            MADV_WIPEONFORK => {
+                let ok = self
+                    .mm(pid)
+                    .expect("mm")
+                    .vmas
+                    .range(..end)
+                    .all(|(_, v)| v.end <= start || (!v.has(VM_SHARED) && v.is_anonymous()));
+                if !ok {
+                    return Err(Errno::EINVAL);
+                }
+                self.for_vmas_in(pid, start, end, |v| v.flags |= VM_WIPEONFORK)
+            }
+            MADV_KEEPONFORK => self.for_vmas_in(pid, start, end, |v| v.flags &= !VM_WIPEONFORK),
+            MADV_DONTFORK => self.for_vmas_in(pid, start, end, |v| v.flags |= VM_DONTCOPY),
+            MADV_DOFORK => self.for_vmas_in(pid, start, end, |v| v.flags &= !VM_DONTCOPY),
+            MADV_HUGEPAGE => self.for_vmas_in(pid, start, end, |v| {
+                v.flags = (v.flags | VM_HUGEPAGE) & !VM_NOHUGEPAGE
+            }),
+            MADV_NOHUGEPAGE => self.for_vmas_in(pid, start, end, |v| {
+                v.flags = (v.flags | VM_NOHUGEPAGE) & !VM_HUGEPAGE
+            }),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Drops a shmem page-cache reference when the object goes away (not reached
+    /// in this slice: objects live as long as the machine).
+    pub fn shmem_page(&self, obj: u32, index: u64) -> Option<u64> {
+        self.shmem
+            .get(obj as usize)
+            .and_then(|o| o.pages.get(&index).copied())
+    }
+
+    /// Allocates the shmem page `index` of `obj` (`shmem_get_folio`): one page-cache reference.
+    pub(crate) fn shmem_get_folio(&mut self, obj: u32, index: u64, memalloc_pin: bool) -> u64 {
+        if let Some(p) = self.shmem_page(obj, index) {
+            return p;
+        }
+        let zone = self.user_zone(memalloc_pin);
+        let pfn = self.frames.alloc(zone, 0, FolioKind::Shmem { obj, index });
+        self.shmem[obj as usize].pages.insert(index, pfn);
+        pfn
+    }
+}
