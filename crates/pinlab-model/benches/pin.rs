@@ -1,0 +1,2 @@
+//! Pin/unpin benchmarks (filled in below).
+fn main() {}
