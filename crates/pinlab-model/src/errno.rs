@@ -25,6 +25,8 @@ pub enum Errno {
     EREMOTEIO,
     EHWPOISON,
     ENXIO,
+    EBADF,
+    ESRCH,
 }
 
 impl Errno {
@@ -48,6 +50,8 @@ impl Errno {
             Errno::EREMOTEIO => "EREMOTEIO",
             Errno::EHWPOISON => "EHWPOISON",
             Errno::ENXIO => "ENXIO",
+            Errno::EBADF => "EBADF",
+            Errno::ESRCH => "ESRCH",
         }
     }
 
@@ -57,7 +61,7 @@ impl Errno {
     }
 
     /// Every errno the model can return.
-    pub const ALL: [Errno; 17] = [
+    pub const ALL: [Errno; 19] = [
         Errno::EPERM,
         Errno::EINTR,
         Errno::ENOMEM,
@@ -75,6 +79,8 @@ impl Errno {
         Errno::EREMOTEIO,
         Errno::EHWPOISON,
         Errno::ENXIO,
+        Errno::EBADF,
+        Errno::ESRCH,
     ];
 }
 

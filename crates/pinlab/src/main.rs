@@ -1,2 +1,411 @@
+//! `pinlab`: run pinning scenarios under pinning policies.
+//!
+//! Commands: `check` (the scenario × policy matrix of reachable outcomes, checked
+//! against each scenario's expectations), `explore` (shortest trace of every bad
+//! outcome of one cell, as a timeline), `run` (replay a saved trace),
+//! `scenarios`, `policies`. Bad input exits 2 with a message naming the file,
+//! line and column (or the argument); a failed check exits 1.
+
 #![forbid(unsafe_code)]
-fn main() {}
+
+use clap::{Args, Parser, Subcommand};
+use pinlab_explore::Config;
+use pinlab_model::{Outcome, Policy, Switch};
+use pinlab_report::Matrix;
+use pinlab_scenario::builtin::BUILTINS;
+use pinlab_scenario::model::Action;
+use pinlab_scenario::{run_cell, timeline, Scenario};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "pinlab",
+    version,
+    about = "An executable model of Linux DMA page pinning: which policy loses data, leaks, corrupts, oopses or hangs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Bounds {
+    /// Stop after this many unique states (the run is then marked bounded).
+    #[arg(long)]
+    max_states: Option<u64>,
+    /// Do not expand states deeper than this many steps (marks the run bounded).
+    #[arg(long)]
+    max_depth: Option<u32>,
+    /// Stop after this many seconds per cell (marks the run bounded).
+    #[arg(long)]
+    time_budget: Option<f64>,
+    /// Worker threads (0 = all cores); results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+impl Bounds {
+    fn config(&self) -> Config {
+        Config {
+            max_states: self.max_states,
+            max_depth: self.max_depth,
+            time_budget: self.time_budget.map(Duration::from_secs_f64),
+            threads: self.threads,
+            progress: true,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print the scenario × policy matrix of reachable outcomes; exit 1 if a cell contradicts an expectation.
+    Check {
+        /// Scenario name (built-in) or path to a .scn file; repeatable. Default: all built-ins.
+        #[arg(long = "scenario", short = 's')]
+        scenarios: Vec<String>,
+        /// Policy (preset, or preset+switch+no_switch); repeatable. Default: every preset.
+        #[arg(long = "policy", short = 'p')]
+        policies: Vec<String>,
+        /// Print JSON ({"schema_version":1,"cells":[...]}) instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        bounds: Bounds,
+    },
+    /// Print the shortest trace to each bad outcome of one scenario under one policy.
+    Explore {
+        /// Scenario name or .scn path.
+        scenario: String,
+        /// Policy.
+        #[arg(long, short = 'p', default_value = "upstream")]
+        policy: String,
+        /// Only this outcome (e.g. LOST, ERR(EFAULT)); OK is shown only when asked for.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Print timelines as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Write each trace to DIR/<scenario>.<policy>.<outcome>.trace for `pinlab run --trace`.
+        #[arg(long)]
+        save_traces: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        bounds: Bounds,
+    },
+    /// Replay a trace saved by `explore --save-traces` and print its timeline.
+    Run {
+        /// Trace file.
+        #[arg(long)]
+        trace: std::path::PathBuf,
+        /// Scenario .scn path, if the trace names a scenario that is not built in.
+        #[arg(long)]
+        scenario: Option<String>,
+    },
+    /// List the built-in scenarios.
+    Scenarios,
+    /// List the policy presets and switches.
+    Policies,
+}
+
+fn load_scenario(s: &str) -> Result<Scenario, String> {
+    if let Some(r) = pinlab_scenario::builtin::builtin(s) {
+        return r.map_err(|e| e.to_string());
+    }
+    let text = std::fs::read_to_string(s).map_err(|e| {
+        format!(
+            "{s}: not a built-in scenario and not a readable file ({e}); see `pinlab scenarios`"
+        )
+    })?;
+    pinlab_scenario::load(s, &text).map_err(|e| e.to_string())
+}
+
+fn load_policy(p: &str) -> Result<Policy, String> {
+    Policy::parse(p).map_err(|e| format!("--policy {e}"))
+}
+
+fn check(
+    scenarios: Vec<String>,
+    policies: Vec<String>,
+    json: bool,
+    bounds: &Bounds,
+) -> Result<ExitCode, String> {
+    let scns: Vec<Scenario> = if scenarios.is_empty() {
+        pinlab_scenario::builtin::all().map_err(|e| e.to_string())?
+    } else {
+        scenarios
+            .iter()
+            .map(|s| load_scenario(s))
+            .collect::<Result<_, _>>()?
+    };
+    let pols: Vec<Policy> = if policies.is_empty() {
+        Policy::presets()
+    } else {
+        policies
+            .iter()
+            .map(|p| load_policy(p))
+            .collect::<Result<_, _>>()?
+    };
+    let cfg = bounds.config();
+    let mut m = Matrix { cells: Vec::new() };
+    for s in &scns {
+        for p in &pols {
+            m.cells.push(run_cell(s, p, &cfg).cell(s));
+        }
+    }
+    if json {
+        println!("{}", pinlab_report::to_json_string(&m));
+    } else {
+        print!("{}", pinlab_report::render_text(&m));
+    }
+    Ok(if m.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn trace_text(scn: &Scenario, policy: &str, outcome: &str, trace: &[Action]) -> String {
+    let mut s = format!(
+        "# pinlab trace v1\nscenario {}\npolicy {policy}\noutcome {outcome}\n",
+        scn.name
+    );
+    for a in trace {
+        s.push_str(&format!("step {}\n", scn.actors[a.actor as usize].name));
+    }
+    s
+}
+
+fn explore_cmd(
+    scenario: &str,
+    policy: &str,
+    outcome: Option<String>,
+    json: bool,
+    save: Option<std::path::PathBuf>,
+    bounds: &Bounds,
+) -> Result<ExitCode, String> {
+    let scn = load_scenario(scenario)?;
+    let pol = load_policy(policy)?;
+    let want = match &outcome {
+        Some(o) => Some(Outcome::parse(o).ok_or_else(|| format!("--outcome {o}: expected OK, ERR(E...), STALE, LOST, LEAK_OTHER, FS_CORRUPT, OOPS, HANG or DOS"))?),
+        None => None,
+    };
+    let run = run_cell(&scn, &pol, &bounds.config());
+    if !run.unmodelled.is_empty() {
+        println!("{} under {}: not modelled ({} acts on mechanisms this scenario uses and is not modelled yet)", scn.name, pol.name(), run.unmodelled.join(", "));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let labels: Vec<String> = run.labels().into_iter().collect();
+    if !json {
+        println!(
+            "{} under {}: reachable {{{}}} ({} states{})",
+            scn.name,
+            pol.name(),
+            labels.join(", "),
+            run.states,
+            if run.exhaustive {
+                ", exhaustive"
+            } else {
+                ", BOUNDED"
+            }
+        );
+    }
+    for (msg, trace) in &run.model_bugs {
+        println!("MODEL BUG: {msg} (after {} steps)", trace.len());
+    }
+    let mut shown = 0;
+    let mut out_json = Vec::new();
+    for (o, trace) in &run.outcomes {
+        let selected = match want {
+            Some(w) => w == *o,
+            None => *o != Outcome::Ok,
+        };
+        if !selected {
+            continue;
+        }
+        shown += 1;
+        let t = timeline(&scn, &pol, *o, trace);
+        if json {
+            out_json.push(pinlab_report::timeline_json(&t));
+        } else {
+            println!();
+            print!("{}", pinlab_report::render_timeline(&t));
+        }
+        if let Some(dir) = &save {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let path = dir.join(format!("{}.{}.{}.trace", scn.name, pol.name(), o));
+            std::fs::write(&path, trace_text(&scn, pol.name(), &o.to_string(), trace))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if !json {
+                println!("(trace saved to {})", path.display());
+            }
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::Value::Array(out_json)).expect("json")
+        );
+    } else if shown == 0 {
+        println!(
+            "\nno {} outcome reachable",
+            want.map_or("bad".to_string(), |w| w.to_string())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_trace(path: &std::path::Path, scenario: Option<String>) -> Result<ExitCode, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (mut scn_name, mut pol_name, mut outcome, mut steps) = (None, None, None, Vec::new());
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = line.split_once(' ').ok_or_else(|| {
+            format!(
+                "{}:{}:1: expected `KEY VALUE`, found `{line}`",
+                path.display(),
+                i + 1
+            )
+        })?;
+        match k {
+            "scenario" => scn_name = Some(v.to_string()),
+            "policy" => pol_name = Some(v.to_string()),
+            "outcome" => outcome = Some((v.to_string(), i + 1)),
+            "step" => steps.push((v.to_string(), i + 1)),
+            _ => {
+                return Err(format!(
+                    "{}:{}:1: expected scenario, policy, outcome or step, found `{k}`",
+                    path.display(),
+                    i + 1
+                ))
+            }
+        }
+    }
+    let scn = load_scenario(
+        &scenario
+            .or(scn_name)
+            .ok_or_else(|| format!("{}: no `scenario` line", path.display()))?,
+    )?;
+    let pol =
+        load_policy(&pol_name.ok_or_else(|| format!("{}: no `policy` line", path.display()))?)?;
+    let (o, oline) = outcome.ok_or_else(|| format!("{}: no `outcome` line", path.display()))?;
+    let o = Outcome::parse(&o)
+        .ok_or_else(|| format!("{}:{oline}:9: unknown outcome `{o}`", path.display()))?;
+    let mut trace = Vec::new();
+    for (name, line) in steps {
+        let a = scn
+            .actors
+            .iter()
+            .position(|a| a.name == name)
+            .ok_or_else(|| {
+                format!(
+                    "{}:{line}:6: unknown actor `{name}` in scenario {}",
+                    path.display(),
+                    scn.name
+                )
+            })?;
+        trace.push(Action { actor: a as u16 });
+    }
+    let model = pinlab_scenario::model::Bound {
+        scn: &scn,
+        policy: &pol,
+    };
+    pinlab_explore::replay(&model, &trace)
+        .map_err(|e| format!("{}: step {} cannot run: {e}", path.display(), e.index + 1))?;
+    print!(
+        "{}",
+        pinlab_report::render_timeline(&timeline(&scn, &pol, o, &trace))
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scenarios_cmd() -> Result<ExitCode, String> {
+    for b in BUILTINS {
+        let s = pinlab_scenario::load(b.file, b.text).map_err(|e| e.to_string())?;
+        println!("{:<26} {}", s.name, s.title.as_deref().unwrap_or(""));
+        for c in &s.cites {
+            println!("{:<26}   cites: {c}", "");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn policies_cmd() -> Result<ExitCode, String> {
+    println!("Presets (compose with +switch or +no_switch, e.g. upstream+bounce_writeback):\n");
+    for p in pinlab_model::policy::PRESETS {
+        println!("{:<12} {:<15} {}", p.name, p.label, p.summary);
+        let sw: Vec<&str> = p.switches.iter().map(|s| s.name()).collect();
+        println!(
+            "{:<12} switches: {}",
+            "",
+            if sw.is_empty() {
+                "(none)".to_string()
+            } else {
+                sw.join(", ")
+            }
+        );
+        let un: Vec<&str> = p
+            .switches
+            .iter()
+            .filter(|s| !s.modelled())
+            .map(|s| s.name())
+            .collect();
+        if !un.is_empty() {
+            println!(
+                "{:<12} NOT MODELLED YET: {} (cells of scenarios using what they act on show n/m)",
+                "",
+                un.join(", ")
+            );
+        }
+        println!();
+    }
+    println!("Switches:\n");
+    for s in Switch::ALL {
+        let aff: Vec<String> = s.affects().iter().map(|m| format!("{m:?}")).collect();
+        println!(
+            "{:<32} {:<22} {:<13} {}",
+            s.name(),
+            s.since(),
+            if s.modelled() {
+                "modelled"
+            } else {
+                "NOT MODELLED"
+            },
+            s.summary()
+        );
+        println!("{:<32} acts on: {}", "", aff.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Check {
+            scenarios,
+            policies,
+            json,
+            bounds,
+        } => check(scenarios, policies, json, &bounds),
+        Cmd::Explore {
+            scenario,
+            policy,
+            outcome,
+            json,
+            save_traces,
+            bounds,
+        } => explore_cmd(&scenario, &policy, outcome, json, save_traces, &bounds),
+        Cmd::Run { trace, scenario } => run_trace(&trace, scenario),
+        Cmd::Scenarios => scenarios_cmd(),
+        Cmd::Policies => policies_cmd(),
+    };
+    match r {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pinlab: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

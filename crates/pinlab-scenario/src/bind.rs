@@ -1,0 +1,824 @@
+//! Binding: from a parsed [`ScenarioFile`] to a checked [`Scenario`].
+//!
+//! Every call name, argument count, flag name, variable and actor reference is
+//! resolved here, so a scenario that binds cannot fail for a syntactic reason
+//! while it is explored. Errors carry the file, line and column of the offending
+//! token and say what was expected. Flags use their C names and uapi values
+//! (`PROT_*`, `MAP_*`, `MADV_*`, `IBV_ACCESS_*`, `FOLL_*`, `IORING_*`).
+
+use crate::ast::{ActorKind, Expr, ExprKind, ScenarioFile, Span, Stmt};
+use crate::parse::ParseError;
+use pinlab_model::dev::rdma::access::*;
+use pinlab_model::gup::foll::NAMES as FOLL_NAMES;
+use pinlab_model::gup::GupApi;
+use pinlab_model::mem::Zone;
+use pinlab_model::vm::uapi::*;
+use pinlab_model::{MachineConfig, Mechanism, Outcome, Policy, Thp};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// An address or length argument: a constant, or a variable plus a constant offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arg {
+    /// A constant.
+    Const(u64),
+    /// Variable slot plus offset.
+    Var(usize, u64),
+}
+
+/// A reference to another actor's variable (`parent.mr`) or one's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VarRef {
+    /// Actor index whose variable it is.
+    pub actor: usize,
+    /// Variable slot.
+    pub slot: usize,
+}
+
+/// One bound statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// `mmap(NULL, len, prot, flags)`.
+    Mmap { len: Arg, prot: u64, flags: u64 },
+    /// `munmap(addr, len)`.
+    Munmap { addr: Arg, len: Arg },
+    /// `mprotect(addr, len, prot)`.
+    Mprotect { addr: Arg, len: Arg, prot: u64 },
+    /// `madvise(addr, len, advice)`.
+    Madvise { addr: Arg, len: Arg, advice: u64 },
+    /// `memset(addr, 'c', len)`: CPU stores.
+    Memset { addr: Arg, tag: char, len: Arg },
+    /// `load(addr, len)`: CPU loads.
+    Load { addr: Arg, len: Arg },
+    /// `fork(child)`.
+    Fork { child: usize },
+    /// `exit()`.
+    Exit,
+    /// `wait(actor)`: block until that actor has finished.
+    Wait { actor: usize },
+    /// `io_uring_setup(entries)`.
+    IoUringSetup,
+    /// `io_uring_register(ring, IORING_REGISTER_BUFFERS, addr, len)`.
+    RegisterBuffers { ring: Arg, addr: Arg, len: Arg },
+    /// `io_uring_register(ring, IORING_UNREGISTER_BUFFERS)`.
+    UnregisterBuffers { ring: Arg },
+    /// `read_fixed(ring, off, len, 'c')`: IORING_OP_READ_FIXED (DMA into the buffer).
+    ReadFixed {
+        ring: Arg,
+        off: Arg,
+        len: Arg,
+        tag: char,
+    },
+    /// `write_fixed(ring, off, len)`: IORING_OP_WRITE_FIXED (DMA out of the buffer).
+    WriteFixed { ring: Arg, off: Arg, len: Arg },
+    /// `ibv_reg_mr(addr, len, access)`.
+    RegMr { addr: Arg, len: Arg, access: u64 },
+    /// `ibv_dereg_mr(mr)`.
+    DeregMr { mr: Arg },
+    /// `pipe()`.
+    Pipe,
+    /// `vmsplice(pipe, addr, len[, nr_segs])`: `nr_segs` iovecs all naming the same range.
+    Vmsplice {
+        pipe: Arg,
+        addr: Arg,
+        len: Arg,
+        nr_segs: u64,
+    },
+    /// `pipe_read(pipe)`.
+    PipeRead { pipe: Arg },
+    /// A GUP entry point; `target` is the actor whose mm a `_remote` call walks.
+    Gup {
+        api: GupApi,
+        target: Option<usize>,
+        addr: Arg,
+        nr: Arg,
+        flags: u32,
+    },
+    /// `unpin_user_pages(h)`, `unpin_user_pages_dirty_lock(h, dirty)`, `put_page(h)`.
+    Release { handle: Arg, dirty: bool },
+    /// `rdma_write(actor.mr, 'c')` by a peer.
+    RdmaWrite { mr: VarRef, tag: char },
+    /// `rdma_read(actor.mr)` by a peer.
+    RdmaRead { mr: VarRef },
+}
+
+/// A bound statement with its source text and position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Op {
+    /// Variable slot receiving the result.
+    pub bind: Option<usize>,
+    /// What it does.
+    pub call: Call,
+    /// The statement as written, for traces.
+    pub text: String,
+    /// Position.
+    pub span: Span,
+}
+
+/// Kind of a bound actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An initial process.
+    Process,
+    /// A child started by its parent's fork.
+    Child {
+        /// Parent actor index.
+        parent: usize,
+    },
+    /// A remote peer (no process on this machine).
+    Peer,
+}
+
+/// A bound actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorProg {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: Kind,
+    /// Statements.
+    pub body: Vec<Op>,
+}
+
+/// An `expect` line, bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expectation {
+    /// Policy expression as written.
+    pub policy: String,
+    /// `=`, `includes`, `excludes`.
+    pub kind: crate::ast::ExpectKind,
+    /// Outcome labels (`OK`, `ERR(EFAULT)`...).
+    pub outcomes: BTreeSet<String>,
+}
+
+impl Expectation {
+    /// Checks a reachable outcome set; `Err` says why it does not match.
+    pub fn check(&self, reached: &BTreeSet<String>) -> Result<(), String> {
+        let fmt = |s: &BTreeSet<String>| {
+            format!("{{{}}}", s.iter().cloned().collect::<Vec<_>>().join(", "))
+        };
+        use crate::ast::ExpectKind::*;
+        let ok = match self.kind {
+            Exactly => reached == &self.outcomes,
+            Includes => self.outcomes.is_subset(reached),
+            Excludes => self.outcomes.is_disjoint(reached),
+        };
+        if ok {
+            Ok(())
+        } else {
+            let what = match self.kind {
+                Exactly => "exactly",
+                Includes => "to include",
+                Excludes => "to exclude",
+            };
+            Err(format!(
+                "expected {what} {}, reachable {}",
+                fmt(&self.outcomes),
+                fmt(reached)
+            ))
+        }
+    }
+}
+
+/// A scenario ready to explore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scenario {
+    /// Scenario name.
+    pub name: String,
+    /// Title.
+    pub title: Option<String>,
+    /// Citations of the seed passages.
+    pub cites: Vec<String>,
+    /// File it came from.
+    pub file: String,
+    /// Machine configuration from `setup`.
+    pub cfg: MachineConfig,
+    /// Actors.
+    pub actors: Vec<ActorProg>,
+    /// Variable names by slot.
+    pub vars: Vec<String>,
+    /// Expectations.
+    pub expects: Vec<Expectation>,
+    /// Mechanisms the scenario uses (to tell whether an unmodelled switch matters).
+    pub uses: BTreeSet<Mechanism>,
+}
+
+struct Binder<'a> {
+    file: &'a str,
+    ast: &'a ScenarioFile,
+    slots: BTreeMap<String, usize>,
+    uses: BTreeSet<Mechanism>,
+}
+
+fn err(file: &str, span: Span, message: impl Into<String>) -> ParseError {
+    ParseError {
+        file: file.to_string(),
+        line: span.line,
+        col: span.col,
+        message: message.into(),
+    }
+}
+
+const PROT: &[(&str, u64)] = &[
+    ("PROT_NONE", PROT_NONE),
+    ("PROT_READ", PROT_READ),
+    ("PROT_WRITE", PROT_WRITE),
+    ("PROT_EXEC", PROT_EXEC),
+];
+const MAP: &[(&str, u64)] = &[
+    ("MAP_SHARED", MAP_SHARED),
+    ("MAP_PRIVATE", MAP_PRIVATE),
+    ("MAP_ANONYMOUS", MAP_ANONYMOUS),
+    ("MAP_ANON", MAP_ANONYMOUS),
+];
+const MADV: &[(&str, u64)] = &[
+    ("MADV_DONTNEED", MADV_DONTNEED),
+    ("MADV_DONTFORK", MADV_DONTFORK),
+    ("MADV_DOFORK", MADV_DOFORK),
+    ("MADV_HUGEPAGE", MADV_HUGEPAGE),
+    ("MADV_NOHUGEPAGE", MADV_NOHUGEPAGE),
+    ("MADV_WIPEONFORK", MADV_WIPEONFORK),
+    ("MADV_KEEPONFORK", MADV_KEEPONFORK),
+];
+const IBV: &[(&str, u64)] = &[
+    ("IBV_ACCESS_LOCAL_WRITE", IBV_ACCESS_LOCAL_WRITE),
+    ("IBV_ACCESS_REMOTE_WRITE", IBV_ACCESS_REMOTE_WRITE),
+    ("IBV_ACCESS_REMOTE_READ", IBV_ACCESS_REMOTE_READ),
+    ("IBV_ACCESS_REMOTE_ATOMIC", IBV_ACCESS_REMOTE_ATOMIC),
+];
+
+impl Binder<'_> {
+    fn e(&self, span: Span, m: impl Into<String>) -> ParseError {
+        err(self.file, span, m)
+    }
+
+    fn flags(&self, e: &Expr, table: &[(&str, u64)], what: &str) -> Result<u64, ParseError> {
+        if let ExprKind::Int(v) = e.kind {
+            return Ok(v);
+        }
+        let names = e.flag_names().ok_or_else(|| {
+            self.e(
+                e.span,
+                format!("expected {what} flags such as {}, found `{e}`", table[0].0),
+            )
+        })?;
+        let mut v = 0;
+        for n in names {
+            let Some((_, f)) = table.iter().find(|(k, _)| *k == n) else {
+                let known: Vec<&str> = table.iter().map(|(k, _)| *k).collect();
+                return Err(self.e(
+                    e.span,
+                    format!(
+                        "unknown {what} flag `{n}`; expected one of {}",
+                        known.join(", ")
+                    ),
+                ));
+            };
+            v |= f;
+        }
+        Ok(v)
+    }
+
+    fn slot(&mut self, name: &str) -> usize {
+        let n = self.slots.len();
+        *self.slots.entry(name.to_string()).or_insert(n)
+    }
+
+    fn arg(&mut self, e: &Expr, known: &BTreeSet<String>) -> Result<Arg, ParseError> {
+        if let Some(v) = e.as_int() {
+            return Ok(Arg::Const(v));
+        }
+        match &e.kind {
+            ExprKind::Ident(n) if n == "NULL" => Ok(Arg::Const(0)),
+            ExprKind::Ident(n) => {
+                if !known.contains(n) {
+                    return Err(self.e(e.span, format!("variable `{n}` is not set before this statement (in this actor or, for a child, in its parent before the fork)")));
+                }
+                Ok(Arg::Var(self.slot(n), 0))
+            }
+            ExprKind::Add(a, b) => {
+                let (base, off) = match (a.as_int(), b.as_int()) {
+                    (None, Some(o)) => (a, o),
+                    (Some(o), None) => (b, o),
+                    _ => {
+                        return Err(self.e(
+                            e.span,
+                            format!("expected `variable + constant`, found `{e}`"),
+                        ))
+                    }
+                };
+                match self.arg(base, known)? {
+                    Arg::Var(s, o) => Ok(Arg::Var(s, o + off)),
+                    Arg::Const(c) => Ok(Arg::Const(c + off)),
+                }
+            }
+            _ => Err(self.e(
+                e.span,
+                format!("expected an integer, a variable or `variable + constant`, found `{e}`"),
+            )),
+        }
+    }
+
+    fn tag(&self, e: &Expr) -> Result<char, ParseError> {
+        match e.kind {
+            ExprKind::Char(c) => Ok(c),
+            _ => Err(self.e(
+                e.span,
+                format!("expected a content tag such as 'P', found `{e}`"),
+            )),
+        }
+    }
+
+    fn actor_ref(&self, e: &Expr) -> Result<usize, ParseError> {
+        match &e.kind {
+            ExprKind::Ident(n) => self
+                .ast
+                .actors
+                .iter()
+                .position(|a| &a.name == n)
+                .ok_or_else(|| self.e(e.span, format!("unknown actor `{n}`"))),
+            _ => Err(self.e(e.span, format!("expected an actor name, found `{e}`"))),
+        }
+    }
+
+    fn var_ref(&mut self, e: &Expr, me: usize) -> Result<VarRef, ParseError> {
+        match &e.kind {
+            ExprKind::Field(a, v) => {
+                let actor = self
+                    .ast
+                    .actors
+                    .iter()
+                    .position(|x| &x.name == a)
+                    .ok_or_else(|| self.e(e.span, format!("unknown actor `{a}`")))?;
+                if !self.ast.actors[actor]
+                    .body
+                    .iter()
+                    .any(|s| s.bind.as_ref().is_some_and(|(b, _)| b == v))
+                {
+                    return Err(self.e(e.span, format!("actor `{a}` never sets a variable `{v}`")));
+                }
+                Ok(VarRef {
+                    actor,
+                    slot: self.slot(v),
+                })
+            }
+            ExprKind::Ident(v) => Ok(VarRef {
+                actor: me,
+                slot: self.slot(v),
+            }),
+            _ => Err(self.e(
+                e.span,
+                format!("expected `actor.variable` such as `parent.mr`, found `{e}`"),
+            )),
+        }
+    }
+
+    fn nargs(&self, s: &Stmt, n: &[usize], sig: &str) -> Result<(), ParseError> {
+        if n.contains(&s.args.len()) {
+            Ok(())
+        } else {
+            Err(self.e(
+                s.call_span,
+                format!(
+                    "`{}` takes {} argument(s): {sig}; found {}",
+                    s.call,
+                    n.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                    s.args.len()
+                ),
+            ))
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt, me: usize, known: &BTreeSet<String>) -> Result<Call, ParseError> {
+        use Mechanism::*;
+        let a = &s.args;
+        let call = match s.call.as_str() {
+            "mmap" => {
+                self.nargs(s, &[3, 4], "mmap(NULL, len, prot, flags)")?;
+                let o = a.len() - 3;
+                self.uses.insert(AnonMemory);
+                let flags = self.flags(&a[o + 2], MAP, "MAP_*")?;
+                if flags & MAP_ANONYMOUS == 0 {
+                    return Err(self.e(
+                        a[o + 2].span,
+                        "expected MAP_ANONYMOUS: file mappings are not modelled in this version",
+                    ));
+                }
+                Call::Mmap {
+                    len: self.arg(&a[o], known)?,
+                    prot: self.flags(&a[o + 1], PROT, "PROT_*")?,
+                    flags,
+                }
+            }
+            "munmap" => {
+                self.nargs(s, &[2], "munmap(addr, len)")?;
+                self.uses.insert(AnonMemory);
+                Call::Munmap {
+                    addr: self.arg(&a[0], known)?,
+                    len: self.arg(&a[1], known)?,
+                }
+            }
+            "mprotect" => {
+                self.nargs(s, &[3], "mprotect(addr, len, prot)")?;
+                self.uses.insert(AnonMemory);
+                Call::Mprotect {
+                    addr: self.arg(&a[0], known)?,
+                    len: self.arg(&a[1], known)?,
+                    prot: self.flags(&a[2], PROT, "PROT_*")?,
+                }
+            }
+            "madvise" => {
+                self.nargs(s, &[3], "madvise(addr, len, advice)")?;
+                self.uses.insert(AnonMemory);
+                Call::Madvise {
+                    addr: self.arg(&a[0], known)?,
+                    len: self.arg(&a[1], known)?,
+                    advice: self.flags(&a[2], MADV, "MADV_*")?,
+                }
+            }
+            "memset" => {
+                self.nargs(s, &[3], "memset(addr, 'c', len)")?;
+                Call::Memset {
+                    addr: self.arg(&a[0], known)?,
+                    tag: self.tag(&a[1])?,
+                    len: self.arg(&a[2], known)?,
+                }
+            }
+            "load" => {
+                self.nargs(s, &[2], "load(addr, len)")?;
+                Call::Load {
+                    addr: self.arg(&a[0], known)?,
+                    len: self.arg(&a[1], known)?,
+                }
+            }
+            "fork" => {
+                self.nargs(s, &[1], "fork(child)")?;
+                self.uses.insert(Fork);
+                let c = self.actor_ref(&a[0])?;
+                let ok = matches!(&self.ast.actors[c].kind, ActorKind::Child { parent, .. } if *parent == self.ast.actors[me].name);
+                if !ok {
+                    return Err(self.e(
+                        a[0].span,
+                        format!(
+                            "expected a `child {} of {}` actor",
+                            self.ast.actors[c].name, self.ast.actors[me].name
+                        ),
+                    ));
+                }
+                Call::Fork { child: c }
+            }
+            "exit" => {
+                self.nargs(s, &[0], "exit()")?;
+                Call::Exit
+            }
+            "wait" => {
+                self.nargs(s, &[1], "wait(actor)")?;
+                Call::Wait {
+                    actor: self.actor_ref(&a[0])?,
+                }
+            }
+            "io_uring_setup" => {
+                self.nargs(s, &[0, 1], "io_uring_setup(entries)")?;
+                self.uses.insert(IoUring);
+                Call::IoUringSetup
+            }
+            "io_uring_register" => {
+                self.nargs(s, &[2, 4], "io_uring_register(ring, IORING_REGISTER_BUFFERS, addr, len) or io_uring_register(ring, IORING_UNREGISTER_BUFFERS)")?;
+                let ring = self.arg(&a[0], known)?;
+                match (&a[1].kind, a.len()) {
+                    (ExprKind::Ident(op), 4) if op == "IORING_REGISTER_BUFFERS" => Call::RegisterBuffers { ring, addr: self.arg(&a[2], known)?, len: self.arg(&a[3], known)? },
+                    (ExprKind::Ident(op), 2) if op == "IORING_UNREGISTER_BUFFERS" => Call::UnregisterBuffers { ring },
+                    _ => return Err(self.e(a[1].span, format!("expected IORING_REGISTER_BUFFERS (with addr, len) or IORING_UNREGISTER_BUFFERS, found `{}`", a[1]))),
+                }
+            }
+            "read_fixed" => {
+                self.nargs(s, &[4], "read_fixed(ring, offset, len, 'c')")?;
+                Call::ReadFixed {
+                    ring: self.arg(&a[0], known)?,
+                    off: self.arg(&a[1], known)?,
+                    len: self.arg(&a[2], known)?,
+                    tag: self.tag(&a[3])?,
+                }
+            }
+            "write_fixed" => {
+                self.nargs(s, &[3], "write_fixed(ring, offset, len)")?;
+                Call::WriteFixed {
+                    ring: self.arg(&a[0], known)?,
+                    off: self.arg(&a[1], known)?,
+                    len: self.arg(&a[2], known)?,
+                }
+            }
+            "ibv_reg_mr" => {
+                self.nargs(s, &[3], "ibv_reg_mr(addr, len, access)")?;
+                self.uses.insert(Rdma);
+                Call::RegMr {
+                    addr: self.arg(&a[0], known)?,
+                    len: self.arg(&a[1], known)?,
+                    access: self.flags(&a[2], IBV, "IBV_ACCESS_*")?,
+                }
+            }
+            "ibv_dereg_mr" => {
+                self.nargs(s, &[1], "ibv_dereg_mr(mr)")?;
+                Call::DeregMr {
+                    mr: self.arg(&a[0], known)?,
+                }
+            }
+            "pipe" => {
+                self.nargs(s, &[0], "pipe()")?;
+                Call::Pipe
+            }
+            "vmsplice" => {
+                self.nargs(s, &[3, 4], "vmsplice(pipe, addr, len[, nr_segs])")?;
+                self.uses.insert(Vmsplice);
+                let nr_segs = match a.get(3) {
+                    Some(e) => {
+                        e.as_int()
+                            .filter(|&n| (1..=1024).contains(&n))
+                            .ok_or_else(|| {
+                                self.e(e.span, "expected nr_segs between 1 and 1024 (IOV_MAX)")
+                            })?
+                    }
+                    None => 1,
+                };
+                Call::Vmsplice {
+                    pipe: self.arg(&a[0], known)?,
+                    addr: self.arg(&a[1], known)?,
+                    len: self.arg(&a[2], known)?,
+                    nr_segs,
+                }
+            }
+            "pipe_read" => {
+                self.nargs(s, &[1], "pipe_read(pipe)")?;
+                Call::PipeRead {
+                    pipe: self.arg(&a[0], known)?,
+                }
+            }
+            "unpin_user_pages" | "put_page" => {
+                self.nargs(s, &[1], &format!("{}(handle)", s.call))?;
+                Call::Release {
+                    handle: self.arg(&a[0], known)?,
+                    dirty: false,
+                }
+            }
+            "unpin_user_pages_dirty_lock" => {
+                self.nargs(s, &[2], "unpin_user_pages_dirty_lock(handle, make_dirty)")?;
+                let dirty = match a[1].kind {
+                    ExprKind::Bool(b) => b,
+                    _ => return Err(self.e(a[1].span, "expected true or false")),
+                };
+                Call::Release {
+                    handle: self.arg(&a[0], known)?,
+                    dirty,
+                }
+            }
+            "rdma_write" | "rdma_read" => {
+                self.nargs(
+                    s,
+                    if s.call == "rdma_write" { &[2] } else { &[1] },
+                    "rdma_write(actor.mr, 'c') / rdma_read(actor.mr)",
+                )?;
+                if !matches!(self.ast.actors[me].kind, ActorKind::Peer) {
+                    return Err(self.e(
+                        s.call_span,
+                        format!(
+                            "`{}` is a remote operation: expected it in a `peer` actor",
+                            s.call
+                        ),
+                    ));
+                }
+                let mr = self.var_ref(&a[0], me)?;
+                if s.call == "rdma_write" {
+                    Call::RdmaWrite {
+                        mr,
+                        tag: self.tag(&a[1])?,
+                    }
+                } else {
+                    Call::RdmaRead { mr }
+                }
+            }
+            name => {
+                let Some(api) = GupApi::from_name(name) else {
+                    return Err(self.e(s.call_span, format!("unknown call `{name}`; expected a statement listed in docs/scenarios.md (mmap, munmap, mprotect, madvise, memset, load, fork, exit, wait, io_uring_setup, io_uring_register, read_fixed, write_fixed, ibv_reg_mr, ibv_dereg_mr, pipe, vmsplice, pipe_read, get_user_pages*, pin_user_pages*, unpin_user_pages*, put_page, rdma_write, rdma_read)")));
+                };
+                self.uses.insert(Gup);
+                let remote = name.ends_with("_remote");
+                self.nargs(
+                    s,
+                    if remote { &[4] } else { &[3] },
+                    &format!(
+                        "{name}({}addr, nr_pages, gup_flags)",
+                        if remote { "actor, " } else { "" }
+                    ),
+                )?;
+                let o = usize::from(remote);
+                let target = if remote {
+                    Some(self.actor_ref(&a[0])?)
+                } else {
+                    None
+                };
+                let flags = if let Some(0) = a[o + 2].as_int() {
+                    0
+                } else {
+                    self.flags(
+                        &a[o + 2],
+                        &FOLL_NAMES
+                            .iter()
+                            .map(|(n, v)| (*n, *v as u64))
+                            .collect::<Vec<_>>(),
+                        "FOLL_*",
+                    )? as u32
+                };
+                Call::Gup {
+                    api,
+                    target,
+                    addr: self.arg(&a[o], known)?,
+                    nr: self.arg(&a[o + 1], known)?,
+                    flags,
+                }
+            }
+        };
+        Ok(call)
+    }
+}
+
+/// Binds a parsed scenario.
+pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
+    let mut b = Binder {
+        file,
+        ast,
+        slots: BTreeMap::new(),
+        uses: BTreeSet::new(),
+    };
+    let mut cfg = MachineConfig::default();
+    for item in &ast.setup {
+        let v = match &item.value.kind {
+            ExprKind::Ident(s) => s.as_str(),
+            _ => "",
+        };
+        match item.key.as_str() {
+            "thp" => {
+                cfg.thp = match v {
+                    "always" => Thp::Always,
+                    "madvise" => Thp::Madvise,
+                    "never" => Thp::Never,
+                    _ => {
+                        return Err(err(
+                            file,
+                            item.value.span,
+                            format!("expected always, madvise or never, found `{}`", item.value),
+                        ))
+                    }
+                }
+            }
+            "user_zone" => {
+                cfg.user_zone = match v {
+                    "ZONE_NORMAL" => Zone::Normal,
+                    "ZONE_MOVABLE" => Zone::Movable,
+                    "MIGRATE_CMA" => Zone::Cma,
+                    _ => {
+                        return Err(err(
+                            file,
+                            item.value.span,
+                            format!(
+                                "expected ZONE_NORMAL, ZONE_MOVABLE or MIGRATE_CMA, found `{}`",
+                                item.value
+                            ),
+                        ))
+                    }
+                }
+            }
+            k => {
+                return Err(err(
+                    file,
+                    item.span,
+                    format!("unknown setup key `{k}`; expected thp or user_zone"),
+                ))
+            }
+        }
+    }
+    // Variables known at each statement: an actor's own earlier binds, plus, for a
+    // child, what its parent had bound before the fork.
+    let mut known_at_fork: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    let mut order: Vec<usize> = (0..ast.actors.len()).collect();
+    // Parents before children.
+    let depth = |mut i: usize| {
+        let mut d = 0;
+        while let ActorKind::Child { parent, .. } = &ast.actors[i].kind {
+            i = ast
+                .actors
+                .iter()
+                .position(|a| &a.name == parent)
+                .unwrap_or(i);
+            d += 1;
+            if d > ast.actors.len() {
+                break;
+            }
+        }
+        d
+    };
+    order.sort_by_key(|&i| depth(i));
+    let mut actors: Vec<Option<ActorProg>> = vec![None; ast.actors.len()];
+    for &i in &order {
+        let a = &ast.actors[i];
+        let kind = match &a.kind {
+            ActorKind::Process => Kind::Process,
+            ActorKind::Peer => Kind::Peer,
+            ActorKind::Child { parent, parent_span } => {
+                let p = ast.actors.iter().position(|x| &x.name == parent).ok_or_else(|| err(file, *parent_span, format!("unknown parent `{parent}`")))?;
+                if matches!(ast.actors[p].kind, ActorKind::Peer | ActorKind::Kthread) {
+                    return Err(err(file, *parent_span, format!("expected a process as parent, `{parent}` is a {}", ast.actors[p].kind.keyword())));
+                }
+                Kind::Child { parent: p }
+            }
+            ActorKind::Kthread => return Err(err(file, a.span, "kernel-thread actors are not modelled in this version (expected process, child or peer)")),
+        };
+        let mut known = known_at_fork.get(&i).cloned().unwrap_or_default();
+        let mut body = Vec::new();
+        for s in &a.body {
+            let call = b.stmt(s, i, &known)?;
+            if let Call::Fork { child } = call {
+                known_at_fork.insert(child, known.clone());
+            }
+            let bind = s.bind.as_ref().map(|(n, _)| {
+                known.insert(n.clone());
+                b.slot(n)
+            });
+            let args: Vec<String> = s.args.iter().map(|e| e.to_string()).collect();
+            let text = format!(
+                "{}{}({})",
+                s.bind
+                    .as_ref()
+                    .map_or(String::new(), |(n, _)| format!("{n} = ")),
+                s.call,
+                args.join(", ")
+            );
+            body.push(Op {
+                bind,
+                call,
+                text,
+                span: s.span,
+            });
+        }
+        actors[i] = Some(ActorProg {
+            name: a.name.clone(),
+            kind,
+            body,
+        });
+    }
+    for (i, a) in ast.actors.iter().enumerate() {
+        if let ActorKind::Child { .. } = a.kind {
+            if !known_at_fork.contains_key(&i) {
+                return Err(err(
+                    file,
+                    a.span,
+                    format!(
+                        "child `{}` is never started: expected a `fork({})` in its parent",
+                        a.name, a.name
+                    ),
+                ));
+            }
+        }
+    }
+    let mut expects = Vec::new();
+    for e in &ast.expects {
+        Policy::parse(&e.policy).map_err(|pe| err(file, e.policy_span, pe.message))?;
+        let mut outcomes = BTreeSet::new();
+        for o in &e.outcomes {
+            let s = o.to_string();
+            if Outcome::parse(&s).is_none() {
+                return Err(err(file, o.span, format!("unknown outcome `{s}`; expected OK, ERR(E...), STALE, LOST, LEAK_OTHER, FS_CORRUPT, OOPS, HANG or DOS")));
+            }
+            outcomes.insert(s);
+        }
+        expects.push(Expectation {
+            policy: e.policy.clone(),
+            kind: e.kind,
+            outcomes,
+        });
+    }
+    let mut vars = vec![String::new(); b.slots.len()];
+    for (n, s) in &b.slots {
+        vars[*s] = n.clone();
+    }
+    Ok(Scenario {
+        name: ast.name.clone(),
+        title: ast.title.clone(),
+        cites: ast.cites.clone(),
+        file: file.to_string(),
+        cfg,
+        actors: actors
+            .into_iter()
+            .map(|a| a.expect("every actor bound"))
+            .collect(),
+        vars,
+        expects,
+        uses: b.uses,
+    })
+}
+
+/// Parses and binds a scenario text.
+pub fn load(file: &str, src: &str) -> Result<Scenario, ParseError> {
+    bind(file, &crate::parse::parse(file, src)?)
+}

@@ -1,0 +1,475 @@
+//! A bound scenario as an explorable model.
+//!
+//! The explored [`State`] is the [`Machine`] plus each actor's program counter,
+//! status and variables. An [`Action`] runs the next statement of one actor; a
+//! statement is atomic (none of the modelled syscalls sleeps in this version).
+//! An actor is blocked while it `wait`s for an unfinished actor, or while a peer
+//! waits for the MR it names to be set. A terminal state with a blocked actor is a
+//! HANG. A failing syscall records `ERR(errno)` and binds its variable as failed;
+//! a CPU access that faults kills the process (SIGSEGV, recorded as `ERR(EFAULT)`).
+
+use crate::bind::{Arg, Call, Kind, Scenario};
+use pinlab_model::ghost::WriteId;
+use pinlab_model::vm::PAGE_SIZE;
+use pinlab_model::{Errno, Machine, Outcome, Pid, Policy};
+
+/// A variable's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Value {
+    /// An integer or address.
+    Int(u64),
+    /// An io_uring instance.
+    Ring(usize),
+    /// An RDMA MR.
+    Mr(usize),
+    /// A pipe.
+    Pipe(usize),
+    /// Pages held from a raw GUP call.
+    Handle(usize),
+    /// The call that should have set it failed.
+    Failed,
+}
+
+/// Where an actor is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// A child whose parent has not forked it yet.
+    NotStarted,
+    /// Has statements left (or is waiting).
+    Running,
+    /// Finished its statements, exited or was killed.
+    Done,
+}
+
+/// One actor's execution state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ActorState {
+    /// Next statement.
+    pub pc: u16,
+    /// Status.
+    pub status: Status,
+    /// Its process (none for a peer).
+    pub pid: Option<Pid>,
+    /// Variables by slot.
+    pub vars: Vec<Option<Value>>,
+}
+
+/// The explored state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct State {
+    /// The machine.
+    pub m: Machine,
+    /// The actors.
+    pub actors: Vec<ActorState>,
+}
+
+/// Runs the next statement of actor `actor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Action {
+    /// Actor index.
+    pub actor: u16,
+}
+
+/// What a step did, for traces.
+#[derive(Debug, Clone, Default)]
+pub struct StepInfo {
+    /// The statement's text.
+    pub text: String,
+    /// Its result (`= 0`, `= -EFAULT`, `= 0x7f0000000000`).
+    pub result: Option<String>,
+    /// Extra notes.
+    pub notes: Vec<String>,
+}
+
+/// A scenario under one policy.
+pub struct Bound<'a> {
+    /// The scenario.
+    pub scn: &'a Scenario,
+    /// The policy.
+    pub policy: &'a Policy,
+}
+
+impl Bound<'_> {
+    fn blocked(&self, s: &State, i: usize) -> bool {
+        let a = &s.actors[i];
+        let Some(op) = self.scn.actors[i].body.get(a.pc as usize) else {
+            return true;
+        };
+        match op.call {
+            Call::Wait { actor } => s.actors[actor].status != Status::Done,
+            Call::RdmaWrite { mr, .. } | Call::RdmaRead { mr } => {
+                s.actors[mr.actor].vars[mr.slot].is_none()
+            }
+            _ => false,
+        }
+    }
+
+    /// Names of actors that are blocked (not finished, nothing to do).
+    pub fn blocked_actors(&self, s: &State) -> Vec<String> {
+        (0..s.actors.len())
+            .filter(|&i| s.actors[i].status == Status::Running && self.blocked(s, i))
+            .map(|i| self.scn.actors[i].name.clone())
+            .collect()
+    }
+
+    fn val(&self, a: &ActorState, arg: Arg) -> Option<u64> {
+        match arg {
+            Arg::Const(c) => Some(c),
+            Arg::Var(slot, off) => match a.vars[slot]? {
+                Value::Int(v) => Some(v + off),
+                _ => None,
+            },
+        }
+    }
+
+    fn obj(&self, a: &ActorState, arg: Arg) -> Option<Value> {
+        match arg {
+            Arg::Var(slot, _) => a.vars[slot],
+            Arg::Const(_) => None,
+        }
+    }
+
+    /// Executes one step in place and describes it.
+    pub fn exec(&self, s: &mut State, actor: usize) -> StepInfo {
+        let prog = &self.scn.actors[actor];
+        let pc = s.actors[actor].pc as usize;
+        let op = &prog.body[pc];
+        let mut info = StepInfo {
+            text: op.text.clone(),
+            ..Default::default()
+        };
+        let policy = self.policy;
+        let me = s.actors[actor].clone();
+        let pid = me.pid;
+        let wid = |tag: char| WriteId {
+            actor: actor as u16,
+            pc: pc as u16,
+            tag,
+        };
+        let mut bind: Option<Value> = None;
+        let mut kill = false;
+        let mut forked: Option<(usize, Pid)> = None;
+        let target_pid = match op.call {
+            Call::Gup {
+                target: Some(t), ..
+            } => s.actors[t].pid,
+            _ => None,
+        };
+        let peer_mr = match op.call {
+            Call::RdmaWrite { mr, .. } | Call::RdmaRead { mr } => s.actors[mr.actor].vars[mr.slot],
+            _ => None,
+        };
+        // Ok(Some(v)): success with a value to print; Err(e): syscall error.
+        let res: Result<Option<String>, Errno> = (|| {
+            let m = &mut s.m;
+            let p = || pid.ok_or(Errno::EINVAL);
+            let v = |arg: Arg| self.val(&me, arg).ok_or(Errno::EFAULT);
+            match op.call {
+                Call::Mmap { len, prot, flags } => {
+                    let addr = m.mmap_anon(p()?, v(len)?, prot, flags)?;
+                    bind = Some(Value::Int(addr));
+                    Ok(Some(format!("{addr:#x}")))
+                }
+                Call::Munmap { addr, len } => {
+                    m.munmap(p()?, v(addr)?, v(len)?).map(|_| Some("0".into()))
+                }
+                Call::Mprotect { addr, len, prot } => m
+                    .mprotect(policy, p()?, v(addr)?, v(len)?, prot)
+                    .map(|_| Some("0".into())),
+                Call::Madvise { addr, len, advice } => m
+                    .madvise(p()?, v(addr)?, v(len)?, advice)
+                    .map(|_| Some("0".into())),
+                Call::Memset { addr, tag, len } => {
+                    match m.cpu_store(policy, p()?, v(addr)?, v(len)?, wid(tag)) {
+                        Ok(()) => Ok(None),
+                        Err(_) => {
+                            kill = true;
+                            Err(Errno::EFAULT)
+                        }
+                    }
+                }
+                Call::Load { addr, len } => match m.cpu_load(policy, p()?, v(addr)?, v(len)?) {
+                    Ok(vs) => Ok(Some(describe_all(m, &vs))),
+                    Err(_) => {
+                        kill = true;
+                        Err(Errno::EFAULT)
+                    }
+                },
+                Call::Fork { child } => {
+                    let c = m.fork(policy, p()?, &self.scn.actors[child].name)?;
+                    forked = Some((child, c));
+                    Ok(Some(format!(
+                        "{c} (pid of {})",
+                        self.scn.actors[child].name
+                    )))
+                }
+                Call::Exit => {
+                    m.exit(policy, p()?);
+                    kill = true;
+                    Ok(None)
+                }
+                Call::Wait { .. } => Ok(None),
+                Call::IoUringSetup => {
+                    let r = m.io_uring_setup(p()?);
+                    bind = Some(Value::Ring(r));
+                    Ok(Some(format!("ring {r}")))
+                }
+                Call::RegisterBuffers { ring, addr, len } => {
+                    let Some(Value::Ring(r)) = self.obj(&me, ring) else {
+                        return Err(Errno::EBADF);
+                    };
+                    m.io_uring_register_buffers(policy, p()?, r, v(addr)?, v(len)?)
+                        .map(|_| Some("0".into()))
+                }
+                Call::UnregisterBuffers { ring } => {
+                    let Some(Value::Ring(r)) = self.obj(&me, ring) else {
+                        return Err(Errno::EBADF);
+                    };
+                    m.io_uring_unregister_buffers(policy, p()?, r)
+                        .map(|_| Some("0".into()))
+                }
+                Call::ReadFixed {
+                    ring,
+                    off,
+                    len,
+                    tag,
+                } => {
+                    let Some(Value::Ring(r)) = self.obj(&me, ring) else {
+                        return Err(Errno::EBADF);
+                    };
+                    m.io_uring_read_fixed(p()?, r, v(off)?, v(len)?, wid(tag))
+                        .map(|n| Some(format!("cqe.res {n}")))
+                }
+                Call::WriteFixed { ring, off, len } => {
+                    let Some(Value::Ring(r)) = self.obj(&me, ring) else {
+                        return Err(Errno::EBADF);
+                    };
+                    m.io_uring_write_fixed(p()?, r, v(off)?, v(len)?)
+                        .map(|vs| Some(format!("device read {}", describe_all(m, &vs))))
+                }
+                Call::RegMr { addr, len, access } => {
+                    let id = m.ibv_reg_mr(policy, p()?, v(addr)?, v(len)?, access)?;
+                    bind = Some(Value::Mr(id));
+                    Ok(Some(format!("mr {id}")))
+                }
+                Call::DeregMr { mr } => {
+                    let Some(Value::Mr(id)) = self.obj(&me, mr) else {
+                        return Err(Errno::EBADF);
+                    };
+                    m.ibv_dereg_mr(policy, p()?, id).map(|_| Some("0".into()))
+                }
+                Call::Pipe => {
+                    let id = m.pipe(p()?);
+                    bind = Some(Value::Pipe(id));
+                    Ok(Some(format!("pipe {id}")))
+                }
+                Call::Vmsplice {
+                    pipe,
+                    addr,
+                    len,
+                    nr_segs,
+                } => {
+                    let Some(Value::Pipe(id)) = self.obj(&me, pipe) else {
+                        return Err(Errno::EBADF);
+                    };
+                    let mut total = 0;
+                    for _ in 0..nr_segs {
+                        total += m.vmsplice(policy, p()?, id, v(addr)?, v(len)?)?;
+                    }
+                    Ok(Some(total.to_string()))
+                }
+                Call::PipeRead { pipe } => {
+                    let Some(Value::Pipe(id)) = self.obj(&me, pipe) else {
+                        return Err(Errno::EBADF);
+                    };
+                    m.pipe_read(p()?, id).map(|vs| Some(describe_all(m, &vs)))
+                }
+                Call::Gup {
+                    api,
+                    target,
+                    addr,
+                    nr,
+                    flags,
+                } => {
+                    let holder = p()?;
+                    let tpid = match target {
+                        Some(_) => target_pid.filter(|&t| m.alive(t)).ok_or(Errno::ESRCH)?,
+                        None => holder,
+                    };
+                    let (h, n) =
+                        m.gup_handle(policy, api, holder, tpid, v(addr)?, v(nr)?, flags)?;
+                    bind = Some(Value::Handle(h));
+                    Ok(Some(n.to_string()))
+                }
+                Call::Release { handle, dirty } => {
+                    let Some(Value::Handle(h)) = self.obj(&me, handle) else {
+                        return Err(Errno::EBADF);
+                    };
+                    m.gup_release(policy, h, dirty).map(|_| None)
+                }
+                Call::RdmaWrite { mr, tag } => {
+                    let _ = mr;
+                    let id = match peer_mr {
+                        Some(Value::Mr(id)) => id,
+                        _ => return Ok(Some("IBV_WC_REM_ACCESS_ERR (no MR)".into())),
+                    };
+                    Ok(Some(
+                        match m.rdma_write(
+                            id,
+                            WriteId {
+                                actor: actor as u16,
+                                pc: pc as u16,
+                                tag,
+                            },
+                        ) {
+                            Ok(()) => "IBV_WC_SUCCESS".into(),
+                            Err(_) => "IBV_WC_REM_ACCESS_ERR".into(),
+                        },
+                    ))
+                }
+                Call::RdmaRead { mr } => {
+                    let _ = mr;
+                    let id = match peer_mr {
+                        Some(Value::Mr(id)) => id,
+                        _ => return Ok(Some("IBV_WC_REM_ACCESS_ERR (no MR)".into())),
+                    };
+                    Ok(Some(match m.rdma_read(id) {
+                        Ok(vs) => format!("IBV_WC_SUCCESS, read {}", describe_all(m, &vs)),
+                        Err(_) => "IBV_WC_REM_ACCESS_ERR".into(),
+                    }))
+                }
+            }
+        })();
+        if let Some((child, cpid)) = forked {
+            let vars = s.actors[actor].vars.clone();
+            let c = &mut s.actors[child];
+            c.pid = Some(cpid);
+            c.vars = vars;
+            c.status = if self.scn.actors[child].body.is_empty() {
+                Status::Done
+            } else {
+                Status::Running
+            };
+        }
+        info.result = match &res {
+            Ok(Some(v)) => Some(format!("= {v}")),
+            Ok(None) => None,
+            Err(e) => Some(format!("= -{e}")),
+        };
+        if let Err(e) = res {
+            s.m.ghost.errors.insert(e);
+            bind = Some(Value::Failed);
+        }
+        let a = &mut s.actors[actor];
+        if let (Some(slot), Some(v)) = (op.bind, bind) {
+            a.vars[slot] = Some(v);
+        }
+        a.pc += 1;
+        if a.pc as usize >= prog.body.len() {
+            a.status = Status::Done;
+        }
+        if kill {
+            if let Some(pid) = pid {
+                if s.m.alive(pid) {
+                    info.notes.push(format!("{} killed by SIGSEGV", prog.name));
+                    s.m.exit(policy, pid);
+                }
+            }
+            s.actors[actor].status = Status::Done;
+        }
+        info
+    }
+}
+
+impl pinlab_explore::Model for Bound<'_> {
+    type State = State;
+    type Action = Action;
+    type Outcome = Outcome;
+
+    fn initial_state(&self) -> State {
+        let mut m = Machine::new(self.scn.cfg.clone());
+        let actors = self
+            .scn
+            .actors
+            .iter()
+            .map(|a| {
+                let pid = matches!(a.kind, Kind::Process).then(|| m.spawn(&a.name));
+                let status = match a.kind {
+                    Kind::Child { .. } => Status::NotStarted,
+                    _ if a.body.is_empty() => Status::Done,
+                    _ => Status::Running,
+                };
+                ActorState {
+                    pc: 0,
+                    status,
+                    pid,
+                    vars: vec![None; self.scn.vars.len()],
+                }
+            })
+            .collect();
+        State { m, actors }
+    }
+
+    fn actions(&self, s: &State, out: &mut Vec<Action>) {
+        if s.m.ghost.bug {
+            return;
+        }
+        for i in 0..s.actors.len() {
+            if s.actors[i].status == Status::Running && !self.blocked(s, i) {
+                out.push(Action { actor: i as u16 });
+            }
+        }
+    }
+
+    fn step(&self, s: &State, a: &Action) -> State {
+        let mut n = s.clone();
+        self.exec(&mut n, a.actor as usize);
+        n
+    }
+
+    fn check(&self, s: &State) -> Result<(), String> {
+        s.m.check_invariants(self.policy)
+    }
+
+    fn finished(&self, s: &State) -> bool {
+        s.m.ghost.bug || s.actors.iter().all(|a| a.status != Status::Running)
+    }
+
+    fn outcomes(&self, s: &State, _hung: bool) -> Vec<Outcome> {
+        s.m.judge(&self.blocked_actors(s))
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect()
+    }
+}
+
+/// Page size re-exported for callers computing lengths.
+pub const PAGE: u64 = PAGE_SIZE;
+
+/// Summarises what a sequence of pages held: `'P'×4`, `'D', zeroes`.
+pub fn describe_all(m: &Machine, vs: &[pinlab_model::Ver]) -> String {
+    let tag = |v: &pinlab_model::Ver| {
+        m.ghost
+            .versions
+            .get(v)
+            .map_or("0".to_string(), |i| format!("'{}'", i.tag))
+    };
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for v in vs {
+        let t = tag(v);
+        match out.last_mut() {
+            Some((last, n)) if *last == t => *n += 1,
+            _ => out.push((t, 1)),
+        }
+    }
+    out.iter()
+        .map(|(t, n)| {
+            if *n > 1 {
+                format!("{t}×{n}")
+            } else {
+                t.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

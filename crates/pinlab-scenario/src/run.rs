@@ -1,0 +1,196 @@
+//! Running scenarios: one matrix cell per (scenario, policy), and timelines.
+//!
+//! A cell explores every interleaving of the scenario under the policy (BFS, so
+//! each outcome comes with a shortest trace), unless the policy has a switch
+//! whose mechanism is not modelled yet and that acts on something the scenario
+//! uses: then the cell is "not modelled" and has no outcomes. Expectations are
+//! checked here, outside the model.
+
+use crate::bind::Scenario;
+use crate::model::{describe_all, Action, Bound, State};
+use pinlab_explore::{explore, Config, Model};
+use pinlab_model::{Outcome, Policy};
+use pinlab_report::{Cell, FolioView, Timeline, TraceStep, Verdict};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The result of exploring one cell.
+#[derive(Debug, Clone)]
+pub struct CellRun {
+    /// Scenario name.
+    pub scenario: String,
+    /// Policy name.
+    pub policy: String,
+    /// Each reachable outcome with a shortest trace.
+    pub outcomes: BTreeMap<Outcome, Vec<Action>>,
+    /// Unique states explored.
+    pub states: u64,
+    /// False if a bound cut the search.
+    pub exhaustive: bool,
+    /// Unmodelled switches that would matter (the cell then has no outcomes).
+    pub unmodelled: Vec<String>,
+    /// Model bugs with their traces.
+    pub model_bugs: Vec<(String, Vec<Action>)>,
+}
+
+impl CellRun {
+    /// Outcome labels, sorted as strings.
+    pub fn labels(&self) -> BTreeSet<String> {
+        self.outcomes.keys().map(|o| o.to_string()).collect()
+    }
+
+    /// The matrix cell with its verdict against the scenario's expectations.
+    pub fn cell(&self, scn: &Scenario) -> Cell {
+        let reached = self.labels();
+        let verdict = if !self.unmodelled.is_empty() {
+            Verdict::NotChecked
+        } else {
+            let mut fails = Vec::new();
+            let mut any = false;
+            for e in scn.expects.iter().filter(|e| e.policy == self.policy) {
+                any = true;
+                if let Err(m) = e.check(&reached) {
+                    fails.push(m);
+                }
+            }
+            if !self.exhaustive && !fails.is_empty() {
+                fails.push("the run was bounded (not exhaustive)".into());
+            }
+            if !fails.is_empty() {
+                Verdict::Fail(fails)
+            } else if any {
+                Verdict::Pass
+            } else {
+                Verdict::NoExpectation
+            }
+        };
+        Cell {
+            scenario: self.scenario.clone(),
+            policy: self.policy.clone(),
+            outcomes: reached.into_iter().collect(),
+            states: self.states,
+            exhaustive: self.exhaustive,
+            unmodelled: self.unmodelled.clone(),
+            model_bugs: self.model_bugs.iter().map(|(m, _)| m.clone()).collect(),
+            verdict,
+        }
+    }
+}
+
+/// Explores one scenario under one policy.
+pub fn run_cell(scn: &Scenario, policy: &Policy, cfg: &Config) -> CellRun {
+    let unmodelled: Vec<String> = policy
+        .unmodelled_for(&scn.uses)
+        .iter()
+        .map(|s| s.name().to_string())
+        .collect();
+    let mut run = CellRun {
+        scenario: scn.name.clone(),
+        policy: policy.name().to_string(),
+        outcomes: BTreeMap::new(),
+        states: 0,
+        exhaustive: true,
+        unmodelled,
+        model_bugs: Vec::new(),
+    };
+    if !run.unmodelled.is_empty() {
+        return run;
+    }
+    let model = Bound { scn, policy };
+    let x = explore(&model, cfg);
+    run.outcomes = x.outcomes;
+    run.states = x.states;
+    run.exhaustive = x.exhaustive;
+    run.model_bugs = x.model_bugs;
+    run
+}
+
+fn folio_view(s: &State, pfn: u64) -> Option<FolioView> {
+    let f = s.m.frames.get(pfn)?;
+    let content = describe_all(&s.m, &f.data);
+    Some(FolioView {
+        pfn,
+        order: f.order,
+        refcount: f.refcount,
+        pincount: f.is_large().then_some(f.pincount),
+        mapcount: f.mapcount(),
+        flags: f.flag_names(),
+        content,
+    })
+}
+
+/// Replays `trace` and renders it as a timeline ending in `outcome`.
+pub fn timeline(scn: &Scenario, policy: &Policy, outcome: Outcome, trace: &[Action]) -> Timeline {
+    let model = Bound { scn, policy };
+    let mut s = model.initial_state();
+    let mut steps = Vec::new();
+    for (i, a) in trace.iter().enumerate() {
+        let before = s.clone();
+        let info = model.exec(&mut s, a.actor as usize);
+        let mut pfns: BTreeSet<u64> = BTreeSet::new();
+        for (p, f) in s.m.frames.iter() {
+            if before.m.frames.get(p) != Some(f) {
+                pfns.insert(p);
+            }
+        }
+        let mut notes = info.notes;
+        for (p, _) in before.m.frames.iter() {
+            if s.m.frames.get(p).is_none() {
+                notes.push(format!("folio pfn:{p:#x} freed"));
+            }
+        }
+        if s.m.vmstat != before.m.vmstat {
+            let (a0, r0, a1, r1) = (
+                before.m.vmstat.nr_foll_pin_acquired,
+                before.m.vmstat.nr_foll_pin_released,
+                s.m.vmstat.nr_foll_pin_acquired,
+                s.m.vmstat.nr_foll_pin_released,
+            );
+            if (a0, r0) != (a1, r1) {
+                notes.push(format!(
+                    "nr_foll_pin_acquired +{} nr_foll_pin_released +{}",
+                    a1 - a0,
+                    r1 - r0
+                ));
+            }
+            if s.m.vmstat.thp_split_pmd != before.m.vmstat.thp_split_pmd {
+                notes.push("thp_split_pmd +1".into());
+            }
+            if s.m.vmstat.pgmigrate_success != before.m.vmstat.pgmigrate_success {
+                notes.push(format!(
+                    "pgmigrate_success +{}",
+                    s.m.vmstat.pgmigrate_success - before.m.vmstat.pgmigrate_success
+                ));
+            }
+        }
+        for o in s.m.ghost.oops.difference(&before.m.ghost.oops) {
+            notes.push(o.clone());
+        }
+        for l in s.m.ghost.leaks.difference(&before.m.ghost.leaks) {
+            notes.push(format!("LEAK_OTHER: {l}"));
+        }
+        for l in s.m.ghost.stale.difference(&before.m.ghost.stale) {
+            notes.push(format!("STALE: {l}"));
+        }
+        steps.push(TraceStep {
+            step: i + 1,
+            actor: scn.actors[a.actor as usize].name.clone(),
+            action: info.text,
+            result: info.result,
+            folios: pfns.into_iter().filter_map(|p| folio_view(&s, p)).collect(),
+            notes,
+        });
+    }
+    let explanation =
+        s.m.judge(&model.blocked_actors(&s))
+            .into_iter()
+            .find(|(o, _)| *o == outcome)
+            .map(|(_, r)| r)
+            .unwrap_or_default();
+    Timeline {
+        scenario: scn.name.clone(),
+        policy: policy.name().to_string(),
+        outcome: outcome.to_string(),
+        steps,
+        explanation,
+    }
+}
