@@ -127,7 +127,7 @@ fn action_text(s: &TraceStep) -> String {
 fn pad(s: &str, width: usize) -> String {
     let n = s.chars().count();
     let mut out = s.to_string();
-    out.extend(std::iter::repeat(' ').take(width.saturating_sub(n)));
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
     out
 }
 

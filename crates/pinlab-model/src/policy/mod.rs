@@ -70,7 +70,7 @@ switches! {
     early_cow_on_fork = "early_cow_on_fork", since "5.9", modelled true, affects [Fork];
     /// do_wp_page reuses an anon page only if it holds the sole reference (not merely the sole mapping).
     cow_reuse_by_refcount = "cow_reuse_by_refcount", since "5.8", modelled true, affects [AnonMemory];
-    /// PageAnonExclusive: COW reuse, fork duplication and R/O pin unsharing (FAULT_FLAG_UNSHARE) decided by it.
+    /// PageAnonExclusive: COW reuse, fork duplication (a maybe-pinned exclusive page is copied, never shared) and R/O pin unsharing (FAULT_FLAG_UNSHARE).
     anon_exclusive = "anon_exclusive", since "5.19", modelled true, affects [AnonMemory, Fork, Gup];
     /// FOLL_LONGTERM migrates ZONE_MOVABLE/CMA folios before pinning (check_and_migrate_movable_pages).
     longterm_migrates_movable = "longterm_migrates_movable", since "5.13", modelled true, affects [Gup, IoUring, Rdma];

@@ -53,8 +53,12 @@ impl Machine {
         Ok(child)
     }
 
+    /// `folio_needs_cow_for_dma` as fork consults it: under `early_cow_on_fork`
+    /// (5.9 `page_needs_cow_for_dma` in `copy_present_page`) or `anon_exclusive`
+    /// (5.19 `__folio_try_dup_anon_rmap`, which refuses to share a maybe-pinned
+    /// exclusive page: "non-exclusive pages can never be pinned").
     fn needs_cow_for_dma(&self, policy: &Policy, parent: Pid, head: u64) -> bool {
-        policy.has(Switch::early_cow_on_fork)
+        (policy.has(Switch::early_cow_on_fork) || policy.has(Switch::anon_exclusive))
             && self.mm(parent).is_some_and(|m| m.has_pinned)
             && self.frames.get(head).is_some_and(|f| f.maybe_dma_pinned())
     }
