@@ -400,6 +400,9 @@ impl Binder<'_> {
                 let o = a.len() - 3;
                 self.uses.insert(AnonMemory);
                 let flags = self.flags(&a[o + 2], MAP, "MAP_*")?;
+                if flags & MAP_SHARED != 0 {
+                    self.uses.insert(Shmem);
+                }
                 if flags & MAP_ANONYMOUS == 0 {
                     return Err(self.e(
                         a[o + 2].span,

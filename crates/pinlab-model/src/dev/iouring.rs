@@ -79,8 +79,13 @@ impl Machine {
             // io_buffer_validate
             return Err(Errno::EFAULT);
         }
+        // io_buffer_validate / io_pin_pages: check_add_overflow → -EOVERFLOW.
+        let end = start
+            .checked_add(len)
+            .and_then(|e| e.checked_next_multiple_of(PAGE_SIZE))
+            .ok_or(Errno::EOVERFLOW)?;
         let first = start / PAGE_SIZE;
-        let nr = (start + len).div_ceil(PAGE_SIZE) - first;
+        let nr = end / PAGE_SIZE - first;
         let res = self.gup(
             policy,
             GupApi::PinUserPagesFast,
@@ -241,13 +246,12 @@ impl Machine {
             .filter(|r| r.holders.contains(&pid))
             .ok_or(Errno::EINVAL)?;
         let b = r.buf.as_ref().ok_or(Errno::EFAULT)?;
-        if len == 0 || off + len > b.pages.len() as u64 * PAGE_SIZE {
+        // io_import_fixed: an overflowing or out-of-range request is -EFAULT.
+        let end = off.checked_add(len).ok_or(Errno::EFAULT)?;
+        if len == 0 || end > b.pages.len() as u64 * PAGE_SIZE {
             return Err(Errno::EFAULT);
         }
-        let (a, z) = (
-            (off / PAGE_SIZE) as usize,
-            (off + len).div_ceil(PAGE_SIZE) as usize,
-        );
+        let (a, z) = ((off / PAGE_SIZE) as usize, end.div_ceil(PAGE_SIZE) as usize);
         Ok((b.pages[a..z].to_vec(), b.targets[a..z].to_vec()))
     }
 

@@ -90,10 +90,16 @@ impl Machine {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
+        // ib_umem_get: "If the combination of the addr and size requested for
+        // this memory region causes an integer overflow, return error."
+        let end = start
+            .checked_add(len)
+            .and_then(|e| e.checked_next_multiple_of(PAGE_SIZE))
+            .ok_or(Errno::EINVAL)?;
         let writable = Self::ib_access_writable(access);
         let gup_flags = FOLL_LONGTERM | if writable { FOLL_WRITE } else { 0 };
         let first = start / PAGE_SIZE;
-        let nr = (start + len).div_ceil(PAGE_SIZE) - first;
+        let nr = end / PAGE_SIZE - first;
         let flags = if policy.has(Switch::foll_pin_tracking) {
             FOLL_PIN
         } else {

@@ -108,6 +108,13 @@ pub struct Ghost {
     pub model_bugs: BTreeSet<String>,
 }
 
+/// Number of pages `[addr, addr+len)` touches; a range that wraps around the
+/// address space faults (`access_ok` fails: SIGSEGV for the CPU access).
+fn user_pages(addr: u64, len: u64) -> Result<u64, VmFault> {
+    let end = addr.checked_add(len).ok_or(VmFault::Sigsegv)?;
+    Ok(end.div_ceil(PAGE_SIZE) - addr / PAGE_SIZE)
+}
+
 impl Machine {
     /// Content of the page `page` (a page frame, possibly the zero page).
     pub fn page_data(&self, page: u64) -> Ver {
@@ -226,7 +233,7 @@ impl Machine {
         wid: WriteId,
     ) -> Result<(), VmFault> {
         let first = addr / PAGE_SIZE;
-        let nr = (addr + len).div_ceil(PAGE_SIZE) - first;
+        let nr = user_pages(addr, len)?;
         for i in 0..nr {
             let vpn = first + i;
             let page = self.user_access(policy, pid, vpn, true)?;
@@ -247,7 +254,7 @@ impl Machine {
         len: u64,
     ) -> Result<Vec<Ver>, VmFault> {
         let first = addr / PAGE_SIZE;
-        let nr = (addr + len).div_ceil(PAGE_SIZE) - first;
+        let nr = user_pages(addr, len)?;
         let mut out = Vec::new();
         for i in 0..nr {
             let page = self.user_access(policy, pid, first + i, false)?;

@@ -130,33 +130,29 @@ impl Machine {
     }
 
     /// Batches consecutive entries of one folio, as `unpin_user_pages` does.
+    /// Each entry's folio is looked up once.
     fn for_folio_batches(&self, pages: &[u64], mut f: impl FnMut(u64, i64)) {
-        let mut i = 0;
-        while i < pages.len() {
-            let head = if pages[i] == ZERO_PFN {
+        let head_of = |p: u64| {
+            if p == ZERO_PFN {
                 ZERO_PFN
             } else {
-                self.frames
-                    .page_folio(pages[i])
-                    .map_or(pages[i], |(h, _)| h)
-            };
-            let mut n = 1;
-            while i + n < pages.len() {
-                let h = if pages[i + n] == ZERO_PFN {
-                    ZERO_PFN
-                } else {
-                    self.frames
-                        .page_folio(pages[i + n])
-                        .map_or(pages[i + n], |(h, _)| h)
-                };
-                if h != head {
-                    break;
-                }
-                n += 1;
+                self.frames.page_folio(p).map_or(p, |(h, _)| h)
             }
-            f(pages[i], n as i64);
-            i += n;
+        };
+        let Some(&first) = pages.first() else {
+            return;
+        };
+        let (mut start, mut head, mut n) = (first, head_of(first), 1i64);
+        for &p in &pages[1..] {
+            let h = head_of(p);
+            if h == head {
+                n += 1;
+            } else {
+                f(start, n);
+                (start, head, n) = (p, h, 1);
+            }
         }
+        f(start, n);
     }
 
     /// `unpin_user_pages(pages, npages)`: one `gup_put_folio` per folio batch.

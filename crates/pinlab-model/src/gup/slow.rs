@@ -34,7 +34,9 @@ impl Machine {
     ) -> GupResult {
         let longterm = flags & FOLL_LONGTERM != 0;
         for _ in 0..LONGTERM_RETRIES {
-            let r = self.get_user_pages_locked(policy, pid, start, nr_pages, flags, longterm);
+            // memalloc_pin_save() came with the ZONE_MOVABLE/CMA migration.
+            let memalloc_pin = longterm && policy.has(Switch::longterm_migrates_movable);
+            let r = self.get_user_pages_locked(policy, pid, start, nr_pages, flags, memalloc_pin);
             if !longterm
                 || !policy.has(Switch::longterm_migrates_movable)
                 || r.ret.map_or(true, |n| n == 0)
@@ -211,13 +213,16 @@ impl Machine {
         pages: &[u64],
         flags: u32,
     ) -> Result<(), Errno> {
+        // Distinct unpinnable folios in first-seen order (the order migration
+        // allocates their replacements in); `seen` keeps the dedup O(n log n).
         let mut collect: Vec<u64> = Vec::new();
+        let mut seen: std::collections::BTreeSet<u64> = std::collections::BTreeSet::new();
         for &p in pages {
             if p == ZERO_PFN {
                 continue;
             }
             let (h, _) = self.frames.page_folio(p).expect("pinned folio");
-            if !self.folio_is_longterm_pinnable(h) && !collect.contains(&h) {
+            if !self.folio_is_longterm_pinnable(h) && seen.insert(h) {
                 collect.push(h);
             }
         }

@@ -27,6 +27,8 @@ pub enum Mechanism {
     Vmsplice,
     /// Page-cache file mappings, writeback and truncate.
     PageCache,
+    /// shmem pages (MAP_SHARED|MAP_ANONYMOUS, memfd, tmpfs).
+    Shmem,
     /// Reclaim (vmscan).
     Reclaim,
     /// fs-dax mappings and `dax_break_layout`.
@@ -91,7 +93,7 @@ switches! {
     /// ext4 writeback of a dirty folio without buffers WARNs and skips it instead of BUG.
     ext4_warns_on_bufferless_dirty = "ext4_warns_on_bufferless_dirty", since "5.18 (CVE-2022-49171)", modelled false, affects [PageCache];
     /// Pins of file pages are mutually exclusive and refused during writeback; writeback skips pinned folios (Danton RFC, 2019-11).
-    exclusive_gup_pins = "exclusive_gup_pins", since "RFC 2019-11", modelled false, affects [PageCache];
+    exclusive_gup_pins = "exclusive_gup_pins", since "RFC 2019-11", modelled false, affects [PageCache, Shmem];
     /// Exclusive layout leases gate fsdax long-term pins; layout changes of pinned ranges fail ETXTBSY (Weiny RFC v2, 2019-08).
     layout_leases = "layout_leases", since "RFC 2019-08", modelled false, affects [FsDax, Leases];
     /// Truncate and punch over a pinned range keep its blocks and pages, as if a pwrite raced them (Lameter, 2019-02).
@@ -139,7 +141,7 @@ pub const PRESETS: &[Preset] = &[
     Preset { name: "longterm", label: "P2 LONGTERM", summary: "get_user_pages_longterm / FOLL_LONGTERM refuses fsdax; DAX truncate waits for idle (4.15–5.6)", switches: &[longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
     Preset { name: "follpin", label: "P3 FOLLPIN", summary: "pin_user_pages/FOLL_PIN tracking with early COW at fork (5.7–5.9)", switches: &[foll_pin_tracking, early_cow_on_fork, cow_reuse_by_refcount, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
     Preset { name: "lease", label: "P4 LEASE", summary: "exclusive layout leases gate fsdax pins (Weiny RFC v2, 2019)", switches: &[layout_leases, dax_truncate_waits_for_idle] },
-    Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[truncate_races_like_pwrite, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
+    Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[truncate_races_like_pwrite] },
     Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
     Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins (on upstream)", switches: &[foll_pin_tracking, early_cow_on_fork, cow_reuse_by_refcount, anon_exclusive, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror] },
     Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },

@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 pub const PAGE_SIZE: u64 = 4096;
 /// PMD size (2 MiB).
 pub const PMD_SIZE: u64 = PAGE_SIZE * HPAGE_PMD_NR;
+/// `TASK_SIZE` on x86-64 with 4-level page tables (`(1 << 47) - PAGE_SIZE`).
+pub const TASK_SIZE: u64 = (1 << 47) - PAGE_SIZE;
 
 /// VMA flags with their include/linux/mm.h values.
 pub mod vmflags {
@@ -238,6 +240,13 @@ fn pages(len: u64) -> u64 {
     len.div_ceil(PAGE_SIZE)
 }
 
+/// `[start, end)` in page numbers of a page-aligned `addr` and a byte length
+/// rounded up to pages; `None` when `addr + PAGE_ALIGN(len)` wraps (`end < start`).
+fn page_range(addr: u64, len: u64) -> Option<(u64, u64)> {
+    let end = addr.checked_add(pages(len).checked_mul(PAGE_SIZE)?)?;
+    Some((addr / PAGE_SIZE, end / PAGE_SIZE))
+}
+
 impl Machine {
     fn mm_or_efault(&self, pid: Pid) -> KResult<&crate::vm::Mm> {
         self.mm(pid).ok_or(Errno::EFAULT)
@@ -256,6 +265,10 @@ impl Machine {
             MAP_PRIVATE => false,
             _ => return Err(Errno::EINVAL),
         };
+        // do_mmap: PAGE_ALIGN(len) == 0 or > TASK_SIZE → -ENOMEM.
+        if len > TASK_SIZE {
+            return Err(Errno::ENOMEM);
+        }
         let npages = pages(len);
         let mut vflags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
         let backing = if shared {
@@ -438,7 +451,7 @@ impl Machine {
         if addr % PAGE_SIZE != 0 || len == 0 {
             return Err(Errno::EINVAL);
         }
-        let (start, end) = (addr / PAGE_SIZE, addr / PAGE_SIZE + pages(len));
+        let (start, end) = page_range(addr, len).ok_or(Errno::EINVAL)?;
         self.split_vma_at(pid, start);
         self.split_vma_at(pid, end);
         self.zap_range(pid, start, end);
@@ -456,6 +469,7 @@ impl Machine {
     /// VMA makes `PageAnonExclusive` pages writable at once under `anon_exclusive`
     /// (`can_change_pte_writable`, the cow.c "mprotect() optimization"); a shared
     /// shmem VMA has no dirty tracking, so its PTEs become writable too.
+    /// A zero length is a no-op (`do_mprotect_pkey`: `if (!len) return 0`).
     pub fn mprotect(
         &mut self,
         policy: &Policy,
@@ -468,7 +482,10 @@ impl Machine {
         if addr % PAGE_SIZE != 0 {
             return Err(Errno::EINVAL);
         }
-        let (start, end) = (addr / PAGE_SIZE, addr / PAGE_SIZE + pages(len));
+        if len == 0 {
+            return Ok(());
+        }
+        let (start, end) = page_range(addr, len).ok_or(Errno::ENOMEM)?;
         let newbits = calc_vm_prot_bits(prot);
         self.for_vmas_in(pid, start, end, |v| {
             v.flags = (v.flags & !(VM_READ | VM_WRITE | VM_EXEC)) | newbits;
@@ -529,13 +546,29 @@ impl Machine {
     }
 
     /// `madvise` with the advice values the model knows: DONTNEED, DONTFORK,
-    /// DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE, NOHUGEPAGE (mm/madvise.c).
+    /// DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE, NOHUGEPAGE (mm/madvise.c, v6.14);
+    /// any other advice is EINVAL, and an empty range after the checks is a
+    /// no-op (`do_madvise`: `if (end == start) return 0`).
     pub fn madvise(&mut self, pid: Pid, addr: u64, len: u64, advice: u64) -> KResult<()> {
         self.mm_or_efault(pid)?;
-        if addr % PAGE_SIZE != 0 {
+        // madvise_behavior_valid, then the range checks of do_madvise.
+        if !matches!(
+            advice,
+            MADV_DONTNEED
+                | MADV_WIPEONFORK
+                | MADV_KEEPONFORK
+                | MADV_DONTFORK
+                | MADV_DOFORK
+                | MADV_HUGEPAGE
+                | MADV_NOHUGEPAGE
+        ) || addr % PAGE_SIZE != 0
+        {
             return Err(Errno::EINVAL);
         }
-        let (start, end) = (addr / PAGE_SIZE, addr / PAGE_SIZE + pages(len));
+        if len == 0 {
+            return Ok(());
+        }
+        let (start, end) = page_range(addr, len).ok_or(Errno::EINVAL)?;
         match advice {
             MADV_DONTNEED => {
                 let covered = self.mm(pid).expect("mm").vma_lookup(start).is_some();
