@@ -53,13 +53,35 @@ impl Machine {
                 e.entire += 1;
             }
         }
-        for (o, obj) in self.shmem.iter().enumerate() {
-            for (idx, &pfn) in &obj.pages {
+        for (o, ino) in self.fs.inodes.iter().enumerate() {
+            for (idx, &pfn) in &ino.cache {
                 let f = self
                     .frames
                     .get(pfn)
-                    .ok_or_else(|| format!("shmem {o} page {idx} is freed pfn {pfn:#x}"))?;
+                    .ok_or_else(|| format!("inode {o} page {idx} is freed pfn {pfn:#x}"))?;
+                if f.kind
+                    != (crate::mem::FolioKind::File {
+                        ino: o as u32,
+                        index: *idx,
+                    })
+                {
+                    return Err(format!(
+                        "inode {o} page {idx}: cached folio {pfn:#x} is {:?}",
+                        f.kind
+                    ));
+                }
                 exp.entry(pfn).or_default().refs += f.nr_pages() as i64;
+            }
+        }
+        for (pfn, f) in self.frames.iter() {
+            if f.private {
+                exp.entry(pfn).or_default().refs += 1;
+            }
+            if f.writeback != self.fs.inflight.contains_key(&pfn) {
+                return Err(format!(
+                    "folio {pfn:#x}: PG_writeback {} but in-flight I/O {}",
+                    f.writeback, !f.writeback
+                ));
             }
         }
         for hold in self.dev.holds() {

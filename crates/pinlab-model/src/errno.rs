@@ -27,6 +27,8 @@ pub enum Errno {
     ENXIO,
     EBADF,
     ESRCH,
+    ENOENT,
+    ESPIPE,
 }
 
 impl Errno {
@@ -52,6 +54,8 @@ impl Errno {
             Errno::ENXIO => "ENXIO",
             Errno::EBADF => "EBADF",
             Errno::ESRCH => "ESRCH",
+            Errno::ENOENT => "ENOENT",
+            Errno::ESPIPE => "ESPIPE",
         }
     }
 
@@ -61,7 +65,7 @@ impl Errno {
     }
 
     /// Every errno the model can return.
-    pub const ALL: [Errno; 19] = [
+    pub const ALL: [Errno; 21] = [
         Errno::EPERM,
         Errno::EINTR,
         Errno::ENOMEM,
@@ -81,6 +85,8 @@ impl Errno {
         Errno::ENXIO,
         Errno::EBADF,
         Errno::ESRCH,
+        Errno::ENOENT,
+        Errno::ESPIPE,
     ];
 }
 

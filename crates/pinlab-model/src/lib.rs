@@ -18,6 +18,7 @@
 pub mod check;
 pub mod dev;
 pub mod errno;
+pub mod fs;
 pub mod ghost;
 pub mod gup;
 pub mod machine;

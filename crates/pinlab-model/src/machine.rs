@@ -7,10 +7,10 @@
 //! modules; each takes the [`Policy`](crate::policy::Policy) it consults.
 
 use crate::dev::Devices;
+use crate::fs::Fs;
 use crate::ghost::Ghost;
 use crate::mem::{Frames, VmStat, Zone};
 use crate::vm::Mm;
-use std::collections::BTreeMap;
 
 /// A process id (index into [`Machine::procs`]).
 pub type Pid = u32;
@@ -57,13 +57,6 @@ pub struct Process {
     pub name: String,
 }
 
-/// A shmem object (`shmem_zero_setup` for MAP_SHARED|MAP_ANONYMOUS, or a memfd).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct ShmemObj {
-    /// Page cache: page index → head pfn of an order-0 folio.
-    pub pages: BTreeMap<u64, u64>,
-}
-
 /// The simulated machine.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Machine {
@@ -73,8 +66,8 @@ pub struct Machine {
     pub frames: Frames,
     /// Processes by pid.
     pub procs: Vec<Process>,
-    /// shmem objects by id.
-    pub shmem: Vec<ShmemObj>,
+    /// Filesystems: inodes, page caches, the block device, open files.
+    pub fs: Fs,
     /// `/proc/vmstat`.
     pub vmstat: VmStat,
     /// io_uring rings, RDMA MRs, pipes and raw GUP handles.
@@ -90,7 +83,7 @@ impl Machine {
             cfg,
             frames: Frames::default(),
             procs: Vec::new(),
-            shmem: Vec::new(),
+            fs: Fs::default(),
             vmstat: VmStat::default(),
             dev: Devices::default(),
             ghost: Ghost::default(),

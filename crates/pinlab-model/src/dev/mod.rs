@@ -29,6 +29,8 @@ pub struct Pipe {
     pub holders: BTreeSet<Pid>,
     /// Pages in the pipe, each with one FOLL_GET reference.
     pub bufs: Vec<u64>,
+    /// The process that vmspliced each entry of `bufs` (the sender).
+    pub senders: Vec<Pid>,
 }
 
 /// Pages a raw GUP call returned and that its caller still holds.
@@ -119,8 +121,8 @@ impl Machine {
     /// the shmem page behind a shared mapping.
     pub fn target_of(&self, pid: Pid, vpn: u64) -> Option<Target> {
         let vma = self.mm(pid)?.vma_lookup(vpn)?;
-        Some(match vma.shmem_index(vpn) {
-            Some((obj, index)) => Target::Shared { obj, index },
+        Some(match vma.file_index(vpn) {
+            Some((ino, index)) => Target::File { ino, index },
             None => Target::Private { pid, vpn },
         })
     }
@@ -177,6 +179,7 @@ impl Machine {
         self.dev.pipes.push(Pipe {
             holders: [pid].into_iter().collect(),
             bufs: Vec::new(),
+            senders: Vec::new(),
         });
         self.dev.pipes.len() - 1
     }
@@ -202,12 +205,16 @@ impl Machine {
         let nr = len.div_ceil(PAGE_SIZE);
         let r = self.gup(policy, GupApi::GetUserPagesFast, pid, start, nr, 0);
         let n = r.ret?;
-        self.dev.pipes[pipe].bufs.extend(r.pages);
+        let p = &mut self.dev.pipes[pipe];
+        p.senders.extend(std::iter::repeat_n(pid, r.pages.len()));
+        p.bufs.extend(r.pages);
         Ok(n as u64 * PAGE_SIZE)
     }
 
-    /// `read(pipe)`: copies every buffered page to `pid` (the reader observes the
-    /// data) and releases the references. Returns the versions read.
+    /// `read(pipe)` (`pipe_read`, fs/pipe.c): copies every buffered page to `pid`
+    /// and releases the references. Returns the versions read. The reader
+    /// observes data its sender could not see (LEAK_OTHER, e.g. CVE-2020-29374);
+    /// data the sender may see is legitimately handed over.
     pub fn pipe_read(&mut self, pid: Pid, pipe: usize) -> KResult<Vec<crate::ghost::Ver>> {
         let p = self
             .dev
@@ -216,10 +223,16 @@ impl Machine {
             .filter(|p| p.holders.contains(&pid))
             .ok_or(Errno::EINVAL)?;
         let bufs = std::mem::take(&mut p.bufs);
+        let senders = std::mem::take(&mut p.senders);
         let mut seen = Vec::new();
-        for page in bufs {
+        for (page, sender) in bufs.into_iter().zip(senders) {
             let v = self.page_data(page);
-            self.observe(pid, v, "read from pipe");
+            // The pipe references the sender's page: whatever the sender may see
+            // there it handed over on purpose (vmsplice is IPC); anything else
+            // reached the page behind its back.
+            if !self.legit(sender, v) {
+                self.observe(pid, v, "read from pipe");
+            }
             seen.push(v);
             self.put_user_pages(&[page], false);
         }
@@ -265,6 +278,7 @@ impl Machine {
         for i in 0..self.dev.pipes.len() {
             if self.dev.pipes[i].holders.remove(&pid) && self.dev.pipes[i].holders.is_empty() {
                 let bufs = std::mem::take(&mut self.dev.pipes[i].bufs);
+                self.dev.pipes[i].senders.clear();
                 self.put_user_pages(&bufs, false);
             }
         }

@@ -34,10 +34,11 @@ pub enum Target {
         /// Page number.
         vpn: u64,
     },
-    /// Page `index` of shmem object `obj`.
-    Shared {
-        /// Object.
-        obj: u32,
+    /// Page `index` of file `ino` (shared file mappings, shmem, write(2), DMA into
+    /// a page-cache page).
+    File {
+        /// The inode.
+        ino: u32,
         /// Page index.
         index: u64,
     },
@@ -104,6 +105,9 @@ pub struct Ghost {
     pub leaks: BTreeSet<String>,
     /// Device reads of data older than the owner's.
     pub stale: BTreeSet<String>,
+    /// Filesystem inconsistencies (a folio modified under writeback on a
+    /// stable-pages device, a block owned by two files).
+    pub fs_corrupt: BTreeSet<String>,
     /// Internal inconsistencies (model bugs, not outcomes).
     pub model_bugs: BTreeSet<String>,
 }
@@ -142,17 +146,12 @@ impl Machine {
                 if let Some(m) = mm.lookup(vpn) {
                     return Some(self.page_data(m.page_pfn()));
                 }
-                match vma.shmem_index(vpn) {
-                    Some((obj, index)) => {
-                        Some(self.shmem_page(obj, index).map_or(0, |p| self.page_data(p)))
-                    }
+                match vma.file_index(vpn) {
+                    Some((ino, index)) => self.file_page_data(ino, index),
                     None => Some(0),
                 }
             }
-            Target::Shared { obj, index } => {
-                self.shmem.get(obj as usize)?;
-                Some(self.shmem_page(obj, index).map_or(0, |p| self.page_data(p)))
-            }
+            Target::File { ino, index } => self.file_page_data(ino, index),
         }
     }
 
@@ -163,7 +162,7 @@ impl Machine {
             return true;
         };
         let owner = match info.target {
-            Target::Shared { .. } => return true,
+            Target::File { .. } => return true,
             Target::Private { pid, .. } => pid,
         };
         if owner == pid {
@@ -189,7 +188,13 @@ impl Machine {
                         .procs
                         .get(pid as usize)
                         .map_or("?".to_string(), |p| p.name.clone()),
-                    Target::Shared { obj, .. } => format!("shmem object {obj}"),
+                    Target::File { ino, index } => format!(
+                        "{} page {index}",
+                        self.fs
+                            .inodes
+                            .get(ino as usize)
+                            .map_or("?", |i| i.name.as_str())
+                    ),
                 };
                 let path = match i.path {
                     WritePath::Cpu => "CPU store",
@@ -209,7 +214,7 @@ impl Machine {
         }
     }
 
-    fn record_write(&mut self, t: Target, v: Ver, wid: WriteId, path: WritePath) {
+    pub(crate) fn record_write(&mut self, t: Target, v: Ver, wid: WriteId, path: WritePath) {
         self.ghost.versions.insert(
             v,
             VerInfo {

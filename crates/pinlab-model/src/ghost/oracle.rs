@@ -8,8 +8,10 @@
 //! a leak instead); `HANG` when an actor is blocked forever; `OK` when none apply.
 
 use crate::errno::Errno;
+use crate::fs::FsKind;
 use crate::ghost::Target;
 use crate::machine::Machine;
+use crate::policy::Policy;
 use crate::vm::Mapping;
 use std::fmt;
 
@@ -76,12 +78,43 @@ impl Machine {
     /// Judges the current state as the end of a run. Returns each outcome with
     /// the reasons behind it; `hung` names the actors blocked forever, if any.
     pub fn judge(&self, hung: &[String]) -> Vec<(Outcome, Vec<String>)> {
+        self.judge_with(None, hung)
+    }
+
+    /// [`judge`](Self::judge) with the policy in force: file data is judged as a
+    /// read of the file returns it after a final `sync` and `drop_caches` under
+    /// that policy (a BUG or WARN that final writeback hits is an OOPS too).
+    pub fn judge_with(
+        &self,
+        policy: Option<&Policy>,
+        hung: &[String],
+    ) -> Vec<(Outcome, Vec<String>)> {
         let mut out: Vec<(Outcome, Vec<String>)> = Vec::new();
         for e in &self.ghost.errors {
             out.push((Outcome::Err(*e), vec![format!("a call failed with {e}")]));
         }
-        if !self.ghost.oops.is_empty() {
-            out.push((Outcome::Oops, self.ghost.oops.iter().cloned().collect()));
+        let mut oops: Vec<String> = self.ghost.oops.iter().cloned().collect();
+        let settled = match policy {
+            Some(p) if !self.ghost.bug && self.fs.inodes.iter().any(|i| i.kind == FsKind::Ext4) => {
+                let mut c = self.clone();
+                c.sync_fs(p, None);
+                c.drop_caches();
+                for o in c.ghost.oops.difference(&self.ghost.oops) {
+                    oops.push(format!("{o} (at the final sync)"));
+                }
+                Some(c)
+            }
+            _ => None,
+        };
+        let view = settled.as_ref().unwrap_or(self);
+        if !oops.is_empty() {
+            out.push((Outcome::Oops, oops));
+        }
+        if !self.ghost.fs_corrupt.is_empty() {
+            out.push((
+                Outcome::FsCorrupt,
+                self.ghost.fs_corrupt.iter().cloned().collect(),
+            ));
         }
         let mut leaks: Vec<String> = self.ghost.leaks.iter().cloned().collect();
         for (pid, p) in self.procs.iter().enumerate() {
@@ -111,15 +144,18 @@ impl Machine {
         }
         let mut lost = Vec::new();
         for (&t, &w) in &self.ghost.last_write {
-            let seen = self.visible(t);
+            let seen = match t {
+                Target::File { .. } => view.visible(t),
+                Target::Private { .. } => self.visible(t),
+            };
             if seen == Some(w) {
                 continue;
             }
             let owner = match t {
                 Target::Private { pid, .. } => pid,
-                Target::Shared { .. } => {
+                Target::File { .. } => {
                     lost.push(format!(
-                        "{} never reached the shared page (it holds {})",
+                        "{} never reached the file (a read returns {})",
                         self.describe(w),
                         seen.map_or("nothing".into(), |v| self.describe(v))
                     ));

@@ -24,13 +24,29 @@ impl Machine {
         let reject_file_backed = policy.has(Switch::longterm_refuses_writable_file)
             && flags & (FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE)
                 == FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE;
-        if !reject_file_backed {
+        let Some(f) = self.frames.get(head) else {
+            return false;
+        };
+        // check_secretmem applies to every small folio (CONFIG_SECRETMEM).
+        let check_secretmem = !f.is_large();
+        if !reject_file_backed && !check_secretmem {
             return true;
         }
-        match self.frames.get(head).map(|f| f.kind) {
-            Some(FolioKind::Anon) | Some(FolioKind::Shmem { .. }) => true,
-            None => false,
+        let kind = match f.kind {
+            FolioKind::Anon => return true,
+            FolioKind::File { ino, index } => {
+                let i = &self.fs.inodes[ino as usize];
+                if i.cache.get(&index) != Some(&head) {
+                    // READ_ONCE(folio->mapping) is NULL: truncated under us.
+                    return false;
+                }
+                i.kind
+            }
+        };
+        if kind == crate::fs::FsKind::Secretmem {
+            return false;
         }
+        !reject_file_backed || kind.is_shmem()
     }
 
     /// `gup_fast_fallback`: GUP-fast, then the slow path for the remainder.

@@ -41,6 +41,14 @@ impl Machine {
             return Ok(());
         }
         let (head, _) = self.frames.page_folio(page).ok_or(Errno::ENOMEM)?;
+        if policy.has(Switch::exclusive_gup_pins) && flags & (FOLL_GET | FOLL_PIN) != 0 {
+            // page_try_gup_pin (Danton RFC, 2019-11): a file page under writeback, or
+            // one that already has a GUP user (judged from its count), is refused.
+            let f = self.frames.get(head).expect("folio");
+            if !f.is_anon() && (f.writeback || self.gupexcl_pinned(head)) {
+                return Err(Errno::EBUSY);
+            }
+        }
         let pgflag = policy.has(Switch::pg_dma_pinned);
         let f = self.frames.get_mut(head).expect("folio");
         if f.refcount <= 0 {

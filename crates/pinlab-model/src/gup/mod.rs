@@ -13,6 +13,7 @@ pub mod grab;
 pub mod slow;
 
 use crate::errno::Errno;
+use crate::fs::FsKind;
 use crate::machine::{Machine, Pid};
 use crate::policy::{Policy, Switch};
 use crate::vm::vmflags::*;
@@ -155,33 +156,48 @@ impl GupResult {
     }
 }
 
-/// `vma_needs_dirty_tracking` (mm/mmap.c): shared writable mappings that can be
-/// written back. Anonymous shmem cannot (`mapping_can_writeback` is false), so
-/// this is false for every backing modelled in this slice.
-pub fn vma_needs_dirty_tracking(vma: &Vma) -> bool {
-    let _ = vma;
-    false
+/// `vma_needs_dirty_tracking` (mm/mmap.c, 6.5+): a shared writable mapping whose
+/// file has `page_mkwrite` or can be written back (ext4 here; shmem and
+/// secretmem cannot: `mapping_can_writeback` is false). `fs` is the VMA's file system.
+pub fn vma_needs_dirty_tracking(vma: &Vma, fs: Option<FsKind>) -> bool {
+    vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE | VM_SHARED
+        && fs.is_some_and(|k| k.needs_dirty_tracking())
 }
 
 /// `writable_file_mapping_allowed` (mm/gup.c, 6.5+), under `longterm_refuses_writable_file`.
-pub fn writable_file_mapping_allowed(policy: &Policy, vma: &Vma, flags: u32) -> bool {
+pub fn writable_file_mapping_allowed(
+    policy: &Policy,
+    vma: &Vma,
+    fs: Option<FsKind>,
+    flags: u32,
+) -> bool {
     if !policy.has(Switch::longterm_refuses_writable_file) {
         return true;
     }
     if flags & (FOLL_PIN | FOLL_LONGTERM) != FOLL_PIN | FOLL_LONGTERM {
         return true;
     }
-    !vma_needs_dirty_tracking(vma)
+    !vma_needs_dirty_tracking(vma, fs)
 }
 
 /// `check_vma_flags` (mm/gup.c, v6.14), for the VMA kinds the model has.
-pub fn check_vma_flags(policy: &Policy, vma: &Vma, flags: u32) -> Result<(), Errno> {
+/// `fs` is the file system of the VMA's file, if it has one.
+pub fn check_vma_flags(
+    policy: &Policy,
+    vma: &Vma,
+    fs: Option<FsKind>,
+    flags: u32,
+) -> Result<(), Errno> {
     let write = flags & FOLL_WRITE != 0;
     if flags & FOLL_ANON != 0 && !vma.is_anonymous() {
         return Err(Errno::EFAULT);
     }
+    if fs == Some(FsKind::Secretmem) {
+        // vma_is_secretmem
+        return Err(Errno::EFAULT);
+    }
     if write {
-        if !vma.is_anonymous() && !writable_file_mapping_allowed(policy, vma, flags) {
+        if !vma.is_anonymous() && !writable_file_mapping_allowed(policy, vma, fs, flags) {
             return Err(Errno::EFAULT);
         }
         if vma.flags & VM_WRITE == 0 && (flags & FOLL_FORCE == 0 || !vma.is_cow_mapping()) {

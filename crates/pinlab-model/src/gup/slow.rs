@@ -96,7 +96,10 @@ impl Machine {
             let Some(vma) = self.mm(pid).and_then(|m| m.vma_lookup(vpn)).cloned() else {
                 return done(pages, Errno::EFAULT);
             };
-            if let Err(e) = check_vma_flags(policy, &vma, flags) {
+            let fs = vma
+                .file_index(vpn)
+                .map(|(ino, _)| self.fs.inodes[ino as usize].kind);
+            if let Err(e) = check_vma_flags(policy, &vma, fs, flags) {
                 return done(pages, e);
             }
             let mut forced_cow = false;
@@ -251,7 +254,7 @@ impl Machine {
     pub fn migrate_folio(&mut self, policy: &Policy, head: u64) -> Option<u64> {
         let f = self.frames.get(head)?.clone();
         let cache_refs = match f.kind {
-            FolioKind::Shmem { .. } => f.nr_pages() as i64,
+            FolioKind::File { .. } => f.nr_pages() as i64 + f.private as i64,
             FolioKind::Anon => 0,
         };
         let expected = f.mapcount() + cache_refs;
@@ -275,8 +278,8 @@ impl Machine {
                 }
             }
         }
-        if let FolioKind::Shmem { obj, index } = f.kind {
-            self.shmem[obj as usize].pages.insert(index, new);
+        if let FolioKind::File { ino, index } = f.kind {
+            self.fs.inodes[ino as usize].cache.insert(index, new);
         }
         self.frames.free(head);
         self.vmstat.pgmigrate_success += nr;

@@ -72,11 +72,11 @@ impl Zone {
 pub enum FolioKind {
     /// An anonymous folio (`folio_test_anon`).
     Anon,
-    /// A shmem page-cache folio: object id and index (pgoff) of its first page.
-    Shmem {
-        /// The shmem object (inode) id.
-        obj: u32,
-        /// Page offset of the first page in the object.
+    /// A page-cache folio (ext4, tmpfs/shmem, secretmem): inode and index of its first page.
+    File {
+        /// The inode.
+        ino: u32,
+        /// Page index of the first page in the file.
         index: u64,
     },
 }
@@ -102,6 +102,10 @@ pub struct Folio {
     pub dma_pinned_flag: bool,
     /// `PG_dirty`.
     pub dirty: bool,
+    /// `PG_private`: buffers attached (they hold one reference).
+    pub private: bool,
+    /// `PG_writeback`.
+    pub writeback: bool,
     /// Symbolic content, one version per 4 KiB page.
     pub data: Vec<Ver>,
 }
@@ -120,6 +124,8 @@ impl Folio {
             anon_exclusive: vec![false; n],
             dma_pinned_flag: false,
             dirty: false,
+            private: false,
+            writeback: false,
             data: vec![0; n],
         }
     }
@@ -163,7 +169,7 @@ impl Folio {
         let mut v = Vec::new();
         match self.kind {
             FolioKind::Anon => v.push("anon".to_string()),
-            FolioKind::Shmem { .. } => v.push("shmem".to_string()),
+            FolioKind::File { ino, index } => v.push(format!("file(ino {ino}, index {index})")),
         }
         if self.is_large() {
             v.push("large".to_string());
@@ -175,6 +181,12 @@ impl Folio {
         }
         if self.dirty {
             v.push("dirty".to_string());
+        }
+        if self.private {
+            v.push("private(buffers)".to_string());
+        }
+        if self.writeback {
+            v.push("writeback".to_string());
         }
         if self.dma_pinned_flag {
             v.push("PG_dma_pinned".to_string());

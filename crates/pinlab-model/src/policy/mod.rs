@@ -85,21 +85,21 @@ switches! {
     /// FOLL_LONGTERM on an fsdax VMA fails with EOPNOTSUPP (get_user_pages_longterm).
     longterm_refuses_fsdax = "longterm_refuses_fsdax", since "4.15", modelled false, affects [FsDax];
     /// FOLL_LONGTERM|FOLL_WRITE pins of dirty-tracked shared file mappings fail with EFAULT.
-    longterm_refuses_writable_file = "longterm_refuses_writable_file", since "6.5", modelled false, affects [PageCache];
+    longterm_refuses_writable_file = "longterm_refuses_writable_file", since "6.5", modelled true, affects [PageCache];
     /// vmscan keeps maybe-pinned folios and their buffers.
-    vmscan_skips_pinned = "vmscan_skips_pinned", since "6.4", modelled false, affects [Reclaim];
+    vmscan_skips_pinned = "vmscan_skips_pinned", since "6.4", modelled true, affects [Reclaim];
     /// fs-dax truncate and punch wait (interruptibly) until the pages' references drop to idle.
     dax_truncate_waits_for_idle = "dax_truncate_waits_for_idle", since "4.18", modelled false, affects [FsDax];
     /// ext4 writeback of a dirty folio without buffers WARNs and skips it instead of BUG.
-    ext4_warns_on_bufferless_dirty = "ext4_warns_on_bufferless_dirty", since "5.18 (CVE-2022-49171)", modelled false, affects [PageCache];
+    ext4_warns_on_bufferless_dirty = "ext4_warns_on_bufferless_dirty", since "5.18 (CVE-2022-49171)", modelled true, affects [PageCache];
     /// Pins of file pages are mutually exclusive and refused during writeback; writeback skips pinned folios (Danton RFC, 2019-11).
-    exclusive_gup_pins = "exclusive_gup_pins", since "RFC 2019-11", modelled false, affects [PageCache, Shmem];
+    exclusive_gup_pins = "exclusive_gup_pins", since "RFC 2019-11", modelled true, affects [PageCache, Shmem];
     /// Exclusive layout leases gate fsdax long-term pins; layout changes of pinned ranges fail ETXTBSY (Weiny RFC v2, 2019-08).
     layout_leases = "layout_leases", since "RFC 2019-08", modelled false, affects [FsDax, Leases];
     /// Truncate and punch over a pinned range keep its blocks and pages, as if a pwrite raced them (Lameter, 2019-02).
-    truncate_races_like_pwrite = "truncate_races_like_pwrite", since "proposal 2019-02", modelled false, affects [PageCache, FsDax];
+    truncate_races_like_pwrite = "truncate_races_like_pwrite", since "proposal 2019-02", modelled false, affects [FsDax];
     /// Writeback of a pinned folio writes a bounce copy and keeps the folio dirty until unpin (Kara, 2018-07).
-    bounce_writeback = "bounce_writeback", since "proposal 2018-07", modelled false, affects [PageCache];
+    bounce_writeback = "bounce_writeback", since "proposal 2018-07", modelled true, affects [PageCache];
     /// Long-term DMA users whose device can fault mirror with mmu interval notifiers + HMM instead of pinning.
     hmm_mirror = "hmm_mirror", since "HMM / ODP", modelled false, affects [Rdma, Notifiers];
 }

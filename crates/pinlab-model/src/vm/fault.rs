@@ -9,7 +9,7 @@
 //! `FAULT_FLAG_UNSHARE` breaks COW without making the PTE writable.
 
 use super::vmflags::*;
-use super::{Backing, Mapping, Pmd, Pte, Vma};
+use super::{Backing, Mapping, Pmd, Pte, Vma, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::machine::{Machine, Pid, Thp};
 use crate::mem::{FolioKind, HPAGE_PMD_NR, HPAGE_PMD_ORDER, ZERO_PFN};
@@ -31,6 +31,8 @@ pub enum FaultKind {
 pub enum VmFault {
     /// `VM_FAULT_SIGSEGV` (or no VMA / access error): a CPU access gets SIGSEGV, GUP -EFAULT.
     Sigsegv,
+    /// `VM_FAULT_SIGBUS`: a file page beyond EOF.
+    Sigbus,
 }
 
 impl VmFault {
@@ -41,6 +43,13 @@ impl VmFault {
 }
 
 impl Machine {
+    /// `->page_mkwrite` (`ext4_page_mkwrite`: buffers and block) and
+    /// `fault_dirty_shared_page` (`folio_mark_dirty`).
+    pub fn page_mkwrite(&mut self, ino: u32, index: u64, pfn: u64) {
+        self.attach_buffers(ino, index, pfn);
+        self.frames.get_mut(pfn).expect("folio").dirty = true;
+    }
+
     fn set_new_anon_rmap(&mut self, policy: &Policy, head: u64) {
         if policy.has(Switch::anon_exclusive) {
             let f = self.frames.get_mut(head).expect("new folio");
@@ -136,20 +145,57 @@ impl Machine {
     ) -> Result<(), VmFault> {
         let writable = vma.flags & VM_WRITE != 0;
         match vma.backing {
-            Backing::Shmem { .. } => {
-                // shmem_fault + finish_fault: a shared shmem VMA has no write-notify,
-                // so its PTEs are writable whenever the VMA is.
-                let (obj, index) = vma.shmem_index(vpn).expect("shmem vma");
-                let pfn = self.shmem_get_folio(obj, index, memalloc_pin);
-                let f = self.frames.get_mut(pfn).expect("shmem folio");
+            Backing::File { .. } => {
+                let (ino, index) = vma.file_index(vpn).expect("file vma");
+                if index * PAGE_SIZE >= self.fs.inodes[ino as usize].i_size {
+                    return Err(VmFault::Sigbus);
+                }
+                let shared = vma.flags & VM_SHARED != 0;
+                let src = self.filemap_get_folio(ino, index, memalloc_pin);
+                if !shared && kind != FaultKind::Read {
+                    // do_cow_fault: the private mapping gets an anonymous copy.
+                    let data = self.page_data(src);
+                    let zone = self.user_zone(memalloc_pin);
+                    let pfn = self.frames.alloc(zone, 0, FolioKind::Anon);
+                    self.set_new_anon_rmap(policy, pfn);
+                    let f = self.frames.get_mut(pfn).expect("folio");
+                    f.page_mapcount[0] = 1;
+                    f.data[0] = data;
+                    let w = kind == FaultKind::Write;
+                    let mm = self.mm_mut(pid).expect("mm");
+                    mm.ptes.insert(
+                        vpn,
+                        Pte {
+                            pfn,
+                            write: w && writable,
+                            dirty: w,
+                        },
+                    );
+                    mm.vmas.get_mut(&vma.start).expect("vma").anon_vma = true;
+                    return Ok(());
+                }
+                // do_read_fault / do_shared_fault + finish_fault. A shared mapping
+                // without dirty tracking (shmem) maps writable at once; ext4 maps
+                // read-only until page_mkwrite.
+                let fskind = self.fs.inodes[ino as usize].kind;
+                let mut write = shared && writable && !fskind.needs_dirty_tracking();
+                let mut dirty = false;
+                if shared && kind == FaultKind::Write {
+                    self.page_mkwrite(ino, index, src);
+                    write = writable;
+                    dirty = true;
+                }
+                let f = self.frames.get_mut(src).expect("file folio");
                 f.refcount += 1;
                 f.page_mapcount[0] += 1;
-                let pte = Pte {
-                    pfn,
-                    write: writable && vma.flags & VM_SHARED != 0,
-                    dirty: kind == FaultKind::Write,
-                };
-                self.mm_mut(pid).expect("mm").ptes.insert(vpn, pte);
+                self.mm_mut(pid).expect("mm").ptes.insert(
+                    vpn,
+                    Pte {
+                        pfn: src,
+                        write,
+                        dirty,
+                    },
+                );
                 Ok(())
             }
             Backing::Anon => {
@@ -233,8 +279,11 @@ impl Machine {
         if pte.pfn != ZERO_PFN {
             let (head, idx) = self.frames.page_folio(pte.pfn).expect("live folio");
             if vma.flags & VM_SHARED != 0 {
-                // wp_page_shared: no COW in a shared mapping.
+                // wp_page_shared: no COW in a shared mapping; page_mkwrite first.
                 if !unshare {
+                    if let Some((ino, index)) = vma.file_index(vpn) {
+                        self.page_mkwrite(ino, index, head);
+                    }
                     let p = self
                         .mm_mut(pid)
                         .expect("mm")
@@ -246,7 +295,9 @@ impl Machine {
                 }
                 return Ok(());
             }
-            if self.can_reuse_anon(policy, head, idx) {
+            if self.frames.get(head).is_some_and(|f| f.is_anon())
+                && self.can_reuse_anon(policy, head, idx)
+            {
                 if policy.has(Switch::anon_exclusive) {
                     self.frames.get_mut(head).expect("folio").anon_exclusive[idx] = true;
                 }

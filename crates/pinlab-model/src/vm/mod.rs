@@ -13,8 +13,9 @@ pub mod fault;
 pub mod fork;
 
 use crate::errno::{Errno, KResult};
-use crate::machine::{Machine, Pid, ShmemObj};
-use crate::mem::{FolioKind, HPAGE_PMD_NR, ZERO_PFN};
+use crate::fs::FsKind;
+use crate::machine::{Machine, Pid};
+use crate::mem::{HPAGE_PMD_NR, ZERO_PFN};
 use crate::policy::Policy;
 use std::collections::BTreeMap;
 
@@ -92,10 +93,11 @@ use uapi::*;
 pub enum Backing {
     /// Private anonymous memory.
     Anon,
-    /// A shmem object (MAP_SHARED|MAP_ANONYMOUS): object id and pgoff of `start`.
-    Shmem {
-        /// shmem object id.
-        obj: u32,
+    /// A file (ext4, tmpfs/shmem — MAP_SHARED|MAP_ANONYMOUS is a tmpfs inode, as
+    /// `shmem_zero_setup` makes it — or secretmem): inode and pgoff of `start`.
+    File {
+        /// The inode.
+        ino: u32,
         /// Page offset of the VMA start in the object.
         pgoff: u64,
     },
@@ -125,10 +127,10 @@ impl Vma {
     pub fn is_anonymous(&self) -> bool {
         matches!(self.backing, Backing::Anon)
     }
-    /// shmem object and page index backing page number `vpn`.
-    pub fn shmem_index(&self, vpn: u64) -> Option<(u32, u64)> {
+    /// Inode and page index backing page number `vpn` (`linear_page_index`).
+    pub fn file_index(&self, vpn: u64) -> Option<(u32, u64)> {
         match self.backing {
-            Backing::Shmem { obj, pgoff } => Some((obj, pgoff + (vpn - self.start))),
+            Backing::File { ino, pgoff } => Some((ino, pgoff + (vpn - self.start))),
             Backing::Anon => None,
         }
     }
@@ -273,11 +275,9 @@ impl Machine {
         let mut vflags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
         let backing = if shared {
             vflags |= VM_SHARED | VM_MAYSHARE;
-            self.shmem.push(ShmemObj::default());
-            Backing::Shmem {
-                obj: (self.shmem.len() - 1) as u32,
-                pgoff: 0,
-            }
+            let ino = self.new_inode(FsKind::Tmpfs, "/dev/zero (deleted)");
+            self.fs.inodes[ino as usize].i_size = npages * PAGE_SIZE;
+            Backing::File { ino, pgoff: 0 }
         } else {
             Backing::Anon
         };
@@ -304,6 +304,54 @@ impl Machine {
         Ok(start * PAGE_SIZE)
     }
 
+    /// `do_mmap` of a file: `MAP_SHARED` or `MAP_PRIVATE` over `[off, off+len)` of
+    /// the open file. `-EACCES` if a shared writable mapping of a file not opened for
+    /// writing is asked for is not modelled (files are opened O_RDWR).
+    pub fn mmap_file(
+        &mut self,
+        pid: Pid,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        file: usize,
+        off: u64,
+    ) -> KResult<u64> {
+        let ino = self.file(pid, file)?.ino;
+        if len == 0 || off % PAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let shared = match flags & (MAP_SHARED | MAP_PRIVATE) {
+            MAP_SHARED => true,
+            MAP_PRIVATE => false,
+            _ => return Err(Errno::EINVAL),
+        };
+        let npages = pages(len);
+        let mut vflags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+        if shared {
+            vflags |= VM_SHARED | VM_MAYSHARE;
+        }
+        let mm = self.mm_mut(pid).ok_or(Errno::EFAULT)?;
+        if mm.mmap_next == 0 {
+            mm.mmap_next = 0x7f00_0000_0000 / PAGE_SIZE;
+        }
+        let start = mm.mmap_next;
+        mm.mmap_next = start + npages + 1;
+        mm.vmas.insert(
+            start,
+            Vma {
+                start,
+                end: start + npages,
+                flags: vflags,
+                backing: Backing::File {
+                    ino,
+                    pgoff: off / PAGE_SIZE,
+                },
+                anon_vma: false,
+            },
+        );
+        Ok(start * PAGE_SIZE)
+    }
+
     /// Splits the VMA containing `vpn` so that one starts at `vpn` (`split_vma`),
     /// splitting a PMD that straddles the boundary first (`vma_adjust_trans_huge`).
     pub(crate) fn split_vma_at(&mut self, pid: Pid, vpn: u64) {
@@ -324,9 +372,9 @@ impl Machine {
         }
         let mut hi = v.clone();
         hi.start = vpn;
-        if let Backing::Shmem { obj, pgoff } = v.backing {
-            hi.backing = Backing::Shmem {
-                obj,
+        if let Backing::File { ino, pgoff } = v.backing {
+            hi.backing = Backing::File {
+                ino,
                 pgoff: pgoff + (vpn - v.start),
             };
         }
@@ -602,24 +650,5 @@ impl Machine {
             }),
             _ => Err(Errno::EINVAL),
         }
-    }
-
-    /// Drops a shmem page-cache reference when the object goes away (not reached
-    /// in this slice: objects live as long as the machine).
-    pub fn shmem_page(&self, obj: u32, index: u64) -> Option<u64> {
-        self.shmem
-            .get(obj as usize)
-            .and_then(|o| o.pages.get(&index).copied())
-    }
-
-    /// Allocates the shmem page `index` of `obj` (`shmem_get_folio`): one page-cache reference.
-    pub(crate) fn shmem_get_folio(&mut self, obj: u32, index: u64, memalloc_pin: bool) -> u64 {
-        if let Some(p) = self.shmem_page(obj, index) {
-            return p;
-        }
-        let zone = self.user_zone(memalloc_pin);
-        let pfn = self.frames.alloc(zone, 0, FolioKind::Shmem { obj, index });
-        self.shmem[obj as usize].pages.insert(index, pfn);
-        pfn
     }
 }

@@ -1,0 +1,380 @@
+//! Files: inodes with a page cache, a block device that is the persistent truth,
+//! and the file syscalls.
+//!
+//! One filesystem of each kind the model needs: an ext4-like block filesystem
+//! (`address_space` page cache of order-0 folios; buffers — folio private data,
+//! one reference — attached and the block allocated at `page_mkwrite` or
+//! `write_begin`: allocate-at-page_mkwrite, not delalloc, `[model assumption]`),
+//! tmpfs/memfd (shmem: the page cache *is* the storage), and secretmem. The block
+//! allocator hands out the lowest free block, so reuse is reachable in small
+//! scenarios; a newly allocated block reads as zeroes (an unwritten extent).
+//! Writeback is in [`writeback`], truncate, hole punch, reclaim and drop_caches in
+//! [`truncate`]. Page-cache membership holds `nr_pages` references.
+
+pub mod truncate;
+pub mod writeback;
+
+use crate::errno::{Errno, KResult};
+use crate::ghost::{Target, Ver, WriteId, WritePath};
+use crate::machine::{Machine, Pid};
+use crate::mem::FolioKind;
+use crate::vm::PAGE_SIZE;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Which filesystem an inode lives on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FsKind {
+    /// The ext4-like block filesystem (page cache over a block device, `page_mkwrite`).
+    Ext4,
+    /// tmpfs / memfd / shared anonymous memory (shmem).
+    Tmpfs,
+    /// `memfd_secret` (secretmem): never GUP-able.
+    Secretmem,
+}
+
+impl FsKind {
+    /// `shmem_mapping`.
+    pub fn is_shmem(self) -> bool {
+        self == FsKind::Tmpfs
+    }
+    /// Whether shared writable mappings need dirty tracking (`vma_needs_dirty_tracking`:
+    /// ext4 has `page_mkwrite` and can write back; shmem and secretmem cannot).
+    pub fn needs_dirty_tracking(self) -> bool {
+        self == FsKind::Ext4
+    }
+}
+
+/// An inode and its `address_space`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Inode {
+    /// Filesystem.
+    pub kind: FsKind,
+    /// Name, for traces.
+    pub name: String,
+    /// `i_size` in bytes.
+    pub i_size: u64,
+    /// Page cache: page index → pfn.
+    pub cache: BTreeMap<u64, u64>,
+    /// Block map (ext4): page index → block.
+    pub blocks: BTreeMap<u64, u64>,
+}
+
+/// The block device: the persistent truth.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct BlockDev {
+    /// Content of each block ever written (0 = zeroes).
+    pub data: BTreeMap<u64, Ver>,
+    /// Owner of each allocated block: (inode, page index).
+    pub owner: BTreeMap<u64, (u32, u64)>,
+}
+
+impl BlockDev {
+    /// The block allocator: the lowest free block; it reads as zeroes until written.
+    pub fn alloc(&mut self, ino: u32, index: u64) -> u64 {
+        let mut b = 0;
+        for (&k, _) in self.owner.iter() {
+            if k != b {
+                break;
+            }
+            b += 1;
+        }
+        self.owner.insert(b, (ino, index));
+        self.data.insert(b, 0);
+        b
+    }
+    /// Frees a block (its old content stays on the medium).
+    pub fn free(&mut self, b: u64) {
+        self.owner.remove(&b);
+    }
+}
+
+/// An open file description (`struct file`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OpenFile {
+    /// The inode.
+    pub ino: u32,
+    /// `O_DIRECT`.
+    pub direct: bool,
+    /// `O_APPEND`.
+    pub append: bool,
+    /// `f_pos`.
+    pub pos: u64,
+    /// Processes holding a descriptor of it.
+    pub holders: BTreeSet<Pid>,
+}
+
+/// All filesystems.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Fs {
+    /// Inodes by number.
+    pub inodes: Vec<Inode>,
+    /// The ext4-like filesystem's block device.
+    pub bdev: BlockDev,
+    /// Open files.
+    pub files: Vec<OpenFile>,
+    /// Folios under writeback: pfn → (block, content submitted).
+    pub inflight: BTreeMap<u64, (u64, Ver)>,
+    /// The device requires stable pages during writeback (checksums, DIF/DIX).
+    pub stable_writes: bool,
+}
+
+/// open(2) flags the model knows (uapi values).
+pub mod oflags {
+    /// O_RDONLY.
+    pub const O_RDONLY: u64 = 0;
+    /// O_WRONLY.
+    pub const O_WRONLY: u64 = 1;
+    /// O_RDWR.
+    pub const O_RDWR: u64 = 2;
+    /// O_CREAT.
+    pub const O_CREAT: u64 = 0o100;
+    /// O_TRUNC.
+    pub const O_TRUNC: u64 = 0o1000;
+    /// O_APPEND.
+    pub const O_APPEND: u64 = 0o2000;
+    /// O_DIRECT.
+    pub const O_DIRECT: u64 = 0o40000;
+    /// FALLOC_FL_KEEP_SIZE.
+    pub const FALLOC_FL_KEEP_SIZE: u64 = 1;
+    /// FALLOC_FL_PUNCH_HOLE.
+    pub const FALLOC_FL_PUNCH_HOLE: u64 = 2;
+    /// SEEK_SET.
+    pub const SEEK_SET: u64 = 0;
+    /// SEEK_END.
+    pub const SEEK_END: u64 = 2;
+}
+use oflags::*;
+
+impl Machine {
+    /// Creates an inode (`ext4_create`, `shmem_get_inode`, `secretmem_file_create`).
+    pub fn new_inode(&mut self, kind: FsKind, name: &str) -> u32 {
+        self.fs.inodes.push(Inode {
+            kind,
+            name: name.to_string(),
+            i_size: 0,
+            cache: BTreeMap::new(),
+            blocks: BTreeMap::new(),
+        });
+        (self.fs.inodes.len() - 1) as u32
+    }
+
+    fn new_file(&mut self, pid: Pid, ino: u32, flags: u64) -> usize {
+        self.fs.files.push(OpenFile {
+            ino,
+            direct: flags & O_DIRECT != 0,
+            append: flags & O_APPEND != 0,
+            pos: 0,
+            holders: [pid].into_iter().collect(),
+        });
+        self.fs.files.len() - 1
+    }
+
+    /// `open(path, flags)` on the ext4-like filesystem (paths under `/dev/shm/` are
+    /// on tmpfs). Returns the open file id.
+    pub fn open(&mut self, pid: Pid, path: &str, flags: u64) -> KResult<usize> {
+        self.mm(pid).ok_or(Errno::EINVAL)?;
+        let kind = if path.starts_with("/dev/shm/") {
+            FsKind::Tmpfs
+        } else {
+            FsKind::Ext4
+        };
+        let ino = match self.fs.inodes.iter().position(|i| i.name == path) {
+            Some(i) => i as u32,
+            None if flags & O_CREAT != 0 => self.new_inode(kind, path),
+            None => return Err(Errno::ENOENT),
+        };
+        if flags & O_TRUNC != 0 {
+            self.ftruncate_ino(ino, 0);
+        }
+        Ok(self.new_file(pid, ino, flags))
+    }
+
+    /// `memfd_create(name, flags)`: a tmpfs inode.
+    pub fn memfd_create(&mut self, pid: Pid, name: &str) -> KResult<usize> {
+        self.mm(pid).ok_or(Errno::EINVAL)?;
+        let ino = self.new_inode(FsKind::Tmpfs, &format!("memfd:{name}"));
+        Ok(self.new_file(pid, ino, O_RDWR))
+    }
+
+    /// `memfd_secret(0)`: a secretmem inode.
+    pub fn memfd_secret(&mut self, pid: Pid) -> KResult<usize> {
+        self.mm(pid).ok_or(Errno::EINVAL)?;
+        let ino = self.new_inode(FsKind::Secretmem, "secretmem");
+        Ok(self.new_file(pid, ino, O_RDWR))
+    }
+
+    /// The open file `file` if `pid` holds it.
+    pub fn file(&self, pid: Pid, file: usize) -> KResult<&OpenFile> {
+        self.fs
+            .files
+            .get(file)
+            .filter(|f| f.holders.contains(&pid))
+            .ok_or(Errno::EBADF)
+    }
+
+    /// `close(fd)`.
+    pub fn close(&mut self, pid: Pid, file: usize) -> KResult<()> {
+        self.file(pid, file)?;
+        self.fs.files[file].holders.remove(&pid);
+        Ok(())
+    }
+
+    /// Content a read of page `index` of `ino` returns now: the page cache, else
+    /// the block, else zeroes; `None` beyond EOF.
+    pub fn file_page_data(&self, ino: u32, index: u64) -> Option<Ver> {
+        let i = self.fs.inodes.get(ino as usize)?;
+        if index * PAGE_SIZE >= i.i_size {
+            return None;
+        }
+        if let Some(&p) = i.cache.get(&index) {
+            return Some(self.page_data(p));
+        }
+        Some(
+            i.blocks
+                .get(&index)
+                .map_or(0, |b| self.fs.bdev.data.get(b).copied().unwrap_or(0)),
+        )
+    }
+
+    /// `filemap_get_folio(FGP_CREAT)` / `shmem_get_folio`: the cached folio of
+    /// `index`, read in from its block (or zeroed) if absent. One page-cache reference.
+    pub fn filemap_get_folio(&mut self, ino: u32, index: u64, memalloc_pin: bool) -> u64 {
+        if let Some(&p) = self.fs.inodes[ino as usize].cache.get(&index) {
+            return p;
+        }
+        let zone = self.user_zone(memalloc_pin);
+        let data = {
+            let i = &self.fs.inodes[ino as usize];
+            i.blocks
+                .get(&index)
+                .map_or(0, |b| self.fs.bdev.data.get(b).copied().unwrap_or(0))
+        };
+        let pfn = self.frames.alloc(zone, 0, FolioKind::File { ino, index });
+        self.frames.get_mut(pfn).expect("folio").data[0] = data;
+        self.fs.inodes[ino as usize].cache.insert(index, pfn);
+        pfn
+    }
+
+    /// Attaches buffers and allocates the block of a cached ext4 folio
+    /// (`ext4_page_mkwrite` / `ext4_write_begin`: `create_empty_buffers` takes a
+    /// folio reference; `ext4_get_block` allocates).
+    pub fn attach_buffers(&mut self, ino: u32, index: u64, pfn: u64) {
+        if self.fs.inodes[ino as usize].kind != FsKind::Ext4 {
+            return;
+        }
+        let f = self.frames.get_mut(pfn).expect("folio");
+        if !f.private {
+            f.private = true;
+            f.refcount += 1;
+        }
+        if !self.fs.inodes[ino as usize].blocks.contains_key(&index) {
+            let b = self.fs.bdev.alloc(ino, index);
+            self.fs.inodes[ino as usize].blocks.insert(index, b);
+        }
+    }
+
+    fn file_write_target(&mut self, ino: u32, index: u64, v: Ver, wid: WriteId, path: WritePath) {
+        self.record_write(Target::File { ino, index }, v, wid, path);
+    }
+
+    /// `write(2)` / `pwrite(2)` of content `wid` (buffered: `generic_perform_write`:
+    /// `write_begin` attaches buffers and allocates, the copy dirties the folio;
+    /// O_DIRECT: straight to the blocks after invalidating the cache range).
+    /// `off = None` writes at `f_pos` (or EOF with O_APPEND) and advances it.
+    pub fn file_write(
+        &mut self,
+        pid: Pid,
+        file: usize,
+        off: Option<u64>,
+        len: u64,
+        wid: WriteId,
+    ) -> KResult<u64> {
+        let f = self.file(pid, file)?.clone();
+        let ino = f.ino;
+        if self.fs.inodes[ino as usize].kind == FsKind::Secretmem {
+            return Err(Errno::EINVAL);
+        }
+        let start = match off {
+            Some(o) => o,
+            None if f.append => self.fs.inodes[ino as usize].i_size,
+            None => f.pos,
+        };
+        let (first, last) = (start / PAGE_SIZE, (start + len).div_ceil(PAGE_SIZE));
+        let end = start + len;
+        if end > self.fs.inodes[ino as usize].i_size {
+            self.fs.inodes[ino as usize].i_size = end;
+        }
+        for (k, idx) in (first..last).enumerate() {
+            let v = wid.ver(k as u64);
+            if f.direct && self.fs.inodes[ino as usize].kind == FsKind::Ext4 {
+                // __iomap_dio_rw: flush and invalidate the cached range first.
+                self.invalidate_for_dio(ino, idx);
+                let b = match self.fs.inodes[ino as usize].blocks.get(&idx) {
+                    Some(&b) => b,
+                    None => {
+                        let b = self.fs.bdev.alloc(ino, idx);
+                        self.fs.inodes[ino as usize].blocks.insert(idx, b);
+                        b
+                    }
+                };
+                self.fs.bdev.data.insert(b, v);
+            } else {
+                let pfn = self.filemap_get_folio(ino, idx, false);
+                self.attach_buffers(ino, idx, pfn);
+                let fo = self.frames.get_mut(pfn).expect("folio");
+                fo.data[0] = v;
+                fo.dirty = true;
+            }
+            self.file_write_target(ino, idx, v, wid, WritePath::Cpu);
+        }
+        if off.is_none() {
+            self.fs.files[file].pos = end;
+        }
+        Ok(len)
+    }
+
+    /// `read(2)` / `pread(2)` into nothing but the caller's eyes: the reader
+    /// observes each page's content. Returns what it read (short at EOF).
+    pub fn file_read(&mut self, pid: Pid, file: usize, off: u64, len: u64) -> KResult<Vec<Ver>> {
+        let f = self.file(pid, file)?.clone();
+        let mut out = Vec::new();
+        for idx in off / PAGE_SIZE..(off + len).div_ceil(PAGE_SIZE) {
+            let Some(v) = self.file_page_data(f.ino, idx) else {
+                break;
+            };
+            if !f.direct {
+                // Buffered reads go through the page cache.
+                self.filemap_get_folio(f.ino, idx, false);
+            }
+            self.observe(pid, v, "read()");
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// `lseek(fd, off, whence)` with SEEK_SET or SEEK_END.
+    pub fn lseek(&mut self, pid: Pid, file: usize, off: u64, whence: u64) -> KResult<u64> {
+        let ino = self.file(pid, file)?.ino;
+        let pos = match whence {
+            SEEK_SET => off,
+            SEEK_END => self.fs.inodes[ino as usize].i_size + off,
+            _ => return Err(Errno::EINVAL),
+        };
+        self.fs.files[file].pos = pos;
+        Ok(pos)
+    }
+
+    /// Every (pid, vpn) whose PTE maps `pfn` (the rmap walk the model does by scanning).
+    pub fn rmap_ptes(&self, pfn: u64) -> Vec<(Pid, u64)> {
+        let mut v = Vec::new();
+        for (pid, p) in self.procs.iter().enumerate() {
+            let Some(mm) = &p.mm else { continue };
+            for (vpn, pte) in &mm.ptes {
+                if pte.pfn == pfn {
+                    v.push((pid as Pid, *vpn));
+                }
+            }
+        }
+        v
+    }
+}

@@ -1,0 +1,272 @@
+//! Truncate, hole punch, drop_caches and reclaim of page-cache folios
+//! (mm/truncate.c, mm/vmscan.c, v6.14).
+//!
+//! `truncate_inode_pages_range` unmaps each folio from every page table, drops its
+//! buffers and removes it from the page cache *without waiting for pins*: a pinned
+//! folio lives on as an orphan, reachable only through the pin (F4). The blocks
+//! beyond the new size (or in the punched range) go back to the allocator.
+//! Under `truncate_races_like_pwrite` pinned folios in the range keep their place,
+//! blocks and mappings, and `i_size` shrinks no further than the end of the last
+//! pinned page (`[model assumption]`, policies.md P5). `mapping_evict_folio`
+//! (drop_caches) skips dirty, mapped, under-writeback and extra-referenced folios;
+//! reclaim unmaps, strips the buffers of clean folios and frees folios only the
+//! page cache holds, keeping maybe-pinned folios under `vmscan_skips_pinned` and
+//! `PG_dma_pinned` ones under `pg_dma_pinned`.
+
+use crate::errno::{Errno, KResult};
+use crate::fs::oflags::*;
+use crate::fs::FsKind;
+use crate::ghost::Target;
+use crate::machine::{Machine, Pid};
+use crate::policy::{Policy, Switch};
+use crate::vm::PAGE_SIZE;
+
+impl Machine {
+    /// Zaps every PTE mapping `pfn` (`unmap_mapping_folio` / `try_to_unmap`).
+    pub fn unmap_folio(&mut self, pfn: u64) {
+        for (pid, vpn) in self.rmap_ptes(pfn) {
+            self.zap_pte(pid, vpn);
+        }
+    }
+
+    fn drop_buffers(&mut self, pfn: u64) {
+        let f = self.frames.get_mut(pfn).expect("folio");
+        if f.private {
+            f.private = false;
+            f.refcount -= 1;
+        }
+    }
+
+    /// Removes a folio from its inode's page cache (`filemap_remove_folio`),
+    /// dropping the cache reference; the folio is freed if nothing else holds it.
+    fn remove_from_cache(&mut self, ino: u32, idx: u64) {
+        if let Some(pfn) = self.fs.inodes[ino as usize].cache.remove(&idx) {
+            let nr = self.frames.get(pfn).map_or(1, |f| f.nr_pages() as i64);
+            self.frames.put_refs(pfn, nr);
+        }
+    }
+
+    /// Whether any folio of `ino` in `[first, last)` is under writeback (truncate waits for it).
+    pub fn writeback_busy(&self, ino: u32, first: u64, last: u64) -> bool {
+        self.fs.inodes[ino as usize]
+            .cache
+            .range(first..last)
+            .any(|(_, p)| self.frames.get(*p).is_some_and(|f| f.writeback))
+    }
+
+    /// `truncate_inode_pages_range` + block freeing for `[first, last)`. Returns
+    /// the page indexes kept because they are pinned (`truncate_races_like_pwrite`).
+    fn truncate_range(&mut self, policy: &Policy, ino: u32, first: u64, last: u64) -> Vec<u64> {
+        let keep_pinned = policy.has(Switch::truncate_races_like_pwrite);
+        let mut kept = Vec::new();
+        let pages: Vec<(u64, u64)> = self.fs.inodes[ino as usize]
+            .cache
+            .range(first..last)
+            .map(|(i, p)| (*i, *p))
+            .collect();
+        for (idx, pfn) in pages {
+            if keep_pinned && self.frames.get(pfn).is_some_and(|f| f.maybe_dma_pinned()) {
+                kept.push(idx);
+                continue;
+            }
+            self.unmap_folio(pfn);
+            self.drop_buffers(pfn);
+            if let Some(f) = self.frames.get_mut(pfn) {
+                f.dirty = false;
+            }
+            self.remove_from_cache(ino, idx);
+        }
+        let blocks: Vec<(u64, u64)> = self.fs.inodes[ino as usize]
+            .blocks
+            .range(first..last)
+            .map(|(i, b)| (*i, *b))
+            .collect();
+        for (idx, b) in blocks {
+            if kept.contains(&idx) {
+                continue;
+            }
+            self.fs.inodes[ino as usize].blocks.remove(&idx);
+            self.fs.bdev.free(b);
+        }
+        // The truncater means to discard what was there.
+        self.ghost.last_write.retain(|t, _| !matches!(*t, Target::File { ino: i, index } if i == ino && index >= first && index < last && !kept.contains(&index)));
+        kept
+    }
+
+    /// Truncates `ino` to `len` bytes (no pin check; used by O_TRUNC too).
+    pub(crate) fn ftruncate_ino(&mut self, ino: u32, len: u64) {
+        let pol = Policy::from_switches("internal", &[]);
+        self.ftruncate_policy(&pol, ino, len);
+    }
+
+    fn ftruncate_policy(&mut self, policy: &Policy, ino: u32, len: u64) {
+        let old = self.fs.inodes[ino as usize].i_size;
+        let mut new = len;
+        if len < old {
+            let kept = self.truncate_range(policy, ino, len.div_ceil(PAGE_SIZE), u64::MAX);
+            if let Some(&last) = kept.iter().max() {
+                new = new.max((last + 1) * PAGE_SIZE);
+            }
+        }
+        self.fs.inodes[ino as usize].i_size = new;
+    }
+
+    /// `ftruncate(fd, len)`.
+    pub fn ftruncate(&mut self, policy: &Policy, pid: Pid, file: usize, len: u64) -> KResult<()> {
+        let ino = self.file(pid, file)?.ino;
+        self.ftruncate_policy(policy, ino, len);
+        Ok(())
+    }
+
+    /// `fallocate(fd, mode, off, len)`: mode 0 allocates blocks (and extends
+    /// i_size); `FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE` punches a hole.
+    pub fn fallocate(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        file: usize,
+        mode: u64,
+        off: u64,
+        len: u64,
+    ) -> KResult<()> {
+        let ino = self.file(pid, file)?.ino;
+        let kind = self.fs.inodes[ino as usize].kind;
+        if kind == FsKind::Secretmem {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if mode == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE {
+            // Whole pages only; partial pages are zeroed in place (not modelled).
+            self.truncate_range(
+                policy,
+                ino,
+                off.div_ceil(PAGE_SIZE),
+                (off + len) / PAGE_SIZE,
+            );
+            return Ok(());
+        }
+        if mode & FALLOC_FL_PUNCH_HOLE != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if kind == FsKind::Ext4 {
+            for idx in off / PAGE_SIZE..(off + len).div_ceil(PAGE_SIZE) {
+                if !self.fs.inodes[ino as usize].blocks.contains_key(&idx) {
+                    let b = self.fs.bdev.alloc(ino, idx);
+                    self.fs.inodes[ino as usize].blocks.insert(idx, b);
+                }
+            }
+        }
+        if mode & FALLOC_FL_KEEP_SIZE == 0 && off + len > self.fs.inodes[ino as usize].i_size {
+            self.fs.inodes[ino as usize].i_size = off + len;
+        }
+        Ok(())
+    }
+
+    /// `mapping_evict_folio`: true if the folio could be evicted.
+    fn mapping_evict_folio(&mut self, ino: u32, idx: u64, pfn: u64) -> bool {
+        let f = self.frames.get(pfn).expect("folio");
+        if f.dirty
+            || f.writeback
+            || f.mapcount() > 0
+            || f.refcount > f.nr_pages() as i64 + f.private as i64
+        {
+            return false;
+        }
+        self.drop_buffers(pfn);
+        self.remove_from_cache(ino, idx);
+        true
+    }
+
+    /// `echo 3 > /proc/sys/vm/drop_caches` (page cache part): `invalidate_mapping_pages`
+    /// over every ext4 inode.
+    pub fn drop_caches(&mut self) -> usize {
+        let mut n = 0;
+        for ino in 0..self.fs.inodes.len() as u32 {
+            if self.fs.inodes[ino as usize].kind != FsKind::Ext4 {
+                continue;
+            }
+            let pages: Vec<(u64, u64)> = self.fs.inodes[ino as usize]
+                .cache
+                .iter()
+                .map(|(i, p)| (*i, *p))
+                .collect();
+            for (idx, pfn) in pages {
+                n += self.mapping_evict_folio(ino, idx, pfn) as usize;
+            }
+        }
+        n
+    }
+
+    /// One reclaim pass over the file LRU (`shrink_folio_list` for page-cache
+    /// folios): returns what it did. Dirty folios are left to the flusher
+    /// (`[model assumption]`: kswapd does not write back ext4 folios itself).
+    pub fn reclaim(&mut self, policy: &Policy) -> Vec<String> {
+        let mut notes = Vec::new();
+        for ino in 0..self.fs.inodes.len() as u32 {
+            if self.fs.inodes[ino as usize].kind != FsKind::Ext4 {
+                continue;
+            }
+            let pages: Vec<(u64, u64)> = self.fs.inodes[ino as usize]
+                .cache
+                .iter()
+                .map(|(i, p)| (*i, *p))
+                .collect();
+            for (idx, pfn) in pages {
+                let f = self.frames.get(pfn).expect("folio");
+                if f.writeback {
+                    continue;
+                }
+                if policy.has(Switch::pg_dma_pinned) && f.dma_pinned_flag {
+                    notes.push(format!("reclaim skips PG_dma_pinned pfn:{pfn:#x}"));
+                    continue;
+                }
+                if f.mapcount() > 0 {
+                    self.unmap_folio(pfn);
+                    notes.push(format!("try_to_unmap pfn:{pfn:#x}"));
+                }
+                let f = self.frames.get(pfn).expect("folio");
+                if policy.has(Switch::vmscan_skips_pinned) && f.maybe_dma_pinned() {
+                    notes.push(format!(
+                        "pfn:{pfn:#x} maybe DMA-pinned: activated, buffers kept"
+                    ));
+                    continue;
+                }
+                if f.dirty {
+                    continue;
+                }
+                if f.private {
+                    self.drop_buffers(pfn);
+                    notes.push(format!(
+                        "try_to_release_folio strips the buffers of pfn:{pfn:#x}"
+                    ));
+                }
+                let f = self.frames.get(pfn).expect("folio");
+                if f.refcount == f.nr_pages() as i64 {
+                    self.remove_from_cache(ino, idx);
+                    notes.push(format!("pfn:{pfn:#x} reclaimed"));
+                } else {
+                    notes.push(format!(
+                        "pfn:{pfn:#x} still referenced ({}): stays",
+                        f.refcount
+                    ));
+                }
+            }
+        }
+        notes
+    }
+
+    /// Invalidates the cached page `idx` of `ino` before O_DIRECT (writes it back
+    /// first if dirty, then evicts it if possible).
+    pub(crate) fn invalidate_for_dio(&mut self, ino: u32, idx: u64) {
+        if let Some(&pfn) = self.fs.inodes[ino as usize].cache.get(&idx) {
+            if self.frames.get(pfn).is_some_and(|f| f.dirty && f.private) {
+                let data = self.frames.get(pfn).expect("folio").data[0];
+                if let Some(&b) = self.fs.inodes[ino as usize].blocks.get(&idx) {
+                    self.fs.bdev.data.insert(b, data);
+                }
+                self.frames.get_mut(pfn).expect("folio").dirty = false;
+            }
+            self.unmap_folio(pfn);
+            self.mapping_evict_folio(ino, idx, pfn);
+        }
+    }
+}

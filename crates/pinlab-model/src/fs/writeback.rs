@@ -1,0 +1,142 @@
+//! Writeback of the ext4-like filesystem (mm/page-writeback.c, fs/ext4/inode.c).
+//!
+//! A writeback pass is two steps, split where the kernel sleeps: *start*
+//! (`write_cache_pages`: for each dirty folio `folio_clear_dirty_for_io`, which
+//! write-protects and cleans every PTE (`folio_mkclean`) and clears PG_dirty, then
+//! `ext4_writepages` submits it with PG_writeback set and its content captured)
+//! and *end* (I/O completion writes the captured content to the block and clears
+//! PG_writeback). Writeback does not look at pins (as upstream). A dirty folio
+//! without buffers is the 2018 ext4 BUG (`page_buffers()` in `ext4_writepage`); under
+//! `ext4_warns_on_bufferless_dirty` it is a WARN and the folio is skipped, its data
+//! unwritten (`[model assumption]`, policies.md F1). `exclusive_gup_pins` skips
+//! pinned folios (left dirty); `bounce_writeback` writes a copy of a pinned folio and
+//! leaves it dirty until unpin.
+
+use crate::fs::FsKind;
+use crate::machine::Machine;
+use crate::policy::{Policy, Switch};
+
+impl Machine {
+    /// `folio_mkclean`: write-protects and cleans every PTE mapping `pfn`; true if
+    /// any was dirty.
+    pub fn folio_mkclean(&mut self, pfn: u64) -> bool {
+        let mut dirty = false;
+        for (pid, vpn) in self.rmap_ptes(pfn) {
+            let pte = self
+                .mm_mut(pid)
+                .expect("mm")
+                .ptes
+                .get_mut(&vpn)
+                .expect("pte");
+            dirty |= pte.dirty;
+            pte.dirty = false;
+            pte.write = false;
+        }
+        dirty
+    }
+
+    /// The `exclusive_gup_pins` heuristic ("best effort", Danton 2019): a file
+    /// folio has a GUP user if its count exceeds page cache + buffers + mappings.
+    pub fn gupexcl_pinned(&self, pfn: u64) -> bool {
+        let Some(f) = self.frames.get(pfn) else {
+            return false;
+        };
+        f.refcount > f.nr_pages() as i64 + f.private as i64 + f.mapcount()
+    }
+
+    /// Starts writeback of every dirty folio of `ino` (all ext4 inodes if `None`).
+    /// Returns what it did, for traces.
+    pub fn writeback_start(&mut self, policy: &Policy, ino: Option<u32>) -> Vec<String> {
+        let mut notes = Vec::new();
+        let inos: Vec<u32> = match ino {
+            Some(i) => vec![i],
+            None => (0..self.fs.inodes.len() as u32).collect(),
+        };
+        for ino in inos {
+            if self.fs.inodes[ino as usize].kind != FsKind::Ext4 {
+                continue;
+            }
+            let pages: Vec<(u64, u64)> = self.fs.inodes[ino as usize]
+                .cache
+                .iter()
+                .map(|(i, p)| (*i, *p))
+                .collect();
+            for (idx, pfn) in pages {
+                let f = self.frames.get(pfn).expect("cached folio");
+                if !f.dirty || f.writeback {
+                    continue;
+                }
+                let pinned = f.maybe_dma_pinned();
+                if policy.has(Switch::exclusive_gup_pins) && self.gupexcl_pinned(pfn) {
+                    notes.push(format!(
+                        "writeback skips pinned dirty folio pfn:{pfn:#x} (exclusive_gup_pins)"
+                    ));
+                    continue;
+                }
+                // folio_clear_dirty_for_io
+                self.folio_mkclean(pfn);
+                let bounce = policy.has(Switch::bounce_writeback) && pinned;
+                let f = self.frames.get_mut(pfn).expect("folio");
+                if !bounce {
+                    f.dirty = false;
+                }
+                // ext4_writepages -> the folio must have buffers
+                if !f.private {
+                    if policy.has(Switch::ext4_warns_on_bufferless_dirty) {
+                        self.warn("ext4_writepages: dirty folio without buffers, skipped (fs/ext4/inode.c)");
+                        notes.push(format!(
+                            "WARN: pfn:{pfn:#x} is dirty without buffers; its data is not written"
+                        ));
+                        continue;
+                    }
+                    self.ghost.oops.insert("BUG: kernel BUG at fs/ext4/inode.c: page_buffers() of a dirty page without buffers (ext4_writepage)".to_string());
+                    self.ghost.bug = true;
+                    notes.push(format!(
+                        "BUG: pfn:{pfn:#x} dirty without buffers reached ext4_writepage"
+                    ));
+                    return notes;
+                }
+                f.writeback = true;
+                let data = f.data[0];
+                let block = self.fs.inodes[ino as usize].blocks[&idx];
+                self.fs.inflight.insert(pfn, (block, data));
+                notes.push(format!(
+                    "writeback of pfn:{pfn:#x} to block {block} submitted{}",
+                    if bounce {
+                        " from a bounce copy; the folio stays dirty"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        notes
+    }
+
+    /// Completes every writeback in flight (`folio_end_writeback`).
+    pub fn writeback_end(&mut self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for (pfn, (block, data)) in std::mem::take(&mut self.fs.inflight) {
+            self.fs.bdev.data.insert(block, data);
+            if let Some(f) = self.frames.get_mut(pfn) {
+                f.writeback = false;
+                if f.data[0] != data && self.fs.stable_writes {
+                    let msg = format!("folio pfn:{pfn:#x} was modified while under writeback to block {block} (stable pages required)");
+                    self.ghost.fs_corrupt.insert(msg.clone());
+                    notes.push(msg);
+                }
+            }
+            notes.push(format!("block {block} written"));
+        }
+        notes
+    }
+
+    /// `fsync(fd)` / `sync()`: a complete writeback pass (one step).
+    pub fn sync_fs(&mut self, policy: &Policy, ino: Option<u32>) -> Vec<String> {
+        let mut n = self.writeback_start(policy, ino);
+        if !self.ghost.bug {
+            n.extend(self.writeback_end());
+        }
+        n
+    }
+}
