@@ -42,6 +42,8 @@ pub struct GupHandle {
     pub pages: Vec<u64>,
     /// The flags they were taken with (FOLL_PIN or FOLL_GET decides the release).
     pub flags: u32,
+    /// Where each page was meant to be (ghost targets, for DMA through the handle).
+    pub targets: Vec<Target>,
 }
 
 /// All device objects.
@@ -154,12 +156,26 @@ impl Machine {
         } else {
             FOLL_GET
         };
+        let first = start / crate::vm::PAGE_SIZE;
+        let targets = (0..r.pages.len() as u64).map(|i| self.target_of(target, first + i).unwrap_or(Target::Private { pid: target, vpn: first + i })).collect();
         self.dev.handles.push(Some(GupHandle {
             holder,
             pages: r.pages,
             flags: eff,
+            targets,
         }));
         Ok((self.dev.handles.len() - 1, n))
+    }
+
+    /// Device DMA into the pages of a GUP handle (a direct I/O read's data), one
+    /// version per page with the given content tags.
+    pub fn dma_write_handle(&mut self, handle: usize, wid: crate::ghost::WriteId, tags: &[char]) -> KResult<()> {
+        let h = self.dev.handles.get(handle).and_then(|h| h.clone()).ok_or(Errno::EINVAL)?;
+        for (i, (&p, &t)) in h.pages.iter().zip(&h.targets).enumerate() {
+            let tag = tags.get(i).copied().unwrap_or('0');
+            self.write_page_version(Some(p), t, wid, i as u64, tag, crate::ghost::WritePath::Dma);
+        }
+        Ok(())
     }
 
     /// Releases a raw GUP handle: `unpin_user_pages[_dirty_lock]` or `put_page`.
@@ -256,12 +272,20 @@ impl Machine {
                 p.holders.insert(child);
             }
         }
+        for f in self.fs.files.iter_mut() {
+            if f.holders.contains(&parent) {
+                f.holders.insert(child);
+            }
+        }
     }
 
     /// `exit_files`: closes every descriptor of `pid`; objects whose last holder
     /// this was are torn down (io_uring unregisters, uverbs deregisters MRs, pipes
     /// drop their pages, gup_test-like handles unpin).
     pub fn close_files(&mut self, policy: &Policy, pid: Pid) {
+        for f in self.fs.files.iter_mut() {
+            f.holders.remove(&pid);
+        }
         for i in 0..self.dev.rings.len() {
             if self.dev.rings[i].holders.remove(&pid) && self.dev.rings[i].holders.is_empty() {
                 let _ = self.io_uring_unregister_buffers_inner(policy, i);

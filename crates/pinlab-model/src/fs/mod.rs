@@ -347,6 +347,7 @@ impl Machine {
                 self.filemap_get_folio(f.ino, idx, false);
             }
             self.observe(pid, v, "read()");
+            self.observe_file(pid, f.ino, idx, v);
             out.push(v);
         }
         Ok(out)

@@ -56,8 +56,31 @@ impl Machine {
 
     /// `truncate_inode_pages_range` + block freeing for `[first, last)`. Returns
     /// the page indexes kept because they are pinned (`truncate_races_like_pwrite`).
-    fn truncate_range(&mut self, policy: &Policy, ino: u32, first: u64, last: u64) -> Vec<u64> {
+    fn truncate_range(&mut self, policy: &Policy, ino: u32, first: u64, last: u64, even_cows: bool) -> Vec<u64> {
         let keep_pinned = policy.has(Switch::truncate_races_like_pwrite);
+        if even_cows {
+            // unmap_mapping_range(..., even_cows = 1): private COW copies of the
+            // truncated range go too (a later access SIGBUSes).
+            let mut zap = Vec::new();
+            for (pid, p) in self.procs.iter().enumerate() {
+                let Some(mm) = &p.mm else { continue };
+                for v in mm.vmas.values() {
+                    if let crate::vm::Backing::File { ino: i, pgoff } = v.backing {
+                        let vlast = pgoff + (v.end - v.start);
+                        if i == ino && v.flags & crate::vm::vmflags::VM_SHARED == 0 && vlast > first && pgoff < last {
+                            let s = v.start + first.saturating_sub(pgoff);
+                            let e = v.start + (last.min(vlast) - pgoff);
+                            zap.push((pid as Pid, s, e));
+                        }
+                    }
+                }
+            }
+            for (pid, s, e) in zap {
+                if s < e {
+                    self.zap_range(pid, s, e);
+                }
+            }
+        }
         let mut kept = Vec::new();
         let pages: Vec<(u64, u64)> = self.fs.inodes[ino as usize]
             .cache
@@ -103,7 +126,7 @@ impl Machine {
         let old = self.fs.inodes[ino as usize].i_size;
         let mut new = len;
         if len < old {
-            let kept = self.truncate_range(policy, ino, len.div_ceil(PAGE_SIZE), u64::MAX);
+            let kept = self.truncate_range(policy, ino, len.div_ceil(PAGE_SIZE), u64::MAX, true);
             if let Some(&last) = kept.iter().max() {
                 new = new.max((last + 1) * PAGE_SIZE);
             }
@@ -141,6 +164,7 @@ impl Machine {
                 ino,
                 off.div_ceil(PAGE_SIZE),
                 (off + len) / PAGE_SIZE,
+                false,
             );
             return Ok(());
         }

@@ -214,6 +214,18 @@ impl Machine {
         }
     }
 
+    /// A read of page `index` of file `ino` returned `v`: LEAK_OTHER if `v` was
+    /// written for another file (a block reused while something still wrote it).
+    pub fn observe_file(&mut self, pid: Pid, ino: u32, index: u64, v: Ver) {
+        if let Some(VerInfo { target: Target::File { ino: other, .. }, .. }) = self.ghost.versions.get(&v) {
+            if *other != ino {
+                let name = self.procs[pid as usize].name.clone();
+                let msg = format!("{name} reads {} from page {index} of {}", self.describe(v), self.fs.inodes[ino as usize].name);
+                self.ghost.leaks.insert(msg);
+            }
+        }
+    }
+
     pub(crate) fn record_write(&mut self, t: Target, v: Ver, wid: WriteId, path: WritePath) {
         self.ghost.versions.insert(
             v,
@@ -250,6 +262,24 @@ impl Machine {
         Ok(())
     }
 
+    /// The content tag of a version (`'0'` for zeroes).
+    pub fn tag_of(&self, v: Ver) -> char {
+        self.ghost.versions.get(&v).map_or('0', |i| i.tag)
+    }
+
+    /// `copy_to_user` of data with the given per-page tags (a buffered read into a
+    /// user buffer): each page is a new version written by the statement `wid`.
+    pub fn cpu_store_tags(&mut self, policy: &Policy, pid: Pid, addr: u64, tags: &[char], wid: WriteId) -> Result<(), VmFault> {
+        let first = addr / PAGE_SIZE;
+        for (i, &tag) in tags.iter().enumerate() {
+            let vpn = first + i as u64;
+            let page = self.user_access(policy, pid, vpn, true)?;
+            let t = self.target_of(pid, vpn).expect("mapped");
+            self.write_page_version(Some(page), t, wid, i as u64, tag, WritePath::Cpu);
+        }
+        Ok(())
+    }
+
     /// A CPU load by `pid` of `[addr, addr+len)`; returns what it read.
     pub fn cpu_load(
         &mut self,
@@ -268,6 +298,18 @@ impl Machine {
             out.push(v);
         }
         Ok(out)
+    }
+
+    /// Writes version `wid.ver(i)` with tag `tag` into `page` for `target` (one
+    /// page of a statement whose pages carry different tags, e.g. copied data).
+    pub fn write_page_version(&mut self, page: Option<u64>, t: Target, wid: WriteId, i: u64, tag: char, path: WritePath) {
+        let v = wid.ver(i);
+        if let Some(p) = page {
+            if p != ZERO_PFN {
+                self.set_page_data(p, v);
+            }
+        }
+        self.record_write(t, v, WriteId { tag, ..wid }, path);
     }
 
     /// Device DMA into `pages` (acknowledged to the initiator). DMA does not dirty

@@ -122,6 +122,14 @@ impl Machine {
                 continue;
             }
             let (head, idx) = self.frames.page_folio(pte.pfn).expect("live folio");
+            if !self.frames.get(head).expect("folio").is_anon() {
+                // A file page in a private mapping: shared read-only, nothing to decide.
+                let f = self.frames.get_mut(head).expect("folio");
+                f.refcount += 1;
+                f.page_mapcount[idx] += 1;
+                self.mm_mut(child).expect("mm").ptes.insert(vpn, Pte { write: false, ..pte });
+                continue;
+            }
             let excl = self.frames.get(head).expect("folio").anon_exclusive[idx];
             if self.needs_cow_for_dma(policy, parent, head) && (!anon_excl || excl) {
                 // copy_present_page: the child gets its own copy, the parent's PTE,
