@@ -366,3 +366,201 @@ fn fork_with_an_iouring_fixed_buffer__pmd_thp__legacy_loses_write() {
     );
     s.assert_outcome(Outcome::Stale);
 }
+
+// ---------------------------------------------------------------------------
+// A9–A14: R/O GUP(-fast) pin on R/O-mapped shared / previously-shared /
+// exclusive page (cow.c `do_test_ro_pin`; gup_test's PIN_LONGTERM_TEST_START
+// without USE_WRITE is pin_user_pages[_fast](FOLL_LONGTERM)). The model runs
+// them with a raw GUP handle; PIN_LONGTERM_TEST_READ is the pinned pages' data.
+
+#[derive(Clone, Copy, PartialEq)]
+enum RoPin {
+    Shared,
+    PreviouslyShared,
+    RoExclusive,
+}
+
+/// Returns (sim, what PIN_LONGTERM_TEST_READ reads, the parent's new write).
+fn ro_pin(pol: &str, b: Backing, test: RoPin, fast: bool) -> (Sim, Vec<Ver>, WriteId) {
+    use pinlab_model::gup::foll::FOLL_LONGTERM;
+    use pinlab_model::gup::GupApi;
+    let mut s = Sim::new(pol);
+    let p = s.spawn("parent");
+    let (a, len, _) = setup(&mut s, p, b);
+    let n = npages(len);
+    let mut child = None;
+    match test {
+        RoPin::Shared | RoPin::PreviouslyShared => {
+            let c = s.fork(p);
+            if test == RoPin::PreviouslyShared {
+                s.exit(c);
+            } else {
+                child = Some(c);
+            }
+        }
+        RoPin::RoExclusive => mprotect_ro_rw(&mut s, p, a, len),
+    }
+    let api = if fast {
+        GupApi::PinUserPagesFast
+    } else {
+        GupApi::PinUserPages
+    };
+    let (h, got) = s
+        .gup_handle(api, p, a, n, FOLL_LONGTERM)
+        .expect("PIN_LONGTERM_TEST_START");
+    assert_eq!(got as u64, n);
+    let new = s.store(p, a, len, 'B');
+    // PIN_LONGTERM_TEST_READ: the kernel reads the pinned pages.
+    let pages = s.m.dev.handles[h].as_ref().expect("held").pages.clone();
+    let targets: Vec<_> = (0..n)
+        .map(|i| s.m.target_of(p, a / PAGE_SIZE + i).expect("mapped"))
+        .collect();
+    let read = s.m.dma_read(&pages, &targets, "PIN_LONGTERM_TEST_READ");
+    s.check();
+    s.gup_release(h);
+    if let Some(c) = child {
+        s.exit(c);
+    }
+    (s, read, new)
+}
+
+fn ro_pin_is_reliable(b: Backing, test: RoPin, fast: bool) {
+    let (s, read, new) = ro_pin("upstream", b, test, fast);
+    assert_eq!(
+        read,
+        vers(new, read.len() as u64),
+        "Longterm R/O pin is reliable"
+    );
+    s.assert_no_bad_outcome();
+}
+
+#[test]
+fn ro_gup_pin_on_ro_mapped_shared_page__base_page() {
+    ro_pin_is_reliable(Backing::BasePage, RoPin::Shared, false);
+}
+
+#[test]
+fn ro_gup_pin_on_ro_mapped_shared_page__pmd_thp() {
+    ro_pin_is_reliable(Backing::PmdThp, RoPin::Shared, false);
+}
+
+#[test]
+fn ro_gup_fast_pin_on_ro_mapped_shared_page__base_page() {
+    ro_pin_is_reliable(Backing::BasePage, RoPin::Shared, true);
+}
+
+#[test]
+fn ro_gup_fast_pin_on_ro_mapped_shared_page__pmd_thp() {
+    ro_pin_is_reliable(Backing::PmdThp, RoPin::Shared, true);
+}
+
+#[test]
+fn ro_gup_pin_on_ro_mapped_previously_shared_page__base_page() {
+    ro_pin_is_reliable(Backing::BasePage, RoPin::PreviouslyShared, false);
+}
+
+#[test]
+fn ro_gup_pin_on_ro_mapped_previously_shared_page__pmd_thp() {
+    ro_pin_is_reliable(Backing::PmdThp, RoPin::PreviouslyShared, false);
+}
+
+#[test]
+fn ro_gup_fast_pin_on_ro_mapped_previously_shared_page__base_page() {
+    ro_pin_is_reliable(Backing::BasePage, RoPin::PreviouslyShared, true);
+}
+
+#[test]
+fn ro_gup_fast_pin_on_ro_mapped_previously_shared_page__pmd_thp() {
+    ro_pin_is_reliable(Backing::PmdThp, RoPin::PreviouslyShared, true);
+}
+
+#[test]
+fn ro_gup_pin_on_ro_mapped_exclusive_page__base_page() {
+    ro_pin_is_reliable(Backing::BasePage, RoPin::RoExclusive, false);
+}
+
+#[test]
+fn ro_gup_pin_on_ro_mapped_exclusive_page__pmd_thp() {
+    ro_pin_is_reliable(Backing::PmdThp, RoPin::RoExclusive, false);
+}
+
+#[test]
+fn ro_gup_fast_pin_on_ro_mapped_exclusive_page__base_page() {
+    ro_pin_is_reliable(Backing::BasePage, RoPin::RoExclusive, true);
+}
+
+#[test]
+fn ro_gup_fast_pin_on_ro_mapped_exclusive_page__pmd_thp() {
+    ro_pin_is_reliable(Backing::PmdThp, RoPin::RoExclusive, true);
+}
+
+/// 5.9–5.18 (`follpin`: COW reuse by refcount, no PageAnonExclusive, no unshare):
+/// every R/O pin case fails — the pinned page is copied on the parent's write.
+fn ro_pin_follpin_unreliable(test: RoPin) {
+    let (s, read, new) = ro_pin("follpin", Backing::BasePage, test, false);
+    assert_ne!(read, vers(new, 1), "the pin keeps the page the parent left");
+    s.assert_outcome(Outcome::Stale);
+}
+
+#[test]
+fn ro_gup_pin_on_ro_mapped_shared_page__base_page__follpin_unreliable() {
+    ro_pin_follpin_unreliable(RoPin::Shared);
+}
+
+#[test]
+fn ro_gup_pin_on_ro_mapped_previously_shared_page__base_page__follpin_unreliable() {
+    ro_pin_follpin_unreliable(RoPin::PreviouslyShared);
+}
+
+#[test]
+fn ro_gup_pin_on_ro_mapped_exclusive_page__base_page__follpin_unreliable() {
+    ro_pin_follpin_unreliable(RoPin::RoExclusive);
+}
+
+// ---------------------------------------------------------------------------
+// N2/N3: R/O longterm GUP(-fast) pin on the shared zeropage (non-anonymous
+// backing): the zeropage is unshared into an anon copy before it is pinned, so
+// the pin sees the process's later write.
+
+fn ro_longterm_pin_shared_zeropage(fast: bool) {
+    use pinlab_model::gup::foll::FOLL_LONGTERM;
+    use pinlab_model::gup::GupApi;
+    use pinlab_model::mem::ZERO_PFN;
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("p");
+    let a = s.mmap(p, PAGE_SIZE);
+    assert_eq!(s.load(p, a, PAGE_SIZE), vec![0]);
+    assert_eq!(s.pfn(p, a), Some(ZERO_PFN));
+    let api = if fast {
+        GupApi::PinUserPagesFast
+    } else {
+        GupApi::PinUserPages
+    };
+    let (h, _) = s.gup_handle(api, p, a, 1, FOLL_LONGTERM).expect("pin");
+    let pinned = s.m.dev.handles[h].as_ref().unwrap().pages[0];
+    assert_ne!(pinned, ZERO_PFN, "unshared into an anon page");
+    assert_eq!(s.pfn(p, a), Some(pinned));
+    let new = s.store(p, a, PAGE_SIZE, 'B');
+    assert_eq!(
+        s.pfn(p, a),
+        Some(pinned),
+        "the write reuses the exclusive page"
+    );
+    assert_eq!(
+        s.m.page_data(pinned),
+        new.ver(0),
+        "Longterm R/O pin is reliable"
+    );
+    s.gup_release(h);
+    s.assert_no_bad_outcome();
+}
+
+#[test]
+fn ro_longterm_gup_pin__shared_zeropage() {
+    ro_longterm_pin_shared_zeropage(false);
+}
+
+#[test]
+fn ro_longterm_gup_fast_pin__shared_zeropage() {
+    ro_longterm_pin_shared_zeropage(true);
+}

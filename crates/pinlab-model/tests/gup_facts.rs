@@ -365,3 +365,64 @@ fn pgflag__control_without_the_flag_migrates() {
     assert_eq!(s.m.vmstat.pgmigrate_success, 1);
     s.gup_release(h);
 }
+
+#[test]
+fn longterm_pin_migrates_cma_page_to_normal() {
+    // folio_is_longterm_pinnable: MIGRATE_CMA pageblocks are not pinnable either.
+    let mut s = Sim::with_cfg(
+        "upstream",
+        MachineConfig {
+            user_zone: Zone::Cma,
+            thp: Thp::Madvise,
+        },
+    );
+    let p = s.spawn("p");
+    let a = s.mmap(p, PAGE_SIZE);
+    let w = s.store(p, a, PAGE_SIZE, 'P');
+    assert_eq!(Zone::of_pfn(s.pfn(p, a).unwrap()), Zone::Cma);
+    let ring = s.ring(p);
+    s.register(p, ring, a, PAGE_SIZE).expect("register");
+    assert_eq!(Zone::of_pfn(s.pfn(p, a).unwrap()), Zone::Normal);
+    assert_eq!(s.m.vmstat.pgmigrate_success, 1);
+    assert_eq!(s.load(p, a, PAGE_SIZE), vers(w, 1));
+}
+
+#[test]
+fn ro_longterm_pin_of_zero_page_unshares_into_zone_normal() {
+    // The zero page is pinnable, but a R/O long-term pin in a COW mapping
+    // unshares it first (gup_must_unshare); the copy is faulted in under
+    // PF_MEMALLOC_PIN, so nothing needs migrating.
+    let mut s = movable("upstream");
+    let p = s.spawn("p");
+    let a = s.mmap(p, PAGE_SIZE);
+    s.load(p, a, PAGE_SIZE);
+    let base = s.pins();
+    let (h, _) = s
+        .gup_handle(PinUserPages, p, a, 1, FOLL_LONGTERM)
+        .expect("pin");
+    let pfn = s.pfn(p, a).unwrap();
+    assert_ne!(pfn, pinlab_model::mem::ZERO_PFN);
+    assert_eq!(Zone::of_pfn(pfn), Zone::Normal);
+    assert_eq!(s.m.vmstat.pgmigrate_success, 0);
+    assert_eq!(s.pins_since(base), (1, 0));
+    s.gup_release(h);
+}
+
+#[test]
+fn short_term_ro_pin_of_zero_page_is_not_counted() {
+    // pin_user_pages.rst: the zero page is only pretend-pinned (6.5+).
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("p");
+    let a = s.mmap(p, 4 * PAGE_SIZE);
+    s.load(p, a, 4 * PAGE_SIZE);
+    let base = s.pins();
+    let (h, n) = s.gup_handle(PinUserPages, p, a, 4, 0).expect("pin");
+    assert_eq!(n, 4);
+    assert_eq!(s.pins_since(base), (0, 0));
+    assert!(s
+        .pfns(p, a, 4)
+        .iter()
+        .all(|&x| x == Some(pinlab_model::mem::ZERO_PFN)));
+    s.gup_release(h);
+    assert_eq!(s.pins_since(base), (0, 0));
+}

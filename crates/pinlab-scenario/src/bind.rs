@@ -9,6 +9,7 @@
 use crate::ast::{ActorKind, Expr, ExprKind, ScenarioFile, Span, Stmt};
 use crate::parse::ParseError;
 use pinlab_model::dev::rdma::access::*;
+use pinlab_model::fs::oflags::*;
 use pinlab_model::gup::foll::NAMES as FOLL_NAMES;
 use pinlab_model::gup::GupApi;
 use pinlab_model::mem::Zone;
@@ -99,6 +100,58 @@ pub enum Call {
     RdmaWrite { mr: VarRef, tag: char },
     /// `rdma_read(actor.mr)` by a peer.
     RdmaRead { mr: VarRef },
+    /// `fd = open("path", O_...)` (ext4-like; `/dev/shm/...` is tmpfs).
+    Open { path: String, flags: u64 },
+    /// `fd = memfd_create("name", flags)`.
+    MemfdCreate { name: String },
+    /// `fd = memfd_secret(0)`.
+    MemfdSecret,
+    /// `close(fd)`.
+    Close { fd: Arg },
+    /// `mmap(NULL, len, prot, flags, fd, off)`.
+    MmapFile {
+        len: Arg,
+        prot: u64,
+        flags: u64,
+        fd: Arg,
+        off: Arg,
+    },
+    /// `ftruncate(fd, len)`.
+    Ftruncate { fd: Arg, len: Arg },
+    /// `fallocate(fd, mode, off, len)`.
+    Fallocate {
+        fd: Arg,
+        mode: u64,
+        off: Arg,
+        len: Arg,
+    },
+    /// `pwrite(fd, 'c', len, off)` or `write(fd, 'c', len)` (at f_pos).
+    FileWrite {
+        fd: Arg,
+        tag: char,
+        len: Arg,
+        off: Option<Arg>,
+    },
+    /// `pread(fd, len, off)` (the reader looks at the data) or `pread(fd, buf, len, off)`
+    /// (copied into `buf`; with an O_DIRECT fd a direct I/O: pin, DMA, unpin-dirty).
+    FileRead {
+        fd: Arg,
+        buf: Option<Arg>,
+        len: Arg,
+        off: Arg,
+    },
+    /// `fsync(fd)`.
+    Fsync { fd: Arg },
+    /// `sync()`.
+    Sync,
+    /// `drop_caches()`: `echo 3 > /proc/sys/vm/drop_caches`.
+    DropCaches,
+    /// `lseek(fd, off, SEEK_SET|SEEK_END)`.
+    Lseek { fd: Arg, off: Arg, whence: u64 },
+    /// `writeback()` by a kthread: a writeback pass (submit, then I/O completion).
+    Writeback,
+    /// `reclaim()` by a kthread: one shrink pass over the file LRU.
+    Reclaim,
 }
 
 /// A bound statement with its source text and position.
@@ -126,6 +179,8 @@ pub enum Kind {
     },
     /// A remote peer (no process on this machine).
     Peer,
+    /// A kernel thread (flusher, kswapd).
+    Kthread,
 }
 
 /// A bound actor.
@@ -238,6 +293,25 @@ const MADV: &[(&str, u64)] = &[
     ("MADV_NOHUGEPAGE", MADV_NOHUGEPAGE),
     ("MADV_WIPEONFORK", MADV_WIPEONFORK),
     ("MADV_KEEPONFORK", MADV_KEEPONFORK),
+];
+const OFLAGS: &[(&str, u64)] = &[
+    ("O_RDONLY", O_RDONLY),
+    ("O_WRONLY", O_WRONLY),
+    ("O_RDWR", O_RDWR),
+    ("O_CREAT", O_CREAT),
+    ("O_TRUNC", O_TRUNC),
+    ("O_APPEND", O_APPEND),
+    ("O_DIRECT", O_DIRECT),
+];
+const FALLOC: &[(&str, u64)] = &[
+    ("FALLOC_FL_KEEP_SIZE", FALLOC_FL_KEEP_SIZE),
+    ("FALLOC_FL_PUNCH_HOLE", FALLOC_FL_PUNCH_HOLE),
+];
+const SEEK: &[(&str, u64)] = &[("SEEK_SET", SEEK_SET), ("SEEK_END", SEEK_END)];
+const MFD: &[(&str, u64)] = &[
+    ("MFD_CLOEXEC", 1),
+    ("MFD_ALLOW_SEALING", 2),
+    ("MFD_HUGETLB", 4),
 ];
 const IBV: &[(&str, u64)] = &[
     ("IBV_ACCESS_LOCAL_WRITE", IBV_ACCESS_LOCAL_WRITE),
@@ -394,25 +468,210 @@ impl Binder<'_> {
     fn stmt(&mut self, s: &Stmt, me: usize, known: &BTreeSet<String>) -> Result<Call, ParseError> {
         use Mechanism::*;
         let a = &s.args;
+        let allowed: Option<&[&str]> = match self.ast.actors[me].kind {
+            ActorKind::Kthread => Some(&["writeback", "reclaim", "sync", "drop_caches"]),
+            ActorKind::Peer => Some(&["rdma_write", "rdma_read", "wait"]),
+            _ => None,
+        };
+        if let Some(ok) = allowed {
+            if !ok.contains(&s.call.as_str()) {
+                return Err(self.e(
+                    s.call_span,
+                    format!(
+                        "a {} actor cannot call `{}`; expected one of {}",
+                        self.ast.actors[me].kind.keyword(),
+                        s.call,
+                        ok.join(", ")
+                    ),
+                ));
+            }
+        }
         let call = match s.call.as_str() {
             "mmap" => {
-                self.nargs(s, &[3, 4], "mmap(NULL, len, prot, flags)")?;
-                let o = a.len() - 3;
-                self.uses.insert(AnonMemory);
+                self.nargs(
+                    s,
+                    &[3, 4, 5, 6],
+                    "mmap(NULL, len, prot, flags[, fd, offset])",
+                )?;
+                let null_first = matches!(&a[0].kind, ExprKind::Ident(n) if n == "NULL");
+                let o = usize::from(null_first);
+                if a.len() - o != 3 && a.len() - o != 5 {
+                    return Err(self.e(s.call_span, "expected mmap(NULL, len, prot, flags) or mmap(NULL, len, prot, flags, fd, offset)"));
+                }
                 let flags = self.flags(&a[o + 2], MAP, "MAP_*")?;
                 if flags & MAP_SHARED != 0 {
                     self.uses.insert(Shmem);
                 }
-                if flags & MAP_ANONYMOUS == 0 {
+                self.uses.insert(AnonMemory);
+                let len = self.arg(&a[o], known)?;
+                let prot = self.flags(&a[o + 1], PROT, "PROT_*")?;
+                if a.len() - o == 3 {
+                    if flags & MAP_ANONYMOUS == 0 {
+                        return Err(self.e(a[o + 2].span, "expected MAP_ANONYMOUS, or a file descriptor and offset after the flags"));
+                    }
+                    Call::Mmap { len, prot, flags }
+                } else {
+                    if flags & MAP_ANONYMOUS != 0 {
+                        return Err(self.e(a[o + 2].span, "MAP_ANONYMOUS takes no file descriptor"));
+                    }
+                    Call::MmapFile {
+                        len,
+                        prot,
+                        flags,
+                        fd: self.arg(&a[o + 3], known)?,
+                        off: self.arg(&a[o + 4], known)?,
+                    }
+                }
+            }
+            "open" => {
+                self.nargs(s, &[2], "open(\"path\", O_...)")?;
+                let path = match &a[0].kind {
+                    ExprKind::Str(p) => p.clone(),
+                    _ => {
+                        return Err(self.e(
+                            a[0].span,
+                            format!("expected a path string, found `{}`", a[0]),
+                        ))
+                    }
+                };
+                self.uses.insert(if path.starts_with("/dev/shm/") {
+                    Shmem
+                } else {
+                    PageCache
+                });
+                Call::Open {
+                    path,
+                    flags: self.flags(&a[1], OFLAGS, "O_*")?,
+                }
+            }
+            "memfd_create" => {
+                self.nargs(s, &[2], "memfd_create(\"name\", flags)")?;
+                let name = match &a[0].kind {
+                    ExprKind::Str(p) => p.clone(),
+                    _ => {
+                        return Err(self.e(
+                            a[0].span,
+                            format!("expected a name string, found `{}`", a[0]),
+                        ))
+                    }
+                };
+                let flags = self.flags(&a[1], MFD, "MFD_*")?;
+                if flags & 4 != 0 {
+                    return Err(self.e(a[1].span, "MFD_HUGETLB: hugetlbfs is not modelled yet"));
+                }
+                self.uses.insert(Shmem);
+                Call::MemfdCreate { name }
+            }
+            "memfd_secret" => {
+                self.nargs(s, &[0, 1], "memfd_secret(0)")?;
+                Call::MemfdSecret
+            }
+            "close" => {
+                self.nargs(s, &[1], "close(fd)")?;
+                Call::Close {
+                    fd: self.arg(&a[0], known)?,
+                }
+            }
+            "ftruncate" => {
+                self.nargs(s, &[2], "ftruncate(fd, length)")?;
+                Call::Ftruncate {
+                    fd: self.arg(&a[0], known)?,
+                    len: self.arg(&a[1], known)?,
+                }
+            }
+            "fallocate" => {
+                self.nargs(s, &[4], "fallocate(fd, mode, offset, len)")?;
+                Call::Fallocate {
+                    fd: self.arg(&a[0], known)?,
+                    mode: self.flags(&a[1], FALLOC, "FALLOC_FL_*")?,
+                    off: self.arg(&a[2], known)?,
+                    len: self.arg(&a[3], known)?,
+                }
+            }
+            "pwrite" | "write" => {
+                let pw = s.call == "pwrite";
+                self.nargs(
+                    s,
+                    if pw { &[4] } else { &[3] },
+                    if pw {
+                        "pwrite(fd, 'c', len, offset)"
+                    } else {
+                        "write(fd, 'c', len)"
+                    },
+                )?;
+                Call::FileWrite {
+                    fd: self.arg(&a[0], known)?,
+                    tag: self.tag(&a[1])?,
+                    len: self.arg(&a[2], known)?,
+                    off: if pw {
+                        Some(self.arg(&a[3], known)?)
+                    } else {
+                        None
+                    },
+                }
+            }
+            "pread" => {
+                self.nargs(
+                    s,
+                    &[3, 4],
+                    "pread(fd, len, offset) or pread(fd, buf, len, offset)",
+                )?;
+                let fd = self.arg(&a[0], known)?;
+                if a.len() == 3 {
+                    Call::FileRead {
+                        fd,
+                        buf: None,
+                        len: self.arg(&a[1], known)?,
+                        off: self.arg(&a[2], known)?,
+                    }
+                } else {
+                    Call::FileRead {
+                        fd,
+                        buf: Some(self.arg(&a[1], known)?),
+                        len: self.arg(&a[2], known)?,
+                        off: self.arg(&a[3], known)?,
+                    }
+                }
+            }
+            "fsync" => {
+                self.nargs(s, &[1], "fsync(fd)")?;
+                Call::Fsync {
+                    fd: self.arg(&a[0], known)?,
+                }
+            }
+            "sync" => {
+                self.nargs(s, &[0], "sync()")?;
+                Call::Sync
+            }
+            "drop_caches" => {
+                self.nargs(s, &[0], "drop_caches()")?;
+                Call::DropCaches
+            }
+            "lseek" => {
+                self.nargs(s, &[3], "lseek(fd, offset, SEEK_SET|SEEK_END)")?;
+                Call::Lseek {
+                    fd: self.arg(&a[0], known)?,
+                    off: self.arg(&a[1], known)?,
+                    whence: self.flags(&a[2], SEEK, "SEEK_*")?,
+                }
+            }
+            "writeback" | "reclaim" => {
+                self.nargs(s, &[0], &format!("{}()", s.call))?;
+                if !matches!(self.ast.actors[me].kind, ActorKind::Kthread) {
                     return Err(self.e(
-                        a[o + 2].span,
-                        "expected MAP_ANONYMOUS: file mappings are not modelled in this version",
+                        s.call_span,
+                        format!(
+                            "`{}` is what a kernel thread does: expected it in a `kthread` actor",
+                            s.call
+                        ),
                     ));
                 }
-                Call::Mmap {
-                    len: self.arg(&a[o], known)?,
-                    prot: self.flags(&a[o + 1], PROT, "PROT_*")?,
-                    flags,
+                if s.call == "writeback" {
+                    self.uses.insert(PageCache);
+                    Call::Writeback
+                } else {
+                    self.uses.insert(Reclaim);
+                    Call::Reclaim
                 }
             }
             "munmap" => {
@@ -603,7 +862,7 @@ impl Binder<'_> {
             }
             name => {
                 let Some(api) = GupApi::from_name(name) else {
-                    return Err(self.e(s.call_span, format!("unknown call `{name}`; expected a statement listed in docs/scenarios.md (mmap, munmap, mprotect, madvise, memset, load, fork, exit, wait, io_uring_setup, io_uring_register, read_fixed, write_fixed, ibv_reg_mr, ibv_dereg_mr, pipe, vmsplice, pipe_read, get_user_pages*, pin_user_pages*, unpin_user_pages*, put_page, rdma_write, rdma_read)")));
+                    return Err(self.e(s.call_span, format!("unknown call `{name}`; expected a statement listed in docs/scenarios.md (mmap, munmap, mprotect, madvise, memset, load, fork, exit, wait, open, memfd_create, memfd_secret, close, ftruncate, fallocate, pwrite, write, pread, fsync, sync, drop_caches, lseek, writeback, reclaim, io_uring_setup, io_uring_register, read_fixed, write_fixed, ibv_reg_mr, ibv_dereg_mr, pipe, vmsplice, pipe_read, get_user_pages*, pin_user_pages*, unpin_user_pages*, put_page, rdma_write, rdma_read)")));
                 };
                 self.uses.insert(Gup);
                 let remote = name.ends_with("_remote");
@@ -728,14 +987,28 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
         let kind = match &a.kind {
             ActorKind::Process => Kind::Process,
             ActorKind::Peer => Kind::Peer,
-            ActorKind::Child { parent, parent_span } => {
-                let p = ast.actors.iter().position(|x| &x.name == parent).ok_or_else(|| err(file, *parent_span, format!("unknown parent `{parent}`")))?;
+            ActorKind::Child {
+                parent,
+                parent_span,
+            } => {
+                let p = ast
+                    .actors
+                    .iter()
+                    .position(|x| &x.name == parent)
+                    .ok_or_else(|| err(file, *parent_span, format!("unknown parent `{parent}`")))?;
                 if matches!(ast.actors[p].kind, ActorKind::Peer | ActorKind::Kthread) {
-                    return Err(err(file, *parent_span, format!("expected a process as parent, `{parent}` is a {}", ast.actors[p].kind.keyword())));
+                    return Err(err(
+                        file,
+                        *parent_span,
+                        format!(
+                            "expected a process as parent, `{parent}` is a {}",
+                            ast.actors[p].kind.keyword()
+                        ),
+                    ));
                 }
                 Kind::Child { parent: p }
             }
-            ActorKind::Kthread => return Err(err(file, a.span, "kernel-thread actors are not modelled in this version (expected process, child or peer)")),
+            ActorKind::Kthread => Kind::Kthread,
         };
         let mut known = known_at_fork.get(&i).cloned().unwrap_or_default();
         let mut body = Vec::new();

@@ -10,6 +10,8 @@
 
 use crate::bind::{Arg, Call, Kind, Scenario};
 use pinlab_model::ghost::WriteId;
+use pinlab_model::gup::foll::FOLL_WRITE;
+use pinlab_model::gup::GupApi;
 use pinlab_model::vm::PAGE_SIZE;
 use pinlab_model::{Errno, Machine, Outcome, Pid, Policy};
 
@@ -26,6 +28,8 @@ pub enum Value {
     Pipe(usize),
     /// Pages held from a raw GUP call.
     Handle(usize),
+    /// An open file.
+    File(usize),
     /// The call that should have set it failed.
     Failed,
 }
@@ -52,6 +56,11 @@ pub struct ActorState {
     pub pid: Option<Pid>,
     /// Variables by slot.
     pub vars: Vec<Option<Value>>,
+    /// Phase of a statement that sleeps (direct I/O: pin, DMA, unpin; writeback:
+    /// submit, complete); 0 when between statements.
+    pub phase: u8,
+    /// The GUP handle a direct I/O in progress holds.
+    pub held: Option<usize>,
 }
 
 /// The explored state.
@@ -95,7 +104,16 @@ impl Bound<'_> {
         let Some(op) = self.scn.actors[i].body.get(a.pc as usize) else {
             return true;
         };
-        match op.call {
+        let file_busy = |fd: Arg| match self.obj(a, fd) {
+            Some(Value::File(f)) => {
+                let ino = s.m.fs.files[f].ino;
+                s.m.fs.inflight.keys().any(|p| matches!(s.m.frames.get(*p).map(|f| f.kind), Some(pinlab_model::mem::FolioKind::File { ino: i, .. }) if i == ino))
+            }
+            _ => false,
+        };
+        match op.call.clone() {
+            // truncate_inode_pages_range waits for writeback of the folios it removes.
+            Call::Ftruncate { fd, .. } | Call::Fallocate { fd, .. } => file_busy(fd),
             Call::Wait { actor } => s.actors[actor].status != Status::Done,
             Call::RdmaWrite { mr, .. } | Call::RdmaRead { mr } => {
                 s.actors[mr.actor].vars[mr.slot].is_none()
@@ -149,13 +167,17 @@ impl Bound<'_> {
         let mut bind: Option<Value> = None;
         let mut kill = false;
         let mut forked: Option<(usize, Pid)> = None;
-        let target_pid = match op.call {
+        let mut notes: Vec<String> = Vec::new();
+        let mut next_phase: Option<u8> = None;
+        let mut held = me.held;
+        let phase = me.phase;
+        let target_pid = match op.call.clone() {
             Call::Gup {
                 target: Some(t), ..
             } => s.actors[t].pid,
             _ => None,
         };
-        let peer_mr = match op.call {
+        let peer_mr = match op.call.clone() {
             Call::RdmaWrite { mr, .. } | Call::RdmaRead { mr } => s.actors[mr.actor].vars[mr.slot],
             _ => None,
         };
@@ -164,7 +186,160 @@ impl Bound<'_> {
             let m = &mut s.m;
             let p = || pid.ok_or(Errno::EINVAL);
             let v = |arg: Arg| self.val(&me, arg).ok_or(Errno::EFAULT);
-            match op.call {
+            let fid = |arg: Arg| match self.obj(&me, arg) {
+                Some(Value::File(f)) => Ok(f),
+                _ => Err(Errno::EBADF),
+            };
+            match op.call.clone() {
+                Call::Open { path, flags } => {
+                    let f = m.open(p()?, &path, flags)?;
+                    bind = Some(Value::File(f));
+                    Ok(Some(format!(
+                        "fd (open file {f}, inode {})",
+                        m.fs.files[f].ino
+                    )))
+                }
+                Call::MemfdCreate { name } => {
+                    let f = m.memfd_create(p()?, &name)?;
+                    bind = Some(Value::File(f));
+                    Ok(Some(format!(
+                        "fd (open file {f}, inode {})",
+                        m.fs.files[f].ino
+                    )))
+                }
+                Call::MemfdSecret => {
+                    let f = m.memfd_secret(p()?)?;
+                    bind = Some(Value::File(f));
+                    Ok(Some(format!(
+                        "fd (open file {f}, inode {})",
+                        m.fs.files[f].ino
+                    )))
+                }
+                Call::Close { fd } => m.close(p()?, fid(fd)?).map(|_| Some("0".into())),
+                Call::MmapFile {
+                    len,
+                    prot,
+                    flags,
+                    fd,
+                    off,
+                } => {
+                    let addr = m.mmap_file(p()?, v(len)?, prot, flags, fid(fd)?, v(off)?)?;
+                    bind = Some(Value::Int(addr));
+                    Ok(Some(format!("{addr:#x}")))
+                }
+                Call::Ftruncate { fd, len } => m
+                    .ftruncate(policy, p()?, fid(fd)?, v(len)?)
+                    .map(|_| Some("0".into())),
+                Call::Fallocate { fd, mode, off, len } => m
+                    .fallocate(policy, p()?, fid(fd)?, mode, v(off)?, v(len)?)
+                    .map(|_| Some("0".into())),
+                Call::FileWrite { fd, tag, len, off } => {
+                    let off = match off {
+                        Some(o) => Some(v(o)?),
+                        None => None,
+                    };
+                    m.file_write(p()?, fid(fd)?, off, v(len)?, wid(tag))
+                        .map(|n| Some(n.to_string()))
+                }
+                Call::FileRead {
+                    fd,
+                    buf: None,
+                    len,
+                    off,
+                } => m
+                    .file_read(p()?, fid(fd)?, v(off)?, v(len)?)
+                    .map(|vs| Some(describe_all(m, &vs))),
+                Call::FileRead {
+                    fd,
+                    buf: Some(b),
+                    len,
+                    off,
+                } => {
+                    let pid = p()?;
+                    let of = m.file(pid, fid(fd)?)?.clone();
+                    let (first, last) =
+                        (v(off)? / PAGE_SIZE, (v(off)? + v(len)?).div_ceil(PAGE_SIZE));
+                    let tags: Vec<char> = (first..last)
+                        .map_while(|i| m.file_page_data(of.ino, i))
+                        .map(|x| m.tag_of(x))
+                        .collect();
+                    if of.direct {
+                        // Direct I/O: iov_iter_extract_pages pins the buffer, the device
+                        // DMAs, bio_release_pages unpins dirty: three steps.
+                        match phase {
+                            0 => {
+                                let (h, n) = m.gup_handle(
+                                    policy,
+                                    GupApi::PinUserPagesFast,
+                                    pid,
+                                    pid,
+                                    v(b)?,
+                                    tags.len() as u64,
+                                    FOLL_WRITE,
+                                )?;
+                                held = Some(h);
+                                next_phase = Some(1);
+                                Ok(Some(format!("[DIO: {n} pages pinned]")))
+                            }
+                            1 => {
+                                m.dma_write_handle(held.expect("pinned"), wid('?'), &tags)?;
+                                next_phase = Some(2);
+                                Ok(Some(format!(
+                                    "[DIO: device DMA '{}']",
+                                    tags.iter().collect::<String>()
+                                )))
+                            }
+                            _ => {
+                                m.gup_release(policy, held.take().expect("pinned"), true)?;
+                                Ok(Some(format!(
+                                    "{} [DIO: unpin_user_pages_dirty_lock]",
+                                    tags.len() as u64 * PAGE_SIZE
+                                )))
+                            }
+                        }
+                    } else {
+                        for i in first..first + tags.len() as u64 {
+                            let x = m.file_page_data(of.ino, i).unwrap_or(0);
+                            m.observe_file(pid, of.ino, i, x);
+                        }
+                        match m.cpu_store_tags(policy, pid, v(b)?, &tags, wid('?')) {
+                            Ok(()) => Ok(Some((tags.len() as u64 * PAGE_SIZE).to_string())),
+                            Err(_) => {
+                                kill = true;
+                                Err(Errno::EFAULT)
+                            }
+                        }
+                    }
+                }
+                Call::Fsync { fd } => {
+                    let ino = m.file(p()?, fid(fd)?)?.ino;
+                    notes = m.sync_fs(policy, Some(ino));
+                    Ok(Some("0".into()))
+                }
+                Call::Sync => {
+                    notes = m.sync_fs(policy, None);
+                    Ok(None)
+                }
+                Call::DropCaches => Ok(Some(format!("{} folios evicted", m.drop_caches()))),
+                Call::Lseek { fd, off, whence } => m
+                    .lseek(p()?, fid(fd)?, v(off)?, whence)
+                    .map(|n| Some(n.to_string())),
+                Call::Writeback => {
+                    if phase == 0 {
+                        notes = m.writeback_start(policy, None);
+                        if !m.fs.inflight.is_empty() && !m.ghost.bug {
+                            next_phase = Some(1);
+                        }
+                        Ok(Some("[submitted]".into()))
+                    } else {
+                        notes = m.writeback_end();
+                        Ok(Some("[I/O completed]".into()))
+                    }
+                }
+                Call::Reclaim => {
+                    notes = m.reclaim(policy);
+                    Ok(None)
+                }
                 Call::Mmap { len, prot, flags } => {
                     let addr = m.mmap_anon(p()?, v(len)?, prot, flags)?;
                     bind = Some(Value::Int(addr));
@@ -360,13 +535,21 @@ impl Bound<'_> {
             s.m.ghost.errors.insert(e);
             bind = Some(Value::Failed);
         }
+        info.notes.extend(notes);
         let a = &mut s.actors[actor];
         if let (Some(slot), Some(v)) = (op.bind, bind) {
             a.vars[slot] = Some(v);
         }
-        a.pc += 1;
-        if a.pc as usize >= prog.body.len() {
-            a.status = Status::Done;
+        a.held = held;
+        match next_phase {
+            Some(ph) if !kill => a.phase = ph,
+            _ => {
+                a.phase = 0;
+                a.pc += 1;
+                if a.pc as usize >= prog.body.len() {
+                    a.status = Status::Done;
+                }
+            }
         }
         if kill {
             if let Some(pid) = pid {
@@ -404,6 +587,8 @@ impl pinlab_explore::Model for Bound<'_> {
                     status,
                     pid,
                     vars: vec![None; self.scn.vars.len()],
+                    phase: 0,
+                    held: None,
                 }
             })
             .collect();
@@ -436,7 +621,7 @@ impl pinlab_explore::Model for Bound<'_> {
     }
 
     fn outcomes(&self, s: &State, _hung: bool) -> Vec<Outcome> {
-        s.m.judge(&self.blocked_actors(s))
+        s.m.judge_with(Some(self.policy), &self.blocked_actors(s))
             .into_iter()
             .map(|(o, _)| o)
             .collect()

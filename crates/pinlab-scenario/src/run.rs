@@ -181,7 +181,7 @@ pub fn timeline(scn: &Scenario, policy: &Policy, outcome: Outcome, trace: &[Acti
         });
     }
     let explanation =
-        s.m.judge(&model.blocked_actors(&s))
+        s.m.judge_with(Some(policy), &model.blocked_actors(&s))
             .into_iter()
             .find(|(o, _)| *o == outcome)
             .map(|(_, r)| r)

@@ -157,7 +157,15 @@ impl Machine {
             FOLL_GET
         };
         let first = start / crate::vm::PAGE_SIZE;
-        let targets = (0..r.pages.len() as u64).map(|i| self.target_of(target, first + i).unwrap_or(Target::Private { pid: target, vpn: first + i })).collect();
+        let targets = (0..r.pages.len() as u64)
+            .map(|i| {
+                self.target_of(target, first + i)
+                    .unwrap_or(Target::Private {
+                        pid: target,
+                        vpn: first + i,
+                    })
+            })
+            .collect();
         self.dev.handles.push(Some(GupHandle {
             holder,
             pages: r.pages,
@@ -169,8 +177,18 @@ impl Machine {
 
     /// Device DMA into the pages of a GUP handle (a direct I/O read's data), one
     /// version per page with the given content tags.
-    pub fn dma_write_handle(&mut self, handle: usize, wid: crate::ghost::WriteId, tags: &[char]) -> KResult<()> {
-        let h = self.dev.handles.get(handle).and_then(|h| h.clone()).ok_or(Errno::EINVAL)?;
+    pub fn dma_write_handle(
+        &mut self,
+        handle: usize,
+        wid: crate::ghost::WriteId,
+        tags: &[char],
+    ) -> KResult<()> {
+        let h = self
+            .dev
+            .handles
+            .get(handle)
+            .and_then(|h| h.clone())
+            .ok_or(Errno::EINVAL)?;
         for (i, (&p, &t)) in h.pages.iter().zip(&h.targets).enumerate() {
             let tag = tags.get(i).copied().unwrap_or('0');
             self.write_page_version(Some(p), t, wid, i as u64, tag, crate::ghost::WritePath::Dma);

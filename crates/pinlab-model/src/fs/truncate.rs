@@ -56,7 +56,14 @@ impl Machine {
 
     /// `truncate_inode_pages_range` + block freeing for `[first, last)`. Returns
     /// the page indexes kept because they are pinned (`truncate_races_like_pwrite`).
-    fn truncate_range(&mut self, policy: &Policy, ino: u32, first: u64, last: u64, even_cows: bool) -> Vec<u64> {
+    fn truncate_range(
+        &mut self,
+        policy: &Policy,
+        ino: u32,
+        first: u64,
+        last: u64,
+        even_cows: bool,
+    ) -> Vec<u64> {
         let keep_pinned = policy.has(Switch::truncate_races_like_pwrite);
         if even_cows {
             // unmap_mapping_range(..., even_cows = 1): private COW copies of the
@@ -67,7 +74,11 @@ impl Machine {
                 for v in mm.vmas.values() {
                     if let crate::vm::Backing::File { ino: i, pgoff } = v.backing {
                         let vlast = pgoff + (v.end - v.start);
-                        if i == ino && v.flags & crate::vm::vmflags::VM_SHARED == 0 && vlast > first && pgoff < last {
+                        if i == ino
+                            && v.flags & crate::vm::vmflags::VM_SHARED == 0
+                            && vlast > first
+                            && pgoff < last
+                        {
                             let s = v.start + first.saturating_sub(pgoff);
                             let e = v.start + (last.min(vlast) - pgoff);
                             zap.push((pid as Pid, s, e));

@@ -217,10 +217,18 @@ impl Machine {
     /// A read of page `index` of file `ino` returned `v`: LEAK_OTHER if `v` was
     /// written for another file (a block reused while something still wrote it).
     pub fn observe_file(&mut self, pid: Pid, ino: u32, index: u64, v: Ver) {
-        if let Some(VerInfo { target: Target::File { ino: other, .. }, .. }) = self.ghost.versions.get(&v) {
+        if let Some(VerInfo {
+            target: Target::File { ino: other, .. },
+            ..
+        }) = self.ghost.versions.get(&v)
+        {
             if *other != ino {
                 let name = self.procs[pid as usize].name.clone();
-                let msg = format!("{name} reads {} from page {index} of {}", self.describe(v), self.fs.inodes[ino as usize].name);
+                let msg = format!(
+                    "{name} reads {} from page {index} of {}",
+                    self.describe(v),
+                    self.fs.inodes[ino as usize].name
+                );
                 self.ghost.leaks.insert(msg);
             }
         }
@@ -269,7 +277,14 @@ impl Machine {
 
     /// `copy_to_user` of data with the given per-page tags (a buffered read into a
     /// user buffer): each page is a new version written by the statement `wid`.
-    pub fn cpu_store_tags(&mut self, policy: &Policy, pid: Pid, addr: u64, tags: &[char], wid: WriteId) -> Result<(), VmFault> {
+    pub fn cpu_store_tags(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        addr: u64,
+        tags: &[char],
+        wid: WriteId,
+    ) -> Result<(), VmFault> {
         let first = addr / PAGE_SIZE;
         for (i, &tag) in tags.iter().enumerate() {
             let vpn = first + i as u64;
@@ -302,7 +317,15 @@ impl Machine {
 
     /// Writes version `wid.ver(i)` with tag `tag` into `page` for `target` (one
     /// page of a statement whose pages carry different tags, e.g. copied data).
-    pub fn write_page_version(&mut self, page: Option<u64>, t: Target, wid: WriteId, i: u64, tag: char, path: WritePath) {
+    pub fn write_page_version(
+        &mut self,
+        page: Option<u64>,
+        t: Target,
+        wid: WriteId,
+        i: u64,
+        tag: char,
+        path: WritePath,
+    ) {
         let v = wid.ver(i);
         if let Some(p) = page {
             if p != ZERO_PFN {

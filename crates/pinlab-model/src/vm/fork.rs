@@ -127,7 +127,13 @@ impl Machine {
                 let f = self.frames.get_mut(head).expect("folio");
                 f.refcount += 1;
                 f.page_mapcount[idx] += 1;
-                self.mm_mut(child).expect("mm").ptes.insert(vpn, Pte { write: false, ..pte });
+                self.mm_mut(child).expect("mm").ptes.insert(
+                    vpn,
+                    Pte {
+                        write: false,
+                        ..pte
+                    },
+                );
                 continue;
             }
             let excl = self.frames.get(head).expect("folio").anon_exclusive[idx];
