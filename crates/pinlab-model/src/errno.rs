@@ -29,6 +29,7 @@ pub enum Errno {
     ESRCH,
     ENOENT,
     ESPIPE,
+    ECANCELED,
 }
 
 impl Errno {
@@ -56,6 +57,7 @@ impl Errno {
             Errno::ESRCH => "ESRCH",
             Errno::ENOENT => "ENOENT",
             Errno::ESPIPE => "ESPIPE",
+            Errno::ECANCELED => "ECANCELED",
         }
     }
 
@@ -65,7 +67,7 @@ impl Errno {
     }
 
     /// Every errno the model can return.
-    pub const ALL: [Errno; 21] = [
+    pub const ALL: [Errno; 22] = [
         Errno::EPERM,
         Errno::EINTR,
         Errno::ENOMEM,
@@ -87,6 +89,7 @@ impl Errno {
         Errno::ESRCH,
         Errno::ENOENT,
         Errno::ESPIPE,
+        Errno::ECANCELED,
     ];
 }
 

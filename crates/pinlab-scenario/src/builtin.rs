@@ -30,7 +30,14 @@ builtins!(
     "fork-after-pin-dontfork",
     "fork-after-iouring-pin",
     "pin-get-mix",
-    "bias-false-positive"
+    "bias-false-positive",
+    "rdma-pagecache-truncate",
+    "rdma-pagecache-punch",
+    "rdma-pagecache-writeback",
+    "dio-truncate-race",
+    "gupexcl-two-pinners",
+    "unpin-dirty-vs-writeback",
+    "pwrite-race-write-at-eof",
 );
 
 /// Loads a built-in scenario by name.

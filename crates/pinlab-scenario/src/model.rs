@@ -79,6 +79,9 @@ pub struct Action {
     pub actor: u16,
 }
 
+/// Internal marker: the statement was skipped because an argument names a failed call.
+const SKIPPED: Errno = Errno::ECANCELED;
+
 /// What a step did, for traces.
 #[derive(Debug, Clone, Default)]
 pub struct StepInfo {
@@ -185,9 +188,20 @@ impl Bound<'_> {
         let res: Result<Option<String>, Errno> = (|| {
             let m = &mut s.m;
             let p = || pid.ok_or(Errno::EINVAL);
-            let v = |arg: Arg| self.val(&me, arg).ok_or(Errno::EFAULT);
+            // A statement whose argument names a failed call is skipped, as a
+            // program checking its return values would (not an error of its own).
+            let failed =
+                |arg: Arg| matches!(arg, Arg::Var(slot, _) if me.vars[slot] == Some(Value::Failed));
+            let v = |arg: Arg| {
+                if failed(arg) {
+                    Err(SKIPPED)
+                } else {
+                    self.val(&me, arg).ok_or(Errno::EFAULT)
+                }
+            };
             let fid = |arg: Arg| match self.obj(&me, arg) {
                 Some(Value::File(f)) => Ok(f),
+                Some(Value::Failed) => Err(SKIPPED),
                 _ => Err(Errno::EBADF),
             };
             match op.call.clone() {
@@ -391,14 +405,14 @@ impl Bound<'_> {
                 }
                 Call::RegisterBuffers { ring, addr, len } => {
                     let Some(Value::Ring(r)) = self.obj(&me, ring) else {
-                        return Err(Errno::EBADF);
+                        return Err(if failed(ring) { SKIPPED } else { Errno::EBADF });
                     };
                     m.io_uring_register_buffers(policy, p()?, r, v(addr)?, v(len)?)
                         .map(|_| Some("0".into()))
                 }
                 Call::UnregisterBuffers { ring } => {
                     let Some(Value::Ring(r)) = self.obj(&me, ring) else {
-                        return Err(Errno::EBADF);
+                        return Err(if failed(ring) { SKIPPED } else { Errno::EBADF });
                     };
                     m.io_uring_unregister_buffers(policy, p()?, r)
                         .map(|_| Some("0".into()))
@@ -410,14 +424,14 @@ impl Bound<'_> {
                     tag,
                 } => {
                     let Some(Value::Ring(r)) = self.obj(&me, ring) else {
-                        return Err(Errno::EBADF);
+                        return Err(if failed(ring) { SKIPPED } else { Errno::EBADF });
                     };
                     m.io_uring_read_fixed(p()?, r, v(off)?, v(len)?, wid(tag))
                         .map(|n| Some(format!("cqe.res {n}")))
                 }
                 Call::WriteFixed { ring, off, len } => {
                     let Some(Value::Ring(r)) = self.obj(&me, ring) else {
-                        return Err(Errno::EBADF);
+                        return Err(if failed(ring) { SKIPPED } else { Errno::EBADF });
                     };
                     m.io_uring_write_fixed(p()?, r, v(off)?, v(len)?)
                         .map(|vs| Some(format!("device read {}", describe_all(m, &vs))))
@@ -429,7 +443,7 @@ impl Bound<'_> {
                 }
                 Call::DeregMr { mr } => {
                     let Some(Value::Mr(id)) = self.obj(&me, mr) else {
-                        return Err(Errno::EBADF);
+                        return Err(if failed(mr) { SKIPPED } else { Errno::EBADF });
                     };
                     m.ibv_dereg_mr(policy, p()?, id).map(|_| Some("0".into()))
                 }
@@ -445,7 +459,7 @@ impl Bound<'_> {
                     nr_segs,
                 } => {
                     let Some(Value::Pipe(id)) = self.obj(&me, pipe) else {
-                        return Err(Errno::EBADF);
+                        return Err(if failed(pipe) { SKIPPED } else { Errno::EBADF });
                     };
                     let mut total = 0;
                     for _ in 0..nr_segs {
@@ -455,7 +469,7 @@ impl Bound<'_> {
                 }
                 Call::PipeRead { pipe } => {
                     let Some(Value::Pipe(id)) = self.obj(&me, pipe) else {
-                        return Err(Errno::EBADF);
+                        return Err(if failed(pipe) { SKIPPED } else { Errno::EBADF });
                     };
                     m.pipe_read(p()?, id).map(|vs| Some(describe_all(m, &vs)))
                 }
@@ -478,7 +492,11 @@ impl Bound<'_> {
                 }
                 Call::Release { handle, dirty } => {
                     let Some(Value::Handle(h)) = self.obj(&me, handle) else {
-                        return Err(Errno::EBADF);
+                        return Err(if failed(handle) {
+                            SKIPPED
+                        } else {
+                            Errno::EBADF
+                        });
                     };
                     m.gup_release(policy, h, dirty).map(|_| None)
                 }
@@ -531,9 +549,18 @@ impl Bound<'_> {
             Ok(None) => None,
             Err(e) => Some(format!("= -{e}")),
         };
-        if let Err(e) = res {
-            s.m.ghost.errors.insert(e);
-            bind = Some(Value::Failed);
+        match res {
+            Err(SKIPPED) => {
+                info.result = None;
+                info.notes
+                    .push("skipped: an argument names a call that failed".into());
+                bind = Some(Value::Failed);
+            }
+            Err(e) => {
+                s.m.ghost.errors.insert(e);
+                bind = Some(Value::Failed);
+            }
+            Ok(_) => {}
         }
         info.notes.extend(notes);
         let a = &mut s.actors[actor];

@@ -46,7 +46,7 @@ fn every_builtin_meets_its_expectations_under_every_preset() {
             );
         }
     }
-    assert_eq!(BUILTINS.len(), 5);
+    assert_eq!(BUILTINS.len(), 12);
 }
 
 #[test]
@@ -184,4 +184,75 @@ fn binding_errors_name_line_column_and_expectation() {
         assert!(e.starts_with(at), "{e} (expected at {at})");
         assert!(e.contains(msg), "{e} (expected {msg})");
     }
+}
+
+#[test]
+fn pagecache_truncate_and_punch_orphan_the_pinned_page_except_under_pwrite_race() {
+    for s in ["rdma-pagecache-truncate", "rdma-pagecache-punch"] {
+        let legacy = labels(s, "legacy");
+        assert!(
+            legacy.contains("LOST") && legacy.contains("STALE"),
+            "{s}: {legacy:?}"
+        );
+        assert_eq!(labels(s, "pwrite-race"), set(&["OK"]), "{s}");
+        // 6.5+: a writable long-term pin of a dirty-tracked shared file mapping is refused.
+        assert_eq!(labels(s, "upstream"), set(&["ERR(EFAULT)"]), "{s}");
+    }
+}
+
+#[test]
+fn writeback_of_a_repinned_page_hits_the_ext4_bug_only_without_protection() {
+    assert!(labels("rdma-pagecache-writeback", "legacy").contains("OOPS"));
+    // PG_dma_pinned keeps reclaim away from the pinned page's buffers.
+    assert!(!labels("rdma-pagecache-writeback", "pgflag").contains("OOPS"));
+    assert_eq!(
+        labels("rdma-pagecache-writeback", "upstream"),
+        set(&["ERR(EFAULT)"])
+    );
+    let scn = builtin("rdma-pagecache-writeback").unwrap().unwrap();
+    let p = Policy::preset("legacy").unwrap();
+    let run = run_cell(&scn, &p, &Config::default());
+    let t = timeline(&scn, &p, Outcome::Oops, &run.outcomes[&Outcome::Oops]);
+    let seq: Vec<String> = t
+        .steps
+        .iter()
+        .map(|s| format!("{} {}", s.actor, s.action))
+        .collect();
+    let pos = |needle: &str| {
+        seq.iter()
+            .position(|x| x.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not in {seq:?}"))
+    };
+    assert!(pos("ibv_reg_mr") < pos("'D'"));
+    assert!(pos("'D'") < pos("flusher writeback"));
+    assert!(pos("flusher writeback") < pos("kswapd reclaim"));
+    assert!(pos("kswapd reclaim") < pos("'E'"));
+    assert!(pos("'E'") < pos("ibv_dereg_mr"));
+    assert!(t
+        .steps
+        .iter()
+        .any(|s| s.notes.iter().any(|n| n.contains("strips the buffers"))));
+    assert!(t
+        .explanation
+        .iter()
+        .any(|e| e.contains("kernel BUG at fs/ext4/inode.c")));
+}
+
+#[test]
+fn short_term_dio_races() {
+    let up = labels("dio-truncate-race", "upstream");
+    assert!(up.contains("LOST") && !up.contains("OOPS"), "{up:?}");
+    assert!(labels("dio-truncate-race", "legacy").contains("OOPS"));
+    assert_eq!(labels("gupexcl-two-pinners", "upstream"), set(&["OK"]));
+    assert!(labels("gupexcl-two-pinners", "gupexcl").contains("ERR(EBUSY)"));
+    assert_eq!(labels("unpin-dirty-vs-writeback", "upstream"), set(&["OK"]));
+}
+
+#[test]
+fn write_at_eof_after_truncating_a_pinned_tail() {
+    assert!(labels("pwrite-race-write-at-eof", "legacy").contains("LOST"));
+    assert_eq!(
+        labels("pwrite-race-write-at-eof", "pwrite-race"),
+        set(&["OK"])
+    );
 }

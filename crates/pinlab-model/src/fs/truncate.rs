@@ -251,17 +251,17 @@ impl Machine {
                     continue;
                 }
                 if policy.has(Switch::pg_dma_pinned) && f.dma_pinned_flag {
-                    notes.push(format!("reclaim skips PG_dma_pinned pfn:{pfn:#x}"));
+                    notes.push(format!("reclaim skips PG_dma_pinned pfn:{pfn}"));
                     continue;
                 }
                 if f.mapcount() > 0 {
                     self.unmap_folio(pfn);
-                    notes.push(format!("try_to_unmap pfn:{pfn:#x}"));
+                    notes.push(format!("try_to_unmap pfn:{pfn}"));
                 }
                 let f = self.frames.get(pfn).expect("folio");
                 if policy.has(Switch::vmscan_skips_pinned) && f.maybe_dma_pinned() {
                     notes.push(format!(
-                        "pfn:{pfn:#x} maybe DMA-pinned: activated, buffers kept"
+                        "pfn:{pfn} maybe DMA-pinned: activated, buffers kept"
                     ));
                     continue;
                 }
@@ -271,16 +271,16 @@ impl Machine {
                 if f.private {
                     self.drop_buffers(pfn);
                     notes.push(format!(
-                        "try_to_release_folio strips the buffers of pfn:{pfn:#x}"
+                        "try_to_release_folio strips the buffers of pfn:{pfn}"
                     ));
                 }
                 let f = self.frames.get(pfn).expect("folio");
                 if f.refcount == f.nr_pages() as i64 {
                     self.remove_from_cache(ino, idx);
-                    notes.push(format!("pfn:{pfn:#x} reclaimed"));
+                    notes.push(format!("pfn:{pfn} reclaimed"));
                 } else {
                     notes.push(format!(
-                        "pfn:{pfn:#x} still referenced ({}): stays",
+                        "pfn:{pfn} still referenced ({}): stays",
                         f.refcount
                     ));
                 }

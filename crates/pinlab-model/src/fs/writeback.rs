@@ -69,7 +69,7 @@ impl Machine {
                 let pinned = f.maybe_dma_pinned();
                 if policy.has(Switch::exclusive_gup_pins) && self.gupexcl_pinned(pfn) {
                     notes.push(format!(
-                        "writeback skips pinned dirty folio pfn:{pfn:#x} (exclusive_gup_pins)"
+                        "writeback skips pinned dirty folio pfn:{pfn} (exclusive_gup_pins)"
                     ));
                     continue;
                 }
@@ -85,14 +85,14 @@ impl Machine {
                     if policy.has(Switch::ext4_warns_on_bufferless_dirty) {
                         self.warn("ext4_writepages: dirty folio without buffers, skipped (fs/ext4/inode.c)");
                         notes.push(format!(
-                            "WARN: pfn:{pfn:#x} is dirty without buffers; its data is not written"
+                            "WARN: pfn:{pfn} is dirty without buffers; its data is not written"
                         ));
                         continue;
                     }
                     self.ghost.oops.insert("BUG: kernel BUG at fs/ext4/inode.c: page_buffers() of a dirty page without buffers (ext4_writepage)".to_string());
                     self.ghost.bug = true;
                     notes.push(format!(
-                        "BUG: pfn:{pfn:#x} dirty without buffers reached ext4_writepage"
+                        "BUG: pfn:{pfn} dirty without buffers reached ext4_writepage"
                     ));
                     return notes;
                 }
@@ -101,7 +101,7 @@ impl Machine {
                 let block = self.fs.inodes[ino as usize].blocks[&idx];
                 self.fs.inflight.insert(pfn, (block, data));
                 notes.push(format!(
-                    "writeback of pfn:{pfn:#x} to block {block} submitted{}",
+                    "writeback of pfn:{pfn} to block {block} submitted{}",
                     if bounce {
                         " from a bounce copy; the folio stays dirty"
                     } else {
@@ -121,7 +121,7 @@ impl Machine {
             if let Some(f) = self.frames.get_mut(pfn) {
                 f.writeback = false;
                 if f.data[0] != data && self.fs.stable_writes {
-                    let msg = format!("folio pfn:{pfn:#x} was modified while under writeback to block {block} (stable pages required)");
+                    let msg = format!("folio pfn:{pfn} was modified while under writeback to block {block} (stable pages required)");
                     self.ghost.fs_corrupt.insert(msg.clone());
                     notes.push(msg);
                 }
