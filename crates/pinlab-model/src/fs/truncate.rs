@@ -101,6 +101,8 @@ impl Machine {
         for (idx, pfn) in pages {
             if keep_pinned && self.frames.get(pfn).is_some_and(|f| f.maybe_dma_pinned()) {
                 kept.push(idx);
+                let name = self.fs.inodes[ino as usize].name.clone();
+                self.ghost.dos.insert(format!("truncate/punch of {name} returned 0 but page {idx} and its block stay allocated while pinned"));
                 continue;
             }
             self.unmap_folio(pfn);
@@ -252,6 +254,10 @@ impl Machine {
                 }
                 if policy.has(Switch::pg_dma_pinned) && f.dma_pinned_flag {
                     notes.push(format!("reclaim skips PG_dma_pinned pfn:{pfn}"));
+                    if !self.gupexcl_pinned(pfn) {
+                        // Nothing holds it any more, but the flag is never cleared.
+                        self.ghost.dos.insert(format!("page {idx} of {} stays unreclaimable after unpin: PG_dma_pinned is never cleared", self.fs.inodes[ino as usize].name));
+                    }
                     continue;
                 }
                 if f.mapcount() > 0 {

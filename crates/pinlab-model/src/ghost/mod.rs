@@ -108,6 +108,10 @@ pub struct Ghost {
     /// Filesystem inconsistencies (a folio modified under writeback on a
     /// stable-pages device, a block owned by two files).
     pub fs_corrupt: BTreeSet<String>,
+    /// Memory or space a pin keeps from being reclaimed after its owner let go
+    /// (a truncate that could not free pinned blocks, a page that stays
+    /// unreclaimable after unpin).
+    pub dos: BTreeSet<String>,
     /// Internal inconsistencies (model bugs, not outcomes).
     pub model_bugs: BTreeSet<String>,
 }

@@ -110,6 +110,9 @@ impl Machine {
         if !oops.is_empty() {
             out.push((Outcome::Oops, oops));
         }
+        if !self.ghost.dos.is_empty() {
+            out.push((Outcome::Dos, self.ghost.dos.iter().cloned().collect()));
+        }
         if !self.ghost.fs_corrupt.is_empty() {
             out.push((
                 Outcome::FsCorrupt,
