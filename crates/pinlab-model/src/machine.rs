@@ -33,6 +33,8 @@ pub struct MachineConfig {
     pub user_zone: Zone,
     /// THP mode.
     pub thp: Thp,
+    /// The block device requires stable pages during writeback (checksums, DIF/DIX).
+    pub stable_writes: bool,
 }
 
 impl Default for MachineConfig {
@@ -40,6 +42,7 @@ impl Default for MachineConfig {
         MachineConfig {
             user_zone: Zone::Normal,
             thp: Thp::Madvise,
+            stable_writes: false,
         }
     }
 }
@@ -79,11 +82,15 @@ pub struct Machine {
 impl Machine {
     /// A machine with no processes.
     pub fn new(cfg: MachineConfig) -> Machine {
+        let stable_writes = cfg.stable_writes;
         Machine {
             cfg,
             frames: Frames::default(),
             procs: Vec::new(),
-            fs: Fs::default(),
+            fs: Fs {
+                stable_writes,
+                ..Fs::default()
+            },
             vmstat: VmStat::default(),
             dev: Devices::default(),
             ghost: Ghost::default(),

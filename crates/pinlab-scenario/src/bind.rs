@@ -951,11 +951,23 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
                     }
                 }
             }
+            "stable_writes" => {
+                cfg.stable_writes = match &item.value.kind {
+                    ExprKind::Bool(b) => *b,
+                    _ => {
+                        return Err(err(
+                            file,
+                            item.value.span,
+                            format!("expected true or false, found `{}`", item.value),
+                        ))
+                    }
+                }
+            }
             k => {
                 return Err(err(
                     file,
                     item.span,
-                    format!("unknown setup key `{k}`; expected thp or user_zone"),
+                    format!("unknown setup key `{k}`; expected thp, user_zone or stable_writes"),
                 ))
             }
         }

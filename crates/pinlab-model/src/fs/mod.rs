@@ -112,8 +112,8 @@ pub struct Fs {
     pub bdev: BlockDev,
     /// Open files.
     pub files: Vec<OpenFile>,
-    /// Folios under writeback: pfn → (block, content submitted).
-    pub inflight: BTreeMap<u64, (u64, Ver)>,
+    /// Folios under writeback: pfn → (block, content submitted, written from a bounce copy).
+    pub inflight: BTreeMap<u64, (u64, Ver, bool)>,
     /// The device requires stable pages during writeback (checksums, DIF/DIX).
     pub stable_writes: bool,
 }

@@ -82,6 +82,7 @@ impl Machine {
                 }
                 // ext4_writepages -> the folio must have buffers
                 if !f.private {
+                    self.ghost.fs_corrupt.insert(format!("page {idx} of {} reached writeback dirty without buffers (no block reservation)", self.fs.inodes[ino as usize].name));
                     if policy.has(Switch::ext4_warns_on_bufferless_dirty) {
                         self.warn("ext4_writepages: dirty folio without buffers, skipped (fs/ext4/inode.c)");
                         notes.push(format!(
@@ -99,7 +100,7 @@ impl Machine {
                 f.writeback = true;
                 let data = f.data[0];
                 let block = self.fs.inodes[ino as usize].blocks[&idx];
-                self.fs.inflight.insert(pfn, (block, data));
+                self.fs.inflight.insert(pfn, (block, data, bounce));
                 notes.push(format!(
                     "writeback of pfn:{pfn} to block {block} submitted{}",
                     if bounce {
@@ -116,11 +117,11 @@ impl Machine {
     /// Completes every writeback in flight (`folio_end_writeback`).
     pub fn writeback_end(&mut self) -> Vec<String> {
         let mut notes = Vec::new();
-        for (pfn, (block, data)) in std::mem::take(&mut self.fs.inflight) {
+        for (pfn, (block, data, bounced)) in std::mem::take(&mut self.fs.inflight) {
             self.fs.bdev.data.insert(block, data);
             if let Some(f) = self.frames.get_mut(pfn) {
                 f.writeback = false;
-                if f.data[0] != data && self.fs.stable_writes {
+                if f.data[0] != data && self.fs.stable_writes && !bounced {
                     let msg = format!("folio pfn:{pfn} was modified while under writeback to block {block} (stable pages required)");
                     self.ghost.fs_corrupt.insert(msg.clone());
                     notes.push(msg);

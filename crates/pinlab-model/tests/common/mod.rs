@@ -4,8 +4,10 @@
 
 #![allow(dead_code)]
 
+use pinlab_model::fs::FsKind;
+use pinlab_model::gup::foll::FOLL_WRITE;
 use pinlab_model::gup::GupApi;
-use pinlab_model::mem::{Folio, ZERO_PFN};
+use pinlab_model::mem::{Folio, FolioKind, ZERO_PFN};
 use pinlab_model::vm::uapi::*;
 use pinlab_model::vm::{PAGE_SIZE, PMD_SIZE};
 use pinlab_model::{Machine, MachineConfig, Outcome, Pid, Policy, Ver, WriteId};
@@ -371,6 +373,232 @@ impl Sim {
             "expected {o} under {}, judge gave {got:?}",
             self.pol.name()
         );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Files: open, memfd, mmap of a file, truncate, direct I/O, RDMA.
+
+impl Sim {
+    /// `open(path, flags)` (paths under `/dev/shm/` are on tmpfs, the rest on
+    /// the ext4-like fs, `/dev/zero` is the zero device).
+    #[track_caller]
+    pub fn open(&mut self, pid: Pid, path: &str, flags: u64) -> usize {
+        let f = self.m.open(pid, path, flags).expect("open");
+        self.check();
+        f
+    }
+
+    /// `memfd_create(name, 0)`: a tmpfs file.
+    #[track_caller]
+    pub fn memfd(&mut self, pid: Pid, name: &str) -> usize {
+        let f = self.m.memfd_create(pid, name).expect("memfd_create");
+        self.check();
+        f
+    }
+
+    /// `memfd_secret(0)`.
+    #[track_caller]
+    pub fn memfd_secret(&mut self, pid: Pid) -> usize {
+        let f = self.m.memfd_secret(pid).expect("memfd_secret");
+        self.check();
+        f
+    }
+
+    /// The inode of an open file.
+    pub fn ino(&self, pid: Pid, file: usize) -> u32 {
+        self.m.file(pid, file).expect("open file").ino
+    }
+
+    /// The filesystem an open file lives on.
+    pub fn fs_kind(&self, pid: Pid, file: usize) -> FsKind {
+        self.m.fs.inodes[self.ino(pid, file) as usize].kind
+    }
+
+    /// The page-cache folio of page `index` of `ino`, if cached.
+    pub fn cached(&self, ino: u32, index: u64) -> Option<u64> {
+        self.m.fs.inodes[ino as usize].cache.get(&index).copied()
+    }
+
+    /// What a read of page `index` of `ino` returns now (`None` beyond EOF).
+    pub fn file_data(&self, ino: u32, index: u64) -> Option<Ver> {
+        self.m.file_page_data(ino, index)
+    }
+
+    #[track_caller]
+    pub fn ftruncate(&mut self, pid: Pid, file: usize, len: u64) {
+        self.m
+            .ftruncate(&self.pol, pid, file, len)
+            .expect("ftruncate");
+        self.check();
+    }
+
+    #[track_caller]
+    pub fn fallocate(&mut self, pid: Pid, file: usize, mode: u64, off: u64, len: u64) {
+        self.m
+            .fallocate(&self.pol, pid, file, mode, off, len)
+            .expect("fallocate");
+        self.check();
+    }
+
+    /// `mmap(len, prot, flags, fd, off)` of an open file.
+    #[track_caller]
+    pub fn mmap_file(
+        &mut self,
+        pid: Pid,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        file: usize,
+        off: u64,
+    ) -> u64 {
+        let a = self
+            .m
+            .mmap_file(pid, len, prot, flags, file, off)
+            .expect("mmap of a file");
+        self.check();
+        a
+    }
+
+    /// `pread(fd, off, len)` (buffered unless the file is O_DIRECT) into nothing
+    /// but the caller's eyes: what it read.
+    #[track_caller]
+    pub fn pread(&mut self, pid: Pid, file: usize, off: u64, len: u64) -> Vec<Ver> {
+        let v = self.m.file_read(pid, file, off, len).expect("pread");
+        self.check();
+        v
+    }
+
+    /// `pwrite(fd, off, len)` of content tagged `tag`.
+    #[track_caller]
+    pub fn pwrite(&mut self, pid: Pid, file: usize, off: u64, len: u64, tag: char) -> WriteId {
+        let w = self.wid(pid, tag);
+        self.m
+            .file_write(pid, file, Some(off), len, w)
+            .expect("pwrite");
+        self.check();
+        w
+    }
+
+    /// `pread(fd, buf, len, off)` on an O_DIRECT file, as the block layer does it
+    /// (`iov_iter_extract_pages` → `pin_user_pages_fast(FOLL_WRITE)`, device DMA
+    /// of the file's content, `bio_release_pages` → `unpin_user_pages_dirty_lock`);
+    /// the same three steps the scenario binding runs. Returns the pin count.
+    pub fn o_direct_pread(
+        &mut self,
+        pid: Pid,
+        file: usize,
+        off: u64,
+        buf: u64,
+        len: u64,
+    ) -> pinlab_model::KResult<usize> {
+        let ino = self.ino(pid, file);
+        let tags: Vec<char> = (off / PAGE_SIZE..(off + len).div_ceil(PAGE_SIZE))
+            .map_while(|i| self.m.file_page_data(ino, i))
+            .map(|v| self.m.tag_of(v))
+            .collect();
+        let (h, n) = self.gup_handle(
+            GupApi::PinUserPagesFast,
+            pid,
+            buf,
+            tags.len() as u64,
+            FOLL_WRITE,
+        )?;
+        let w = self.wid(pid, '?');
+        self.m.dma_write_handle(h, w, &tags).expect("DMA");
+        self.check();
+        self.m.gup_release(&self.pol, h, true).expect("unpin");
+        self.check();
+        Ok(n)
+    }
+
+    /// The user-buffer side of `pwrite` on an O_DIRECT file: a read-only
+    /// short-term pin (`pin_user_pages_fast(0)`), the device reads the pages,
+    /// `unpin_user_pages`. Returns what the device read.
+    pub fn o_direct_pwrite_buffer(
+        &mut self,
+        pid: Pid,
+        buf: u64,
+        len: u64,
+    ) -> pinlab_model::KResult<Vec<Ver>> {
+        let nr = len.div_ceil(PAGE_SIZE);
+        let (h, _) = self.gup_handle(GupApi::PinUserPagesFast, pid, buf, nr, 0)?;
+        let pages = self.m.dev.handles[h]
+            .as_ref()
+            .expect("handle")
+            .pages
+            .clone();
+        let data = pages.iter().map(|&p| self.m.page_data(p)).collect();
+        self.gup_release(h);
+        Ok(data)
+    }
+
+    /// A GUP call by `holder` on `target`'s memory (`_remote` entry points:
+    /// `process_vm_readv`, `/proc/<pid>/mem`).
+    pub fn gup_remote(
+        &mut self,
+        api: GupApi,
+        holder: Pid,
+        target: Pid,
+        addr: u64,
+        nr: u64,
+        flags: u32,
+    ) -> pinlab_model::KResult<(usize, usize)> {
+        let r = self
+            .m
+            .gup_handle(&self.pol, api, holder, target, addr, nr, flags);
+        self.check();
+        r
+    }
+
+    /// The pages a raw GUP handle holds.
+    pub fn handle_pages(&self, h: usize) -> Vec<u64> {
+        self.m.dev.handles[h]
+            .as_ref()
+            .expect("live handle")
+            .pages
+            .clone()
+    }
+
+    /// The pages a ring's registered buffer holds.
+    pub fn ring_pages(&self, ring: usize) -> Vec<u64> {
+        self.m.dev.rings[ring]
+            .buf
+            .as_ref()
+            .expect("registered buffer")
+            .pages
+            .clone()
+    }
+
+    /// `ibv_reg_mr(addr, len, access)`.
+    pub fn reg_mr(
+        &mut self,
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        access: u64,
+    ) -> pinlab_model::KResult<usize> {
+        let r = self.m.ibv_reg_mr(&self.pol, pid, addr, len, access);
+        self.check();
+        r
+    }
+
+    #[track_caller]
+    pub fn dereg_mr(&mut self, pid: Pid, mr: usize) {
+        self.m
+            .ibv_dereg_mr(&self.pol, pid, mr)
+            .expect("ibv_dereg_mr");
+        self.check();
+    }
+
+    /// Content of the page frame `pfn` (pinned pages included).
+    pub fn data(&self, pfn: u64) -> Ver {
+        self.m.page_data(pfn)
+    }
+
+    /// `FolioKind` of the folio holding `pfn`.
+    pub fn kind(&self, pfn: u64) -> FolioKind {
+        self.folio(pfn).kind
     }
 }
 
