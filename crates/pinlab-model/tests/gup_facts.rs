@@ -189,6 +189,7 @@ fn movable(pol: &str) -> Sim {
         MachineConfig {
             user_zone: Zone::Movable,
             thp: Thp::Madvise,
+            ..MachineConfig::default()
         },
     )
 }
@@ -374,6 +375,7 @@ fn longterm_pin_migrates_cma_page_to_normal() {
         MachineConfig {
             user_zone: Zone::Cma,
             thp: Thp::Madvise,
+            ..MachineConfig::default()
         },
     );
     let p = s.spawn("p");

@@ -132,7 +132,11 @@ fn do_test(backing: Backing, test: Test, shared: bool) -> bool {
         Test::IoUring => {
             let ring = s.ring(p);
             match s.register(p, ring, a, size) {
-                Ok(()) => (Ok(()), Some((usize::MAX, s.ring_pages(ring)[0])), Some(ring)),
+                Ok(()) => (
+                    Ok(()),
+                    Some((usize::MAX, s.ring_pages(ring)[0])),
+                    Some(ring),
+                ),
                 Err(e) => (Err(e), None, Some(ring)),
             }
         }
@@ -159,7 +163,13 @@ fn do_test(backing: Backing, test: Test, shared: bool) -> bool {
         "the pin holds the page the process maps"
     );
     assert!(s.folio(page).maybe_dma_pinned());
-    let fast_ro_file = matches!(test, Test::Gup { rw: false, fast: true }) && shared;
+    let fast_ro_file = matches!(
+        test,
+        Test::Gup {
+            rw: false,
+            fast: true
+        }
+    ) && shared;
     // A R/O long-term GUP-fast grab of a file page bails after the grab
     // (gup_must_unshare(NULL, ...) is true without a VMA) and the slow path pins:
     // +2/+1. Everything else pins once.
@@ -172,7 +182,11 @@ fn do_test(backing: Backing, test: Test, shared: bool) -> bool {
         assert_eq!(s.pfn(p, a), Some(mapped), "PFN kept");
         assert_eq!(s.kind(page), FolioKind::File { ino, index: 0 });
         assert_eq!(s.cached(ino, 0), Some(page));
-        assert_eq!(s.file_data(ino, 0), Some(w.ver(0)), "memset reached the file");
+        assert_eq!(
+            s.file_data(ino, 0),
+            Some(w.ver(0)),
+            "memset reached the file"
+        );
     } else {
         // MAP_PRIVATE: the memset broke COW; an exclusive anonymous page is
         // pinned and the file is untouched.
@@ -198,16 +212,44 @@ fn do_test(backing: Backing, test: Test, shared: bool) -> bool {
 }
 
 fn rw_gup(b: Backing, shared: bool) -> bool {
-    do_test(b, Test::Gup { rw: true, fast: false }, shared)
+    do_test(
+        b,
+        Test::Gup {
+            rw: true,
+            fast: false,
+        },
+        shared,
+    )
 }
 fn rw_gup_fast(b: Backing, shared: bool) -> bool {
-    do_test(b, Test::Gup { rw: true, fast: true }, shared)
+    do_test(
+        b,
+        Test::Gup {
+            rw: true,
+            fast: true,
+        },
+        shared,
+    )
 }
 fn ro_gup(b: Backing, shared: bool) -> bool {
-    do_test(b, Test::Gup { rw: false, fast: false }, shared)
+    do_test(
+        b,
+        Test::Gup {
+            rw: false,
+            fast: false,
+        },
+        shared,
+    )
 }
 fn ro_gup_fast(b: Backing, shared: bool) -> bool {
-    do_test(b, Test::Gup { rw: false, fast: true }, shared)
+    do_test(
+        b,
+        Test::Gup {
+            rw: false,
+            fast: true,
+        },
+        shared,
+    )
 }
 fn io_uring(b: Backing, shared: bool) -> bool {
     do_test(b, Test::IoUring, shared)
@@ -243,16 +285,66 @@ macro_rules! case {
 }
 
 // desc strings of gup_longterm.c test_cases[], with the verdict per backing.
-case!(rw_longterm_gup_pin_in_map_shared_file_mapping, rw_gup, true, [true, false, true, true]);
-case!(rw_longterm_gup_fast_pin_in_map_shared_file_mapping, rw_gup_fast, true, [true, false, true, true]);
-case!(ro_longterm_gup_pin_in_map_shared_file_mapping, ro_gup, true, [true, true, true, true]);
-case!(ro_longterm_gup_fast_pin_in_map_shared_file_mapping, ro_gup_fast, true, [true, true, true, true]);
-case!(rw_longterm_gup_pin_in_map_private_file_mapping, rw_gup, false, [true, true, true, true]);
-case!(rw_longterm_gup_fast_pin_in_map_private_file_mapping, rw_gup_fast, false, [true, true, true, true]);
-case!(ro_longterm_gup_pin_in_map_private_file_mapping, ro_gup, false, [true, true, true, true]);
-case!(ro_longterm_gup_fast_pin_in_map_private_file_mapping, ro_gup_fast, false, [true, true, true, true]);
-case!(io_uring_fixed_buffer_with_map_shared_file_mapping, io_uring, true, [true, false, true, true]);
-case!(io_uring_fixed_buffer_with_map_private_file_mapping, io_uring, false, [true, true, true, true]);
+case!(
+    rw_longterm_gup_pin_in_map_shared_file_mapping,
+    rw_gup,
+    true,
+    [true, false, true, true]
+);
+case!(
+    rw_longterm_gup_fast_pin_in_map_shared_file_mapping,
+    rw_gup_fast,
+    true,
+    [true, false, true, true]
+);
+case!(
+    ro_longterm_gup_pin_in_map_shared_file_mapping,
+    ro_gup,
+    true,
+    [true, true, true, true]
+);
+case!(
+    ro_longterm_gup_fast_pin_in_map_shared_file_mapping,
+    ro_gup_fast,
+    true,
+    [true, true, true, true]
+);
+case!(
+    rw_longterm_gup_pin_in_map_private_file_mapping,
+    rw_gup,
+    false,
+    [true, true, true, true]
+);
+case!(
+    rw_longterm_gup_fast_pin_in_map_private_file_mapping,
+    rw_gup_fast,
+    false,
+    [true, true, true, true]
+);
+case!(
+    ro_longterm_gup_pin_in_map_private_file_mapping,
+    ro_gup,
+    false,
+    [true, true, true, true]
+);
+case!(
+    ro_longterm_gup_fast_pin_in_map_private_file_mapping,
+    ro_gup_fast,
+    false,
+    [true, true, true, true]
+);
+case!(
+    io_uring_fixed_buffer_with_map_shared_file_mapping,
+    io_uring,
+    true,
+    [true, false, true, true]
+);
+case!(
+    io_uring_fixed_buffer_with_map_private_file_mapping,
+    io_uring,
+    false,
+    [true, true, true, true]
+);
 
 // ---------------------------------------------------------------------------
 // Beyond the selftest: long-term pins of a private file page the process has
@@ -295,7 +387,11 @@ fn ro_longterm_pin_of_read_faulted_private_file_page(b: Backing, api: GupApi) {
     );
     // GUP-fast grabs the file page, gup_must_unshare(NULL) bails: +1/+1, then
     // the slow path unshares and pins.
-    let want = if api == GupApi::PinUserPagesFast { (2, 1) } else { (1, 0) };
+    let want = if api == GupApi::PinUserPagesFast {
+        (2, 1)
+    } else {
+        (1, 0)
+    };
     assert_eq!(s.pins_since(base), want);
     assert_eq!(s.cached(ino, 0), Some(file_page), "file page unchanged");
     assert_eq!(s.file_data(ino, 0), Some(wf.ver(0)));

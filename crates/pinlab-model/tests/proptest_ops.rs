@@ -602,7 +602,11 @@ fn cfg() -> impl Strategy<Value = MachineConfig> {
         prop_oneof![Just(Zone::Normal), Just(Zone::Movable), Just(Zone::Cma)],
         prop_oneof![4 => Just(Thp::Madvise), 1 => Just(Thp::Always), 1 => Just(Thp::Never)],
     )
-        .prop_map(|(user_zone, thp)| MachineConfig { user_zone, thp })
+        .prop_map(|(user_zone, thp)| MachineConfig {
+            user_zone,
+            thp,
+            ..MachineConfig::default()
+        })
 }
 
 proptest! {
