@@ -35,6 +35,8 @@ pub struct MachineConfig {
     pub thp: Thp,
     /// The block device requires stable pages during writeback (checksums, DIF/DIX).
     pub stable_writes: bool,
+    /// `vm.nr_hugepages`: size of the 2 MiB hugetlb pool.
+    pub nr_hugepages: u64,
 }
 
 impl Default for MachineConfig {
@@ -43,6 +45,7 @@ impl Default for MachineConfig {
             user_zone: Zone::Normal,
             thp: Thp::Madvise,
             stable_writes: false,
+            nr_hugepages: 0,
         }
     }
 }
@@ -83,9 +86,11 @@ impl Machine {
     /// A machine with no processes.
     pub fn new(cfg: MachineConfig) -> Machine {
         let stable_writes = cfg.stable_writes;
+        let mut frames = Frames::default();
+        frames.hugetlb_free = cfg.nr_hugepages;
         Machine {
             cfg,
-            frames: Frames::default(),
+            frames,
             procs: Vec::new(),
             fs: Fs {
                 stable_writes,

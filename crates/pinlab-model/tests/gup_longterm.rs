@@ -255,96 +255,258 @@ fn io_uring(b: Backing, shared: bool) -> bool {
     do_test(b, Test::IoUring, shared)
 }
 
-/// One `#[test]` per backing for a case; `$works` lists the expected verdict per
-/// backing (memfd, tmpfile on ext4, local tmpfile on tmpfs, memfd hugetlb).
-macro_rules! case {
-    ($name:ident, $f:ident, $shared:expr, [$m:expr, $e:expr, $t:expr, $h:expr]) => {
-        mod $name {
-            use super::*;
-            #[test]
-            fn memfd() {
-                assert_eq!($f(Backing::Memfd, $shared), $m);
-            }
-            #[test]
-            fn tmpfile_ext4() {
-                assert_eq!($f(Backing::TmpfileExt4, $shared), $e);
-            }
-            #[test]
-            fn local_tmpfile_tmpfs() {
-                assert_eq!($f(Backing::LocalTmpfileTmpfs, $shared), $t);
-            }
-            #[test]
-            #[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
-            fn memfd_hugetlb_2048kB() {
-                // hugetlbfs is HUGETLBFS_MAGIC: writable long-term pins allowed
-                // (no dirty tracking), private mappings COW to an anon hugetlb folio.
-                assert_eq!($f(Backing::MemfdHugetlb2M, $shared), $h);
-            }
-        }
-    };
+// One test per (gup_longterm.c desc string, backing). `true` = the pin must
+// work, `false` = it must fail with EFAULT.
+
+// --- rw longterm gup pin in map shared file mapping
+
+#[test]
+fn rw_longterm_gup_pin_in_map_shared_file_mapping__memfd() {
+    assert!(rw_gup(Backing::Memfd, true));
 }
 
-// desc strings of gup_longterm.c test_cases[], with the verdict per backing.
-case!(
-    rw_longterm_gup_pin_in_map_shared_file_mapping,
-    rw_gup,
-    true,
-    [true, false, true, true]
-);
-case!(
-    rw_longterm_gup_fast_pin_in_map_shared_file_mapping,
-    rw_gup_fast,
-    true,
-    [true, false, true, true]
-);
-case!(
-    ro_longterm_gup_pin_in_map_shared_file_mapping,
-    ro_gup,
-    true,
-    [true, true, true, true]
-);
-case!(
-    ro_longterm_gup_fast_pin_in_map_shared_file_mapping,
-    ro_gup_fast,
-    true,
-    [true, true, true, true]
-);
-case!(
-    rw_longterm_gup_pin_in_map_private_file_mapping,
-    rw_gup,
-    false,
-    [true, true, true, true]
-);
-case!(
-    rw_longterm_gup_fast_pin_in_map_private_file_mapping,
-    rw_gup_fast,
-    false,
-    [true, true, true, true]
-);
-case!(
-    ro_longterm_gup_pin_in_map_private_file_mapping,
-    ro_gup,
-    false,
-    [true, true, true, true]
-);
-case!(
-    ro_longterm_gup_fast_pin_in_map_private_file_mapping,
-    ro_gup_fast,
-    false,
-    [true, true, true, true]
-);
-case!(
-    io_uring_fixed_buffer_with_map_shared_file_mapping,
-    io_uring,
-    true,
-    [true, false, true, true]
-);
-case!(
-    io_uring_fixed_buffer_with_map_private_file_mapping,
-    io_uring,
-    false,
-    [true, true, true, true]
-);
+#[test]
+fn rw_longterm_gup_pin_in_map_shared_file_mapping__tmpfile_ext4() {
+    assert!(!rw_gup(Backing::TmpfileExt4, true));
+}
+
+#[test]
+fn rw_longterm_gup_pin_in_map_shared_file_mapping__local_tmpfile_tmpfs() {
+    assert!(rw_gup(Backing::LocalTmpfileTmpfs, true));
+}
+
+#[test]
+#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
+fn rw_longterm_gup_pin_in_map_shared_file_mapping__memfd_hugetlb_2048kB() {
+    // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
+    // pins work; private mappings COW to an anonymous hugetlb folio.
+    assert!(rw_gup(Backing::MemfdHugetlb2M, true));
+}
+
+// --- rw longterm gup fast pin in map shared file mapping
+
+#[test]
+fn rw_longterm_gup_fast_pin_in_map_shared_file_mapping__memfd() {
+    assert!(rw_gup_fast(Backing::Memfd, true));
+}
+
+#[test]
+fn rw_longterm_gup_fast_pin_in_map_shared_file_mapping__tmpfile_ext4() {
+    assert!(!rw_gup_fast(Backing::TmpfileExt4, true));
+}
+
+#[test]
+fn rw_longterm_gup_fast_pin_in_map_shared_file_mapping__local_tmpfile_tmpfs() {
+    assert!(rw_gup_fast(Backing::LocalTmpfileTmpfs, true));
+}
+
+#[test]
+#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
+fn rw_longterm_gup_fast_pin_in_map_shared_file_mapping__memfd_hugetlb_2048kB() {
+    // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
+    // pins work; private mappings COW to an anonymous hugetlb folio.
+    assert!(rw_gup_fast(Backing::MemfdHugetlb2M, true));
+}
+
+// --- ro longterm gup pin in map shared file mapping
+
+#[test]
+fn ro_longterm_gup_pin_in_map_shared_file_mapping__memfd() {
+    assert!(ro_gup(Backing::Memfd, true));
+}
+
+#[test]
+fn ro_longterm_gup_pin_in_map_shared_file_mapping__tmpfile_ext4() {
+    assert!(ro_gup(Backing::TmpfileExt4, true));
+}
+
+#[test]
+fn ro_longterm_gup_pin_in_map_shared_file_mapping__local_tmpfile_tmpfs() {
+    assert!(ro_gup(Backing::LocalTmpfileTmpfs, true));
+}
+
+#[test]
+#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
+fn ro_longterm_gup_pin_in_map_shared_file_mapping__memfd_hugetlb_2048kB() {
+    // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
+    // pins work; private mappings COW to an anonymous hugetlb folio.
+    assert!(ro_gup(Backing::MemfdHugetlb2M, true));
+}
+
+// --- ro longterm gup fast pin in map shared file mapping
+
+#[test]
+fn ro_longterm_gup_fast_pin_in_map_shared_file_mapping__memfd() {
+    assert!(ro_gup_fast(Backing::Memfd, true));
+}
+
+#[test]
+fn ro_longterm_gup_fast_pin_in_map_shared_file_mapping__tmpfile_ext4() {
+    assert!(ro_gup_fast(Backing::TmpfileExt4, true));
+}
+
+#[test]
+fn ro_longterm_gup_fast_pin_in_map_shared_file_mapping__local_tmpfile_tmpfs() {
+    assert!(ro_gup_fast(Backing::LocalTmpfileTmpfs, true));
+}
+
+#[test]
+#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
+fn ro_longterm_gup_fast_pin_in_map_shared_file_mapping__memfd_hugetlb_2048kB() {
+    // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
+    // pins work; private mappings COW to an anonymous hugetlb folio.
+    assert!(ro_gup_fast(Backing::MemfdHugetlb2M, true));
+}
+
+// --- rw longterm gup pin in map private file mapping
+
+#[test]
+fn rw_longterm_gup_pin_in_map_private_file_mapping__memfd() {
+    assert!(rw_gup(Backing::Memfd, false));
+}
+
+#[test]
+fn rw_longterm_gup_pin_in_map_private_file_mapping__tmpfile_ext4() {
+    assert!(rw_gup(Backing::TmpfileExt4, false));
+}
+
+#[test]
+fn rw_longterm_gup_pin_in_map_private_file_mapping__local_tmpfile_tmpfs() {
+    assert!(rw_gup(Backing::LocalTmpfileTmpfs, false));
+}
+
+#[test]
+#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
+fn rw_longterm_gup_pin_in_map_private_file_mapping__memfd_hugetlb_2048kB() {
+    // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
+    // pins work; private mappings COW to an anonymous hugetlb folio.
+    assert!(rw_gup(Backing::MemfdHugetlb2M, false));
+}
+
+// --- rw longterm gup fast pin in map private file mapping
+
+#[test]
+fn rw_longterm_gup_fast_pin_in_map_private_file_mapping__memfd() {
+    assert!(rw_gup_fast(Backing::Memfd, false));
+}
+
+#[test]
+fn rw_longterm_gup_fast_pin_in_map_private_file_mapping__tmpfile_ext4() {
+    assert!(rw_gup_fast(Backing::TmpfileExt4, false));
+}
+
+#[test]
+fn rw_longterm_gup_fast_pin_in_map_private_file_mapping__local_tmpfile_tmpfs() {
+    assert!(rw_gup_fast(Backing::LocalTmpfileTmpfs, false));
+}
+
+#[test]
+#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
+fn rw_longterm_gup_fast_pin_in_map_private_file_mapping__memfd_hugetlb_2048kB() {
+    // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
+    // pins work; private mappings COW to an anonymous hugetlb folio.
+    assert!(rw_gup_fast(Backing::MemfdHugetlb2M, false));
+}
+
+// --- ro longterm gup pin in map private file mapping
+
+#[test]
+fn ro_longterm_gup_pin_in_map_private_file_mapping__memfd() {
+    assert!(ro_gup(Backing::Memfd, false));
+}
+
+#[test]
+fn ro_longterm_gup_pin_in_map_private_file_mapping__tmpfile_ext4() {
+    assert!(ro_gup(Backing::TmpfileExt4, false));
+}
+
+#[test]
+fn ro_longterm_gup_pin_in_map_private_file_mapping__local_tmpfile_tmpfs() {
+    assert!(ro_gup(Backing::LocalTmpfileTmpfs, false));
+}
+
+#[test]
+#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
+fn ro_longterm_gup_pin_in_map_private_file_mapping__memfd_hugetlb_2048kB() {
+    // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
+    // pins work; private mappings COW to an anonymous hugetlb folio.
+    assert!(ro_gup(Backing::MemfdHugetlb2M, false));
+}
+
+// --- ro longterm gup fast pin in map private file mapping
+
+#[test]
+fn ro_longterm_gup_fast_pin_in_map_private_file_mapping__memfd() {
+    assert!(ro_gup_fast(Backing::Memfd, false));
+}
+
+#[test]
+fn ro_longterm_gup_fast_pin_in_map_private_file_mapping__tmpfile_ext4() {
+    assert!(ro_gup_fast(Backing::TmpfileExt4, false));
+}
+
+#[test]
+fn ro_longterm_gup_fast_pin_in_map_private_file_mapping__local_tmpfile_tmpfs() {
+    assert!(ro_gup_fast(Backing::LocalTmpfileTmpfs, false));
+}
+
+#[test]
+#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
+fn ro_longterm_gup_fast_pin_in_map_private_file_mapping__memfd_hugetlb_2048kB() {
+    // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
+    // pins work; private mappings COW to an anonymous hugetlb folio.
+    assert!(ro_gup_fast(Backing::MemfdHugetlb2M, false));
+}
+
+// --- io uring fixed buffer with map shared file mapping
+
+#[test]
+fn io_uring_fixed_buffer_with_map_shared_file_mapping__memfd() {
+    assert!(io_uring(Backing::Memfd, true));
+}
+
+#[test]
+fn io_uring_fixed_buffer_with_map_shared_file_mapping__tmpfile_ext4() {
+    assert!(!io_uring(Backing::TmpfileExt4, true));
+}
+
+#[test]
+fn io_uring_fixed_buffer_with_map_shared_file_mapping__local_tmpfile_tmpfs() {
+    assert!(io_uring(Backing::LocalTmpfileTmpfs, true));
+}
+
+#[test]
+#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
+fn io_uring_fixed_buffer_with_map_shared_file_mapping__memfd_hugetlb_2048kB() {
+    // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
+    // pins work; private mappings COW to an anonymous hugetlb folio.
+    assert!(io_uring(Backing::MemfdHugetlb2M, true));
+}
+
+// --- io uring fixed buffer with map private file mapping
+
+#[test]
+fn io_uring_fixed_buffer_with_map_private_file_mapping__memfd() {
+    assert!(io_uring(Backing::Memfd, false));
+}
+
+#[test]
+fn io_uring_fixed_buffer_with_map_private_file_mapping__tmpfile_ext4() {
+    assert!(io_uring(Backing::TmpfileExt4, false));
+}
+
+#[test]
+fn io_uring_fixed_buffer_with_map_private_file_mapping__local_tmpfile_tmpfs() {
+    assert!(io_uring(Backing::LocalTmpfileTmpfs, false));
+}
+
+#[test]
+#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
+fn io_uring_fixed_buffer_with_map_private_file_mapping__memfd_hugetlb_2048kB() {
+    // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
+    // pins work; private mappings COW to an anonymous hugetlb folio.
+    assert!(io_uring(Backing::MemfdHugetlb2M, false));
+}
 
 // ---------------------------------------------------------------------------
 // Beyond the selftest: long-term pins of a private file page the process has

@@ -120,12 +120,16 @@ impl Devices {
 
 impl Machine {
     /// The ghost target of page number `vpn` in `pid`: the private page itself, or
-    /// the shmem page behind a shared mapping.
+    /// the file (or shmem) page behind a shared mapping. A MAP_PRIVATE file
+    /// mapping is private: its writes land in anonymous COW copies
+    /// (`do_cow_fault`, `wp_page_copy`) and never reach the file.
     pub fn target_of(&self, pid: Pid, vpn: u64) -> Option<Target> {
         let vma = self.mm(pid)?.vma_lookup(vpn)?;
         Some(match vma.file_index(vpn) {
-            Some((ino, index)) => Target::File { ino, index },
-            None => Target::Private { pid, vpn },
+            Some((ino, index)) if vma.flags & crate::vm::vmflags::VM_SHARED != 0 => {
+                Target::File { ino, index }
+            }
+            _ => Target::Private { pid, vpn },
         })
     }
 

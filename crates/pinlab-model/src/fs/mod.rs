@@ -30,6 +30,8 @@ pub enum FsKind {
     Tmpfs,
     /// `memfd_secret` (secretmem): never GUP-able.
     Secretmem,
+    /// hugetlbfs (`MFD_HUGETLB`, `MAP_HUGETLB`): 2 MiB folios from the pool.
+    Hugetlbfs,
 }
 
 impl FsKind {
@@ -118,6 +120,9 @@ pub struct Fs {
     pub stable_writes: bool,
 }
 
+/// Path of the zero device (`/dev/zero`, drivers/char/mem.c).
+pub const DEV_ZERO: &str = "/dev/zero";
+
 /// open(2) flags the model knows (uapi values).
 pub mod oflags {
     /// O_RDONLY.
@@ -170,17 +175,20 @@ impl Machine {
     }
 
     /// `open(path, flags)` on the ext4-like filesystem (paths under `/dev/shm/` are
-    /// on tmpfs). Returns the open file id.
+    /// on tmpfs). [`DEV_ZERO`] always exists: the zero character device, whose
+    /// only modelled operation is `mmap` (`mmap_zero`, drivers/char/mem.c, v6.14;
+    /// see [`Machine::mmap_file`]); reading or writing it is not modelled.
+    /// Returns the open file id.
     pub fn open(&mut self, pid: Pid, path: &str, flags: u64) -> KResult<usize> {
         self.mm(pid).ok_or(Errno::EINVAL)?;
-        let kind = if path.starts_with("/dev/shm/") {
+        let kind = if path.starts_with("/dev/shm/") || path == DEV_ZERO {
             FsKind::Tmpfs
         } else {
             FsKind::Ext4
         };
         let ino = match self.fs.inodes.iter().position(|i| i.name == path) {
             Some(i) => i as u32,
-            None if flags & O_CREAT != 0 => self.new_inode(kind, path),
+            None if flags & O_CREAT != 0 || path == DEV_ZERO => self.new_inode(kind, path),
             None => return Err(Errno::ENOENT),
         };
         if flags & O_TRUNC != 0 {
@@ -189,10 +197,24 @@ impl Machine {
         Ok(self.new_file(pid, ino, flags))
     }
 
-    /// `memfd_create(name, flags)`: a tmpfs inode.
+    /// `memfd_create(name, 0)`: a tmpfs inode.
     pub fn memfd_create(&mut self, pid: Pid, name: &str) -> KResult<usize> {
+        self.memfd_create_flags(pid, name, false)
+    }
+
+    /// `memfd_create(name, MFD_HUGETLB)`: a hugetlbfs inode.
+    pub fn memfd_create_hugetlb(&mut self, pid: Pid, name: &str) -> KResult<usize> {
+        self.memfd_create_flags(pid, name, true)
+    }
+
+    fn memfd_create_flags(&mut self, pid: Pid, name: &str, hugetlb: bool) -> KResult<usize> {
         self.mm(pid).ok_or(Errno::EINVAL)?;
-        let ino = self.new_inode(FsKind::Tmpfs, &format!("memfd:{name}"));
+        let kind = if hugetlb {
+            FsKind::Hugetlbfs
+        } else {
+            FsKind::Tmpfs
+        };
+        let ino = self.new_inode(kind, &format!("memfd:{name}"));
         Ok(self.new_file(pid, ino, O_RDWR))
     }
 

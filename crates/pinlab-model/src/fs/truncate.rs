@@ -27,6 +27,23 @@ impl Machine {
         for (pid, vpn) in self.rmap_ptes(pfn) {
             self.zap_pte(pid, vpn);
         }
+        // PMD mappings (hugetlb): the whole folio goes.
+        let mut pmds = Vec::new();
+        for (pid, p) in self.procs.iter().enumerate() {
+            let Some(mm) = &p.mm else { continue };
+            for (idx, pmd) in &mm.pmds {
+                if pmd.pfn == pfn {
+                    pmds.push((pid as Pid, *idx));
+                }
+            }
+        }
+        for (pid, idx) in pmds {
+            self.zap_range(
+                pid,
+                idx * crate::mem::HPAGE_PMD_NR,
+                (idx + 1) * crate::mem::HPAGE_PMD_NR,
+            );
+        }
     }
 
     fn drop_buffers(&mut self, pfn: u64) {
@@ -89,6 +106,9 @@ impl Machine {
             for (pid, s, e) in zap {
                 if s < e {
                     self.zap_range(pid, s, e);
+                    // The private copies are discarded, as by MADV_DONTNEED: the
+                    // owner no longer expects its writes there.
+                    self.ghost_discard(pid, s, e);
                 }
             }
         }
@@ -183,6 +203,22 @@ impl Machine {
         }
         if mode & FALLOC_FL_PUNCH_HOLE != 0 {
             return Err(Errno::EOPNOTSUPP);
+        }
+        if kind == FsKind::Hugetlbfs {
+            // hugetlbfs_fallocate: instantiate the huge pages in the page cache.
+            let nr = crate::mem::HPAGE_PMD_NR;
+            let mut idx = (off / PAGE_SIZE) & !(nr - 1);
+            while idx * PAGE_SIZE < off + len {
+                if !self.fs.inodes[ino as usize].cache.contains_key(&idx) {
+                    let p = self
+                        .frames
+                        .alloc_hugetlb(crate::mem::FolioKind::File { ino, index: idx })
+                        .ok_or(Errno::ENOSPC)?;
+                    self.frames.get_mut(p).expect("folio").refcount = nr as i64;
+                    self.fs.inodes[ino as usize].cache.insert(idx, p);
+                }
+                idx += nr;
+            }
         }
         if kind == FsKind::Ext4 {
             for idx in off / PAGE_SIZE..(off + len).div_ceil(PAGE_SIZE) {

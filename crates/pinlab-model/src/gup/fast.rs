@@ -27,6 +27,9 @@ impl Machine {
         let Some(f) = self.frames.get(head) else {
             return false;
         };
+        if f.hugetlb {
+            return true;
+        }
         // check_secretmem applies to every small folio (CONFIG_SECRETMEM).
         let check_secretmem = !f.is_large();
         if !reject_file_backed && !check_secretmem {

@@ -106,6 +106,8 @@ pub struct Folio {
     pub private: bool,
     /// `PG_writeback`.
     pub writeback: bool,
+    /// A hugetlb folio (from the hugetlb pool; never split, returned to the pool when freed).
+    pub hugetlb: bool,
     /// Symbolic content, one version per 4 KiB page.
     pub data: Vec<Ver>,
 }
@@ -126,6 +128,7 @@ impl Folio {
             dirty: false,
             private: false,
             writeback: false,
+            hugetlb: false,
             data: vec![0; n],
         }
     }
@@ -188,6 +191,9 @@ impl Folio {
         if self.writeback {
             v.push("writeback".to_string());
         }
+        if self.hugetlb {
+            v.push("hugetlb".to_string());
+        }
         if self.dma_pinned_flag {
             v.push("PG_dma_pinned".to_string());
         }
@@ -221,6 +227,8 @@ pub struct Frames {
     folios: BTreeMap<u64, Folio>,
     free: BTreeMap<(Zone, u8), BTreeSet<u64>>,
     next: BTreeMap<(Zone, u8), u64>,
+    /// `HugePages_Free`: 2 MiB pages left in the hugetlb pool.
+    pub hugetlb_free: u64,
 }
 
 impl Frames {
@@ -243,11 +251,26 @@ impl Frames {
     /// Frees the folio with head `pfn` (its refcount reached zero).
     pub fn free(&mut self, pfn: u64) {
         if let Some(f) = self.folios.remove(&pfn) {
+            if f.hugetlb {
+                // free_huge_folio: back to the pool.
+                self.hugetlb_free += 1;
+            }
             self.free
                 .entry((Zone::of_pfn(pfn), f.order))
                 .or_default()
                 .insert(pfn);
         }
+    }
+
+    /// `alloc_hugetlb_folio`: a 2 MiB folio from the pool, or `None` if it is empty.
+    pub fn alloc_hugetlb(&mut self, kind: FolioKind) -> Option<u64> {
+        if self.hugetlb_free == 0 {
+            return None;
+        }
+        self.hugetlb_free -= 1;
+        let pfn = self.alloc(Zone::Normal, HPAGE_PMD_ORDER, kind);
+        self.folios.get_mut(&pfn).expect("new folio").hugetlb = true;
+        Some(pfn)
     }
 
     /// The folio whose head is `pfn`.

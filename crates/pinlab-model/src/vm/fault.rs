@@ -88,6 +88,10 @@ impl Machine {
     ) -> Result<(), VmFault> {
         let mm = self.mm(pid).ok_or(VmFault::Sigsegv)?;
         let vma = mm.vma_lookup(vpn).cloned().ok_or(VmFault::Sigsegv)?;
+        if vma.flags & VM_HUGETLB != 0 {
+            return self.hugetlb_fault(policy, pid, &vma, vpn, kind);
+        }
+        let mm = self.mm(pid).expect("mm");
         match mm.lookup(vpn) {
             Some(Mapping::Pmd(pmd, _)) => match kind {
                 FaultKind::Read => Ok(()),
@@ -246,6 +250,138 @@ impl Machine {
                 Ok(())
             }
         }
+    }
+
+    /// `hugetlb_fault` (mm/hugetlb.c, v6.14): PMD-sized mappings of 2 MiB folios
+    /// from the pool, never split. A missing page is taken from (or added to) the
+    /// page cache (`hugetlb_no_page`); a private write copies it into an anonymous
+    /// hugetlb folio; a write (or unshare) of a read-only private PMD reuses an
+    /// anonymous folio that is exclusive or mapped once, else copies the whole
+    /// 2 MiB (`hugetlb_wp`). An empty pool is SIGBUS (-EFAULT for GUP).
+    fn hugetlb_fault(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        vma: &Vma,
+        vpn: u64,
+        kind: FaultKind,
+    ) -> Result<(), VmFault> {
+        let (ino, index) = vma.file_index(vpn).expect("hugetlb vma");
+        let hidx = index & !(HPAGE_PMD_NR - 1);
+        let pmd_idx = vpn >> 9;
+        let writable = vma.flags & VM_WRITE != 0;
+        let shared = vma.flags & VM_SHARED != 0;
+        let anon_excl = policy.has(Switch::anon_exclusive);
+        if let Some(pmd) = self.mm(pid).expect("mm").pmds.get(&pmd_idx).copied() {
+            if kind == FaultKind::Read || pmd.write {
+                if kind == FaultKind::Write {
+                    self.mm_mut(pid)
+                        .expect("mm")
+                        .pmds
+                        .get_mut(&pmd_idx)
+                        .expect("pmd")
+                        .dirty = true;
+                }
+                return Ok(());
+            }
+            let unshare = kind == FaultKind::Unshare;
+            let f = self.frames.get(pmd.pfn).expect("folio");
+            if shared || (f.is_anon() && (f.anon_exclusive[0] || f.mapcount() == 1)) {
+                if f.is_anon() && anon_excl {
+                    self.frames
+                        .get_mut(pmd.pfn)
+                        .expect("folio")
+                        .anon_exclusive
+                        .iter_mut()
+                        .for_each(|x| *x = true);
+                }
+                if !unshare {
+                    let p = self
+                        .mm_mut(pid)
+                        .expect("mm")
+                        .pmds
+                        .get_mut(&pmd_idx)
+                        .expect("pmd");
+                    p.write = writable;
+                    p.dirty = true;
+                }
+                return Ok(());
+            }
+            let data = f.data.clone();
+            let new = self
+                .frames
+                .alloc_hugetlb(FolioKind::Anon)
+                .ok_or(VmFault::Sigbus)?;
+            let nf = self.frames.get_mut(new).expect("folio");
+            nf.data = data;
+            nf.entire_mapcount = 1;
+            nf.anon_exclusive.iter_mut().for_each(|x| *x = anon_excl);
+            let mm = self.mm_mut(pid).expect("mm");
+            mm.pmds.insert(
+                pmd_idx,
+                Pmd {
+                    pfn: new,
+                    write: !unshare && writable,
+                    dirty: !unshare,
+                },
+            );
+            mm.vmas.get_mut(&vma.start).expect("vma").anon_vma = true;
+            self.frames.get_mut(pmd.pfn).expect("folio").entire_mapcount -= 1;
+            self.frames.put_refs(pmd.pfn, 1);
+            return Ok(());
+        }
+        if hidx * PAGE_SIZE >= self.fs.inodes[ino as usize].i_size {
+            return Err(VmFault::Sigbus);
+        }
+        let cached = match self.fs.inodes[ino as usize].cache.get(&hidx) {
+            Some(&p) => p,
+            None => {
+                let p = self
+                    .frames
+                    .alloc_hugetlb(FolioKind::File { ino, index: hidx })
+                    .ok_or(VmFault::Sigbus)?;
+                // The page cache holds nr_pages references, the allocation one.
+                self.frames.get_mut(p).expect("folio").refcount = HPAGE_PMD_NR as i64;
+                self.fs.inodes[ino as usize].cache.insert(hidx, p);
+                p
+            }
+        };
+        if !shared && kind != FaultKind::Read {
+            let data = self.frames.get(cached).expect("folio").data.clone();
+            let new = self
+                .frames
+                .alloc_hugetlb(FolioKind::Anon)
+                .ok_or(VmFault::Sigbus)?;
+            let nf = self.frames.get_mut(new).expect("folio");
+            nf.data = data;
+            nf.entire_mapcount = 1;
+            nf.anon_exclusive.iter_mut().for_each(|x| *x = anon_excl);
+            let w = kind == FaultKind::Write;
+            let mm = self.mm_mut(pid).expect("mm");
+            mm.pmds.insert(
+                pmd_idx,
+                Pmd {
+                    pfn: new,
+                    write: w && writable,
+                    dirty: w,
+                },
+            );
+            mm.vmas.get_mut(&vma.start).expect("vma").anon_vma = true;
+            return Ok(());
+        }
+        let f = self.frames.get_mut(cached).expect("folio");
+        f.refcount += 1;
+        f.entire_mapcount += 1;
+        let w = shared && writable;
+        self.mm_mut(pid).expect("mm").pmds.insert(
+            pmd_idx,
+            Pmd {
+                pfn: cached,
+                write: w,
+                dirty: w && kind == FaultKind::Write,
+            },
+        );
+        Ok(())
     }
 
     /// The anonymous-folio reuse rule of `do_wp_page` for the policy in force:

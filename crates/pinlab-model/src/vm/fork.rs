@@ -35,7 +35,7 @@ impl Machine {
             let mut cv = v.clone();
             if v.flags & VM_WIPEONFORK != 0 {
                 cv.anon_vma = false;
-            } else if v.is_anonymous() && v.anon_vma {
+            } else if v.anon_vma {
                 copy.push((v.start, v.end, v.flags));
             }
             cmm.vmas.insert(cv.start, cv);
@@ -47,7 +47,21 @@ impl Machine {
             name: child_name.to_string(),
         });
         for (start, end, flags) in copy {
-            self.copy_page_range(policy, parent, child, start, end, flags);
+            if let Err(e) = self.copy_page_range(policy, parent, child, start, end, flags) {
+                // dup_mmap failed: the half-built child is torn down, fork returns the error.
+                let ranges: Vec<(u64, u64)> = self
+                    .mm(child)
+                    .expect("child")
+                    .vmas
+                    .values()
+                    .map(|v| (v.start, v.end))
+                    .collect();
+                for (s, e2) in ranges {
+                    self.zap_range(child, s, e2);
+                }
+                self.procs[child as usize].mm = None;
+                return Err(e);
+            }
         }
         self.ghost_fork(parent, child);
         Ok(child)
@@ -71,7 +85,7 @@ impl Machine {
         start: u64,
         end: u64,
         flags: u64,
-    ) {
+    ) -> KResult<()> {
         let anon_excl = policy.has(Switch::anon_exclusive);
         let cow = flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE;
         let pmds: Vec<(u64, Pmd)> = self
@@ -82,9 +96,38 @@ impl Machine {
             .map(|(k, p)| (*k, *p))
             .collect();
         for (idx, pmd) in pmds {
-            // copy_huge_pmd
-            let excl = self.frames.get(pmd.pfn).expect("folio").anon_exclusive[0];
-            if self.needs_cow_for_dma(policy, parent, pmd.pfn) && (!anon_excl || excl) {
+            // copy_huge_pmd, or copy_hugetlb_page_range for a hugetlb folio
+            let (excl, hugetlb, anon) = {
+                let f = self.frames.get(pmd.pfn).expect("folio");
+                (f.anon_exclusive[0], f.hugetlb, f.is_anon())
+            };
+            if hugetlb
+                && anon
+                && self.needs_cow_for_dma(policy, parent, pmd.pfn)
+                && (!anon_excl || excl)
+            {
+                // hugetlb_try_dup_anon_rmap refused: copy the whole 2 MiB page for the
+                // child now; an empty pool fails the fork.
+                let data = self.frames.get(pmd.pfn).expect("folio").data.clone();
+                let new = self
+                    .frames
+                    .alloc_hugetlb(FolioKind::Anon)
+                    .ok_or(Errno::ENOMEM)?;
+                let nf = self.frames.get_mut(new).expect("folio");
+                nf.data = data;
+                nf.entire_mapcount = 1;
+                nf.anon_exclusive.iter_mut().for_each(|x| *x = anon_excl);
+                self.mm_mut(child).expect("mm").pmds.insert(
+                    idx,
+                    Pmd {
+                        pfn: new,
+                        write: flags & VM_WRITE != 0,
+                        dirty: true,
+                    },
+                );
+                continue;
+            }
+            if !hugetlb && self.needs_cow_for_dma(policy, parent, pmd.pfn) && (!anon_excl || excl) {
                 // "Page maybe pinned: split and retry the fault on PTEs."
                 self.split_huge_pmd(parent, idx);
                 continue;
@@ -183,6 +226,7 @@ impl Machine {
         if let Some(v) = self.mm_mut(child).expect("mm").vmas.get_mut(&start) {
             v.anon_vma = true;
         }
+        Ok(())
     }
 
     /// `do_exit`: `exit_mm` tears the address space down, then `exit_files`

@@ -52,6 +52,8 @@ pub mod vmflags {
     pub const VM_HUGEPAGE: u64 = 0x2000_0000;
     /// VM_NOHUGEPAGE.
     pub const VM_NOHUGEPAGE: u64 = 0x4000_0000;
+    /// VM_HUGETLB.
+    pub const VM_HUGETLB: u64 = 0x0040_0000;
 }
 use vmflags::*;
 
@@ -71,6 +73,8 @@ pub mod uapi {
     pub const MAP_PRIVATE: u64 = 0x02;
     /// MAP_ANONYMOUS.
     pub const MAP_ANONYMOUS: u64 = 0x20;
+    /// MAP_HUGETLB.
+    pub const MAP_HUGETLB: u64 = 0x40000;
     /// MADV_DONTNEED.
     pub const MADV_DONTNEED: u64 = 4;
     /// MADV_DONTFORK.
@@ -262,6 +266,33 @@ impl Machine {
         if len == 0 || flags & MAP_ANONYMOUS == 0 {
             return Err(Errno::EINVAL);
         }
+        if flags & MAP_HUGETLB != 0 {
+            // ksys_mmap_pgoff: MAP_HUGETLB|MAP_ANONYMOUS maps an unlinked hugetlbfs file.
+            if len > TASK_SIZE {
+                return Err(Errno::ENOMEM);
+            }
+            let size = len.div_ceil(PMD_SIZE) * PMD_SIZE;
+            let ino = self.new_inode(FsKind::Hugetlbfs, "anon_hugepage (deleted)");
+            self.fs.inodes[ino as usize].i_size = size;
+            let file = self.fs.files.len();
+            self.fs.files.push(crate::fs::OpenFile {
+                ino,
+                direct: false,
+                append: false,
+                pos: 0,
+                holders: [pid].into_iter().collect(),
+            });
+            let r = self.mmap_file(
+                pid,
+                size,
+                prot,
+                flags & !(MAP_ANONYMOUS | MAP_HUGETLB),
+                file,
+                0,
+            );
+            self.fs.files[file].holders.clear();
+            return r;
+        }
         let shared = match flags & (MAP_SHARED | MAP_PRIVATE) {
             MAP_SHARED => true,
             MAP_PRIVATE => false,
@@ -307,6 +338,10 @@ impl Machine {
     /// `do_mmap` of a file: `MAP_SHARED` or `MAP_PRIVATE` over `[off, off+len)` of
     /// the open file. `-EACCES` if a shared writable mapping of a file not opened for
     /// writing is asked for is not modelled (files are opened O_RDWR).
+    /// A mapping of `/dev/zero` is `mmap_zero` (drivers/char/mem.c, v6.14): a
+    /// MAP_SHARED one gets a fresh shmem object (`shmem_zero_setup`), a
+    /// MAP_PRIVATE one is anonymous memory (`vma_set_anonymous`); both are placed
+    /// by `get_unmapped_area_zero`, as anonymous mappings are.
     pub fn mmap_file(
         &mut self,
         pid: Pid,
@@ -317,6 +352,9 @@ impl Machine {
         off: u64,
     ) -> KResult<u64> {
         let ino = self.file(pid, file)?.ino;
+        if self.fs.inodes[ino as usize].name == crate::fs::DEV_ZERO {
+            return self.mmap_anon(pid, len, prot, flags | MAP_ANONYMOUS);
+        }
         if len == 0 || off % PAGE_SIZE != 0 {
             return Err(Errno::EINVAL);
         }
@@ -325,16 +363,30 @@ impl Machine {
             MAP_PRIVATE => false,
             _ => return Err(Errno::EINVAL),
         };
-        let npages = pages(len);
+        let hugetlb = self.fs.inodes[ino as usize].kind == FsKind::Hugetlbfs;
+        if hugetlb && off % PMD_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let npages = if hugetlb {
+            pages(len).div_ceil(HPAGE_PMD_NR) * HPAGE_PMD_NR
+        } else {
+            pages(len)
+        };
         let mut vflags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
         if shared {
             vflags |= VM_SHARED | VM_MAYSHARE;
+        }
+        if hugetlb {
+            vflags |= VM_HUGETLB;
         }
         let mm = self.mm_mut(pid).ok_or(Errno::EFAULT)?;
         if mm.mmap_next == 0 {
             mm.mmap_next = 0x7f00_0000_0000 / PAGE_SIZE;
         }
-        let start = mm.mmap_next;
+        let mut start = mm.mmap_next;
+        if hugetlb || npages >= HPAGE_PMD_NR {
+            start = start.div_ceil(HPAGE_PMD_NR) * HPAGE_PMD_NR;
+        }
         mm.mmap_next = start + npages + 1;
         mm.vmas.insert(
             start,
@@ -468,7 +520,13 @@ impl Machine {
             .collect();
         for idx in pmd_idxs {
             let (ps, pe) = (idx * HPAGE_PMD_NR, (idx + 1) * HPAGE_PMD_NR);
-            if start <= ps && pe <= end {
+            let huge = self
+                .mm(pid)
+                .and_then(|m| m.pmds.get(&idx))
+                .and_then(|p| self.frames.get(p.pfn))
+                .is_some_and(|f| f.hugetlb);
+            if huge || (start <= ps && pe <= end) {
+                // A hugetlb PMD is never split: it goes whole.
                 let mm = self.mm_mut(pid).expect("mm");
                 let pmd = mm.pmds.remove(&idx).expect("pmd");
                 let f = self.frames.get_mut(pmd.pfn).expect("folio");
