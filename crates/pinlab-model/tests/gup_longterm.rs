@@ -10,8 +10,8 @@
 //! `!shared || fs in {tmpfs, hugetlbfs}`); EFAULT exactly when it must fail.
 //!
 //! Backings: `memfd` (tmpfs), `tmpfile` on the ext4-like fs, `local tmpfile` on
-//! tmpfs (`/dev/shm`), and `memfd hugetlb` (not modelled yet: those tests are
-//! `#[ignore]`d with the expectation written out).
+//! tmpfs (`/dev/shm`), and `memfd hugetlb` with 2 MiB pages (one huge page,
+//! pinned whole: 512 subpages).
 //!
 //! Beyond the selftest's verdict, each test checks what got pinned: a shared
 //! mapping pins the page-cache folio the process maps; a private mapping pins an
@@ -30,8 +30,8 @@ use pinlab_model::gup::foll::*;
 use pinlab_model::gup::GupApi;
 use pinlab_model::mem::FolioKind;
 use pinlab_model::vm::uapi::*;
-use pinlab_model::vm::PAGE_SIZE;
-use pinlab_model::{Errno, Pid};
+use pinlab_model::vm::{PAGE_SIZE, PMD_SIZE};
+use pinlab_model::{Errno, MachineConfig, Pid};
 
 /// The file the test maps (`enum test_type` plus the hugetlb sizes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,9 @@ impl Backing {
                 s.open(p, "/dev/shm/gup_longterm.XXXXXX", O_RDWR | O_CREAT)
             }
             Backing::MemfdHugetlb2M => {
-                panic!("model gap: hugetlbfs (MFD_HUGETLB) not modelled yet")
+                let f = s.m.memfd_create_hugetlb(p, "test").expect("memfd_create");
+                s.check();
+                f
             }
         }
     }
@@ -69,7 +71,31 @@ impl Backing {
     fn fs(self) -> FsKind {
         match self {
             Backing::TmpfileExt4 => FsKind::Ext4,
+            Backing::MemfdHugetlb2M => FsKind::Hugetlbfs,
             _ => FsKind::Tmpfs,
+        }
+    }
+
+    /// A machine for this backing: hugetlb needs a pool (the file page plus a
+    /// private copy).
+    fn sim(self) -> Sim {
+        match self {
+            Backing::MemfdHugetlb2M => Sim::with_cfg(
+                "upstream",
+                MachineConfig {
+                    nr_hugepages: 2,
+                    ..MachineConfig::default()
+                },
+            ),
+            _ => Sim::new("upstream"),
+        }
+    }
+
+    /// The selftest's `size`: one page, or one huge page.
+    fn size(self) -> u64 {
+        match self {
+            Backing::MemfdHugetlb2M => PMD_SIZE,
+            _ => PAGE_SIZE,
         }
     }
 }
@@ -85,9 +111,10 @@ enum Test {
 
 /// `do_test(fd, size, type, shared)`; returns whether the pin worked.
 fn do_test(backing: Backing, test: Test, shared: bool) -> bool {
-    let mut s = Sim::new("upstream");
+    let mut s = backing.sim();
     let p = s.spawn("gup_longterm");
-    let size = PAGE_SIZE;
+    let size = backing.size();
+    let nr = size / PAGE_SIZE;
     let fd = backing.open(&mut s, p);
     assert_eq!(s.fs_kind(p, fd), backing.fs());
     let ino = s.ino(p, fd);
@@ -121,9 +148,9 @@ fn do_test(backing: Backing, test: Test, shared: bool) -> bool {
                 GupApi::PinUserPages
             };
             let gflags = FOLL_LONGTERM | if rw { FOLL_WRITE } else { 0 };
-            match s.gup_handle(api, p, a, 1, gflags) {
+            match s.gup_handle(api, p, a, nr, gflags) {
                 Ok((h, n)) => {
-                    assert_eq!(n, 1, "one page pinned");
+                    assert_eq!(n as u64, nr, "the whole range pinned");
                     (Ok(()), Some((h, s.handle_pages(h)[0])), None)
                 }
                 Err(e) => (Err(e), None, None),
@@ -170,12 +197,18 @@ fn do_test(backing: Backing, test: Test, shared: bool) -> bool {
             fast: true
         }
     ) && shared;
+    // io_uring_register_buffers coalesces a large folio to one pin.
+    let coalesced = if test == Test::IoUring { nr - 1 } else { 0 };
     // A R/O long-term GUP-fast grab of a file page bails after the grab
     // (gup_must_unshare(NULL, ...) is true without a VMA) and the slow path pins:
-    // +2/+1. Everything else pins once.
+    // +2/+1 per page. Everything else pins once per page.
     assert_eq!(
         s.pins_since(base),
-        if fast_ro_file { (2, 1) } else { (1, 0) }
+        if fast_ro_file {
+            (2 * nr, nr)
+        } else {
+            (nr, coalesced)
+        }
     );
     if shared {
         // The page-cache folio itself, no copy.
@@ -200,7 +233,7 @@ fn do_test(backing: Backing, test: Test, shared: bool) -> bool {
     if test == Test::IoUring {
         // The device sees what the owner sees.
         let got = s.write_fixed(p, ring.expect("ring"), 0, size);
-        assert_eq!(got, vec![w.ver(0)]);
+        assert_eq!(got, vers(w, nr));
         s.unregister(p, ring.expect("ring"));
     } else {
         s.gup_release(h);
@@ -276,7 +309,6 @@ fn rw_longterm_gup_pin_in_map_shared_file_mapping__local_tmpfile_tmpfs() {
 }
 
 #[test]
-#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
 fn rw_longterm_gup_pin_in_map_shared_file_mapping__memfd_hugetlb_2048kB() {
     // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
     // pins work; private mappings COW to an anonymous hugetlb folio.
@@ -301,7 +333,6 @@ fn rw_longterm_gup_fast_pin_in_map_shared_file_mapping__local_tmpfile_tmpfs() {
 }
 
 #[test]
-#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
 fn rw_longterm_gup_fast_pin_in_map_shared_file_mapping__memfd_hugetlb_2048kB() {
     // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
     // pins work; private mappings COW to an anonymous hugetlb folio.
@@ -326,7 +357,6 @@ fn ro_longterm_gup_pin_in_map_shared_file_mapping__local_tmpfile_tmpfs() {
 }
 
 #[test]
-#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
 fn ro_longterm_gup_pin_in_map_shared_file_mapping__memfd_hugetlb_2048kB() {
     // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
     // pins work; private mappings COW to an anonymous hugetlb folio.
@@ -351,7 +381,6 @@ fn ro_longterm_gup_fast_pin_in_map_shared_file_mapping__local_tmpfile_tmpfs() {
 }
 
 #[test]
-#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
 fn ro_longterm_gup_fast_pin_in_map_shared_file_mapping__memfd_hugetlb_2048kB() {
     // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
     // pins work; private mappings COW to an anonymous hugetlb folio.
@@ -376,7 +405,6 @@ fn rw_longterm_gup_pin_in_map_private_file_mapping__local_tmpfile_tmpfs() {
 }
 
 #[test]
-#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
 fn rw_longterm_gup_pin_in_map_private_file_mapping__memfd_hugetlb_2048kB() {
     // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
     // pins work; private mappings COW to an anonymous hugetlb folio.
@@ -401,7 +429,6 @@ fn rw_longterm_gup_fast_pin_in_map_private_file_mapping__local_tmpfile_tmpfs() {
 }
 
 #[test]
-#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
 fn rw_longterm_gup_fast_pin_in_map_private_file_mapping__memfd_hugetlb_2048kB() {
     // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
     // pins work; private mappings COW to an anonymous hugetlb folio.
@@ -426,7 +453,6 @@ fn ro_longterm_gup_pin_in_map_private_file_mapping__local_tmpfile_tmpfs() {
 }
 
 #[test]
-#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
 fn ro_longterm_gup_pin_in_map_private_file_mapping__memfd_hugetlb_2048kB() {
     // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
     // pins work; private mappings COW to an anonymous hugetlb folio.
@@ -451,7 +477,6 @@ fn ro_longterm_gup_fast_pin_in_map_private_file_mapping__local_tmpfile_tmpfs() {
 }
 
 #[test]
-#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
 fn ro_longterm_gup_fast_pin_in_map_private_file_mapping__memfd_hugetlb_2048kB() {
     // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
     // pins work; private mappings COW to an anonymous hugetlb folio.
@@ -476,7 +501,6 @@ fn io_uring_fixed_buffer_with_map_shared_file_mapping__local_tmpfile_tmpfs() {
 }
 
 #[test]
-#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
 fn io_uring_fixed_buffer_with_map_shared_file_mapping__memfd_hugetlb_2048kB() {
     // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
     // pins work; private mappings COW to an anonymous hugetlb folio.
@@ -501,7 +525,6 @@ fn io_uring_fixed_buffer_with_map_private_file_mapping__local_tmpfile_tmpfs() {
 }
 
 #[test]
-#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
 fn io_uring_fixed_buffer_with_map_private_file_mapping__memfd_hugetlb_2048kB() {
     // hugetlbfs: HUGETLBFS_MAGIC, no dirty tracking, so writable long-term
     // pins work; private mappings COW to an anonymous hugetlb folio.

@@ -102,8 +102,8 @@ pub enum Call {
     RdmaRead { mr: VarRef },
     /// `fd = open("path", O_...)` (ext4-like; `/dev/shm/...` is tmpfs).
     Open { path: String, flags: u64 },
-    /// `fd = memfd_create("name", flags)`.
-    MemfdCreate { name: String },
+    /// `fd = memfd_create("name", flags)` (`MFD_HUGETLB`: hugetlbfs).
+    MemfdCreate { name: String, hugetlb: bool },
     /// `fd = memfd_secret(0)`.
     MemfdSecret,
     /// `close(fd)`.
@@ -284,6 +284,7 @@ const MAP: &[(&str, u64)] = &[
     ("MAP_PRIVATE", MAP_PRIVATE),
     ("MAP_ANONYMOUS", MAP_ANONYMOUS),
     ("MAP_ANON", MAP_ANONYMOUS),
+    ("MAP_HUGETLB", MAP_HUGETLB),
 ];
 const MADV: &[(&str, u64)] = &[
     ("MADV_DONTNEED", MADV_DONTNEED),
@@ -556,11 +557,13 @@ impl Binder<'_> {
                     }
                 };
                 let flags = self.flags(&a[1], MFD, "MFD_*")?;
-                if flags & 4 != 0 {
-                    return Err(self.e(a[1].span, "MFD_HUGETLB: hugetlbfs is not modelled yet"));
+                if flags & 4 == 0 {
+                    self.uses.insert(Shmem);
                 }
-                self.uses.insert(Shmem);
-                Call::MemfdCreate { name }
+                Call::MemfdCreate {
+                    name,
+                    hugetlb: flags & 4 != 0,
+                }
             }
             "memfd_secret" => {
                 self.nargs(s, &[0, 1], "memfd_secret(0)")?;
@@ -951,6 +954,9 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
                     }
                 }
             }
+            "nr_hugepages" => {
+                cfg.nr_hugepages = item.value.as_int().ok_or_else(|| err(file, item.value.span, format!("expected a number of 2 MiB pages, found `{}`", item.value)))?;
+            }
             "stable_writes" => {
                 cfg.stable_writes = match &item.value.kind {
                     ExprKind::Bool(b) => *b,
@@ -967,7 +973,7 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
                 return Err(err(
                     file,
                     item.span,
-                    format!("unknown setup key `{k}`; expected thp, user_zone or stable_writes"),
+                    format!("unknown setup key `{k}`; expected thp, user_zone, stable_writes or nr_hugepages"),
                 ))
             }
         }

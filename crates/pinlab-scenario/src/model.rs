@@ -213,8 +213,12 @@ impl Bound<'_> {
                         m.fs.files[f].ino
                     )))
                 }
-                Call::MemfdCreate { name } => {
-                    let f = m.memfd_create(p()?, &name)?;
+                Call::MemfdCreate { name, hugetlb } => {
+                    let f = if hugetlb {
+                        m.memfd_create_hugetlb(p()?, &name)?
+                    } else {
+                        m.memfd_create(p()?, &name)?
+                    };
                     bind = Some(Value::File(f));
                     Ok(Some(format!(
                         "fd (open file {f}, inode {})",

@@ -333,6 +333,29 @@ impl Machine {
         if hidx * PAGE_SIZE >= self.fs.inodes[ino as usize].i_size {
             return Err(VmFault::Sigbus);
         }
+        if !shared && !self.fs.inodes[ino as usize].cache.contains_key(&hidx) {
+            // hugetlb_no_page on a private mapping with nothing in the page cache:
+            // a new anonymous folio, read-only unless this is a write fault.
+            let new = self
+                .frames
+                .alloc_hugetlb(FolioKind::Anon)
+                .ok_or(VmFault::Sigbus)?;
+            let nf = self.frames.get_mut(new).expect("folio");
+            nf.entire_mapcount = 1;
+            nf.anon_exclusive.iter_mut().for_each(|x| *x = anon_excl);
+            let w = kind == FaultKind::Write;
+            let mm = self.mm_mut(pid).expect("mm");
+            mm.pmds.insert(
+                pmd_idx,
+                Pmd {
+                    pfn: new,
+                    write: w && writable,
+                    dirty: w,
+                },
+            );
+            mm.vmas.get_mut(&vma.start).expect("vma").anon_vma = true;
+            return Ok(());
+        }
         let cached = match self.fs.inodes[ino as usize].cache.get(&hidx) {
             Some(&p) => p,
             None => {
