@@ -13,8 +13,7 @@
 //!   `pte_access_permitted` before any grab: +0/+0.
 //!
 //! Rows not expressible in the model (skipped here): SysV shm; tmpfs
-//! `huge=always` (shmem THP); hugetlb memfd (shared RW, PROT_READ, private);
-//! block device (`/dev/loopN`) MAP_SHARED; io_uring's own SQE-array mmap (kernel
+//! `huge=always` (shmem THP, ignored); block device (`/dev/loopN`) MAP_SHARED; io_uring's own SQE-array mmap (kernel
 //! pages); `[vvar]`/`[vdso]`; the xfs and loop-device ext4 repeats (same as the
 //! ext4 rows). Exp. 3b (memfd seals, userfaultfd) is not modelled.
 
@@ -24,10 +23,10 @@ mod common;
 
 use common::*;
 use pinlab_model::fs::oflags::*;
-use pinlab_model::mem::FolioKind;
+use pinlab_model::mem::{FolioKind, HPAGE_PMD_NR};
 use pinlab_model::vm::uapi::*;
-use pinlab_model::vm::PAGE_SIZE;
-use pinlab_model::{Errno, KResult, Pid};
+use pinlab_model::vm::{PAGE_SIZE, PMD_SIZE};
+use pinlab_model::{Errno, KResult, MachineConfig, Pid};
 
 const N: u64 = 16;
 const LEN: u64 = N * PAGE_SIZE;
@@ -56,28 +55,30 @@ struct Row {
     after: Vec<Option<u64>>,
 }
 
-fn prefault(s: &mut Sim, p: Pid, a: u64, how: Prefault) {
-    match how {
-        Prefault::Write => {
-            s.store(p, a, LEN, 'W');
-        }
-        Prefault::Read => {
-            s.load(p, a, LEN);
-        }
-        Prefault::None => {}
-    }
-}
-
 /// Prefaults, registers on a fresh ring, reads the counters and the page
 /// tables, and unregisters (checking the counters balance).
 fn measure(s: &mut Sim, p: Pid, a: u64, how: Prefault) -> Row {
-    prefault(s, p, a, how);
-    let before = s.pfns(p, a, N);
+    measure_n(s, p, a, N, how)
+}
+
+/// [`measure`] of `n` pages.
+fn measure_n(s: &mut Sim, p: Pid, a: u64, n: u64, how: Prefault) -> Row {
+    let len = n * PAGE_SIZE;
+    match how {
+        Prefault::Write => {
+            s.store(p, a, len, 'W');
+        }
+        Prefault::Read => {
+            s.load(p, a, len);
+        }
+        Prefault::None => {}
+    }
+    let before = s.pfns(p, a, n);
     let ring = s.ring(p);
     let base = s.pins();
-    let res = s.register(p, ring, a, LEN);
+    let res = s.register(p, ring, a, len);
     let pins = s.pins_since(base);
-    let after = s.pfns(p, a, N);
+    let after = s.pfns(p, a, n);
     if res.is_ok() {
         s.unregister(p, ring);
     }
@@ -182,7 +183,7 @@ fn anon_prot_none__efault_0_0() {
 #[test]
 fn anon_rw_then_mprotect_prot_read__w__efault_0_0() {
     let (mut s, p, a) = anon(RW, MAP_PRIVATE | MAP_ANONYMOUS);
-    prefault(&mut s, p, a, Prefault::Write);
+    s.store(p, a, LEN, 'W');
     s.mprotect(p, a, LEN, PROT_READ);
     let r = measure(&mut s, p, a, Prefault::None);
     efault(&r, (0, 0));
@@ -390,25 +391,56 @@ fn e_ext4_map_private_prot_read__r__efault_0_0() {
 // ---------------------------------------------------------------------------
 // hugetlb and secretmem
 
+/// A hugetlb memfd of 2 × 2 MiB (the probe's 4 MiB), fallocated, mapped with
+/// `prot`/`flags`, with a pool of 4 huge pages.
+fn hugetlb(prot: u64, flags: u64) -> (Sim, Pid, u64) {
+    let mut s = Sim::with_cfg(
+        "upstream",
+        MachineConfig {
+            nr_hugepages: 4,
+            ..MachineConfig::default()
+        },
+    );
+    let p = s.spawn("probe");
+    let fd = s.m.memfd_create_hugetlb(p, "probe").expect("memfd_create");
+    s.ftruncate(p, fd, 2 * PMD_SIZE);
+    // The file's pages are instantiated (the pagemap showed file pages before a
+    // private mapping's register): a private read fault maps them, where it
+    // would otherwise get anonymous pages straight away (hugetlb_no_page).
+    s.fallocate(p, fd, 0, 0, 2 * PMD_SIZE);
+    let a = s.mmap_file(p, 2 * PMD_SIZE, prot, flags, fd, 0);
+    (s, p, a)
+}
+
+const HN: u64 = 2 * HPAGE_PMD_NR;
+
 #[test]
-#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
 fn f_hugetlb_memfd_map_shared_rw__w__ok_1024_1022_pfn_kept() {
-    // Expected: OK, +1024/+1022 (one pin kept per 2 MiB hugetlb folio), PFN kept.
-    unimplemented!("hugetlbfs");
+    // io_coalesce_buffer keeps one pin per 2 MiB folio.
+    let (mut s, p, a) = hugetlb(RW, MAP_SHARED);
+    let r = measure_n(&mut s, p, a, HN, Prefault::Write);
+    assert_eq!(r.res, Ok(()));
+    assert_eq!(r.pins, (1024, 1022));
+    pfn_kept(&r);
+    assert!(s.folio(r.after[0].unwrap()).hugetlb);
 }
 
 #[test]
-#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
 fn f_hugetlb_memfd_map_shared_prot_read__r__efault_0_0() {
-    // Expected: EFAULT, +0/+0 (read-only VMA).
-    unimplemented!("hugetlbfs");
+    let (mut s, p, a) = hugetlb(PROT_READ, MAP_SHARED);
+    let r = measure_n(&mut s, p, a, HN, Prefault::Read);
+    efault(&r, (0, 0));
 }
 
 #[test]
-#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
 fn f_hugetlb_memfd_map_private_never_written__r__ok_1024_1022_file_to_anon() {
-    // Expected: OK, +1024/+1022, file → anon, a new 2 MiB page.
-    unimplemented!("hugetlbfs");
+    let (mut s, p, a) = hugetlb(RW, MAP_PRIVATE);
+    let r = measure_n(&mut s, p, a, HN, Prefault::Read);
+    assert_eq!(r.res, Ok(()));
+    assert_eq!(r.pins, (1024, 1022));
+    file_to_anon(&s, &r);
+    let f = s.folio(r.after[0].unwrap());
+    assert!(f.hugetlb && f.order == 9, "a new 2 MiB page");
 }
 
 #[test]

@@ -14,7 +14,7 @@
 //! Exp. 4b: the same with an anonymous buffer whose mapping changes.
 //!
 //! Not modelled (ignored): tmpfs `huge=always` THP (including the partial-punch
-//! exception), hugetlb memfd, mremap.
+//! exception), mremap.
 
 #![allow(non_snake_case)]
 
@@ -28,8 +28,8 @@ use pinlab_model::gup::GupApi;
 use pinlab_model::mem::{FolioKind, ZERO_PFN};
 use pinlab_model::vm::fault::VmFault;
 use pinlab_model::vm::uapi::*;
-use pinlab_model::vm::PAGE_SIZE;
-use pinlab_model::{Errno, Pid, Ver, WriteId};
+use pinlab_model::vm::{PAGE_SIZE, PMD_SIZE};
+use pinlab_model::{Errno, MachineConfig, Pid, Ver, WriteId};
 
 const N: u64 = 4;
 const L: u64 = N * PAGE_SIZE;
@@ -200,12 +200,91 @@ fn tmpfs_thp_punch_4_pages_at_64k__split_fails_dma_reappears_in_file() {
     unimplemented!("shmem THP");
 }
 
+/// A hugetlb memfd of 2 × 2 MiB filled with 'A' through a shared mapping and
+/// registered, with a pool of 8 huge pages (6 free while pinned, as on the host).
+fn hugetlb_registered() -> (Shared, usize, Vec<u64>) {
+    let mut s = Sim::with_cfg(
+        "upstream",
+        MachineConfig {
+            nr_hugepages: 8,
+            ..MachineConfig::default()
+        },
+    );
+    let p = s.spawn("probe");
+    let fd = s.m.memfd_create_hugetlb(p, "probe").expect("memfd_create");
+    let ino = s.ino(p, fd);
+    s.ftruncate(p, fd, HL);
+    let a = s.mmap_file(p, HL, RW, MAP_SHARED, fd, 0);
+    let wa = s.store(p, a, HL, 'A');
+    let mut x = Shared {
+        s,
+        p,
+        fd,
+        ino,
+        a,
+        wa,
+    };
+    let ring = x.s.ring(x.p);
+    x.s.register(x.p, ring, x.a, HL).expect("register");
+    let pinned = x.s.ring_pages(ring);
+    assert_eq!(x.s.pins(), (1024, 1022), "one pin kept per 2 MiB folio");
+    assert_eq!(hugepages_free(&x.s), 6);
+    (x, ring, pinned)
+}
+
+const HL: u64 = 2 * PMD_SIZE;
+
+fn hugepages_free(s: &Sim) -> u64 {
+    s.m.frames.hugetlb_free
+}
+
+/// The hugetlb orphan row after the truncate or punch: READ_FIXED into the
+/// orphan, the file reads zeros, a fresh mapping touching one page takes a new
+/// huge page, WRITE_FIXED shows 'D', and the orphans go back to the pool exactly
+/// at unregister.
+fn hugetlb_orphan_tail(mut x: Shared, ring: usize, pinned: &[u64]) {
+    assert_eq!(hugepages_free(&x.s), 6, "the orphans are still allocated");
+    let wd = x.s.read_fixed(x.p, ring, 0, PAGE_SIZE, 'D');
+    assert_eq!(
+        x.s.pread(x.p, x.fd, 0, 2 * PAGE_SIZE),
+        vec![0, 0],
+        "the file reads zeros"
+    );
+    let b = x.s.mmap_file(x.p, HL, RW, MAP_SHARED, x.fd, 0);
+    assert_eq!(x.s.load(x.p, b, PAGE_SIZE), vec![0]);
+    assert_ne!(x.s.pfn(x.p, b), Some(pinned[0]), "a new PFN");
+    assert_eq!(
+        hugepages_free(&x.s),
+        5,
+        "the fresh mapping touched one huge page"
+    );
+    let got = x.s.write_fixed(x.p, ring, 0, PAGE_SIZE);
+    assert_eq!(got, vec![wd.ver(0)], "'D' in the orphan");
+    x.s.unregister(x.p, ring);
+    assert_eq!(
+        hugepages_free(&x.s),
+        7,
+        "the 2 orphans are freed exactly at unpin"
+    );
+    assert_eq!(x.s.pins(), (1024, 1024), "balanced");
+}
+
 #[test]
-#[ignore = "model gap: hugetlbfs (MFD_HUGETLB) not modelled yet"]
-fn hugetlb_memfd_ftruncate_0__orphans_freed_at_unregister() {
-    // Expected: OK, SIGBUS, 'D' in the orphan; HugePages_Free stays low while
-    // pinned and the 2 orphans are freed exactly at unregister.
-    unimplemented!("hugetlbfs");
+fn hugetlb_memfd_ftruncate_0__sigbus_orphan_holds_d_freed_at_unregister() {
+    let (mut x, ring, pinned) = hugetlb_registered();
+    x.s.ftruncate(x.p, x.fd, 0);
+    assert_eq!(old_access(&mut x), Err(VmFault::Sigbus));
+    x.s.ftruncate(x.p, x.fd, HL);
+    hugetlb_orphan_tail(x, ring, &pinned);
+}
+
+#[test]
+fn hugetlb_memfd_punch_hole__new_page_on_access_orphan_holds_d_freed_at_unregister() {
+    let (mut x, ring, pinned) = hugetlb_registered();
+    x.s.fallocate(x.p, x.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, HL);
+    assert_eq!(x.s.pfn(x.p, x.a), None, "unmapped");
+    assert_eq!(hugepages_free(&x.s), 6);
+    hugetlb_orphan_tail(x, ring, &pinned);
 }
 
 // ---------------------------------------------------------------------------

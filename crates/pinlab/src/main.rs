@@ -101,6 +101,24 @@ enum Cmd {
         #[arg(long)]
         scenario: Option<String>,
     },
+    /// Run the conformance cases on the running kernel and compare with the model's `upstream` prediction.
+    ///
+    /// Prints PASS, FAIL (with both values) or SKIP(reason) per case and a closing
+    /// line `N passed, N failed, N skipped`; exits 1 on any FAIL. Cases that read
+    /// PFNs or change a system setting (the hugetlb pool, restored afterwards) run
+    /// only as root; without root they are skipped, as are cases whose facility
+    /// (io_uring, THP, hugetlb, memfd_secret) is missing.
+    Probe {
+        /// Only cases whose name contains NAME (repeatable).
+        #[arg(long = "case")]
+        cases: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// List the case names and exit.
+        #[arg(long)]
+        list: bool,
+    },
     /// List the built-in scenarios.
     Scenarios,
     /// List the policy presets and switches.
@@ -321,6 +339,69 @@ fn run_trace(path: &std::path::Path, scenario: Option<String>) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+fn probe_cmd(cases: &[String], json: bool, list: bool) -> Result<ExitCode, String> {
+    use pinlab_probe::Verdict;
+    if !pinlab_probe::supported() {
+        return Err("pinlab probe is only supported on Linux".into());
+    }
+    if list {
+        for n in pinlab_probe::case_names() {
+            println!("{n}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let results = pinlab_probe::run(cases)?;
+    if results.is_empty() {
+        return Err(format!(
+            "--case {}: no probe case matches (see `pinlab probe --list`)",
+            cases.join(", ")
+        ));
+    }
+    let (mut p, mut f, mut s) = (0, 0, 0);
+    let mut rows = Vec::new();
+    for r in &results {
+        let v = match &r.verdict {
+            Verdict::Pass => {
+                p += 1;
+                "PASS".to_string()
+            }
+            Verdict::Fail => {
+                f += 1;
+                "FAIL".to_string()
+            }
+            Verdict::Skip(why) => {
+                s += 1;
+                format!("SKIP({why})")
+            }
+        };
+        if json {
+            rows.push(
+                serde_json::json!({"case": r.name, "verdict": v, "live": r.live, "model": r.model}),
+            );
+        } else {
+            println!("{v:<6} {}", r.name);
+            match r.verdict {
+                Verdict::Pass => println!("       {}", r.live.as_deref().unwrap_or("")),
+                Verdict::Fail => {
+                    println!("       live:  {}", r.live.as_deref().unwrap_or(""));
+                    println!("       model: {}", r.model.as_deref().unwrap_or(""));
+                }
+                Verdict::Skip(_) => {}
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"schema_version": 1, "cases": rows, "passed": p, "failed": f, "skipped": s})).expect("json"));
+    } else {
+        println!("{p} passed, {f} failed, {s} skipped");
+    }
+    Ok(if f > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn scenarios_cmd() -> Result<ExitCode, String> {
     for b in BUILTINS {
         let s = pinlab_scenario::load(b.file, b.text).map_err(|e| e.to_string())?;
@@ -398,6 +479,7 @@ fn main() -> ExitCode {
             bounds,
         } => explore_cmd(&scenario, &policy, outcome, json, save_traces, &bounds),
         Cmd::Run { trace, scenario } => run_trace(&trace, scenario),
+        Cmd::Probe { cases, json, list } => probe_cmd(&cases, json, list),
         Cmd::Scenarios => scenarios_cmd(),
         Cmd::Policies => policies_cmd(),
     };

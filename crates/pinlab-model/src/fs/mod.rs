@@ -241,6 +241,16 @@ impl Machine {
         Ok(())
     }
 
+    /// `filemap_get_entry` without a reference: the cached folio covering page
+    /// `index` of `ino` (a large folio — hugetlb — is cached under the index of
+    /// its first page) and the page's index in it.
+    pub fn cached_folio(&self, ino: u32, index: u64) -> Option<(u64, u64)> {
+        let i = self.fs.inodes.get(ino as usize)?;
+        let (&first, &head) = i.cache.range(..=index).next_back()?;
+        let nr = self.frames.get(head).map_or(1, |f| f.nr_pages());
+        (index - first < nr).then_some((head, index - first))
+    }
+
     /// Content a read of page `index` of `ino` returns now: the page cache, else
     /// the block, else zeroes; `None` beyond EOF.
     pub fn file_page_data(&self, ino: u32, index: u64) -> Option<Ver> {
@@ -248,8 +258,8 @@ impl Machine {
         if index * PAGE_SIZE >= i.i_size {
             return None;
         }
-        if let Some(&p) = i.cache.get(&index) {
-            return Some(self.page_data(p));
+        if let Some((head, k)) = self.cached_folio(ino, index) {
+            return Some(self.page_data(head + k));
         }
         Some(
             i.blocks
@@ -259,10 +269,11 @@ impl Machine {
     }
 
     /// `filemap_get_folio(FGP_CREAT)` / `shmem_get_folio`: the cached folio of
-    /// `index`, read in from its block (or zeroed) if absent. One page-cache reference.
+    /// `index` (the large folio covering it, if any), read in from its block (or
+    /// zeroed) if absent. One page-cache reference.
     pub fn filemap_get_folio(&mut self, ino: u32, index: u64, memalloc_pin: bool) -> u64 {
-        if let Some(&p) = self.fs.inodes[ino as usize].cache.get(&index) {
-            return p;
+        if let Some((head, _)) = self.cached_folio(ino, index) {
+            return head;
         }
         let zone = self.user_zone(memalloc_pin);
         let data = {
@@ -303,6 +314,7 @@ impl Machine {
     /// `write_begin` attaches buffers and allocates, the copy dirties the folio;
     /// O_DIRECT: straight to the blocks after invalidating the cache range).
     /// `off = None` writes at `f_pos` (or EOF with O_APPEND) and advances it.
+    /// Secretmem and hugetlbfs have no `->write_iter`: `-EINVAL`.
     pub fn file_write(
         &mut self,
         pid: Pid,
@@ -313,7 +325,11 @@ impl Machine {
     ) -> KResult<u64> {
         let f = self.file(pid, file)?.clone();
         let ino = f.ino;
-        if self.fs.inodes[ino as usize].kind == FsKind::Secretmem {
+        if matches!(
+            self.fs.inodes[ino as usize].kind,
+            FsKind::Secretmem | FsKind::Hugetlbfs
+        ) {
+            // No ->write_iter (secretmem, hugetlbfs): vfs_write gives -EINVAL.
             return Err(Errno::EINVAL);
         }
         let start = match off {
@@ -364,8 +380,9 @@ impl Machine {
             let Some(v) = self.file_page_data(f.ino, idx) else {
                 break;
             };
-            if !f.direct {
-                // Buffered reads go through the page cache.
+            if !f.direct && self.fs.inodes[f.ino as usize].kind != FsKind::Hugetlbfs {
+                // Buffered reads go through the page cache (hugetlbfs_read_iter
+                // copies zeroes for a hole and instantiates nothing).
                 self.filemap_get_folio(f.ino, idx, false);
             }
             self.observe(pid, v, "read()");

@@ -1,0 +1,246 @@
+//! Exp. 4 and 4b of host-probe.md: where DMA through a registered buffer lands
+//! after the memory under it was truncated, punched, unmapped or zapped.
+
+use super::model::M;
+use super::{Case, Env};
+use crate::sys::{self, Mapping, Ring, PAGE};
+use pinlab_model::fs::oflags::*;
+use pinlab_model::vm::uapi::*;
+use pinlab_model::WriteId;
+use std::os::fd::AsRawFd;
+
+#[derive(Clone, Copy, PartialEq)]
+enum V {
+    MemfdTruncate,
+    MemfdPunch,
+    AnonDontneed,
+    AnonMunmap,
+}
+
+const ALL: &[(&str, V)] = &[
+    (
+        "memfd_ftruncate_0_while_registered__ok_sigbus_read_fixed_ok_orphan_holds_d",
+        V::MemfdTruncate,
+    ),
+    (
+        "memfd_punch_hole_while_registered__ok_fresh_zero_page_orphan_holds_d",
+        V::MemfdPunch,
+    ),
+    (
+        "anon_dontneed_while_registered__process_sees_zero_orphan_holds_d",
+        V::AnonDontneed,
+    ),
+    (
+        "anon_munmap_while_registered__read_fixed_still_accepted",
+        V::AnonMunmap,
+    ),
+];
+
+/// The cases of this module.
+pub fn cases() -> Vec<Case> {
+    macro_rules! case {
+        ($i:expr) => {
+            Case {
+                name: ALL[$i].0,
+                root: false,
+                live: |e| live(ALL[$i].1, e),
+                model: |_| model(ALL[$i].1),
+            }
+        };
+    }
+    vec![case!(0), case!(1), case!(2), case!(3)]
+}
+
+const N: usize = 4;
+
+fn fmt(op: &str, rf: i64, file: Option<u8>, process: Option<u8>, orphan: u8) -> String {
+    let b = |x: Option<u8>| {
+        x.map_or("-".to_string(), |b| {
+            if b == 0 {
+                "0".into()
+            } else {
+                (b as char).to_string()
+            }
+        })
+    };
+    format!(
+        "{op}; READ_FIXED {rf}; file reads {}; process reads {}; pinned page holds {}",
+        b(file),
+        b(process),
+        b(Some(orphan))
+    )
+}
+
+fn live(v: V, env: &Env) -> Result<String, String> {
+    let len = N * PAGE;
+    let dpath = env.dir.join("d-src");
+    std::fs::write(&dpath, vec![b'D'; PAGE]).map_err(|e| e.to_string())?;
+    let dfd = sys::open(&dpath, libc::O_RDONLY).map_err(|e| e.to_string())?;
+    let opath = env.dir.join("out");
+    let ofd = sys::open(&opath, libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC)
+        .map_err(|e| e.to_string())?;
+    let memfd = if matches!(v, V::MemfdTruncate | V::MemfdPunch) {
+        let f = sys::memfd_create("pinlab-probe", 0).map_err(|e| e.to_string())?;
+        sys::ftruncate(&f, len).map_err(|e| e.to_string())?;
+        Some(f)
+    } else {
+        None
+    };
+    let map = match &memfd {
+        Some(f) => Mapping::new(
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+            0,
+        ),
+        None => Mapping::new(
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+            0,
+        ),
+    }
+    .map_err(|e| e.to_string())?;
+    map.touch_write(b'A');
+    let mut ring = Ring::new().map_err(|e| format!("io_uring unavailable: {e}"))?;
+    ring.register(map.at(0), len).map_err(|e| e.to_string())?;
+    let op = match v {
+        V::MemfdTruncate => {
+            sys::ftruncate(memfd.as_ref().expect("memfd"), 0).map(|_| "ftruncate 0")
+        }
+        V::MemfdPunch => sys::fallocate(
+            memfd.as_ref().expect("memfd"),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            0,
+            len,
+        )
+        .map(|_| "punch 0"),
+        V::AnonDontneed => map
+            .madvise(0, len, libc::MADV_DONTNEED)
+            .map(|_| "dontneed 0"),
+        V::AnonMunmap => Ok("munmap 0"),
+    }
+    .map_err(|e| e.to_string())?;
+    // munmap: keep the registration's address range reserved but unmapped.
+    let mut map = Some(map);
+    let base = map.as_ref().expect("map").at(0);
+    if v == V::AnonMunmap {
+        drop(map.take());
+    }
+    let rf = ring
+        .read_fixed(dfd.as_raw_fd(), base, PAGE, 0)
+        .map_err(|e| e.to_string())? as i64;
+    let file = if let Some(f) = &memfd {
+        if v == V::MemfdTruncate {
+            sys::ftruncate(f, len).map_err(|e| e.to_string())?;
+        }
+        let mut b = [0u8; 1];
+        sys::pread(f, &mut b, 0).map_err(|e| e.to_string())?;
+        Some(b[0])
+    } else {
+        None
+    };
+    let process = match (&map, v) {
+        (Some(m), V::AnonDontneed | V::MemfdPunch) => Some(m.read(0)),
+        _ => None,
+    };
+    let n = ring
+        .write_fixed(ofd.as_raw_fd(), base, PAGE, 0)
+        .map_err(|e| e.to_string())?;
+    if n != PAGE as i32 {
+        return Err(format!("WRITE_FIXED returned {n}"));
+    }
+    let mut o = [0u8; 1];
+    sys::pread(&ofd, &mut o, 0).map_err(|e| e.to_string())?;
+    ring.unregister().map_err(|e| e.to_string())?;
+    drop(ring);
+    drop(map);
+    Ok(fmt(op, rf, file, process, o[0]))
+}
+
+fn model(v: V) -> String {
+    let mut m = M::new();
+    let len = (N * PAGE) as u64;
+    let pol = m.pol.clone();
+    let (fd, addr) = if matches!(v, V::MemfdTruncate | V::MemfdPunch) {
+        let (fd, a) = m
+            .file("memfd:", len, PROT_READ | PROT_WRITE, true)
+            .expect("memfd");
+        (Some(fd), a)
+    } else {
+        (
+            None,
+            m.anon(len, PROT_READ | PROT_WRITE, false).expect("mmap"),
+        )
+    };
+    m.write(addr, len, 'A');
+    let ring = m.m.io_uring_setup(m.pid);
+    m.m.io_uring_register_buffers(&pol, m.pid, ring, addr, len)
+        .expect("register");
+    let pid = m.pid;
+    let op = match v {
+        V::MemfdTruncate => {
+            m.m.ftruncate(&pol, pid, fd.expect("fd"), 0)
+                .map(|_| "ftruncate 0")
+        }
+        V::MemfdPunch => {
+            m.m.fallocate(
+                &pol,
+                pid,
+                fd.expect("fd"),
+                FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                0,
+                len,
+            )
+            .map(|_| "punch 0")
+        }
+        V::AnonDontneed => {
+            m.m.madvise(pid, addr, len, MADV_DONTNEED)
+                .map(|_| "dontneed 0")
+        }
+        V::AnonMunmap => m.m.munmap(pid, addr, len).map(|_| "munmap 0"),
+    };
+    let op = match op {
+        Ok(o) => o,
+        Err(e) => return format!("{e}"),
+    };
+    let rf =
+        m.m.io_uring_read_fixed(
+            pid,
+            ring,
+            0,
+            PAGE as u64,
+            WriteId {
+                actor: 1,
+                pc: 0,
+                tag: 'D',
+            },
+        )
+        .map_or(-1, |n| n as i64);
+    let tag = |m: &M, v: u64| if v == 0 { 0u8 } else { m.m.tag_of(v) as u8 };
+    let file = fd.map(|fd| {
+        if v == V::MemfdTruncate {
+            let _ = m.m.ftruncate(&pol, pid, fd, len);
+        }
+        let vs = m.m.file_read(pid, fd, 0, PAGE as u64).expect("read");
+        tag(&m, vs[0])
+    });
+    let process = match v {
+        V::AnonDontneed | V::MemfdPunch => {
+            m.m.cpu_load(&pol, pid, addr, 1)
+                .ok()
+                .map(|vs| tag(&m, vs[0]))
+        }
+        _ => None,
+    };
+    let orphan =
+        m.m.io_uring_write_fixed(pid, ring, 0, PAGE as u64)
+            .map(|vs| tag(&m, vs[0]))
+            .unwrap_or(b'?');
+    let _ = O_RDWR;
+    fmt(op, rf, file, process, orphan)
+}

@@ -1,0 +1,516 @@
+//! Thin, checked wrappers around the syscalls the probe makes.
+//!
+//! Every `unsafe` block calls one libc function or io_uring operation on memory the
+//! probe mapped itself; each carries a `// SAFETY:` comment. Mappings unmap on
+//! drop, file descriptors close on drop, rings unregister on drop.
+
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Page size.
+pub const PAGE: usize = 4096;
+/// PMD size.
+pub const PMD: usize = 2 << 20;
+
+/// The calling thread's errno as its name.
+pub fn errno_name(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EFAULT) => "EFAULT".into(),
+        Some(libc::EINVAL) => "EINVAL".into(),
+        Some(libc::ENOMEM) => "ENOMEM".into(),
+        Some(libc::EBUSY) => "EBUSY".into(),
+        Some(libc::EOPNOTSUPP) => "EOPNOTSUPP".into(),
+        Some(libc::EPERM) => "EPERM".into(),
+        Some(libc::EAGAIN) => "EAGAIN".into(),
+        Some(libc::ENOSPC) => "ENOSPC".into(),
+        Some(libc::ENOSYS) => "ENOSYS".into(),
+        Some(n) => format!("errno {n}"),
+        None => e.to_string(),
+    }
+}
+
+/// A mapping that is unmapped on drop.
+pub struct Mapping {
+    /// Start address.
+    pub ptr: *mut u8,
+    /// Length.
+    pub len: usize,
+}
+
+impl Mapping {
+    /// `mmap(NULL, len, prot, flags, fd, off)`; `align` > 0 aligns the start.
+    pub fn new(
+        len: usize,
+        prot: i32,
+        flags: i32,
+        fd: RawFd,
+        off: i64,
+        align: usize,
+    ) -> io::Result<Mapping> {
+        let extra = if align > PAGE { align } else { 0 };
+        // SAFETY: a fresh mapping at an address the kernel chooses; no existing memory is touched.
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len + extra, prot, flags, fd, off) };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let p = p as usize;
+        if extra == 0 {
+            return Ok(Mapping {
+                ptr: p as *mut u8,
+                len,
+            });
+        }
+        let start = p.div_ceil(align) * align;
+        // SAFETY: unmapping the unaligned head and tail of the mapping we just made.
+        unsafe {
+            if start > p {
+                libc::munmap(p as *mut _, start - p);
+            }
+            let end = p + len + extra;
+            if end > start + len {
+                libc::munmap((start + len) as *mut _, end - start - len);
+            }
+        }
+        Ok(Mapping {
+            ptr: start as *mut u8,
+            len,
+        })
+    }
+
+    /// Address of byte `off`.
+    pub fn at(&self, off: usize) -> *mut u8 {
+        self.ptr.wrapping_add(off)
+    }
+
+    /// Writes `byte` to every page (faults them in writable).
+    pub fn touch_write(&self, byte: u8) {
+        for off in (0..self.len).step_by(PAGE) {
+            // SAFETY: inside our own writable mapping.
+            unsafe { std::ptr::write_volatile(self.at(off), byte) };
+        }
+    }
+
+    /// Reads every page (faults them in readable).
+    pub fn touch_read(&self) -> u8 {
+        let mut x = 0u8;
+        for off in (0..self.len).step_by(PAGE) {
+            // SAFETY: inside our own readable mapping.
+            x ^= unsafe { std::ptr::read_volatile(self.at(off)) };
+        }
+        x
+    }
+
+    /// Reads byte `off`.
+    pub fn read(&self, off: usize) -> u8 {
+        // SAFETY: inside our own readable mapping.
+        unsafe { std::ptr::read_volatile(self.at(off)) }
+    }
+
+    /// `madvise`.
+    pub fn madvise(&self, off: usize, len: usize, advice: i32) -> io::Result<()> {
+        // SAFETY: advice on our own mapping.
+        check(unsafe { libc::madvise(self.at(off) as *mut _, len, advice) })
+    }
+
+    /// `mprotect`.
+    pub fn mprotect(&self, prot: i32) -> io::Result<()> {
+        // SAFETY: protection change of our own mapping.
+        check(unsafe { libc::mprotect(self.ptr as *mut _, self.len, prot) })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmapping our own mapping once.
+        unsafe { libc::munmap(self.ptr as *mut _, self.len) };
+    }
+}
+
+fn check(r: i32) -> io::Result<()> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `memfd_create(name, flags)`.
+pub fn memfd_create(name: &str, flags: u32) -> io::Result<OwnedFd> {
+    let c = CString::new(name).expect("name");
+    // SAFETY: plain syscall with a valid C string.
+    let fd = unsafe { libc::memfd_create(c.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `memfd_secret(0)` (syscall 447).
+pub fn memfd_secret() -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall.
+    let fd = unsafe { libc::syscall(447, 0) } as i32;
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `ftruncate`.
+pub fn ftruncate(fd: &OwnedFd, len: usize) -> io::Result<()> {
+    // SAFETY: plain syscall on our descriptor.
+    check(unsafe { libc::ftruncate(fd.as_raw_fd(), len as i64) })
+}
+
+/// `fallocate`.
+pub fn fallocate(fd: &OwnedFd, mode: i32, off: usize, len: usize) -> io::Result<()> {
+    // SAFETY: plain syscall on our descriptor.
+    check(unsafe { libc::fallocate(fd.as_raw_fd(), mode, off as i64, len as i64) })
+}
+
+/// `pread` into a buffer we own.
+pub fn pread(fd: &OwnedFd, buf: &mut [u8], off: usize) -> io::Result<usize> {
+    // SAFETY: reading into a buffer we own, of its length.
+    let n = unsafe {
+        libc::pread(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr() as *mut _,
+            buf.len(),
+            off as i64,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Opens (creating) a file.
+pub fn open(path: &std::path::Path, flags: i32) -> io::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().to_string_lossy().as_bytes()).expect("path");
+    // SAFETY: plain syscall with a valid C string.
+    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, 0o600) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether we are root.
+pub fn is_root() -> bool {
+    // SAFETY: plain syscall.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// (`nr_foll_pin_acquired`, `nr_foll_pin_released`), exact: `stat_refresh` first.
+pub fn pin_counters() -> io::Result<(u64, u64)> {
+    fs::write("/proc/sys/vm/stat_refresh", "1")?;
+    let s = fs::read_to_string("/proc/vmstat")?;
+    let get = |k: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|r| r.trim().parse::<u64>().ok()))
+    };
+    match (get("nr_foll_pin_acquired "), get("nr_foll_pin_released ")) {
+        (Some(a), Some(r)) => Ok((a, r)),
+        _ => Err(io::Error::other("no nr_foll_pin_* in /proc/vmstat")),
+    }
+}
+
+/// A `/proc/vmstat` field (after `stat_refresh`).
+pub fn vmstat(field: &str) -> io::Result<u64> {
+    fs::write("/proc/sys/vm/stat_refresh", "1")?;
+    let s = fs::read_to_string("/proc/vmstat")?;
+    s.lines()
+        .find_map(|l| {
+            l.strip_prefix(field)
+                .and_then(|r| r.strip_prefix(' '))
+                .and_then(|r| r.trim().parse().ok())
+        })
+        .ok_or_else(|| io::Error::other(format!("no {field} in /proc/vmstat")))
+}
+
+/// `VmPin:` of a process, in kB.
+pub fn vm_pin_kb(pid: i32) -> io::Result<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    s.lines()
+        .find_map(|l| {
+            l.strip_prefix("VmPin:")
+                .map(|r| r.trim().trim_end_matches("kB").trim().parse().unwrap_or(0))
+        })
+        .ok_or_else(|| io::Error::other("no VmPin"))
+}
+
+/// The PFN backing `addr` in process `pid` (root), or `None` if not present.
+pub fn pfn(pid: i32, addr: usize) -> io::Result<Option<u64>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = fs::File::open(format!("/proc/{pid}/pagemap"))?;
+    f.seek(SeekFrom::Start((addr / PAGE * 8) as u64))?;
+    let mut b = [0u8; 8];
+    f.read_exact(&mut b)?;
+    let e = u64::from_le_bytes(b);
+    Ok((e >> 63 & 1 == 1).then_some(e & ((1 << 55) - 1)))
+}
+
+/// Our pid.
+pub fn getpid() -> i32 {
+    // SAFETY: plain syscall.
+    unsafe { libc::getpid() }
+}
+
+/// An io_uring with a one-slot buffer table.
+pub struct Ring {
+    ring: io_uring::IoUring,
+    registered: bool,
+}
+
+impl Ring {
+    /// `io_uring_setup(8)`.
+    pub fn new() -> io::Result<Ring> {
+        Ok(Ring {
+            ring: io_uring::IoUring::new(8)?,
+            registered: false,
+        })
+    }
+
+    /// `IORING_REGISTER_BUFFERS` with one iovec.
+    pub fn register(&mut self, ptr: *mut u8, len: usize) -> io::Result<()> {
+        let iov = libc::iovec {
+            iov_base: ptr as *mut _,
+            iov_len: len,
+        };
+        // SAFETY: the iovec names memory of a mapping that outlives the
+        // registration (callers unregister, or drop the ring, before unmapping).
+        unsafe { self.ring.submitter().register_buffers(&[iov]) }?;
+        self.registered = true;
+        Ok(())
+    }
+
+    /// `IORING_UNREGISTER_BUFFERS`.
+    pub fn unregister(&mut self) -> io::Result<()> {
+        self.registered = false;
+        self.ring.submitter().unregister_buffers()
+    }
+
+    fn run(&mut self, e: io_uring::squeue::Entry) -> io::Result<i32> {
+        // SAFETY: the entry refers to a registered buffer and a descriptor we own.
+        unsafe {
+            self.ring
+                .submission()
+                .push(&e)
+                .map_err(|_| io::Error::other("sq full"))?
+        };
+        self.ring.submit_and_wait(1)?;
+        let cqe = self
+            .ring
+            .completion()
+            .next()
+            .ok_or_else(|| io::Error::other("no cqe"))?;
+        Ok(cqe.result())
+    }
+
+    /// `IORING_OP_READ_FIXED` of `len` bytes from `fd` at `off` into `ptr`.
+    pub fn read_fixed(&mut self, fd: RawFd, ptr: *mut u8, len: usize, off: u64) -> io::Result<i32> {
+        let e = io_uring::opcode::ReadFixed::new(io_uring::types::Fd(fd), ptr, len as u32, 0)
+            .offset(off)
+            .build();
+        self.run(e)
+    }
+
+    /// `IORING_OP_WRITE_FIXED` of `len` bytes from `ptr` to `fd` at `off`.
+    pub fn write_fixed(
+        &mut self,
+        fd: RawFd,
+        ptr: *const u8,
+        len: usize,
+        off: u64,
+    ) -> io::Result<i32> {
+        let e = io_uring::opcode::WriteFixed::new(io_uring::types::Fd(fd), ptr, len as u32, 0)
+            .offset(off)
+            .build();
+        self.run(e)
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        if self.registered {
+            let _ = self.ring.submitter().unregister_buffers();
+        }
+    }
+}
+
+/// Runs `f` in a forked child that stays alive until `release` is written to;
+/// returns the child's pid and pipes to talk to it. `f` returns bytes for the parent.
+pub struct Child {
+    /// Child pid.
+    pub pid: i32,
+    to_child: RawFd,
+    from_child: RawFd,
+}
+
+impl Child {
+    /// Forks; the child runs `f(step)` for each byte the parent sends and writes
+    /// back 8 bytes, until the parent sends 0xff.
+    pub fn spawn(f: impl Fn(u8) -> u64) -> io::Result<Child> {
+        let mut a = [0; 2];
+        let mut b = [0; 2];
+        // SAFETY: plain syscalls creating pipes into local arrays.
+        unsafe {
+            check(libc::pipe(a.as_mut_ptr()))?;
+            check(libc::pipe(b.as_mut_ptr()))?;
+        }
+        // SAFETY: fork in a single-threaded probe; the child only runs `f` and
+        // pipe I/O, then `_exit`s without unwinding.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            loop {
+                let mut c = [0u8; 1];
+                // SAFETY: reading one byte from our pipe.
+                if unsafe { libc::read(a[0], c.as_mut_ptr() as *mut _, 1) } != 1 || c[0] == 0xff {
+                    // SAFETY: leave without running destructors of the parent's state.
+                    unsafe { libc::_exit(0) };
+                }
+                let v = f(c[0]).to_le_bytes();
+                // SAFETY: writing 8 bytes to our pipe.
+                unsafe { libc::write(b[1], v.as_ptr() as *const _, 8) };
+            }
+        }
+        // SAFETY: closing the ends the parent does not use.
+        unsafe {
+            libc::close(a[0]);
+            libc::close(b[1]);
+        }
+        Ok(Child {
+            pid,
+            to_child: a[1],
+            from_child: b[0],
+        })
+    }
+
+    /// Asks the child to run step `s`; returns its answer.
+    pub fn ask(&self, s: u8) -> io::Result<u64> {
+        let mut v = [0u8; 8];
+        // SAFETY: one byte out, eight bytes back, on our pipes.
+        unsafe {
+            if libc::write(self.to_child, [s].as_ptr() as *const _, 1) != 1 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::read(self.from_child, v.as_mut_ptr() as *mut _, 8) != 8 {
+                return Err(io::Error::other("child did not answer"));
+            }
+        }
+        Ok(u64::from_le_bytes(v))
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // SAFETY: tell the child to exit, reap it, close our pipe ends.
+        unsafe {
+            libc::write(self.to_child, [0xffu8].as_ptr() as *const _, 1);
+            let mut st = 0;
+            libc::waitpid(self.pid, &mut st, 0);
+            libc::close(self.to_child);
+            libc::close(self.from_child);
+        }
+    }
+}
+
+/// The `vm.nr_hugepages` value to put back if the probe is interrupted
+/// (`u64::MAX`: nothing to restore).
+static RESTORE_NR_HUGEPAGES: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(u64::MAX);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    let old = RESTORE_NR_HUGEPAGES.load(std::sync::atomic::Ordering::SeqCst);
+    if old != u64::MAX {
+        let mut buf = [0u8; 24];
+        let mut n = old;
+        let mut i = buf.len();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        // SAFETY: open/write/close are async-signal-safe; the path is a NUL-terminated literal.
+        unsafe {
+            let fd = libc::open(c"/proc/sys/vm/nr_hugepages".as_ptr(), libc::O_WRONLY);
+            if fd >= 0 {
+                libc::write(fd, buf[i..].as_ptr() as *const _, buf.len() - i);
+                libc::close(fd);
+            }
+        }
+    }
+    // SAFETY: leaving at once from a signal handler.
+    unsafe { libc::_exit(128 + sig) };
+}
+
+/// Installs SIGINT/SIGTERM/SIGHUP handlers that restore changed settings before exiting.
+pub fn install_restore_on_signal() {
+    // SAFETY: installing a handler that only uses async-signal-safe calls.
+    unsafe {
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::signal(s, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+/// Raises `vm.nr_hugepages` to at least `n` for the guard's life, then restores it
+/// (also on SIGINT/SIGTERM/SIGHUP, see [`install_restore_on_signal`]).
+pub struct HugePool {
+    old: u64,
+}
+
+impl HugePool {
+    /// Sets the pool to `n` pages (root); fails if fewer could be reserved.
+    pub fn ensure(n: u64) -> io::Result<HugePool> {
+        let old: u64 = fs::read_to_string("/proc/sys/vm/nr_hugepages")?
+            .trim()
+            .parse()
+            .map_err(io::Error::other)?;
+        RESTORE_NR_HUGEPAGES.store(old, std::sync::atomic::Ordering::SeqCst);
+        fs::write("/proc/sys/vm/nr_hugepages", n.to_string())?;
+        let got: u64 = fs::read_to_string("/proc/sys/vm/nr_hugepages")?
+            .trim()
+            .parse()
+            .map_err(io::Error::other)?;
+        let g = HugePool { old };
+        if got < n {
+            return Err(io::Error::other(format!(
+                "only {got} of {n} huge pages could be reserved"
+            )));
+        }
+        Ok(g)
+    }
+}
+
+impl Drop for HugePool {
+    fn drop(&mut self) {
+        let _ = fs::write("/proc/sys/vm/nr_hugepages", self.old.to_string());
+        RESTORE_NR_HUGEPAGES.store(u64::MAX, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Waits (up to ~1 s) until the pin counters balance again after an asynchronous release.
+pub fn wait_balanced(target_released: u64) {
+    for _ in 0..100 {
+        if pin_counters()
+            .map(|(_, r)| r >= target_released)
+            .unwrap_or(true)
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
