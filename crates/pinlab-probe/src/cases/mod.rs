@@ -10,6 +10,7 @@
 mod fork;
 mod model;
 mod register;
+mod syscalls;
 mod visibility;
 
 use crate::sys;
@@ -42,6 +43,7 @@ pub fn all() -> Vec<Case> {
     let mut v = register::cases();
     v.extend(fork::cases());
     v.extend(visibility::cases());
+    v.extend(syscalls::cases());
     v
 }
 
