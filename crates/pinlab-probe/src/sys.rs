@@ -514,3 +514,72 @@ pub fn wait_balanced(target_released: u64) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// A small filesystem image, loop-mounted in a private directory for the guard's
+/// life (root, and `mkfs.<fs>` installed); unmounted and deleted on drop.
+pub struct LoopFs {
+    /// Mount point.
+    pub dir: std::path::PathBuf,
+    img: std::path::PathBuf,
+}
+
+impl LoopFs {
+    /// Makes a `size`-byte `fstype` image under `parent` and mounts it.
+    pub fn new(parent: &std::path::Path, fstype: &str, size: u64) -> Result<LoopFs, String> {
+        use std::process::Command;
+        let mkfs = format!("mkfs.{fstype}");
+        let which = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {mkfs}"))
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !which.status.success() {
+            return Err(format!("{mkfs} is not installed"));
+        }
+        let img = parent.join(format!("{fstype}.img"));
+        let dir = parent.join(format!("{fstype}.mnt"));
+        fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let f = fs::File::create(&img).map_err(|e| e.to_string())?;
+        f.set_len(size).map_err(|e| e.to_string())?;
+        drop(f);
+        let quiet = if fstype == "xfs" { "-q" } else { "-q" };
+        let out = Command::new(&mkfs).arg(quiet).arg("-f").arg(&img).output();
+        let out = match out {
+            Ok(o) if !o.status.success() && fstype != "xfs" => {
+                Command::new(&mkfs).arg("-q").arg("-F").arg(&img).output()
+            }
+            o => o,
+        }
+        .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            let _ = fs::remove_file(&img);
+            return Err(format!(
+                "{mkfs} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let m = Command::new("mount")
+            .arg("-o")
+            .arg("loop")
+            .arg(&img)
+            .arg(&dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !m.status.success() {
+            let _ = fs::remove_file(&img);
+            return Err(format!(
+                "mount -o loop failed: {}",
+                String::from_utf8_lossy(&m.stderr).trim()
+            ));
+        }
+        Ok(LoopFs { dir, img })
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.dir).output();
+        let _ = fs::remove_dir(&self.dir);
+        let _ = fs::remove_file(&self.img);
+    }
+}

@@ -22,6 +22,17 @@ enum Kind {
     Hugetlb,
 }
 
+/// Which filesystem an `Ext4`-kind file lives on for the live run.
+#[derive(Clone, Copy, PartialEq)]
+enum Disk {
+    /// The private temp directory (ext4 on the probed host).
+    Root,
+    /// A fresh loop-mounted ext4 image.
+    LoopExt4,
+    /// A fresh loop-mounted xfs image.
+    LoopXfs,
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Pre {
     W,
@@ -43,6 +54,8 @@ struct Spec {
     len: usize,
     /// Mapping length.
     map: usize,
+    /// Where an `Ext4` file lives.
+    disk: Disk,
 }
 
 const RW: u64 = PROT_READ | PROT_WRITE;
@@ -57,6 +70,7 @@ const fn s(kind: Kind, shared: bool, prot: u64, pre: Pre, pages: usize) -> Spec 
         off: 0,
         len: pages * PAGE,
         map: pages * PAGE,
+        disk: Disk::Root,
     }
 }
 
@@ -72,7 +86,9 @@ fn specs() -> Vec<(&'static str, Spec)> {
         off,
         len,
         map,
+        disk: Disk::Root,
     };
+    let on = |sp: Spec, disk: Disk| Spec { disk, ..sp };
     vec![
         ("register_anon_4k__1_page", s(AnonPrivate, false, RW, W, 1)),
         ("register_anon_4k__4_pages", s(AnonPrivate, false, RW, W, 4)),
@@ -194,6 +210,62 @@ fn specs() -> Vec<(&'static str, Spec)> {
             s(Ext4, false, PROT_READ, R, 16),
         ),
         (
+            "c_ext4_map_shared_rw__w__efault_1_1_transient_fast_grab__loop_ext4",
+            on(s(Ext4, true, RW, W, 16), Disk::LoopExt4),
+        ),
+        (
+            "c_ext4_map_shared_rw__r__efault_0_0__loop_ext4",
+            on(s(Ext4, true, RW, R, 16), Disk::LoopExt4),
+        ),
+        (
+            "e_ext4_map_shared_prot_read__r__efault_0_0__loop_ext4",
+            on(s(Ext4, true, PROT_READ, R, 16), Disk::LoopExt4),
+        ),
+        (
+            "d_ext4_map_private_rw_never_written__r__ok_16_0_file_to_anon_new_pfn__loop_ext4",
+            on(s(Ext4, false, RW, R, 16), Disk::LoopExt4),
+        ),
+        (
+            "d_ext4_map_private_rw_never_touched__ok_16_0_not_present_to_anon__loop_ext4",
+            on(s(Ext4, false, RW, No, 16), Disk::LoopExt4),
+        ),
+        (
+            "d_ext4_map_private_rw_written__w__ok_16_0_anon_pfn_kept__loop_ext4",
+            on(s(Ext4, false, RW, W, 16), Disk::LoopExt4),
+        ),
+        (
+            "e_ext4_map_private_prot_read__r__efault_0_0__loop_ext4",
+            on(s(Ext4, false, PROT_READ, R, 16), Disk::LoopExt4),
+        ),
+        (
+            "g_xfs_map_shared_rw__w__efault_1_1_transient_fast_grab__loop_xfs",
+            on(s(Ext4, true, RW, W, 16), Disk::LoopXfs),
+        ),
+        (
+            "g_xfs_map_shared_rw__r__efault_0_0__loop_xfs",
+            on(s(Ext4, true, RW, R, 16), Disk::LoopXfs),
+        ),
+        (
+            "g_xfs_map_shared_prot_read__r__efault_0_0__loop_xfs",
+            on(s(Ext4, true, PROT_READ, R, 16), Disk::LoopXfs),
+        ),
+        (
+            "g_xfs_map_private_rw_never_written__r__ok_16_0_file_to_anon_new_pfn__loop_xfs",
+            on(s(Ext4, false, RW, R, 16), Disk::LoopXfs),
+        ),
+        (
+            "g_xfs_map_private_rw_never_touched__ok_16_0_not_present_to_anon__loop_xfs",
+            on(s(Ext4, false, RW, No, 16), Disk::LoopXfs),
+        ),
+        (
+            "g_xfs_map_private_rw_written__w__ok_16_0_anon_pfn_kept__loop_xfs",
+            on(s(Ext4, false, RW, W, 16), Disk::LoopXfs),
+        ),
+        (
+            "g_xfs_map_private_prot_read__r__efault_0_0__loop_xfs",
+            on(s(Ext4, false, PROT_READ, R, 16), Disk::LoopXfs),
+        ),
+        (
             "h_memfd_secret_map_shared_rw__w__efault_1_1_transient_fast_grab",
             s(Secret, true, RW, W, 16),
         ),
@@ -230,7 +302,7 @@ pub fn cases() -> Vec<Case> {
         ($i:expr) => {
             Case {
                 name: specs()[$i].0,
-                root: specs()[$i].1.kind == Kind::Hugetlb,
+                root: specs()[$i].1.kind == Kind::Hugetlb || specs()[$i].1.disk != Disk::Root,
                 live: |e| live(specs()[$i].1, e),
                 model: |e| model(specs()[$i].1, e),
             }
@@ -273,6 +345,20 @@ pub fn cases() -> Vec<Case> {
         case!(33),
         case!(34),
         case!(35),
+        case!(36),
+        case!(37),
+        case!(38),
+        case!(39),
+        case!(40),
+        case!(41),
+        case!(42),
+        case!(43),
+        case!(44),
+        case!(45),
+        case!(46),
+        case!(47),
+        case!(48),
+        case!(49),
     ]
 }
 
@@ -320,6 +406,7 @@ fn live(sp: Spec, env: &Env) -> Result<String, String> {
         None
     };
     let mut fd: Option<OwnedFd> = None;
+    let mut loopfs: Option<sys::LoopFs> = None;
     let flags = if sp.shared {
         libc::MAP_SHARED
     } else {
@@ -355,7 +442,21 @@ fn live(sp: Spec, env: &Env) -> Result<String, String> {
                     r
                 }
                 _ => {
-                    let p = env.dir.join("ext4-file");
+                    let dir = match sp.disk {
+                        Disk::Root => env.dir.clone(),
+                        Disk::LoopExt4 | Disk::LoopXfs => {
+                            let (t, size) = if sp.disk == Disk::LoopExt4 {
+                                ("ext4", 64 << 20)
+                            } else {
+                                ("xfs", 512 << 20)
+                            };
+                            let l = sys::LoopFs::new(&env.dir, t, size)?;
+                            let d = l.dir.clone();
+                            loopfs = Some(l);
+                            d
+                        }
+                    };
+                    let p = dir.join("ext4-file");
                     let r = sys::open(&p, libc::O_RDWR | libc::O_CREAT);
                     let _ = std::fs::remove_file(&p);
                     r
@@ -417,6 +518,7 @@ fn live(sp: Spec, env: &Env) -> Result<String, String> {
     drop(ring);
     drop(map);
     drop(fd);
+    drop(loopfs);
     let pfn = if env.root && res.is_ok() {
         pfn_word(before, after)
     } else {
