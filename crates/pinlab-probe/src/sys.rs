@@ -542,15 +542,14 @@ impl LoopFs {
         let f = fs::File::create(&img).map_err(|e| e.to_string())?;
         f.set_len(size).map_err(|e| e.to_string())?;
         drop(f);
-        let quiet = if fstype == "xfs" { "-q" } else { "-q" };
-        let out = Command::new(&mkfs).arg(quiet).arg("-f").arg(&img).output();
-        let out = match out {
-            Ok(o) if !o.status.success() && fstype != "xfs" => {
-                Command::new(&mkfs).arg("-q").arg("-F").arg(&img).output()
-            }
-            o => o,
-        }
-        .map_err(|e| e.to_string())?;
+        // mkfs.xfs forces with -f, mkfs.ext4 with -F.
+        let force = if fstype == "xfs" { "-f" } else { "-F" };
+        let out = Command::new(&mkfs)
+            .arg("-q")
+            .arg(force)
+            .arg(&img)
+            .output()
+            .map_err(|e| e.to_string())?;
         if !out.status.success() {
             let _ = fs::remove_file(&img);
             return Err(format!(
