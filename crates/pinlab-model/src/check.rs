@@ -74,6 +74,10 @@ impl Machine {
             }
         }
         for (pfn, f) in self.frames.iter() {
+            if matches!(f.kind, crate::mem::FolioKind::Pmem { .. }) {
+                // The device's own reference on a ZONE_DEVICE page.
+                exp.entry(pfn).or_default().refs += 1;
+            }
             if f.private {
                 exp.entry(pfn).or_default().refs += 1;
             }

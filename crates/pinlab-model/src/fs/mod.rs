@@ -11,6 +11,7 @@
 //! Writeback is in [`writeback`], truncate, hole punch, reclaim and drop_caches in
 //! [`truncate`]. Page-cache membership holds `nr_pages` references.
 
+pub mod dax;
 pub mod truncate;
 pub mod writeback;
 
@@ -32,6 +33,10 @@ pub enum FsKind {
     Secretmem,
     /// hugetlbfs (`MFD_HUGETLB`, `MAP_HUGETLB`): 2 MiB folios from the pool.
     Hugetlbfs,
+    /// The ext4-like filesystem mounted `-o dax` on persistent memory (`/mnt/pmem/`).
+    Ext4Dax,
+    /// The device-dax character device (`/dev/dax0.0`).
+    DevDax,
 }
 
 impl FsKind {
@@ -59,6 +64,10 @@ pub struct Inode {
     pub cache: BTreeMap<u64, u64>,
     /// Block map (ext4): page index → block.
     pub blocks: BTreeMap<u64, u64>,
+    /// An exclusive layout lease (Weiny RFC v2) and the open file that holds it.
+    pub layout_lease: Option<usize>,
+    /// Block-allocation-immutable mode (Williams/Chinner, P6).
+    pub immutable_layout: bool,
 }
 
 /// The block device: the persistent truth.
@@ -114,6 +123,8 @@ pub struct Fs {
     pub bdev: BlockDev,
     /// Open files.
     pub files: Vec<OpenFile>,
+    /// Persistent-memory folios by block (fs-dax blocks and device-dax pages).
+    pub pmem: BTreeMap<u64, u64>,
     /// Folios under writeback: pfn → (block, content submitted, written from a bounce copy).
     pub inflight: BTreeMap<u64, (u64, Ver, bool)>,
     /// The device requires stable pages during writeback (checksums, DIF/DIX).
@@ -159,6 +170,8 @@ impl Machine {
             i_size: 0,
             cache: BTreeMap::new(),
             blocks: BTreeMap::new(),
+            layout_lease: None,
+            immutable_layout: false,
         });
         (self.fs.inodes.len() - 1) as u32
     }
@@ -183,12 +196,23 @@ impl Machine {
         self.mm(pid).ok_or(Errno::EINVAL)?;
         let kind = if path.starts_with("/dev/shm/") || path == DEV_ZERO {
             FsKind::Tmpfs
+        } else if path.starts_with(dax::DAX_MOUNT) {
+            FsKind::Ext4Dax
+        } else if path == dax::DEVDAX_PATH {
+            FsKind::DevDax
         } else {
             FsKind::Ext4
         };
         let ino = match self.fs.inodes.iter().position(|i| i.name == path) {
             Some(i) => i as u32,
-            None if flags & O_CREAT != 0 || path == DEV_ZERO => self.new_inode(kind, path),
+            None if flags & O_CREAT != 0 || path == DEV_ZERO || path == dax::DEVDAX_PATH => {
+                let ino = self.new_inode(kind, path);
+                if kind == FsKind::DevDax {
+                    // A 1 GiB namespace.
+                    self.fs.inodes[ino as usize].i_size = 1 << 30;
+                }
+                ino
+            }
             None => return Err(Errno::ENOENT),
         };
         if flags & O_TRUNC != 0 {
@@ -261,11 +285,14 @@ impl Machine {
         if let Some((head, k)) = self.cached_folio(ino, index) {
             return Some(self.page_data(head + k));
         }
-        Some(
-            i.blocks
-                .get(&index)
-                .map_or(0, |b| self.fs.bdev.data.get(b).copied().unwrap_or(0)),
-        )
+        Some(match i.kind {
+            FsKind::DevDax => self
+                .fs
+                .pmem
+                .get(&(dax::DEVDAX_BLOCK_BASE + index))
+                .map_or(0, |p| self.page_data(*p)),
+            _ => i.blocks.get(&index).map_or(0, |b| self.block_data(*b)),
+        })
     }
 
     /// `filemap_get_folio(FGP_CREAT)` / `shmem_get_folio`: the cached folio of
@@ -342,9 +369,14 @@ impl Machine {
         if end > self.fs.inodes[ino as usize].i_size {
             self.fs.inodes[ino as usize].i_size = end;
         }
+        let kind = self.fs.inodes[ino as usize].kind;
         for (k, idx) in (first..last).enumerate() {
             let v = wid.ver(k as u64);
-            if f.direct && self.fs.inodes[ino as usize].kind == FsKind::Ext4 {
+            if matches!(kind, FsKind::Ext4Dax | FsKind::DevDax) {
+                // dax_iomap_rw: straight into the block's pmem page.
+                let (_, p) = self.dax_block(ino, idx);
+                self.frames.get_mut(p).expect("pmem folio").data[0] = v;
+            } else if f.direct && kind == FsKind::Ext4 {
                 // __iomap_dio_rw: flush and invalidate the cached range first.
                 self.invalidate_for_dio(ino, idx);
                 let b = match self.fs.inodes[ino as usize].blocks.get(&idx) {
@@ -380,7 +412,12 @@ impl Machine {
             let Some(v) = self.file_page_data(f.ino, idx) else {
                 break;
             };
-            if !f.direct && self.fs.inodes[f.ino as usize].kind != FsKind::Hugetlbfs {
+            if !f.direct
+                && !matches!(
+                    self.fs.inodes[f.ino as usize].kind,
+                    FsKind::Hugetlbfs | FsKind::Ext4Dax | FsKind::DevDax
+                )
+            {
                 // Buffered reads go through the page cache (hugetlbfs_read_iter
                 // copies zeroes for a hole and instantiates nothing).
                 self.filemap_get_folio(f.ino, idx, false);

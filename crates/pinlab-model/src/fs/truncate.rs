@@ -137,6 +137,29 @@ impl Machine {
             .range(first..last)
             .map(|(i, b)| (*i, *b))
             .collect();
+        let dax = self.is_dax(ino);
+        if dax {
+            // No page cache: the blocks' pmem pages are what is mapped.
+            if keep_pinned {
+                for &(idx, b) in &blocks {
+                    if self
+                        .fs
+                        .pmem
+                        .get(&b)
+                        .and_then(|p| self.frames.get(*p))
+                        .is_some_and(|f| f.maybe_dma_pinned())
+                    {
+                        kept.push(idx);
+                        let name = self.fs.inodes[ino as usize].name.clone();
+                        self.ghost.dos.insert(format!("truncate/punch of {name} returned 0 but DAX block {b} stays allocated while pinned"));
+                    }
+                }
+            }
+            let ranges: Vec<(u64, u64)> = coalesce_ranges(first, last, &kept);
+            for (a, z) in ranges {
+                self.dax_unmap_range(ino, a, z);
+            }
+        }
         for (idx, b) in blocks {
             if kept.contains(&idx) {
                 continue;
@@ -346,4 +369,27 @@ impl Machine {
             self.mapping_evict_folio(ino, idx, pfn);
         }
     }
+}
+
+/// `[first, last)` minus the kept indexes, as a list of ranges (bounded to what
+/// is actually allocated is not needed: zapping unmapped ranges is harmless).
+fn coalesce_ranges(first: u64, last: u64, kept: &[u64]) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut start = first;
+    let mut ks: Vec<u64> = kept
+        .iter()
+        .copied()
+        .filter(|k| *k >= first && *k < last)
+        .collect();
+    ks.sort_unstable();
+    for k in ks {
+        if k > start {
+            out.push((start, k));
+        }
+        start = k + 1;
+    }
+    if start < last {
+        out.push((start, last));
+    }
+    out
 }

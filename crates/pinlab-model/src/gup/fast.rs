@@ -36,7 +36,7 @@ impl Machine {
             return true;
         }
         let kind = match f.kind {
-            FolioKind::Anon => return true,
+            FolioKind::Anon | FolioKind::Pmem { .. } => return true,
             FolioKind::File { ino, index } => {
                 let i = &self.fs.inodes[ino as usize];
                 if i.cache.get(&index) != Some(&head) {

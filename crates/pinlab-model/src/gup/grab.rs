@@ -75,7 +75,15 @@ impl Machine {
     /// `folio_is_longterm_pinnable` (include/linux/mm.h, v6.14): not CMA, not
     /// ZONE_MOVABLE (the zero page is always pinnable).
     pub fn folio_is_longterm_pinnable(&self, head: u64) -> bool {
-        head == ZERO_PFN || Zone::of_pfn(head) == Zone::Normal
+        if head == ZERO_PFN {
+            return true;
+        }
+        match Zone::of_pfn(head) {
+            Zone::Normal => true,
+            // folio_is_fsdax (≈6.15): fs-dax pages are not; device-dax pages are.
+            Zone::Device => self.frames.get(head).is_some_and(|f| matches!(f.kind, crate::mem::FolioKind::Pmem { block } if block >= crate::fs::dax::DEVDAX_BLOCK_BASE)),
+            Zone::Movable | Zone::Cma => false,
+        }
     }
 
     /// `try_grab_folio_fast(page, refs, flags)`: `None` means "fall back to the

@@ -192,6 +192,13 @@ pub fn check_vma_flags(
     if flags & FOLL_ANON != 0 && !vma.is_anonymous() {
         return Err(Errno::EFAULT);
     }
+    if flags & FOLL_LONGTERM != 0
+        && fs == Some(FsKind::Ext4Dax)
+        && policy.has(Switch::longterm_refuses_fsdax)
+    {
+        // vma_is_fsdax: a long-term pin would block truncate forever.
+        return Err(Errno::EOPNOTSUPP);
+    }
     if fs == Some(FsKind::Secretmem) {
         // vma_is_secretmem
         return Err(Errno::EFAULT);

@@ -256,6 +256,8 @@ impl Machine {
         let cache_refs = match f.kind {
             FolioKind::File { .. } => f.nr_pages() as i64 + f.private as i64,
             FolioKind::Anon => 0,
+            // A ZONE_DEVICE page is never migrated.
+            FolioKind::Pmem { .. } => i64::MAX,
         };
         let expected = f.mapcount() + cache_refs;
         if f.refcount != expected || (policy.has(Switch::pg_dma_pinned) && f.dma_pinned_flag) {

@@ -31,6 +31,8 @@ pub enum Zone {
     Movable,
     /// ZONE_NORMAL pageblocks of type MIGRATE_CMA.
     Cma,
+    /// ZONE_DEVICE: persistent memory (fs-dax blocks, device-dax pages).
+    Device,
 }
 
 impl Zone {
@@ -43,12 +45,16 @@ impl Zone {
             (Zone::Movable, true) => 0x110_0000,
             (Zone::Cma, false) => 0x200_0000,
             (Zone::Cma, true) => 0x210_0000,
+            (Zone::Device, false) => 0x300_0000,
+            (Zone::Device, true) => 0x310_0000,
         }
     }
 
     /// `page_zone()` (plus the pageblock migratetype for CMA) of a frame.
     pub fn of_pfn(pfn: u64) -> Zone {
-        if pfn >= 0x200_0000 {
+        if pfn >= 0x300_0000 {
+            Zone::Device
+        } else if pfn >= 0x200_0000 {
             Zone::Cma
         } else if pfn >= 0x100_0000 {
             Zone::Movable
@@ -63,6 +69,7 @@ impl Zone {
             Zone::Normal => "Normal",
             Zone::Movable => "Movable",
             Zone::Cma => "CMA",
+            Zone::Device => "Device",
         }
     }
 }
@@ -72,6 +79,13 @@ impl Zone {
 pub enum FolioKind {
     /// An anonymous folio (`folio_test_anon`).
     Anon,
+    /// A persistent-memory page that *is* storage: fs-dax block `block`, or a
+    /// device-dax page. It exists for as long as the machine does (its device
+    /// holds one reference) and belongs to whichever file owns the block now.
+    Pmem {
+        /// The block (for device dax: `DEVDAX_BLOCK_BASE + index`).
+        block: u64,
+    },
     /// A page-cache folio (ext4, tmpfs/shmem, secretmem): inode and index of its first page.
     File {
         /// The inode.
@@ -173,6 +187,7 @@ impl Folio {
         match self.kind {
             FolioKind::Anon => v.push("anon".to_string()),
             FolioKind::File { ino, index } => v.push(format!("file(ino {ino}, index {index})")),
+            FolioKind::Pmem { block } => v.push(format!("pmem(block {block})")),
         }
         if self.is_large() {
             v.push("large".to_string());

@@ -91,6 +91,16 @@ impl Machine {
         if vma.flags & VM_HUGETLB != 0 {
             return self.hugetlb_fault(policy, pid, &vma, vpn, kind);
         }
+        if let Some((ino, index)) = vma.file_index(vpn) {
+            if matches!(
+                self.fs.inodes[ino as usize].kind,
+                crate::fs::FsKind::Ext4Dax | crate::fs::FsKind::DevDax
+            ) {
+                if let Some(r) = self.dax_fault(policy, pid, &vma, vpn, kind, ino, index) {
+                    return r;
+                }
+            }
+        }
         let mm = self.mm(pid).expect("mm");
         match mm.lookup(vpn) {
             Some(Mapping::Pmd(pmd, _)) => match kind {
@@ -250,6 +260,108 @@ impl Machine {
                 Ok(())
             }
         }
+    }
+
+    /// `dax_iomap_fault` (fs/dax.c, v6.14) for fs-dax and device-dax VMAs: maps
+    /// the block's pmem page itself (no page cache). A read of a hole in a shared
+    /// mapping maps the zero page (`dax_load_hole`); a write allocates and zeroes
+    /// the block (IOMAP_F_NEW) and maps it writable; a write to a read-only pmem PTE
+    /// just makes it writable (`dax_iomap_pfn_mkwrite`). Private mappings read the
+    /// pmem page and COW to anonymous memory through the generic path (`None`).
+    fn dax_fault(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        vma: &Vma,
+        vpn: u64,
+        kind: FaultKind,
+        ino: u32,
+        index: u64,
+    ) -> Option<Result<(), VmFault>> {
+        let _ = policy;
+        if index * PAGE_SIZE >= self.fs.inodes[ino as usize].i_size {
+            return Some(Err(VmFault::Sigbus));
+        }
+        let writable = vma.flags & VM_WRITE != 0;
+        let shared = vma.flags & VM_SHARED != 0;
+        let present = self.mm(pid).expect("mm").ptes.get(&vpn).copied();
+        if !shared {
+            if present.is_some() {
+                return None; // COW / unshare: do_wp_page copies to anonymous memory
+            }
+            if kind != FaultKind::Read {
+                // do_cow_fault: an anonymous copy of the block (zeroes for a hole).
+                let data = self.file_page_data(ino, index).unwrap_or(0);
+                let zone = self.user_zone(false);
+                let pfn = self.frames.alloc(zone, 0, FolioKind::Anon);
+                if policy.has(Switch::anon_exclusive) {
+                    self.frames.get_mut(pfn).expect("folio").anon_exclusive[0] = true;
+                }
+                let f = self.frames.get_mut(pfn).expect("folio");
+                f.page_mapcount[0] = 1;
+                f.data[0] = data;
+                let w = kind == FaultKind::Write;
+                let mm = self.mm_mut(pid).expect("mm");
+                mm.ptes.insert(
+                    vpn,
+                    Pte {
+                        pfn,
+                        write: w && writable,
+                        dirty: w,
+                    },
+                );
+                mm.vmas.get_mut(&vma.start).expect("vma").anon_vma = true;
+                return Some(Ok(()));
+            }
+        }
+        match (present, kind) {
+            (Some(_), FaultKind::Read) => return Some(Ok(())),
+            (Some(p), _) if p.pfn != ZERO_PFN => {
+                if shared && kind == FaultKind::Write {
+                    let pte = self
+                        .mm_mut(pid)
+                        .expect("mm")
+                        .ptes
+                        .get_mut(&vpn)
+                        .expect("pte");
+                    pte.write = writable;
+                    pte.dirty = true;
+                }
+                return Some(Ok(()));
+            }
+            (Some(_), _) => {
+                // The zero page of a hole gives way to a real block.
+                self.zap_pte(pid, vpn);
+            }
+            (None, _) => {}
+        }
+        let hole = self.dax_page(ino, index).is_none()
+            && self.fs.inodes[ino as usize].kind != crate::fs::FsKind::DevDax;
+        if kind == FaultKind::Read && hole {
+            self.mm_mut(pid).expect("mm").ptes.insert(
+                vpn,
+                Pte {
+                    pfn: ZERO_PFN,
+                    write: false,
+                    dirty: false,
+                },
+            );
+            return Some(Ok(()));
+        }
+        let (_, page) = self.dax_block(ino, index);
+        let f = self.frames.get_mut(page).expect("pmem folio");
+        f.refcount += 1;
+        f.page_mapcount[0] += 1;
+        let w = kind == FaultKind::Write && shared && writable;
+        self.mm_mut(pid).expect("mm").ptes.insert(
+            vpn,
+            Pte {
+                pfn: page,
+                write: w,
+                dirty: w,
+            },
+        );
+        Some(Ok(()))
     }
 
     /// `hugetlb_fault` (mm/hugetlb.c, v6.14): PMD-sized mappings of 2 MiB folios
