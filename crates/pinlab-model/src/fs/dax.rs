@@ -129,6 +129,179 @@ impl Machine {
             .collect()
     }
 
+    /// Whether `page` is an fs-dax page (not device dax).
+    pub fn is_fsdax_page(&self, page: u64) -> bool {
+        self.frames
+            .page_folio(page)
+            .and_then(|(h, _)| self.frames.get(h))
+            .is_some_and(
+                |f| matches!(f.kind, FolioKind::Pmem { block } if block < DEVDAX_BLOCK_BASE),
+            )
+    }
+
+    /// The lease and immutable-layout rules for a FOLL_LONGTERM pin of an fs-dax
+    /// file: under `layout_leases` the file needs an exclusive layout lease
+    /// (Weiny RFC v2: `vaddr_pin_pages` fails without one; `[model assumption]`
+    /// EPERM), under `immutable_layout` it must be in immutable-layout mode
+    /// (`[model assumption]` EPERM).
+    pub fn fsdax_longterm_allowed(
+        &self,
+        policy: &crate::policy::Policy,
+        ino: u32,
+    ) -> crate::errno::KResult<()> {
+        use crate::policy::Switch;
+        let i = &self.fs.inodes[ino as usize];
+        if policy.has(Switch::layout_leases) && i.layout_lease.is_none() {
+            return Err(crate::errno::Errno::EPERM);
+        }
+        if policy.has(Switch::immutable_layout) && !i.immutable_layout {
+            return Err(crate::errno::Errno::EPERM);
+        }
+        Ok(())
+    }
+
+    /// The pinned pages of `[first, last)` of a DAX inode: referenced beyond the
+    /// device's reference and their page-table mappings.
+    pub fn dax_pinned_pages(&self, ino: u32, first: u64, last: u64) -> Vec<u64> {
+        let i = &self.fs.inodes[ino as usize];
+        i.blocks
+            .range(first..last)
+            .filter_map(|(_, b)| self.fs.pmem.get(b))
+            .filter(|p| {
+                self.frames
+                    .get(**p)
+                    .is_some_and(|f| f.refcount > 1 + f.mapcount())
+            })
+            .copied()
+            .collect()
+    }
+
+    /// Layout-change check for truncate, punch, fallocate and allocating writes
+    /// on an fs-dax file: under `layout_leases` a change over actively pinned
+    /// pages fails ETXTBSY — for the lease holder too (Wilcox) — as does any
+    /// allocating write by a non-holder while a lease is held (Chinner); under
+    /// `immutable_layout` every layout change of an immutable file fails EPERM.
+    pub fn dax_layout_change_allowed(
+        &self,
+        policy: &crate::policy::Policy,
+        file: usize,
+        ino: u32,
+        first: u64,
+        last: u64,
+        allocates: bool,
+    ) -> crate::errno::KResult<()> {
+        use crate::errno::Errno;
+        use crate::policy::Switch;
+        let i = &self.fs.inodes[ino as usize];
+        if i.kind != FsKind::Ext4Dax {
+            return Ok(());
+        }
+        if policy.has(Switch::immutable_layout) && i.immutable_layout {
+            return Err(Errno::EPERM);
+        }
+        if policy.has(Switch::layout_leases) {
+            if !self.dax_pinned_pages(ino, first, last).is_empty() {
+                return Err(Errno::ETXTBSY);
+            }
+            if allocates && i.layout_lease.is_some_and(|h| h != file) {
+                return Err(Errno::ETXTBSY);
+            }
+        }
+        Ok(())
+    }
+
+    /// `fcntl(fd, F_SETLEASE, F_LAYOUT|F_EXCLUSIVE)` (Weiny RFC v2): takes the
+    /// exclusive layout lease of a DAX file (EAGAIN if another file holds it).
+    pub fn set_layout_lease(&mut self, pid: Pid, file: usize) -> crate::errno::KResult<()> {
+        let ino = self.file(pid, file)?.ino;
+        let i = &mut self.fs.inodes[ino as usize];
+        match i.layout_lease {
+            Some(h) if h != file => Err(crate::errno::Errno::EAGAIN),
+            _ => {
+                i.layout_lease = Some(file);
+                Ok(())
+            }
+        }
+    }
+
+    /// `fcntl(fd, F_SETLEASE, F_UNLCK)`: releases the layout lease; fails EBUSY
+    /// while pages of the file are pinned (Kara's review, agreed by Weiny;
+    /// `[model assumption]` EBUSY).
+    pub fn release_layout_lease(&mut self, pid: Pid, file: usize) -> crate::errno::KResult<()> {
+        let ino = self.file(pid, file)?.ino;
+        if self.fs.inodes[ino as usize].layout_lease != Some(file) {
+            return Err(crate::errno::Errno::EINVAL);
+        }
+        if !self.dax_pinned_pages(ino, 0, u64::MAX).is_empty() {
+            return Err(crate::errno::Errno::EBUSY);
+        }
+        self.fs.inodes[ino as usize].layout_lease = None;
+        Ok(())
+    }
+
+    /// Puts a DAX file in block-allocation-immutable mode (P6; the proposal
+    /// never got an API: `ioctl(fd, FS_IOC_SETFLAGS, FS_IMMUTABLE_LAYOUT_FL)` here).
+    pub fn set_immutable_layout(&mut self, pid: Pid, file: usize) -> crate::errno::KResult<()> {
+        let ino = self.file(pid, file)?.ino;
+        self.fs.inodes[ino as usize].immutable_layout = true;
+        Ok(())
+    }
+
+    /// `/proc/<pid>/file_pins` (Weiny RFC v2) for every process: each pin of a page
+    /// of an fs-dax file, with the process holding it through an owning file (an
+    /// RDMA context fd) or an mm. Returns (holder pid, owner description, file name).
+    pub fn file_pins(&self) -> Vec<(Pid, String, String)> {
+        let mut out = Vec::new();
+        for (id, mr) in self.dev.mrs.iter().enumerate() {
+            if mr.state != crate::dev::MrState::Registered {
+                continue;
+            }
+            let mut files: Vec<String> = Vec::new();
+            for &p in &mr.pages {
+                if let Some(FolioKind::Pmem { block }) = self
+                    .frames
+                    .page_folio(p)
+                    .and_then(|(h, _)| self.frames.get(h))
+                    .map(|f| f.kind)
+                {
+                    if let Some((ino, _)) = self.fs.bdev.owner.get(&block) {
+                        files.push(self.fs.inodes[*ino as usize].name.clone());
+                    } else {
+                        files.push(format!("(freed block {block})"));
+                    }
+                }
+            }
+            files.sort();
+            files.dedup();
+            for f in files {
+                for &h in &mr.holders {
+                    out.push((h, format!("/dev/infiniband/uverbs0 (mr {id})"), f.clone()));
+                }
+            }
+        }
+        for h in self.dev.handles.iter().flatten() {
+            for &p in &h.pages {
+                if let Some(FolioKind::Pmem { block }) = self
+                    .frames
+                    .page_folio(p)
+                    .and_then(|(hd, _)| self.frames.get(hd))
+                    .map(|f| f.kind)
+                {
+                    if let Some((ino, _)) = self.fs.bdev.owner.get(&block) {
+                        out.push((
+                            h.holder,
+                            "mm".into(),
+                            self.fs.inodes[*ino as usize].name.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Whether `ino` lives on the DAX filesystem.
     pub fn is_dax(&self, ino: u32) -> bool {
         matches!(

@@ -372,6 +372,17 @@ impl Machine {
         let kind = self.fs.inodes[ino as usize].kind;
         for (k, idx) in (first..last).enumerate() {
             let v = wid.ver(k as u64);
+            if kind == FsKind::Ext4Dax && !self.fs.inodes[ino as usize].blocks.contains_key(&idx) {
+                if let Some(h) = self.fs.inodes[ino as usize].layout_lease {
+                    if h != file {
+                        // A layout-changing write by a non-holder (Chinner).
+                        return Err(Errno::ETXTBSY);
+                    }
+                }
+                if self.fs.inodes[ino as usize].immutable_layout {
+                    return Err(Errno::EPERM);
+                }
+            }
             if matches!(kind, FsKind::Ext4Dax | FsKind::DevDax) {
                 // dax_iomap_rw: straight into the block's pmem page.
                 let (_, p) = self.dax_block(ino, idx);

@@ -193,8 +193,46 @@ impl Machine {
     /// `ftruncate(fd, len)`.
     pub fn ftruncate(&mut self, policy: &Policy, pid: Pid, file: usize, len: u64) -> KResult<()> {
         let ino = self.file(pid, file)?.ino;
+        let old = self.fs.inodes[ino as usize].i_size;
+        if len < old {
+            self.dax_layout_change_allowed(
+                policy,
+                file,
+                ino,
+                len.div_ceil(PAGE_SIZE),
+                u64::MAX,
+                false,
+            )?;
+        } else if len > old {
+            self.dax_layout_change_allowed(policy, file, ino, 0, 0, false)?;
+        }
         self.ftruncate_policy(policy, ino, len);
         Ok(())
+    }
+
+    /// The first half of truncate/punch on fs-dax (`ext4_break_layouts` /
+    /// `dax_break_layout`, fs/dax.c ≈6.15): the layout-change rules of the policy
+    /// (ETXTBSY/EPERM), then, under `dax_truncate_waits_for_idle`, unmap the range
+    /// and report whether a page is still busy — the caller must then wait
+    /// (interruptibly) for it to go idle before [`ftruncate`](Self::ftruncate) or
+    /// [`fallocate`](Self::fallocate) frees anything. `Ok(false)` for other files.
+    pub fn dax_truncate_prepare(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        file: usize,
+        first: u64,
+        last: u64,
+    ) -> KResult<bool> {
+        let ino = self.file(pid, file)?.ino;
+        if !self.is_dax(ino) {
+            return Ok(false);
+        }
+        self.dax_layout_change_allowed(policy, file, ino, first, last, false)?;
+        if !policy.has(Switch::dax_truncate_waits_for_idle) {
+            return Ok(false);
+        }
+        Ok(!self.dax_break_layout(ino, first, last).is_empty())
     }
 
     /// `fallocate(fd, mode, off, len)`: mode 0 allocates blocks (and extends
@@ -210,9 +248,17 @@ impl Machine {
     ) -> KResult<()> {
         let ino = self.file(pid, file)?.ino;
         let kind = self.fs.inodes[ino as usize].kind;
-        if kind == FsKind::Secretmem {
+        if kind == FsKind::Secretmem || kind == FsKind::DevDax {
             return Err(Errno::EOPNOTSUPP);
         }
+        self.dax_layout_change_allowed(
+            policy,
+            file,
+            ino,
+            off / PAGE_SIZE,
+            (off + len).div_ceil(PAGE_SIZE),
+            mode & FALLOC_FL_PUNCH_HOLE == 0,
+        )?;
         if mode == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE {
             // Whole pages only; partial pages are zeroed in place (not modelled).
             self.truncate_range(

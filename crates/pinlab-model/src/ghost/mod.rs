@@ -356,6 +356,23 @@ impl Machine {
         let mut out = Vec::new();
         for (&p, &t) in pages.iter().zip(targets) {
             let d = self.page_data(p);
+            if let (
+                Target::File { ino, .. },
+                Some(VerInfo {
+                    target: Target::File { ino: other, .. },
+                    ..
+                }),
+            ) = (t, self.ghost.versions.get(&d))
+            {
+                if *other != ino {
+                    // The device reads a block that now belongs to another file.
+                    let msg = format!(
+                        "{how} returns {} from a block that now belongs to another file",
+                        self.describe(d)
+                    );
+                    self.ghost.leaks.insert(msg);
+                }
+            }
             if let Some(v) = self.visible(t) {
                 if v != d {
                     let msg = format!(

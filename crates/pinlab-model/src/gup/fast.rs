@@ -110,6 +110,14 @@ impl Machine {
             if page == ZERO_PFN {
                 break; // pte_special
             }
+            if flags & FOLL_LONGTERM != 0
+                && (policy.has(Switch::longterm_refuses_fsdax)
+                    || policy.has(Switch::layout_leases)
+                    || policy.has(Switch::immutable_layout))
+                && self.is_fsdax_page(page)
+            {
+                break; // pte_devmap with FOLL_LONGTERM: leave it to the slow path
+            }
             let Some(head) = self.try_grab_folio_fast(policy, page, refs as i64, flags) else {
                 break;
             };

@@ -102,6 +102,12 @@ impl Machine {
             if let Err(e) = check_vma_flags(policy, &vma, fs, flags) {
                 return done(pages, e);
             }
+            if flags & FOLL_LONGTERM != 0 && fs == Some(crate::fs::FsKind::Ext4Dax) {
+                let ino = vma.file_index(vpn).expect("file vma").0;
+                if let Err(e) = self.fsdax_longterm_allowed(policy, ino) {
+                    return done(pages, e);
+                }
+            }
             let mut forced_cow = false;
             let mut tries = 0;
             let (page, n) = loop {

@@ -122,6 +122,12 @@ pub struct Folio {
     pub writeback: bool,
     /// A hugetlb folio (from the hugetlb pool; never split, returned to the pool when freed).
     pub hugetlb: bool,
+    /// `folio_test_ksm`: a KSM page (`PAGE_MAPPING_KSM`; anonymous, order 0, never
+    /// `PageAnonExclusive`, mapped read-only). See [`crate::vm::ksm`].
+    pub ksm: bool,
+    /// `folio_stable_node() != NULL`: the KSM page is a node of the stable tree
+    /// (a page `try_to_merge_one_page` just marked KSM has none until `stable_tree_insert`).
+    pub stable_node: bool,
     /// Symbolic content, one version per 4 KiB page.
     pub data: Vec<Ver>,
 }
@@ -143,6 +149,8 @@ impl Folio {
             private: false,
             writeback: false,
             hugetlb: false,
+            ksm: false,
+            stable_node: false,
             data: vec![0; n],
         }
     }
@@ -212,6 +220,16 @@ impl Folio {
         if self.dma_pinned_flag {
             v.push("PG_dma_pinned".to_string());
         }
+        if self.ksm {
+            v.push(
+                if self.stable_node {
+                    "KSM(stable)"
+                } else {
+                    "KSM"
+                }
+                .to_string(),
+            );
+        }
         v
     }
 }
@@ -231,6 +249,10 @@ pub struct VmStat {
     pub pgmigrate_success: u64,
     /// `pgmigrate_fail`.
     pub pgmigrate_fail: u64,
+    /// `thp_collapse_alloc`: huge pages allocated by khugepaged or MADV_COLLAPSE.
+    pub thp_collapse_alloc: u64,
+    /// `cow_ksm`: write (or unshare) faults that copied a KSM page.
+    pub cow_ksm: u64,
 }
 
 /// All folios and the frame allocator.

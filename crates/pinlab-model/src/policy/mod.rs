@@ -83,21 +83,23 @@ switches! {
     /// PG_dma_pinned set on every GUP and never cleared; reclaim and migration skip flagged folios (Hubbard RFC, June 2018).
     pg_dma_pinned = "pg_dma_pinned", since "RFC 2018-06", modelled true, affects [Gup, Reclaim];
     /// FOLL_LONGTERM on an fsdax VMA fails with EOPNOTSUPP (get_user_pages_longterm).
-    longterm_refuses_fsdax = "longterm_refuses_fsdax", since "4.15", modelled false, affects [FsDax];
+    longterm_refuses_fsdax = "longterm_refuses_fsdax", since "4.15", modelled true, affects [FsDax];
     /// FOLL_LONGTERM|FOLL_WRITE pins of dirty-tracked shared file mappings fail with EFAULT.
     longterm_refuses_writable_file = "longterm_refuses_writable_file", since "6.5", modelled true, affects [PageCache];
     /// vmscan keeps maybe-pinned folios and their buffers.
     vmscan_skips_pinned = "vmscan_skips_pinned", since "6.4", modelled true, affects [Reclaim];
     /// fs-dax truncate and punch wait (interruptibly) until the pages' references drop to idle.
-    dax_truncate_waits_for_idle = "dax_truncate_waits_for_idle", since "4.18", modelled false, affects [FsDax];
+    dax_truncate_waits_for_idle = "dax_truncate_waits_for_idle", since "4.18", modelled true, affects [FsDax];
     /// ext4 writeback of a dirty folio without buffers WARNs and skips it instead of BUG.
     ext4_warns_on_bufferless_dirty = "ext4_warns_on_bufferless_dirty", since "5.18 (CVE-2022-49171)", modelled true, affects [PageCache];
     /// Pins of file pages are mutually exclusive and refused during writeback; writeback skips pinned folios (Danton RFC, 2019-11).
     exclusive_gup_pins = "exclusive_gup_pins", since "RFC 2019-11", modelled true, affects [PageCache, Shmem];
     /// Exclusive layout leases gate fsdax long-term pins; layout changes of pinned ranges fail ETXTBSY (Weiny RFC v2, 2019-08).
-    layout_leases = "layout_leases", since "RFC 2019-08", modelled false, affects [FsDax, Leases];
+    layout_leases = "layout_leases", since "RFC 2019-08", modelled true, affects [FsDax, Leases];
     /// Truncate and punch over a pinned range keep its blocks and pages, as if a pwrite raced them (Lameter, 2019-02).
-    truncate_races_like_pwrite = "truncate_races_like_pwrite", since "proposal 2019-02", modelled false, affects [FsDax];
+    truncate_races_like_pwrite = "truncate_races_like_pwrite", since "proposal 2019-02", modelled true, affects [PageCache, FsDax];
+    /// Long-term pins of fs-dax files only in block-allocation-immutable mode; layout changes of such files fail EPERM (Williams/Chinner, 2019-02).
+    immutable_layout = "immutable_layout", since "proposal 2019-02", modelled true, affects [FsDax];
     /// Writeback of a pinned folio writes a bounce copy and keeps the folio dirty until unpin (Kara, 2018-07).
     bounce_writeback = "bounce_writeback", since "proposal 2018-07", modelled true, affects [PageCache];
     /// Long-term DMA users whose device can fault mirror with mmu interval notifiers + HMM instead of pinning.
@@ -142,6 +144,7 @@ pub const PRESETS: &[Preset] = &[
     Preset { name: "follpin", label: "P3 FOLLPIN", summary: "pin_user_pages/FOLL_PIN tracking with early COW at fork (5.7–5.9)", switches: &[foll_pin_tracking, early_cow_on_fork, cow_reuse_by_refcount, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
     Preset { name: "lease", label: "P4 LEASE", summary: "exclusive layout leases gate fsdax pins (Weiny RFC v2, 2019)", switches: &[layout_leases, dax_truncate_waits_for_idle] },
     Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[foll_pin_tracking, truncate_races_like_pwrite] },
+    Preset { name: "immutable", label: "P6 IMMUTABLE", summary: "pins of fs-dax files only in an explicit immutable-layout mode; layout changes fail (Williams/Chinner 2019)", switches: &[immutable_layout] },
     Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
     Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins (on upstream)", switches: &[foll_pin_tracking, early_cow_on_fork, cow_reuse_by_refcount, anon_exclusive, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror] },
     Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },
