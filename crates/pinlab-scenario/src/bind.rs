@@ -152,6 +152,21 @@ pub enum Call {
     Writeback,
     /// `reclaim()` by a kthread: one shrink pass over the file LRU.
     Reclaim,
+    /// `fcntl(fd, F_SETLEASE, F_LAYOUT|F_EXCLUSIVE)` (take) or `F_UNLCK` (release).
+    SetLease { fd: Arg, take: bool },
+    /// `ioctl(fd, FS_IOC_SETFLAGS, FS_IMMUTABLE_LAYOUT_FL)`.
+    SetImmutableLayout { fd: Arg },
+    /// `kill(target, SIGINT|SIGTERM|SIGKILL)`: target is an actor or a pid variable.
+    Kill {
+        actor: Option<usize>,
+        var: Option<Arg>,
+        sig: u64,
+    },
+    /// `send_fd(actor, var)`: SCM_RIGHTS — the receiver also holds the descriptor.
+    SendFd { to: usize, what: Arg },
+    /// `pid = file_pins("path")`: reads every `/proc/<pid>/file_pins` and binds a
+    /// process holding a pin on the file.
+    FilePins { path: String },
 }
 
 /// A bound statement with its source text and position.
@@ -294,6 +309,7 @@ const MADV: &[(&str, u64)] = &[
     ("MADV_NOHUGEPAGE", MADV_NOHUGEPAGE),
     ("MADV_WIPEONFORK", MADV_WIPEONFORK),
     ("MADV_KEEPONFORK", MADV_KEEPONFORK),
+    ("MADV_COLLAPSE", MADV_COLLAPSE),
 ];
 const OFLAGS: &[(&str, u64)] = &[
     ("O_RDONLY", O_RDONLY),
@@ -537,6 +553,8 @@ impl Binder<'_> {
                 };
                 self.uses.insert(if path.starts_with("/dev/shm/") {
                     Shmem
+                } else if path.starts_with("/mnt/pmem/") || path.starts_with("/dev/dax") {
+                    FsDax
                 } else {
                     PageCache
                 });
@@ -738,6 +756,107 @@ impl Binder<'_> {
                 self.nargs(s, &[0], "exit()")?;
                 Call::Exit
             }
+            "fcntl" => {
+                self.nargs(
+                    s,
+                    &[3],
+                    "fcntl(fd, F_SETLEASE, F_LAYOUT|F_EXCLUSIVE or F_UNLCK)",
+                )?;
+                match &a[1].kind {
+                    ExprKind::Ident(c) if c == "F_SETLEASE" => {}
+                    _ => {
+                        return Err(
+                            self.e(a[1].span, format!("expected F_SETLEASE, found `{}`", a[1]))
+                        )
+                    }
+                }
+                let names = a[2].flag_names().unwrap_or_default();
+                let take = if names == ["F_UNLCK"] {
+                    false
+                } else if names.contains(&"F_LAYOUT")
+                    && names
+                        .iter()
+                        .all(|n| *n == "F_LAYOUT" || *n == "F_EXCLUSIVE")
+                {
+                    true
+                } else {
+                    return Err(self.e(
+                        a[2].span,
+                        format!("expected F_LAYOUT|F_EXCLUSIVE or F_UNLCK, found `{}`", a[2]),
+                    ));
+                };
+                self.uses.insert(Leases);
+                Call::SetLease {
+                    fd: self.arg(&a[0], known)?,
+                    take,
+                }
+            }
+            "ioctl" => {
+                self.nargs(
+                    s,
+                    &[3],
+                    "ioctl(fd, FS_IOC_SETFLAGS, FS_IMMUTABLE_LAYOUT_FL)",
+                )?;
+                let ok = matches!(&a[1].kind, ExprKind::Ident(c) if c == "FS_IOC_SETFLAGS")
+                    && a[2].flag_names() == Some(vec!["FS_IMMUTABLE_LAYOUT_FL"]);
+                if !ok {
+                    return Err(self.e(
+                        a[1].span,
+                        "expected ioctl(fd, FS_IOC_SETFLAGS, FS_IMMUTABLE_LAYOUT_FL)",
+                    ));
+                }
+                Call::SetImmutableLayout {
+                    fd: self.arg(&a[0], known)?,
+                }
+            }
+            "kill" => {
+                self.nargs(s, &[2], "kill(actor or pid, SIGINT|SIGTERM|SIGKILL)")?;
+                let sig = match &a[1].kind {
+                    ExprKind::Ident(n) if n == "SIGINT" => 2,
+                    ExprKind::Ident(n) if n == "SIGKILL" => 9,
+                    ExprKind::Ident(n) if n == "SIGTERM" => 15,
+                    _ => {
+                        return Err(self.e(
+                            a[1].span,
+                            format!("expected SIGINT, SIGTERM or SIGKILL, found `{}`", a[1]),
+                        ))
+                    }
+                };
+                match &a[0].kind {
+                    ExprKind::Ident(n) if self.ast.actors.iter().any(|x| &x.name == n) => {
+                        Call::Kill {
+                            actor: Some(self.actor_ref(&a[0])?),
+                            var: None,
+                            sig,
+                        }
+                    }
+                    _ => Call::Kill {
+                        actor: None,
+                        var: Some(self.arg(&a[0], known)?),
+                        sig,
+                    },
+                }
+            }
+            "send_fd" => {
+                self.nargs(s, &[2], "send_fd(actor, fd)")?;
+                Call::SendFd {
+                    to: self.actor_ref(&a[0])?,
+                    what: self.arg(&a[1], known)?,
+                }
+            }
+            "file_pins" => {
+                self.nargs(s, &[1], "pid = file_pins(\"path\")")?;
+                let path = match &a[0].kind {
+                    ExprKind::Str(p) => p.clone(),
+                    _ => {
+                        return Err(self.e(
+                            a[0].span,
+                            format!("expected a path string, found `{}`", a[0]),
+                        ))
+                    }
+                };
+                Call::FilePins { path }
+            }
             "wait" => {
                 self.nargs(s, &[1], "wait(actor)")?;
                 Call::Wait {
@@ -865,7 +984,7 @@ impl Binder<'_> {
             }
             name => {
                 let Some(api) = GupApi::from_name(name) else {
-                    return Err(self.e(s.call_span, format!("unknown call `{name}`; expected a statement listed in docs/scenarios.md (mmap, munmap, mprotect, madvise, memset, load, fork, exit, wait, open, memfd_create, memfd_secret, close, ftruncate, fallocate, pwrite, write, pread, fsync, sync, drop_caches, lseek, writeback, reclaim, io_uring_setup, io_uring_register, read_fixed, write_fixed, ibv_reg_mr, ibv_dereg_mr, pipe, vmsplice, pipe_read, get_user_pages*, pin_user_pages*, unpin_user_pages*, put_page, rdma_write, rdma_read)")));
+                    return Err(self.e(s.call_span, format!("unknown call `{name}`; expected a statement listed in docs/scenarios.md (mmap, munmap, mprotect, madvise, memset, load, fork, exit, wait, kill, send_fd, file_pins, fcntl, ioctl, open, memfd_create, memfd_secret, close, ftruncate, fallocate, pwrite, write, pread, fsync, sync, drop_caches, lseek, writeback, reclaim, io_uring_setup, io_uring_register, read_fixed, write_fixed, ibv_reg_mr, ibv_dereg_mr, pipe, vmsplice, pipe_read, get_user_pages*, pin_user_pages*, unpin_user_pages*, put_page, rdma_write, rdma_read)")));
                 };
                 self.uses.insert(Gup);
                 let remote = name.ends_with("_remote");

@@ -38,6 +38,12 @@ builtins!(
     "gupexcl-two-pinners",
     "unpin-dirty-vs-writeback",
     "pwrite-race-write-at-eof",
+    "rdma-fsdax-truncate",
+    "dio-fsdax-truncate",
+    "mr-passed-owner-exits",
+    "lease-release-while-pinned",
+    "devdax-mr",
+    "lease-holder-layout-change",
 );
 
 /// Loads a built-in scenario by name.

@@ -9,6 +9,7 @@
 //! a CPU access that faults kills the process (SIGSEGV, recorded as `ERR(EFAULT)`).
 
 use crate::bind::{Arg, Call, Kind, Scenario};
+use pinlab_model::fs::oflags::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
 use pinlab_model::ghost::WriteId;
 use pinlab_model::gup::foll::FOLL_WRITE;
 use pinlab_model::gup::GupApi;
@@ -30,6 +31,8 @@ pub enum Value {
     Handle(usize),
     /// An open file.
     File(usize),
+    /// A process id (from `file_pins`).
+    Pid(u32),
     /// The call that should have set it failed.
     Failed,
 }
@@ -61,6 +64,8 @@ pub struct ActorState {
     pub phase: u8,
     /// The GUP handle a direct I/O in progress holds.
     pub held: Option<usize>,
+    /// A signal is pending (it interrupts the next interruptible wait: EINTR).
+    pub sigpending: bool,
 }
 
 /// The explored state.
@@ -116,7 +121,22 @@ impl Bound<'_> {
         };
         match op.call.clone() {
             // truncate_inode_pages_range waits for writeback of the folios it removes.
-            Call::Ftruncate { fd, .. } | Call::Fallocate { fd, .. } => file_busy(fd),
+            Call::Ftruncate { fd, .. } | Call::Fallocate { fd, .. } if a.phase == 0 => {
+                file_busy(fd)
+            }
+            // Waiting in dax_break_layout for the busy pages to go idle (interruptible).
+            Call::Ftruncate { fd, len } => {
+                !a.sigpending
+                    && self
+                        .dax_range(s, a, fd, Some(len), None)
+                        .is_some_and(|(ino, f, l)| !s.m.dax_busy_pages(ino, f, l).is_empty())
+            }
+            Call::Fallocate { fd, off, len, .. } => {
+                !a.sigpending
+                    && self
+                        .dax_range(s, a, fd, None, Some((off, len)))
+                        .is_some_and(|(ino, f, l)| !s.m.dax_busy_pages(ino, f, l).is_empty())
+            }
             Call::Wait { actor } => s.actors[actor].status != Status::Done,
             Call::RdmaWrite { mr, .. } | Call::RdmaRead { mr } => {
                 s.actors[mr.actor].vars[mr.slot].is_none()
@@ -131,6 +151,29 @@ impl Bound<'_> {
             .filter(|&i| s.actors[i].status == Status::Running && self.blocked(s, i))
             .map(|i| self.scn.actors[i].name.clone())
             .collect()
+    }
+
+    /// The page range a DAX truncate (`len`) or punch (`off`, `len`) covers.
+    fn dax_range(
+        &self,
+        s: &State,
+        a: &ActorState,
+        fd: Arg,
+        tlen: Option<Arg>,
+        punch: Option<(Arg, Arg)>,
+    ) -> Option<(u32, u64, u64)> {
+        let Some(Value::File(f)) = self.obj(a, fd) else {
+            return None;
+        };
+        let ino = s.m.fs.files.get(f)?.ino;
+        match (tlen, punch) {
+            (Some(l), _) => Some((ino, self.val(a, l)?.div_ceil(PAGE_SIZE), u64::MAX)),
+            (_, Some((o, l))) => {
+                let (o, l) = (self.val(a, o)?, self.val(a, l)?);
+                Some((ino, o.div_ceil(PAGE_SIZE), (o + l) / PAGE_SIZE))
+            }
+            _ => None,
+        }
     }
 
     fn val(&self, a: &ActorState, arg: Arg) -> Option<u64> {
@@ -174,6 +217,16 @@ impl Bound<'_> {
         let mut next_phase: Option<u8> = None;
         let mut held = me.held;
         let phase = me.phase;
+        let mut sig_consumed = false;
+        let mut signal_to: Option<(Pid, u64)> = None;
+        let send_to = match op.call.clone() {
+            Call::SendFd { to, .. } => s.actors[to].pid,
+            _ => None,
+        };
+        let kill_actor_pid = match op.call.clone() {
+            Call::Kill { actor: Some(t), .. } => s.actors[t].pid,
+            _ => None,
+        };
         let target_pid = match op.call.clone() {
             Call::Gup {
                 target: Some(t), ..
@@ -245,9 +298,114 @@ impl Bound<'_> {
                     bind = Some(Value::Int(addr));
                     Ok(Some(format!("{addr:#x}")))
                 }
-                Call::Ftruncate { fd, len } => m
-                    .ftruncate(policy, p()?, fid(fd)?, v(len)?)
-                    .map(|_| Some("0".into())),
+                Call::Ftruncate { fd, len } => {
+                    let (pid, f, newlen) = (p()?, fid(fd)?, v(len)?);
+                    if phase == 0 {
+                        let old = m.fs.inodes[m.file(pid, f)?.ino as usize].i_size;
+                        if newlen < old
+                            && m.dax_truncate_prepare(
+                                policy,
+                                pid,
+                                f,
+                                newlen.div_ceil(PAGE_SIZE),
+                                u64::MAX,
+                            )?
+                        {
+                            next_phase = Some(1);
+                            return Ok(Some(
+                                "[dax_break_layout: pages busy, waiting for them to go idle]"
+                                    .into(),
+                            ));
+                        }
+                    } else if me.sigpending {
+                        sig_consumed = true;
+                        return Err(Errno::EINTR);
+                    }
+                    m.ftruncate(policy, pid, f, newlen)
+                        .map(|_| Some("0".into()))
+                }
+                Call::Fallocate { fd, mode, off, len }
+                    if phase == 0
+                        && mode == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+                        && m.dax_truncate_prepare(
+                            policy,
+                            p()?,
+                            fid(fd)?,
+                            v(off)?.div_ceil(PAGE_SIZE),
+                            (v(off)? + v(len)?) / PAGE_SIZE,
+                        )? =>
+                {
+                    next_phase = Some(1);
+                    Ok(Some(
+                        "[dax_break_layout: pages busy, waiting for them to go idle]".into(),
+                    ))
+                }
+                Call::Fallocate { .. } if phase == 1 && me.sigpending => {
+                    sig_consumed = true;
+                    Err(Errno::EINTR)
+                }
+                Call::SetLease { fd, take } => {
+                    if !policy.has(pinlab_model::Switch::layout_leases) {
+                        // No F_LAYOUT lease type without the proposal.
+                        return Err(Errno::EINVAL);
+                    }
+                    let (pid, f) = (p()?, fid(fd)?);
+                    if take {
+                        m.set_layout_lease(pid, f)
+                    } else {
+                        m.release_layout_lease(pid, f)
+                    }
+                    .map(|_| Some("0".into()))
+                }
+                Call::SetImmutableLayout { fd } => {
+                    if !policy.has(pinlab_model::Switch::immutable_layout) {
+                        return Err(Errno::EINVAL);
+                    }
+                    m.set_immutable_layout(p()?, fid(fd)?)
+                        .map(|_| Some("0".into()))
+                }
+                Call::Kill { actor, var, sig } => {
+                    let target = match (actor, var) {
+                        (Some(_), _) => kill_actor_pid,
+                        (_, Some(a)) => match self.obj(&me, a) {
+                            Some(Value::Pid(p)) => Some(p),
+                            Some(Value::Failed) => return Err(SKIPPED),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    let t = target.filter(|t| m.alive(*t)).ok_or(Errno::ESRCH)?;
+                    signal_to = Some((t, sig));
+                    Ok(Some("0".into()))
+                }
+                Call::SendFd { what, .. } => {
+                    let to = send_to.filter(|t| m.alive(*t)).ok_or(Errno::ESRCH)?;
+                    match self.obj(&me, what) {
+                        Some(Value::Mr(id)) => m.dev.mrs[id].holders.insert(to),
+                        Some(Value::Ring(id)) => m.dev.rings[id].holders.insert(to),
+                        Some(Value::Pipe(id)) => m.dev.pipes[id].holders.insert(to),
+                        Some(Value::File(id)) => m.fs.files[id].holders.insert(to),
+                        Some(Value::Failed) => return Err(SKIPPED),
+                        _ => return Err(Errno::EBADF),
+                    };
+                    Ok(Some("0 (SCM_RIGHTS)".into()))
+                }
+                Call::FilePins { path } => {
+                    let all = m.file_pins();
+                    for (pid, owner, file) in &all {
+                        notes.push(format!(
+                            "/proc/{pid}/file_pins ({}): {owner} -> {file}",
+                            m.procs[*pid as usize].name
+                        ));
+                    }
+                    match all.iter().find(|(_, _, f)| *f == path) {
+                        Some((pid, _, _)) => {
+                            bind = Some(Value::Pid(*pid));
+                            Ok(Some(format!("{pid} ({})", m.procs[*pid as usize].name)))
+                        }
+                        None => Err(Errno::ESRCH),
+                    }
+                }
                 Call::Fallocate { fd, mode, off, len } => m
                     .fallocate(policy, p()?, fid(fd)?, mode, v(off)?, v(len)?)
                     .map(|_| Some("0".into())),
@@ -567,6 +725,24 @@ impl Bound<'_> {
             Ok(_) => {}
         }
         info.notes.extend(notes);
+        if sig_consumed {
+            s.actors[actor].sigpending = false;
+        }
+        if let Some((t, sig)) = signal_to {
+            let victim = (0..s.actors.len()).find(|&i| s.actors[i].pid == Some(t));
+            if sig == 9 {
+                info.notes
+                    .push(format!("{} killed (SIGKILL)", s.m.procs[t as usize].name));
+                s.m.exit(policy, t);
+                if let Some(v) = victim {
+                    s.actors[v].status = Status::Done;
+                }
+            } else if let Some(v) = victim {
+                // [model assumption] the target has a handler: the signal only
+                // interrupts its next interruptible wait.
+                s.actors[v].sigpending = true;
+            }
+        }
         let a = &mut s.actors[actor];
         if let (Some(slot), Some(v)) = (op.bind, bind) {
             a.vars[slot] = Some(v);
@@ -620,6 +796,7 @@ impl pinlab_explore::Model for Bound<'_> {
                     vars: vec![None; self.scn.vars.len()],
                     phase: 0,
                     held: None,
+                    sigpending: false,
                 }
             })
             .collect();

@@ -46,7 +46,7 @@ fn every_builtin_meets_its_expectations_under_every_preset() {
             );
         }
     }
-    assert_eq!(BUILTINS.len(), 12);
+    assert_eq!(BUILTINS.len(), 18);
 }
 
 #[test]
@@ -277,4 +277,91 @@ fn write_at_eof_after_truncating_a_pinned_tail() {
             "{p}"
         );
     }
+}
+
+#[test]
+fn fsdax_block_reuse_leaks_only_where_blocks_are_freed_under_a_pin() {
+    assert!(labels("rdma-fsdax-truncate", "legacy").contains("LEAK_OTHER"));
+    for p in ["longterm", "follpin", "gupexcl", "upstream"] {
+        assert_eq!(
+            labels("rdma-fsdax-truncate", p),
+            set(&["ERR(EOPNOTSUPP)"]),
+            "{p}"
+        );
+    }
+    assert_eq!(labels("rdma-fsdax-truncate", "lease"), set(&["ERR(EPERM)"]));
+    let pr = labels("rdma-fsdax-truncate", "pwrite-race");
+    assert!(pr.contains("DOS") && !pr.contains("LEAK_OTHER"), "{pr:?}");
+    // A short direct-I/O pin: truncate waits (bounded) instead of freeing.
+    let up = labels("dio-fsdax-truncate", "upstream");
+    assert!(!up.contains("LEAK_OTHER") && !up.contains("HANG"), "{up:?}");
+    assert!(labels("dio-fsdax-truncate", "legacy").contains("LEAK_OTHER"));
+    assert_eq!(labels("devdax-mr", "lease"), set(&["OK"]));
+    assert_eq!(labels("devdax-mr", "upstream"), set(&["OK"]));
+}
+
+#[test]
+fn legacy_trace_shows_the_nic_overwriting_another_files_block() {
+    let scn = builtin("rdma-fsdax-truncate").unwrap().unwrap();
+    let p = Policy::preset("legacy").unwrap();
+    let run = run_cell(&scn, &p, &Config::default());
+    let t = timeline(
+        &scn,
+        &p,
+        Outcome::LeakOther,
+        &run.outcomes[&Outcome::LeakOther],
+    );
+    let acts: Vec<String> = t
+        .steps
+        .iter()
+        .map(|s| format!("{} {}", s.actor, s.action))
+        .collect();
+    let pos = |n: &str| {
+        acts.iter()
+            .position(|a| a.contains(n))
+            .unwrap_or_else(|| panic!("{n} in {acts:?}"))
+    };
+    assert!(pos("ftruncate(fd2, 0)") < pos("pwrite(fd3"));
+    assert!(
+        t.explanation.iter().any(|e| e.contains("other")),
+        "{:?}",
+        t.explanation
+    );
+}
+
+#[test]
+fn lease_rules() {
+    // The administrator's truncate fails, file_pins names the helper, SIGKILL frees the pin.
+    assert_eq!(
+        labels("mr-passed-owner-exits", "lease"),
+        set(&["ERR(ETXTBSY)"])
+    );
+    let scn = builtin("mr-passed-owner-exits").unwrap().unwrap();
+    let p = Policy::preset("lease").unwrap();
+    let run = run_cell(&scn, &p, &Config::default());
+    let (o, tr) = run.outcomes.iter().next().unwrap();
+    let t = timeline(&scn, &p, *o, tr);
+    assert!(t.steps.iter().any(|s| s
+        .notes
+        .iter()
+        .any(|n| n.contains("file_pins (helper)") && n.contains("/mnt/pmem/data"))));
+    assert_eq!(
+        t.steps
+            .iter()
+            .rev()
+            .find(|s| s.action.starts_with("ftruncate"))
+            .unwrap()
+            .result
+            .as_deref(),
+        Some("= 0")
+    );
+    // Releasing the lease while pinned fails; the holder cannot punch its pinned range.
+    assert_eq!(
+        labels("lease-release-while-pinned", "lease"),
+        set(&["ERR(EBUSY)"])
+    );
+    assert_eq!(
+        labels("lease-holder-layout-change", "lease"),
+        set(&["ERR(ETXTBSY)"])
+    );
 }

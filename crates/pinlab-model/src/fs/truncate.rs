@@ -193,6 +193,11 @@ impl Machine {
     /// `ftruncate(fd, len)`.
     pub fn ftruncate(&mut self, policy: &Policy, pid: Pid, file: usize, len: u64) -> KResult<()> {
         let ino = self.file(pid, file)?.ino;
+        self.seal_check_setattr(ino, len)?;
+        if self.fs.inodes[ino as usize].kind == FsKind::DevDax {
+            // do_sys_ftruncate: not a regular file.
+            return Err(Errno::EINVAL);
+        }
         let old = self.fs.inodes[ino as usize].i_size;
         if len < old {
             self.dax_layout_change_allowed(
@@ -251,6 +256,7 @@ impl Machine {
         if kind == FsKind::Secretmem || kind == FsKind::DevDax {
             return Err(Errno::EOPNOTSUPP);
         }
+        self.seal_check_fallocate(ino, mode, off, len)?;
         self.dax_layout_change_allowed(
             policy,
             file,
