@@ -5,8 +5,10 @@
 //! match exactly; every PTE and PMD must point at a live folio; no count may be
 //! negative; `nr_foll_pin_acquired - nr_foll_pin_released` must equal the pins
 //! devices hold; under `anon_exclusive` every pinned anonymous page must be
-//! `PageAnonExclusive` (the kernel's `sanity_check_pinned_pages`). A violation is
-//! a model bug, never a scenario outcome.
+//! `PageAnonExclusive` (the kernel's `sanity_check_pinned_pages`); a KSM page is
+//! a small anonymous folio, never `PageAnonExclusive`, only mapped read-only, and
+//! only a KSM page is a stable-tree node. A violation is a model bug, never a
+//! scenario outcome.
 
 use crate::machine::Machine;
 use crate::mem::{GUP_PIN_COUNTING_BIAS, ZERO_PFN};
@@ -37,6 +39,12 @@ impl Machine {
                 let (h, i) = self.frames.page_folio(pte.pfn).ok_or_else(|| {
                     format!("{}: PTE {vpn:#x} maps freed pfn {:#x}", p.name, pte.pfn)
                 })?;
+                if pte.write && self.frames.get(h).is_some_and(|f| f.ksm) {
+                    return Err(format!(
+                        "{}: PTE {vpn:#x} maps KSM page {:#x} writable",
+                        p.name, pte.pfn
+                    ));
+                }
                 let e = exp.entry(h).or_default();
                 e.refs += 1;
                 *e.pages.entry(i).or_default() += 1;
@@ -74,6 +82,16 @@ impl Machine {
             }
         }
         for (pfn, f) in self.frames.iter() {
+            if f.stable_node && !f.ksm {
+                return Err(format!(
+                    "folio {pfn:#x}: a stable-tree node but not PageKsm"
+                ));
+            }
+            if f.ksm && (!f.is_anon() || f.is_large() || f.anon_exclusive[0]) {
+                return Err(format!(
+                    "KSM folio {pfn:#x} is not a small, non-exclusive anonymous page"
+                ));
+            }
             if matches!(f.kind, crate::mem::FolioKind::Pmem { .. }) {
                 // The device's own reference on a ZONE_DEVICE page.
                 exp.entry(pfn).or_default().refs += 1;

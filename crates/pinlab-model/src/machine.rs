@@ -78,6 +78,8 @@ pub struct Machine {
     pub vmstat: VmStat,
     /// io_uring rings, RDMA MRs, pipes and raw GUP handles.
     pub dev: Devices,
+    /// ksmd's scan state (rmap items and their checksums).
+    pub ksm: crate::vm::ksm::Ksm,
     /// Provenance and oracle state.
     pub ghost: Ghost,
 }
@@ -98,6 +100,7 @@ impl Machine {
             },
             vmstat: VmStat::default(),
             dev: Devices::default(),
+            ksm: crate::vm::ksm::Ksm::default(),
             ghost: Ghost::default(),
         }
     }

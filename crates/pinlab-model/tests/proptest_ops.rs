@@ -1,6 +1,7 @@
 //! Property tests: random operation sequences (≤ 40 operations over ≤ 3
 //! processes and ≤ 3 buffers: 4 KiB, 16 KiB and a 2 MiB MADV_HUGEPAGE area)
-//! through every public `Machine` operation, run under every preset of
+//! through every public `Machine` operation (ksmd scans, MADV_MERGEABLE and
+//! MADV_COLLAPSE included), run under every preset of
 //! `Policy::presets()` with a random user zone and THP mode.
 //!
 //! Properties: nothing panics; `check_invariants` holds after every operation;
@@ -132,14 +133,17 @@ enum Op {
         h: u8,
         dirty: bool,
     },
+    KsmScan,
 }
 
-const ADVICE: [u64; 5] = [
+const ADVICE: [u64; 7] = [
     MADV_DONTNEED,
     MADV_DONTFORK,
     MADV_DOFORK,
     MADV_WIPEONFORK,
     MADV_HUGEPAGE,
+    MADV_MERGEABLE,
+    MADV_COLLAPSE,
 ];
 
 const APIS: [GupApi; 6] = [
@@ -224,7 +228,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (p(), 0u8..3, prop::bool::weighted(0.2)).prop_map(|(p, b, shared)| Op::Mmap { p, b, shared }),
         1 => (p(), range()).prop_map(|(p, r)| Op::Munmap { p, r }),
         2 => (p(), range(), any::<bool>()).prop_map(|(p, r, rw)| Op::Mprotect { p, r, rw }),
-        2 => (p(), range(), 0u8..5).prop_map(|(p, r, advice)| Op::Madvise { p, r, advice }),
+        2 => (p(), range(), 0u8..7).prop_map(|(p, r, advice)| Op::Madvise { p, r, advice }),
         5 => (p(), range()).prop_map(|(p, r)| Op::Store { p, r }),
         3 => (p(), range()).prop_map(|(p, r)| Op::Load { p, r }),
         3 => p().prop_map(|p| Op::Fork { p }),
@@ -243,6 +247,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (p(), small()).prop_map(|(p, pipe)| Op::PipeRead { p, pipe }),
         4 => (p(), p(), 0u8..6, range(), gup_flags()).prop_map(|(holder, target, api, r, flags)| Op::Gup { holder, target, api, r, flags }),
         2 => (small(), any::<bool>()).prop_map(|(h, dirty)| Op::GupRelease { h, dirty }),
+        1 => Just(Op::KsmScan),
     ]
 }
 
@@ -521,6 +526,10 @@ impl World {
                     return false;
                 };
                 self.m.gup_release(&pol, h, dirty).is_ok()
+            }
+            Op::KsmScan => {
+                self.m.ksm_scan(&pol);
+                true
             }
         }
     }

@@ -12,6 +12,7 @@
 //! [`truncate`]. Page-cache membership holds `nr_pages` references.
 
 pub mod dax;
+pub mod memfd;
 pub mod truncate;
 pub mod writeback;
 
@@ -68,6 +69,8 @@ pub struct Inode {
     pub layout_lease: Option<usize>,
     /// Block-allocation-immutable mode (Williams/Chinner, P6).
     pub immutable_layout: bool,
+    /// `F_SEAL_*` bits (`shmem_inode_info.seals`; tmpfs and hugetlbfs only, see [`memfd`]).
+    pub seals: u32,
 }
 
 /// The block device: the persistent truth.
@@ -172,6 +175,12 @@ impl Machine {
             blocks: BTreeMap::new(),
             layout_lease: None,
             immutable_layout: false,
+            // shmem_get_inode / hugetlbfs_get_inode start sealed against sealing.
+            seals: if matches!(kind, FsKind::Tmpfs | FsKind::Hugetlbfs) {
+                memfd::F_SEAL_SEAL
+            } else {
+                0
+            },
         });
         (self.fs.inodes.len() - 1) as u32
     }
@@ -221,12 +230,12 @@ impl Machine {
         Ok(self.new_file(pid, ino, flags))
     }
 
-    /// `memfd_create(name, 0)`: a tmpfs inode.
+    /// `memfd_create(name, MFD_ALLOW_SEALING)`: a tmpfs inode with no seals.
     pub fn memfd_create(&mut self, pid: Pid, name: &str) -> KResult<usize> {
         self.memfd_create_flags(pid, name, false)
     }
 
-    /// `memfd_create(name, MFD_HUGETLB)`: a hugetlbfs inode.
+    /// `memfd_create(name, MFD_HUGETLB | MFD_ALLOW_SEALING)`: a hugetlbfs inode.
     pub fn memfd_create_hugetlb(&mut self, pid: Pid, name: &str) -> KResult<usize> {
         self.memfd_create_flags(pid, name, true)
     }
@@ -239,6 +248,8 @@ impl Machine {
             FsKind::Tmpfs
         };
         let ino = self.new_inode(kind, &format!("memfd:{name}"));
+        // MFD_ALLOW_SEALING: every model memfd is sealable (no seals yet).
+        self.fs.inodes[ino as usize].seals = 0;
         Ok(self.new_file(pid, ino, O_RDWR))
     }
 
@@ -364,6 +375,7 @@ impl Machine {
             None if f.append => self.fs.inodes[ino as usize].i_size,
             None => f.pos,
         };
+        self.seal_check_file_write(ino, start, len)?;
         let (first, last) = (start / PAGE_SIZE, (start + len).div_ceil(PAGE_SIZE));
         let end = start + len;
         if end > self.fs.inodes[ino as usize].i_size {

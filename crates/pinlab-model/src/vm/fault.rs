@@ -523,9 +523,13 @@ impl Machine {
     /// `PageAnonExclusive`, else sole reference (`wp_can_reuse_anon_folio`, v6.14;
     /// large folios are never reused without the bit); before 5.19 but from 5.8 the
     /// sole-reference rule alone; before 5.8 `reuse_swap_page`, i.e. sole *mapping*,
-    /// which ignores GUP references.
+    /// which ignores GUP references. A KSM page is never reused, under every
+    /// policy (`folio_test_ksm` in `wp_can_reuse_anon_folio`; `!PageKsm` before).
     fn can_reuse_anon(&self, policy: &Policy, head: u64, idx: usize) -> bool {
         let f = self.frames.get(head).expect("folio");
+        if f.ksm {
+            return false;
+        }
         if policy.has(Switch::anon_exclusive) {
             f.anon_exclusive[idx] || (!f.is_large() && f.refcount == 1)
         } else if policy.has(Switch::cow_reuse_by_refcount) {
@@ -583,6 +587,10 @@ impl Machine {
                     p.dirty = true;
                 }
                 return Ok(());
+            }
+            if self.frames.get(head).is_some_and(|f| f.ksm) {
+                // do_wp_page: count_vm_event(COW_KSM) before wp_page_copy.
+                self.vmstat.cow_ksm += 1;
             }
         }
         self.wp_page_copy(policy, pid, vma, vpn, unshare, memalloc_pin);

@@ -9,8 +9,10 @@
 //! (`[model assumption]`: merging changes no count the model observes).
 //! Faults are in [`fault`], fork and exit in [`fork`].
 
+pub mod collapse;
 pub mod fault;
 pub mod fork;
+pub mod ksm;
 
 use crate::errno::{Errno, KResult};
 use crate::fs::FsKind;
@@ -54,6 +56,8 @@ pub mod vmflags {
     pub const VM_NOHUGEPAGE: u64 = 0x4000_0000;
     /// VM_HUGETLB.
     pub const VM_HUGETLB: u64 = 0x0040_0000;
+    /// VM_MERGEABLE (MADV_MERGEABLE: ksmd may merge the VMA's anonymous pages).
+    pub const VM_MERGEABLE: u64 = 0x8000_0000;
 }
 use vmflags::*;
 
@@ -89,6 +93,10 @@ pub mod uapi {
     pub const MADV_WIPEONFORK: u64 = 18;
     /// MADV_KEEPONFORK.
     pub const MADV_KEEPONFORK: u64 = 19;
+    /// MADV_MERGEABLE.
+    pub const MADV_MERGEABLE: u64 = 12;
+    /// MADV_COLLAPSE.
+    pub const MADV_COLLAPSE: u64 = 25;
 }
 use uapi::*;
 
@@ -375,6 +383,7 @@ impl Machine {
         let mut vflags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
         if shared {
             vflags |= VM_SHARED | VM_MAYSHARE;
+            vflags = self.seal_check_write(ino, vflags)?;
         }
         if hugetlb {
             vflags |= VM_HUGETLB;
@@ -593,6 +602,17 @@ impl Machine {
         }
         let (start, end) = page_range(addr, len).ok_or(Errno::ENOMEM)?;
         let newbits = calc_vm_prot_bits(prot);
+        // do_mprotect_pkey: a bit without its VM_MAY* bit (a write-sealed
+        // memfd's shared mapping lost VM_MAYWRITE) is -EACCES.
+        let denied = self
+            .mm(pid)
+            .expect("mm")
+            .vmas
+            .range(..end)
+            .any(|(_, v)| v.end > start && newbits & VM_WRITE != 0 && !v.has(VM_MAYWRITE));
+        if denied {
+            return Err(Errno::EACCES);
+        }
         self.for_vmas_in(pid, start, end, |v| {
             v.flags = (v.flags & !(VM_READ | VM_WRITE | VM_EXEC)) | newbits;
         })?;
@@ -652,8 +672,10 @@ impl Machine {
     }
 
     /// `madvise` with the advice values the model knows: DONTNEED, DONTFORK,
-    /// DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE, NOHUGEPAGE (mm/madvise.c, v6.14);
-    /// any other advice is EINVAL, and an empty range after the checks is a
+    /// DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE, NOHUGEPAGE, MERGEABLE
+    /// ([`ksm`]) and COLLAPSE ([`collapse`]) (mm/madvise.c, v6.14); any other
+    /// advice is EINVAL (MADV_PAGEOUT and MADV_UNMERGEABLE included: swap and
+    /// unmerging are not modelled), and an empty range after the checks is a
     /// no-op (`do_madvise`: `if (end == start) return 0`).
     pub fn madvise(&mut self, pid: Pid, addr: u64, len: u64, advice: u64) -> KResult<()> {
         self.mm_or_efault(pid)?;
@@ -667,6 +689,8 @@ impl Machine {
                 | MADV_DOFORK
                 | MADV_HUGEPAGE
                 | MADV_NOHUGEPAGE
+                | MADV_MERGEABLE
+                | MADV_COLLAPSE
         ) || addr % PAGE_SIZE != 0
         {
             return Err(Errno::EINVAL);
@@ -706,6 +730,12 @@ impl Machine {
             MADV_NOHUGEPAGE => self.for_vmas_in(pid, start, end, |v| {
                 v.flags = (v.flags | VM_NOHUGEPAGE) & !VM_HUGEPAGE
             }),
+            MADV_MERGEABLE => self.for_vmas_in(pid, start, end, |v| {
+                if ksm::vma_ksm_compatible(v) {
+                    v.flags |= VM_MERGEABLE;
+                }
+            }),
+            MADV_COLLAPSE => self.madvise_collapse(pid, start, end),
             _ => Err(Errno::EINVAL),
         }
     }
