@@ -23,6 +23,7 @@ pub mod ghost;
 pub mod gup;
 pub mod machine;
 pub mod mem;
+pub mod notifier;
 pub mod policy;
 pub mod vm;
 

@@ -82,6 +82,8 @@ pub struct Machine {
     pub ksm: crate::vm::ksm::Ksm,
     /// Provenance and oracle state.
     pub ghost: Ghost,
+    /// mmu interval notifiers and device mirrors (HMM, ODP).
+    pub notifiers: crate::notifier::Notifiers,
 }
 
 impl Machine {
@@ -102,6 +104,7 @@ impl Machine {
             dev: Devices::default(),
             ksm: crate::vm::ksm::Ksm::default(),
             ghost: Ghost::default(),
+            notifiers: crate::notifier::Notifiers::default(),
         }
     }
 

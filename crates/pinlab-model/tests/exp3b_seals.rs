@@ -57,7 +57,10 @@ impl Memfd {
         r
     }
     fn seals(&self) -> u32 {
-        self.s.m.memfd_get_seals(self.p, self.fd).expect("F_GET_SEALS")
+        self.s
+            .m
+            .memfd_get_seals(self.p, self.fd)
+            .expect("F_GET_SEALS")
     }
     /// Registers the whole mapping and unmaps it: only the pin is left.
     fn pin_then_munmap(&mut self) -> usize {
@@ -73,7 +76,10 @@ fn memfd_no_pin_f_seal_write_while_mapped_rw__ebusy() {
     let mut x = memfd();
     assert_eq!(x.add_seals(F_SEAL_WRITE), Err(Errno::EBUSY));
     assert_eq!(x.s.m.i_mmap_writable(x.ino), 1);
-    assert!(x.s.m.memfd_pinned_folios(x.ino).is_empty(), "at once, no pin wait");
+    assert!(
+        x.s.m.memfd_pinned_folios(x.ino).is_empty(),
+        "at once, no pin wait"
+    );
     assert_eq!(x.seals(), 0);
 }
 
@@ -107,7 +113,11 @@ fn memfd_pinned_f_seal_future_write__ok_read_fixed_writes_into_the_sealed_file()
     assert_eq!(x.seals(), F_SEAL_FUTURE_WRITE);
     let wd = x.s.read_fixed(x.p, r, 0, PAGE_SIZE, 'D');
     let got = x.s.pread(x.p, x.fd, 0, 2 * PAGE_SIZE);
-    assert_eq!(got, vec![wd.ver(0), x.wa.ver(1)], "the pin bypasses the seal");
+    assert_eq!(
+        got,
+        vec![wd.ver(0), x.wa.ver(1)],
+        "the pin bypasses the seal"
+    );
     let w = x.s.wid(x.p, 'W');
     assert_eq!(
         x.s.m.file_write(x.p, x.fd, Some(0), PAGE_SIZE, w),
@@ -146,8 +156,14 @@ fn seal_write_forbids_write_punch_and_writable_shared_mmap() {
         Err(Errno::EPERM)
     );
     assert_eq!(
-        x.s.m
-            .fallocate(&x.s.pol, x.p, x.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, L),
+        x.s.m.fallocate(
+            &x.s.pol,
+            x.p,
+            x.fd,
+            FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+            0,
+            L
+        ),
         Err(Errno::EPERM)
     );
     assert_eq!(
@@ -157,10 +173,7 @@ fn seal_write_forbids_write_punch_and_writable_shared_mmap() {
     // A read-only shared mapping works but can never become writable.
     let a = x.s.mmap_file(x.p, L, PROT_READ, MAP_SHARED, x.fd, 0);
     assert_eq!(x.s.load(x.p, a, PAGE_SIZE), vec![x.wa.ver(0)]);
-    assert_eq!(
-        x.s.m.mprotect(&x.s.pol, x.p, a, L, RW),
-        Err(Errno::EACCES)
-    );
+    assert_eq!(x.s.m.mprotect(&x.s.pol, x.p, a, L, RW), Err(Errno::EACCES));
     let r = x.s.ring(x.p);
     assert_eq!(x.s.register(x.p, r, a, L), Err(Errno::EFAULT), "FOLL_WRITE");
     // MAP_PRIVATE stays COW-writable.
@@ -186,7 +199,10 @@ fn seal_write_is_not_blocked_by_a_truncated_orphan_pin() {
     let mut x = memfd();
     let r = x.pin_then_munmap();
     x.s.ftruncate(x.p, x.fd, 0);
-    assert!(x.s.m.memfd_pinned_folios(x.ino).is_empty(), "orphans left the cache");
+    assert!(
+        x.s.m.memfd_pinned_folios(x.ino).is_empty(),
+        "orphans left the cache"
+    );
     assert_eq!(x.add_seals(F_SEAL_WRITE), Ok(()));
     x.s.unregister(x.p, r);
 }
@@ -206,10 +222,7 @@ fn seal_write_blocked_by_a_foll_get_reference_too() {
 fn seal_shrink_and_grow_forbid_ftruncate() {
     let mut x = memfd();
     x.add_seals(F_SEAL_SHRINK | F_SEAL_GROW).expect("seal");
-    assert_eq!(
-        x.s.m.ftruncate(&x.s.pol, x.p, x.fd, 0),
-        Err(Errno::EPERM)
-    );
+    assert_eq!(x.s.m.ftruncate(&x.s.pol, x.p, x.fd, 0), Err(Errno::EPERM));
     assert_eq!(
         x.s.m.ftruncate(&x.s.pol, x.p, x.fd, 2 * L),
         Err(Errno::EPERM)

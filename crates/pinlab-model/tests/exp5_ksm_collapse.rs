@@ -510,3 +510,146 @@ fn madv_pageout_64_anon_pages_32_pinned_with_swap__pinned_kept_unpinned_swapped(
 fn madv_pageout_memfd_16_pages_pinned__ptes_unmapped_pswpout_0_same_pfn_on_refault() {
     unimplemented!("shmem pageout");
 }
+
+// ---------------------------------------------------------------------------
+// Random sequences over one 2 MiB area where many pages share content.
+
+mod random {
+    use super::*;
+    use pinlab_model::{Outcome, Policy};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Page `i` of process `p` gets content `tag` (one version per tag and process).
+        Store {
+            p: u8,
+            i: u16,
+            tag: u8,
+        },
+        Load {
+            p: u8,
+            i: u16,
+        },
+        Pin {
+            p: u8,
+            i: u16,
+            n: u16,
+        },
+        Unpin {
+            k: u8,
+        },
+        Fork {
+            p: u8,
+        },
+        Exit {
+            p: u8,
+        },
+        Scan,
+        Collapse {
+            p: u8,
+        },
+        Mergeable {
+            p: u8,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let p = || 0u8..3;
+        let i = || prop_oneof![4 => 0u16..8, 1 => 0u16..512];
+        prop_oneof![
+            6 => (p(), i(), 0u8..2).prop_map(|(p, i, tag)| Op::Store { p, i, tag }),
+            2 => (p(), i()).prop_map(|(p, i)| Op::Load { p, i }),
+            2 => (p(), i(), 1u16..4).prop_map(|(p, i, n)| Op::Pin { p, i, n }),
+            1 => any::<u8>().prop_map(|k| Op::Unpin { k }),
+            1 => p().prop_map(|p| Op::Fork { p }),
+            1 => p().prop_map(|p| Op::Exit { p }),
+            4 => Just(Op::Scan),
+            1 => p().prop_map(|p| Op::Collapse { p }),
+            1 => p().prop_map(|p| Op::Mergeable { p }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn ksm_and_collapse_keep_invariants(
+            pol in prop::sample::select(vec!["upstream", "legacy", "follpin", "gupexcl"]),
+            ops in prop::collection::vec(op(), 1..40),
+        ) {
+            let pol = Policy::parse(pol).expect("preset");
+            let mut m = pinlab_model::Machine::new(pinlab_model::MachineConfig::default());
+            let p0 = m.spawn("p0");
+            let a = m
+                .mmap_anon(p0, PMD_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+                .expect("mmap");
+            m.madvise(p0, a, PMD_SIZE, MADV_MERGEABLE).expect("mergeable");
+            let mut procs = vec![p0];
+            let mut rings: Vec<(Pid, usize)> = Vec::new();
+            for op in &ops {
+                let pid = |p: u8| procs[p as usize % procs.len()];
+                match *op {
+                    Op::Store { p, i, tag } => {
+                        let pid = pid(p);
+                        // One version per (process, tag, fork generation): a
+                        // version names one write statement for the ghost.
+                        let pc = tag as u16 + 2 * m.ghost.forks as u16;
+                        let w = WriteId { actor: pid as u16, pc, tag: (b'X' + tag) as char };
+                        let _ = m.cpu_store(&pol, pid, a + i as u64 * PAGE_SIZE, PAGE_SIZE, w);
+                    }
+                    Op::Load { p, i } => {
+                        let _ = m.cpu_load(&pol, pid(p), a + i as u64 * PAGE_SIZE, PAGE_SIZE);
+                    }
+                    Op::Pin { p, i, n } => {
+                        let pid = pid(p);
+                        if m.alive(pid) {
+                            let r = m.io_uring_setup(pid);
+                            if m.io_uring_register_buffers(&pol, pid, r, a + i as u64 * PAGE_SIZE, n as u64 * PAGE_SIZE).is_ok() {
+                                rings.push((pid, r));
+                            }
+                        }
+                    }
+                    Op::Unpin { k } => {
+                        if !rings.is_empty() {
+                            let (pid, r) = rings.remove(k as usize % rings.len());
+                            let _ = m.io_uring_unregister_buffers(&pol, pid, r);
+                        }
+                    }
+                    Op::Fork { p } => {
+                        if procs.len() < 3 {
+                            if let Ok(c) = m.fork(&pol, pid(p), "child") {
+                                procs.push(c);
+                            }
+                        }
+                    }
+                    Op::Exit { p } => {
+                        let pid = pid(p);
+                        if pid != p0 {
+                            m.exit(&pol, pid);
+                        }
+                    }
+                    Op::Scan => m.ksm_scan(&pol),
+                    Op::Collapse { p } => {
+                        let _ = m.madvise(pid(p), a, PMD_SIZE, MADV_COLLAPSE);
+                    }
+                    Op::Mergeable { p } => {
+                        let _ = m.madvise(pid(p), a, PMD_SIZE, MADV_MERGEABLE);
+                    }
+                }
+                if let Err(e) = m.check_invariants(&pol) {
+                    return Err(TestCaseError::fail(format!("after {op:?}: {e}")));
+                }
+                if pol.has(pinlab_model::Switch::anon_exclusive) {
+                    let leak = m.judge(&[]).into_iter().any(|(o, _)| o == Outcome::LeakOther);
+                    prop_assert!(!leak, "LEAK_OTHER after {:?}", op);
+                }
+            }
+            for p in procs {
+                m.exit(&pol, p);
+            }
+            prop_assert!(m.check_invariants(&pol).is_ok());
+            prop_assert_eq!(m.vmstat.nr_foll_pin_acquired, m.vmstat.nr_foll_pin_released);
+            prop_assert_eq!(m.frames.len(), 0);
+        }
+    }
+}

@@ -39,7 +39,12 @@ pub struct VarRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
     /// `mmap(NULL, len, prot, flags)`.
-    Mmap { len: Arg, prot: u64, flags: u64 },
+    Mmap {
+        len: Arg,
+        prot: u64,
+        flags: u64,
+        fixed: Option<Arg>,
+    },
     /// `munmap(addr, len)`.
     Munmap { addr: Arg, len: Arg },
     /// `mprotect(addr, len, prot)`.
@@ -167,6 +172,12 @@ pub enum Call {
     /// `pid = file_pins("path")`: reads every `/proc/<pid>/file_pins` and binds a
     /// process holding a pin on the file.
     FilePins { path: String },
+    /// `svm = gpu_svm_bind(addr, len)`: a GPU mirrors the range (HMM, no pins).
+    GpuBind { addr: Arg, len: Arg },
+    /// `gpu_write(actor.svm, 'c')` by a device actor.
+    GpuWrite { svm: VarRef, tag: char },
+    /// `gpu_read(actor.svm)` by a device actor.
+    GpuRead { svm: VarRef },
 }
 
 /// A bound statement with its source text and position.
@@ -300,6 +311,7 @@ const MAP: &[(&str, u64)] = &[
     ("MAP_ANONYMOUS", MAP_ANONYMOUS),
     ("MAP_ANON", MAP_ANONYMOUS),
     ("MAP_HUGETLB", MAP_HUGETLB),
+    ("MAP_FIXED", MAP_FIXED),
 ];
 const MADV: &[(&str, u64)] = &[
     ("MADV_DONTNEED", MADV_DONTNEED),
@@ -335,6 +347,7 @@ const IBV: &[(&str, u64)] = &[
     ("IBV_ACCESS_REMOTE_WRITE", IBV_ACCESS_REMOTE_WRITE),
     ("IBV_ACCESS_REMOTE_READ", IBV_ACCESS_REMOTE_READ),
     ("IBV_ACCESS_REMOTE_ATOMIC", IBV_ACCESS_REMOTE_ATOMIC),
+    ("IBV_ACCESS_ON_DEMAND", IBV_ACCESS_ON_DEMAND),
 ];
 
 impl Binder<'_> {
@@ -487,7 +500,7 @@ impl Binder<'_> {
         let a = &s.args;
         let allowed: Option<&[&str]> = match self.ast.actors[me].kind {
             ActorKind::Kthread => Some(&["writeback", "reclaim", "sync", "drop_caches"]),
-            ActorKind::Peer => Some(&["rdma_write", "rdma_read", "wait"]),
+            ActorKind::Peer => Some(&["rdma_write", "rdma_read", "gpu_write", "gpu_read", "wait"]),
             _ => None,
         };
         if let Some(ok) = allowed {
@@ -511,7 +524,9 @@ impl Binder<'_> {
                     "mmap(NULL, len, prot, flags[, fd, offset])",
                 )?;
                 let null_first = matches!(&a[0].kind, ExprKind::Ident(n) if n == "NULL");
-                let o = usize::from(null_first);
+                // mmap(addr, len, prot, MAP_...|MAP_FIXED): the 4-argument form with an address.
+                let fixed_first = !null_first && a.len() == 4;
+                let o = usize::from(null_first || fixed_first);
                 if a.len() - o != 3 && a.len() - o != 5 {
                     return Err(self.e(s.call_span, "expected mmap(NULL, len, prot, flags) or mmap(NULL, len, prot, flags, fd, offset)"));
                 }
@@ -526,7 +541,23 @@ impl Binder<'_> {
                     if flags & MAP_ANONYMOUS == 0 {
                         return Err(self.e(a[o + 2].span, "expected MAP_ANONYMOUS, or a file descriptor and offset after the flags"));
                     }
-                    Call::Mmap { len, prot, flags }
+                    let fixed = if fixed_first {
+                        if flags & MAP_FIXED == 0 {
+                            return Err(self.e(
+                                a[0].span,
+                                "an address as first argument needs MAP_FIXED (else write NULL)",
+                            ));
+                        }
+                        Some(self.arg(&a[0], known)?)
+                    } else {
+                        None
+                    };
+                    Call::Mmap {
+                        len,
+                        prot,
+                        flags,
+                        fixed,
+                    }
                 } else {
                     if flags & MAP_ANONYMOUS != 0 {
                         return Err(self.e(a[o + 2].span, "MAP_ANONYMOUS takes no file descriptor"));
@@ -955,6 +986,31 @@ impl Binder<'_> {
                 Call::Release {
                     handle: self.arg(&a[0], known)?,
                     dirty,
+                }
+            }
+            "gpu_svm_bind" => {
+                self.nargs(s, &[2], "gpu_svm_bind(addr, len)")?;
+                self.uses.insert(Notifiers);
+                Call::GpuBind {
+                    addr: self.arg(&a[0], known)?,
+                    len: self.arg(&a[1], known)?,
+                }
+            }
+            "gpu_write" | "gpu_read" => {
+                self.nargs(
+                    s,
+                    if s.call == "gpu_write" { &[2] } else { &[1] },
+                    "gpu_write(actor.svm, 'c') / gpu_read(actor.svm)",
+                )?;
+                self.uses.insert(Notifiers);
+                let svm = self.var_ref(&a[0], me)?;
+                if s.call == "gpu_write" {
+                    Call::GpuWrite {
+                        svm,
+                        tag: self.tag(&a[1])?,
+                    }
+                } else {
+                    Call::GpuRead { svm }
                 }
             }
             "rdma_write" | "rdma_read" => {

@@ -44,6 +44,12 @@ builtins!(
     "lease-release-while-pinned",
     "devdax-mr",
     "lease-holder-layout-change",
+    "odp-munmap",
+    "odp-truncate",
+    "odp-writeback",
+    "odp-fork",
+    "odp-fsdax-truncate",
+    "odp-driver-missing-retry",
 );
 
 /// Loads a built-in scenario by name.

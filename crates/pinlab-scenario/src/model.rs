@@ -33,6 +33,8 @@ pub enum Value {
     File(usize),
     /// A process id (from `file_pins`).
     Pid(u32),
+    /// A device mirror (`gpu_svm_bind`).
+    Mirror(usize),
     /// The call that should have set it failed.
     Failed,
 }
@@ -138,9 +140,10 @@ impl Bound<'_> {
                         .is_some_and(|(ino, f, l)| !s.m.dax_busy_pages(ino, f, l).is_empty())
             }
             Call::Wait { actor } => s.actors[actor].status != Status::Done,
-            Call::RdmaWrite { mr, .. } | Call::RdmaRead { mr } => {
-                s.actors[mr.actor].vars[mr.slot].is_none()
-            }
+            Call::RdmaWrite { mr, .. }
+            | Call::RdmaRead { mr }
+            | Call::GpuWrite { svm: mr, .. }
+            | Call::GpuRead { svm: mr } => s.actors[mr.actor].vars[mr.slot].is_none(),
             _ => false,
         }
     }
@@ -234,7 +237,10 @@ impl Bound<'_> {
             _ => None,
         };
         let peer_mr = match op.call.clone() {
-            Call::RdmaWrite { mr, .. } | Call::RdmaRead { mr } => s.actors[mr.actor].vars[mr.slot],
+            Call::RdmaWrite { mr, .. }
+            | Call::RdmaRead { mr }
+            | Call::GpuWrite { svm: mr, .. }
+            | Call::GpuRead { svm: mr } => s.actors[mr.actor].vars[mr.slot],
             _ => None,
         };
         // Ok(Some(v)): success with a value to print; Err(e): syscall error.
@@ -390,6 +396,17 @@ impl Bound<'_> {
                     };
                     Ok(Some("0 (SCM_RIGHTS)".into()))
                 }
+                Call::GpuBind { addr, len } => {
+                    let id = m.mmu_interval_notifier_insert(
+                        pinlab_model::notifier::MirrorKind::Gpu,
+                        p()?,
+                        v(addr)?,
+                        v(len)?,
+                        true,
+                    )?;
+                    bind = Some(Value::Mirror(id));
+                    Ok(Some(format!("svm mirror {id}")))
+                }
                 Call::FilePins { path } => {
                     let all = m.file_pins();
                     for (pid, owner, file) in &all {
@@ -516,8 +533,16 @@ impl Bound<'_> {
                     notes = m.reclaim(policy);
                     Ok(None)
                 }
-                Call::Mmap { len, prot, flags } => {
-                    let addr = m.mmap_anon(p()?, v(len)?, prot, flags)?;
+                Call::Mmap {
+                    len,
+                    prot,
+                    flags,
+                    fixed,
+                } => {
+                    let addr = match fixed {
+                        Some(a) => m.mmap_anon_fixed(p()?, v(a)?, v(len)?, prot, flags)?,
+                        None => m.mmap_anon(p()?, v(len)?, prot, flags)?,
+                    };
                     bind = Some(Value::Int(addr));
                     Ok(Some(format!("{addr:#x}")))
                 }
@@ -662,12 +687,34 @@ impl Bound<'_> {
                     };
                     m.gup_release(policy, h, dirty).map(|_| None)
                 }
-                Call::RdmaWrite { mr, tag } => {
+                Call::RdmaWrite { mr, tag } | Call::GpuWrite { svm: mr, tag } => {
                     let _ = mr;
+                    let w = WriteId {
+                        actor: actor as u16,
+                        pc: pc as u16,
+                        tag,
+                    };
                     let id = match peer_mr {
+                        Some(Value::Mirror(mir)) => {
+                            let (r, np) = mirror_step(m, policy, mir, true, Some(w), phase);
+                            next_phase = np;
+                            return r;
+                        }
                         Some(Value::Mr(id)) => id,
                         _ => return Ok(Some("IBV_WC_REM_ACCESS_ERR (no MR)".into())),
                     };
+                    if phase > 0
+                        || m.dev.mrs[id].odp.is_some()
+                            && m.dev.mrs[id].state == pinlab_model::dev::MrState::Registered
+                            && m.dev.mrs[id].access
+                                & pinlab_model::dev::rdma::access::IBV_ACCESS_REMOTE_WRITE
+                                != 0
+                    {
+                        let mir = m.dev.mrs[id].odp.expect("odp mr");
+                        let (r, np) = mirror_step(m, policy, mir, true, Some(w), phase);
+                        next_phase = np;
+                        return r;
+                    }
                     Ok(Some(
                         match m.rdma_write(
                             id,
@@ -682,12 +729,29 @@ impl Bound<'_> {
                         },
                     ))
                 }
-                Call::RdmaRead { mr } => {
+                Call::RdmaRead { mr } | Call::GpuRead { svm: mr } => {
                     let _ = mr;
                     let id = match peer_mr {
+                        Some(Value::Mirror(mir)) => {
+                            let (r, np) = mirror_step(m, policy, mir, false, None, phase);
+                            next_phase = np;
+                            return r;
+                        }
                         Some(Value::Mr(id)) => id,
                         _ => return Ok(Some("IBV_WC_REM_ACCESS_ERR (no MR)".into())),
                     };
+                    if phase > 0
+                        || m.dev.mrs[id].odp.is_some()
+                            && m.dev.mrs[id].state == pinlab_model::dev::MrState::Registered
+                            && m.dev.mrs[id].access
+                                & pinlab_model::dev::rdma::access::IBV_ACCESS_REMOTE_READ
+                                != 0
+                    {
+                        let mir = m.dev.mrs[id].odp.expect("odp mr");
+                        let (r, np) = mirror_step(m, policy, mir, false, None, phase);
+                        next_phase = np;
+                        return r;
+                    }
                     Ok(Some(match m.rdma_read(id) {
                         Ok(vs) => format!("IBV_WC_SUCCESS, read {}", describe_all(m, &vs)),
                         Err(_) => "IBV_WC_REM_ACCESS_ERR".into(),
@@ -725,6 +789,7 @@ impl Bound<'_> {
             Ok(_) => {}
         }
         info.notes.extend(notes);
+        info.notes.extend(s.m.mmu_notifier_sync());
         if sig_consumed {
             s.actors[actor].sigpending = false;
         }
@@ -838,6 +903,59 @@ impl pinlab_explore::Model for Bound<'_> {
 
 /// Page size re-exported for callers computing lengths.
 pub const PAGE: u64 = PAGE_SIZE;
+
+/// One step of a device access through a mirror (an ODP MR or a GPU's SVM
+/// range), split where the driver sleeps: phase 0 tries the access through the
+/// device PTEs; on a device page fault, phase 1 is `mmu_interval_read_begin` +
+/// `hmm_range_fault`, phase 2 takes the driver lock, checks
+/// `mmu_interval_read_retry` (again from phase 1 if it moved) and programs the
+/// device PTEs, then the access is retried (phase 0). A range that no longer
+/// exists completes with an error (`[model assumption]` ERR(EFAULT), policies.md P8).
+fn mirror_step(
+    m: &mut Machine,
+    policy: &Policy,
+    mir: usize,
+    write: bool,
+    wid: Option<WriteId>,
+    phase: u8,
+) -> (Result<Option<String>, Errno>, Option<u8>) {
+    use pinlab_model::notifier::Access;
+    match phase {
+        0 => match m.mirror_access(mir, write, wid) {
+            Ok(Access::Done(vs)) => (
+                Ok(Some(if write {
+                    "success".into()
+                } else {
+                    format!("success, read {}", describe_all(m, &vs))
+                })),
+                None,
+            ),
+            Ok(Access::Fault) => (Ok(Some("[device page fault]".into())), Some(1)),
+            Err(Errno::EACCES) => (
+                Ok(Some("remote access error (no write access)".into())),
+                None,
+            ),
+            Err(e) => (Err(e), None),
+        },
+        1 => match m.mirror_fault_begin(policy, mir, write) {
+            Ok(()) => (
+                Ok(Some("[mmu_interval_read_begin + hmm_range_fault]".into())),
+                Some(2),
+            ),
+            Err(e) => (Err(e), None),
+        },
+        _ => {
+            if m.mirror_fault_commit(policy, mir) {
+                (
+                    Ok(Some("[mmu_interval_read_retry: invalidated, again]".into())),
+                    Some(1),
+                )
+            } else {
+                (Ok(Some("[device PTEs programmed]".into())), Some(0))
+            }
+        }
+    }
+}
 
 /// Summarises what a sequence of pages held: `'P'×4`, `'D', zeroes`.
 pub fn describe_all(m: &Machine, vs: &[pinlab_model::Ver]) -> String {

@@ -174,7 +174,9 @@ fn scenarios_and_policies_list_everything() {
     ] {
         assert!(out.contains(p), "{p}");
     }
-    assert!(out
-        .lines()
-        .any(|l| l.contains("NOT MODELLED YET:") && l.contains("hmm_mirror")));
+    assert!(
+        out.contains("immutable")
+            && out.contains("hmm_mirror")
+            && out.contains("odp_driver_skips_read_retry")
+    );
 }

@@ -63,6 +63,8 @@ pub struct Mr {
     pub flags: u32,
     /// Registered or not.
     pub state: MrState,
+    /// For an on-demand-paging MR: its device mirror (nothing is pinned).
+    pub odp: Option<usize>,
 }
 
 /// Why a remote operation failed (the work completion the peer sees).
@@ -70,6 +72,9 @@ pub struct Mr {
 pub enum RemoteError {
     /// `IBV_WC_REM_ACCESS_ERR`: no such MR (deregistered) or access not granted.
     RemAccessErr,
+    /// An on-demand-paging MR without a device mapping: the NIC faults and the
+    /// driver must resolve it through this mirror (`ib_umem_odp_map_dma_and_lock`).
+    PageFault(usize),
 }
 
 impl Machine {
@@ -89,6 +94,32 @@ impl Machine {
     ) -> KResult<usize> {
         if len == 0 {
             return Err(Errno::EINVAL);
+        }
+        if access & IBV_ACCESS_ON_DEMAND != 0 || policy.has(Switch::hmm_mirror) {
+            // ib_umem_odp_get: an mmu interval notifier over the range, no pins;
+            // under `hmm_mirror` every MR of a NIC that can fault is one.
+            self.mm(pid).ok_or(Errno::EFAULT)?;
+            let id = self.mmu_interval_notifier_insert(
+                crate::notifier::MirrorKind::OdpMr,
+                pid,
+                start,
+                len,
+                Self::ib_access_writable(access),
+            )?;
+            let first = start / PAGE_SIZE;
+            self.dev.mrs.push(Mr {
+                holders: [pid].into_iter().collect(),
+                owner: pid,
+                start: first * PAGE_SIZE,
+                len,
+                access,
+                pages: Vec::new(),
+                targets: Vec::new(),
+                flags: 0,
+                state: MrState::Registered,
+                odp: Some(id),
+            });
+            return Ok(self.dev.mrs.len() - 1);
         }
         // ib_umem_get: "If the combination of the addr and size requested for
         // this memory region causes an integer overflow, return error."
@@ -145,6 +176,7 @@ impl Machine {
             targets,
             flags,
             state: MrState::Registered,
+            odp: None,
         });
         Ok(self.dev.mrs.len() - 1)
     }
@@ -168,6 +200,11 @@ impl Machine {
     pub(crate) fn ib_umem_release(&mut self, policy: &Policy, mr: usize) {
         let m = &mut self.dev.mrs[mr];
         m.state = MrState::Deregistered;
+        if let Some(id) = m.odp {
+            // ib_umem_odp_release: mmu_interval_notifier_remove.
+            self.mmu_interval_notifier_remove(id);
+            return;
+        }
         let pages = std::mem::take(&mut m.pages);
         let (flags, owner, writable) = (m.flags, m.owner, Self::ib_access_writable(m.access));
         self.release_user_pages(policy, &pages, flags, writable);
@@ -183,6 +220,13 @@ impl Machine {
         if m.state != MrState::Registered || m.access & IBV_ACCESS_REMOTE_WRITE == 0 {
             return Err(RemoteError::RemAccessErr);
         }
+        if let Some(id) = m.odp {
+            return match self.mirror_access(id, true, Some(wid)) {
+                Ok(crate::notifier::Access::Done(_)) => Ok(()),
+                Ok(crate::notifier::Access::Fault) => Err(RemoteError::PageFault(id)),
+                Err(_) => Err(RemoteError::RemAccessErr),
+            };
+        }
         let (pages, targets) = (m.pages.clone(), m.targets.clone());
         self.dma_write(&pages, &targets, wid);
         Ok(())
@@ -193,6 +237,13 @@ impl Machine {
         let m = self.dev.mrs.get(mr).ok_or(RemoteError::RemAccessErr)?;
         if m.state != MrState::Registered || m.access & IBV_ACCESS_REMOTE_READ == 0 {
             return Err(RemoteError::RemAccessErr);
+        }
+        if let Some(id) = m.odp {
+            return match self.mirror_access(id, false, None) {
+                Ok(crate::notifier::Access::Done(v)) => Ok(v),
+                Ok(crate::notifier::Access::Fault) => Err(RemoteError::PageFault(id)),
+                Err(_) => Err(RemoteError::RemAccessErr),
+            };
         }
         let (pages, targets) = (m.pages.clone(), m.targets.clone());
         Ok(self.dma_read(&pages, &targets, "RDMA READ"))

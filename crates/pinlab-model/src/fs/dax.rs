@@ -71,7 +71,36 @@ impl Machine {
         self.fs.inodes[ino as usize].blocks.insert(index, b);
         let p = self.pmem_page(b);
         self.frames.get_mut(p).expect("pmem folio").data[0] = 0;
+        self.dax_zap_hole(ino, index);
         (b, p)
+    }
+
+    /// Zaps every zero-page PTE mapping page `index` of `ino`, shared or private
+    /// (the hole it stood for now has a block): `dax_insert_entry`'s
+    /// `unmap_mapping_pages` on a fault, `invalidate_inode_pages2_range` in
+    /// `dax_iomap_iter` on write(2). Anonymous COW copies stay.
+    fn dax_zap_hole(&mut self, ino: u32, index: u64) {
+        let mut zap = Vec::new();
+        for (pid, p) in self.procs.iter().enumerate() {
+            let Some(mm) = &p.mm else { continue };
+            for v in mm.vmas.values() {
+                if let crate::vm::Backing::File { ino: i, pgoff } = v.backing {
+                    if i == ino && index >= pgoff && index < pgoff + (v.end - v.start) {
+                        let vpn = v.start + (index - pgoff);
+                        if mm
+                            .ptes
+                            .get(&vpn)
+                            .is_some_and(|p| p.pfn == crate::mem::ZERO_PFN)
+                        {
+                            zap.push((pid as Pid, vpn));
+                        }
+                    }
+                }
+            }
+        }
+        for (pid, vpn) in zap {
+            self.zap_pte(pid, vpn);
+        }
     }
 
     /// The pmem folio already backing `index` of a DAX inode, if any.
@@ -264,6 +293,10 @@ impl Machine {
                     .and_then(|(h, _)| self.frames.get(h))
                     .map(|f| f.kind)
                 {
+                    if block >= DEVDAX_BLOCK_BASE {
+                        // Device dax: no file, no file_pin.
+                        continue;
+                    }
                     if let Some((ino, _)) = self.fs.bdev.owner.get(&block) {
                         files.push(self.fs.inodes[*ino as usize].name.clone());
                     } else {

@@ -378,23 +378,28 @@ impl Machine {
         self.seal_check_file_write(ino, start, len)?;
         let (first, last) = (start / PAGE_SIZE, (start + len).div_ceil(PAGE_SIZE));
         let end = start + len;
+        let kind = self.fs.inodes[ino as usize].kind;
+        if kind == FsKind::Ext4Dax
+            && (first..last).any(|idx| !self.fs.inodes[ino as usize].blocks.contains_key(&idx))
+        {
+            // A write that would allocate fails before anything is written or
+            // i_size moves: by a non-holder of the layout lease (Chinner), or into
+            // an immutable-layout file.
+            if self.fs.inodes[ino as usize]
+                .layout_lease
+                .is_some_and(|h| h != file)
+            {
+                return Err(Errno::ETXTBSY);
+            }
+            if self.fs.inodes[ino as usize].immutable_layout {
+                return Err(Errno::EPERM);
+            }
+        }
         if end > self.fs.inodes[ino as usize].i_size {
             self.fs.inodes[ino as usize].i_size = end;
         }
-        let kind = self.fs.inodes[ino as usize].kind;
         for (k, idx) in (first..last).enumerate() {
             let v = wid.ver(k as u64);
-            if kind == FsKind::Ext4Dax && !self.fs.inodes[ino as usize].blocks.contains_key(&idx) {
-                if let Some(h) = self.fs.inodes[ino as usize].layout_lease {
-                    if h != file {
-                        // A layout-changing write by a non-holder (Chinner).
-                        return Err(Errno::ETXTBSY);
-                    }
-                }
-                if self.fs.inodes[ino as usize].immutable_layout {
-                    return Err(Errno::EPERM);
-                }
-            }
             if matches!(kind, FsKind::Ext4Dax | FsKind::DevDax) {
                 // dax_iomap_rw: straight into the block's pmem page.
                 let (_, p) = self.dax_block(ino, idx);

@@ -303,6 +303,13 @@ impl Machine {
                 }
             }
         }
+        if kind == FsKind::Ext4Dax {
+            // ext4_fallocate on DAX: allocated and zeroed (no unwritten extents
+            // are modelled).
+            for idx in off / PAGE_SIZE..(off + len).div_ceil(PAGE_SIZE) {
+                self.dax_block(ino, idx);
+            }
+        }
         if mode & FALLOC_FL_KEEP_SIZE == 0 && off + len > self.fs.inodes[ino as usize].i_size {
             self.fs.inodes[ino as usize].i_size = off + len;
         }

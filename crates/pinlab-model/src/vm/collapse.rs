@@ -90,7 +90,8 @@ impl Machine {
         Ok(())
     }
 
-    /// `madvise_collapse(vma, prev, start, end)` for one VMA piece.
+    /// `madvise_collapse(vma, prev, start, end)` (mm/khugepaged.c, v6.14; 6.18 as
+    /// measured) for one VMA piece.
     fn madvise_collapse_vma(&mut self, pid: Pid, vma: &Vma, start: u64, end: u64) -> KResult<()> {
         // thp_vma_allowable_order(vma, vm_flags, 0, PMD_ORDER)
         if !vma.is_anonymous() || vma.flags & (VM_NOHUGEPAGE | VM_HUGETLB) != 0 || !vma.anon_vma {
@@ -117,8 +118,9 @@ impl Machine {
         }
     }
 
-    /// `hpage_collapse_scan_pmd` (not khugepaged: no `max_ptes_*` limits, no
-    /// "referenced" requirement), then `collapse_huge_page` on success.
+    /// `hpage_collapse_scan_pmd` (mm/khugepaged.c, v6.14; as MADV_COLLAPSE calls
+    /// it: no `max_ptes_*` limits, no "referenced" requirement), then
+    /// `collapse_huge_page` on success.
     fn hpage_collapse_scan_pmd(&mut self, pid: Pid, vma: &Vma, haddr: u64) -> Scan {
         let mm = self.mm(pid).expect("mm");
         if mm.pmds.contains_key(&(haddr / HPAGE_PMD_NR)) {

@@ -99,7 +99,7 @@ impl Machine {
     }
 
     /// The page KSM would consider at `vpn` (`folio_walk_start` + the checks of
-    /// `scan_get_next_rmap_item`): present, not the zero page, small, anonymous.
+    /// `scan_get_next_rmap_item`, mm/ksm.c, v6.14): present, not the zero page, small, anonymous.
     fn ksm_page_at(&self, pid: Pid, vpn: u64) -> Option<u64> {
         let pte = self.mm(pid)?.ptes.get(&vpn)?;
         if pte.pfn == crate::mem::ZERO_PFN {
@@ -152,7 +152,7 @@ impl Machine {
         self.try_to_merge_two_pages(policy, (pid, vpn), (tpid, tvpn));
     }
 
-    /// `stable_tree_search`: the stable-tree KSM page with this content, if any
+    /// `stable_tree_search` (mm/ksm.c, v6.14): the stable-tree KSM page with this content, if any
     /// (the lowest pfn; the model has no `max_page_sharing` chains).
     fn stable_tree_search(&self, content: Ver) -> Option<u64> {
         self.frames
@@ -161,7 +161,7 @@ impl Machine {
             .map(|(p, _)| p)
     }
 
-    /// `try_to_merge_two_pages`: make the page at `item` a KSM page, merge the
+    /// `try_to_merge_two_pages` (mm/ksm.c, v6.14): make the page at `item` a KSM page, merge the
     /// tree page into it and insert it into the stable tree; if the tree page
     /// cannot be merged, `break_cow` the new KSM page.
     fn try_to_merge_two_pages(&mut self, policy: &Policy, item: (Pid, u64), tree: (Pid, u64)) {
@@ -177,7 +177,7 @@ impl Machine {
         }
     }
 
-    /// `try_to_merge_one_page(vma, page, kpage)`: write-protect the page, then
+    /// `try_to_merge_one_page(vma, page, kpage)` (mm/ksm.c, v6.14): write-protect the page, then
     /// either mark it KSM (`kpage` None: `folio_set_stable_node(folio, NULL)`,
     /// `folio_mark_dirty`) or replace it by `kpage`. True on success.
     fn try_to_merge_one_page(
@@ -246,7 +246,7 @@ impl Machine {
         true
     }
 
-    /// `replace_page`: the PTE now maps the KSM page read-only (`mk_pte(kpage,
+    /// `replace_page` (mm/ksm.c, v6.14): the PTE now maps the KSM page read-only (`mk_pte(kpage,
     /// vm_page_prot)` of a private VMA), which gains a mapping and a reference;
     /// the old page loses both and is freed if nothing else holds it.
     fn replace_page(&mut self, pid: Pid, vpn: u64, kpage: u64) {
@@ -266,7 +266,7 @@ impl Machine {
         self.frames.put_refs(old, 1);
     }
 
-    /// `break_cow` → `break_ksm`: while the page at `vpn` is a KSM page, an
+    /// `break_cow` → `break_ksm` (mm/ksm.c, v6.14): while the page at `vpn` is a KSM page, an
     /// unshare fault (`FAULT_FLAG_UNSHARE`) copies it into an exclusive
     /// anonymous page (`cow_ksm` +1).
     fn break_cow(&mut self, policy: &Policy, pid: Pid, vpn: u64) {

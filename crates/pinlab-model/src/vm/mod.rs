@@ -79,6 +79,8 @@ pub mod uapi {
     pub const MAP_ANONYMOUS: u64 = 0x20;
     /// MAP_HUGETLB.
     pub const MAP_HUGETLB: u64 = 0x40000;
+    /// MAP_FIXED.
+    pub const MAP_FIXED: u64 = 0x10;
     /// MADV_DONTNEED.
     pub const MADV_DONTNEED: u64 = 4;
     /// MADV_DONTFORK.
@@ -264,6 +266,33 @@ fn page_range(addr: u64, len: u64) -> Option<(u64, u64)> {
 impl Machine {
     fn mm_or_efault(&self, pid: Pid) -> KResult<&crate::vm::Mm> {
         self.mm(pid).ok_or(Errno::EFAULT)
+    }
+
+    /// `do_mmap` with MAP_FIXED of anonymous memory at `addr`: whatever was
+    /// mapped there is unmapped first (as `munmap` would), then the new VMA placed.
+    pub fn mmap_anon_fixed(
+        &mut self,
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        prot: u64,
+        flags: u64,
+    ) -> KResult<u64> {
+        if addr % PAGE_SIZE != 0 || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.munmap(pid, addr, len)?;
+        let mm = self.mm_mut(pid).ok_or(Errno::EFAULT)?;
+        let saved = mm.mmap_next;
+        mm.mmap_next = addr / PAGE_SIZE;
+        let r = self.mmap_anon(pid, len, prot, (flags & !MAP_FIXED) | MAP_ANONYMOUS);
+        let mm = self.mm_mut(pid).expect("mm");
+        mm.mmap_next = mm.mmap_next.max(saved);
+        match r {
+            Ok(a) if a == addr => Ok(a),
+            Ok(_) => Err(Errno::EINVAL),
+            Err(e) => Err(e),
+        }
     }
 
     /// `do_mmap` of anonymous memory (MAP_PRIVATE or MAP_SHARED with MAP_ANONYMOUS;

@@ -7,9 +7,12 @@
 //! temporary directory it removes afterwards, and checks that the pin counters
 //! balance again after every case.
 
+mod collapse;
 mod fork;
+mod ksm;
 mod model;
 mod register;
+mod seals;
 mod syscalls;
 mod visibility;
 
@@ -44,6 +47,9 @@ pub fn all() -> Vec<Case> {
     v.extend(fork::cases());
     v.extend(visibility::cases());
     v.extend(syscalls::cases());
+    v.extend(seals::cases());
+    v.extend(collapse::cases());
+    v.extend(ksm::cases());
     v
 }
 
