@@ -281,6 +281,9 @@ pub struct Scenario {
     pub expects: Vec<Expectation>,
     /// Mechanisms the scenario uses (to tell whether an unmodelled switch matters).
     pub uses: BTreeSet<Mechanism>,
+    /// Driver bugs the scenario's devices have (`setup { driver_bug = ... }`),
+    /// switched on under every policy.
+    pub driver_bugs: Vec<pinlab_model::Switch>,
 }
 
 struct Binder<'a> {
@@ -1092,6 +1095,7 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
         uses: BTreeSet::new(),
     };
     let mut cfg = MachineConfig::default();
+    let mut driver_bugs = Vec::new();
     for item in &ast.setup {
         let v = match &item.value.kind {
             ExprKind::Ident(s) => s.as_str(),
@@ -1129,6 +1133,16 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
                     }
                 }
             }
+            "driver_bug" => {
+                let name = match &item.value.kind {
+                    ExprKind::Ident(s) => s.as_str(),
+                    _ => "",
+                };
+                match pinlab_model::Switch::ALL.iter().find(|s| s.name() == name && s.since() == "driver bug") {
+                    Some(s) => driver_bugs.push(*s),
+                    None => return Err(err(file, item.value.span, format!("expected a driver-bug switch (odp_driver_skips_read_retry), found `{}`", item.value))),
+                }
+            }
             "nr_hugepages" => {
                 cfg.nr_hugepages = item.value.as_int().ok_or_else(|| err(file, item.value.span, format!("expected a number of 2 MiB pages, found `{}`", item.value)))?;
             }
@@ -1148,7 +1162,7 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
                 return Err(err(
                     file,
                     item.span,
-                    format!("unknown setup key `{k}`; expected thp, user_zone, stable_writes or nr_hugepages"),
+                    format!("unknown setup key `{k}`; expected thp, user_zone, stable_writes, nr_hugepages or driver_bug"),
                 ))
             }
         }
@@ -1284,6 +1298,7 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
         vars,
         expects,
         uses: b.uses,
+        driver_bugs,
     })
 }
 

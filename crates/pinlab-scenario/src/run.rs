@@ -95,7 +95,11 @@ pub fn run_cell(scn: &Scenario, policy: &Policy, cfg: &Config) -> CellRun {
     if !run.unmodelled.is_empty() {
         return run;
     }
-    let model = Bound { scn, policy };
+    let effective = policy.with_switches(&scn.driver_bugs);
+    let model = Bound {
+        scn,
+        policy: &effective,
+    };
     let x = explore(&model, cfg);
     run.outcomes = x.outcomes;
     run.states = x.states;
@@ -120,6 +124,8 @@ fn folio_view(s: &State, pfn: u64) -> Option<FolioView> {
 
 /// Replays `trace` and renders it as a timeline ending in `outcome`.
 pub fn timeline(scn: &Scenario, policy: &Policy, outcome: Outcome, trace: &[Action]) -> Timeline {
+    let effective = policy.with_switches(&scn.driver_bugs);
+    let policy = &effective;
     let model = Bound { scn, policy };
     let mut s = model.initial_state();
     let mut steps = Vec::new();

@@ -241,6 +241,13 @@ impl Policy {
             .collect()
     }
 
+    /// The same policy with `extra` switches on (a scenario's driver bug); the name stays.
+    pub fn with_switches(&self, extra: &[Switch]) -> Policy {
+        let mut p = self.clone();
+        p.on.extend(extra.iter().copied());
+        p
+    }
+
     /// The name the policy was given.
     pub fn name(&self) -> &str {
         &self.name
