@@ -406,3 +406,43 @@ fn lease_rules() {
         set(&["ERR(ETXTBSY)"])
     );
 }
+
+#[test]
+fn a_long_pin_makes_a_waiting_dax_truncate_hang_unless_a_signal_interrupts_it() {
+    // F6: with the 4.18 wait but without the FOLL_LONGTERM refusal, the
+    // administrator's truncate waits on a pin nobody will drop.
+    let l = labels(
+        "mr-passed-owner-exits",
+        "longterm+no_longterm_refuses_fsdax",
+    );
+    assert!(l.contains("HANG"), "{l:?}");
+    let src = r#"
+scenario dax-truncate-signal
+process app {
+    fd = open("/mnt/pmem/data", O_RDWR|O_CREAT)
+    ftruncate(fd, 4K)
+    buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)
+    memset(buf, 'A', 4K)
+    mr = ibv_reg_mr(buf, 4K, IBV_ACCESS_LOCAL_WRITE|IBV_ACCESS_REMOTE_WRITE)
+}
+process admin {
+    wait(app)
+    fd2 = open("/mnt/pmem/data", O_RDWR)
+    ftruncate(fd2, 0)
+}
+process operator {
+    wait(app)
+    kill(admin, SIGINT)
+}
+"#;
+    let scn = load("signal.scn", src).unwrap();
+    let run = run_cell(
+        &scn,
+        &Policy::parse("longterm+no_longterm_refuses_fsdax").unwrap(),
+        &Config::default(),
+    );
+    let l = run.labels();
+    // Interrupted: EINTR — also when the signal arrived before the wait began
+    // (a pending signal ends an interruptible wait at once), so never a HANG.
+    assert_eq!(l, set(&["ERR(EINTR)"]));
+}
