@@ -99,6 +99,13 @@ impl Machine {
                 }
             }
         }
+        // A PTE in a VMA with no access left (mprotect PROT_NONE) is no access for
+        // the device either: change_protection raises MMU_NOTIFY_PROTECTION_VMA,
+        // and hmm_range_fault gives EFAULT there.
+        v.retain(|vpn, _| {
+            mm.vma_lookup(*vpn)
+                .is_some_and(|vma| vma.flags & (VM_READ | VM_WRITE) != 0)
+        });
         v
     }
 
@@ -118,7 +125,9 @@ impl Machine {
         }
         let end_addr = addr.checked_add(len).ok_or(Errno::EINVAL)?;
         let (start, end) = (addr / PAGE_SIZE, end_addr.div_ceil(PAGE_SIZE));
-        let seq = *self.notifiers.mm_seq.entry(pid).or_insert(2);
+        // __mmu_interval_notifier_insert: a subscription inserted while no
+        // invalidation runs starts at the (even) mm seq - 1: odd, never equal to it.
+        let seq = *self.notifiers.mm_seq.entry(pid).or_insert(2) - 1;
         let snapshot = self.cpu_view(pid, start, end);
         self.notifiers.mirrors.push(Mirror {
             kind,
@@ -170,10 +179,12 @@ impl Machine {
                 match view.get(vpn) {
                     None => {
                         changed.push(*vpn);
-                        event = if alive {
-                            "MMU_NOTIFY_UNMAP"
-                        } else {
+                        event = if !alive {
                             "MMU_NOTIFY_RELEASE"
+                        } else if self.mm(pid).and_then(|mm| mm.lookup(*vpn)).is_some() {
+                            "MMU_NOTIFY_PROTECTION_VMA"
+                        } else {
+                            "MMU_NOTIFY_UNMAP"
                         };
                     }
                     Some(&(p2, _)) if p2 != pfn => {

@@ -1,0 +1,524 @@
+//! Binding: from a parsed [`ScenarioFile`] to a checked [`Scenario`].
+//!
+//! Every call name, argument count, flag name, variable and actor reference is
+//! resolved here, so a scenario that binds cannot fail for a syntactic reason
+//! while it is explored. Errors carry the file, line and column of the offending
+//! token and say what was expected. Flags use their C names and uapi values
+//! (`PROT_*`, `MAP_*`, `MADV_*`, `IBV_ACCESS_*`, `FOLL_*`, `IORING_*`).
+
+use crate::ast::{ActorKind, ExprKind, ScenarioFile, Span};
+use crate::parse::ParseError;
+use pinlab_model::dev::rdma::access::*;
+use pinlab_model::fs::oflags::*;
+use pinlab_model::gup::GupApi;
+use pinlab_model::mem::Zone;
+use pinlab_model::vm::uapi::*;
+use pinlab_model::{MachineConfig, Mechanism, Outcome, Policy, Thp};
+use std::collections::{BTreeMap, BTreeSet};
+
+mod stmt;
+
+/// An address or length argument: a constant, or a variable plus a constant offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arg {
+    /// A constant.
+    Const(u64),
+    /// Variable slot plus offset.
+    Var(usize, u64),
+}
+
+/// A reference to another actor's variable (`parent.mr`) or one's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VarRef {
+    /// Actor index whose variable it is.
+    pub actor: usize,
+    /// Variable slot.
+    pub slot: usize,
+}
+
+/// One bound statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// `mmap(NULL, len, prot, flags)`.
+    Mmap {
+        len: Arg,
+        prot: u64,
+        flags: u64,
+        fixed: Option<Arg>,
+    },
+    /// `munmap(addr, len)`.
+    Munmap { addr: Arg, len: Arg },
+    /// `mprotect(addr, len, prot)`.
+    Mprotect { addr: Arg, len: Arg, prot: u64 },
+    /// `madvise(addr, len, advice)`.
+    Madvise { addr: Arg, len: Arg, advice: u64 },
+    /// `memset(addr, 'c', len)`: CPU stores.
+    Memset { addr: Arg, tag: char, len: Arg },
+    /// `load(addr, len)`: CPU loads.
+    Load { addr: Arg, len: Arg },
+    /// `fork(child)`.
+    Fork { child: usize },
+    /// `exit()`.
+    Exit,
+    /// `wait(actor)`: block until that actor has finished.
+    Wait { actor: usize },
+    /// `io_uring_setup(entries)`.
+    IoUringSetup,
+    /// `io_uring_register(ring, IORING_REGISTER_BUFFERS, addr, len)`.
+    RegisterBuffers { ring: Arg, addr: Arg, len: Arg },
+    /// `io_uring_register(ring, IORING_UNREGISTER_BUFFERS)`.
+    UnregisterBuffers { ring: Arg },
+    /// `read_fixed(ring, off, len, 'c')`: IORING_OP_READ_FIXED (DMA into the buffer).
+    ReadFixed {
+        ring: Arg,
+        off: Arg,
+        len: Arg,
+        tag: char,
+    },
+    /// `write_fixed(ring, off, len)`: IORING_OP_WRITE_FIXED (DMA out of the buffer).
+    WriteFixed { ring: Arg, off: Arg, len: Arg },
+    /// `ibv_reg_mr(addr, len, access)`.
+    RegMr { addr: Arg, len: Arg, access: u64 },
+    /// `ibv_dereg_mr(mr)`.
+    DeregMr { mr: Arg },
+    /// `pipe()`.
+    Pipe,
+    /// `vmsplice(pipe, addr, len[, nr_segs])`: `nr_segs` iovecs all naming the same range.
+    Vmsplice {
+        pipe: Arg,
+        addr: Arg,
+        len: Arg,
+        nr_segs: u64,
+    },
+    /// `pipe_read(pipe)`.
+    PipeRead { pipe: Arg },
+    /// A GUP entry point; `target` is the actor whose mm a `_remote` call walks.
+    Gup {
+        api: GupApi,
+        target: Option<usize>,
+        addr: Arg,
+        nr: Arg,
+        flags: u32,
+    },
+    /// `unpin_user_pages(h)`, `unpin_user_pages_dirty_lock(h, dirty)`, `put_page(h)`.
+    Release { handle: Arg, dirty: bool },
+    /// `rdma_write(actor.mr, 'c')` by a peer.
+    RdmaWrite { mr: VarRef, tag: char },
+    /// `rdma_read(actor.mr)` by a peer.
+    RdmaRead { mr: VarRef },
+    /// `fd = open("path", O_...)` (ext4-like; `/dev/shm/...` is tmpfs).
+    Open { path: String, flags: u64 },
+    /// `fd = memfd_create("name", flags)` (`MFD_HUGETLB`: hugetlbfs).
+    MemfdCreate { name: String, hugetlb: bool },
+    /// `fd = memfd_secret(0)`.
+    MemfdSecret,
+    /// `close(fd)`.
+    Close { fd: Arg },
+    /// `mmap(NULL, len, prot, flags, fd, off)`.
+    MmapFile {
+        len: Arg,
+        prot: u64,
+        flags: u64,
+        fd: Arg,
+        off: Arg,
+    },
+    /// `ftruncate(fd, len)`.
+    Ftruncate { fd: Arg, len: Arg },
+    /// `fallocate(fd, mode, off, len)`.
+    Fallocate {
+        fd: Arg,
+        mode: u64,
+        off: Arg,
+        len: Arg,
+    },
+    /// `pwrite(fd, 'c', len, off)` or `write(fd, 'c', len)` (at f_pos).
+    FileWrite {
+        fd: Arg,
+        tag: char,
+        len: Arg,
+        off: Option<Arg>,
+    },
+    /// `pread(fd, len, off)` (the reader looks at the data) or `pread(fd, buf, len, off)`
+    /// (copied into `buf`; with an O_DIRECT fd a direct I/O: pin, DMA, unpin-dirty).
+    FileRead {
+        fd: Arg,
+        buf: Option<Arg>,
+        len: Arg,
+        off: Arg,
+    },
+    /// `fsync(fd)`.
+    Fsync { fd: Arg },
+    /// `sync()`.
+    Sync,
+    /// `drop_caches()`: `echo 3 > /proc/sys/vm/drop_caches`.
+    DropCaches,
+    /// `lseek(fd, off, SEEK_SET|SEEK_END)`.
+    Lseek { fd: Arg, off: Arg, whence: u64 },
+    /// `writeback()` by a kthread: a writeback pass (submit, then I/O completion).
+    Writeback,
+    /// `reclaim()` by a kthread: one shrink pass over the file LRU.
+    Reclaim,
+    /// `fcntl(fd, F_SETLEASE, F_LAYOUT|F_EXCLUSIVE)` (take) or `F_UNLCK` (release).
+    SetLease { fd: Arg, take: bool },
+    /// `ioctl(fd, FS_IOC_SETFLAGS, FS_IMMUTABLE_LAYOUT_FL)`.
+    SetImmutableLayout { fd: Arg },
+    /// `kill(target, SIGINT|SIGTERM|SIGKILL)`: target is an actor or a pid variable.
+    Kill {
+        actor: Option<usize>,
+        var: Option<Arg>,
+        sig: u64,
+    },
+    /// `send_fd(actor, var)`: SCM_RIGHTS — the receiver also holds the descriptor.
+    SendFd { to: usize, what: Arg },
+    /// `pid = file_pins("path")`: reads every `/proc/<pid>/file_pins` and binds a
+    /// process holding a pin on the file.
+    FilePins { path: String },
+    /// `svm = gpu_svm_bind(addr, len)`: a GPU mirrors the range (HMM, no pins).
+    GpuBind { addr: Arg, len: Arg },
+    /// `gpu_write(actor.svm, 'c')` by a device actor.
+    GpuWrite { svm: VarRef, tag: char },
+    /// `gpu_read(actor.svm)` by a device actor.
+    GpuRead { svm: VarRef },
+}
+
+/// A bound statement with its source text and position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Op {
+    /// Variable slot receiving the result.
+    pub bind: Option<usize>,
+    /// What it does.
+    pub call: Call,
+    /// The statement as written, for traces.
+    pub text: String,
+    /// Position.
+    pub span: Span,
+}
+
+/// Kind of a bound actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An initial process.
+    Process,
+    /// A child started by its parent's fork.
+    Child {
+        /// Parent actor index.
+        parent: usize,
+    },
+    /// A remote peer (no process on this machine).
+    Peer,
+    /// A kernel thread (flusher, kswapd).
+    Kthread,
+}
+
+/// A bound actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorProg {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: Kind,
+    /// Statements.
+    pub body: Vec<Op>,
+}
+
+/// An `expect` line, bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expectation {
+    /// Policy expression as written.
+    pub policy: String,
+    /// `=`, `includes`, `excludes`.
+    pub kind: crate::ast::ExpectKind,
+    /// Outcome labels (`OK`, `ERR(EFAULT)`...).
+    pub outcomes: BTreeSet<String>,
+}
+
+impl Expectation {
+    /// Checks a reachable outcome set; `Err` says why it does not match.
+    pub fn check(&self, reached: &BTreeSet<String>) -> Result<(), String> {
+        let fmt = |s: &BTreeSet<String>| {
+            format!("{{{}}}", s.iter().cloned().collect::<Vec<_>>().join(", "))
+        };
+        use crate::ast::ExpectKind::*;
+        let ok = match self.kind {
+            Exactly => reached == &self.outcomes,
+            Includes => self.outcomes.is_subset(reached),
+            Excludes => self.outcomes.is_disjoint(reached),
+        };
+        if ok {
+            Ok(())
+        } else {
+            let what = match self.kind {
+                Exactly => "exactly",
+                Includes => "to include",
+                Excludes => "to exclude",
+            };
+            Err(format!(
+                "expected {what} {}, reachable {}",
+                fmt(&self.outcomes),
+                fmt(reached)
+            ))
+        }
+    }
+}
+
+/// A scenario ready to explore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scenario {
+    /// Scenario name.
+    pub name: String,
+    /// Title.
+    pub title: Option<String>,
+    /// Citations of the seed passages.
+    pub cites: Vec<String>,
+    /// File it came from.
+    pub file: String,
+    /// Machine configuration from `setup`.
+    pub cfg: MachineConfig,
+    /// Actors.
+    pub actors: Vec<ActorProg>,
+    /// Variable names by slot.
+    pub vars: Vec<String>,
+    /// Expectations.
+    pub expects: Vec<Expectation>,
+    /// Mechanisms the scenario uses (to tell whether an unmodelled switch matters).
+    pub uses: BTreeSet<Mechanism>,
+    /// Driver bugs the scenario's devices have (`setup { driver_bug = ... }`),
+    /// switched on under every policy.
+    pub driver_bugs: Vec<pinlab_model::Switch>,
+}
+
+pub(crate) struct Binder<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) ast: &'a ScenarioFile,
+    pub(crate) slots: BTreeMap<String, usize>,
+    pub(crate) uses: BTreeSet<Mechanism>,
+}
+
+pub(crate) fn err(file: &str, span: Span, message: impl Into<String>) -> ParseError {
+    ParseError {
+        file: file.to_string(),
+        line: span.line,
+        col: span.col,
+        message: message.into(),
+    }
+}
+/// Binds a parsed scenario.
+pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
+    let mut b = Binder {
+        file,
+        ast,
+        slots: BTreeMap::new(),
+        uses: BTreeSet::new(),
+    };
+    let mut cfg = MachineConfig::default();
+    let mut driver_bugs = Vec::new();
+    for item in &ast.setup {
+        let v = match &item.value.kind {
+            ExprKind::Ident(s) => s.as_str(),
+            _ => "",
+        };
+        match item.key.as_str() {
+            "thp" => {
+                cfg.thp = match v {
+                    "always" => Thp::Always,
+                    "madvise" => Thp::Madvise,
+                    "never" => Thp::Never,
+                    _ => {
+                        return Err(err(
+                            file,
+                            item.value.span,
+                            format!("expected always, madvise or never, found `{}`", item.value),
+                        ))
+                    }
+                }
+            }
+            "user_zone" => {
+                cfg.user_zone = match v {
+                    "ZONE_NORMAL" => Zone::Normal,
+                    "ZONE_MOVABLE" => Zone::Movable,
+                    "MIGRATE_CMA" => Zone::Cma,
+                    _ => {
+                        return Err(err(
+                            file,
+                            item.value.span,
+                            format!(
+                                "expected ZONE_NORMAL, ZONE_MOVABLE or MIGRATE_CMA, found `{}`",
+                                item.value
+                            ),
+                        ))
+                    }
+                }
+            }
+            "driver_bug" => {
+                let name = match &item.value.kind {
+                    ExprKind::Ident(s) => s.as_str(),
+                    _ => "",
+                };
+                match pinlab_model::Switch::ALL.iter().find(|s| s.name() == name && s.since() == "driver bug") {
+                    Some(s) => driver_bugs.push(*s),
+                    None => return Err(err(file, item.value.span, format!("expected a driver-bug switch (odp_driver_skips_read_retry), found `{}`", item.value))),
+                }
+            }
+            "nr_hugepages" => {
+                cfg.nr_hugepages = item.value.as_int().ok_or_else(|| err(file, item.value.span, format!("expected a number of 2 MiB pages, found `{}`", item.value)))?;
+            }
+            "stable_writes" => {
+                cfg.stable_writes = match &item.value.kind {
+                    ExprKind::Bool(b) => *b,
+                    _ => {
+                        return Err(err(
+                            file,
+                            item.value.span,
+                            format!("expected true or false, found `{}`", item.value),
+                        ))
+                    }
+                }
+            }
+            k => {
+                return Err(err(
+                    file,
+                    item.span,
+                    format!("unknown setup key `{k}`; expected thp, user_zone, stable_writes, nr_hugepages or driver_bug"),
+                ))
+            }
+        }
+    }
+    // Variables known at each statement: an actor's own earlier binds, plus, for a
+    // child, what its parent had bound before the fork.
+    let mut known_at_fork: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    let mut order: Vec<usize> = (0..ast.actors.len()).collect();
+    // Parents before children.
+    let depth = |mut i: usize| {
+        let mut d = 0;
+        while let ActorKind::Child { parent, .. } = &ast.actors[i].kind {
+            i = ast
+                .actors
+                .iter()
+                .position(|a| &a.name == parent)
+                .unwrap_or(i);
+            d += 1;
+            if d > ast.actors.len() {
+                break;
+            }
+        }
+        d
+    };
+    order.sort_by_key(|&i| depth(i));
+    let mut actors: Vec<Option<ActorProg>> = vec![None; ast.actors.len()];
+    for &i in &order {
+        let a = &ast.actors[i];
+        let kind = match &a.kind {
+            ActorKind::Process => Kind::Process,
+            ActorKind::Peer => Kind::Peer,
+            ActorKind::Child {
+                parent,
+                parent_span,
+            } => {
+                let p = ast
+                    .actors
+                    .iter()
+                    .position(|x| &x.name == parent)
+                    .ok_or_else(|| err(file, *parent_span, format!("unknown parent `{parent}`")))?;
+                if matches!(ast.actors[p].kind, ActorKind::Peer | ActorKind::Kthread) {
+                    return Err(err(
+                        file,
+                        *parent_span,
+                        format!(
+                            "expected a process as parent, `{parent}` is a {}",
+                            ast.actors[p].kind.keyword()
+                        ),
+                    ));
+                }
+                Kind::Child { parent: p }
+            }
+            ActorKind::Kthread => Kind::Kthread,
+        };
+        let mut known = known_at_fork.get(&i).cloned().unwrap_or_default();
+        let mut body = Vec::new();
+        for s in &a.body {
+            let call = b.stmt(s, i, &known)?;
+            if let Call::Fork { child } = call {
+                known_at_fork.insert(child, known.clone());
+            }
+            let bind = s.bind.as_ref().map(|(n, _)| {
+                known.insert(n.clone());
+                b.slot(n)
+            });
+            let args: Vec<String> = s.args.iter().map(|e| e.to_string()).collect();
+            let text = format!(
+                "{}{}({})",
+                s.bind
+                    .as_ref()
+                    .map_or(String::new(), |(n, _)| format!("{n} = ")),
+                s.call,
+                args.join(", ")
+            );
+            body.push(Op {
+                bind,
+                call,
+                text,
+                span: s.span,
+            });
+        }
+        actors[i] = Some(ActorProg {
+            name: a.name.clone(),
+            kind,
+            body,
+        });
+    }
+    for (i, a) in ast.actors.iter().enumerate() {
+        if let ActorKind::Child { .. } = a.kind {
+            if !known_at_fork.contains_key(&i) {
+                return Err(err(
+                    file,
+                    a.span,
+                    format!(
+                        "child `{}` is never started: expected a `fork({})` in its parent",
+                        a.name, a.name
+                    ),
+                ));
+            }
+        }
+    }
+    let mut expects = Vec::new();
+    for e in &ast.expects {
+        Policy::parse(&e.policy).map_err(|pe| err(file, e.policy_span, pe.message))?;
+        let mut outcomes = BTreeSet::new();
+        for o in &e.outcomes {
+            let s = o.to_string();
+            if Outcome::parse(&s).is_none() {
+                return Err(err(file, o.span, format!("unknown outcome `{s}`; expected OK, ERR(E...), STALE, LOST, LEAK_OTHER, FS_CORRUPT, OOPS, HANG or DOS")));
+            }
+            outcomes.insert(s);
+        }
+        expects.push(Expectation {
+            policy: e.policy.clone(),
+            kind: e.kind,
+            outcomes,
+        });
+    }
+    let mut vars = vec![String::new(); b.slots.len()];
+    for (n, s) in &b.slots {
+        vars[*s] = n.clone();
+    }
+    Ok(Scenario {
+        name: ast.name.clone(),
+        title: ast.title.clone(),
+        cites: ast.cites.clone(),
+        file: file.to_string(),
+        cfg,
+        actors: actors
+            .into_iter()
+            .map(|a| a.expect("every actor bound"))
+            .collect(),
+        vars,
+        expects,
+        uses: b.uses,
+        driver_bugs,
+    })
+}
+
+/// Parses and binds a scenario text.
+pub fn load(file: &str, src: &str) -> Result<Scenario, ParseError> {
+    bind(file, &crate::parse::parse(file, src)?)
+}

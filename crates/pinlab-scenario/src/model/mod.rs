@@ -1,0 +1,349 @@
+//! A bound scenario as an explorable model.
+//!
+//! The explored [`State`] is the [`Machine`] plus each actor's program counter,
+//! status and variables. An [`Action`] runs the next statement of one actor; a
+//! statement is atomic (none of the modelled syscalls sleeps in this version).
+//! An actor is blocked while it `wait`s for an unfinished actor, or while a peer
+//! waits for the MR it names to be set. A terminal state with a blocked actor is a
+//! HANG. A failing syscall records `ERR(errno)` and binds its variable as failed;
+//! a CPU access that faults kills the process (SIGSEGV, recorded as `ERR(EFAULT)`).
+
+mod exec;
+
+use crate::bind::{Arg, Call, Kind, Scenario};
+use pinlab_model::fs::oflags::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
+use pinlab_model::ghost::WriteId;
+use pinlab_model::gup::foll::FOLL_WRITE;
+use pinlab_model::gup::GupApi;
+use pinlab_model::vm::PAGE_SIZE;
+use pinlab_model::{Errno, Machine, Outcome, Pid, Policy};
+
+/// A variable's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Value {
+    /// An integer or address.
+    Int(u64),
+    /// An io_uring instance.
+    Ring(usize),
+    /// An RDMA MR.
+    Mr(usize),
+    /// A pipe.
+    Pipe(usize),
+    /// Pages held from a raw GUP call.
+    Handle(usize),
+    /// An open file.
+    File(usize),
+    /// A process id (from `file_pins`).
+    Pid(u32),
+    /// A device mirror (`gpu_svm_bind`).
+    Mirror(usize),
+    /// The call that should have set it failed.
+    Failed,
+}
+
+/// Where an actor is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// A child whose parent has not forked it yet.
+    NotStarted,
+    /// Has statements left (or is waiting).
+    Running,
+    /// Finished its statements, exited or was killed.
+    Done,
+}
+
+/// One actor's execution state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ActorState {
+    /// Next statement.
+    pub pc: u16,
+    /// Status.
+    pub status: Status,
+    /// Its process (none for a peer).
+    pub pid: Option<Pid>,
+    /// Variables by slot.
+    pub vars: Vec<Option<Value>>,
+    /// Phase of a statement that sleeps (direct I/O: pin, DMA, unpin; writeback:
+    /// submit, complete); 0 when between statements.
+    pub phase: u8,
+    /// The GUP handle a direct I/O in progress holds.
+    pub held: Option<usize>,
+    /// A signal is pending (it interrupts the next interruptible wait: EINTR).
+    pub sigpending: bool,
+}
+
+/// The explored state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct State {
+    /// The machine.
+    pub m: Machine,
+    /// The actors.
+    pub actors: Vec<ActorState>,
+}
+
+/// Runs the next statement of actor `actor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Action {
+    /// Actor index.
+    pub actor: u16,
+}
+
+/// Internal marker: the statement was skipped because an argument names a failed call.
+const SKIPPED: Errno = Errno::ECANCELED;
+
+/// What a step did, for traces.
+#[derive(Debug, Clone, Default)]
+pub struct StepInfo {
+    /// The statement's text.
+    pub text: String,
+    /// Its result (`= 0`, `= -EFAULT`, `= 0x7f0000000000`).
+    pub result: Option<String>,
+    /// Extra notes.
+    pub notes: Vec<String>,
+}
+
+/// A scenario under one policy.
+pub struct Bound<'a> {
+    /// The scenario.
+    pub scn: &'a Scenario,
+    /// The policy.
+    pub policy: &'a Policy,
+}
+
+impl Bound<'_> {
+    fn blocked(&self, s: &State, i: usize) -> bool {
+        let a = &s.actors[i];
+        let Some(op) = self.scn.actors[i].body.get(a.pc as usize) else {
+            return true;
+        };
+        let file_busy = |fd: Arg| match self.obj(a, fd) {
+            Some(Value::File(f)) => {
+                let ino = s.m.fs.files[f].ino;
+                s.m.fs.inflight.keys().any(|p| matches!(s.m.frames.get(*p).map(|f| f.kind), Some(pinlab_model::mem::FolioKind::File { ino: i, .. }) if i == ino))
+            }
+            _ => false,
+        };
+        match op.call.clone() {
+            // truncate_inode_pages_range waits for writeback of the folios it removes.
+            Call::Ftruncate { fd, .. } | Call::Fallocate { fd, .. } if a.phase == 0 => {
+                file_busy(fd)
+            }
+            // Waiting in dax_break_layout for the busy pages to go idle (interruptible).
+            Call::Ftruncate { fd, len } => {
+                !a.sigpending
+                    && self
+                        .dax_range(s, a, fd, Some(len), None)
+                        .is_some_and(|(ino, f, l)| !s.m.dax_busy_pages(ino, f, l).is_empty())
+            }
+            Call::Fallocate { fd, off, len, .. } => {
+                !a.sigpending
+                    && self
+                        .dax_range(s, a, fd, None, Some((off, len)))
+                        .is_some_and(|(ino, f, l)| !s.m.dax_busy_pages(ino, f, l).is_empty())
+            }
+            Call::Wait { actor } => s.actors[actor].status != Status::Done,
+            Call::RdmaWrite { mr, .. }
+            | Call::RdmaRead { mr }
+            | Call::GpuWrite { svm: mr, .. }
+            | Call::GpuRead { svm: mr } => s.actors[mr.actor].vars[mr.slot].is_none(),
+            _ => false,
+        }
+    }
+
+    /// Names of actors that are blocked (not finished, nothing to do).
+    pub fn blocked_actors(&self, s: &State) -> Vec<String> {
+        (0..s.actors.len())
+            .filter(|&i| s.actors[i].status == Status::Running && self.blocked(s, i))
+            .map(|i| self.scn.actors[i].name.clone())
+            .collect()
+    }
+
+    /// The page range a DAX truncate (`len`) or punch (`off`, `len`) covers.
+    fn dax_range(
+        &self,
+        s: &State,
+        a: &ActorState,
+        fd: Arg,
+        tlen: Option<Arg>,
+        punch: Option<(Arg, Arg)>,
+    ) -> Option<(u32, u64, u64)> {
+        let Some(Value::File(f)) = self.obj(a, fd) else {
+            return None;
+        };
+        let ino = s.m.fs.files.get(f)?.ino;
+        match (tlen, punch) {
+            (Some(l), _) => Some((ino, self.val(a, l)?.div_ceil(PAGE_SIZE), u64::MAX)),
+            (_, Some((o, l))) => {
+                let (o, l) = (self.val(a, o)?, self.val(a, l)?);
+                Some((ino, o.div_ceil(PAGE_SIZE), (o + l) / PAGE_SIZE))
+            }
+            _ => None,
+        }
+    }
+
+    fn val(&self, a: &ActorState, arg: Arg) -> Option<u64> {
+        match arg {
+            Arg::Const(c) => Some(c),
+            Arg::Var(slot, off) => match a.vars[slot]? {
+                Value::Int(v) => Some(v + off),
+                _ => None,
+            },
+        }
+    }
+
+    fn obj(&self, a: &ActorState, arg: Arg) -> Option<Value> {
+        match arg {
+            Arg::Var(slot, _) => a.vars[slot],
+            Arg::Const(_) => None,
+        }
+    }
+}
+
+impl pinlab_explore::Model for Bound<'_> {
+    type State = State;
+    type Action = Action;
+    type Outcome = Outcome;
+
+    fn initial_state(&self) -> State {
+        let mut m = Machine::new(self.scn.cfg.clone());
+        let actors = self
+            .scn
+            .actors
+            .iter()
+            .map(|a| {
+                let pid = matches!(a.kind, Kind::Process).then(|| m.spawn(&a.name));
+                let status = match a.kind {
+                    Kind::Child { .. } => Status::NotStarted,
+                    _ if a.body.is_empty() => Status::Done,
+                    _ => Status::Running,
+                };
+                ActorState {
+                    pc: 0,
+                    status,
+                    pid,
+                    vars: vec![None; self.scn.vars.len()],
+                    phase: 0,
+                    held: None,
+                    sigpending: false,
+                }
+            })
+            .collect();
+        State { m, actors }
+    }
+
+    fn actions(&self, s: &State, out: &mut Vec<Action>) {
+        if s.m.ghost.bug {
+            return;
+        }
+        for i in 0..s.actors.len() {
+            if s.actors[i].status == Status::Running && !self.blocked(s, i) {
+                out.push(Action { actor: i as u16 });
+            }
+        }
+    }
+
+    fn step(&self, s: &State, a: &Action) -> State {
+        let mut n = s.clone();
+        self.exec(&mut n, a.actor as usize);
+        n
+    }
+
+    fn check(&self, s: &State) -> Result<(), String> {
+        s.m.check_invariants(self.policy)
+    }
+
+    fn finished(&self, s: &State) -> bool {
+        s.m.ghost.bug || s.actors.iter().all(|a| a.status != Status::Running)
+    }
+
+    fn outcomes(&self, s: &State, _hung: bool) -> Vec<Outcome> {
+        s.m.judge_with(Some(self.policy), &self.blocked_actors(s))
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect()
+    }
+}
+
+/// Page size re-exported for callers computing lengths.
+pub const PAGE: u64 = PAGE_SIZE;
+
+/// One step of a device access through a mirror (an ODP MR or a GPU's SVM
+/// range), split where the driver sleeps: phase 0 tries the access through the
+/// device PTEs; on a device page fault, phase 1 is `mmu_interval_read_begin` +
+/// `hmm_range_fault`, phase 2 takes the driver lock, checks
+/// `mmu_interval_read_retry` (again from phase 1 if it moved) and programs the
+/// device PTEs, then the access is retried (phase 0). A range that no longer
+/// exists completes with an error (`[model assumption]` ERR(EFAULT), policies.md P8).
+fn mirror_step(
+    m: &mut Machine,
+    policy: &Policy,
+    mir: usize,
+    write: bool,
+    wid: Option<WriteId>,
+    phase: u8,
+) -> (Result<Option<String>, Errno>, Option<u8>) {
+    use pinlab_model::notifier::Access;
+    match phase {
+        0 => match m.mirror_access(mir, write, wid) {
+            Ok(Access::Done(vs)) => (
+                Ok(Some(if write {
+                    "success".into()
+                } else {
+                    format!("success, read {}", describe_all(m, &vs))
+                })),
+                None,
+            ),
+            Ok(Access::Fault) => (Ok(Some("[device page fault]".into())), Some(1)),
+            Err(Errno::EACCES) => (
+                Ok(Some("remote access error (no write access)".into())),
+                None,
+            ),
+            Err(e) => (Err(e), None),
+        },
+        1 => match m.mirror_fault_begin(policy, mir, write) {
+            Ok(()) => (
+                Ok(Some("[mmu_interval_read_begin + hmm_range_fault]".into())),
+                Some(2),
+            ),
+            Err(e) => (Err(e), None),
+        },
+        _ => {
+            if m.mirror_fault_commit(policy, mir) {
+                (
+                    Ok(Some("[mmu_interval_read_retry: invalidated, again]".into())),
+                    Some(1),
+                )
+            } else {
+                (Ok(Some("[device PTEs programmed]".into())), Some(0))
+            }
+        }
+    }
+}
+
+/// Summarises what a sequence of pages held: `'P'×4`, `'D', zeroes`.
+pub fn describe_all(m: &Machine, vs: &[pinlab_model::Ver]) -> String {
+    let tag = |v: &pinlab_model::Ver| {
+        m.ghost
+            .versions
+            .get(v)
+            .map_or("0".to_string(), |i| format!("'{}'", i.tag))
+    };
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for v in vs {
+        let t = tag(v);
+        match out.last_mut() {
+            Some((last, n)) if *last == t => *n += 1,
+            _ => out.push((t, 1)),
+        }
+    }
+    out.iter()
+        .map(|(t, n)| {
+            if *n > 1 {
+                format!("{t}×{n}")
+            } else {
+                t.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
