@@ -12,8 +12,11 @@
 //! Invalidations are raised by comparing the page tables under every subscription
 //! after each step with what they were before ([`Machine::mmu_notifier_sync`]):
 //! any PTE removed (munmap, DONTNEED, truncate, reclaim, exit), changed to another
-//! page (COW break, migration, THP split), or write-protected (fork, `folio_mkclean`,
-//! mprotect) invalidates, with the event named after the change. Steps are atomic,
+//! page (COW break, migration, THP split), write-protected (fork, `folio_mkclean`,
+//! mprotect) or left in a VMA with no access (mprotect `PROT_NONE`) invalidates,
+//! with the event named after the change. An mprotect that removes no access
+//! raises nothing (the kernel's `change_protection` invalidates anyway; the extra
+//! invalidation only costs a device refault). Steps are atomic,
 //! so this is the same as raising them inside the step; it also means a reader
 //! never observes an odd sequence (`read_begin`'s wait) — `[model assumption]`.
 //! `hmm_range_fault` takes no references and faults pages in like GUP.

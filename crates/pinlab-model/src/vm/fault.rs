@@ -50,6 +50,38 @@ impl Machine {
         self.frames.get_mut(pfn).expect("folio").dirty = true;
     }
 
+    /// `do_cow_fault`'s tail: a new exclusive anonymous page holding `data`,
+    /// mapped at `vpn` (writable and dirty for a write fault).
+    fn install_anon_copy(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        vma: &Vma,
+        vpn: u64,
+        data: crate::ghost::Ver,
+        kind: FaultKind,
+        memalloc_pin: bool,
+    ) {
+        let zone = self.user_zone(memalloc_pin);
+        let pfn = self.frames.alloc(zone, 0, FolioKind::Anon);
+        self.set_new_anon_rmap(policy, pfn);
+        let f = self.frames.get_mut(pfn).expect("folio");
+        f.page_mapcount[0] = 1;
+        f.data[0] = data;
+        let w = kind == FaultKind::Write;
+        let writable = vma.flags & VM_WRITE != 0;
+        let mm = self.mm_mut(pid).expect("mm");
+        mm.ptes.insert(
+            vpn,
+            Pte {
+                pfn,
+                write: w && writable,
+                dirty: w,
+            },
+        );
+        mm.vmas.get_mut(&vma.start).expect("vma").anon_vma = true;
+    }
+
     fn set_new_anon_rmap(&mut self, policy: &Policy, head: u64) {
         if policy.has(Switch::anon_exclusive) {
             let f = self.frames.get_mut(head).expect("new folio");
@@ -169,23 +201,7 @@ impl Machine {
                 if !shared && kind != FaultKind::Read {
                     // do_cow_fault: the private mapping gets an anonymous copy.
                     let data = self.page_data(src);
-                    let zone = self.user_zone(memalloc_pin);
-                    let pfn = self.frames.alloc(zone, 0, FolioKind::Anon);
-                    self.set_new_anon_rmap(policy, pfn);
-                    let f = self.frames.get_mut(pfn).expect("folio");
-                    f.page_mapcount[0] = 1;
-                    f.data[0] = data;
-                    let w = kind == FaultKind::Write;
-                    let mm = self.mm_mut(pid).expect("mm");
-                    mm.ptes.insert(
-                        vpn,
-                        Pte {
-                            pfn,
-                            write: w && writable,
-                            dirty: w,
-                        },
-                    );
-                    mm.vmas.get_mut(&vma.start).expect("vma").anon_vma = true;
+                    self.install_anon_copy(policy, pid, vma, vpn, data, kind, memalloc_pin);
                     return Ok(());
                 }
                 // do_read_fault / do_shared_fault + finish_fault. A shared mapping
@@ -292,25 +308,7 @@ impl Machine {
             if kind != FaultKind::Read {
                 // do_cow_fault: an anonymous copy of the block (zeroes for a hole).
                 let data = self.file_page_data(ino, index).unwrap_or(0);
-                let zone = self.user_zone(false);
-                let pfn = self.frames.alloc(zone, 0, FolioKind::Anon);
-                if policy.has(Switch::anon_exclusive) {
-                    self.frames.get_mut(pfn).expect("folio").anon_exclusive[0] = true;
-                }
-                let f = self.frames.get_mut(pfn).expect("folio");
-                f.page_mapcount[0] = 1;
-                f.data[0] = data;
-                let w = kind == FaultKind::Write;
-                let mm = self.mm_mut(pid).expect("mm");
-                mm.ptes.insert(
-                    vpn,
-                    Pte {
-                        pfn,
-                        write: w && writable,
-                        dirty: w,
-                    },
-                );
-                mm.vmas.get_mut(&vma.start).expect("vma").anon_vma = true;
+                self.install_anon_copy(policy, pid, vma, vpn, data, kind, false);
                 return Some(Ok(()));
             }
         }
