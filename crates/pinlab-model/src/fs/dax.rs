@@ -232,25 +232,45 @@ impl Machine {
             if !self.dax_pinned_pages(ino, first, last).is_empty() {
                 return Err(Errno::ETXTBSY);
             }
-            if allocates && i.layout_lease.is_some_and(|h| h != file) {
+            // Any layout change — allocating or freeing blocks — by a non-holder
+            // while the lease is held (Chinner: "writes by a non-holder that would
+            // change the layout (allocate or free blocks)").
+            let _ = allocates;
+            if self.layout_lease_held_by_other(ino, file) {
                 return Err(Errno::ETXTBSY);
             }
         }
         Ok(())
     }
 
+    /// Whether the layout lease held by open file `holder` is still alive: the
+    /// file is still open somewhere, or pages of the inode are pinned (the
+    /// `file_pin` holds a reference on the struct file, Kara) — otherwise the
+    /// lease went with the last close (`locks_remove_file`).
+    pub fn layout_lease_live(&self, ino: u32, holder: usize) -> bool {
+        self.fs
+            .files
+            .get(holder)
+            .is_some_and(|f| !f.holders.is_empty())
+            || !self.dax_pinned_pages(ino, 0, u64::MAX).is_empty()
+    }
+
+    /// Whether another open file than `file` holds a live layout lease on `ino`.
+    pub fn layout_lease_held_by_other(&self, ino: u32, file: usize) -> bool {
+        self.fs.inodes[ino as usize]
+            .layout_lease
+            .is_some_and(|h| h != file && self.layout_lease_live(ino, h))
+    }
+
     /// `fcntl(fd, F_SETLEASE, F_LAYOUT|F_EXCLUSIVE)` (Weiny RFC v2): takes the
     /// exclusive layout lease of a DAX file (EAGAIN if another file holds it).
     pub fn set_layout_lease(&mut self, pid: Pid, file: usize) -> crate::errno::KResult<()> {
         let ino = self.file(pid, file)?.ino;
-        let i = &mut self.fs.inodes[ino as usize];
-        match i.layout_lease {
-            Some(h) if h != file => Err(crate::errno::Errno::EAGAIN),
-            _ => {
-                i.layout_lease = Some(file);
-                Ok(())
-            }
+        if self.layout_lease_held_by_other(ino, file) {
+            return Err(crate::errno::Errno::EAGAIN);
         }
+        self.fs.inodes[ino as usize].layout_lease = Some(file);
+        Ok(())
     }
 
     /// `fcntl(fd, F_SETLEASE, F_UNLCK)`: releases the layout lease; fails EBUSY

@@ -385,10 +385,7 @@ impl Machine {
             // A write that would allocate fails before anything is written or
             // i_size moves: by a non-holder of the layout lease (Chinner), or into
             // an immutable-layout file.
-            if self.fs.inodes[ino as usize]
-                .layout_lease
-                .is_some_and(|h| h != file)
-            {
+            if self.layout_lease_held_by_other(ino, file) {
                 return Err(Errno::ETXTBSY);
             }
             if self.fs.inodes[ino as usize].immutable_layout {
