@@ -97,7 +97,7 @@ impl FolioView {
 
 /// Greedy word wrap at `width` characters; a word longer than `width` gets a
 /// line of its own. Always returns at least one line.
-fn wrap(text: &str, width: usize) -> Vec<String> {
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut cur = String::new();
     for word in text.split_whitespace() {

@@ -2,7 +2,8 @@
 //!
 //! Commands: `check` (the scenario × policy matrix of reachable outcomes, checked
 //! against each scenario's expectations), `explore` (shortest trace of every bad
-//! outcome of one cell, as a timeline), `run` (replay a saved trace),
+//! outcome of one cell, as a timeline), `report` (the matrix and the timelines
+//! of every bad outcome as one HTML page), `run` (replay a saved trace),
 //! `scenarios`, `policies`. Bad input exits 2 with a message naming the file,
 //! line and column (or the argument); a failed check exits 1.
 
@@ -119,6 +120,23 @@ enum Cmd {
         #[arg(long)]
         list: bool,
     },
+    /// Write a self-contained HTML report: the matrix and an SVG timeline of every bad outcome.
+    ///
+    /// Runs the matrix like `check` (same selection, bounds and exit codes) and,
+    /// for every cell, a shortest trace to each outcome other than OK and ERR(...).
+    Report {
+        /// Scenario name (built-in) or path to a .scn file; repeatable. Default: all built-ins.
+        #[arg(long = "scenario", short = 's')]
+        scenarios: Vec<String>,
+        /// Policy (preset, or preset+switch+no_switch); repeatable. Default: every preset.
+        #[arg(long = "policy", short = 'p')]
+        policies: Vec<String>,
+        /// Output file.
+        #[arg(long, short = 'o', default_value = "pinlab-report.html")]
+        out: std::path::PathBuf,
+        #[command(flatten)]
+        bounds: Bounds,
+    },
     /// List the built-in scenarios.
     Scenarios,
     /// List the policy presets and switches.
@@ -141,12 +159,11 @@ fn load_policy(p: &str) -> Result<Policy, String> {
     Policy::parse(p).map_err(|e| format!("--policy {e}"))
 }
 
-fn check(
-    scenarios: Vec<String>,
-    policies: Vec<String>,
-    json: bool,
-    bounds: &Bounds,
-) -> Result<ExitCode, String> {
+/// The selected scenarios and policies (all built-ins / every preset when empty).
+fn selection(
+    scenarios: &[String],
+    policies: &[String],
+) -> Result<(Vec<Scenario>, Vec<Policy>), String> {
     let scns: Vec<Scenario> = if scenarios.is_empty() {
         pinlab_scenario::builtin::all().map_err(|e| e.to_string())?
     } else {
@@ -163,6 +180,16 @@ fn check(
             .map(|p| load_policy(p))
             .collect::<Result<_, _>>()?
     };
+    Ok((scns, pols))
+}
+
+fn check(
+    scenarios: Vec<String>,
+    policies: Vec<String>,
+    json: bool,
+    bounds: &Bounds,
+) -> Result<ExitCode, String> {
+    let (scns, pols) = selection(&scenarios, &policies)?;
     let cfg = bounds.config();
     let mut m = Matrix { cells: Vec::new() };
     for s in &scns {
@@ -175,6 +202,40 @@ fn check(
     } else {
         print!("{}", pinlab_report::render_text(&m));
     }
+    Ok(if m.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn report_cmd(
+    scenarios: &[String],
+    policies: &[String],
+    out: &std::path::Path,
+    bounds: &Bounds,
+) -> Result<ExitCode, String> {
+    let (scns, pols) = selection(scenarios, policies)?;
+    let cfg = bounds.config();
+    let mut m = Matrix { cells: Vec::new() };
+    let mut timelines = Vec::new();
+    for s in &scns {
+        for p in &pols {
+            let run = run_cell(s, p, &cfg);
+            m.cells.push(run.cell(s));
+            if !run.unmodelled.is_empty() {
+                continue;
+            }
+            for (o, trace) in &run.outcomes {
+                if !matches!(o, Outcome::Ok | Outcome::Err(_)) {
+                    timelines.push(timeline(s, p, *o, trace));
+                }
+            }
+        }
+    }
+    std::fs::write(out, pinlab_report::render_html(&m, &timelines))
+        .map_err(|e| format!("--out {}: {e}", out.display()))?;
+    println!("{}", out.display());
     Ok(if m.failed() {
         ExitCode::from(1)
     } else {
@@ -478,6 +539,12 @@ fn main() -> ExitCode {
             save_traces,
             bounds,
         } => explore_cmd(&scenario, &policy, outcome, json, save_traces, &bounds),
+        Cmd::Report {
+            scenarios,
+            policies,
+            out,
+            bounds,
+        } => report_cmd(&scenarios, &policies, &out, &bounds),
         Cmd::Run { trace, scenario } => run_trace(&trace, scenario),
         Cmd::Probe { cases, json, list } => probe_cmd(&cases, json, list),
         Cmd::Scenarios => scenarios_cmd(),

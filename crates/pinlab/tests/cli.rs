@@ -180,3 +180,38 @@ fn scenarios_and_policies_list_everything() {
             && out.contains("odp_driver_skips_read_retry")
     );
 }
+
+#[test]
+fn report_writes_an_html_page_with_timelines() {
+    let dir = std::env::temp_dir().join(format!("pinlab-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("r.html");
+    let (code, out, err) = pinlab(&[
+        "report",
+        "--scenario",
+        "fork-after-pin",
+        "--policy",
+        "legacy",
+        "--policy",
+        "upstream",
+        "--out",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(f.to_str().unwrap()), "{out}");
+    let html = std::fs::read_to_string(&f).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("LOST") && html.contains("<svg"));
+    assert!(html.contains("href=\"#tl-fork-after-pin--legacy--LOST\""));
+    assert!(html.contains("<section id=\"tl-fork-after-pin--legacy--LOST\">"));
+    assert!(!html.contains("--upstream--"), "upstream reaches only OK");
+    let (code, _, err) = pinlab(&[
+        "report",
+        "--policy",
+        "upstrem",
+        "--out",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("upstrem"), "{err}");
+}
