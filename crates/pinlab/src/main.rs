@@ -9,6 +9,25 @@
 
 #![forbid(unsafe_code)]
 
+// Output goes through these so that a closed pipe (`pinlab check | head`) ends the
+// program quietly instead of panicking.
+macro_rules! println {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+macro_rules! print {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if write!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 use clap::{Args, Parser, Subcommand};
 use pinlab_explore::Config;
 use pinlab_model::{Outcome, Policy, Switch};

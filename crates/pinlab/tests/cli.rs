@@ -215,3 +215,21 @@ fn report_writes_an_html_page_with_timelines() {
     assert_eq!(code, 2);
     assert!(err.contains("upstrem"), "{err}");
 }
+
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pinlab"))
+        .args(["policies"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte and close our end, as `| head -c1` would.
+    let mut out = child.stdout.take().unwrap();
+    let mut b = [0u8; 1];
+    out.read_exact(&mut b).unwrap();
+    drop(out);
+    let st = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&st.stderr).contains("panicked"));
+}
