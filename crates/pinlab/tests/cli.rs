@@ -220,12 +220,13 @@ fn report_writes_an_html_page_with_timelines() {
 fn a_closed_pipe_is_not_a_panic() {
     use std::io::Read;
     let mut child = Command::new(env!("CARGO_BIN_EXE_pinlab"))
-        .args(["policies"])
+        .args(["check", "--json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Read one byte and close our end, as `| head -c1` would.
+    // Read one byte and close our end, as `| head -c1` would (the JSON is larger
+    // than a pipe buffer, so the writer meets the closed pipe).
     let mut out = child.stdout.take().unwrap();
     let mut b = [0u8; 1];
     out.read_exact(&mut b).unwrap();
