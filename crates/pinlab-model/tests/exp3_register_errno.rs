@@ -13,7 +13,7 @@
 //!   `pte_access_permitted` before any grab: +0/+0.
 //!
 //! Rows not expressible in the model (skipped here): SysV shm; tmpfs
-//! `huge=always` (shmem THP, ignored); block device (`/dev/loopN`) MAP_SHARED; io_uring's own SQE-array mmap (kernel
+//! `huge=always` (shmem THP is not modelled; see docs/probe.md); block device (`/dev/loopN`) MAP_SHARED; io_uring's own SQE-array mmap (kernel
 //! pages); `[vvar]`/`[vdso]`; the xfs and loop-device ext4 repeats (same as the
 //! ext4 rows). Exp. 3b (memfd seals, userfaultfd) is not modelled.
 
@@ -302,15 +302,6 @@ fn e_tmpfs_map_shared_prot_read__r__efault_0_0() {
     let (mut s, p, a, _) = file(File::DevShm, PROT_READ, MAP_SHARED);
     let r = measure(&mut s, p, a, Prefault::Read);
     efault(&r, (0, 0));
-}
-
-#[test]
-#[ignore = "model gap: shmem THP (tmpfs huge=always) not modelled yet"]
-fn b2_tmpfs_huge_always_4mib_map_shared_rw__w__ok_1024_1022() {
-    // Expected: OK, acq +1024 / rel +1022 after register (io_coalesce_buffer keeps
-    // one pin per 2 MiB folio), PFN kept, THP flag 1. The model's shmem folios
-    // are order 0, so this row cannot be set up.
-    unimplemented!("shmem THP");
 }
 
 // ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@
 //!
 //! Exp. 4b: the same with an anonymous buffer whose mapping changes.
 //!
-//! Not modelled (ignored): tmpfs `huge=always` THP (including the partial-punch
+//! Not modelled (no test here; see docs/probe.md): tmpfs `huge=always` THP (including the partial-punch
 //! exception), mremap.
 
 #![allow(non_snake_case)]
@@ -181,23 +181,6 @@ fn memfd_punch_hole_while_registered__ok_fresh_zero_page_orphan_holds_d() {
     assert_eq!(got, vec![wd.ver(0)], "orphan holds 'D'");
     x.s.unregister(x.p, ring);
     assert_eq!(x.s.pins_since(base), (N, N), "balanced");
-}
-
-#[test]
-#[ignore = "model gap: shmem THP (tmpfs huge=always) not modelled yet"]
-fn tmpfs_thp_ftruncate_0__orphan_512_512() {
-    // Expected: OK, SIGBUS, READ_FIXED 4096, zeros and a new PFN, 'D' in the
-    // orphan, counters 512 = 512.
-    unimplemented!("shmem THP");
-}
-
-#[test]
-#[ignore = "model gap: shmem THP (tmpfs huge=always) not modelled yet"]
-fn tmpfs_thp_punch_4_pages_at_64k__split_fails_dma_reappears_in_file() {
-    // Expected: the pinned THP cannot be split (thp_split_page_failed +1), the
-    // range is zeroed in place and stays in the file at the same PFN, and DMA
-    // through the pin into the punched range is visible in the file.
-    unimplemented!("shmem THP");
 }
 
 /// A hugetlb memfd of 2 × 2 MiB filled with 'A' through a shared mapping and
@@ -467,12 +450,4 @@ fn anon_munmap_only__read_fixed_still_accepted_pinned_page_holds_d() {
     // io_uring checks only the registered range, not the VMA.
     dma_through_orphan(&mut x);
     unregister(x);
-}
-
-#[test]
-#[ignore = "model gap: mremap not modelled yet"]
-fn anon_mremap_maymove_fixed__d_visible_at_new_address_same_pfn() {
-    // Expected: after mremap(MREMAP_MAYMOVE|MREMAP_FIXED) the pinned pages move
-    // with the mapping (same PFN): READ_FIXED's 'D' is visible at the new address.
-    unimplemented!("mremap");
 }

@@ -10,8 +10,8 @@
 //! `collapse_*` tests pin down the rules measured on the probe host (zero fill,
 //! `anon_vma`, read-only PTEs, VMA ends, COW-shared pages).
 //!
-//! Not modelled (ignored): shmem collapse, THP splitting (MADV_COLD /
-//! MADV_PAGEOUT on part of a THP), swap (MADV_PAGEOUT).
+//! Not modelled (no test here; see docs/probe.md): shmem collapse, THP
+//! splitting (MADV_COLD / MADV_PAGEOUT on part of a THP), swap (MADV_PAGEOUT).
 
 #![allow(non_snake_case)]
 
@@ -345,13 +345,6 @@ fn madv_collapse_512_4k_anon_all_512_pinned__eagain_no_thp() {
 }
 
 #[test]
-#[ignore = "model gap: shmem collapse (collapse_file) not modelled yet"]
-fn madv_collapse_memfd_512_4k__ok_1_and_eagain_with_1_page_pinned() {
-    // Expected: OK with thp_collapse_alloc +1 unpinned; EAGAIN with one page pinned.
-    unimplemented!("shmem collapse");
-}
-
-#[test]
 fn collapse_one_written_page_rest_untouched__ok_zero_filled() {
     let mut s = Sim::new("upstream");
     let p = s.spawn("probe");
@@ -484,31 +477,6 @@ fn collapse_then_register__pins_the_new_thp_like_a_faulted_one() {
     assert_eq!(s.pins_since(base), (512, 511));
     assert_eq!(s.vmpin_kb(p), 2048);
     s.unregister(p, r);
-}
-
-// ---------------------------------------------------------------------------
-// Exp. 5b/5c rows that need mechanisms the model does not have.
-
-#[test]
-#[ignore = "model gap: THP folio split (thp_split_page) not modelled yet"]
-fn madv_cold_first_256k_of_a_pmd_thp__split_or_split_page_failed_when_pinned() {
-    // Expected: unpinned thp_split_page +1, thp_split_pmd +1, THP flag 0;
-    // pinned thp_split_page_failed +1, THP flag stays 1.
-    unimplemented!("folio split");
-}
-
-#[test]
-#[ignore = "model gap: swap (MADV_PAGEOUT, swap entries) not modelled"]
-fn madv_pageout_64_anon_pages_32_pinned_with_swap__pinned_kept_unpinned_swapped() {
-    // Expected: pinned half present 32/32 swapped 0 (folio_maybe_dma_pinned keeps
-    // them out of the swap cache); unpinned half swapped 29-32; content intact.
-    unimplemented!("swap");
-}
-
-#[test]
-#[ignore = "model gap: MADV_PAGEOUT of shmem (unmap, reclaim) not modelled"]
-fn madv_pageout_memfd_16_pages_pinned__ptes_unmapped_pswpout_0_same_pfn_on_refault() {
-    unimplemented!("shmem pageout");
 }
 
 // ---------------------------------------------------------------------------
