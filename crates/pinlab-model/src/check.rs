@@ -7,7 +7,8 @@
 //! devices hold; under `anon_exclusive` every pinned anonymous page must be
 //! `PageAnonExclusive` (the kernel's `sanity_check_pinned_pages`); a KSM page is
 //! a small anonymous folio, never `PageAnonExclusive`, only mapped read-only, and
-//! only a KSM page is a stable-tree node. A violation is a model bug, never a
+//! only a KSM page is a stable-tree node; a swapped page number is neither
+//! present nor outside a private anonymous VMA. A violation is a model bug, never a
 //! scenario outcome.
 
 use crate::machine::Machine;
@@ -32,6 +33,20 @@ impl Machine {
         let mut exp: BTreeMap<u64, Expect> = BTreeMap::new();
         for p in &self.procs {
             let Some(mm) = &p.mm else { continue };
+            for vpn in mm.swapped.keys() {
+                if mm.lookup(*vpn).is_some() {
+                    return Err(format!(
+                        "{}: page {vpn:#x} is both present and swapped",
+                        p.name
+                    ));
+                }
+                if !mm.vma_lookup(*vpn).is_some_and(|v| v.is_anonymous()) {
+                    return Err(format!(
+                        "{}: swap entry {vpn:#x} outside a private anonymous VMA",
+                        p.name
+                    ));
+                }
+            }
             for (vpn, pte) in &mm.ptes {
                 if pte.pfn == ZERO_PFN {
                     continue;

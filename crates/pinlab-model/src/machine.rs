@@ -37,6 +37,8 @@ pub struct MachineConfig {
     pub stable_writes: bool,
     /// `vm.nr_hugepages`: size of the 2 MiB hugetlb pool.
     pub nr_hugepages: u64,
+    /// A swap device is on (`swapon`): `MADV_PAGEOUT` swaps anonymous pages out.
+    pub swap: bool,
 }
 
 impl Default for MachineConfig {
@@ -46,6 +48,7 @@ impl Default for MachineConfig {
             thp: Thp::Madvise,
             stable_writes: false,
             nr_hugepages: 0,
+            swap: false,
         }
     }
 }

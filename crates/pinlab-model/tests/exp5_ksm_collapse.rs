@@ -11,7 +11,8 @@
 //! `anon_vma`, read-only PTEs, VMA ends, COW-shared pages).
 //!
 //! Not modelled (no test here; see docs/probe.md): shmem collapse, THP
-//! splitting (MADV_COLD / MADV_PAGEOUT on part of a THP), swap (MADV_PAGEOUT).
+//! splitting (MADV_COLD / MADV_PAGEOUT on part of a THP). Swap (Exp. 5c,
+//! MADV_PAGEOUT of anonymous pages) is in `exp5c_pageout.rs`.
 
 #![allow(non_snake_case)]
 

@@ -1,8 +1,8 @@
 //! Property tests: random operation sequences (≤ 40 operations over ≤ 3
 //! processes and ≤ 3 buffers: 4 KiB, 16 KiB and a 2 MiB MADV_HUGEPAGE area)
 //! through every public `Machine` operation (ksmd scans, MADV_MERGEABLE and
-//! MADV_COLLAPSE included), run under every preset of
-//! `Policy::presets()` with a random user zone and THP mode.
+//! MADV_COLLAPSE and MADV_PAGEOUT included), run under every preset of
+//! `Policy::presets()` with a random user zone, THP mode and swap on or off.
 //!
 //! Properties: nothing panics; `check_invariants` holds after every operation;
 //! under policies with `anon_exclusive` the ghost never reports LEAK_OTHER;
@@ -136,7 +136,7 @@ enum Op {
     KsmScan,
 }
 
-const ADVICE: [u64; 7] = [
+const ADVICE: [u64; 8] = [
     MADV_DONTNEED,
     MADV_DONTFORK,
     MADV_DOFORK,
@@ -144,6 +144,7 @@ const ADVICE: [u64; 7] = [
     MADV_HUGEPAGE,
     MADV_MERGEABLE,
     MADV_COLLAPSE,
+    MADV_PAGEOUT,
 ];
 
 const APIS: [GupApi; 6] = [
@@ -228,7 +229,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (p(), 0u8..3, prop::bool::weighted(0.2)).prop_map(|(p, b, shared)| Op::Mmap { p, b, shared }),
         1 => (p(), range()).prop_map(|(p, r)| Op::Munmap { p, r }),
         2 => (p(), range(), any::<bool>()).prop_map(|(p, r, rw)| Op::Mprotect { p, r, rw }),
-        2 => (p(), range(), 0u8..7).prop_map(|(p, r, advice)| Op::Madvise { p, r, advice }),
+        2 => (p(), range(), 0u8..8).prop_map(|(p, r, advice)| Op::Madvise { p, r, advice }),
         5 => (p(), range()).prop_map(|(p, r)| Op::Store { p, r }),
         3 => (p(), range()).prop_map(|(p, r)| Op::Load { p, r }),
         3 => p().prop_map(|p| Op::Fork { p }),
@@ -610,10 +611,12 @@ fn cfg() -> impl Strategy<Value = MachineConfig> {
     (
         prop_oneof![Just(Zone::Normal), Just(Zone::Movable), Just(Zone::Cma)],
         prop_oneof![4 => Just(Thp::Madvise), 1 => Just(Thp::Always), 1 => Just(Thp::Never)],
+        any::<bool>(),
     )
-        .prop_map(|(user_zone, thp)| MachineConfig {
+        .prop_map(|(user_zone, thp, swap)| MachineConfig {
             user_zone,
             thp,
+            swap,
             ..MachineConfig::default()
         })
 }

@@ -429,7 +429,21 @@ impl Drop for Child {
 static RESTORE_NR_HUGEPAGES: std::sync::atomic::AtomicU64 =
     std::sync::atomic::AtomicU64::new(u64::MAX);
 
+/// The swapfile a [`Swapfile`] guard has on (set once per process), and whether it is on.
+static SWAPFILE: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+static SWAPFILE_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 extern "C" fn on_signal(sig: libc::c_int) {
+    if SWAPFILE_ON.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Some(p) = SWAPFILE.get() {
+            // SAFETY: swapoff and unlink are plain syscalls; the path is a
+            // NUL-terminated string set before the flag and never changed.
+            unsafe {
+                libc::swapoff(p.as_ptr());
+                libc::unlink(p.as_ptr());
+            }
+        }
+    }
     let old = RESTORE_NR_HUGEPAGES.load(std::sync::atomic::Ordering::SeqCst);
     if old != u64::MAX {
         let mut buf = [0u8; 24];
@@ -499,6 +513,75 @@ impl Drop for HugePool {
     fn drop(&mut self) {
         let _ = fs::write("/proc/sys/vm/nr_hugepages", self.old.to_string());
         RESTORE_NR_HUGEPAGES.store(u64::MAX, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A temporary swapfile, on (`swapon`) for the guard's life; `swapoff` and
+/// removed on drop, also on SIGINT/SIGTERM/SIGHUP (see
+/// [`install_restore_on_signal`]). One per process.
+pub struct Swapfile {
+    path: std::path::PathBuf,
+}
+
+impl Swapfile {
+    /// Writes `size` bytes of zeros at `path` (a swapfile must not be sparse),
+    /// runs `mkswap` and `swapon` (root). `Err` says why it is not possible here
+    /// (no mkswap, or a filesystem without swapfile support).
+    pub fn new(path: &std::path::Path, size: usize) -> Result<Swapfile, String> {
+        use std::io::Write;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::PermissionsExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+        if SWAPFILE.set(c).is_err()
+            && SWAPFILE.get().map(|p| p.as_bytes()) != Some(path.as_os_str().as_bytes())
+        {
+            return Err("a swapfile was already used by this process".into());
+        }
+        let mut f = fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let g = Swapfile {
+            path: path.to_path_buf(),
+        };
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..size.div_ceil(zeros.len()) {
+            f.write_all(&zeros).map_err(|e| e.to_string())?;
+        }
+        f.sync_all().map_err(|e| e.to_string())?;
+        drop(f);
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+        let out = std::process::Command::new("mkswap")
+            .arg(path)
+            .output()
+            .map_err(|e| format!("mkswap: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mkswap failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        SWAPFILE_ON.store(true, std::sync::atomic::Ordering::SeqCst);
+        let p = SWAPFILE.get().expect("set above");
+        // SAFETY: swapon of a NUL-terminated path we own.
+        if unsafe { libc::swapon(p.as_ptr(), 0) } != 0 {
+            let e = io::Error::last_os_error();
+            SWAPFILE_ON.store(false, std::sync::atomic::Ordering::SeqCst);
+            return Err(format!(
+                "swapon: {} (no swapfile support here?)",
+                errno_name(&e)
+            ));
+        }
+        Ok(g)
+    }
+}
+
+impl Drop for Swapfile {
+    fn drop(&mut self) {
+        if SWAPFILE_ON.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            if let Some(p) = SWAPFILE.get() {
+                // SAFETY: swapoff of the path we swapped on.
+                unsafe { libc::swapoff(p.as_ptr()) };
+            }
+        }
+        let _ = fs::remove_file(&self.path);
     }
 }
 

@@ -150,6 +150,9 @@ impl Machine {
                 if let Some(m) = mm.lookup(vpn) {
                     return Some(self.page_data(m.page_pfn()));
                 }
+                if let Some(&v) = mm.swapped.get(&vpn) {
+                    return Some(v);
+                }
                 match vma.file_index(vpn) {
                     Some((ino, index)) => self.file_page_data(ino, index),
                     None => Some(0),

@@ -253,6 +253,10 @@ pub struct VmStat {
     pub thp_collapse_alloc: u64,
     /// `cow_ksm`: write (or unshare) faults that copied a KSM page.
     pub cow_ksm: u64,
+    /// `pswpout`: pages swapped out.
+    pub pswpout: u64,
+    /// `pswpin`: pages swapped in.
+    pub pswpin: u64,
 }
 
 /// All folios and the frame allocator.

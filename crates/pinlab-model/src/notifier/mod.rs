@@ -186,6 +186,9 @@ impl Machine {
                             "MMU_NOTIFY_RELEASE"
                         } else if self.mm(pid).and_then(|mm| mm.lookup(*vpn)).is_some() {
                             "MMU_NOTIFY_PROTECTION_VMA"
+                        } else if self.mm(pid).is_some_and(|mm| mm.swapped.contains_key(vpn)) {
+                            // try_to_unmap_one
+                            "MMU_NOTIFY_CLEAR"
                         } else {
                             "MMU_NOTIFY_UNMAP"
                         };

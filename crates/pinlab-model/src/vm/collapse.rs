@@ -26,9 +26,16 @@
 //! (`__thp_vma_allowable_orders`), as is a `VM_NOHUGEPAGE` one. Sysfs THP
 //! settings are ignored (`tva_flags` 0).
 //!
+//! **Swap entries.** `max_ptes_swap` applies only to khugepaged: for
+//! MADV_COLLAPSE a swap entry counts as a page to bring back, and after a
+//! successful scan `__collapse_huge_page_swapin` swaps it in (a read fault)
+//! before the copy; a block with a pinned page fails first and its swap entries
+//! stay. A block of only swap entries has a page table, so it is not
+//! `SCAN_PMD_NONE`.
+//!
 //! Not modelled: file and shmem collapse (`hpage_collapse_scan_file`,
 //! `collapse_file`) — `[model assumption]` a file-backed VMA gives `-EINVAL`;
-//! swap entries; uffd-wp; allocation failure (`-ENOMEM`). `PageAnonExclusive`
+//! uffd-wp; allocation failure (`-ENOMEM`). `PageAnonExclusive`
 //! is set on the new folio under every policy (`RMAP_EXCLUSIVE`; policies
 //! without `anon_exclusive` never consult the bit).
 
@@ -131,7 +138,12 @@ impl Machine {
             .range(haddr..haddr + HPAGE_PMD_NR)
             .map(|(_, p)| p.pfn)
             .collect();
-        if ptes.is_empty() {
+        let swapped: Vec<u64> = mm
+            .swapped
+            .range(haddr..haddr + HPAGE_PMD_NR)
+            .map(|(k, _)| *k)
+            .collect();
+        if ptes.is_empty() && swapped.is_empty() {
             return Scan::PmdNone;
         }
         for pfn in ptes {
@@ -142,6 +154,11 @@ impl Machine {
             if !is_refcount_suitable(self.frames.get(head).expect("folio")) {
                 return Scan::PageCount;
             }
+        }
+        for vpn in swapped {
+            // __collapse_huge_page_swapin → do_swap_page
+            // (PageAnonExclusive is moot: the page is copied and freed below.)
+            self.swap_in(pid, vma, vpn, super::fault::FaultKind::Read, true, false);
         }
         self.collapse_huge_page(pid, vma, haddr);
         Scan::Succeed

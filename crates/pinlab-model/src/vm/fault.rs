@@ -101,9 +101,14 @@ impl Machine {
         let haddr = vpn & !(HPAGE_PMD_NR - 1);
         on && haddr >= vma.start
             && haddr + HPAGE_PMD_NR <= vma.end
-            && self
-                .mm(pid)
-                .is_some_and(|mm| mm.ptes.range(haddr..haddr + HPAGE_PMD_NR).next().is_none())
+            && self.mm(pid).is_some_and(|mm| {
+                mm.ptes.range(haddr..haddr + HPAGE_PMD_NR).next().is_none()
+                    && mm
+                        .swapped
+                        .range(haddr..haddr + HPAGE_PMD_NR)
+                        .next()
+                        .is_none()
+            })
     }
 
     /// `handle_mm_fault` (mm/memory.c, v6.14) for the page number `vpn`.
@@ -229,6 +234,11 @@ impl Machine {
                 Ok(())
             }
             Backing::Anon => {
+                if self.mm(pid).expect("mm").swapped.contains_key(&vpn) {
+                    // A swap entry: do_swap_page.
+                    self.do_swap_page(policy, pid, vma, vpn, kind, memalloc_pin);
+                    return Ok(());
+                }
                 let zone = self.user_zone(memalloc_pin);
                 if self.thp_eligible(vma, vpn, pid) {
                     // do_huge_pmd_anonymous_page

@@ -223,6 +223,16 @@ impl Machine {
                 },
             );
         }
+        // copy_nonpresent_pte: swap entries (`swap_duplicate`; the model gives the
+        // child its own copy of the content).
+        let swapped: Vec<(u64, crate::ghost::Ver)> = self
+            .mm(parent)
+            .expect("mm")
+            .swapped
+            .range(start..end)
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        self.mm_mut(child).expect("mm").swapped.extend(swapped);
         if let Some(v) = self.mm_mut(child).expect("mm").vmas.get_mut(&start) {
             v.anon_vma = true;
         }

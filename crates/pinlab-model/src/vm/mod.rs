@@ -13,6 +13,7 @@ pub mod collapse;
 pub mod fault;
 pub mod fork;
 pub mod ksm;
+pub mod swap;
 
 use crate::errno::{Errno, KResult};
 use crate::fs::FsKind;
@@ -99,6 +100,8 @@ pub mod uapi {
     pub const MADV_MERGEABLE: u64 = 12;
     /// MADV_COLLAPSE.
     pub const MADV_COLLAPSE: u64 = 25;
+    /// MADV_PAGEOUT.
+    pub const MADV_PAGEOUT: u64 = 21;
 }
 use uapi::*;
 
@@ -190,6 +193,9 @@ pub struct Mm {
     pub pinned_vm: u64,
     /// Next address for `get_unmapped_area` (bottom-up; `[model assumption]`).
     pub mmap_next: u64,
+    /// Swap entries by page number: the content of private anonymous pages that
+    /// were swapped out ([`swap`]); such a page number has no PTE or PMD.
+    pub swapped: BTreeMap<u64, crate::ghost::Ver>,
 }
 
 /// Where a page number is mapped.
@@ -587,6 +593,7 @@ impl Machine {
         for vpn in vpns {
             self.zap_pte(pid, vpn);
         }
+        self.drop_swap_range(pid, start, end);
     }
 
     /// `munmap` (`do_vmi_munmap`): splits, zaps and removes the VMAs in the range.
@@ -702,10 +709,10 @@ impl Machine {
 
     /// `madvise` with the advice values the model knows: DONTNEED, DONTFORK,
     /// DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE, NOHUGEPAGE, MERGEABLE
-    /// ([`ksm`]) and COLLAPSE ([`collapse`]) (mm/madvise.c, v6.14); any other
-    /// advice is EINVAL (MADV_PAGEOUT and MADV_UNMERGEABLE included: swap and
-    /// unmerging are not modelled), and an empty range after the checks is a
-    /// no-op (`do_madvise`: `if (end == start) return 0`).
+    /// ([`ksm`]), COLLAPSE ([`collapse`]) and PAGEOUT ([`swap`])
+    /// (mm/madvise.c, v6.14); any other advice is EINVAL (MADV_UNMERGEABLE
+    /// included: unmerging is not modelled), and an empty range after the checks
+    /// is a no-op (`do_madvise`: `if (end == start) return 0`).
     pub fn madvise(&mut self, pid: Pid, addr: u64, len: u64, advice: u64) -> KResult<()> {
         self.mm_or_efault(pid)?;
         // madvise_behavior_valid, then the range checks of do_madvise.
@@ -720,6 +727,7 @@ impl Machine {
                 | MADV_NOHUGEPAGE
                 | MADV_MERGEABLE
                 | MADV_COLLAPSE
+                | MADV_PAGEOUT
         ) || addr % PAGE_SIZE != 0
         {
             return Err(Errno::EINVAL);
@@ -765,6 +773,7 @@ impl Machine {
                 }
             }),
             MADV_COLLAPSE => self.madvise_collapse(pid, start, end),
+            MADV_PAGEOUT => self.madvise_pageout(pid, start, end),
             _ => Err(Errno::EINVAL),
         }
     }

@@ -11,6 +11,7 @@ mod collapse;
 mod fork;
 mod ksm;
 mod model;
+mod pageout;
 mod register;
 mod seals;
 mod syscalls;
@@ -50,6 +51,7 @@ pub fn all() -> Vec<Case> {
     v.extend(seals::cases());
     v.extend(collapse::cases());
     v.extend(ksm::cases());
+    v.extend(pageout::cases());
     v
 }
 

@@ -362,6 +362,18 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
             "nr_hugepages" => {
                 cfg.nr_hugepages = item.value.as_int().ok_or_else(|| err(file, item.value.span, format!("expected a number of 2 MiB pages, found `{}`", item.value)))?;
             }
+            "swap" => {
+                cfg.swap = match &item.value.kind {
+                    ExprKind::Bool(b) => *b,
+                    _ => {
+                        return Err(err(
+                            file,
+                            item.value.span,
+                            format!("expected true or false, found `{}`", item.value),
+                        ))
+                    }
+                }
+            }
             "stable_writes" => {
                 cfg.stable_writes = match &item.value.kind {
                     ExprKind::Bool(b) => *b,
@@ -378,7 +390,7 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
                 return Err(err(
                     file,
                     item.span,
-                    format!("unknown setup key `{k}`; expected thp, user_zone, stable_writes, nr_hugepages or driver_bug"),
+                    format!("unknown setup key `{k}`; expected thp, user_zone, stable_writes, swap, nr_hugepages or driver_bug"),
                 ))
             }
         }

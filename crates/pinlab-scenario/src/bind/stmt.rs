@@ -30,6 +30,7 @@ const MADV: &[(&str, u64)] = &[
     ("MADV_WIPEONFORK", MADV_WIPEONFORK),
     ("MADV_KEEPONFORK", MADV_KEEPONFORK),
     ("MADV_COLLAPSE", MADV_COLLAPSE),
+    ("MADV_PAGEOUT", MADV_PAGEOUT),
 ];
 const OFLAGS: &[(&str, u64)] = &[
     ("O_RDONLY", O_RDONLY),

@@ -1,0 +1,162 @@
+//! A minimal swap model: `madvise(MADV_PAGEOUT)` and `do_swap_page`.
+//!
+//! With [`MachineConfig::swap`](crate::machine::MachineConfig::swap) on, there is
+//! an unbounded swap device. `MADV_PAGEOUT` (mm/madvise.c `madvise_pageout` →
+//! `reclaim_pages` → `shrink_folio_list`, v6.14) swaps out every present small
+//! anonymous folio of a private anonymous VMA in the range that is mapped once
+//! and holds no other reference: the PTE becomes a swap entry (the mapping's
+//! reference and mapcount go), the folio is freed (`pswpout` +1) and its content
+//! is kept in [`Mm::swapped`](super::Mm::swapped). A `folio_maybe_dma_pinned`
+//! folio is kept (`keep_locked` before `add_to_swap`, "mm: don't put pinned pages
+//! into the swap cache", ≈5.11; host-probe.md Exp. 5c). With swap off nothing
+//! happens (an anonymous folio cannot get a swap slot) and the call returns 0.
+//!
+//! `[model assumption]`s: large folios (PMD- or PTE-mapped THPs: the kernel
+//! would try to split them), shared folios (mapcount > 1: the kernel skips them
+//! for MADV_PAGEOUT), KSM pages, and folios with references beyond their one
+//! mapping (FOLL_GET holders: the kernel would unmap them and leave them in the
+//! swap cache) are left alone; the zero page is never a folio. File-backed VMAs
+//! (shmem, and the COW'd anonymous pages of private file mappings) are not paged
+//! out. There is no swap cache: a swap-in always allocates a fresh exclusive
+//! folio (`pswpin` +1), and fork gives the child its own copy of each swap entry
+//! (the kernel shares the slot with `swap_duplicate`; content-wise the same).
+
+use super::fault::FaultKind;
+use super::vmflags::*;
+use super::{Pte, Vma};
+use crate::errno::{Errno, KResult};
+use crate::machine::{Machine, Pid};
+use crate::mem::{FolioKind, ZERO_PFN};
+use crate::policy::{Policy, Switch};
+
+impl Machine {
+    /// `madvise(MADV_PAGEOUT)` over page numbers `[start, end)`
+    /// (`madvise_walk_vmas` + `madvise_pageout`): a hugetlb VMA is `-EINVAL`
+    /// (`can_madv_lru_vma`), a gap `-ENOMEM` after the rest is done.
+    pub(crate) fn madvise_pageout(&mut self, pid: Pid, start: u64, end: u64) -> KResult<()> {
+        let mm = self.mm(pid).ok_or(Errno::EFAULT)?;
+        let vmas: Vec<Vma> = mm
+            .vmas
+            .range(..end)
+            .map(|(_, v)| v.clone())
+            .filter(|v| v.end > start)
+            .collect();
+        let mut covered = 0;
+        for v in vmas {
+            let (s, e) = (start.max(v.start), end.min(v.end));
+            covered += e - s;
+            if v.flags & VM_HUGETLB != 0 {
+                return Err(Errno::EINVAL);
+            }
+            if self.cfg.swap && v.is_anonymous() {
+                self.pageout_range(pid, s, e);
+            }
+        }
+        if covered < end - start {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// `madvise_cold_or_pageout_pte_range` + `shrink_folio_list` for the PTEs of
+    /// `[start, end)` of one private anonymous VMA.
+    fn pageout_range(&mut self, pid: Pid, start: u64, end: u64) {
+        let ptes: Vec<(u64, u64)> = self
+            .mm(pid)
+            .expect("mm")
+            .ptes
+            .range(start..end)
+            .map(|(k, p)| (*k, p.pfn))
+            .collect();
+        for (vpn, pfn) in ptes {
+            if pfn == ZERO_PFN {
+                continue;
+            }
+            let Some((head, idx)) = self.frames.page_folio(pfn) else {
+                continue;
+            };
+            let f = self.frames.get(head).expect("folio");
+            if !f.is_anon() || f.is_large() || f.ksm || f.hugetlb || f.mapcount() != 1 {
+                continue;
+            }
+            // shrink_folio_list: "mm: don't put pinned pages into the swap cache".
+            if f.maybe_dma_pinned() {
+                continue; // keep_locked
+            }
+            if f.refcount != 1 {
+                continue; // [model assumption]: extra references, left alone
+            }
+            let data = f.data[idx];
+            self.zap_pte(pid, vpn);
+            self.mm_mut(pid).expect("mm").swapped.insert(vpn, data);
+            self.vmstat.pswpout += 1;
+        }
+    }
+
+    /// `do_swap_page` (mm/memory.c, v6.14) for a swapped page number of a
+    /// private anonymous VMA: a new exclusive anonymous folio with the swapped
+    /// content. Under `anon_exclusive` the exclusive page is mapped writable if
+    /// the VMA is (`pte_mkwrite` for an exclusive swap entry, ≥5.19); before, only
+    /// a write fault maps it writable (`reuse_swap_page`). Dirty on a write fault.
+    pub(crate) fn do_swap_page(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        vma: &Vma,
+        vpn: u64,
+        kind: FaultKind,
+        memalloc_pin: bool,
+    ) {
+        let excl = policy.has(Switch::anon_exclusive);
+        self.swap_in(pid, vma, vpn, kind, excl, memalloc_pin);
+    }
+
+    /// [`Machine::do_swap_page`] with `PageAnonExclusive` given as `excl`.
+    pub(crate) fn swap_in(
+        &mut self,
+        pid: Pid,
+        vma: &Vma,
+        vpn: u64,
+        kind: FaultKind,
+        excl: bool,
+        memalloc_pin: bool,
+    ) {
+        let data = self
+            .mm_mut(pid)
+            .expect("mm")
+            .swapped
+            .remove(&vpn)
+            .expect("swap entry");
+        let zone = self.user_zone(memalloc_pin);
+        let pfn = self.frames.alloc(zone, 0, FolioKind::Anon);
+        let f = self.frames.get_mut(pfn).expect("folio");
+        f.page_mapcount[0] = 1;
+        f.data[0] = data;
+        f.anon_exclusive[0] = excl;
+        self.vmstat.pswpin += 1;
+        let w = kind == FaultKind::Write;
+        let writable = vma.flags & VM_WRITE != 0;
+        let mm = self.mm_mut(pid).expect("mm");
+        mm.ptes.insert(
+            vpn,
+            Pte {
+                pfn,
+                write: writable && (w || excl),
+                dirty: w,
+            },
+        );
+        mm.vmas.get_mut(&vma.start).expect("vma").anon_vma = true;
+    }
+
+    /// Drops the swap entries of `[start, end)` (`zap_nonpresent_ptes`: `free_swap_and_cache`).
+    pub(crate) fn drop_swap_range(&mut self, pid: Pid, start: u64, end: u64) {
+        if let Some(mm) = self.mm_mut(pid) {
+            if end > start {
+                let gone: Vec<u64> = mm.swapped.range(start..end).map(|(k, _)| *k).collect();
+                for k in gone {
+                    mm.swapped.remove(&k);
+                }
+            }
+        }
+    }
+}
