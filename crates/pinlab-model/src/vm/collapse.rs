@@ -78,23 +78,9 @@ impl Machine {
     /// each VMA piece. The first hard error is returned at once (earlier blocks
     /// stay collapsed); a gap in the range is `-ENOMEM` after the rest is done.
     pub(crate) fn madvise_collapse(&mut self, pid: Pid, start: u64, end: u64) -> KResult<()> {
-        let mm = self.mm(pid).ok_or(Errno::EFAULT)?;
-        let vmas: Vec<Vma> = mm
-            .vmas
-            .range(..end)
-            .map(|(_, v)| v.clone())
-            .filter(|v| v.end > start)
-            .collect();
-        let mut covered = 0;
-        for v in vmas {
-            let (s, e) = (start.max(v.start), end.min(v.end));
-            covered += e - s;
-            self.madvise_collapse_vma(pid, &v, s, e)?;
-        }
-        if covered < end - start {
-            return Err(Errno::ENOMEM);
-        }
-        Ok(())
+        self.madvise_walk_vmas(pid, start, end, |m, v, s, e| {
+            m.madvise_collapse_vma(pid, v, s, e)
+        })
     }
 
     /// `madvise_collapse(vma, prev, start, end)` (mm/khugepaged.c, v6.14; 6.18 as

@@ -224,6 +224,38 @@ impl Mapping {
     }
 }
 
+impl Machine {
+    /// `madvise_walk_vmas` (mm/madvise.c, v6.14): call `visit` on each VMA piece
+    /// `[s, e)` of `[start, end)` in address order. The first error is returned
+    /// at once (earlier pieces stay done); a gap in the range is `-ENOMEM` after
+    /// the rest is done.
+    pub(crate) fn madvise_walk_vmas(
+        &mut self,
+        pid: Pid,
+        start: u64,
+        end: u64,
+        mut visit: impl FnMut(&mut Machine, &Vma, u64, u64) -> KResult<()>,
+    ) -> KResult<()> {
+        let mm = self.mm(pid).ok_or(Errno::EFAULT)?;
+        let vmas: Vec<Vma> = mm
+            .vmas
+            .range(..end)
+            .map(|(_, v)| v.clone())
+            .filter(|v| v.end > start)
+            .collect();
+        let mut covered = 0;
+        for v in vmas {
+            let (s, e) = (start.max(v.start), end.min(v.end));
+            covered += e - s;
+            visit(self, &v, s, e)?;
+        }
+        if covered < end - start {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
+    }
+}
+
 impl Mm {
     /// `find_vma` restricted to a VMA containing `vpn` (`vma_lookup`).
     pub fn vma_lookup(&self, vpn: u64) -> Option<&Vma> {

@@ -34,28 +34,15 @@ impl Machine {
     /// (`madvise_walk_vmas` + `madvise_pageout`): a hugetlb VMA is `-EINVAL`
     /// (`can_madv_lru_vma`), a gap `-ENOMEM` after the rest is done.
     pub(crate) fn madvise_pageout(&mut self, pid: Pid, start: u64, end: u64) -> KResult<()> {
-        let mm = self.mm(pid).ok_or(Errno::EFAULT)?;
-        let vmas: Vec<Vma> = mm
-            .vmas
-            .range(..end)
-            .map(|(_, v)| v.clone())
-            .filter(|v| v.end > start)
-            .collect();
-        let mut covered = 0;
-        for v in vmas {
-            let (s, e) = (start.max(v.start), end.min(v.end));
-            covered += e - s;
+        self.madvise_walk_vmas(pid, start, end, |m, v, s, e| {
             if v.flags & VM_HUGETLB != 0 {
                 return Err(Errno::EINVAL);
             }
-            if self.cfg.swap && v.is_anonymous() {
-                self.pageout_range(pid, s, e);
+            if m.cfg.swap && v.is_anonymous() {
+                m.pageout_range(pid, s, e);
             }
-        }
-        if covered < end - start {
-            return Err(Errno::ENOMEM);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// `madvise_cold_or_pageout_pte_range` + `shrink_folio_list` for the PTEs of

@@ -362,28 +362,14 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
             "nr_hugepages" => {
                 cfg.nr_hugepages = item.value.as_int().ok_or_else(|| err(file, item.value.span, format!("expected a number of 2 MiB pages, found `{}`", item.value)))?;
             }
-            "swap" => {
-                cfg.swap = match &item.value.kind {
-                    ExprKind::Bool(b) => *b,
-                    _ => {
-                        return Err(err(
-                            file,
-                            item.value.span,
-                            format!("expected true or false, found `{}`", item.value),
-                        ))
-                    }
-                }
-            }
-            "stable_writes" => {
-                cfg.stable_writes = match &item.value.kind {
-                    ExprKind::Bool(b) => *b,
-                    _ => {
-                        return Err(err(
-                            file,
-                            item.value.span,
-                            format!("expected true or false, found `{}`", item.value),
-                        ))
-                    }
+            "swap" | "stable_writes" => {
+                let ExprKind::Bool(b) = item.value.kind else {
+                    return Err(err(file, item.value.span, format!("expected true or false, found `{}`", item.value)));
+                };
+                if item.key.as_str() == "swap" {
+                    cfg.swap = b;
+                } else {
+                    cfg.stable_writes = b;
                 }
             }
             k => {
