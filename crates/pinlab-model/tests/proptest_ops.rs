@@ -1,7 +1,7 @@
 //! Property tests: random operation sequences (≤ 40 operations over ≤ 3
 //! processes and ≤ 3 buffers: 4 KiB, 16 KiB and a 2 MiB MADV_HUGEPAGE area)
 //! through every public `Machine` operation (ksmd scans, MADV_MERGEABLE and
-//! MADV_COLLAPSE and MADV_PAGEOUT included), run under every preset of
+//! MADV_COLLAPSE and MADV_PAGEOUT and mremap included), run under every preset of
 //! `Policy::presets()` with a random user zone, THP mode and swap on or off.
 //!
 //! Properties: nothing panics; `check_invariants` holds after every operation;
@@ -13,6 +13,7 @@ use pinlab_model::dev::rdma::access::*;
 use pinlab_model::gup::foll::*;
 use pinlab_model::gup::GupApi;
 use pinlab_model::mem::{FolioKind, Zone};
+use pinlab_model::vm::mremap::*;
 use pinlab_model::vm::uapi::*;
 use pinlab_model::vm::PAGE_SIZE;
 use pinlab_model::{Machine, MachineConfig, Outcome, Pid, Policy, Switch, Thp, WriteId};
@@ -51,6 +52,15 @@ enum Op {
         p: u8,
         r: Range,
         rw: bool,
+    },
+    /// `mremap` of a range: `mode` picks the flags and destination (see
+    /// `World::apply`), `to` a destination slot, `delta` a size change in pages.
+    Mremap {
+        p: u8,
+        r: Range,
+        mode: u8,
+        to: u8,
+        delta: i8,
     },
     Madvise {
         p: u8,
@@ -230,6 +240,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (p(), range()).prop_map(|(p, r)| Op::Munmap { p, r }),
         2 => (p(), range(), any::<bool>()).prop_map(|(p, r, rw)| Op::Mprotect { p, r, rw }),
         2 => (p(), range(), 0u8..8).prop_map(|(p, r, advice)| Op::Madvise { p, r, advice }),
+        1 => (p(), range(), 0u8..6, 0u8..3, -2i8..=2).prop_map(|(p, r, mode, to, delta)| Op::Mremap { p, r, mode, to, delta }),
         5 => (p(), range()).prop_map(|(p, r)| Op::Store { p, r }),
         3 => (p(), range()).prop_map(|(p, r)| Op::Load { p, r }),
         3 => p().prop_map(|p| Op::Fork { p }),
@@ -363,6 +374,37 @@ impl World {
                     PROT_READ
                 };
                 self.m.mprotect(&pol, self.pid(p), page(a), l, prot).is_ok()
+            }
+            Op::Mremap {
+                p,
+                r,
+                mode,
+                to,
+                delta,
+            } => {
+                let (a, l) = self.span(r);
+                let grown = (page(l) as i64 + delta as i64 * PAGE_SIZE as i64).max(0) as u64;
+                let mv = MREMAP_MAYMOVE | MREMAP_FIXED;
+                // 0: in place; 1: MAYMOVE; 2: FIXED onto slot `to`; 3: DONTUNMAP;
+                // 4: FIXED to a free area (PMD-aligned, or one page off for `to` 0);
+                // 5: FIXED without MAYMOVE (EINVAL).
+                let (flags, new_len, dst) = match mode {
+                    0 => (0, grown, 0),
+                    1 => (MREMAP_MAYMOVE, grown, 0),
+                    2 => (mv, l, self.addr[to as usize].unwrap_or(0)),
+                    3 => (MREMAP_MAYMOVE | MREMAP_DONTUNMAP, l, 0),
+                    4 => (mv, grown, 0x6000_0000_0000 + u64::from(to == 0) * PAGE_SIZE),
+                    _ => (MREMAP_FIXED, l, 0x6000_0000_0000),
+                };
+                let Ok(n) = self.m.mremap(self.pid(p), page(a), l, new_len, flags, dst) else {
+                    return false;
+                };
+                if n != page(a) && r.off == 0 && r.wild == 0 && r.b != 2 {
+                    // The whole small slot moved: follow it (the 2 MiB slot stays
+                    // put so that THP operations keep their aligned address).
+                    self.addr[r.b as usize] = Some(n);
+                }
+                true
             }
             Op::Madvise { p, r, advice } => {
                 let (a, l) = self.span(r);
@@ -663,6 +705,7 @@ fn generator_reaches_deep_states() {
             "Munmap",
             "Mprotect",
             "Madvise",
+            "Mremap",
             "Store",
             "Load",
             "Fork",

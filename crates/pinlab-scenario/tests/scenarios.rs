@@ -446,3 +446,38 @@ process operator {
     // (a pending signal ends an interruptible wait at once), so never a HANG.
     assert_eq!(l, set(&["ERR(EINTR)"]));
 }
+
+#[test]
+fn mremap_of_a_registered_buffer_keeps_the_pinned_pages_at_the_new_address() {
+    // Host probe Exp. 4b: the READ_FIXED data appears at the new address.
+    let src = r#"
+scenario mremap-pinned
+title "mremap(MAYMOVE|FIXED) of an io_uring fixed buffer"
+process app {
+    buf = mmap(NULL, 16K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+    dst = mmap(NULL, 16K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+    memset(buf, 'A', 16K)
+    ring = io_uring_setup(8)
+    io_uring_register(ring, IORING_REGISTER_BUFFERS, buf, 16K)
+    new = mremap(buf, 16K, 16K, MREMAP_MAYMOVE|MREMAP_FIXED, dst)
+    read_fixed(ring, 0, 4K, 'D')
+    load(new, 16K)
+    io_uring_register(ring, IORING_UNREGISTER_BUFFERS)
+}
+"#;
+    let scn = load("mremap.scn", src).unwrap();
+    let run = run_cell(
+        &scn,
+        &Policy::parse("upstream").unwrap(),
+        &Config::default(),
+    );
+    assert!(run.model_bugs.is_empty(), "{:?}", run.model_bugs);
+    assert_eq!(run.labels(), set(&["OK"]));
+    let e = load(
+        "x.scn",
+        "scenario x\nprocess a {\n b = mremap(0, 4K, 4K, MREMAP_SHRINK)\n}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("unknown MREMAP_* flag `MREMAP_SHRINK`"), "{e}");
+}

@@ -7,12 +7,13 @@
 //! counted. `mmap`, `munmap`, `mprotect` and `madvise` follow mm/mmap.c,
 //! mm/mprotect.c and mm/madvise.c of v6.14; VMAs are split but never merged
 //! (`[model assumption]`: merging changes no count the model observes).
-//! Faults are in [`fault`], fork and exit in [`fork`].
+//! Faults are in [`fault`], fork and exit in [`fork`], `mremap` in [`mremap`].
 
 pub mod collapse;
 pub mod fault;
 pub mod fork;
 pub mod ksm;
+pub mod mremap;
 pub mod swap;
 
 use crate::errno::{Errno, KResult};

@@ -1,5 +1,6 @@
 //! Exp. 4 and 4b of host-probe.md: where DMA through a registered buffer lands
-//! after the memory under it was truncated, punched, unmapped or zapped.
+//! after the memory under it was truncated, punched, unmapped, zapped or moved
+//! (`mremap`).
 
 use super::model::M;
 use super::{Case, Env};
@@ -48,7 +49,14 @@ pub fn cases() -> Vec<Case> {
             }
         };
     }
-    vec![case!(0), case!(1), case!(2), case!(3)]
+    let mut v = vec![case!(0), case!(1), case!(2), case!(3)];
+    v.push(Case {
+        name: "anon_mremap_maymove_fixed__d_visible_at_new_address_same_pfn",
+        root: true,
+        live: live_mremap,
+        model: |_| model_mremap(),
+    });
+    v
 }
 
 const N: usize = 4;
@@ -243,4 +251,162 @@ fn model(v: V) -> String {
             .unwrap_or(b'?');
     let _ = O_RDWR;
     fmt(op, rf, file, process, orphan)
+}
+
+/// The Exp. 4b mremap row as one line.
+fn fmt_mremap(
+    r: &str,
+    counters: (u64, u64),
+    old_unmapped: bool,
+    same_pfn: bool,
+    rf: i64,
+    process: u8,
+    pinned: u8,
+) -> String {
+    let c = |b: u8| if b == 0 { '0' } else { b as char };
+    format!(
+        "mremap(MAYMOVE|FIXED) {r}; counters +{}/+{}; old range unmapped {old_unmapped}; \
+         same PFNs at the new address {same_pfn}; READ_FIXED {rf}; process reads {} at the \
+         new address; pinned page holds {}",
+        counters.0,
+        counters.1,
+        c(process),
+        c(pinned)
+    )
+}
+
+/// Exp. 4b: a registered 4-page anonymous buffer moved with
+/// `mremap(MREMAP_MAYMOVE|MREMAP_FIXED)` onto a range the probe reserved; then
+/// READ_FIXED at the registered address. Only its own mappings are touched; the
+/// moved range is unmapped at the end and the pins are released by unregister.
+fn live_mremap(env: &Env) -> Result<String, String> {
+    let len = N * PAGE;
+    let dpath = env.dir.join("d-src");
+    std::fs::write(&dpath, vec![b'D'; PAGE]).map_err(|e| e.to_string())?;
+    let dfd = sys::open(&dpath, libc::O_RDONLY).map_err(|e| e.to_string())?;
+    let opath = env.dir.join("out");
+    let ofd = sys::open(&opath, libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC)
+        .map_err(|e| e.to_string())?;
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    let anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    let map = Mapping::new(len, rw, anon, -1, 0, 0).map_err(|e| e.to_string())?;
+    map.touch_write(b'A');
+    let mut ring = Ring::new().map_err(|e| format!("io_uring unavailable: {e}"))?;
+    ring.register(map.at(0), len).map_err(|e| e.to_string())?;
+    let me = sys::getpid();
+    let pfns = |base: *mut u8| -> Result<Vec<Option<u64>>, String> {
+        (0..N)
+            .map(|i| sys::pfn(me, base as usize + i * PAGE).map_err(|e| e.to_string()))
+            .collect()
+    };
+    let before = pfns(map.at(0))?;
+    // The destination: a range of our own, replaced by the move.
+    let dst = Mapping::new(len, rw, anon, -1, 0, 0).map_err(|e| e.to_string())?;
+    let c0 = sys::pin_counters().map_err(|e| e.to_string())?;
+    // SAFETY: moves our own mapping onto our own reserved range.
+    let r = unsafe {
+        libc::mremap(
+            map.ptr as *mut _,
+            len,
+            len,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            dst.ptr as *mut libc::c_void,
+        )
+    };
+    if r == libc::MAP_FAILED {
+        let e = std::io::Error::last_os_error();
+        ring.unregister().map_err(|e| e.to_string())?;
+        return Ok(format!("mremap(MAYMOVE|FIXED) {}", sys::errno_name(&e)));
+    }
+    let c1 = sys::pin_counters().map_err(|e| e.to_string())?;
+    let base = map.ptr;
+    // The old range is no longer ours: never unmap it again.
+    std::mem::forget(map);
+    // madvise(MADV_NORMAL) fails with ENOMEM on an unmapped range.
+    // SAFETY: advice only; no memory is accessed.
+    let old_unmapped = unsafe { libc::madvise(base as *mut _, PAGE, libc::MADV_NORMAL) } != 0;
+    let after = pfns(dst.at(0))?;
+    let same = before.iter().all(|p| p.is_some_and(|p| p != 0)) && before == after;
+    let rf = ring
+        .read_fixed(dfd.as_raw_fd(), base, PAGE, 0)
+        .map_err(|e| e.to_string())? as i64;
+    let process = dst.read(0);
+    let n = ring
+        .write_fixed(ofd.as_raw_fd(), base, PAGE, 0)
+        .map_err(|e| e.to_string())?;
+    if n != PAGE as i32 {
+        return Err(format!("WRITE_FIXED returned {n}"));
+    }
+    let mut o = [0u8; 1];
+    sys::pread(&ofd, &mut o, 0).map_err(|e| e.to_string())?;
+    ring.unregister().map_err(|e| e.to_string())?;
+    drop(ring);
+    drop(dst);
+    Ok(fmt_mremap(
+        "ok",
+        (c1.0 - c0.0, c1.1 - c0.1),
+        old_unmapped,
+        same,
+        rf,
+        process,
+        o[0],
+    ))
+}
+
+fn model_mremap() -> String {
+    use pinlab_model::vm::mremap::{MREMAP_FIXED, MREMAP_MAYMOVE};
+    let mut m = M::new();
+    let len = (N * PAGE) as u64;
+    let pol = m.pol.clone();
+    let pid = m.pid;
+    let addr = m.anon(len, PROT_READ | PROT_WRITE, false).expect("mmap");
+    m.write(addr, len, 'A');
+    let ring = m.m.io_uring_setup(pid);
+    m.m.io_uring_register_buffers(&pol, pid, ring, addr, len)
+        .expect("register");
+    let pfns = |m: &M, base: u64| -> Vec<Option<u64>> {
+        (0..N as u64)
+            .map(|i| m.pfn(pid, base + i * PAGE as u64))
+            .collect()
+    };
+    let before = pfns(&m, addr);
+    let dst = m.anon(len, PROT_READ | PROT_WRITE, false).expect("mmap");
+    let c0 = m.counters();
+    if let Err(e) =
+        m.m.mremap(pid, addr, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst)
+    {
+        return format!("mremap(MAYMOVE|FIXED) {e}");
+    }
+    let c1 = m.counters();
+    let old_unmapped =
+        m.m.mm(pid)
+            .expect("mm")
+            .vma_lookup(addr / PAGE as u64)
+            .is_none();
+    let same = before.iter().all(Option::is_some) && before == pfns(&m, dst);
+    let wid = WriteId {
+        actor: 1,
+        pc: 0,
+        tag: 'D',
+    };
+    let rf =
+        m.m.io_uring_read_fixed(pid, ring, 0, PAGE as u64, wid)
+            .map_or(-1, |n| n as i64);
+    let tag = |m: &M, v: u64| if v == 0 { 0u8 } else { m.m.tag_of(v) as u8 };
+    let process =
+        m.m.cpu_load(&pol, pid, dst, 1)
+            .map_or(b'?', |vs| tag(&m, vs[0]));
+    let pinned =
+        m.m.io_uring_write_fixed(pid, ring, 0, PAGE as u64)
+            .map(|vs| tag(&m, vs[0]))
+            .unwrap_or(b'?');
+    fmt_mremap(
+        "ok",
+        (c1.0 - c0.0, c1.1 - c0.1),
+        old_unmapped,
+        same,
+        rf,
+        process,
+        pinned,
+    )
 }

@@ -4,7 +4,7 @@
 //! resolved here, so a scenario that binds cannot fail for a syntactic reason
 //! while it is explored. Errors carry the file, line and column of the offending
 //! token and say what was expected. Flags use their C names and uapi values
-//! (`PROT_*`, `MAP_*`, `MADV_*`, `IBV_ACCESS_*`, `FOLL_*`, `IORING_*`).
+//! (`PROT_*`, `MAP_*`, `MADV_*`, `MREMAP_*`, `IBV_ACCESS_*`, `FOLL_*`, `IORING_*`).
 
 use crate::ast::{ActorKind, ExprKind, ScenarioFile, Span};
 use crate::parse::ParseError;
@@ -48,6 +48,14 @@ pub enum Call {
     },
     /// `munmap(addr, len)`.
     Munmap { addr: Arg, len: Arg },
+    /// `mremap(addr, old_len, new_len, flags[, new_addr])` (`MREMAP_*`).
+    Mremap {
+        addr: Arg,
+        old_len: Arg,
+        new_len: Arg,
+        flags: u64,
+        new_addr: Option<Arg>,
+    },
     /// `mprotect(addr, len, prot)`.
     Mprotect { addr: Arg, len: Arg, prot: u64 },
     /// `madvise(addr, len, advice)`.

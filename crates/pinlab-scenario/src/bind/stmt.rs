@@ -32,6 +32,14 @@ const MADV: &[(&str, u64)] = &[
     ("MADV_COLLAPSE", MADV_COLLAPSE),
     ("MADV_PAGEOUT", MADV_PAGEOUT),
 ];
+const MREMAP: &[(&str, u64)] = &[
+    ("MREMAP_MAYMOVE", pinlab_model::vm::mremap::MREMAP_MAYMOVE),
+    ("MREMAP_FIXED", pinlab_model::vm::mremap::MREMAP_FIXED),
+    (
+        "MREMAP_DONTUNMAP",
+        pinlab_model::vm::mremap::MREMAP_DONTUNMAP,
+    ),
+];
 const OFLAGS: &[(&str, u64)] = &[
     ("O_RDONLY", O_RDONLY),
     ("O_WRONLY", O_WRONLY),
@@ -448,6 +456,21 @@ impl Binder<'_> {
                     len: self.arg(&a[1], known)?,
                 }
             }
+            "mremap" => {
+                self.nargs(
+                    s,
+                    &[4, 5],
+                    "mremap(addr, old_len, new_len, flags[, new_addr])",
+                )?;
+                self.uses.insert(AnonMemory);
+                Call::Mremap {
+                    addr: self.arg(&a[0], known)?,
+                    old_len: self.arg(&a[1], known)?,
+                    new_len: self.arg(&a[2], known)?,
+                    flags: self.flags(&a[3], MREMAP, "MREMAP_*")?,
+                    new_addr: a.get(4).map(|e| self.arg(e, known)).transpose()?,
+                }
+            }
             "mprotect" => {
                 self.nargs(s, &[3], "mprotect(addr, len, prot)")?;
                 self.uses.insert(AnonMemory);
@@ -754,7 +777,7 @@ impl Binder<'_> {
             }
             name => {
                 let Some(api) = GupApi::from_name(name) else {
-                    return Err(self.e(s.call_span, format!("unknown call `{name}`; expected a statement listed in docs/scenarios.md (mmap, munmap, mprotect, madvise, memset, load, fork, exit, wait, kill, send_fd, file_pins, fcntl, ioctl, open, memfd_create, memfd_secret, close, ftruncate, fallocate, pwrite, write, pread, fsync, sync, drop_caches, lseek, writeback, reclaim, io_uring_setup, io_uring_register, read_fixed, write_fixed, ibv_reg_mr, ibv_dereg_mr, pipe, vmsplice, pipe_read, get_user_pages*, pin_user_pages*, unpin_user_pages*, put_page, rdma_write, rdma_read)")));
+                    return Err(self.e(s.call_span, format!("unknown call `{name}`; expected a statement listed in docs/scenarios.md (mmap, munmap, mremap, mprotect, madvise, memset, load, fork, exit, wait, kill, send_fd, file_pins, fcntl, ioctl, open, memfd_create, memfd_secret, close, ftruncate, fallocate, pwrite, write, pread, fsync, sync, drop_caches, lseek, writeback, reclaim, io_uring_setup, io_uring_register, read_fixed, write_fixed, ibv_reg_mr, ibv_dereg_mr, pipe, vmsplice, pipe_read, get_user_pages*, pin_user_pages*, unpin_user_pages*, put_page, rdma_write, rdma_read)")));
                 };
                 self.uses.insert(Gup);
                 let remote = name.ends_with("_remote");

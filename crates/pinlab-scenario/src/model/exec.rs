@@ -357,6 +357,21 @@ impl Bound<'_> {
                 Call::Munmap { addr, len } => {
                     m.munmap(p()?, v(addr)?, v(len)?).map(|_| Some("0".into()))
                 }
+                Call::Mremap {
+                    addr,
+                    old_len,
+                    new_len,
+                    flags,
+                    new_addr,
+                } => {
+                    let to = match new_addr {
+                        Some(a) => v(a)?,
+                        None => 0,
+                    };
+                    let addr = m.mremap(p()?, v(addr)?, v(old_len)?, v(new_len)?, flags, to)?;
+                    bind = Some(Value::Int(addr));
+                    Ok(Some(format!("{addr:#x}")))
+                }
                 Call::Mprotect { addr, len, prot } => m
                     .mprotect(policy, p()?, v(addr)?, v(len)?, prot)
                     .map(|_| Some("0".into())),
