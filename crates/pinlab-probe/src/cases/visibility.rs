@@ -156,18 +156,9 @@ fn live(v: V, env: &Env) -> Result<String, String> {
         (Some(m), V::AnonDontneed | V::MemfdPunch) => Some(m.read(0)),
         _ => None,
     };
-    let n = ring
-        .write_fixed(ofd.as_raw_fd(), base, PAGE, 0)
-        .map_err(|e| e.to_string())?;
-    if n != PAGE as i32 {
-        return Err(format!("WRITE_FIXED returned {n}"));
-    }
-    let mut o = [0u8; 1];
-    sys::pread(&ofd, &mut o, 0).map_err(|e| e.to_string())?;
-    ring.unregister().map_err(|e| e.to_string())?;
-    drop(ring);
+    let o = write_out_and_unregister(ring, &ofd, base)?;
     drop(map);
-    Ok(fmt(op, rf, file, process, o[0]))
+    Ok(fmt(op, rf, file, process, o))
 }
 
 fn model(v: V) -> String {
@@ -331,16 +322,7 @@ fn live_mremap(env: &Env) -> Result<String, String> {
         .read_fixed(dfd.as_raw_fd(), base, PAGE, 0)
         .map_err(|e| e.to_string())? as i64;
     let process = dst.read(0);
-    let n = ring
-        .write_fixed(ofd.as_raw_fd(), base, PAGE, 0)
-        .map_err(|e| e.to_string())?;
-    if n != PAGE as i32 {
-        return Err(format!("WRITE_FIXED returned {n}"));
-    }
-    let mut o = [0u8; 1];
-    sys::pread(&ofd, &mut o, 0).map_err(|e| e.to_string())?;
-    ring.unregister().map_err(|e| e.to_string())?;
-    drop(ring);
+    let o = write_out_and_unregister(ring, &ofd, base)?;
     drop(dst);
     Ok(fmt_mremap(
         "ok",
@@ -349,7 +331,7 @@ fn live_mremap(env: &Env) -> Result<String, String> {
         same,
         rf,
         process,
-        o[0],
+        o,
     ))
 }
 
@@ -409,4 +391,23 @@ fn model_mremap() -> String {
         process,
         pinned,
     )
+}
+
+/// WRITE_FIXED of the buffer's first page to `ofd`, the byte that landed there,
+/// then `IORING_UNREGISTER_BUFFERS` (the pins go) and the ring is closed.
+fn write_out_and_unregister(
+    mut ring: Ring,
+    ofd: &std::os::fd::OwnedFd,
+    base: *const u8,
+) -> Result<u8, String> {
+    let n = ring
+        .write_fixed(ofd.as_raw_fd(), base, PAGE, 0)
+        .map_err(|e| e.to_string())?;
+    if n != PAGE as i32 {
+        return Err(format!("WRITE_FIXED returned {n}"));
+    }
+    let mut o = [0u8; 1];
+    sys::pread(ofd, &mut o, 0).map_err(|e| e.to_string())?;
+    ring.unregister().map_err(|e| e.to_string())?;
+    Ok(o[0])
 }
