@@ -7,7 +7,7 @@
 //! anonymous pages in address order, each through `cmp_and_merge_page`:
 //!
 //! 1. a page already in the stable tree is left alone;
-//! 2. a page whose content (its [`Ver`](crate::ghost::Ver): "identical" means the
+//! 2. a page whose content (its [`crate::ghost::Ver`]: "identical" means the
 //!    same content version) differs from the previous scan is volatile: its
 //!    checksum is recorded and nothing else happens — so nothing merges before
 //!    the second scan;

@@ -1,0 +1,117 @@
+//! `madvise(2)`: the advice values the model knows, and `madvise_walk_vmas`.
+//!
+//! VMA-flag advice (DONTFORK, DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE,
+//! NOHUGEPAGE, MERGEABLE) changes flags on split VMAs; DONTNEED zaps; COLLAPSE
+//! ([`super::collapse`]) and PAGEOUT ([`super::swap`]) walk the VMA pieces of the
+//! range with `Machine::madvise_walk_vmas`, which reports a gap as `-ENOMEM`
+//! after doing the rest (mm/madvise.c, v6.14).
+
+use super::ksm;
+use super::uapi::*;
+use super::vmflags::*;
+use super::{page_range, Vma, PAGE_SIZE};
+use crate::errno::{Errno, KResult};
+use crate::machine::{Machine, Pid};
+
+impl Machine {
+    /// `madvise_walk_vmas` (mm/madvise.c, v6.14): call `visit` on each VMA piece
+    /// `[s, e)` of `[start, end)` in address order. The first error is returned
+    /// at once (earlier pieces stay done); a gap in the range is `-ENOMEM` after
+    /// the rest is done.
+    pub(crate) fn madvise_walk_vmas(
+        &mut self,
+        pid: Pid,
+        start: u64,
+        end: u64,
+        mut visit: impl FnMut(&mut Machine, &Vma, u64, u64) -> KResult<()>,
+    ) -> KResult<()> {
+        let mm = self.mm(pid).ok_or(Errno::EFAULT)?;
+        let vmas: Vec<Vma> = mm
+            .vmas
+            .range(..end)
+            .map(|(_, v)| v.clone())
+            .filter(|v| v.end > start)
+            .collect();
+        let mut covered = 0;
+        for v in vmas {
+            let (s, e) = (start.max(v.start), end.min(v.end));
+            covered += e - s;
+            visit(self, &v, s, e)?;
+        }
+        if covered < end - start {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// `madvise` with the advice values the model knows: DONTNEED, DONTFORK,
+    /// DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE, NOHUGEPAGE, MERGEABLE
+    /// ([`super::ksm`]), COLLAPSE ([`super::collapse`]) and PAGEOUT ([`super::swap`])
+    /// (mm/madvise.c, v6.14); any other advice is EINVAL (MADV_UNMERGEABLE
+    /// included: unmerging is not modelled), and an empty range after the checks
+    /// is a no-op (`do_madvise`: `if (end == start) return 0`).
+    pub fn madvise(&mut self, pid: Pid, addr: u64, len: u64, advice: u64) -> KResult<()> {
+        self.mm_or_efault(pid)?;
+        // madvise_behavior_valid, then the range checks of do_madvise.
+        if !matches!(
+            advice,
+            MADV_DONTNEED
+                | MADV_WIPEONFORK
+                | MADV_KEEPONFORK
+                | MADV_DONTFORK
+                | MADV_DOFORK
+                | MADV_HUGEPAGE
+                | MADV_NOHUGEPAGE
+                | MADV_MERGEABLE
+                | MADV_COLLAPSE
+                | MADV_PAGEOUT
+        ) || addr % PAGE_SIZE != 0
+        {
+            return Err(Errno::EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let (start, end) = page_range(addr, len).ok_or(Errno::EINVAL)?;
+        match advice {
+            MADV_DONTNEED => {
+                let covered = self.mm(pid).expect("mm").vma_lookup(start).is_some();
+                if !covered {
+                    return Err(Errno::ENOMEM);
+                }
+                self.zap_range(pid, start, end);
+                self.ghost_discard(pid, start, end);
+                Ok(())
+            }
+            MADV_WIPEONFORK => {
+                let ok = self
+                    .mm(pid)
+                    .expect("mm")
+                    .vmas
+                    .range(..end)
+                    .all(|(_, v)| v.end <= start || (!v.has(VM_SHARED) && v.is_anonymous()));
+                if !ok {
+                    return Err(Errno::EINVAL);
+                }
+                self.for_vmas_in(pid, start, end, |v| v.flags |= VM_WIPEONFORK)
+            }
+            MADV_KEEPONFORK => self.for_vmas_in(pid, start, end, |v| v.flags &= !VM_WIPEONFORK),
+            MADV_DONTFORK => self.for_vmas_in(pid, start, end, |v| v.flags |= VM_DONTCOPY),
+            MADV_DOFORK => self.for_vmas_in(pid, start, end, |v| v.flags &= !VM_DONTCOPY),
+            MADV_HUGEPAGE => self.for_vmas_in(pid, start, end, |v| {
+                v.flags = (v.flags | VM_HUGEPAGE) & !VM_NOHUGEPAGE
+            }),
+            MADV_NOHUGEPAGE => self.for_vmas_in(pid, start, end, |v| {
+                v.flags = (v.flags | VM_NOHUGEPAGE) & !VM_HUGEPAGE
+            }),
+            MADV_MERGEABLE => self.for_vmas_in(pid, start, end, |v| {
+                if ksm::vma_ksm_compatible(v) {
+                    v.flags |= VM_MERGEABLE;
+                }
+            }),
+            MADV_COLLAPSE => self.madvise_collapse(pid, start, end),
+            MADV_PAGEOUT => self.madvise_pageout(pid, start, end),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
