@@ -1,6 +1,6 @@
 //! pinlab-probe: the model's conformance cases run against the live kernel.
 //!
-//! Each [`Case`] has the name of a model conformance case and two sides that
+//! Each `Case` has the name of a model conformance case and two sides that
 //! produce the same kind of observation string (vmstat deltas, an errno, whether
 //! a PFN changed, what data became visible): `live` does it with real syscalls on
 //! the running kernel, `model` computes it with `pinlab-model` under the

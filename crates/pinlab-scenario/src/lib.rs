@@ -3,7 +3,7 @@
 //!
 //! A scenario file names actors (processes, forked children, remote peers,
 //! kernel threads), the statements each one runs, the machine setup, and the
-//! outcomes expected under each pinning policy. [`parse`] turns the text into an
+//! outcomes expected under each pinning policy. [`parse()`] turns the text into an
 //! [`ast::ScenarioFile`] or a [`ParseError`] with file, line and column;
 //! [`bind::bind`] checks it against the model's vocabulary; [`model::Bound`]
 //! makes it an explorable model; [`run`] explores matrix cells and renders

@@ -106,7 +106,7 @@ enum Cmd {
         /// Print timelines as JSON.
         #[arg(long)]
         json: bool,
-        /// Write each trace to DIR/<scenario>.<policy>.<outcome>.trace for `pinlab run --trace`.
+        /// Write each trace to DIR/SCENARIO.POLICY.OUTCOME.trace for `pinlab run --trace`.
         #[arg(long)]
         save_traces: Option<std::path::PathBuf>,
         #[command(flatten)]
