@@ -10,9 +10,10 @@
 //! `collapse_*` tests pin down the rules measured on the probe host (zero fill,
 //! `anon_vma`, read-only PTEs, VMA ends, COW-shared pages).
 //!
-//! Not modelled (no test here; see docs/probe.md): shmem collapse, THP
-//! splitting (MADV_COLD / MADV_PAGEOUT on part of a THP). Swap (Exp. 5c,
-//! MADV_PAGEOUT of anonymous pages) is in `exp5c_pageout.rs`.
+//! Not modelled (no test here; see docs/probe.md): shmem collapse. THP
+//! splitting (MADV_COLD / MADV_PAGEOUT on part of a THP, Exp. 5b) is in
+//! `exp5d_split.rs`; swap (Exp. 5c, MADV_PAGEOUT of anonymous pages) in
+//! `exp5c_pageout.rs`.
 
 #![allow(non_snake_case)]
 

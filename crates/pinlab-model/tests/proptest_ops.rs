@@ -1,7 +1,7 @@
 //! Property tests: random operation sequences (≤ 40 operations over ≤ 3
 //! processes and ≤ 3 buffers: 4 KiB, 16 KiB and a 2 MiB MADV_HUGEPAGE area)
 //! through every public `Machine` operation (ksmd scans, MADV_MERGEABLE and
-//! MADV_COLLAPSE and MADV_PAGEOUT and mremap included), run under every preset of
+//! MADV_COLLAPSE, MADV_COLD and MADV_PAGEOUT and mremap included), run under every preset of
 //! `Policy::presets()` with a random user zone, THP mode and swap on or off.
 //!
 //! Properties: nothing panics; `check_invariants` holds after every operation;
@@ -146,7 +146,7 @@ enum Op {
     KsmScan,
 }
 
-const ADVICE: [u64; 8] = [
+const ADVICE: [u64; 9] = [
     MADV_DONTNEED,
     MADV_DONTFORK,
     MADV_DOFORK,
@@ -155,6 +155,7 @@ const ADVICE: [u64; 8] = [
     MADV_MERGEABLE,
     MADV_COLLAPSE,
     MADV_PAGEOUT,
+    MADV_COLD,
 ];
 
 const APIS: [GupApi; 6] = [
@@ -239,7 +240,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (p(), 0u8..3, prop::bool::weighted(0.2)).prop_map(|(p, b, shared)| Op::Mmap { p, b, shared }),
         1 => (p(), range()).prop_map(|(p, r)| Op::Munmap { p, r }),
         2 => (p(), range(), any::<bool>()).prop_map(|(p, r, rw)| Op::Mprotect { p, r, rw }),
-        2 => (p(), range(), 0u8..8).prop_map(|(p, r, advice)| Op::Madvise { p, r, advice }),
+        2 => (p(), range(), 0u8..9).prop_map(|(p, r, advice)| Op::Madvise { p, r, advice }),
         1 => (p(), range(), 0u8..6, 0u8..3, -2i8..=2).prop_map(|(p, r, mode, to, delta)| Op::Mremap { p, r, mode, to, delta }),
         5 => (p(), range()).prop_map(|(p, r)| Op::Store { p, r }),
         3 => (p(), range()).prop_map(|(p, r)| Op::Load { p, r }),

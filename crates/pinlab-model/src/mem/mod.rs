@@ -9,6 +9,9 @@
 //! `_mapcount` for PTE mappings and `_entire_mapcount` for PMD mappings.
 //! Content is symbolic: one [`Ver`] per 4 KiB page. A folio is freed when its
 //! refcount reaches zero; its frames go back to the allocator, lowest first.
+//! [`Frames::split`] turns an order-9 folio into 512 order-0 folios in place
+//! (same frames); a split page that is later freed goes to the order-0 free
+//! list (`[model assumption]`: no buddy merging back into a 2 MiB block).
 
 use crate::ghost::Ver;
 use std::collections::{BTreeMap, BTreeSet};
@@ -243,6 +246,11 @@ pub struct VmStat {
     pub nr_foll_pin_released: u64,
     /// `thp_split_pmd`.
     pub thp_split_pmd: u64,
+    /// `thp_split_page`: PMD-order folios split into small ones.
+    pub thp_split_page: u64,
+    /// `thp_split_page_failed`: PMD-order folio splits that failed (`-EAGAIN`:
+    /// references beyond the mappings, e.g. a pin).
+    pub thp_split_page_failed: u64,
     /// `thp_fault_alloc`.
     pub thp_fault_alloc: u64,
     /// `pgmigrate_success`.
@@ -344,6 +352,40 @@ impl Frames {
     /// Whether no folio is live.
     pub fn is_empty(&self) -> bool {
         self.folios.is_empty()
+    }
+
+    /// The representation change of `__split_huge_page` (mm/huge_memory.c,
+    /// v6.14) to order 0: the large folio with head `head` becomes one order-0
+    /// folio per page on the same frames, each with the page's content,
+    /// `PageAnonExclusive`, mapcount and `PG_dirty`, and a `_refcount` equal to
+    /// its mapcount (one reference per PTE, as `remap_page` restores them); a
+    /// page that nothing maps is freed (`free_page_and_swap_cache` of the
+    /// unmapped tails). The caller has checked `can_split_folio` (no PMD
+    /// mapping, no pins, no other references). Returns the pages freed.
+    pub fn split(&mut self, head: u64) -> u64 {
+        let f = self.folios.remove(&head).expect("split a live folio");
+        debug_assert!(f.is_large() && f.entire_mapcount == 0 && f.pincount == 0);
+        let mut freed = 0;
+        for i in 0..f.nr_pages() as usize {
+            let pfn = head + i as u64;
+            let mapcount = f.page_mapcount[i];
+            if mapcount == 0 {
+                self.free
+                    .entry((Zone::of_pfn(pfn), 0))
+                    .or_default()
+                    .insert(pfn);
+                freed += 1;
+                continue;
+            }
+            let mut small = Folio::new(0, f.kind);
+            small.refcount = mapcount as i64;
+            small.page_mapcount[0] = mapcount;
+            small.anon_exclusive[0] = f.anon_exclusive[i];
+            small.data[0] = f.data[i];
+            small.dirty = f.dirty;
+            self.folios.insert(pfn, small);
+        }
+        freed
     }
 
     /// `folio_put_refs`: drops `refs` references; frees the folio at zero.

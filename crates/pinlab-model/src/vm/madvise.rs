@@ -2,7 +2,8 @@
 //!
 //! VMA-flag advice (DONTFORK, DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE,
 //! NOHUGEPAGE, MERGEABLE) changes flags on split VMAs; DONTNEED zaps; COLLAPSE
-//! ([`super::collapse`]) and PAGEOUT ([`super::swap`]) walk the VMA pieces of the
+//! ([`super::collapse`]), COLD ([`super::split`]) and PAGEOUT ([`super::swap`],
+//! [`super::split`]) walk the VMA pieces of the
 //! range with `Machine::madvise_walk_vmas`, which reports a gap as `-ENOMEM`
 //! after doing the rest (mm/madvise.c, v6.14).
 
@@ -46,7 +47,8 @@ impl Machine {
 
     /// `madvise` with the advice values the model knows: DONTNEED, DONTFORK,
     /// DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE, NOHUGEPAGE, MERGEABLE
-    /// ([`super::ksm`]), COLLAPSE ([`super::collapse`]) and PAGEOUT ([`super::swap`])
+    /// ([`super::ksm`]), COLLAPSE ([`super::collapse`]), COLD ([`super::split`])
+    /// and PAGEOUT ([`super::swap`])
     /// (mm/madvise.c, v6.14); any other advice is EINVAL (MADV_UNMERGEABLE
     /// included: unmerging is not modelled), and an empty range after the checks
     /// is a no-op (`do_madvise`: `if (end == start) return 0`).
@@ -64,6 +66,7 @@ impl Machine {
                 | MADV_NOHUGEPAGE
                 | MADV_MERGEABLE
                 | MADV_COLLAPSE
+                | MADV_COLD
                 | MADV_PAGEOUT
         ) || addr % PAGE_SIZE != 0
         {
@@ -110,6 +113,7 @@ impl Machine {
                 }
             }),
             MADV_COLLAPSE => self.madvise_collapse(pid, start, end),
+            MADV_COLD => self.madvise_cold(pid, start, end),
             MADV_PAGEOUT => self.madvise_pageout(pid, start, end),
             _ => Err(Errno::EINVAL),
         }

@@ -8,7 +8,7 @@
 //! mm/mprotect.c and mm/madvise.c of v6.14; VMAs are split but never merged
 //! (`[model assumption]`: merging changes no count the model observes).
 //! Faults are in [`fault`], fork and exit in [`fork`], `mremap` in [`mremap`],
-//! `madvise` in [`madvise`].
+//! `madvise` in [`madvise`], THP splitting in [`split`].
 
 pub mod collapse;
 pub mod fault;
@@ -16,6 +16,7 @@ pub mod fork;
 pub mod ksm;
 pub mod madvise;
 pub mod mremap;
+pub mod split;
 pub mod swap;
 
 use crate::errno::{Errno, KResult};
@@ -103,6 +104,8 @@ pub mod uapi {
     pub const MADV_MERGEABLE: u64 = 12;
     /// MADV_COLLAPSE.
     pub const MADV_COLLAPSE: u64 = 25;
+    /// MADV_COLD.
+    pub const MADV_COLD: u64 = 20;
     /// MADV_PAGEOUT.
     pub const MADV_PAGEOUT: u64 = 21;
 }

@@ -11,8 +11,10 @@
 //! into the swap cache", ≈5.11; host-probe.md Exp. 5c). With swap off nothing
 //! happens (an anonymous folio cannot get a swap slot) and the call returns 0.
 //!
-//! `[model assumption]`s: large folios (PMD- or PTE-mapped THPs: the kernel
-//! would try to split them), shared folios (mapcount > 1: the kernel skips them
+//! A large folio only partly inside the range is split first, with or without
+//! swap ([`super::split`]); if that fails it is skipped. `[model assumption]`s:
+//! large folios wholly inside the range (the kernel would reclaim them whole or
+//! split them in `shrink_folio_list`), shared folios (mapcount > 1: the kernel skips them
 //! for MADV_PAGEOUT), KSM pages, and folios with references beyond their one
 //! mapping (FOLL_GET holders: the kernel would unmap them and leave them in the
 //! swap cache) are left alone; the zero page is never a folio. File-backed VMAs
@@ -38,6 +40,7 @@ impl Machine {
             if v.flags & VM_HUGETLB != 0 {
                 return Err(Errno::EINVAL);
             }
+            m.split_partial_thps(pid, s, e);
             if m.cfg.swap && v.is_anonymous() {
                 m.pageout_range(pid, s, e);
             }

@@ -4,6 +4,11 @@
 //! Observed: the errno, `thp_collapse_alloc`, whether page 0 is a THP
 //! (`/proc/kpageflags`), whether its PFN changed, and the content of every page
 //! (first byte, run-length coded).
+//!
+//! The split case: `MADV_COLD` on the first 256 KiB of a PMD-mapped THP,
+//! unpinned then pinned (io_uring over all 2 MiB): `thp_split_page`,
+//! `thp_split_page_failed` and `thp_split_pmd` deltas, and the THP flag of the
+//! first and the last page afterwards.
 
 use super::ksm::{kpageflags, KPF_THP};
 use super::model::M;
@@ -77,7 +82,111 @@ pub fn cases() -> Vec<Case> {
         case!(4),
         case!(5),
         case!(6),
+        Case {
+            name: "madv_cold_first_256k_of_a_pmd_thp__split_or_split_page_failed_when_pinned",
+            root: true,
+            live: |_| Ok(format!("{} | {}", cold_live(false)?, cold_live(true)?)),
+            model: |_| format!("{} | {}", cold_model(false), cold_model(true)),
+        },
     ]
+}
+
+/// The advised part of the THP in the split case.
+const COLD_PART: usize = 256 * 1024;
+
+fn cold_report(pinned: bool, d: [u64; 3], first: bool, last: bool) -> String {
+    format!(
+        "{}: thp_split_page+{} thp_split_page_failed+{} thp_split_pmd+{} thp {}/{}",
+        if pinned { "pinned" } else { "unpinned" },
+        d[0],
+        d[1],
+        d[2],
+        first as u8,
+        last as u8
+    )
+}
+
+const SPLIT_COUNTERS: [&str; 3] = ["thp_split_page", "thp_split_page_failed", "thp_split_pmd"];
+
+fn is_thp(addr: usize) -> Result<bool, String> {
+    match sys::pfn(sys::getpid(), addr).map_err(|e| e.to_string())? {
+        Some(p) => Ok(kpageflags(p).map_err(|e| e.to_string())? & KPF_THP != 0),
+        None => Ok(false),
+    }
+}
+
+/// `MADV_COLD` on the first 256 KiB of a fresh PMD THP of ours (pinned by an
+/// io_uring registration of all of it if `pinned`); the ring is released and
+/// the mapping unmapped before returning.
+fn cold_live(pinned: bool) -> Result<String, String> {
+    let map = Mapping::new(
+        PMD,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        -1,
+        0,
+        PMD,
+    )
+    .map_err(|e| e.to_string())?;
+    map.madvise(0, PMD, libc::MADV_HUGEPAGE)
+        .map_err(|e| format!("THP unavailable: {e}"))?;
+    map.touch_write(b'T');
+    let addr = map.at(0) as usize;
+    if !is_thp(addr)? {
+        return Err("no PMD THP after MADV_HUGEPAGE and a write (THP=never?)".into());
+    }
+    let mut ring = Ring::new().map_err(|e| format!("io_uring unavailable: {e}"))?;
+    if pinned {
+        ring.register(map.at(0), PMD)
+            .map_err(|e| format!("register: {e}"))?;
+    }
+    let read = || -> Result<Vec<u64>, String> {
+        SPLIT_COUNTERS
+            .iter()
+            .map(|c| sys::vmstat(c).map_err(|e| e.to_string()))
+            .collect()
+    };
+    let c0 = read()?;
+    map.madvise(0, COLD_PART, libc::MADV_COLD)
+        .map_err(|e| format!("MADV_COLD: {e}"))?;
+    let c1 = read()?;
+    let first = is_thp(addr)?;
+    let last = is_thp(addr + PMD - PAGE)?;
+    drop(ring);
+    drop(map);
+    let d = [c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2]];
+    Ok(cold_report(pinned, d, first, last))
+}
+
+fn cold_model(pinned: bool) -> String {
+    let mut m = M::new();
+    let len = PMD as u64;
+    let a = m.anon(len, PROT_READ | PROT_WRITE, false).expect("mmap");
+    let pid = m.pid;
+    m.m.madvise(pid, a, len, MADV_HUGEPAGE).expect("hugepage");
+    m.write(a, len, 'T');
+    let pol = m.pol.clone();
+    let ring = m.m.io_uring_setup(pid);
+    if pinned {
+        m.m.io_uring_register_buffers(&pol, pid, ring, a, len)
+            .expect("register");
+    }
+    let read = |m: &M| {
+        let v = &m.m.vmstat;
+        [v.thp_split_page, v.thp_split_page_failed, v.thp_split_pmd]
+    };
+    let c0 = read(&m);
+    m.m.madvise(pid, a, COLD_PART as u64, MADV_COLD)
+        .expect("MADV_COLD");
+    let c1 = read(&m);
+    let thp = |m: &M, addr: u64| {
+        m.pfn(pid, addr)
+            .and_then(|p| m.m.frames.page_folio(p))
+            .and_then(|(h, _)| m.m.frames.get(h))
+            .is_some_and(|f| f.is_large())
+    };
+    let d = [c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2]];
+    cold_report(pinned, d, thp(&m, a), thp(&m, a + len - PAGE as u64))
 }
 
 /// The page written in the `OneWritten` case.

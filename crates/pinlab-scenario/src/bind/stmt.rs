@@ -30,6 +30,7 @@ const MADV: &[(&str, u64)] = &[
     ("MADV_WIPEONFORK", MADV_WIPEONFORK),
     ("MADV_KEEPONFORK", MADV_KEEPONFORK),
     ("MADV_COLLAPSE", MADV_COLLAPSE),
+    ("MADV_COLD", MADV_COLD),
     ("MADV_PAGEOUT", MADV_PAGEOUT),
 ];
 const MREMAP: &[(&str, u64)] = &[

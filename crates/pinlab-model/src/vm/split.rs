@@ -1,0 +1,176 @@
+//! Splitting anonymous THPs: `split_folio` and `MADV_COLD` / `MADV_PAGEOUT`
+//! on part of a THP.
+//!
+//! Splitting the PMD *mapping* (`split_huge_pmd`, [`Machine::split_huge_pmd`])
+//! always succeeds and leaves the folio large. Splitting the *folio*
+//! (`split_folio` → `split_huge_page_to_list_to_order`, mm/huge_memory.c,
+//! v6.14) needs `can_split_folio`: the `_refcount` may hold nothing but the
+//! mappings (plus the caller's reference and a swap-cache folio's pages, which
+//! the model does not have). A pin (`_pincount` > 0, one reference each), a
+//! FOLL_GET reference (vmsplice, `get_user_pages`) or any other holder makes it
+//! `-EAGAIN` with `thp_split_page_failed` +1 and nothing changed — a PMD
+//! mapping stays. On success `unmap_folio` splits every PMD mapping
+//! (`thp_split_pmd` +1 each), the folio becomes 512 order-0 folios on the same
+//! frames ([`crate::mem::Frames::split`]), each page keeps its PTEs, content,
+//! `PageAnonExclusive` and mapcount and gets one reference per mapping, unmapped
+//! pages are freed, and `thp_split_page` +1. Host probe Exp. 5b: MADV_COLD or
+//! MADV_PAGEOUT on the first 256 KiB of a PMD THP splits it (`thp_split_page`
+//! +1, `thp_split_pmd` +1) unless it is pinned (`thp_split_page_failed` +1, the
+//! THP stays).
+//!
+//! `madvise_cold_or_pageout_pte_range` (mm/madvise.c, v6.14): a PMD-mapped
+//! folio only partly inside the range, and a PTE-mapped large folio whose PTE
+//! batch does not cover it, are split if `folio_likely_mapped_shared` is false;
+//! after a failure the folio is skipped. MADV_COLD otherwise only deactivates
+//! LRU folios (and clears young bits), which the model does not model: it
+//! changes no count the model observes. MADV_PAGEOUT then reclaims the small
+//! folios per [`super::swap`]. `[model assumption]`s: only anonymous folios are
+//! split (a shmem or file THP is skipped; the kernel splits them too), and a
+//! large folio wholly inside the range is left alone (the kernel would
+//! deactivate it, or for PAGEOUT try to swap it out whole or split it in
+//! `shrink_folio_list`). No mmu notifier fires: the PFNs do not change.
+
+use super::vmflags::*;
+use crate::errno::{Errno, KResult};
+use crate::machine::{Machine, Pid};
+use crate::mem::{Folio, HPAGE_PMD_NR, HPAGE_PMD_ORDER, ZERO_PFN};
+
+/// `can_split_folio(folio, 1, &extra_pins)` (mm/huge_memory.c, v6.14) with the
+/// caller's reference left out (the model's caller takes none): `_refcount`
+/// equals `folio_mapcount` plus `folio_nr_pages` for a page-cache folio.
+pub fn can_split_folio(f: &Folio) -> bool {
+    let extra = if f.is_anon() { 0 } else { f.nr_pages() as i64 };
+    f.mapcount() == f.refcount - extra
+}
+
+/// `folio_likely_mapped_shared` (include/linux/mm.h, v6.14).
+pub fn folio_likely_mapped_shared(f: &Folio) -> bool {
+    let mapcount = f.mapcount();
+    if !f.is_large() || f.hugetlb {
+        return mapcount > 1;
+    }
+    if mapcount <= 1 {
+        return false;
+    }
+    if f.entire_mapcount > 0 || mapcount > f.nr_pages() as i64 {
+        return true;
+    }
+    // "Let's guess based on the first subpage."
+    f.page_mapcount[0] > 1
+}
+
+impl Machine {
+    /// `split_folio` → `split_huge_page_to_list_to_order(page, NULL, 0)`
+    /// (mm/huge_memory.c, v6.14) for the anonymous PMD-order folio with head
+    /// `head`: `-EAGAIN` (`thp_split_page_failed` +1) unless
+    /// [`can_split_folio`]; else every PMD mapping is split (`unmap_folio`) and
+    /// the folio becomes order-0 folios (`thp_split_page` +1). A small, hugetlb
+    /// or non-anonymous folio is `-EINVAL` (`[model assumption]`: file and shmem
+    /// splitting are not modelled).
+    pub fn split_folio(&mut self, head: u64) -> KResult<()> {
+        let f = self.frames.get(head).ok_or(Errno::EINVAL)?;
+        if f.order != HPAGE_PMD_ORDER || f.hugetlb || !f.is_anon() {
+            return Err(Errno::EINVAL);
+        }
+        if f.writeback {
+            return Err(Errno::EBUSY);
+        }
+        if !can_split_folio(f) {
+            self.vmstat.thp_split_page_failed += 1;
+            return Err(Errno::EAGAIN);
+        }
+        // unmap_folio: TTU_SPLIT_HUGE_PMD in every mm that PMD-maps it.
+        let pmds: Vec<(Pid, u64)> = self
+            .procs
+            .iter()
+            .enumerate()
+            .filter_map(|(pid, p)| Some((pid, p.mm.as_ref()?)))
+            .flat_map(|(pid, mm)| {
+                mm.pmds
+                    .iter()
+                    .filter(|(_, pmd)| pmd.pfn == head)
+                    .map(move |(idx, _)| (pid as Pid, *idx))
+            })
+            .collect();
+        for (pid, idx) in pmds {
+            self.split_huge_pmd(pid, idx);
+        }
+        self.frames.split(head);
+        self.vmstat.thp_split_page += 1;
+        Ok(())
+    }
+
+    /// `madvise(MADV_COLD)` over page numbers `[start, end)` (`madvise_cold`,
+    /// mm/madvise.c, v6.14): `-EINVAL` on a hugetlb VMA (`can_madv_lru_vma`),
+    /// a gap `-ENOMEM` after the rest; splits partly covered THPs.
+    pub(crate) fn madvise_cold(&mut self, pid: Pid, start: u64, end: u64) -> KResult<()> {
+        self.madvise_walk_vmas(pid, start, end, |m, v, s, e| {
+            if v.flags & VM_HUGETLB != 0 {
+                return Err(Errno::EINVAL);
+            }
+            m.split_partial_thps(pid, s, e);
+            Ok(())
+        })
+    }
+
+    /// The large-folio part of `madvise_cold_or_pageout_pte_range` (mm/madvise.c,
+    /// v6.14) over `[start, end)` of one VMA: split every anonymous large folio
+    /// the range covers only partly, unless it is likely mapped shared.
+    pub(crate) fn split_partial_thps(&mut self, pid: Pid, start: u64, end: u64) {
+        let Some(mm) = self.mm(pid) else { return };
+        let pmds: Vec<(u64, u64)> = mm
+            .pmds
+            .range(start >> 9..=(end - 1) >> 9)
+            .map(|(k, p)| (*k, p.pfn))
+            .collect();
+        for (idx, head) in pmds {
+            let (ps, pe) = (idx * HPAGE_PMD_NR, (idx + 1) * HPAGE_PMD_NR);
+            if start <= ps && pe <= end {
+                continue; // the whole THP: deactivate / reclaim, not modelled
+            }
+            if self.splittable_here(head) {
+                // On failure the kernel returns 0 for this PMD: the piece is skipped.
+                let _ = self.split_folio(head);
+            }
+        }
+        let mut vpn = start;
+        while vpn < end {
+            let mm = self.mm(pid).expect("mm");
+            let Some((&v, pte)) = mm.ptes.range(vpn..end).next() else {
+                break;
+            };
+            vpn = v + 1;
+            if pte.pfn == ZERO_PFN {
+                continue;
+            }
+            let (head, idx) = self.frames.page_folio(pte.pfn).expect("live folio");
+            let f = self.frames.get(head).expect("folio");
+            if !f.is_large() {
+                continue;
+            }
+            // folio_pte_batch: consecutive PTEs of consecutive pages of the folio.
+            let mut nr = 1;
+            while v + nr < end
+                && (idx as u64 + nr) < f.nr_pages()
+                && mm
+                    .ptes
+                    .get(&(v + nr))
+                    .is_some_and(|p| p.pfn == pte.pfn + nr)
+            {
+                nr += 1;
+            }
+            if nr < f.nr_pages() && self.splittable_here(head) && self.split_folio(head).is_ok() {
+                continue; // the same PTEs again, now small folios
+            }
+            vpn = v + nr;
+        }
+    }
+
+    /// The checks before `split_folio` in `madvise_cold_or_pageout_pte_range`:
+    /// not `folio_likely_mapped_shared`; anonymous (`[model assumption]`).
+    fn splittable_here(&self, head: u64) -> bool {
+        self.frames
+            .get(head)
+            .is_some_and(|f| f.is_anon() && !f.hugetlb && !folio_likely_mapped_shared(f))
+    }
+}
