@@ -119,15 +119,7 @@ fn is_thp(addr: usize) -> Result<bool, String> {
 /// io_uring registration of all of it if `pinned`); the ring is released and
 /// the mapping unmapped before returning.
 fn cold_live(pinned: bool) -> Result<String, String> {
-    let map = Mapping::new(
-        PMD,
-        libc::PROT_READ | libc::PROT_WRITE,
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-        -1,
-        0,
-        PMD,
-    )
-    .map_err(|e| e.to_string())?;
+    let map = pmd_area()?;
     map.madvise(0, PMD, libc::MADV_HUGEPAGE)
         .map_err(|e| format!("THP unavailable: {e}"))?;
     map.touch_write(b'T');
@@ -244,15 +236,7 @@ fn thp_collapse_works() -> Result<(), String> {
     if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
         return Err("no transparent hugepages".into());
     }
-    let m = Mapping::new(
-        PMD,
-        libc::PROT_READ | libc::PROT_WRITE,
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-        -1,
-        0,
-        PMD,
-    )
-    .map_err(|e| e.to_string())?;
+    let m = pmd_area()?;
     m.touch_write(b'c');
     match m.madvise(0, PMD, COLLAPSE) {
         Ok(()) => Ok(()),
@@ -270,15 +254,7 @@ fn live(c: C, _env: &Env) -> Result<String, String> {
     if c == C::NeverWritten {
         thp_collapse_works()?;
     }
-    let map = Mapping::new(
-        PMD,
-        libc::PROT_READ | libc::PROT_WRITE,
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-        -1,
-        0,
-        PMD,
-    )
-    .map_err(|e| e.to_string())?;
+    let map = pmd_area()?;
     match c {
         C::NeverWritten => {}
         C::OneWritten => {
@@ -418,4 +394,17 @@ fn model(c: C) -> String {
         &runs(&tags),
         kept,
     )
+}
+
+/// A fresh 2 MiB-aligned private anonymous read-write mapping of 2 MiB.
+fn pmd_area() -> Result<Mapping, String> {
+    Mapping::new(
+        PMD,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        -1,
+        0,
+        PMD,
+    )
+    .map_err(|e| e.to_string())
 }
