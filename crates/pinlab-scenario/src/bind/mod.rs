@@ -8,14 +8,13 @@
 
 use crate::ast::{ActorKind, ExprKind, ScenarioFile, Span};
 use crate::parse::ParseError;
-use pinlab_model::dev::rdma::access::*;
-use pinlab_model::fs::oflags::*;
 use pinlab_model::gup::GupApi;
 use pinlab_model::mem::Zone;
 use pinlab_model::vm::uapi::*;
 use pinlab_model::{MachineConfig, Mechanism, Outcome, Policy, Thp};
 use std::collections::{BTreeMap, BTreeSet};
 
+mod flags;
 mod stmt;
 
 /// An address or length argument: a constant, or a variable plus a constant offset.

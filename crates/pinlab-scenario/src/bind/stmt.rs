@@ -1,72 +1,12 @@
 //! Binding of one statement: call names, argument counts, flag names (with their
 //! uapi values), variables and actor references, each error at its token.
 
+use super::flags::*;
 use super::*;
 use crate::ast::{ActorKind, Expr, ExprKind, Stmt};
 use pinlab_model::gup::foll::NAMES as FOLL_NAMES;
 use pinlab_model::gup::GupApi;
 use std::collections::BTreeSet;
-
-const PROT: &[(&str, u64)] = &[
-    ("PROT_NONE", PROT_NONE),
-    ("PROT_READ", PROT_READ),
-    ("PROT_WRITE", PROT_WRITE),
-    ("PROT_EXEC", PROT_EXEC),
-];
-const MAP: &[(&str, u64)] = &[
-    ("MAP_SHARED", MAP_SHARED),
-    ("MAP_PRIVATE", MAP_PRIVATE),
-    ("MAP_ANONYMOUS", MAP_ANONYMOUS),
-    ("MAP_ANON", MAP_ANONYMOUS),
-    ("MAP_HUGETLB", MAP_HUGETLB),
-    ("MAP_FIXED", MAP_FIXED),
-];
-const MADV: &[(&str, u64)] = &[
-    ("MADV_DONTNEED", MADV_DONTNEED),
-    ("MADV_DONTFORK", MADV_DONTFORK),
-    ("MADV_DOFORK", MADV_DOFORK),
-    ("MADV_HUGEPAGE", MADV_HUGEPAGE),
-    ("MADV_NOHUGEPAGE", MADV_NOHUGEPAGE),
-    ("MADV_WIPEONFORK", MADV_WIPEONFORK),
-    ("MADV_KEEPONFORK", MADV_KEEPONFORK),
-    ("MADV_COLLAPSE", MADV_COLLAPSE),
-    ("MADV_COLD", MADV_COLD),
-    ("MADV_PAGEOUT", MADV_PAGEOUT),
-];
-const MREMAP: &[(&str, u64)] = &[
-    ("MREMAP_MAYMOVE", pinlab_model::vm::mremap::MREMAP_MAYMOVE),
-    ("MREMAP_FIXED", pinlab_model::vm::mremap::MREMAP_FIXED),
-    (
-        "MREMAP_DONTUNMAP",
-        pinlab_model::vm::mremap::MREMAP_DONTUNMAP,
-    ),
-];
-const OFLAGS: &[(&str, u64)] = &[
-    ("O_RDONLY", O_RDONLY),
-    ("O_WRONLY", O_WRONLY),
-    ("O_RDWR", O_RDWR),
-    ("O_CREAT", O_CREAT),
-    ("O_TRUNC", O_TRUNC),
-    ("O_APPEND", O_APPEND),
-    ("O_DIRECT", O_DIRECT),
-];
-const FALLOC: &[(&str, u64)] = &[
-    ("FALLOC_FL_KEEP_SIZE", FALLOC_FL_KEEP_SIZE),
-    ("FALLOC_FL_PUNCH_HOLE", FALLOC_FL_PUNCH_HOLE),
-];
-const SEEK: &[(&str, u64)] = &[("SEEK_SET", SEEK_SET), ("SEEK_END", SEEK_END)];
-const MFD: &[(&str, u64)] = &[
-    ("MFD_CLOEXEC", 1),
-    ("MFD_ALLOW_SEALING", 2),
-    ("MFD_HUGETLB", 4),
-];
-const IBV: &[(&str, u64)] = &[
-    ("IBV_ACCESS_LOCAL_WRITE", IBV_ACCESS_LOCAL_WRITE),
-    ("IBV_ACCESS_REMOTE_WRITE", IBV_ACCESS_REMOTE_WRITE),
-    ("IBV_ACCESS_REMOTE_READ", IBV_ACCESS_REMOTE_READ),
-    ("IBV_ACCESS_REMOTE_ATOMIC", IBV_ACCESS_REMOTE_ATOMIC),
-    ("IBV_ACCESS_ON_DEMAND", IBV_ACCESS_ON_DEMAND),
-];
 
 impl Binder<'_> {
     fn e(&self, span: Span, m: impl Into<String>) -> ParseError {
