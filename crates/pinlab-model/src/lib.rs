@@ -29,5 +29,5 @@ pub mod vm;
 
 pub use errno::{Errno, KResult};
 pub use ghost::{Outcome, Target, Ver, WriteId};
-pub use machine::{Machine, MachineConfig, Pid, Thp};
+pub use machine::{Machine, MachineConfig, Pid, ShmemHuge, Thp};
 pub use policy::{Mechanism, Policy, Switch};

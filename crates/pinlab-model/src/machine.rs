@@ -26,6 +26,20 @@ pub enum Thp {
     Never,
 }
 
+/// The `huge=` mount option of the tmpfs mounted at `/dev/shm` (`sbinfo->huge`,
+/// mm/shmem.c, v6.14): whether its files get PMD-order page-cache folios
+/// (`shmem_huge_global_enabled`). The internal shm mount behind memfd and shared
+/// anonymous memory (`shmem_enabled` in sysfs) stays `never` in the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ShmemHuge {
+    /// `huge=never` (the default): order-0 folios only.
+    #[default]
+    Never,
+    /// `huge=always`: a PMD-order folio wherever the aligned 2 MiB range of the
+    /// file is empty in the page cache (and, for a fault, the VMA is suitably aligned).
+    Always,
+}
+
 /// Boot-time configuration of the machine.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MachineConfig {
@@ -39,6 +53,8 @@ pub struct MachineConfig {
     pub nr_hugepages: u64,
     /// A swap device is on (`swapon`): `MADV_PAGEOUT` swaps anonymous pages out.
     pub swap: bool,
+    /// `huge=` of the tmpfs at `/dev/shm` (see [`ShmemHuge`]).
+    pub shmem_huge: ShmemHuge,
 }
 
 impl Default for MachineConfig {
@@ -49,6 +65,7 @@ impl Default for MachineConfig {
             stable_writes: false,
             nr_hugepages: 0,
             swap: false,
+            shmem_huge: ShmemHuge::Never,
         }
     }
 }

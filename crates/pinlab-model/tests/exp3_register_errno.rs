@@ -12,8 +12,10 @@
 //!   slow path fails: EFAULT with +1/+1. A read-only PTE (read-prefaulted) fails
 //!   `pte_access_permitted` before any grab: +0/+0.
 //!
-//! Rows not expressible in the model (skipped here): SysV shm; tmpfs
-//! `huge=always` (shmem THP is not modelled; see docs/probe.md); block device (`/dev/loopN`) MAP_SHARED; io_uring's own SQE-array mmap (kernel
+//! The (b2) tmpfs `huge=always` row runs with `/dev/shm` mounted `huge=always`
+//! ([`ShmemHuge::Always`]): two PMD-order shmem folios, coalesced like hugetlb.
+//!
+//! Rows not expressible in the model (skipped here): SysV shm; block device (`/dev/loopN`) MAP_SHARED; io_uring's own SQE-array mmap (kernel
 //! pages); `[vvar]`/`[vdso]`; the xfs and loop-device ext4 repeats (same as the
 //! ext4 rows). Exp. 3b (memfd seals, userfaultfd) is not modelled.
 
@@ -26,7 +28,7 @@ use pinlab_model::fs::oflags::*;
 use pinlab_model::mem::{FolioKind, HPAGE_PMD_NR};
 use pinlab_model::vm::uapi::*;
 use pinlab_model::vm::{PAGE_SIZE, PMD_SIZE};
-use pinlab_model::{Errno, KResult, MachineConfig, Pid};
+use pinlab_model::{Errno, KResult, MachineConfig, Pid, ShmemHuge};
 
 const N: u64 = 16;
 const LEN: u64 = N * PAGE_SIZE;
@@ -302,6 +304,31 @@ fn e_tmpfs_map_shared_prot_read__r__efault_0_0() {
     let (mut s, p, a, _) = file(File::DevShm, PROT_READ, MAP_SHARED);
     let r = measure(&mut s, p, a, Prefault::Read);
     efault(&r, (0, 0));
+}
+
+#[test]
+fn b2_tmpfs_huge_always_4mib_map_shared_rw__w__ok_1024_1022() {
+    // /dev/shm mounted huge=always: the write prefault allocates two PMD-order
+    // shmem folios; io_coalesce_buffer keeps one pin per 2 MiB folio.
+    let mut s = Sim::with_cfg(
+        "upstream",
+        MachineConfig {
+            shmem_huge: ShmemHuge::Always,
+            ..MachineConfig::default()
+        },
+    );
+    let p = s.spawn("probe");
+    let fd = s.open(p, "/dev/shm/probe", O_RDWR | O_CREAT);
+    s.ftruncate(p, fd, 2 * PMD_SIZE);
+    let a = s.mmap_file(p, 2 * PMD_SIZE, RW, MAP_SHARED, fd, 0);
+    let r = measure_n(&mut s, p, a, HN, Prefault::Write);
+    assert_eq!(r.res, Ok(()));
+    assert_eq!(r.pins, (1024, 1022));
+    pfn_kept(&r);
+    let f = s.folio(s.head(r.after[0].unwrap()).0);
+    assert!(f.order == 9 && !f.hugetlb, "THP flag 1: a shmem THP");
+    assert!(matches!(f.kind, FolioKind::File { index: 0, .. }));
+    assert_eq!(s.head(r.after[512].unwrap()).1, 0, "a second 2 MiB folio");
 }
 
 // ---------------------------------------------------------------------------

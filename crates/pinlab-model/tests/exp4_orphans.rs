@@ -13,11 +13,13 @@
 //!
 //! Exp. 4b: the same with an anonymous buffer whose mapping changes.
 //!
-//! The Exp. 4b mremap row and the errno and resize cases of `mremap` (mm/mremap.c,
-//! v6.14) are at the end.
+//! The Exp. 4b mremap row is at the end; the errno and resize cases of `mremap`
+//! are in `mremap.rs`.
 //!
-//! Not modelled (no test here; see docs/probe.md): tmpfs `huge=always` THP (including the partial-punch
-//! exception).
+//! tmpfs `huge=always` (`/dev/shm` with [`ShmemHuge::Always`]): a 2 MiB shmem THP
+//! truncated while registered is an orphan like the small ones; a punch of 4
+//! pages inside it cannot split the pinned folio (`thp_split_page_failed` +1),
+//! so the range is zeroed in place and DMA through the pin shows in the file.
 
 #![allow(non_snake_case)]
 
@@ -28,12 +30,12 @@ use pinlab_model::dev::rdma::access::*;
 use pinlab_model::fs::oflags::*;
 use pinlab_model::gup::foll::*;
 use pinlab_model::gup::GupApi;
-use pinlab_model::mem::{FolioKind, GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, ZERO_PFN};
+use pinlab_model::mem::{FolioKind, GUP_PIN_COUNTING_BIAS, ZERO_PFN};
 use pinlab_model::vm::fault::VmFault;
 use pinlab_model::vm::mremap::*;
 use pinlab_model::vm::uapi::*;
 use pinlab_model::vm::{PAGE_SIZE, PMD_SIZE};
-use pinlab_model::{Errno, MachineConfig, Pid, Ver, WriteId};
+use pinlab_model::{Errno, MachineConfig, Pid, ShmemHuge, Ver, WriteId};
 
 const N: u64 = 4;
 const L: u64 = N * PAGE_SIZE;
@@ -50,13 +52,22 @@ struct Shared {
 }
 
 fn shared_file(open: impl FnOnce(&mut Sim, Pid) -> usize) -> Shared {
-    let mut s = Sim::new("upstream");
+    shared_file_cfg(MachineConfig::default(), L, open)
+}
+
+/// [`shared_file`] of `len` bytes on a machine configured with `cfg`.
+fn shared_file_cfg(
+    cfg: MachineConfig,
+    len: u64,
+    open: impl FnOnce(&mut Sim, Pid) -> usize,
+) -> Shared {
+    let mut s = Sim::with_cfg("upstream", cfg);
     let p = s.spawn("probe");
     let fd = open(&mut s, p);
     let ino = s.ino(p, fd);
-    s.ftruncate(p, fd, L);
-    let a = s.mmap_file(p, L, RW, MAP_SHARED, fd, 0);
-    let wa = s.store(p, a, L, 'A');
+    s.ftruncate(p, fd, len);
+    let a = s.mmap_file(p, len, RW, MAP_SHARED, fd, 0);
+    let wa = s.store(p, a, len, 'A');
     Shared {
         s,
         p,
@@ -272,6 +283,83 @@ fn hugetlb_memfd_punch_hole__new_page_on_access_orphan_holds_d_freed_at_unregist
     assert_eq!(x.s.pfn(x.p, x.a), None, "unmapped");
     assert_eq!(hugepages_free(&x.s), 6);
     hugetlb_orphan_tail(x, ring, &pinned);
+}
+
+// ---------------------------------------------------------------------------
+// tmpfs huge=always: one 2 MiB shmem THP, registered (one pin kept per folio)
+
+fn shmem_thp_registered() -> (Shared, usize, u64) {
+    let cfg = MachineConfig {
+        shmem_huge: ShmemHuge::Always,
+        ..MachineConfig::default()
+    };
+    let mut x = shared_file_cfg(cfg, PMD_SIZE, |s, p| {
+        s.open(p, "/dev/shm/probe", O_RDWR | O_CREAT)
+    });
+    let head = x.s.pfn(x.p, x.a).expect("mapped");
+    assert!(
+        x.s.folio(head).order == 9 && !x.s.folio(head).hugetlb,
+        "a THP"
+    );
+    let ring = x.s.ring(x.p);
+    x.s.register(x.p, ring, x.a, PMD_SIZE).expect("register");
+    assert_eq!(x.s.pins(), (512, 511));
+    (x, ring, head)
+}
+
+#[test]
+fn tmpfs_thp_ftruncate_0__orphan_512_512() {
+    let (mut x, ring, head) = shmem_thp_registered();
+    x.s.ftruncate(x.p, x.fd, 0);
+    assert_eq!(old_access(&mut x), Err(VmFault::Sigbus));
+    let f = x.s.folio(head);
+    assert!(
+        f.maybe_dma_pinned() && f.mapcount() == 0,
+        "an unmapped orphan"
+    );
+    assert_eq!(x.s.cached(x.ino, 0), None);
+    let wd = x.s.read_fixed(x.p, ring, 0, PAGE_SIZE, 'D');
+    x.s.ftruncate(x.p, x.fd, PMD_SIZE);
+    assert_eq!(x.s.pread(x.p, x.fd, 0, PAGE_SIZE), vec![0], "zeros");
+    let b = x.s.mmap_file(x.p, PMD_SIZE, RW, MAP_SHARED, x.fd, 0);
+    assert_eq!(x.s.load(x.p, b, PAGE_SIZE), vec![0]);
+    assert_ne!(x.s.pfn(x.p, b), Some(head), "a new PFN");
+    assert_eq!(x.s.write_fixed(x.p, ring, 0, PAGE_SIZE), vec![wd.ver(0)]);
+    x.s.unregister(x.p, ring);
+    assert_eq!(x.s.pins(), (512, 512));
+    assert!(x.s.m.frames.get(head).is_none(), "freed at unpin");
+}
+
+#[test]
+fn tmpfs_thp_punch_4_pages_at_64k__split_fails_dma_reappears_in_file() {
+    let (mut x, ring, head) = shmem_thp_registered();
+    let off = 16 * PAGE_SIZE;
+    x.s.fallocate(
+        x.p,
+        x.fd,
+        FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+        off,
+        L,
+    );
+    assert_eq!(x.s.m.vmstat.thp_split_page_failed, 1);
+    assert_eq!(x.s.m.vmstat.thp_split_page, 0);
+    // The THP stays in the file at the same PFN; the range reads as zeros.
+    assert_eq!(x.s.cached(x.ino, 0), Some(head));
+    assert_eq!(x.s.pfn(x.p, x.a + off), None, "unmap_mapping_range");
+    assert_eq!(x.s.load(x.p, x.a + off, L), vec![0; N as usize]);
+    assert_eq!(x.s.pfn(x.p, x.a + off), Some(head + 16), "same PFN");
+    let mut want = vers(x.wa, 21)[15..].to_vec();
+    want[1..5].fill(0);
+    assert_eq!(x.s.pread(x.p, x.fd, off - PAGE_SIZE, 6 * PAGE_SIZE), want);
+    // DMA through the pin into the punched range is visible in the file.
+    let wd = x.s.read_fixed(x.p, ring, off, PAGE_SIZE, 'D');
+    assert_eq!(x.s.pread(x.p, x.fd, off, PAGE_SIZE), vec![wd.ver(0)]);
+    let b = x.s.mmap_file(x.p, PMD_SIZE, RW, MAP_SHARED, x.fd, 0);
+    assert_eq!(x.s.load(x.p, b + off, PAGE_SIZE), vec![wd.ver(0)]);
+    assert_eq!(x.s.pfn(x.p, b + off), Some(head + 16), "same PFN");
+    assert_eq!(x.s.write_fixed(x.p, ring, off, PAGE_SIZE), vec![wd.ver(0)]);
+    x.s.unregister(x.p, ring);
+    assert_eq!(x.s.pins(), (512, 512));
 }
 
 // ---------------------------------------------------------------------------
@@ -515,279 +603,4 @@ fn anon_mremap_maymove_fixed__d_visible_at_new_address_same_pfn() {
     assert_eq!(got, vec![wd.ver(0)]);
     x.s.assert_no_bad_outcome();
     unregister(x);
-}
-
-/// A fresh private anonymous mapping of `n` pages, each written.
-fn anon_pages(n: u64) -> (Sim, Pid, u64, Vec<u64>) {
-    let mut s = Sim::new("upstream");
-    let p = s.spawn("p");
-    let a = s.mmap(p, n * PAGE_SIZE);
-    s.store(p, a, n * PAGE_SIZE, 'A');
-    let pfns = s
-        .pfns(p, a, n)
-        .into_iter()
-        .map(|p| p.expect("mapped"))
-        .collect();
-    (s, p, a, pfns)
-}
-
-#[test]
-fn mremap_fixed_without_maymove__einval() {
-    let (mut s, p, a, pfns) = anon_pages(N);
-    let b = s.mmap(p, L);
-    assert_eq!(
-        mremap(&mut s, p, a, L, L, MREMAP_FIXED, b),
-        Err(Errno::EINVAL)
-    );
-    assert_eq!(s.pfn(p, a), Some(pfns[0]), "nothing moved");
-}
-
-#[test]
-fn mremap_bad_arguments__einval() {
-    let (mut s, p, a, _) = anon_pages(N);
-    let mv = MREMAP_MAYMOVE | MREMAP_FIXED;
-    assert_eq!(
-        mremap(&mut s, p, a + 1, L, L, 0, 0),
-        Err(Errno::EINVAL),
-        "unaligned addr"
-    );
-    assert_eq!(
-        mremap(&mut s, p, a, L, 0, MREMAP_MAYMOVE, 0),
-        Err(Errno::EINVAL),
-        "new_len 0"
-    );
-    assert_eq!(
-        mremap(&mut s, p, a, L, L, 8, 0),
-        Err(Errno::EINVAL),
-        "unknown flag"
-    );
-    assert_eq!(
-        mremap(&mut s, p, a, L, L, mv, a + PAGE_SIZE),
-        Err(Errno::EINVAL),
-        "overlapping ranges"
-    );
-    assert_eq!(
-        mremap(&mut s, p, a, L, L, mv, a + 1 + L),
-        Err(Errno::EINVAL),
-        "unaligned new_addr"
-    );
-    assert_eq!(
-        mremap(&mut s, p, a, L, 2 * L, MREMAP_DONTUNMAP | MREMAP_MAYMOVE, 0),
-        Err(Errno::EINVAL),
-        "DONTUNMAP cannot resize"
-    );
-    assert_eq!(s.load(p, a, L).len(), N as usize, "still mapped");
-}
-
-#[test]
-fn mremap_old_range_not_in_one_vma__efault() {
-    let (mut s, p, a, _) = anon_pages(N);
-    let b = s.mmap(p, L);
-    let far = s.mmap(p, L);
-    s.munmap(p, far, L);
-    // Past the VMA's end (the next page is the gap before `b`).
-    assert_eq!(
-        mremap(&mut s, p, a, L + PAGE_SIZE, 2 * L, MREMAP_MAYMOVE, 0),
-        Err(Errno::EFAULT)
-    );
-    // Nothing mapped at the old address at all.
-    assert_eq!(
-        mremap(&mut s, p, far, L, L, MREMAP_MAYMOVE | MREMAP_FIXED, b),
-        Err(Errno::EFAULT)
-    );
-    assert!(
-        s.pfn(p, b).is_none(),
-        "the FIXED target was unmapped first, as the kernel orders it"
-    );
-}
-
-#[test]
-fn mremap_shrink_in_place__tail_unmapped_and_freed() {
-    let (mut s, p, a, pfns) = anon_pages(N);
-    assert_eq!(mremap(&mut s, p, a, L, 2 * PAGE_SIZE, 0, 0), Ok(a));
-    assert_eq!(
-        s.pfns(p, a, 2),
-        vec![Some(pfns[0]), Some(pfns[1])],
-        "head stays"
-    );
-    assert_eq!(
-        s.try_load(p, a + 2 * PAGE_SIZE, PAGE_SIZE),
-        None,
-        "tail unmapped"
-    );
-    assert!(
-        s.m.frames.get(pfns[2]).is_none() && s.m.frames.get(pfns[3]).is_none(),
-        "tail freed"
-    );
-    let v =
-        s.m.mm(p)
-            .unwrap()
-            .vma_lookup(a / PAGE_SIZE)
-            .unwrap()
-            .clone();
-    assert_eq!(v.end - v.start, 2);
-}
-
-#[test]
-fn mremap_grow_in_place__vma_extended_pages_stay() {
-    let (mut s, p, a, pfns) = anon_pages(N);
-    // The model leaves a one-page gap after each mapping: growing by one page fits.
-    assert_eq!(mremap(&mut s, p, a, L, L + PAGE_SIZE, 0, 0), Ok(a));
-    assert_eq!(
-        s.pfns(p, a, N),
-        pfns.iter().map(|&p| Some(p)).collect::<Vec<_>>()
-    );
-    assert_eq!(
-        s.load(p, a + L, PAGE_SIZE),
-        vec![0],
-        "the new page reads zeros"
-    );
-    let v =
-        s.m.mm(p)
-            .unwrap()
-            .vma_lookup(a / PAGE_SIZE)
-            .unwrap()
-            .clone();
-    assert_eq!((v.start, v.end), (a / PAGE_SIZE, a / PAGE_SIZE + N + 1));
-    // A later mmap does not land in the grown VMA.
-    let b = s.mmap(p, L);
-    assert!(b >= a + L + PAGE_SIZE);
-}
-
-#[test]
-fn mremap_grow_blocked_without_maymove__enomem_with_maymove_moves() {
-    let (mut s, p, a, pfns) = anon_pages(N);
-    let base = s.pins();
-    let _next = s.mmap(p, L);
-    assert_eq!(mremap(&mut s, p, a, L, 2 * L, 0, 0), Err(Errno::ENOMEM));
-    let b = mremap(&mut s, p, a, L, 2 * L, MREMAP_MAYMOVE, 0).expect("moves");
-    assert_ne!(b, a);
-    assert_eq!(
-        s.pfns(p, b, N),
-        pfns.iter().map(|&p| Some(p)).collect::<Vec<_>>()
-    );
-    for &pfn in &pfns {
-        assert_eq!(
-            (s.folio(pfn).refcount, s.mapcount(pfn)),
-            (1, 1),
-            "same folio, one PTE"
-        );
-    }
-    assert_eq!(
-        s.load(p, b + L, PAGE_SIZE),
-        vec![0],
-        "the grown part is empty"
-    );
-    assert_eq!(s.try_load(p, a, PAGE_SIZE), None);
-    assert_eq!(s.pins_since(base), (0, 0));
-    s.assert_no_bad_outcome();
-}
-
-#[test]
-fn mremap_thp_aligned__pmd_moves_whole_unaligned__pmd_split() {
-    let mut s = Sim::new("upstream");
-    let p = s.spawn("p");
-    let (a, _) = s.thp_buffer(p, 1, 'T');
-    let head = s.pfn(p, a).unwrap();
-    let base = s.pins();
-    let ring = s.ring(p);
-    s.register(p, ring, a, PMD_SIZE).expect("register");
-    let b = s.mmap(p, 2 * PMD_SIZE);
-    assert_eq!(b % PMD_SIZE, 0);
-    let splits = s.m.vmstat.thp_split_pmd;
-    assert_eq!(
-        mremap(
-            &mut s,
-            p,
-            a,
-            PMD_SIZE,
-            PMD_SIZE,
-            MREMAP_MAYMOVE | MREMAP_FIXED,
-            b
-        ),
-        Ok(b)
-    );
-    s.assert_pmd_mapped(p, b);
-    assert_eq!(s.pfn(p, b), Some(head));
-    assert_eq!(s.m.vmstat.thp_split_pmd, splits, "moved whole");
-    let f = s.folio(head);
-    assert_eq!(
-        (f.refcount, f.pincount, f.entire_mapcount),
-        (2, 1, 1),
-        "PMD + one pin ref; one pin"
-    );
-    // To an address 1 page off the PMD boundary: split, then the PTEs move.
-    let c = b + PMD_SIZE + PAGE_SIZE;
-    s.munmap(p, b + PMD_SIZE, PMD_SIZE);
-    assert_eq!(
-        mremap(
-            &mut s,
-            p,
-            b,
-            PMD_SIZE,
-            PMD_SIZE,
-            MREMAP_MAYMOVE | MREMAP_FIXED,
-            c
-        ),
-        Ok(c)
-    );
-    assert_eq!(s.m.vmstat.thp_split_pmd, splits + 1);
-    assert!(!s.is_pmd_mapped(p, c));
-    assert_eq!(s.pfns(p, c, 2), vec![Some(head), Some(head + 1)]);
-    let f = s.folio(head);
-    assert_eq!(
-        (f.refcount, f.pincount, f.entire_mapcount),
-        (1 + HPAGE_PMD_NR as i64, 1, 0),
-        "512 PTE refs + one pin ref"
-    );
-    s.unregister(p, ring);
-    assert_eq!(s.pins_since(base), (512, 512));
-}
-
-#[test]
-fn mremap_dontunmap__old_vma_stays_empty_pages_move() {
-    let (mut s, p, a, pfns) = anon_pages(N);
-    let w = s.load(p, a, L);
-    let b = mremap(&mut s, p, a, L, L, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0).expect("moves");
-    assert_eq!(
-        s.pfns(p, b, N),
-        pfns.iter().map(|&p| Some(p)).collect::<Vec<_>>()
-    );
-    assert_eq!(s.load(p, b, L), w);
-    assert_eq!(
-        s.load(p, a, L),
-        vec![0; N as usize],
-        "the old VMA stays, empty"
-    );
-    s.assert_no_bad_outcome();
-}
-
-#[test]
-fn mremap_moves_swap_entries() {
-    let mut s = Sim::with_cfg(
-        "upstream",
-        MachineConfig {
-            swap: true,
-            ..MachineConfig::default()
-        },
-    );
-    let p = s.spawn("p");
-    let a = s.mmap(p, L);
-    s.madvise(p, a, L, MADV_NOHUGEPAGE).unwrap();
-    let w = s.store(p, a, L, 'S');
-    s.madvise(p, a, L, MADV_PAGEOUT).unwrap();
-    assert_eq!(s.m.mm(p).unwrap().swapped.len(), N as usize);
-    let b = s.mmap(p, L);
-    assert_eq!(
-        mremap(&mut s, p, a, L, L, MREMAP_MAYMOVE | MREMAP_FIXED, b),
-        Ok(b)
-    );
-    let sw: Vec<u64> = s.m.mm(p).unwrap().swapped.keys().copied().collect();
-    assert_eq!(sw, (0..N).map(|i| b / PAGE_SIZE + i).collect::<Vec<_>>());
-    assert_eq!(
-        s.load(p, b, L),
-        vers(w, N),
-        "swapped back in at the new address"
-    );
-    s.assert_no_bad_outcome();
 }

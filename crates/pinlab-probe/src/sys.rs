@@ -665,3 +665,45 @@ impl Drop for LoopFs {
         let _ = fs::remove_file(&self.img);
     }
 }
+
+/// A tmpfs mounted with `opts` (e.g. `huge=always,size=16m`) in a private
+/// directory for the guard's life (root); unmounted and removed on drop.
+pub struct TmpfsMount {
+    /// Mount point.
+    pub dir: std::path::PathBuf,
+}
+
+impl TmpfsMount {
+    /// Mounts a tmpfs with `opts` at `parent/name`.
+    pub fn new(parent: &std::path::Path, name: &str, opts: &str) -> Result<TmpfsMount, String> {
+        let dir = parent.join(name);
+        fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let m = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", opts, "pinlab-probe"])
+            .arg(&dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !m.status.success() {
+            let _ = fs::remove_dir(&dir);
+            return Err(format!(
+                "mount -t tmpfs -o {opts} failed: {}",
+                String::from_utf8_lossy(&m.stderr).trim()
+            ));
+        }
+        Ok(TmpfsMount { dir })
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let u = std::process::Command::new("umount").arg(&self.dir).output();
+        if !u.is_ok_and(|o| o.status.success()) {
+            // Still busy (a deferred io_uring teardown): detach it lazily.
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.dir)
+                .output();
+        }
+        let _ = fs::remove_dir(&self.dir);
+    }
+}

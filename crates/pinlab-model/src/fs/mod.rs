@@ -9,10 +9,12 @@
 //! allocator hands out the lowest free block, so reuse is reachable in small
 //! scenarios; a newly allocated block reads as zeroes (an unwritten extent).
 //! Writeback is in [`writeback`], truncate, hole punch, reclaim and drop_caches in
-//! [`truncate`]. Page-cache membership holds `nr_pages` references.
+//! [`truncate`]. Page-cache membership holds `nr_pages` references. Large
+//! (PMD-order) shmem folios of a `huge=always` tmpfs are in [`shmem_thp`].
 
 pub mod dax;
 pub mod memfd;
+pub mod shmem_thp;
 pub mod truncate;
 pub mod writeback;
 
@@ -310,8 +312,27 @@ impl Machine {
     /// `index` (the large folio covering it, if any), read in from its block (or
     /// zeroed) if absent. One page-cache reference.
     pub fn filemap_get_folio(&mut self, ino: u32, index: u64, memalloc_pin: bool) -> u64 {
+        self.filemap_get_folio_huge(ino, index, memalloc_pin, true)
+    }
+
+    /// [`filemap_get_folio`](Self::filemap_get_folio) with `huge_ok` false when
+    /// a fault's VMA cannot take a PMD-order folio (`thp_vma_suitable_order`):
+    /// on a `huge=always` tmpfs ([`shmem_thp`]) an absent page otherwise comes
+    /// in a new 2 MiB folio.
+    pub fn filemap_get_folio_huge(
+        &mut self,
+        ino: u32,
+        index: u64,
+        memalloc_pin: bool,
+        huge_ok: bool,
+    ) -> u64 {
         if let Some((head, _)) = self.cached_folio(ino, index) {
             return head;
+        }
+        if huge_ok {
+            if let Some(head) = self.shmem_alloc_huge_folio(ino, index, memalloc_pin) {
+                return head;
+            }
         }
         let zone = self.user_zone(memalloc_pin);
         let data = {
@@ -416,8 +437,9 @@ impl Machine {
             } else {
                 let pfn = self.filemap_get_folio(ino, idx, false);
                 self.attach_buffers(ino, idx, pfn);
+                let k = self.cached_folio(ino, idx).map_or(0, |(_, k)| k);
                 let fo = self.frames.get_mut(pfn).expect("folio");
-                fo.data[0] = v;
+                fo.data[k as usize] = v;
                 fo.dirty = true;
             }
             self.file_write_target(ino, idx, v, wid, WritePath::Cpu);
@@ -468,11 +490,16 @@ impl Machine {
 
     /// Every (pid, vpn) whose PTE maps `pfn` (the rmap walk the model does by scanning).
     pub fn rmap_ptes(&self, pfn: u64) -> Vec<(Pid, u64)> {
+        self.rmap_ptes_range(pfn, 1)
+    }
+
+    /// Every (pid, vpn) whose PTE maps one of the `nr` pages from `pfn` on.
+    pub fn rmap_ptes_range(&self, pfn: u64, nr: u64) -> Vec<(Pid, u64)> {
         let mut v = Vec::new();
         for (pid, p) in self.procs.iter().enumerate() {
             let Some(mm) = &p.mm else { continue };
             for (vpn, pte) in &mm.ptes {
-                if pte.pfn == pfn {
+                if pte.pfn >= pfn && pte.pfn < pfn + nr {
                     v.push((pid as Pid, *vpn));
                 }
             }

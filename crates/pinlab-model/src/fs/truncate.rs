@@ -23,8 +23,10 @@ use crate::vm::PAGE_SIZE;
 
 impl Machine {
     /// Zaps every PTE mapping `pfn` (`unmap_mapping_folio` / `try_to_unmap`).
+    /// Every page of a large folio is unmapped (a PTE-mapped shmem THP).
     pub fn unmap_folio(&mut self, pfn: u64) {
-        for (pid, vpn) in self.rmap_ptes(pfn) {
+        let nr = self.frames.get(pfn).map_or(1, |f| f.nr_pages());
+        for (pid, vpn) in self.rmap_ptes_range(pfn, nr) {
             self.zap_pte(pid, vpn);
         }
         // PMD mappings (hugetlb): the whole folio goes.
@@ -112,10 +114,13 @@ impl Machine {
                 }
             }
         }
+        // Large shmem folios only partly in the range: zeroed, split if possible.
+        let partial = self.truncate_partial_large_folios(ino, first, last);
         let mut kept = Vec::new();
         let pages: Vec<(u64, u64)> = self.fs.inodes[ino as usize]
             .cache
             .range(first..last)
+            .filter(|(_, p)| !partial.contains(p))
             .map(|(i, p)| (*i, *p))
             .collect();
         for (idx, pfn) in pages {

@@ -361,7 +361,10 @@ impl Frames {
     /// its mapcount (one reference per PTE, as `remap_page` restores them); a
     /// page that nothing maps is freed (`free_page_and_swap_cache` of the
     /// unmapped tails). The caller has checked `can_split_folio` (no PMD
-    /// mapping, no pins, no other references). Returns the pages freed.
+    /// mapping, no pins, no other references). A page-cache (shmem) folio's
+    /// pages each keep one page-cache reference and become `File` folios of
+    /// their own index (`__split_huge_page_tail`), so none is freed. Returns
+    /// the pages freed.
     pub fn split(&mut self, head: u64) -> u64 {
         let f = self.folios.remove(&head).expect("split a live folio");
         debug_assert!(f.is_large() && f.entire_mapcount == 0 && f.pincount == 0);
@@ -369,7 +372,17 @@ impl Frames {
         for i in 0..f.nr_pages() as usize {
             let pfn = head + i as u64;
             let mapcount = f.page_mapcount[i];
-            if mapcount == 0 {
+            let (kind, cache_ref) = match f.kind {
+                FolioKind::File { ino, index } => (
+                    FolioKind::File {
+                        ino,
+                        index: index + i as u64,
+                    },
+                    1,
+                ),
+                k => (k, 0),
+            };
+            if mapcount + cache_ref == 0 {
                 self.free
                     .entry((Zone::of_pfn(pfn), 0))
                     .or_default()
@@ -377,8 +390,8 @@ impl Frames {
                 freed += 1;
                 continue;
             }
-            let mut small = Folio::new(0, f.kind);
-            small.refcount = mapcount as i64;
+            let mut small = Folio::new(0, kind);
+            small.refcount = (mapcount + cache_ref) as i64;
             small.page_mapcount[0] = mapcount;
             small.anon_exclusive[0] = f.anon_exclusive[i];
             small.data[0] = f.data[i];

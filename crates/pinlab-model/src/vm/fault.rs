@@ -202,7 +202,17 @@ impl Machine {
                     return Err(VmFault::Sigbus);
                 }
                 let shared = vma.flags & VM_SHARED != 0;
-                let src = self.filemap_get_folio(ino, index, memalloc_pin);
+                // shmem_fault on a huge=always tmpfs: a PMD-order folio only if
+                // the VMA can map it (thp_vma_suitable_order; fs/shmem_thp.rs).
+                let haddr = vpn & !(HPAGE_PMD_NR - 1);
+                let huge_ok = vma.flags & VM_NOHUGEPAGE == 0
+                    && vpn.wrapping_sub(index) % HPAGE_PMD_NR == 0
+                    && haddr >= vma.start
+                    && haddr + HPAGE_PMD_NR <= vma.end;
+                let head = self.filemap_get_folio_huge(ino, index, memalloc_pin, huge_ok);
+                // The page of a large folio (PTE-mapped, `[model assumption]`).
+                let k = self.cached_folio(ino, index).map_or(0, |(_, k)| k);
+                let src = head + k;
                 if !shared && kind != FaultKind::Read {
                     // do_cow_fault: the private mapping gets an anonymous copy.
                     let data = self.page_data(src);
@@ -216,13 +226,13 @@ impl Machine {
                 let mut write = shared && writable && !fskind.needs_dirty_tracking();
                 let mut dirty = false;
                 if shared && kind == FaultKind::Write {
-                    self.page_mkwrite(ino, index, src);
+                    self.page_mkwrite(ino, index, head);
                     write = writable;
                     dirty = true;
                 }
-                let f = self.frames.get_mut(src).expect("file folio");
+                let f = self.frames.get_mut(head).expect("file folio");
                 f.refcount += 1;
-                f.page_mapcount[0] += 1;
+                f.page_mapcount[k as usize] += 1;
                 self.mm_mut(pid).expect("mm").ptes.insert(
                     vpn,
                     Pte {

@@ -1,4 +1,4 @@
-//! Splitting anonymous THPs: `split_folio` and `MADV_COLD` / `MADV_PAGEOUT`
+//! Splitting THPs: `split_folio` and `MADV_COLD` / `MADV_PAGEOUT`
 //! on part of a THP.
 //!
 //! Splitting the PMD *mapping* (`split_huge_pmd`, [`Machine::split_huge_pmd`])
@@ -18,6 +18,10 @@
 //! +1, `thp_split_pmd` +1) unless it is pinned (`thp_split_page_failed` +1, the
 //! THP stays).
 //!
+//! A shmem PMD-order folio (tmpfs `huge=always`, [`crate::fs::shmem_thp`])
+//! splits by the same rule, its `nr_pages` page-cache references counted as
+//! expected; it is unmapped everywhere first and its pages stay cached.
+//!
 //! `madvise_cold_or_pageout_pte_range` (mm/madvise.c, v6.14): a PMD-mapped
 //! folio only partly inside the range, and a PTE-mapped large folio whose PTE
 //! batch does not cover it, are split if `folio_likely_mapped_shared` is false;
@@ -33,7 +37,7 @@
 use super::vmflags::*;
 use crate::errno::{Errno, KResult};
 use crate::machine::{Machine, Pid};
-use crate::mem::{Folio, HPAGE_PMD_NR, HPAGE_PMD_ORDER, ZERO_PFN};
+use crate::mem::{Folio, FolioKind, HPAGE_PMD_NR, HPAGE_PMD_ORDER, ZERO_PFN};
 
 /// `can_split_folio(folio, 1, &extra_pins)` (mm/huge_memory.c, v6.14) with the
 /// caller's reference left out (the model's caller takes none): `_refcount`
@@ -61,15 +65,22 @@ pub fn folio_likely_mapped_shared(f: &Folio) -> bool {
 
 impl Machine {
     /// `split_folio` → `split_huge_page_to_list_to_order(page, NULL, 0)`
-    /// (mm/huge_memory.c, v6.14) for the anonymous PMD-order folio with head
-    /// `head`: `-EAGAIN` (`thp_split_page_failed` +1) unless
-    /// [`can_split_folio`]; else every PMD mapping is split (`unmap_folio`) and
-    /// the folio becomes order-0 folios (`thp_split_page` +1). A small, hugetlb
-    /// or non-anonymous folio is `-EINVAL` (`[model assumption]`: file and shmem
-    /// splitting are not modelled).
+    /// (mm/huge_memory.c, v6.14) for the anonymous or shmem PMD-order folio
+    /// with head `head`: `-EAGAIN` (`thp_split_page_failed` +1) unless
+    /// [`can_split_folio`]; else `unmap_folio` splits every PMD mapping of an
+    /// anonymous folio, or unmaps a shmem folio everywhere (`try_to_unmap`;
+    /// `remap_page` restores only anonymous mappings: the pages refault), and
+    /// the folio becomes order-0 folios (`thp_split_page` +1); a shmem folio's
+    /// pages each stay in the page cache at their own index. A small, hugetlb,
+    /// pmem or non-shmem file folio is `-EINVAL` (`[model assumption]`: the
+    /// model has no large ext4 folios).
     pub fn split_folio(&mut self, head: u64) -> KResult<()> {
         let f = self.frames.get(head).ok_or(Errno::EINVAL)?;
-        if f.order != HPAGE_PMD_ORDER || f.hugetlb || !f.is_anon() {
+        let shmem = match f.kind {
+            FolioKind::File { ino, .. } => self.fs.inodes[ino as usize].kind.is_shmem(),
+            _ => false,
+        };
+        if f.order != HPAGE_PMD_ORDER || f.hugetlb || !(f.is_anon() || shmem) {
             return Err(Errno::EINVAL);
         }
         if f.writeback {
@@ -78,6 +89,16 @@ impl Machine {
         if !can_split_folio(f) {
             self.vmstat.thp_split_page_failed += 1;
             return Err(Errno::EAGAIN);
+        }
+        if let FolioKind::File { ino, index } = f.kind {
+            self.unmap_folio(head);
+            self.frames.split(head);
+            let cache = &mut self.fs.inodes[ino as usize].cache;
+            for i in 0..HPAGE_PMD_NR {
+                cache.insert(index + i, head + i);
+            }
+            self.vmstat.thp_split_page += 1;
+            return Ok(());
         }
         // unmap_folio: TTU_SPLIT_HUGE_PMD in every mm that PMD-maps it.
         let pmds: Vec<(Pid, u64)> = self

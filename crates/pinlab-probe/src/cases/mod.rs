@@ -14,6 +14,7 @@ mod model;
 mod pageout;
 mod register;
 mod seals;
+mod shmem_thp;
 mod syscalls;
 mod visibility;
 
@@ -52,6 +53,7 @@ pub fn all() -> Vec<Case> {
     v.extend(collapse::cases());
     v.extend(ksm::cases());
     v.extend(pageout::cases());
+    v.extend(shmem_thp::cases());
     v
 }
 

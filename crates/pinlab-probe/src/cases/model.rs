@@ -18,10 +18,15 @@ pub struct M {
 impl M {
     /// A fresh machine (hugetlb pool of 4 pages, THP `madvise`) and process.
     pub fn new() -> M {
-        let mut m = Machine::new(MachineConfig {
+        M::with_cfg(MachineConfig {
             nr_hugepages: 4,
             ..MachineConfig::default()
-        });
+        })
+    }
+
+    /// A fresh machine configured with `cfg`, and a process.
+    pub fn with_cfg(cfg: MachineConfig) -> M {
+        let mut m = Machine::new(cfg);
         let pid = m.spawn("probe");
         M {
             m,

@@ -11,7 +11,7 @@ use crate::parse::ParseError;
 use pinlab_model::gup::GupApi;
 use pinlab_model::mem::Zone;
 use pinlab_model::vm::uapi::*;
-use pinlab_model::{MachineConfig, Mechanism, Outcome, Policy, Thp};
+use pinlab_model::{MachineConfig, Mechanism, Outcome, Policy, ShmemHuge, Thp};
 use std::collections::{BTreeMap, BTreeSet};
 
 mod flags;
@@ -339,6 +339,19 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
                     }
                 }
             }
+            "shmem_huge" => {
+                cfg.shmem_huge = match v {
+                    "always" => ShmemHuge::Always,
+                    "never" => ShmemHuge::Never,
+                    _ => {
+                        return Err(err(
+                            file,
+                            item.value.span,
+                            format!("expected always or never, found `{}`", item.value),
+                        ))
+                    }
+                }
+            }
             "user_zone" => {
                 cfg.user_zone = match v {
                     "ZONE_NORMAL" => Zone::Normal,
@@ -383,7 +396,7 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
                 return Err(err(
                     file,
                     item.span,
-                    format!("unknown setup key `{k}`; expected thp, user_zone, stable_writes, swap, nr_hugepages or driver_bug"),
+                    format!("unknown setup key `{k}`; expected thp, shmem_huge, user_zone, stable_writes, swap, nr_hugepages or driver_bug"),
                 ))
             }
         }

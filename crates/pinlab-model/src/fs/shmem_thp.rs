@@ -1,0 +1,211 @@
+//! Large shmem folios: a tmpfs mounted `huge=always` (mm/shmem.c, mm/truncate.c,
+//! v6.14).
+//!
+//! On such a mount (the model's `/dev/shm` when [`MachineConfig::shmem_huge`] is
+//! [`ShmemHuge::Always`]) `shmem_get_folio_gfp` allocates a PMD-order folio
+//! (`shmem_alloc_and_add_folio` with the order `shmem_allowable_huge_orders`
+//! and `shmem_suitable_orders` allow) for the 2 MiB-aligned block of the file
+//! around an absent index, if no page of that block is in the page cache yet
+//! and, for a fault, the VMA is suitably aligned (`thp_vma_suitable_order`);
+//! otherwise an order-0 folio. The folio is cached under its first index and
+//! holds `nr_pages` page-cache references. `[model assumption]`: a fault maps
+//! it with PTEs (the kernel PMD-maps it through `finish_fault` → `do_set_pmd`);
+//! pin counts, PFNs and the kpageflags THP bit are the same either way.
+//!
+//! Truncate and hole punch of part of such a folio go through
+//! `truncate_inode_partial_folio` (from `shmem_undo_range`, which marks the
+//! folio dirty first), after `unmap_mapping_range` zapped the PTEs of the
+//! range (they refault to the same pages if the folio stays): the range is
+//! zeroed in place, then `split_folio` is
+//! tried ([`Machine::split_folio`]); on success the small folios in the range
+//! are removed like any others; on failure (a pin: `thp_split_page_failed` +1)
+//! the dirty folio stays in the file whole, at the same PFN, with the range
+//! zeroed — so DMA through the pin into the "punched" range is visible in the
+//! file (host probe Exp. 4). A folio wholly inside the range is removed whole
+//! (an orphan if pinned).
+//!
+//! [`MachineConfig::shmem_huge`]: crate::machine::MachineConfig::shmem_huge
+//! [`ShmemHuge::Always`]: crate::machine::ShmemHuge::Always
+
+use crate::fs::FsKind;
+use crate::machine::{Machine, ShmemHuge};
+use crate::mem::{FolioKind, HPAGE_PMD_NR, HPAGE_PMD_ORDER};
+
+/// Where the model's `huge=`-configurable tmpfs is mounted.
+pub const SHMEM_HUGE_MOUNT: &str = "/dev/shm/";
+
+impl Machine {
+    /// `shmem_huge_global_enabled` for `ino` (mm/shmem.c, v6.14): a regular
+    /// file on the tmpfs at [`SHMEM_HUGE_MOUNT`] mounted `huge=always`.
+    pub fn shmem_huge_enabled(&self, ino: u32) -> bool {
+        self.cfg.shmem_huge == ShmemHuge::Always
+            && self
+                .fs
+                .inodes
+                .get(ino as usize)
+                .is_some_and(|i| i.kind == FsKind::Tmpfs && i.name.starts_with(SHMEM_HUGE_MOUNT))
+    }
+
+    /// The huge half of `shmem_alloc_and_add_folio` (mm/shmem.c, v6.14) for an
+    /// absent `index`: a new PMD-order folio for the aligned block
+    /// (`round_down(index, HPAGE_PMD_NR)`) with `nr_pages` page-cache
+    /// references, or `None` when the inode is not on a `huge=always` mount or
+    /// a page of the block is already cached (`shmem_suitable_orders` finds
+    /// an entry in the range and falls back to order 0).
+    pub(crate) fn shmem_alloc_huge_folio(
+        &mut self,
+        ino: u32,
+        index: u64,
+        memalloc_pin: bool,
+    ) -> Option<u64> {
+        if !self.shmem_huge_enabled(ino) {
+            return None;
+        }
+        let first = index & !(HPAGE_PMD_NR - 1);
+        if self.fs.inodes[ino as usize]
+            .cache
+            .range(first..first + HPAGE_PMD_NR)
+            .next()
+            .is_some()
+        {
+            return None;
+        }
+        let zone = self.user_zone(memalloc_pin);
+        let head = self
+            .frames
+            .alloc(zone, HPAGE_PMD_ORDER, FolioKind::File { ino, index: first });
+        self.frames.get_mut(head).expect("new folio").refcount = HPAGE_PMD_NR as i64;
+        self.fs.inodes[ino as usize].cache.insert(first, head);
+        Some(head)
+    }
+
+    /// `truncate_inode_partial_folio` (mm/truncate.c, v6.14) for every large
+    /// shmem folio only partly inside the page range `[first, last)` of `ino`
+    /// (`shmem_undo_range` marks it dirty first): zero the pages in the range
+    /// in place, then try `split_folio`. A folio that does not split stays in
+    /// the page cache whole (it is dirty: the kernel returns false and skips
+    /// it). Returns the heads of the folios kept that way.
+    pub(crate) fn truncate_partial_large_folios(
+        &mut self,
+        ino: u32,
+        first: u64,
+        last: u64,
+    ) -> Vec<u64> {
+        if self.fs.inodes[ino as usize].kind != FsKind::Tmpfs || first >= last {
+            return Vec::new();
+        }
+        let mut heads = Vec::new();
+        for idx in [first, last - 1] {
+            let Some((head, k)) = self.cached_folio(ino, idx) else {
+                continue;
+            };
+            let f = self.frames.get(head).expect("cached folio");
+            let start = idx - k;
+            let nr = f.nr_pages();
+            let partial = start < first || start + nr > last;
+            if f.is_large() && !f.hugetlb && partial && !heads.contains(&head) {
+                heads.push(head);
+            }
+        }
+        let mut kept = Vec::new();
+        for head in heads {
+            let f = self.frames.get_mut(head).expect("cached folio");
+            let FolioKind::File { index: start, .. } = f.kind else {
+                continue;
+            };
+            // folio_mark_dirty, then folio_zero_range over the part in range.
+            f.dirty = true;
+            let (a, z) = (first.max(start), last.min(start + f.nr_pages()));
+            for i in a..z {
+                f.data[(i - start) as usize] = 0;
+            }
+            // shmem_fallocate / shmem_setattr unmap the range first
+            // (unmap_mapping_range): the PTEs of those pages go, the rest stay.
+            for (pid, vpn) in self.rmap_ptes_range(head + (a - start), z - a) {
+                self.zap_pte(pid, vpn);
+            }
+            if self.split_folio(head).is_err() {
+                kept.push(head);
+            }
+        }
+        kept
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fs::oflags::*;
+    use crate::machine::{Machine, MachineConfig, ShmemHuge};
+    use crate::mem::HPAGE_PMD_NR;
+
+    fn huge_machine() -> (Machine, u32, usize) {
+        let mut m = Machine::new(MachineConfig {
+            shmem_huge: ShmemHuge::Always,
+            ..MachineConfig::default()
+        });
+        let p = m.spawn("t");
+        let fd = m.open(p, "/dev/shm/t", O_RDWR | O_CREAT).expect("open");
+        (m, p, fd)
+    }
+
+    #[test]
+    fn huge_always_allocates_one_pmd_folio_per_aligned_block() {
+        let (mut m, _, fd) = huge_machine();
+        let ino = m.fs.files[fd].ino;
+        let h = m.filemap_get_folio(ino, 5, false);
+        assert_eq!(m.frames.get(h).expect("folio").order, 9);
+        assert_eq!(m.filemap_get_folio(ino, 511, false), h);
+        assert_eq!(m.cached_folio(ino, 7), Some((h, 7)));
+        assert_eq!(
+            m.frames.get(h).expect("folio").refcount,
+            HPAGE_PMD_NR as i64
+        );
+        let h2 = m.filemap_get_folio(ino, 512, false);
+        assert_ne!(h2, h);
+        assert_eq!(
+            m.check_invariants(&crate::policy::Policy::preset("upstream").expect("preset")),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn huge_never_and_memfd_stay_small() {
+        let mut m = Machine::new(MachineConfig::default());
+        let p = m.spawn("t");
+        let fd = m.open(p, "/dev/shm/t", O_RDWR | O_CREAT).expect("open");
+        let ino = m.fs.files[fd].ino;
+        let h = m.filemap_get_folio(ino, 0, false);
+        assert_eq!(m.frames.get(h).expect("folio").order, 0);
+        let (mut m, p, _) = huge_machine();
+        let fd = m.memfd_create(p, "x").expect("memfd");
+        let ino = m.fs.files[fd].ino;
+        let h = m.filemap_get_folio(ino, 0, false);
+        assert_eq!(m.frames.get(h).expect("folio").order, 0);
+    }
+
+    #[test]
+    fn unpinned_partial_punch_splits_and_removes_the_range() {
+        let (mut m, p, fd) = huge_machine();
+        let ino = m.fs.files[fd].ino;
+        let pol = crate::policy::Policy::preset("upstream").expect("preset");
+        m.ftruncate(&pol, p, fd, 2 << 20).expect("ftruncate");
+        let h = m.filemap_get_folio(ino, 0, false);
+        m.fallocate(
+            &pol,
+            p,
+            fd,
+            FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+            16 * 4096,
+            4 * 4096,
+        )
+        .expect("punch");
+        assert_eq!(m.vmstat.thp_split_page, 1);
+        assert_eq!(m.cached_folio(ino, 15), Some((h + 15, 0)));
+        assert_eq!(m.cached_folio(ino, 16), None);
+        assert_eq!(m.cached_folio(ino, 20), Some((h + 20, 0)));
+        assert_eq!(
+            m.check_invariants(&crate::policy::Policy::preset("upstream").expect("preset")),
+            Ok(())
+        );
+    }
+}
