@@ -547,28 +547,13 @@ fn anon_munmap_only__read_fixed_still_accepted_pinned_page_holds_d() {
 // ---------------------------------------------------------------------------
 // mremap (mm/mremap.c, v6.14)
 
-/// `mremap` plus the invariant check.
-fn mremap(
-    s: &mut Sim,
-    p: Pid,
-    a: u64,
-    old: u64,
-    new: u64,
-    flags: u64,
-    to: u64,
-) -> Result<u64, Errno> {
-    let r = s.m.mremap(p, a, old, new, flags, to);
-    s.check();
-    r
-}
-
 #[test]
 fn anon_mremap_maymove_fixed__d_visible_at_new_address_same_pfn() {
     let mut x = anon_registered();
     // The destination: a free range the process reserved.
     let b = x.s.mmap(x.p, L);
     let wa: Vec<Ver> = x.s.load(x.p, x.a, L);
-    let r = mremap(&mut x.s, x.p, x.a, L, L, MREMAP_MAYMOVE | MREMAP_FIXED, b);
+    let r = x.s.mremap(x.p, x.a, L, L, MREMAP_MAYMOVE | MREMAP_FIXED, b);
     assert_eq!(r, Ok(b));
     assert_eq!(x.s.pins_since(x.base), (N, 0), "mremap changes no counter");
     assert_eq!(

@@ -18,21 +18,6 @@ use pinlab_model::{Errno, MachineConfig, Pid};
 const N: u64 = 4;
 const L: u64 = N * PAGE_SIZE;
 
-/// `mremap` plus the invariant check.
-fn mremap(
-    s: &mut Sim,
-    p: Pid,
-    a: u64,
-    old: u64,
-    new: u64,
-    flags: u64,
-    to: u64,
-) -> Result<u64, Errno> {
-    let r = s.m.mremap(p, a, old, new, flags, to);
-    s.check();
-    r
-}
-
 /// A fresh private anonymous mapping of `n` pages, each written.
 fn anon_pages(n: u64) -> (Sim, Pid, u64, Vec<u64>) {
     let mut s = Sim::new("upstream");
@@ -51,10 +36,7 @@ fn anon_pages(n: u64) -> (Sim, Pid, u64, Vec<u64>) {
 fn mremap_fixed_without_maymove__einval() {
     let (mut s, p, a, pfns) = anon_pages(N);
     let b = s.mmap(p, L);
-    assert_eq!(
-        mremap(&mut s, p, a, L, L, MREMAP_FIXED, b),
-        Err(Errno::EINVAL)
-    );
+    assert_eq!(s.mremap(p, a, L, L, MREMAP_FIXED, b), Err(Errno::EINVAL));
     assert_eq!(s.pfn(p, a), Some(pfns[0]), "nothing moved");
 }
 
@@ -63,32 +45,32 @@ fn mremap_bad_arguments__einval() {
     let (mut s, p, a, _) = anon_pages(N);
     let mv = MREMAP_MAYMOVE | MREMAP_FIXED;
     assert_eq!(
-        mremap(&mut s, p, a + 1, L, L, 0, 0),
+        s.mremap(p, a + 1, L, L, 0, 0),
         Err(Errno::EINVAL),
         "unaligned addr"
     );
     assert_eq!(
-        mremap(&mut s, p, a, L, 0, MREMAP_MAYMOVE, 0),
+        s.mremap(p, a, L, 0, MREMAP_MAYMOVE, 0),
         Err(Errno::EINVAL),
         "new_len 0"
     );
     assert_eq!(
-        mremap(&mut s, p, a, L, L, 8, 0),
+        s.mremap(p, a, L, L, 8, 0),
         Err(Errno::EINVAL),
         "unknown flag"
     );
     assert_eq!(
-        mremap(&mut s, p, a, L, L, mv, a + PAGE_SIZE),
+        s.mremap(p, a, L, L, mv, a + PAGE_SIZE),
         Err(Errno::EINVAL),
         "overlapping ranges"
     );
     assert_eq!(
-        mremap(&mut s, p, a, L, L, mv, a + 1 + L),
+        s.mremap(p, a, L, L, mv, a + 1 + L),
         Err(Errno::EINVAL),
         "unaligned new_addr"
     );
     assert_eq!(
-        mremap(&mut s, p, a, L, 2 * L, MREMAP_DONTUNMAP | MREMAP_MAYMOVE, 0),
+        s.mremap(p, a, L, 2 * L, MREMAP_DONTUNMAP | MREMAP_MAYMOVE, 0),
         Err(Errno::EINVAL),
         "DONTUNMAP cannot resize"
     );
@@ -103,12 +85,12 @@ fn mremap_old_range_not_in_one_vma__efault() {
     s.munmap(p, far, L);
     // Past the VMA's end (the next page is the gap before `b`).
     assert_eq!(
-        mremap(&mut s, p, a, L + PAGE_SIZE, 2 * L, MREMAP_MAYMOVE, 0),
+        s.mremap(p, a, L + PAGE_SIZE, 2 * L, MREMAP_MAYMOVE, 0),
         Err(Errno::EFAULT)
     );
     // Nothing mapped at the old address at all.
     assert_eq!(
-        mremap(&mut s, p, far, L, L, MREMAP_MAYMOVE | MREMAP_FIXED, b),
+        s.mremap(p, far, L, L, MREMAP_MAYMOVE | MREMAP_FIXED, b),
         Err(Errno::EFAULT)
     );
     assert!(
@@ -120,7 +102,7 @@ fn mremap_old_range_not_in_one_vma__efault() {
 #[test]
 fn mremap_shrink_in_place__tail_unmapped_and_freed() {
     let (mut s, p, a, pfns) = anon_pages(N);
-    assert_eq!(mremap(&mut s, p, a, L, 2 * PAGE_SIZE, 0, 0), Ok(a));
+    assert_eq!(s.mremap(p, a, L, 2 * PAGE_SIZE, 0, 0), Ok(a));
     assert_eq!(
         s.pfns(p, a, 2),
         vec![Some(pfns[0]), Some(pfns[1])],
@@ -148,7 +130,7 @@ fn mremap_shrink_in_place__tail_unmapped_and_freed() {
 fn mremap_grow_in_place__vma_extended_pages_stay() {
     let (mut s, p, a, pfns) = anon_pages(N);
     // The model leaves a one-page gap after each mapping: growing by one page fits.
-    assert_eq!(mremap(&mut s, p, a, L, L + PAGE_SIZE, 0, 0), Ok(a));
+    assert_eq!(s.mremap(p, a, L, L + PAGE_SIZE, 0, 0), Ok(a));
     assert_eq!(
         s.pfns(p, a, N),
         pfns.iter().map(|&p| Some(p)).collect::<Vec<_>>()
@@ -175,8 +157,8 @@ fn mremap_grow_blocked_without_maymove__enomem_with_maymove_moves() {
     let (mut s, p, a, pfns) = anon_pages(N);
     let base = s.pins();
     let _next = s.mmap(p, L);
-    assert_eq!(mremap(&mut s, p, a, L, 2 * L, 0, 0), Err(Errno::ENOMEM));
-    let b = mremap(&mut s, p, a, L, 2 * L, MREMAP_MAYMOVE, 0).expect("moves");
+    assert_eq!(s.mremap(p, a, L, 2 * L, 0, 0), Err(Errno::ENOMEM));
+    let b = s.mremap(p, a, L, 2 * L, MREMAP_MAYMOVE, 0).expect("moves");
     assert_ne!(b, a);
     assert_eq!(
         s.pfns(p, b, N),
@@ -264,7 +246,9 @@ fn mremap_thp_aligned__pmd_moves_whole_unaligned__pmd_split() {
 fn mremap_dontunmap__old_vma_stays_empty_pages_move() {
     let (mut s, p, a, pfns) = anon_pages(N);
     let w = s.load(p, a, L);
-    let b = mremap(&mut s, p, a, L, L, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0).expect("moves");
+    let b = s
+        .mremap(p, a, L, L, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0)
+        .expect("moves");
     assert_eq!(
         s.pfns(p, b, N),
         pfns.iter().map(|&p| Some(p)).collect::<Vec<_>>()
@@ -295,7 +279,7 @@ fn mremap_moves_swap_entries() {
     assert_eq!(s.m.mm(p).unwrap().swapped.len(), N as usize);
     let b = s.mmap(p, L);
     assert_eq!(
-        mremap(&mut s, p, a, L, L, MREMAP_MAYMOVE | MREMAP_FIXED, b),
+        s.mremap(p, a, L, L, MREMAP_MAYMOVE | MREMAP_FIXED, b),
         Ok(b)
     );
     let sw: Vec<u64> = s.m.mm(p).unwrap().swapped.keys().copied().collect();

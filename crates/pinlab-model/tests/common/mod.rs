@@ -137,6 +137,21 @@ impl Sim {
     }
 
     #[track_caller]
+    /// `mremap(addr, old_len, new_len, flags, new_addr)` plus the invariant check.
+    pub fn mremap(
+        &mut self,
+        pid: Pid,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u64,
+        new_addr: u64,
+    ) -> pinlab_model::KResult<u64> {
+        let r = self.m.mremap(pid, addr, old_len, new_len, flags, new_addr);
+        self.check();
+        r
+    }
+
     pub fn munmap(&mut self, pid: Pid, addr: u64, len: u64) {
         self.m.munmap(pid, addr, len).expect("munmap");
         self.check();
