@@ -194,15 +194,7 @@ fn mremap_thp_aligned__pmd_moves_whole_unaligned__pmd_split() {
     assert_eq!(b % PMD_SIZE, 0);
     let splits = s.m.vmstat.thp_split_pmd;
     assert_eq!(
-        mremap(
-            &mut s,
-            p,
-            a,
-            PMD_SIZE,
-            PMD_SIZE,
-            MREMAP_MAYMOVE | MREMAP_FIXED,
-            b
-        ),
+        s.mremap(p, a, PMD_SIZE, PMD_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, b),
         Ok(b)
     );
     s.assert_pmd_mapped(p, b);
@@ -218,15 +210,7 @@ fn mremap_thp_aligned__pmd_moves_whole_unaligned__pmd_split() {
     let c = b + PMD_SIZE + PAGE_SIZE;
     s.munmap(p, b + PMD_SIZE, PMD_SIZE);
     assert_eq!(
-        mremap(
-            &mut s,
-            p,
-            b,
-            PMD_SIZE,
-            PMD_SIZE,
-            MREMAP_MAYMOVE | MREMAP_FIXED,
-            c
-        ),
+        s.mremap(p, b, PMD_SIZE, PMD_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, c),
         Ok(c)
     );
     assert_eq!(s.m.vmstat.thp_split_pmd, splits + 1);
