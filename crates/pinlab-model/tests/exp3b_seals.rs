@@ -6,7 +6,12 @@
 //! `F_SEAL_FUTURE_WRITE` checks nothing, and DMA through the pin still writes
 //! the sealed file. The `seal_*` tests pin down what a seal forbids.
 //!
-//! Not modelled (no test here; see docs/probe.md): userfaultfd (the uffd rows).
+//!
+//! The uffd rows (vm/userfaultfd.rs): a 16-page private anonymous range
+//! registered with a userfaultfd whose handler thread resolves every event
+//! (`UFFDIO_COPY` for MISSING, `UFFDIO_WRITEPROTECT` without WP for WP), then
+//! an io_uring registration over it. GUP's faults are not `FAULT_FLAG_USER`, so
+//! under `UFFD_USER_MODE_ONLY` `handle_userfault` returns `VM_FAULT_SIGBUS`.
 
 #![allow(non_snake_case)]
 
@@ -16,6 +21,7 @@ use common::*;
 use pinlab_model::fs::memfd::*;
 use pinlab_model::fs::oflags::*;
 use pinlab_model::vm::uapi::*;
+use pinlab_model::vm::userfaultfd::*;
 use pinlab_model::vm::PAGE_SIZE;
 use pinlab_model::{Errno, Pid, WriteId};
 
@@ -229,4 +235,123 @@ fn seal_seal_forbids_more_seals_and_other_files_cannot_be_sealed() {
         x.s.m.memfd_add_seals(x.p, ext4, F_SEAL_WRITE),
         Err(Errno::EINVAL)
     );
+}
+
+/// A 16-page private anonymous range with a uffd context and its handler.
+fn uffd_range(flags: u32, handler: UffdHandler, mode: u64, prefault: bool) -> (Sim, Pid, u64) {
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("probe");
+    let a = s.mmap(p, L);
+    if prefault {
+        s.store(p, a, L, 'A');
+    }
+    s.m.userfaultfd(p, flags, handler).expect("userfaultfd");
+    s.m.uffdio_register(p, a, L, mode).expect("UFFDIO_REGISTER");
+    s.check();
+    (s, p, a)
+}
+
+fn events(s: &Sim, p: Pid, reason: UffdReason) -> u64 {
+    let ev = s.m.uffd_events(p);
+    assert!(ev.iter().all(|e| e.reason == reason));
+    ev.len() as u64
+}
+
+#[test]
+fn uffd_missing_handler_copies__register_ok_16_events_acq_16() {
+    let mut s0 = Sim::new("upstream");
+    let u = s0.wid(0, 'U');
+    let (mut s, p, a) = uffd_range(0, UffdHandler::Copy(u), UFFDIO_REGISTER_MODE_MISSING, false);
+    let base = s.pins();
+    let r = s.ring(p);
+    assert_eq!(s.register(p, r, a, L), Ok(()));
+    assert_eq!(events(&s, p, UffdReason::Missing), N);
+    assert_eq!(s.pins_since(base), (N, 0));
+    let ev = s.m.uffd_events(p);
+    assert_eq!(ev[0].addr, a);
+    assert_eq!(
+        ev[15].addr,
+        a + 15 * PAGE_SIZE,
+        "one event per page, in order"
+    );
+    // The pinned pages are the handler's copies.
+    assert_eq!(
+        s.write_fixed(p, r, 0, 2 * PAGE_SIZE),
+        vec![u.ver(0), u.ver(1)]
+    );
+    s.unregister(p, r);
+    assert_eq!(s.pins_since(base), (N, N));
+    assert_eq!(events(&s, p, UffdReason::Missing), N, "no new events");
+}
+
+#[test]
+fn uffd_missing_user_mode_only__register_efault_0_events() {
+    let mut s0 = Sim::new("upstream");
+    let u = s0.wid(0, 'U');
+    let (mut s, p, a) = uffd_range(
+        UFFD_USER_MODE_ONLY,
+        UffdHandler::Copy(u),
+        UFFDIO_REGISTER_MODE_MISSING,
+        false,
+    );
+    let base = s.pins();
+    let r = s.ring(p);
+    assert_eq!(s.register(p, r, a, L), Err(Errno::EFAULT));
+    assert_eq!(events(&s, p, UffdReason::Missing), 0);
+    assert_eq!(s.pins_since(base), (0, 0));
+    assert_eq!(s.pfn(p, a), None, "nothing was faulted in");
+    // A user-mode access is still delivered to the handler.
+    let w = s.store(p, a, PAGE_SIZE, 'C');
+    assert_eq!(events(&s, p, UffdReason::Missing), 1);
+    assert_eq!(s.load(p, a, PAGE_SIZE), vec![w.ver(0)]);
+}
+
+#[test]
+fn uffd_wp_prefaulted_handler_unprotects__register_ok_16_events_acq_16() {
+    let (mut s, p, a) = uffd_range(0, UffdHandler::Unprotect, UFFDIO_REGISTER_MODE_WP, true);
+    let pfns = s.pfns(p, a, N);
+    s.m.uffdio_writeprotect(p, a, L, true)
+        .expect("UFFDIO_WRITEPROTECT");
+    s.check();
+    let base = s.pins();
+    let r = s.ring(p);
+    assert_eq!(s.register(p, r, a, L), Ok(()));
+    assert_eq!(events(&s, p, UffdReason::Wp), N);
+    assert_eq!(s.pins_since(base), (N, 0));
+    assert_eq!(s.pfns(p, a, N), pfns, "the exclusive pages were reused");
+    s.unregister(p, r);
+    assert_eq!(s.pins_since(base), (N, N));
+}
+
+#[test]
+fn uffd_wp_reads_and_unshare_raise_no_event_writes_do() {
+    let (mut s, p, a) = uffd_range(0, UffdHandler::Unprotect, UFFDIO_REGISTER_MODE_WP, true);
+    s.m.uffdio_writeprotect(p, a, L, true).expect("wp");
+    s.load(p, a, L);
+    assert_eq!(events(&s, p, UffdReason::Wp), 0);
+    s.store(p, a, PAGE_SIZE, 'B');
+    assert_eq!(events(&s, p, UffdReason::Wp), 1);
+    s.store(p, a, PAGE_SIZE, 'C');
+    assert_eq!(events(&s, p, UffdReason::Wp), 1, "resolved for good");
+}
+
+#[test]
+fn uffd_register_refuses_shared_memory_and_the_child_has_no_context() {
+    let mut s0 = Sim::new("upstream");
+    let u = s0.wid(0, 'U');
+    let (mut s, p, a) = uffd_range(0, UffdHandler::Copy(u), UFFDIO_REGISTER_MODE_MISSING, false);
+    let sh = s.mmap_shared(p, L);
+    assert_eq!(
+        s.m.uffdio_register(p, sh, L, UFFDIO_REGISTER_MODE_MISSING),
+        Err(Errno::EINVAL),
+        "[model assumption]: shmem not modelled"
+    );
+    let c = s.fork(p);
+    s.store(c, a, PAGE_SIZE, 'K');
+    assert_eq!(
+        events(&s, p, UffdReason::Missing),
+        0,
+        "VM_UFFD_* cleared in the child"
+    );
+    assert!(s.m.uffd_events(c).is_empty());
 }

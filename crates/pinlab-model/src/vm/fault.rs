@@ -52,7 +52,7 @@ impl Machine {
 
     /// `do_cow_fault`'s tail: a new exclusive anonymous page holding `data`,
     /// mapped at `vpn` (writable and dirty for a write fault).
-    fn install_anon_copy(
+    pub(crate) fn install_anon_copy(
         &mut self,
         policy: &Policy,
         pid: Pid,
@@ -123,6 +123,20 @@ impl Machine {
         kind: FaultKind,
         memalloc_pin: bool,
     ) -> Result<(), VmFault> {
+        self.handle_mm_fault_flags(policy, pid, vpn, kind, memalloc_pin, false)
+    }
+
+    /// [`Machine::handle_mm_fault`] with `FAULT_FLAG_USER` (`user`: a fault from
+    /// user mode; GUP's faults are not), which only userfaultfd consults.
+    pub(crate) fn handle_mm_fault_flags(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        vpn: u64,
+        kind: FaultKind,
+        memalloc_pin: bool,
+        user: bool,
+    ) -> Result<(), VmFault> {
         let mm = self.mm(pid).ok_or(VmFault::Sigsegv)?;
         let vma = mm.vma_lookup(vpn).cloned().ok_or(VmFault::Sigsegv)?;
         if vma.flags & VM_HUGETLB != 0 {
@@ -137,6 +151,10 @@ impl Machine {
                     return r;
                 }
             }
+        }
+        // do_anonymous_page / do_wp_page → handle_userfault (vm/userfaultfd.rs).
+        if let Some(reason) = self.userfault_reason(pid, vpn, kind) {
+            return self.handle_userfault(policy, pid, vpn, kind, memalloc_pin, user, reason);
         }
         let mm = self.mm(pid).expect("mm");
         match mm.lookup(vpn) {
@@ -739,7 +757,7 @@ impl Machine {
                     return Ok(m.page_pfn());
                 }
             }
-            self.handle_mm_fault(
+            self.handle_mm_fault_flags(
                 policy,
                 pid,
                 vpn,
@@ -749,6 +767,7 @@ impl Machine {
                     FaultKind::Read
                 },
                 false,
+                true,
             )?;
         }
         Err(VmFault::Sigsegv)

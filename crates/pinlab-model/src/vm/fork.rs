@@ -33,6 +33,8 @@ impl Machine {
                 continue;
             }
             let mut cv = v.clone();
+            // dup_userfaultfd without UFFD_FEATURE_EVENT_FORK.
+            cv.flags &= !(VM_UFFD_MISSING | VM_UFFD_WP);
             if v.flags & VM_WIPEONFORK != 0 {
                 cv.anon_vma = false;
             } else if v.anon_vma {

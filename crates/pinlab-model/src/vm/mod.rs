@@ -18,6 +18,7 @@ pub mod madvise;
 pub mod mremap;
 pub mod split;
 pub mod swap;
+pub mod userfaultfd;
 
 use crate::errno::{Errno, KResult};
 use crate::fs::FsKind;
@@ -51,6 +52,10 @@ pub mod vmflags {
     pub const VM_MAYEXEC: u64 = 0x40;
     /// VM_MAYSHARE.
     pub const VM_MAYSHARE: u64 = 0x80;
+    /// VM_UFFD_MISSING (`UFFDIO_REGISTER_MODE_MISSING`, vm/userfaultfd.rs).
+    pub const VM_UFFD_MISSING: u64 = 0x200;
+    /// VM_UFFD_WP (`UFFDIO_REGISTER_MODE_WP`).
+    pub const VM_UFFD_WP: u64 = 0x1000;
     /// VM_DONTCOPY (MADV_DONTFORK).
     pub const VM_DONTCOPY: u64 = 0x0002_0000;
     /// VM_WIPEONFORK.
@@ -202,6 +207,8 @@ pub struct Mm {
     /// Swap entries by page number: the content of private anonymous pages that
     /// were swapped out ([`swap`]); such a page number has no PTE or PMD.
     pub swapped: BTreeMap<u64, crate::ghost::Ver>,
+    /// The userfaultfd context ([`userfaultfd`]), if one was opened.
+    pub uffd: Option<userfaultfd::Uffd>,
 }
 
 /// Where a page number is mapped.

@@ -16,6 +16,7 @@ mod register;
 mod seals;
 mod shmem_thp;
 mod syscalls;
+mod uffd;
 mod visibility;
 
 use crate::sys;
@@ -50,6 +51,7 @@ pub fn all() -> Vec<Case> {
     v.extend(visibility::cases());
     v.extend(syscalls::cases());
     v.extend(seals::cases());
+    v.extend(uffd::cases());
     v.extend(collapse::cases());
     v.extend(ksm::cases());
     v.extend(pageout::cases());
