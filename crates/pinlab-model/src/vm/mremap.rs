@@ -120,7 +120,7 @@ impl Machine {
             }
             return Ok(addr);
         }
-        let vma = self.vma_to_resize(pid, addr, old_len, new_len, flags)?;
+        let vma = self.vma_to_resize(pid, addr, old_len)?;
         if old_len == vma.end * PAGE_SIZE - addr {
             let delta = (new_len - old_len) / PAGE_SIZE;
             if self.vma_expandable(pid, &vma, delta) {
@@ -163,7 +163,7 @@ impl Machine {
             self.munmap(pid, addr.wrapping_add(new_len), old_len - new_len)?;
             old_len = new_len;
         }
-        let vma = self.vma_to_resize(pid, addr, old_len, new_len, flags)?;
+        let vma = self.vma_to_resize(pid, addr, old_len)?;
         let to = if flags & MREMAP_FIXED != 0 {
             let mm = self.mm_mut(pid).expect("mm");
             mm.mmap_next = mm.mmap_next.max((new_addr + new_len) / PAGE_SIZE + 1);
@@ -177,14 +177,7 @@ impl Machine {
     /// `vma_to_resize` (mm/mremap.c, v6.14): the VMA at `addr`, -EFAULT if there
     /// is none or the old range runs past its end, -EINVAL for a zero `old_len`
     /// of a private mapping.
-    fn vma_to_resize(
-        &self,
-        pid: Pid,
-        addr: u64,
-        old_len: u64,
-        _new_len: u64,
-        _flags: u64,
-    ) -> KResult<Vma> {
+    fn vma_to_resize(&self, pid: Pid, addr: u64, old_len: u64) -> KResult<Vma> {
         let vma = self
             .mm(pid)
             .expect("mm")

@@ -186,12 +186,7 @@ fn fmt_orphan(
 
 fn live_orphan(env: &Env, punch: bool) -> Result<String, String> {
     let mnt = TmpfsMount::new(&env.dir, "tmpfs-huge", "huge=always,size=16m")?;
-    let dpath = env.dir.join("d-src");
-    std::fs::write(&dpath, vec![b'D'; PAGE]).map_err(|e| e.to_string())?;
-    let dfd = sys::open(&dpath, libc::O_RDONLY).map_err(|e| e.to_string())?;
-    let opath = env.dir.join("out");
-    let ofd = sys::open(&opath, libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC)
-        .map_err(|e| e.to_string())?;
+    let (dfd, ofd) = super::visibility::dma_files(env)?;
     let (fd, map) = live_file(&mnt, PMD)?;
     map.touch_write(b'A');
     let me = sys::getpid();

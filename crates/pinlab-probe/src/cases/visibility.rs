@@ -81,12 +81,7 @@ fn fmt(op: &str, rf: i64, file: Option<u8>, process: Option<u8>, orphan: u8) -> 
 
 fn live(v: V, env: &Env) -> Result<String, String> {
     let len = N * PAGE;
-    let dpath = env.dir.join("d-src");
-    std::fs::write(&dpath, vec![b'D'; PAGE]).map_err(|e| e.to_string())?;
-    let dfd = sys::open(&dpath, libc::O_RDONLY).map_err(|e| e.to_string())?;
-    let opath = env.dir.join("out");
-    let ofd = sys::open(&opath, libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC)
-        .map_err(|e| e.to_string())?;
+    let (dfd, ofd) = dma_files(env)?;
     let memfd = if matches!(v, V::MemfdTruncate | V::MemfdPunch) {
         let f = sys::memfd_create("pinlab-probe", 0).map_err(|e| e.to_string())?;
         sys::ftruncate(&f, len).map_err(|e| e.to_string())?;
@@ -272,12 +267,7 @@ fn fmt_mremap(
 /// moved range is unmapped at the end and the pins are released by unregister.
 fn live_mremap(env: &Env) -> Result<String, String> {
     let len = N * PAGE;
-    let dpath = env.dir.join("d-src");
-    std::fs::write(&dpath, vec![b'D'; PAGE]).map_err(|e| e.to_string())?;
-    let dfd = sys::open(&dpath, libc::O_RDONLY).map_err(|e| e.to_string())?;
-    let opath = env.dir.join("out");
-    let ofd = sys::open(&opath, libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC)
-        .map_err(|e| e.to_string())?;
+    let (dfd, ofd) = dma_files(env)?;
     let rw = libc::PROT_READ | libc::PROT_WRITE;
     let anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
     let map = Mapping::new(len, rw, anon, -1, 0, 0).map_err(|e| e.to_string())?;
@@ -410,4 +400,17 @@ fn write_out_and_unregister(
     sys::pread(ofd, &mut o, 0).map_err(|e| e.to_string())?;
     ring.unregister().map_err(|e| e.to_string())?;
     Ok(o[0])
+}
+
+/// The probe's two files for device DMA through a fixed buffer: `d-src` (one
+/// page of 'D', the source of READ_FIXED) and `out` (empty, the target of
+/// WRITE_FIXED), both in the probe's own directory.
+pub(super) fn dma_files(env: &Env) -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), String> {
+    let dpath = env.dir.join("d-src");
+    std::fs::write(&dpath, vec![b'D'; PAGE]).map_err(|e| e.to_string())?;
+    let dfd = sys::open(&dpath, libc::O_RDONLY).map_err(|e| e.to_string())?;
+    let opath = env.dir.join("out");
+    let ofd = sys::open(&opath, libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC)
+        .map_err(|e| e.to_string())?;
+    Ok((dfd, ofd))
 }
