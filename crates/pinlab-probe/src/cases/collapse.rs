@@ -64,31 +64,14 @@ const ALL: &[(&str, C)] = &[
 
 /// The cases of this module.
 pub fn cases() -> Vec<Case> {
-    macro_rules! case {
-        ($i:expr) => {
-            Case {
-                name: ALL[$i].0,
-                root: true,
-                live: |e| live(ALL[$i].1, e),
-                model: |_| model(ALL[$i].1),
-            }
-        };
-    }
-    vec![
-        case!(0),
-        case!(1),
-        case!(2),
-        case!(3),
-        case!(4),
-        case!(5),
-        case!(6),
-        Case {
-            name: "madv_cold_first_256k_of_a_pmd_thp__split_or_split_page_failed_when_pinned",
-            root: true,
-            live: |_| Ok(format!("{} | {}", cold_live(false)?, cold_live(true)?)),
-            model: |_| format!("{} | {}", cold_model(false), cold_model(true)),
-        },
-    ]
+    let mut v = Case::table(ALL, |_| true, live, |v, _| model(v));
+    v.push(Case::new(
+        "madv_cold_first_256k_of_a_pmd_thp__split_or_split_page_failed_when_pinned",
+        true,
+        |_| Ok(format!("{} | {}", cold_live(false)?, cold_live(true)?)),
+        |_| format!("{} | {}", cold_model(false), cold_model(true)),
+    ));
+    v
 }
 
 /// The advised part of the THP in the split case.

@@ -55,26 +55,7 @@ const ALL: &[(&str, F)] = &[
 
 /// The cases of this module.
 pub fn cases() -> Vec<Case> {
-    macro_rules! case {
-        ($i:expr) => {
-            Case {
-                name: ALL[$i].0,
-                root: true,
-                live: |e| live(ALL[$i].1, e),
-                model: |_| model(ALL[$i].1),
-            }
-        };
-    }
-    vec![
-        case!(0),
-        case!(1),
-        case!(2),
-        case!(3),
-        case!(4),
-        case!(5),
-        case!(6),
-        case!(7),
-    ]
+    Case::table(ALL, |_| true, live, |v, _| model(v))
 }
 
 fn describe(

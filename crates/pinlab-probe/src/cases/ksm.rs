@@ -48,17 +48,7 @@ const ALL: &[(&str, K)] = &[
 
 /// The cases of this module.
 pub fn cases() -> Vec<Case> {
-    macro_rules! case {
-        ($i:expr) => {
-            Case {
-                name: ALL[$i].0,
-                root: true,
-                live: |e| live(ALL[$i].1, e),
-                model: |_| model(ALL[$i].1),
-            }
-        };
-    }
-    vec![case!(0), case!(1)]
+    Case::table(ALL, |_| true, live, |v, _| model(v))
 }
 
 const G: usize = 8;

@@ -32,6 +32,9 @@ pub struct Env {
     pub dir: PathBuf,
 }
 
+/// A case's live run: what the kernel showed, or why the case cannot run here.
+pub type LiveFn = Box<dyn Fn(&Env) -> Result<String, String>>;
+
 /// A probe case.
 pub struct Case {
     /// Name, shared with a model conformance test.
@@ -39,9 +42,38 @@ pub struct Case {
     /// Needs root (changes a system setting or reads PFNs).
     pub root: bool,
     /// The live run.
-    pub live: fn(&Env) -> Result<String, String>,
+    pub live: LiveFn,
     /// The model's prediction.
-    pub model: fn(&Env) -> String,
+    pub model: Box<dyn Fn(&Env) -> String>,
+}
+
+impl Case {
+    /// One case.
+    pub fn new(
+        name: &'static str,
+        root: bool,
+        live: impl Fn(&Env) -> Result<String, String> + 'static,
+        model: impl Fn(&Env) -> String + 'static,
+    ) -> Case {
+        Case {
+            name,
+            root,
+            live: Box::new(live),
+            model: Box::new(model),
+        }
+    }
+
+    /// One case per row `(name, variant)` of a module's table.
+    pub fn table<V: Copy + 'static>(
+        rows: &[(&'static str, V)],
+        root: fn(V) -> bool,
+        live: fn(V, &Env) -> Result<String, String>,
+        model: fn(V, &Env) -> String,
+    ) -> Vec<Case> {
+        rows.iter()
+            .map(|&(name, v)| Case::new(name, root(v), move |e| live(v, e), move |e| model(v, e)))
+            .collect()
+    }
 }
 
 /// Every case.

@@ -25,12 +25,12 @@ const SWAPFILE_SIZE: usize = 64 << 20;
 
 /// The cases of this module.
 pub fn cases() -> Vec<Case> {
-    vec![Case {
-        name: "madv_pageout__pinned_pages_are_never_swapped",
-        root: true,
+    vec![Case::new(
+        "madv_pageout__pinned_pages_are_never_swapped",
+        true,
         live,
-        model: |_| model(),
-    }]
+        |_| model(),
+    )]
 }
 
 fn report(present: usize, kept: bool, swapped: usize, intact: bool) -> String {

@@ -46,17 +46,7 @@ const ALL: &[(&str, S)] = &[
 
 /// The cases of this module.
 pub fn cases() -> Vec<Case> {
-    macro_rules! case {
-        ($i:expr) => {
-            Case {
-                name: ALL[$i].0,
-                root: false,
-                live: |e| live(ALL[$i].1, e),
-                model: |_| model(ALL[$i].1),
-            }
-        };
-    }
-    vec![case!(0), case!(1), case!(2), case!(3), case!(4)]
+    Case::table(ALL, |_| false, live, |v, _| model(v))
 }
 
 const N: usize = 16;

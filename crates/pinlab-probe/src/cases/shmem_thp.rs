@@ -16,24 +16,24 @@ use std::os::fd::{AsRawFd, OwnedFd};
 /// The cases of this module.
 pub fn cases() -> Vec<Case> {
     vec![
-        Case {
-            name: "b2_tmpfs_huge_always_4mib_map_shared_rw__w__ok_1024_1022",
-            root: true,
-            live: live_register,
-            model: |_| model_register(),
-        },
-        Case {
-            name: "tmpfs_thp_ftruncate_0__orphan_512_512",
-            root: true,
-            live: |e| live_orphan(e, false),
-            model: |_| model_orphan(false),
-        },
-        Case {
-            name: "tmpfs_thp_punch_4_pages_at_64k__split_fails_dma_reappears_in_file",
-            root: true,
-            live: |e| live_orphan(e, true),
-            model: |_| model_orphan(true),
-        },
+        Case::new(
+            "b2_tmpfs_huge_always_4mib_map_shared_rw__w__ok_1024_1022",
+            true,
+            live_register,
+            |_| model_register(),
+        ),
+        Case::new(
+            "tmpfs_thp_ftruncate_0__orphan_512_512",
+            true,
+            |e| live_orphan(e, false),
+            |_| model_orphan(false),
+        ),
+        Case::new(
+            "tmpfs_thp_punch_4_pages_at_64k__split_fails_dma_reappears_in_file",
+            true,
+            |e| live_orphan(e, true),
+            |_| model_orphan(true),
+        ),
     ]
 }
 

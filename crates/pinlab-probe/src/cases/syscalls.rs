@@ -55,26 +55,12 @@ const ALL: &[(&str, S)] = &[
 
 /// The cases of this module.
 pub fn cases() -> Vec<Case> {
-    macro_rules! case {
-        ($i:expr) => {
-            Case {
-                name: ALL[$i].0,
-                root: matches!(ALL[$i].1, S::HugetlbForkPool1 | S::HugetlbForkPool2),
-                live: |e| live(ALL[$i].1, e),
-                model: |_| model(ALL[$i].1),
-            }
-        };
-    }
-    vec![
-        case!(0),
-        case!(1),
-        case!(2),
-        case!(3),
-        case!(4),
-        case!(5),
-        case!(6),
-        case!(7),
-    ]
+    Case::table(
+        ALL,
+        |v| matches!(v, S::HugetlbForkPool1 | S::HugetlbForkPool2),
+        live,
+        |v, _| model(v),
+    )
 }
 
 fn counted(r: Result<usize, String>, a: u64, rel: u64) -> String {

@@ -41,17 +41,7 @@ const ALL: &[(&str, S)] = &[
 
 /// The cases of this module.
 pub fn cases() -> Vec<Case> {
-    macro_rules! case {
-        ($i:expr) => {
-            Case {
-                name: ALL[$i].0,
-                root: false,
-                live: |_| live(ALL[$i].1),
-                model: |_| model(ALL[$i].1),
-            }
-        };
-    }
-    vec![case!(0), case!(1), case!(2)]
+    Case::table(ALL, |_| false, |v, _| live(v), |v, _| model(v))
 }
 
 const N: usize = 16;

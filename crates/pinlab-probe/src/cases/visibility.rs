@@ -39,23 +39,13 @@ const ALL: &[(&str, V)] = &[
 
 /// The cases of this module.
 pub fn cases() -> Vec<Case> {
-    macro_rules! case {
-        ($i:expr) => {
-            Case {
-                name: ALL[$i].0,
-                root: false,
-                live: |e| live(ALL[$i].1, e),
-                model: |_| model(ALL[$i].1),
-            }
-        };
-    }
-    let mut v = vec![case!(0), case!(1), case!(2), case!(3)];
-    v.push(Case {
-        name: "anon_mremap_maymove_fixed__d_visible_at_new_address_same_pfn",
-        root: true,
-        live: live_mremap,
-        model: |_| model_mremap(),
-    });
+    let mut v = Case::table(ALL, |_| false, live, |v, _| model(v));
+    v.push(Case::new(
+        "anon_mremap_maymove_fixed__d_visible_at_new_address_same_pfn",
+        true,
+        live_mremap,
+        |_| model_mremap(),
+    ));
     v
 }
 
