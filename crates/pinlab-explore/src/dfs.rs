@@ -11,10 +11,11 @@
 
 use std::time::Instant;
 
-use crate::fingerprint::{fingerprint, FpMap};
+use crate::memory::rss_bytes;
 use crate::progress::Progress;
 use crate::record::Recorder;
-use crate::{Bound, Config, Exploration, Model};
+use crate::{enabled, initial, successor, Bound, Config, Exploration, Model};
+use pinlab_state::{fingerprint, FpMap};
 
 struct Frame<M: Model> {
     state: M::State,
@@ -36,7 +37,7 @@ fn enter<M: Model>(
     first: bool,
 ) {
     let mut actions = Vec::new();
-    model.actions(&state, &mut actions);
+    enabled(model, cfg, &state, &mut actions);
     let depth = path.len() + usize::from(action.is_some());
     rec.depth = rec.depth.max(u32::try_from(depth).unwrap_or(u32::MAX));
     if actions.is_empty() {
@@ -56,6 +57,7 @@ fn enter<M: Model>(
         return;
     }
     path.extend(action);
+    rec.widest = rec.widest.max(stack.len() as u64 + 1);
     stack.push(Frame {
         state,
         actions,
@@ -76,7 +78,7 @@ pub fn explore_dfs<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
     let mut stack: Vec<Frame<M>> = Vec::new();
     let mut path: Vec<M::Action> = Vec::new();
 
-    let init = model.initial_state();
+    let init = initial(model, cfg);
     visited.insert(fingerprint(&init), 0);
     rec.states = 1;
     match model.check(&init) {
@@ -99,11 +101,19 @@ pub fn explore_dfs<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
                 rec.cut(Bound::TimeBudget);
                 break;
             }
+            if tick % (1 << 16) == 0
+                && cfg
+                    .max_memory
+                    .is_some_and(|l| rss_bytes().is_some_and(|r| r > l))
+            {
+                rec.cut(Bound::MaxMemory);
+                break;
+            }
             progress.update("dfs", rec.states, rec.depth);
         }
         let action = top.actions[top.next].clone();
         top.next += 1;
-        let next = model.step(&top.state, &action);
+        let next = successor(model, cfg, &top.state, &action);
         rec.transitions += 1;
         let fp = fingerprint(&next);
         let depth = u32::try_from(stack.len()).unwrap_or(u32::MAX);

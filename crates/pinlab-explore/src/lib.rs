@@ -28,10 +28,11 @@
 
 mod bfs;
 mod dfs;
-mod fingerprint;
+pub mod memory;
 mod progress;
 mod record;
 mod trace;
+mod visited;
 mod walk;
 
 use std::collections::BTreeMap;
@@ -40,9 +41,9 @@ use std::time::Duration;
 
 pub use bfs::explore;
 pub use dfs::explore_dfs;
-pub use fingerprint::{fingerprint, FpHasher};
+pub use pinlab_state::{fingerprint, FpHasher, Shared};
 pub use trace::{replay, ReplayError};
-pub use walk::{random_walks, SplitMix64};
+pub use walk::{random_walks, random_walks_with, SplitMix64};
 
 /// A finite transition system to explore.
 pub trait Model: Sync {
@@ -64,11 +65,68 @@ pub trait Model: Sync {
     fn finished(&self, state: &Self::State) -> bool;
     /// Outcomes of a terminal state (no enabled actions). `hung` = !finished(state).
     fn outcomes(&self, state: &Self::State, hung: bool) -> Vec<Self::Outcome>;
+
+    /// Partial-order reduction (called when [`Config::por`] is set and more than
+    /// one action is enabled): shrink `enabled` (the output of [`Model::actions`],
+    /// in order) to a *persistent set* of `state` — a non-empty subset such that
+    /// no sequence of actions outside it, from `state`, contains an action that is
+    /// dependent on an action in it — keeping the relative order. Searching only
+    /// persistent sets reaches every terminal state (Godefroid 1996, Thm. 4.3), so
+    /// every outcome judged from a terminal state is kept; states in between may be
+    /// skipped (their [`Model::check`] is then not run). Default: no reduction.
+    fn persistent(&self, _state: &Self::State, _enabled: &mut Vec<Self::Action>) {}
+
+    /// Symmetry reduction (called on every reached state when
+    /// [`Config::symmetry`] is set): replace `state` by the representative of its
+    /// class, e.g. renumber frames in a canonical order. The renaming must be an
+    /// automorphism of the model: it maps actions to the *same* actions (same
+    /// index and meaning), successors to renamed successors, and keeps
+    /// `check`, `finished` and `outcomes`. Default: no reduction.
+    fn canonicalize(&self, _state: &mut Self::State) {}
 }
 
-/// Bounds and execution settings of a run. `Config::default()` is unbounded,
-/// uses rayon's default thread count and shows no progress bar.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The initial state as the search sees it (canonical under symmetry reduction).
+pub(crate) fn initial<M: Model>(model: &M, cfg: &Config) -> M::State {
+    let mut s = model.initial_state();
+    if cfg.symmetry {
+        model.canonicalize(&mut s);
+    }
+    s
+}
+
+/// The actions the search expands from `s` (reduced under partial-order reduction);
+/// empty iff `s` is terminal.
+pub(crate) fn enabled<M: Model>(model: &M, cfg: &Config, s: &M::State, out: &mut Vec<M::Action>) {
+    out.clear();
+    model.actions(s, out);
+    if cfg.por && out.len() > 1 {
+        let all = out.len();
+        model.persistent(s, out);
+        debug_assert!(
+            !out.is_empty() && out.len() <= all,
+            "persistent set must be a non-empty subset"
+        );
+    }
+}
+
+/// The successor the search stores (canonical under symmetry reduction).
+pub(crate) fn successor<M: Model>(
+    model: &M,
+    cfg: &Config,
+    s: &M::State,
+    a: &M::Action,
+) -> M::State {
+    let mut n = model.step(s, a);
+    if cfg.symmetry {
+        model.canonicalize(&mut n);
+    }
+    n
+}
+
+/// Bounds and execution settings of a run. `Config::default()` is unbounded
+/// (except for the default memory bound), uses rayon's default thread count,
+/// shows no progress bar, and enables both reductions.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Stop inserting (and expanding) once this many unique states are stored.
     pub max_states: Option<u64>,
@@ -80,6 +138,64 @@ pub struct Config {
     pub threads: usize,
     /// Show a spinner on stderr (only if stderr is a terminal and the run lasts > 0.5 s).
     pub progress: bool,
+    /// Stop (as bounded, [`Bound::MaxMemory`]) once the process's resident set
+    /// exceeds this many bytes; `None`: no memory bound. Checked every few
+    /// thousand states.
+    pub max_memory: Option<u64>,
+    /// Partial-order reduction: expand persistent sets ([`Model::persistent`]).
+    pub por: bool,
+    /// Symmetry reduction: canonical states ([`Model::canonicalize`]).
+    pub symmetry: bool,
+    /// The search [`run`] performs.
+    pub search: Search,
+}
+
+/// Search strategy of [`run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Search {
+    /// Exhaustive BFS on all cores, shortest traces ([`explore`]).
+    #[default]
+    Bfs,
+    /// Exhaustive sequential DFS storing 12 bytes per state, traces not shortest ([`explore_dfs`]).
+    Dfs,
+    /// Seeded random walks, never exhaustive ([`random_walks_with`]); walks are
+    /// cut at [`Config::max_depth`], or [`WALK_DEPTH`] steps without one.
+    Walk {
+        /// Seed of the run (walk `i` uses `fingerprint(&(seed, i))`).
+        seed: u64,
+        /// Number of walks.
+        walks: u64,
+    },
+}
+
+/// Longest walk when no depth bound is given.
+pub const WALK_DEPTH: u32 = 10_000;
+
+/// Runs the search `cfg.search` selects.
+pub fn run<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
+    match cfg.search {
+        Search::Bfs => explore(model, cfg),
+        Search::Dfs => explore_dfs(model, cfg),
+        Search::Walk { seed, walks } => {
+            random_walks_with(model, cfg, seed, walks, cfg.max_depth.unwrap_or(WALK_DEPTH))
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_states: None,
+            max_depth: None,
+            time_budget: None,
+            threads: 0,
+            progress: false,
+            max_memory: memory::default_max_memory(),
+            por: true,
+            symmetry: true,
+            search: Search::Bfs,
+        }
+    }
 }
 
 /// The bound that cut a non-exhaustive run.
@@ -91,6 +207,8 @@ pub enum Bound {
     MaxDepth,
     /// [`Config::time_budget`] ran out.
     TimeBudget,
+    /// [`Config::max_memory`] was exceeded.
+    MaxMemory,
 }
 
 impl fmt::Display for Bound {
@@ -99,6 +217,7 @@ impl fmt::Display for Bound {
             Bound::MaxStates => "max-states",
             Bound::MaxDepth => "max-depth",
             Bound::TimeBudget => "time-budget",
+            Bound::MaxMemory => "max-memory",
         })
     }
 }
@@ -120,6 +239,9 @@ pub struct Exploration<M: Model> {
     pub terminal_states: u64,
     /// Deepest BFS level reached (initial state = 0).
     pub depth: u32,
+    /// Most full states held at once: the widest BFS level (the DFS stack depth;
+    /// 1 for walks). With the visited set, this is what a run's memory is made of.
+    pub widest: u64,
     /// False iff some bound cut the search.
     pub exhaustive: bool,
     /// Which bound cut it (the first one that did).
@@ -144,6 +266,7 @@ impl<M: Model> Clone for Exploration<M> {
             transitions: self.transitions,
             terminal_states: self.terminal_states,
             depth: self.depth,
+            widest: self.widest,
             exhaustive: self.exhaustive,
             bound: self.bound,
             elapsed: self.elapsed,
@@ -160,6 +283,7 @@ impl<M: Model> fmt::Debug for Exploration<M> {
             .field("transitions", &self.transitions)
             .field("terminal_states", &self.terminal_states)
             .field("depth", &self.depth)
+            .field("widest", &self.widest)
             .field("exhaustive", &self.exhaustive)
             .field("bound", &self.bound)
             .field("elapsed", &self.elapsed)

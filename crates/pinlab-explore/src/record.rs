@@ -16,6 +16,7 @@ pub(crate) struct Recorder<M: Model> {
     pub transitions: u64,
     pub terminal_states: u64,
     pub depth: u32,
+    pub widest: u64,
     pub bound: Option<Bound>,
 }
 
@@ -28,6 +29,7 @@ impl<M: Model> Recorder<M> {
             transitions: 0,
             terminal_states: 0,
             depth: 0,
+            widest: 0,
             bound: None,
         }
     }
@@ -94,6 +96,7 @@ impl<M: Model> Recorder<M> {
             transitions: self.transitions,
             terminal_states: self.terminal_states,
             depth: self.depth,
+            widest: self.widest,
             exhaustive: self.bound.is_none(),
             bound: self.bound,
             elapsed,

@@ -1,8 +1,9 @@
 //! Traces: rebuilding them from BFS parent pointers, and replaying them.
 //!
 //! The BFS visited map stores, for each fingerprint, the parent's fingerprint and
-//! the index of the action (in the parent's deterministic `actions()` order) that
-//! first reached it; the root points to itself with index [`ROOT`]. A trace is
+//! the index of the action (in the parent's deterministic, possibly reduced,
+//! action list) that first reached it; the root points to itself with index
+//! `ROOT`. A trace is
 //! rebuilt by walking parents up to the root and replaying the indices forward
 //! from the initial state. [`replay`] re-runs a trace of actions, matching each
 //! one against the enabled actions by `Debug` text, so a trace parsed back from
@@ -10,49 +11,43 @@
 
 use std::fmt;
 
-use crate::fingerprint::FpMap;
-use crate::Model;
+use crate::visited::ROOT;
+use crate::{enabled, initial, successor, Config, Model};
 
-/// Action index stored for the initial state (it has no parent).
-pub(crate) const ROOT: u32 = u32::MAX;
-
-/// Visited map of BFS: fingerprint -> (parent fingerprint, action index).
-pub(crate) type ParentMap = FpMap<(u64, u32)>;
-
-/// Action indices from the initial state to `fp`.
-pub(crate) fn indices(parents: &ParentMap, mut fp: u64) -> Vec<u32> {
+/// Action indices from the initial state to `fp`, following `parent`
+/// (fingerprint -> (parent fingerprint, action index); [`ROOT`] marks the root).
+pub(crate) fn indices(parent: impl Fn(u64) -> Option<(u64, u32)>, mut fp: u64) -> Vec<u32> {
     let mut idx = Vec::new();
-    while let Some(&(parent, i)) = parents.get(&fp) {
+    while let Some((p, i)) = parent(fp) {
         if i == ROOT {
             break;
         }
         idx.push(i);
-        fp = parent;
+        fp = p;
     }
     idx.reverse();
     idx
 }
 
-/// Replays action indices from the initial state and returns the actions taken.
-/// Stops early if an index is out of range (only possible after a fingerprint
-/// collision), returning the prefix that replayed.
-pub(crate) fn actions_from_indices<M: Model>(model: &M, idx: &[u32]) -> Vec<M::Action> {
-    let mut state = model.initial_state();
+/// Replays action indices from the initial state, interpreting each index in the
+/// same (reduced, canonical) action lists the search used, and returns the
+/// actions taken. Stops early if an index is out of range (only possible after a
+/// fingerprint collision), returning the prefix that replayed.
+pub(crate) fn actions_from_indices<M: Model>(
+    model: &M,
+    cfg: &Config,
+    idx: &[u32],
+) -> Vec<M::Action> {
+    let mut state = initial(model, cfg);
     let mut buf = Vec::new();
     let mut trace = Vec::with_capacity(idx.len());
     for &i in idx {
-        buf.clear();
-        model.actions(&state, &mut buf);
+        enabled(model, cfg, &state, &mut buf);
         let Some(a) = buf.get(i as usize) else { break };
-        state = model.step(&state, a);
+        state = successor(model, cfg, &state, a);
         trace.push(a.clone());
     }
     trace
-}
-
-/// Rebuilds the trace reaching fingerprint `fp`.
-pub(crate) fn rebuild<M: Model>(model: &M, parents: &ParentMap, fp: u64) -> Vec<M::Action> {
-    actions_from_indices(model, &indices(parents, fp))
 }
 
 /// A trace step that is not enabled in the state reached by the steps before it.

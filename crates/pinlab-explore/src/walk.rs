@@ -12,9 +12,10 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::fingerprint::{fingerprint, FpSet};
+use crate::memory::rss_bytes;
 use crate::record::Recorder;
-use crate::{Bound, Exploration, Model};
+use crate::{enabled, initial, successor, Bound, Config, Exploration, Model};
+use pinlab_state::{fingerprint, FpSet};
 
 /// Walks handed to rayon at a time.
 const BATCH: u64 = 1024;
@@ -59,9 +60,9 @@ struct Walk<M: Model> {
     end: End<M>,
 }
 
-fn walk<M: Model>(model: &M, seed: u64, max_depth: u32) -> Walk<M> {
+fn walk<M: Model>(model: &M, cfg: &Config, seed: u64, max_depth: u32) -> Walk<M> {
     let mut rng = SplitMix64::new(seed);
-    let mut state = model.initial_state();
+    let mut state = initial(model, cfg);
     let mut w = Walk {
         trace: Vec::new(),
         fps: vec![fingerprint(&state)],
@@ -73,8 +74,7 @@ fn walk<M: Model>(model: &M, seed: u64, max_depth: u32) -> Walk<M> {
     }
     let mut buf = Vec::new();
     loop {
-        buf.clear();
-        model.actions(&state, &mut buf);
+        enabled(model, cfg, &state, &mut buf);
         if buf.is_empty() {
             w.end = End::Terminal(model.outcomes(&state, !model.finished(&state)));
             return w;
@@ -83,7 +83,7 @@ fn walk<M: Model>(model: &M, seed: u64, max_depth: u32) -> Walk<M> {
             return w;
         }
         let a = buf.swap_remove(rng.below(buf.len()));
-        state = model.step(&state, &a);
+        state = successor(model, cfg, &state, &a);
         w.trace.push(a);
         w.fps.push(fingerprint(&state));
         if let Err(msg) = model.check(&state) {
@@ -93,24 +93,50 @@ fn walk<M: Model>(model: &M, seed: u64, max_depth: u32) -> Walk<M> {
     }
 }
 
-/// Seeded random walks (replayable from the seed): `walks` walks of at most
-/// `max_depth` steps. Returns the outcomes found, each with the trace of the
-/// shortest walk that found it (not necessarily a shortest trace), and the model
-/// bugs. `states` counts distinct states visited, `terminal_states` distinct
-/// terminal states, `transitions` steps taken, `depth` the longest walk;
-/// `exhaustive` is always false, `bound` is `MaxDepth` if some walk was cut.
+/// Seeded random walks (replayable from the seed) with the default [`Config`]:
+/// see [`random_walks_with`].
 pub fn random_walks<M: Model>(model: &M, seed: u64, walks: u64, max_depth: u32) -> Exploration<M> {
+    random_walks_with(model, &Config::default(), seed, walks, max_depth)
+}
+
+/// Seeded random walks (replayable from the seed): `walks` walks of at most
+/// `max_depth` steps, choosing among the actions the search would expand (the
+/// persistent set under `cfg.por`). Returns the outcomes found, each with the
+/// trace of the shortest walk that found it (not necessarily a shortest trace),
+/// and the model bugs. `states` counts distinct states visited,
+/// `terminal_states` distinct terminal states, `transitions` steps taken,
+/// `depth` the longest walk; `exhaustive` is always false, `bound` is `MaxDepth`
+/// if some walk was cut, or the time or memory bound of `cfg` that stopped the
+/// walks early (checked between batches of walks).
+pub fn random_walks_with<M: Model>(
+    model: &M,
+    cfg: &Config,
+    seed: u64,
+    walks: u64,
+    max_depth: u32,
+) -> Exploration<M> {
     let start = Instant::now();
     let mut rec = Recorder::<M>::new();
     let mut seen = FpSet::default();
     let mut terminals = FpSet::default();
     let mut lo = 0u64;
     while lo < walks {
+        if cfg.time_budget.is_some_and(|b| start.elapsed() >= b) {
+            rec.cut(Bound::TimeBudget);
+            break;
+        }
+        if cfg
+            .max_memory
+            .is_some_and(|l| rss_bytes().is_some_and(|r| r > l))
+        {
+            rec.cut(Bound::MaxMemory);
+            break;
+        }
         let hi = walks.min(lo.saturating_add(BATCH));
         let n = usize::try_from(hi - lo).unwrap_or(usize::MAX);
         let batch: Vec<Walk<M>> = (0..n)
             .into_par_iter()
-            .map(|k| walk(model, fingerprint(&(seed, lo + k as u64)), max_depth))
+            .map(|k| walk(model, cfg, fingerprint(&(seed, lo + k as u64)), max_depth))
             .collect();
         for w in batch {
             seen.extend(w.fps.iter().copied());
@@ -131,6 +157,7 @@ pub fn random_walks<M: Model>(model: &M, seed: u64, walks: u64, max_depth: u32) 
         lo = hi;
     }
     rec.states = seen.len() as u64;
+    rec.widest = u64::from(walks > 0);
     rec.terminal_states = terminals.len() as u64;
     let mut out = rec.finish(start.elapsed());
     out.exhaustive = false;

@@ -2,7 +2,9 @@
 //!
 //! [`Machine`] holds every frame, process (with its mm), shmem object, device
 //! object, the vmstat counters and the ghost state. It is `Clone + Eq + Hash` so the
-//! explorer can fingerprint it; all collections are ordered. Kernel functions are
+//! explorer can fingerprint it; all collections are ordered. Each subsystem is a
+//! copy-on-write [`Shared`] component: a successor state shares every subsystem
+//! its step did not change, and only changed subsystems are rehashed. Kernel functions are
 //! methods on `Machine` spread over the `mem`, `vm`, `gup`, `dev` and `ghost`
 //! modules; each takes the [`Policy`](crate::policy::Policy) it consults.
 
@@ -11,6 +13,7 @@ use crate::fs::Fs;
 use crate::ghost::Ghost;
 use crate::mem::{Frames, VmStat, Zone};
 use crate::vm::Mm;
+use pinlab_state::Shared;
 
 /// A process id (index into [`Machine::procs`]).
 pub type Pid = u32;
@@ -89,21 +92,21 @@ pub struct Machine {
     /// Boot configuration.
     pub cfg: MachineConfig,
     /// All folios.
-    pub frames: Frames,
+    pub frames: Shared<Frames>,
     /// Processes by pid.
-    pub procs: Vec<Process>,
+    pub procs: Vec<Shared<Process>>,
     /// Filesystems: inodes, page caches, the block device, open files.
-    pub fs: Fs,
+    pub fs: Shared<Fs>,
     /// `/proc/vmstat`.
-    pub vmstat: VmStat,
+    pub vmstat: Shared<VmStat>,
     /// io_uring rings, RDMA MRs, pipes and raw GUP handles.
-    pub dev: Devices,
+    pub dev: Shared<Devices>,
     /// ksmd's scan state (rmap items and their checksums).
-    pub ksm: crate::vm::ksm::Ksm,
+    pub ksm: Shared<crate::vm::ksm::Ksm>,
     /// Provenance and oracle state.
-    pub ghost: Ghost,
+    pub ghost: Shared<Ghost>,
     /// mmu interval notifiers and device mirrors (HMM, ODP).
-    pub notifiers: crate::notifier::Notifiers,
+    pub notifiers: Shared<crate::notifier::Notifiers>,
 }
 
 impl Machine {
@@ -114,28 +117,28 @@ impl Machine {
         frames.hugetlb_free = cfg.nr_hugepages;
         Machine {
             cfg,
-            frames,
+            frames: Shared::new(frames),
             procs: Vec::new(),
-            fs: Fs {
+            fs: Shared::new(Fs {
                 stable_writes,
                 ..Fs::default()
-            },
-            vmstat: VmStat::default(),
-            dev: Devices::default(),
-            ksm: crate::vm::ksm::Ksm::default(),
-            ghost: Ghost::default(),
-            notifiers: crate::notifier::Notifiers::default(),
+            }),
+            vmstat: Shared::default(),
+            dev: Shared::default(),
+            ksm: Shared::default(),
+            ghost: Shared::default(),
+            notifiers: Shared::default(),
         }
     }
 
     /// Creates a process with an empty mm (an `execve`d program).
     pub fn spawn(&mut self, name: &str) -> Pid {
-        self.procs.push(Process {
+        self.procs.push(Shared::new(Process {
             mm: Some(Mm::default()),
             parent: None,
             born: 0,
             name: name.to_string(),
-        });
+        }));
         (self.procs.len() - 1) as Pid
     }
 

@@ -8,7 +8,7 @@
 
 use crate::bind::Scenario;
 use crate::model::{describe_all, Action, Bound, State};
-use pinlab_explore::{explore, Config, Model};
+use pinlab_explore::{Config, Model};
 use pinlab_model::{Outcome, Policy};
 use pinlab_report::{Cell, FolioView, Timeline, TraceStep, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,7 +100,7 @@ pub fn run_cell(scn: &Scenario, policy: &Policy, cfg: &Config) -> CellRun {
         scn,
         policy: &effective,
     };
-    let x = explore(&model, cfg);
+    let x = pinlab_explore::run(&model, cfg);
     run.outcomes = x.outcomes;
     run.states = x.states;
     run.exhaustive = x.exhaustive;

@@ -23,6 +23,7 @@ use crate::ghost::{Target, Ver, WriteId, WritePath};
 use crate::machine::{Machine, Pid};
 use crate::mem::FolioKind;
 use crate::vm::PAGE_SIZE;
+use pinlab_state::Shared;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Which filesystem an inode lives on.
@@ -122,12 +123,12 @@ pub struct OpenFile {
 /// All filesystems.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Fs {
-    /// Inodes by number.
-    pub inodes: Vec<Inode>,
+    /// Inodes by number (each shared with the parent state until a step changes it).
+    pub inodes: Vec<Shared<Inode>>,
     /// The ext4-like filesystem's block device.
-    pub bdev: BlockDev,
+    pub bdev: Shared<BlockDev>,
     /// Open files.
-    pub files: Vec<OpenFile>,
+    pub files: Shared<Vec<OpenFile>>,
     /// Persistent-memory folios by block (fs-dax blocks and device-dax pages).
     pub pmem: BTreeMap<u64, u64>,
     /// Folios under writeback: pfn → (block, content submitted, written from a bounce copy).
@@ -169,7 +170,7 @@ use oflags::*;
 impl Machine {
     /// Creates an inode (`ext4_create`, `shmem_get_inode`, `secretmem_file_create`).
     pub fn new_inode(&mut self, kind: FsKind, name: &str) -> u32 {
-        self.fs.inodes.push(Inode {
+        self.fs.inodes.push(Shared::new(Inode {
             kind,
             name: name.to_string(),
             i_size: 0,
@@ -183,7 +184,7 @@ impl Machine {
             } else {
                 0
             },
-        });
+        }));
         (self.fs.inodes.len() - 1) as u32
     }
 

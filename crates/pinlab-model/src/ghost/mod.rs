@@ -17,6 +17,7 @@ use crate::mem::ZERO_PFN;
 use crate::policy::Policy;
 use crate::vm::fault::VmFault;
 use crate::vm::PAGE_SIZE;
+use pinlab_state::Shared;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use oracle::Outcome;
@@ -91,10 +92,10 @@ pub struct VerInfo {
 pub struct Ghost {
     /// Number of forks so far (a process's `born` is this value at its creation).
     pub forks: u32,
-    /// Every version written.
-    pub versions: BTreeMap<Ver, VerInfo>,
-    /// Last acknowledged write per target.
-    pub last_write: BTreeMap<Target, Ver>,
+    /// Every version written (shared with the parent state until a step writes).
+    pub versions: Shared<BTreeMap<Ver, VerInfo>>,
+    /// Last acknowledged write per target (shared until a step writes).
+    pub last_write: Shared<BTreeMap<Target, Ver>>,
     /// Errors returned by syscalls and registrations.
     pub errors: BTreeSet<crate::errno::Errno>,
     /// BUG/WARN conditions hit.
@@ -217,7 +218,9 @@ impl Machine {
         if !self.legit(pid, v) {
             let name = self.procs[pid as usize].name.clone();
             let msg = format!("{name} sees {} via {how}", self.describe(v));
-            self.ghost.leaks.insert(msg);
+            if !self.ghost.leaks.contains(&msg) {
+                self.ghost.leaks.insert(msg);
+            }
         }
     }
 
@@ -236,12 +239,15 @@ impl Machine {
                     self.describe(v),
                     self.fs.inodes[ino as usize].name
                 );
-                self.ghost.leaks.insert(msg);
+                if !self.ghost.leaks.contains(&msg) {
+                    self.ghost.leaks.insert(msg);
+                }
             }
         }
     }
 
     pub(crate) fn record_write(&mut self, t: Target, v: Ver, wid: WriteId, path: WritePath) {
+        let forks = self.ghost.forks;
         self.ghost.versions.insert(
             v,
             VerInfo {
@@ -249,7 +255,7 @@ impl Machine {
                 actor: wid.actor,
                 path,
                 target: t,
-                forks: self.ghost.forks,
+                forks,
             },
         );
         self.ghost.last_write.insert(t, v);
@@ -373,7 +379,9 @@ impl Machine {
                         "{how} returns {} from a block that now belongs to another file",
                         self.describe(d)
                     );
-                    self.ghost.leaks.insert(msg);
+                    if !self.ghost.leaks.contains(&msg) {
+                        self.ghost.leaks.insert(msg);
+                    }
                 }
             }
             if let Some(v) = self.visible(t) {
@@ -383,7 +391,9 @@ impl Machine {
                         self.describe(d),
                         self.describe(v)
                     );
-                    self.ghost.stale.insert(msg);
+                    if !self.ghost.stale.contains(&msg) {
+                        self.ghost.stale.insert(msg);
+                    }
                 }
             }
             out.push(d);

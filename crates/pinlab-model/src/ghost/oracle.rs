@@ -146,7 +146,7 @@ impl Machine {
             }
         }
         let mut lost = Vec::new();
-        for (&t, &w) in &self.ghost.last_write {
+        for (&t, &w) in self.ghost.last_write.iter() {
             let seen = match t {
                 Target::File { .. } => view.visible(t),
                 Target::Private { .. } => self.visible(t),

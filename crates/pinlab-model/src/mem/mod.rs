@@ -14,6 +14,7 @@
 //! list (`[model assumption]`: no buddy merging back into a 2 MiB block).
 
 use crate::ghost::Ver;
+use pinlab_state::Shared;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// `GUP_PIN_COUNTING_BIAS` (include/linux/mm.h): what a FOLL_PIN adds to a small folio's `_refcount`.
@@ -273,7 +274,8 @@ pub struct VmStat {
 /// their own 512-aligned range of each zone. Freed frames are reused lowest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Frames {
-    folios: BTreeMap<u64, Folio>,
+    /// Each folio is its own copy-on-write component: a step copies the folios it changes.
+    folios: BTreeMap<u64, Shared<Folio>>,
     free: BTreeMap<(Zone, u8), BTreeSet<u64>>,
     next: BTreeMap<(Zone, u8), u64>,
     /// `HugePages_Free`: 2 MiB pages left in the hugetlb pool.
@@ -293,7 +295,8 @@ impl Frames {
                 p
             }
         };
-        self.folios.insert(pfn, Folio::new(order, kind));
+        self.folios
+            .insert(pfn, Shared::new(Folio::new(order, kind)));
         pfn
     }
 
@@ -324,12 +327,12 @@ impl Frames {
 
     /// The folio whose head is `pfn`.
     pub fn get(&self, pfn: u64) -> Option<&Folio> {
-        self.folios.get(&pfn)
+        self.folios.get(&pfn).map(|f| &**f)
     }
 
     /// Mutable access to the folio whose head is `pfn`.
     pub fn get_mut(&mut self, pfn: u64) -> Option<&mut Folio> {
-        self.folios.get_mut(&pfn)
+        self.folios.get_mut(&pfn).map(Shared::make_mut)
     }
 
     /// `page_folio`: head pfn and page index of the page `pfn`.
@@ -341,7 +344,7 @@ impl Frames {
 
     /// Every live folio, by head pfn.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Folio)> {
-        self.folios.iter().map(|(p, f)| (*p, f))
+        self.folios.iter().map(|(p, f)| (*p, &**f))
     }
 
     /// Number of live folios.
@@ -396,7 +399,7 @@ impl Frames {
             small.anon_exclusive[0] = f.anon_exclusive[i];
             small.data[0] = f.data[i];
             small.dirty = f.dirty;
-            self.folios.insert(pfn, small);
+            self.folios.insert(pfn, Shared::new(small));
         }
         freed
     }

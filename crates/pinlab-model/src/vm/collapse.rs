@@ -157,9 +157,8 @@ impl Machine {
     /// PMD (`folio_add_new_anon_rmap(RMAP_EXCLUSIVE)`, `maybe_pmd_mkwrite`).
     fn collapse_huge_page(&mut self, pid: Pid, vma: &Vma, haddr: u64) {
         self.vmstat.thp_collapse_alloc += 1;
-        let head = self
-            .frames
-            .alloc(self.user_zone(false), HPAGE_PMD_ORDER, FolioKind::Anon);
+        let zone = self.user_zone(false);
+        let head = self.frames.alloc(zone, HPAGE_PMD_ORDER, FolioKind::Anon);
         let old: Vec<(u64, u64)> = self
             .mm(pid)
             .expect("mm")

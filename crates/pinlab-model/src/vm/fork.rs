@@ -16,6 +16,7 @@ use crate::errno::{Errno, KResult};
 use crate::machine::{Machine, Pid, Process};
 use crate::mem::{FolioKind, HPAGE_PMD_NR, ZERO_PFN};
 use crate::policy::{Policy, Switch};
+use pinlab_state::Shared;
 
 impl Machine {
     /// `kernel_clone` without exec: returns the child's pid.
@@ -42,12 +43,12 @@ impl Machine {
             }
             cmm.vmas.insert(cv.start, cv);
         }
-        self.procs.push(Process {
+        self.procs.push(Shared::new(Process {
             mm: Some(cmm),
             parent: Some(parent),
             born: self.ghost.forks,
             name: child_name.to_string(),
-        });
+        }));
         for (start, end, flags) in copy {
             if let Err(e) = self.copy_page_range(policy, parent, child, start, end, flags) {
                 // dup_mmap failed: the half-built child is torn down, fork returns the error.
@@ -186,7 +187,8 @@ impl Machine {
                 // copy_present_page: the child gets its own copy, the parent's PTE,
                 // page and pin stay as they are.
                 let data = self.frames.get(head).expect("folio").data[idx];
-                let new = self.frames.alloc(self.user_zone(false), 0, FolioKind::Anon);
+                let zone = self.user_zone(false);
+                let new = self.frames.alloc(zone, 0, FolioKind::Anon);
                 let nf = self.frames.get_mut(new).expect("folio");
                 nf.data[0] = data;
                 nf.page_mapcount[0] = 1;

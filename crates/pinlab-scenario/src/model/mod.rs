@@ -11,6 +11,7 @@
 mod exec;
 
 use crate::bind::{Arg, Call, Kind, Scenario};
+use pinlab_explore::Shared;
 use pinlab_model::fs::oflags::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
 use pinlab_model::ghost::WriteId;
 use pinlab_model::gup::foll::FOLL_WRITE;
@@ -61,8 +62,8 @@ pub struct ActorState {
     pub status: Status,
     /// Its process (none for a peer).
     pub pid: Option<Pid>,
-    /// Variables by slot.
-    pub vars: Vec<Option<Value>>,
+    /// Variables by slot (shared with the parent state until a statement binds one).
+    pub vars: Shared<Vec<Option<Value>>>,
     /// Phase of a statement that sleeps (direct I/O: pin, DMA, unpin; writeback:
     /// submit, complete); 0 when between statements.
     pub phase: u8,
@@ -221,7 +222,7 @@ impl pinlab_explore::Model for Bound<'_> {
                     pc: 0,
                     status,
                     pid,
-                    vars: vec![None; self.scn.vars.len()],
+                    vars: Shared::new(vec![None; self.scn.vars.len()]),
                     phase: 0,
                     held: None,
                     sigpending: false,

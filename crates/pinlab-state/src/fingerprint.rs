@@ -134,7 +134,7 @@ pub fn fingerprint<S: Hash + ?Sized>(s: &S) -> u64 {
 
 /// Identity hasher for maps keyed by fingerprints (already uniformly mixed).
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct IdHasher(u64);
+pub struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     #[inline]
@@ -154,9 +154,9 @@ impl Hasher for IdHasher {
 }
 
 /// Map keyed by fingerprint.
-pub(crate) type FpMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+pub type FpMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 /// Set of fingerprints.
-pub(crate) type FpSet = HashSet<u64, BuildHasherDefault<IdHasher>>;
+pub type FpSet = HashSet<u64, BuildHasherDefault<IdHasher>>;
 
 #[cfg(test)]
 mod tests {
