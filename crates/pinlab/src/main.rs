@@ -114,7 +114,7 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     let v: f64 = s
         .parse()
         .map_err(|_| format!("expected a number of seconds, found {s:?}"))?;
-    if !v.is_finite() || v < 0.0 || v > 1e9 {
+    if !v.is_finite() || !(0.0..=1e9).contains(&v) {
         return Err(format!(
             "expected a finite number of seconds between 0 and 1e9, found {s:?}"
         ));
