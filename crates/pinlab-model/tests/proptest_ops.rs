@@ -265,6 +265,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// The test's view of the run: pids, buffer addresses and device object ids.
+#[derive(Clone)]
 struct World {
     m: Machine,
     pol: Policy,
@@ -593,8 +594,45 @@ fn run(pol: &Policy, cfg: &MachineConfig, ops: &[Op]) -> Result<(), TestCaseErro
             pol.name()
         )));
     }
+    // Frame symmetry: a twin world canonicalized after every step must behave
+    // exactly like the original up to the renaming, so canonicalizing the
+    // original gives the twin itself (mem/canon.rs).
+    // Worlds with mmu notifier mirrors (every MR under `hmm_mirror`) are never
+    // canonicalized, as in the scenario binding.
+    let mut twin = (!pol.has(Switch::hmm_mirror)).then(|| w.clone());
     for (step, op) in ops.iter().enumerate() {
         let ok = w.apply(step + 1, op);
+        if let Some(twin) = twin.as_mut() {
+            let canonical = twin.m.canonicalize_frames();
+            let twin_ok = twin.apply(step + 1, op);
+            prop_assert_eq!(
+                ok,
+                twin_ok,
+                "{}: step {} {:?} differs on the canonical twin",
+                pol.name(),
+                step,
+                op
+            );
+            let mut canon = w.m.clone();
+            if canonical && canon.canonicalize_frames() {
+                let mut t = twin.m.clone();
+                prop_assert!(t.canonicalize_frames());
+                prop_assert!(
+                    canon == t,
+                    "{}: step {} {:?}: canonical state differs from the canonical twin's",
+                    pol.name(),
+                    step,
+                    op
+                );
+                let mut again = canon.clone();
+                again.canonicalize_frames();
+                prop_assert!(
+                    again == canon,
+                    "{}: canonicalization is not idempotent",
+                    pol.name()
+                );
+            }
+        }
         STATS.with(|s| {
             let kind = format!("{op:?}");
             let kind = kind.split([' ', '{']).next().unwrap_or("").to_string();

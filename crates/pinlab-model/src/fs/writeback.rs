@@ -14,6 +14,7 @@
 
 use crate::fs::FsKind;
 use crate::machine::Machine;
+use crate::mem::FolioKind;
 use crate::policy::{Policy, Switch};
 
 impl Machine {
@@ -122,9 +123,17 @@ impl Machine {
             if let Some(f) = self.frames.get_mut(pfn) {
                 f.writeback = false;
                 if f.data[0] != data && self.fs.stable_writes && !bounced {
-                    let msg = format!("folio pfn:{pfn} was modified while under writeback to block {block} (stable pages required)");
+                    // Named by file page, not pfn: ghost state must not depend on
+                    // frame numbers (frame symmetry, mem/canon.rs).
+                    let what = match f.kind {
+                        FolioKind::File { ino, index } => {
+                            format!("page {index} of {}", self.fs.inodes[ino as usize].name)
+                        }
+                        _ => "a folio".to_string(),
+                    };
+                    let msg = format!("{what} was modified while under writeback to block {block} (stable pages required)");
                     self.ghost.fs_corrupt.insert(msg.clone());
-                    notes.push(msg);
+                    notes.push(format!("{msg} (pfn:{pfn})"));
                 }
             }
             notes.push(format!("block {block} written"));

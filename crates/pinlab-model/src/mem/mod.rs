@@ -13,6 +13,8 @@
 //! (same frames); a split page that is later freed goes to the order-0 free
 //! list (`[model assumption]`: no buddy merging back into a 2 MiB block).
 
+mod canon;
+
 use crate::ghost::Ver;
 use pinlab_state::Shared;
 use std::collections::{BTreeMap, BTreeSet};

@@ -9,6 +9,7 @@
 //! a CPU access that faults kills the process (SIGSEGV, recorded as `ERR(EFAULT)`).
 
 mod exec;
+mod por;
 
 use crate::bind::{Arg, Call, Kind, Scenario};
 use pinlab_explore::Shared;
@@ -151,8 +152,32 @@ impl Bound<'_> {
         }
     }
 
-    /// Names of actors that are blocked (not finished, nothing to do).
+    /// Whether some statement may create an mmu notifier mirror: `gpu_svm_bind`,
+    /// or `ibv_reg_mr` with `IBV_ACCESS_ON_DEMAND` or under `hmm_mirror`.
+    pub fn may_mirror(&self) -> bool {
+        let odp_all = self.policy.has(pinlab_model::Switch::hmm_mirror);
+        self.scn
+            .actors
+            .iter()
+            .flat_map(|a| &a.body)
+            .any(|o| match o.call {
+                Call::GpuBind { .. } => true,
+                Call::RegMr { access, .. } => {
+                    odp_all || access & pinlab_model::dev::rdma::access::IBV_ACCESS_ON_DEMAND != 0
+                }
+                _ => false,
+            })
+    }
+
+    /// Names of actors that are blocked (not finished, nothing to do). None once
+    /// a kernel BUG stopped the machine: an actor that could not go on because
+    /// the machine stopped is not blocked forever by the kernel (and the
+    /// partial-order reduction relies on it: what a BUG-terminated run is
+    /// judged from is the machine alone).
     pub fn blocked_actors(&self, s: &State) -> Vec<String> {
+        if s.m.ghost.bug {
+            return Vec::new();
+        }
         (0..s.actors.len())
             .filter(|&i| s.actors[i].status == Status::Running && self.blocked(s, i))
             .map(|i| self.scn.actors[i].name.clone())
@@ -255,6 +280,23 @@ impl pinlab_explore::Model for Bound<'_> {
 
     fn finished(&self, s: &State) -> bool {
         s.m.ghost.bug || s.actors.iter().all(|a| a.status != Status::Running)
+    }
+
+    fn persistent(&self, s: &State, enabled: &mut Vec<Action>) {
+        if let Some(a) = por::singleton(self, s, enabled) {
+            enabled.clear();
+            enabled.push(a);
+        }
+    }
+
+    /// Frame symmetry ([`Machine::canonicalize_frames`]): the scenario state
+    /// itself names no page frames. Not applied at all when the scenario may
+    /// create an mmu notifier mirror (a GPU binding or an ODP MR), whose device
+    /// PTEs name frames without holding them (see `mem/canon.rs`).
+    fn canonicalize(&self, s: &mut State) {
+        if !self.may_mirror() {
+            s.m.canonicalize_frames();
+        }
     }
 
     fn outcomes(&self, s: &State, _hung: bool) -> Vec<Outcome> {
