@@ -17,6 +17,7 @@ mod lexer;
 pub mod model;
 pub mod parse;
 pub mod run;
+pub mod scale;
 
 pub use bind::{load, Scenario};
 pub use parse::{parse, ParseError};

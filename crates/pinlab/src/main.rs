@@ -252,6 +252,17 @@ enum Cmd {
     },
     /// List the built-in scenarios.
     Scenarios,
+    /// Print a scaled scenario (more peers, children, pages) for measuring the explorer.
+    ///
+    /// Without arguments, lists the families and their parameters; with a family
+    /// and one value per parameter, prints the scenario text (the files under
+    /// scenarios/scale/ are such outputs): `pinlab scale rdma-pagecache-truncate 2 4 > big.scn`.
+    Scale {
+        /// Family name.
+        family: Option<String>,
+        /// One value per parameter of the family, each from 1 to 26.
+        values: Vec<u32>,
+    },
     /// List the policy presets and switches.
     Policies,
 }
@@ -266,6 +277,38 @@ fn load_scenario(s: &str) -> Result<Scenario, String> {
         )
     })?;
     pinlab_scenario::load(s, &text).map_err(|e| e.to_string())
+}
+
+fn scale_cmd(family: Option<&str>, values: &[u32]) -> Result<ExitCode, String> {
+    use pinlab_scenario::scale::{generate, FAMILIES};
+    let Some(name) = family else {
+        for f in FAMILIES {
+            let params: Vec<String> = f.params.iter().map(|(_, what)| what.to_string()).collect();
+            println!("{:<26} {}", f.name, params.join(" "));
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(f) = FAMILIES.iter().find(|f| f.name == name) else {
+        let names: Vec<&str> = FAMILIES.iter().map(|f| f.name).collect();
+        return Err(format!(
+            "scale: unknown family {name:?}; expected one of {}",
+            names.join(", ")
+        ));
+    };
+    match generate(name, values) {
+        Some(text) => {
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let params: Vec<&str> = f.params.iter().map(|(_, what)| *what).collect();
+            Err(format!(
+                "scale {name}: expected {} value(s) ({}), each from 1 to 26, found {values:?}",
+                f.params.len(),
+                params.join(", ")
+            ))
+        }
+    }
 }
 
 fn load_policy(p: &str) -> Result<Policy, String> {
@@ -661,6 +704,7 @@ fn main() -> ExitCode {
         Cmd::Run { trace, scenario } => run_trace(&trace, scenario),
         Cmd::Probe { cases, json, list } => probe_cmd(&cases, json, list),
         Cmd::Scenarios => scenarios_cmd(),
+        Cmd::Scale { family, values } => scale_cmd(family.as_deref(), &values),
         Cmd::Policies => policies_cmd(),
     };
     match r {

@@ -1,0 +1,590 @@
+//! Explorer benchmarks, side by side in one run on one machine (only ratios are
+//! stable on a shared 2-core machine):
+//!
+//! 1. pinlab-explore BFS vs stateright 0.31 BFS on the *same* models — the
+//!    two-phase commit protocol of stateright's own example, written once as a
+//!    `pinlab_explore::Model`, and a real scenario cell — run through an adapter,
+//!    so both explorers call the same `actions`, `step` and `check`. Reductions
+//!    are off (pinlab's are model hooks stateright does not call): unique states
+//!    per second over the same state graph.
+//! 2. The scaled cells under `scenarios/scale/`: unique states/s for BFS with 1
+//!    and 2 threads and DFS, and bytes per stored state (peak RSS growth of a
+//!    child process running the cell alone, divided by the states).
+//! 3. States with and without each reduction.
+//! 4. SPIN on the Promela model of `dio-writeback-truncate-p3-d2`
+//!    (`benches/promela/`), with and without its partial-order reduction, against
+//!    pinlab on the cell (if `spin` and `cc` are installed; skipped otherwise).
+//!
+//! `cargo bench -p pinlab-scenario --bench compare` (`-- quick` for one sample
+//! per measurement, `-- only=1,3` for some sections). docs/PERFORMANCE.md
+//! quotes a run.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pinlab_explore::{Config, Search};
+use pinlab_model::Policy;
+use pinlab_scenario::model::Bound;
+use pinlab_scenario::Scenario;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+// ---------------------------------------------------------------------------
+// Two-phase commit (Gray & Lamport), as in stateright's examples/2pc.rs.
+
+mod twopc {
+    use std::collections::BTreeSet;
+
+    #[derive(Clone, Debug, Eq, Hash, PartialEq)]
+    pub struct State {
+        rm_state: Vec<Rm>,
+        tm_state: Tm,
+        tm_prepared: Vec<bool>,
+        msgs: BTreeSet<Msg>,
+    }
+
+    #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    enum Msg {
+        Prepared(usize),
+        Commit,
+        Abort,
+    }
+
+    #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+    enum Rm {
+        Working,
+        Prepared,
+        Committed,
+        Aborted,
+    }
+
+    #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+    enum Tm {
+        Init,
+        Committed,
+        Aborted,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum Action {
+        TmRcvPrepared(usize),
+        TmCommit,
+        TmAbort,
+        RmPrepare(usize),
+        RmChooseToAbort(usize),
+        RmRcvCommitMsg(usize),
+        RmRcvAbortMsg(usize),
+    }
+
+    pub struct TwoPhase {
+        pub rms: usize,
+    }
+
+    impl pinlab_explore::Model for TwoPhase {
+        type State = State;
+        type Action = Action;
+        type Outcome = bool;
+
+        fn initial_state(&self) -> State {
+            State {
+                rm_state: vec![Rm::Working; self.rms],
+                tm_state: Tm::Init,
+                tm_prepared: vec![false; self.rms],
+                msgs: BTreeSet::new(),
+            }
+        }
+
+        fn actions(&self, s: &State, out: &mut Vec<Action>) {
+            if s.tm_state == Tm::Init && s.tm_prepared.iter().all(|p| *p) {
+                out.push(Action::TmCommit);
+            }
+            if s.tm_state == Tm::Init {
+                out.push(Action::TmAbort);
+            }
+            for rm in 0..self.rms {
+                if s.tm_state == Tm::Init && s.msgs.contains(&Msg::Prepared(rm)) {
+                    out.push(Action::TmRcvPrepared(rm));
+                }
+                if s.rm_state[rm] == Rm::Working {
+                    out.push(Action::RmPrepare(rm));
+                    out.push(Action::RmChooseToAbort(rm));
+                }
+                if s.msgs.contains(&Msg::Commit) {
+                    out.push(Action::RmRcvCommitMsg(rm));
+                }
+                if s.msgs.contains(&Msg::Abort) {
+                    out.push(Action::RmRcvAbortMsg(rm));
+                }
+            }
+        }
+
+        fn step(&self, s: &State, a: &Action) -> State {
+            let mut s = s.clone();
+            match *a {
+                Action::TmRcvPrepared(rm) => s.tm_prepared[rm] = true,
+                Action::TmCommit => {
+                    s.tm_state = Tm::Committed;
+                    s.msgs.insert(Msg::Commit);
+                }
+                Action::TmAbort => {
+                    s.tm_state = Tm::Aborted;
+                    s.msgs.insert(Msg::Abort);
+                }
+                Action::RmPrepare(rm) => {
+                    s.rm_state[rm] = Rm::Prepared;
+                    s.msgs.insert(Msg::Prepared(rm));
+                }
+                Action::RmChooseToAbort(rm) => s.rm_state[rm] = Rm::Aborted,
+                Action::RmRcvCommitMsg(rm) => s.rm_state[rm] = Rm::Committed,
+                Action::RmRcvAbortMsg(rm) => s.rm_state[rm] = Rm::Aborted,
+            }
+            s
+        }
+
+        /// The consistency invariant: no RM committed while another aborted.
+        fn check(&self, s: &State) -> Result<(), String> {
+            let c = s.rm_state.contains(&Rm::Committed);
+            let a = s.rm_state.contains(&Rm::Aborted);
+            if c && a {
+                Err("inconsistent".into())
+            } else {
+                Ok(())
+            }
+        }
+
+        fn finished(&self, _: &State) -> bool {
+            true
+        }
+
+        fn outcomes(&self, s: &State, _: bool) -> Vec<bool> {
+            vec![s.tm_state == Tm::Committed]
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Any pinlab model as a stateright model: same actions, step and invariant.
+
+struct Sr<M>(M);
+
+impl<M> stateright::Model for Sr<M>
+where
+    M: pinlab_explore::Model + Send + Sync + 'static,
+    M::State: std::fmt::Debug,
+    M::Action: PartialEq,
+{
+    type State = M::State;
+    type Action = M::Action;
+
+    fn init_states(&self) -> Vec<M::State> {
+        vec![self.0.initial_state()]
+    }
+
+    fn actions(&self, s: &M::State, out: &mut Vec<M::Action>) {
+        self.0.actions(s, out)
+    }
+
+    fn next_state(&self, s: &M::State, a: M::Action) -> Option<M::State> {
+        Some(self.0.step(s, &a))
+    }
+
+    fn properties(&self) -> Vec<stateright::Property<Self>> {
+        vec![stateright::Property::always(
+            "check",
+            |m: &Self, s: &M::State| m.0.check(s).is_ok(),
+        )]
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+fn quick() -> bool {
+    std::env::args().any(|a| a == "quick")
+}
+
+fn samples(big: bool) -> usize {
+    match (quick(), big) {
+        (true, _) => 1,
+        (false, true) => 3,
+        (false, false) => 5,
+    }
+}
+
+/// Median of `n` timings of `f`, which returns the unique state count.
+fn median(n: usize, mut f: impl FnMut() -> u64) -> (u64, Duration) {
+    let mut times = Vec::new();
+    let mut states = 0;
+    for _ in 0..n {
+        let t = Instant::now();
+        states = f();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    (states, times[times.len() / 2])
+}
+
+fn rate(states: u64, d: Duration) -> f64 {
+    states as f64 / d.as_secs_f64()
+}
+
+fn no_reduction(threads: usize) -> Config {
+    Config {
+        threads,
+        por: false,
+        symmetry: false,
+        max_memory: None,
+        ..Config::default()
+    }
+}
+
+fn stateright_bfs<M>(m: M, threads: usize) -> u64
+where
+    M: pinlab_explore::Model + Send + Sync + 'static,
+    M::State: std::fmt::Debug,
+    M::Action: PartialEq,
+{
+    use stateright::{Checker, Model as _};
+    let c = Sr(m).checker().threads(threads).spawn_bfs().join();
+    c.unique_state_count() as u64
+}
+
+fn scale_file(name: &str) -> String {
+    format!(
+        "{}/../../scenarios/scale/{name}.scn",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn load_leak(name: &str) -> &'static Scenario {
+    let path = scale_file(name);
+    let text = std::fs::read_to_string(&path).expect("scaled scenario");
+    Box::leak(Box::new(
+        pinlab_scenario::load(&path, &text).expect("binds"),
+    ))
+}
+
+fn cell(name: &str, policy: &str) -> Bound<'static> {
+    let scn = load_leak(name);
+    let p = Policy::parse(policy).expect("policy");
+    let eff: &'static Policy = Box::leak(Box::new(p.with_switches(&scn.driver_bugs)));
+    Bound { scn, policy: eff }
+}
+
+fn section_stateright() {
+    println!("## 1. pinlab-explore vs stateright 0.31: BFS, same model, reductions off");
+    println!();
+    println!("| model | states | threads | pinlab states/s | stateright states/s | pinlab / stateright |");
+    println!("|---|---|---|---|---|---|");
+    let real = "rdma-pagecache-truncate-p2-n2";
+    for threads in [1usize, 2] {
+        for rms in [6usize, 7] {
+            let n = samples(rms == 7);
+            let (sp, tp) = median(n, || {
+                pinlab_explore::explore(&twopc::TwoPhase { rms }, &no_reduction(threads)).states
+            });
+            let (ss, ts) = median(n, || stateright_bfs(twopc::TwoPhase { rms }, threads));
+            assert_eq!(sp, ss, "both explorers must see the same state graph");
+            println!(
+                "| two-phase commit, {rms} RMs | {sp} | {threads} | {:.0} | {:.0} | {:.2}× |",
+                rate(sp, tp),
+                rate(ss, ts),
+                rate(sp, tp) / rate(ss, ts)
+            );
+        }
+        let n = samples(true);
+        let (sp, tp) = median(n, || {
+            pinlab_explore::explore(&cell(real, "legacy"), &no_reduction(threads)).states
+        });
+        let (ss, ts) = median(n, || stateright_bfs(cell(real, "legacy"), threads));
+        assert_eq!(sp, ss, "both explorers must see the same state graph");
+        println!(
+            "| {real} / legacy | {sp} | {threads} | {:.0} | {:.0} | {:.2}× |",
+            rate(sp, tp),
+            rate(ss, ts),
+            rate(sp, tp) / rate(ss, ts)
+        );
+    }
+    println!();
+}
+
+/// VmHWM (peak resident set) of this process in bytes.
+fn vm_hwm() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+/// Child mode: explore one cell and print `states secs hwm_growth`.
+fn child(args: &[String]) {
+    let (name, policy, search, threads, por, sym) = (
+        &args[0],
+        &args[1],
+        &args[2],
+        args[3].parse().expect("threads"),
+        args[4] == "1",
+        args[5] == "1",
+    );
+    let model = cell(name, policy);
+    let before = vm_hwm();
+    let cfg = Config {
+        threads,
+        por,
+        symmetry: sym,
+        max_memory: None,
+        search: if search == "dfs" {
+            Search::Dfs
+        } else {
+            Search::Bfs
+        },
+        ..Config::default()
+    };
+    let x = pinlab_explore::run(&model, &cfg);
+    let outs: BTreeSet<String> = x.outcomes.keys().map(|o| o.to_string()).collect();
+    println!(
+        "{} {} {} {}",
+        x.states,
+        x.elapsed.as_secs_f64(),
+        vm_hwm().saturating_sub(before),
+        outs.into_iter().collect::<Vec<_>>().join(",")
+    );
+}
+
+struct Run {
+    states: u64,
+    secs: f64,
+    bytes: u64,
+    outcomes: String,
+}
+
+fn run_child(name: &str, policy: &str, search: &str, threads: usize, por: bool, sym: bool) -> Run {
+    let exe = std::env::current_exe().expect("exe");
+    let b = |x: bool| if x { "1" } else { "0" };
+    let out = Command::new(exe)
+        .args([
+            "--child",
+            name,
+            policy,
+            search,
+            &threads.to_string(),
+            b(por),
+            b(sym),
+        ])
+        .output()
+        .expect("child run");
+    let s = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<&str> = s.split_whitespace().collect();
+    assert!(
+        f.len() >= 3,
+        "child failed: {s} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Run {
+        states: f[0].parse().expect("states"),
+        secs: f[1].parse().expect("secs"),
+        bytes: f[2].parse().expect("bytes"),
+        outcomes: f.get(3).unwrap_or(&"").to_string(),
+    }
+}
+
+fn best_of(n: usize, f: impl Fn() -> Run) -> Run {
+    let mut runs: Vec<Run> = (0..n).map(|_| f()).collect();
+    runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    runs.swap_remove(runs.len() / 2)
+}
+
+const SCALED: &[(&str, &str)] = &[
+    ("rdma-pagecache-truncate-p2-n4", "legacy"),
+    ("rdma-pagecache-truncate-p2-n5", "legacy"),
+    ("fork-after-pin-c5-n2", "upstream"),
+    ("dio-writeback-truncate-p3-d2", "legacy"),
+];
+
+fn section_scale() {
+    println!("## 2. Scaled cells: unique states/s and bytes per stored state (reductions on)");
+    println!();
+    println!("| cell | search | threads | states | time | states/s | peak RSS growth | bytes/state | outcomes |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (name, policy) in SCALED {
+        let mut one = None;
+        for (search, threads) in [("bfs", 1usize), ("bfs", 2), ("dfs", 1)] {
+            let n = if name.ends_with("-n5") {
+                1
+            } else {
+                samples(true)
+            };
+            let r = best_of(n, || run_child(name, policy, search, threads, true, true));
+            println!(
+                "| {name} / {policy} | {search} | {threads} | {} | {:.2} s | {:.0} | {:.0} MiB | {:.0} | {} |",
+                r.states,
+                r.secs,
+                rate(r.states, Duration::from_secs_f64(r.secs)),
+                r.bytes as f64 / (1 << 20) as f64,
+                r.bytes as f64 / r.states as f64,
+                r.outcomes
+            );
+            if search == "bfs" && threads == 1 {
+                one = Some(r.secs);
+            } else if search == "bfs" {
+                println!(
+                    "|   speed-up of 2 threads over 1 | | | | | {:.2}× | | | |",
+                    one.unwrap_or(r.secs) / r.secs
+                );
+            }
+        }
+    }
+    println!();
+}
+
+fn section_reductions() {
+    println!("## 3. States with and without each reduction (BFS, 2 threads)");
+    println!();
+    println!("| cell | none | POR | frame symmetry | both | outcomes equal |");
+    println!("|---|---|---|---|---|---|");
+    for (name, policy) in SCALED {
+        let runs: Vec<Run> = [(false, false), (true, false), (false, true), (true, true)]
+            .iter()
+            .map(|&(p, s)| run_child(name, policy, "bfs", 2, p, s))
+            .collect();
+        let same = runs.iter().all(|r| r.outcomes == runs[0].outcomes);
+        println!(
+            "| {name} / {policy} | {} ({:.2} s) | {} ({:.2} s) | {} ({:.2} s) | {} ({:.2} s) | {} |",
+            runs[0].states,
+            runs[0].secs,
+            runs[1].states,
+            runs[1].secs,
+            runs[2].states,
+            runs[2].secs,
+            runs[3].states,
+            runs[3].secs,
+            if same { "yes" } else { "NO" }
+        );
+    }
+    println!();
+}
+
+/// Builds and runs SPIN's verifier for `model.pml` with `cflags`; returns
+/// (states stored, seconds of the verifier run alone).
+fn spin_run(dir: &std::path::Path, cflags: &[&str]) -> Option<(u64, f64)> {
+    let pml = format!(
+        "{}/benches/promela/dio-writeback-truncate.pml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    Command::new("spin")
+        .arg("-a")
+        .arg(&pml)
+        .current_dir(dir)
+        .output()
+        .ok()?;
+    let mut cc = Command::new("cc");
+    cc.args(["-O2", "-w", "-o", "pan"])
+        .args(cflags)
+        .arg("pan.c")
+        .current_dir(dir);
+    if !cc.status().ok()?.success() {
+        return None;
+    }
+    let t = Instant::now();
+    let out = Command::new("./pan")
+        .args(["-m100000"])
+        .current_dir(dir)
+        .output()
+        .ok()?;
+    let secs = t.elapsed().as_secs_f64();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let stored = text
+        .lines()
+        .find(|l| l.contains("states, stored"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())?;
+    Some((stored, secs))
+}
+
+fn section_spin() {
+    println!("## 4. SPIN on the Promela counterpart of dio-writeback-truncate-p3-d2");
+    println!();
+    let dir = std::env::temp_dir().join(format!("pinlab-spin-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let por = spin_run(&dir, &["-DSAFETY"]);
+    let nopor = spin_run(&dir, &["-DSAFETY", "-DNOREDUCE"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (Some((sp, st)), Some((np, nt))) = (por, nopor) else {
+        println!("skipped: `spin` or `cc` is not installed (Debian: apt-get install spin gcc)");
+        println!();
+        return;
+    };
+    let name = "dio-writeback-truncate-p3-d2";
+    let r = best_of(samples(false), || {
+        run_child(name, "legacy", "bfs", 2, true, true)
+    });
+    let r1 = best_of(samples(false), || {
+        run_child(name, "legacy", "bfs", 1, true, true)
+    });
+    println!("| explorer | states | time | pinlab / SPIN (POR) |");
+    println!("|---|---|---|---|");
+    println!("| SPIN, partial-order reduction | {sp} | {st:.3} s | |");
+    println!("| SPIN, -DNOREDUCE | {np} | {nt:.3} s | |");
+    println!(
+        "| pinlab, BFS, POR + symmetry, 2 threads | {} | {:.3} s | {:.1}× |",
+        r.states,
+        r.secs,
+        r.secs / st
+    );
+    println!(
+        "| pinlab, BFS, POR + symmetry, 1 thread | {} | {:.3} s | {:.1}× |",
+        r1.states,
+        r1.secs,
+        r1.secs / st
+    );
+    println!();
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        child(&args[i + 1..]);
+        return;
+    }
+    if !cfg!(target_os = "linux") {
+        println!("the comparison benchmarks read /proc; skipped on this platform");
+        return;
+    }
+    println!(
+        "# pinlab explorer benchmarks ({} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!();
+    let only = args
+        .iter()
+        .find_map(|a| a.strip_prefix("only="))
+        .map(str::to_string);
+    let want = |n: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == n));
+    if want("1") {
+        section_stateright();
+    }
+    if want("2") {
+        section_scale();
+    }
+    if want("3") {
+        section_reductions();
+    }
+    if want("4") {
+        section_spin();
+    }
+    if only.as_deref() == Some("pinlab2pc") {
+        let (s, t) = median(3, || {
+            pinlab_explore::explore(&twopc::TwoPhase { rms: 7 }, &no_reduction(1)).states
+        });
+        println!("pinlab 2pc: {s} states {:.0}/s", rate(s, t));
+    }
+    if only.as_deref() == Some("sr2pc") {
+        let (s, t) = median(3, || stateright_bfs(twopc::TwoPhase { rms: 7 }, 1));
+        println!("stateright 2pc: {s} states {:.0}/s", rate(s, t));
+    }
+}

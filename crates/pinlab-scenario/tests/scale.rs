@@ -1,0 +1,61 @@
+//! The scaled scenarios under `scenarios/scale/` are exactly what
+//! `pinlab_scenario::scale` generates for the committed sizes, bind, and keep
+//! their outcomes with and without reductions at the smallest sizes.
+
+use pinlab_explore::Config;
+use pinlab_model::Policy;
+use pinlab_scenario::scale::{generate, scenario_name, COMMITTED, FAMILIES};
+use pinlab_scenario::{load, run_cell};
+use std::path::PathBuf;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/scale")
+}
+
+#[test]
+fn committed_files_match_the_generator() {
+    let mut expected = Vec::new();
+    for (name, v) in COMMITTED {
+        let f = FAMILIES.iter().find(|f| f.name == *name).unwrap();
+        let file = format!("{}.scn", scenario_name(f, v));
+        let text = std::fs::read_to_string(dir().join(&file))
+            .unwrap_or_else(|e| panic!("{file}: {e}; regenerate with `pinlab scale {name} ...`"));
+        assert_eq!(text, generate(name, v).unwrap(), "{file} is stale");
+        load(&file, &text).unwrap();
+        expected.push(file);
+    }
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    expected.sort();
+    assert_eq!(
+        on_disk, expected,
+        "scenarios/scale/ holds exactly the committed sizes"
+    );
+}
+
+#[test]
+fn smallest_sizes_keep_their_outcomes_under_reductions() {
+    for f in FAMILIES {
+        let v = vec![1; f.params.len()];
+        let scn = load("gen.scn", &generate(f.name, &v).unwrap()).unwrap();
+        for p in ["legacy", "upstream"] {
+            let p = Policy::parse(p).unwrap();
+            let full = run_cell(
+                &scn,
+                &p,
+                &Config {
+                    por: false,
+                    symmetry: false,
+                    ..Config::default()
+                },
+            );
+            let reduced = run_cell(&scn, &p, &Config::default());
+            assert!(full.exhaustive && reduced.exhaustive);
+            assert_eq!(full.labels(), reduced.labels(), "{} / {}", f.name, p.name());
+            assert!(reduced.states <= full.states);
+        }
+    }
+}
