@@ -141,6 +141,7 @@ svg.lane .r{fill:#333}svg.lane .num{fill:#888}svg.lane .sep{stroke:#eee}
 ";
 
 const LEGEND_MARKS: &str = "<tr><td><span class=\"mk f\">!</span></td><td>the scenario's expectation failed (see Failures)</td></tr>
+<tr><td><span class=\"mk f\">?</span></td><td>inconclusive: a bounded run cannot decide the expectation</td></tr>
 <tr><td><span class=\"mk b\">#</span></td><td>the model broke one of its own invariants (see Model bugs)</td></tr>
 <tr><td><span class=\"mk t\">~</span></td><td>bounded run (a state, depth or time bound was hit): outcomes found so far</td></tr>
 <tr><td>n/m</td><td>not modelled: the policy needs a mechanism the model lacks</td></tr>
@@ -159,6 +160,7 @@ fn badge(o: &str, href: Option<&str>) -> String {
 
 fn render_cell(out: &mut String, c: &Cell, ts: &[Timeline], ids: &[String]) {
     let (fail, bug, nm) = (c.is_fail(), !c.model_bugs.is_empty(), c.is_unmodelled());
+    let inconclusive = c.is_inconclusive();
     let bounded = !c.exhaustive && !nm;
     let cls: Vec<&str> = [(fail, "fail"), (bug, "bug"), (nm, "nm")]
         .iter()
@@ -171,11 +173,13 @@ fn render_cell(out: &mut String, c: &Cell, ts: &[Timeline], ids: &[String]) {
         format!("{} states, {how}", c.states)
     }];
     tip.extend(c.verdict.reasons().iter().cloned());
+    tip.extend(c.verdict.undecided().iter().map(|u| format!("undecided: {u}")));
     tip.extend(c.model_bugs.iter().map(|b| format!("model bug: {b}")));
     let (cls, tip) = (cls.join(" "), esc(&tip.join("\n")));
     w!(out, "<td class=\"{cls}\" title=\"{tip}\">");
     for (on, k, sym, what) in [
         (fail, "f", '!', "expectation failed"),
+        (inconclusive, "f", '?', "inconclusive: a bounded run cannot decide the expectation"),
         (bug, "b", '#', "model bug"),
         (bounded, "t", '~', "bounded run: outcomes found so far"),
     ] {

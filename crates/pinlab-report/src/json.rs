@@ -3,9 +3,14 @@
 //! Matrix (schema version 1):
 //! `{"schema_version":1,"cells":[{"scenario":S,"policy":P,"outcomes":[...],
 //! "states":N,"exhaustive":B,"unmodelled":[...],"model_bugs":[...],
-//! "verdict":"pass"|"fail"|"none"|"not_checked","failures":[...]}]}`.
+//! "verdict":"pass"|"fail"|"none"|"not_checked"|"inconclusive","failures":[...],
+//! "bound":null|"max-states"|"max-depth"|"time-budget"|"max-memory"|"walk",
+//! "undecided":[...]}]}`.
 //! `outcomes` is sorted (byte order) and deduplicated, and empty for an
-//! unmodelled cell; `failures` holds the reasons of a failed verdict.
+//! unmodelled cell; `failures` holds the reasons of a failed verdict,
+//! `undecided` the expectations a bounded run could not decide (verdict
+//! `inconclusive`), and `bound` what cut a non-exhaustive run. (`bound` and
+//! `undecided` were added after the first release of schema version 1.)
 //!
 //! Timeline (schema version 1): `{"schema_version":1,"scenario","policy",
 //! "outcome","steps":[{"step","actor","action","result","folios":[{"pfn",
@@ -43,6 +48,8 @@ struct CellDoc<'a> {
     model_bugs: &'a [String],
     verdict: &'static str,
     failures: &'a [String],
+    bound: Option<&'a str>,
+    undecided: &'a [String],
 }
 
 impl<'a> CellDoc<'a> {
@@ -57,6 +64,8 @@ impl<'a> CellDoc<'a> {
             model_bugs: &c.model_bugs,
             verdict: c.verdict.as_str(),
             failures: c.verdict.reasons(),
+            bound: c.bound.as_deref(),
+            undecided: c.verdict.undecided(),
         }
     }
 }
@@ -124,6 +133,7 @@ mod tests {
         unm.unmodelled = vec!["layout_leases".into()];
         let mut bounded = cell("fork-cow", "legacy", &["OK", "LOST", "OK"], Verdict::Pass);
         bounded.exhaustive = false;
+        bounded.bound = Some("max-states".into());
         bounded.states = 100_000;
         Matrix {
             cells: vec![
@@ -150,9 +160,16 @@ mod tests {
             json!({
                 "scenario": "fork-cow", "policy": "legacy", "outcomes": ["LOST", "OK"],
                 "states": 100000, "exhaustive": false, "unmodelled": [], "model_bugs": [],
-                "verdict": "pass", "failures": []
+                "verdict": "pass", "failures": [], "bound": "max-states", "undecided": []
             })
         );
+        let mut inc = cell("s", "p", &["OK"], Verdict::Inconclusive(vec!["u".into()]));
+        inc.exhaustive = false;
+        inc.bound = Some("time-budget".into());
+        let v = to_json(&Matrix { cells: vec![inc] });
+        assert_eq!(v["cells"][0]["verdict"], json!("inconclusive"));
+        assert_eq!(v["cells"][0]["undecided"], json!(["u"]));
+        assert_eq!(v["cells"][0]["bound"], json!("time-budget"));
         assert_eq!(cells[1]["verdict"], json!("fail"));
         assert_eq!(
             cells[1]["failures"],
@@ -186,6 +203,8 @@ mod tests {
             "\"model_bugs\"",
             "\"verdict\"",
             "\"failures\"",
+            "\"bound\"",
+            "\"undecided\"",
         ];
         let mut at = 0;
         for f in top.iter().chain(fields.iter()) {

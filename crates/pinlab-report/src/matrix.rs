@@ -23,9 +23,13 @@ pub struct Cell {
     pub outcomes: Vec<String>,
     /// Number of distinct states explored.
     pub states: u64,
-    /// `false` when a bound (`--max-states`, `--max-depth`, `--time-budget`) cut
-    /// the exploration short: the outcomes are those found so far.
+    /// `false` when a bound (`--max-states`, `--max-depth`, `--time-budget`,
+    /// `--max-memory`) cut the exploration short, or the search was random
+    /// walks: the outcomes are those found so far.
     pub exhaustive: bool,
+    /// Which bound cut the run (`"max-states"`, `"max-depth"`, `"time-budget"`,
+    /// `"max-memory"`), or `"walk"` for random walks; `None` when exhaustive.
+    pub bound: Option<String>,
     /// Policy switches whose mechanisms the model lacks. Non-empty means the cell
     /// was not run: it has no outcomes and prints "not modelled: sw1, sw2".
     pub unmodelled: Vec<String>,
@@ -47,17 +51,24 @@ pub enum Verdict {
     Fail(Vec<String>),
     /// Not checked because the cell is not modelled.
     NotChecked,
+    /// The run was bounded and what it found neither proves nor refutes an
+    /// expectation: an `=` or `excludes` needs the whole outcome set, an
+    /// `includes` a witness not found yet. Reasons name each undecided
+    /// expectation. (A bounded run still *fails* an `excludes` or `=` once it
+    /// reaches an outcome they forbid, and passes an `includes` on witnesses.)
+    Inconclusive(Vec<String>),
 }
 
 impl Verdict {
-    /// The JSON name of the verdict: `"pass"`, `"fail"`, `"none"` or
-    /// `"not_checked"`.
+    /// The JSON name of the verdict: `"pass"`, `"fail"`, `"none"`,
+    /// `"not_checked"` or `"inconclusive"`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
             Verdict::NoExpectation => "none",
             Verdict::Fail(_) => "fail",
             Verdict::NotChecked => "not_checked",
+            Verdict::Inconclusive(_) => "inconclusive",
         }
     }
 
@@ -65,6 +76,14 @@ impl Verdict {
     pub fn reasons(&self) -> &[String] {
         match self {
             Verdict::Fail(r) => r,
+            _ => &[],
+        }
+    }
+
+    /// The undecided expectations (empty unless [`Verdict::Inconclusive`]).
+    pub fn undecided(&self) -> &[String] {
+        match self {
+            Verdict::Inconclusive(r) => r,
             _ => &[],
         }
     }
@@ -79,6 +98,11 @@ impl Cell {
     /// `true` when the verdict is [`Verdict::Fail`] (model bugs not counted).
     pub fn is_fail(&self) -> bool {
         matches!(self.verdict, Verdict::Fail(_))
+    }
+
+    /// `true` when the verdict is [`Verdict::Inconclusive`].
+    pub fn is_inconclusive(&self) -> bool {
+        matches!(self.verdict, Verdict::Inconclusive(_))
     }
 
     /// The outcomes sorted (byte order) and deduplicated; empty for an
@@ -123,6 +147,26 @@ impl Matrix {
         first_appearance(self.cells.iter().map(|c| c.policy.as_str()))
     }
 
+    /// `true` if no cell failed but some cell is [`Verdict::Inconclusive`].
+    pub fn inconclusive(&self) -> bool {
+        !self.failed() && self.cells.iter().any(Cell::is_inconclusive)
+    }
+
+    /// Counts of cells per verdict: (pass, fail, inconclusive, none, not checked).
+    pub fn verdict_counts(&self) -> (usize, usize, usize, usize, usize) {
+        let mut n = (0, 0, 0, 0, 0);
+        for c in &self.cells {
+            match c.verdict {
+                Verdict::Pass => n.0 += 1,
+                Verdict::Fail(_) => n.1 += 1,
+                Verdict::Inconclusive(_) => n.2 += 1,
+                Verdict::NoExpectation => n.3 += 1,
+                Verdict::NotChecked => n.4 += 1,
+            }
+        }
+        n
+    }
+
     /// `true` if any cell has a [`Verdict::Fail`] or any model bug.
     pub fn failed(&self) -> bool {
         self.cells
@@ -150,6 +194,7 @@ pub(crate) mod tests {
             outcomes: outcomes.iter().map(|o| o.to_string()).collect(),
             states: 42,
             exhaustive: true,
+            bound: None,
             unmodelled: vec![],
             model_bugs: vec![],
             verdict,

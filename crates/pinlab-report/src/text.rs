@@ -5,8 +5,8 @@
 //! otherwise — the usual case for the nine presets — the matrix is printed as
 //! one block per scenario with one line per policy (`policy  marks  states
 //! outcomes`). A cell lists its outcomes comma-separated in sorted order,
-//! prefixed by markers: `!` expectation failed, `#` model bug, `~` bounded
-//! (non-exhaustive) run; an unmodelled cell prints `n/m` and no outcomes, and
+//! prefixed by markers: `!` expectation failed, `?` expectation undecided by a
+//! bounded run, `#` model bug, `~` bounded (non-exhaustive) run; an unmodelled cell prints `n/m` and no outcomes, and
 //! `-` means no outcome was reached. A legend, the unmodelled switches, the
 //! failures (scenario, policy, reason) and the model bugs follow the table.
 //! The text is deterministic but not a contract; scripts use the JSON.
@@ -20,6 +20,9 @@ fn marks(c: &Cell) -> String {
     let mut m = String::new();
     if c.is_fail() {
         m.push('!');
+    }
+    if c.is_inconclusive() {
+        m.push('?');
     }
     if !c.model_bugs.is_empty() {
         m.push('#');
@@ -196,6 +199,7 @@ pub fn render_text(m: &Matrix) -> String {
 
     out.push_str("\nLegend: a cell lists the reachable outcomes, sorted.\n");
     out.push_str("  !    the scenario's expectation failed (see Failures)\n");
+    out.push_str("  ?    inconclusive: a bounded run cannot decide the expectation (see Inconclusive)\n");
     out.push_str("  #    the model broke one of its own invariants (see Model bugs)\n");
     out.push_str(
         "  ~    bounded run (a state, depth or time bound was hit): outcomes found so far\n",
@@ -235,6 +239,20 @@ pub fn render_text(m: &Matrix) -> String {
         }
     }
 
+    let undecided: Vec<&Cell> = m.cells.iter().filter(|c| c.is_inconclusive()).collect();
+    if !undecided.is_empty() {
+        out.push_str(&format!("Inconclusive ({}):\n", undecided.len()));
+        for c in undecided {
+            let why = c.bound.as_deref().unwrap_or("bounded");
+            for r in c.verdict.undecided() {
+                out.push_str(&format!(
+                    "  {} / {}: {r} (run cut by {why})\n",
+                    c.scenario, c.policy
+                ));
+            }
+        }
+    }
+
     let bugs: Vec<&Cell> = m
         .cells
         .iter()
@@ -251,6 +269,11 @@ pub fn render_text(m: &Matrix) -> String {
             }
         }
     }
+    let (pass, fail, inc, none, nc) = m.verdict_counts();
+    out.push_str(&format!(
+        "\n{} cell(s): {pass} passed, {fail} failed, {inc} inconclusive, {none} without expectation, {nc} not modelled\n",
+        m.cells.len()
+    ));
     out
 }
 

@@ -10,6 +10,7 @@ fn cell(s: &str, p: &str, outcomes: &[&str], verdict: Verdict) -> Cell {
         outcomes: outcomes.iter().map(|o| o.to_string()).collect(),
         states: 64,
         exhaustive: true,
+        bound: None,
         unmodelled: vec![],
         model_bugs: vec![],
         verdict,

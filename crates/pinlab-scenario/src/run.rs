@@ -24,8 +24,10 @@ pub struct CellRun {
     pub outcomes: BTreeMap<Outcome, Vec<Action>>,
     /// Unique states explored.
     pub states: u64,
-    /// False if a bound cut the search.
+    /// False if a bound cut the search (or the search was random walks).
     pub exhaustive: bool,
+    /// What cut a non-exhaustive search (`max-states`, ..., or `walk`).
+    pub bound: Option<String>,
     /// Unmodelled switches that would matter (the cell then has no outcomes).
     pub unmodelled: Vec<String>,
     /// Model bugs with their traces.
@@ -39,24 +41,38 @@ impl CellRun {
     }
 
     /// The matrix cell with its verdict against the scenario's expectations.
+    ///
+    /// An expectation applies to this cell when it names the same policy, or a
+    /// composition with exactly the same switches. On an exhaustive run each
+    /// applicable expectation passes or fails. On a bounded run only what the
+    /// outcomes found so far prove counts: an `excludes` or `=` fails once an
+    /// outcome they forbid was reached, an `includes` passes once all its
+    /// outcomes were reached; anything else is undecided and makes the cell
+    /// [`Verdict::Inconclusive`] (unless another expectation failed).
     pub fn cell(&self, scn: &Scenario) -> Cell {
         let reached = self.labels();
         let verdict = if !self.unmodelled.is_empty() {
             Verdict::NotChecked
         } else {
             let mut fails = Vec::new();
+            let mut undecided = Vec::new();
             let mut any = false;
-            for e in scn.expects.iter().filter(|e| e.policy == self.policy) {
+            for e in scn.expects.iter().filter(|e| same_policy(&e.policy, &self.policy)) {
                 any = true;
-                if let Err(m) = e.check(&reached) {
-                    fails.push(m);
+                match (e.check(&reached), self.exhaustive) {
+                    (Ok(()), true) => {}
+                    (Err(m), true) => fails.push(m),
+                    (r, false) => match e.decided_by_witnesses(&reached) {
+                        Some(true) => {}
+                        Some(false) => fails.push(r.err().unwrap_or_default()),
+                        None => undecided.push(e.undecided(&reached)),
+                    },
                 }
-            }
-            if !self.exhaustive && !fails.is_empty() {
-                fails.push("the run was bounded (not exhaustive)".into());
             }
             if !fails.is_empty() {
                 Verdict::Fail(fails)
+            } else if !undecided.is_empty() {
+                Verdict::Inconclusive(undecided)
             } else if any {
                 Verdict::Pass
             } else {
@@ -69,11 +85,22 @@ impl CellRun {
             outcomes: reached.into_iter().collect(),
             states: self.states,
             exhaustive: self.exhaustive,
+            bound: self.bound.clone(),
             unmodelled: self.unmodelled.clone(),
             model_bugs: self.model_bugs.iter().map(|(m, _)| m.clone()).collect(),
             verdict,
         }
     }
+}
+
+/// Whether an `expect` line's policy expression names the cell's policy: the
+/// same text, or the same set of switches.
+fn same_policy(expected: &str, cell: &str) -> bool {
+    expected == cell
+        || match (Policy::parse(expected), Policy::parse(cell)) {
+            (Ok(a), Ok(b)) => a.switches().eq(b.switches()),
+            _ => false,
+        }
 }
 
 /// Explores one scenario under one policy.
@@ -89,6 +116,7 @@ pub fn run_cell(scn: &Scenario, policy: &Policy, cfg: &Config) -> CellRun {
         outcomes: BTreeMap::new(),
         states: 0,
         exhaustive: true,
+        bound: None,
         unmodelled,
         model_bugs: Vec::new(),
     };
@@ -104,6 +132,11 @@ pub fn run_cell(scn: &Scenario, policy: &Policy, cfg: &Config) -> CellRun {
     run.outcomes = x.outcomes;
     run.states = x.states;
     run.exhaustive = x.exhaustive;
+    run.bound = match (x.bound, cfg.search) {
+        (Some(b), _) => Some(b.to_string()),
+        (None, pinlab_explore::Search::Walk { .. }) => Some("walk".into()),
+        (None, _) => None,
+    };
     run.model_bugs = x.model_bugs;
     run
 }

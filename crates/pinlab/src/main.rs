@@ -329,7 +329,17 @@ fn selection(
             .collect::<Result<_, _>>()?
     };
     let pols: Vec<Policy> = if policies.is_empty() {
-        Policy::presets()
+        // Every preset, then every other policy an `expect` line names (a
+        // composition such as `follpin+bounce_writeback`), so that every
+        // expectation is evaluated.
+        let mut pols = Policy::presets();
+        for e in scns.iter().flat_map(|s| &s.expects) {
+            let p = load_policy(&e.policy)?;
+            if !pols.iter().any(|q| q.name() == p.name() || q.switches().eq(p.switches())) {
+                pols.push(p);
+            }
+        }
+        pols
     } else {
         policies
             .iter()
@@ -358,11 +368,20 @@ fn check(
     } else {
         print!("{}", pinlab_report::render_text(&m));
     }
-    Ok(if m.failed() {
+    Ok(matrix_exit(&m))
+}
+
+/// Exit status of `check` and `report`: 1 if an expectation failed or the model
+/// broke an invariant, else 3 if a bounded run left an expectation undecided,
+/// else 0.
+fn matrix_exit(m: &Matrix) -> ExitCode {
+    if m.failed() {
         ExitCode::from(1)
+    } else if m.inconclusive() {
+        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
 fn report_cmd(
@@ -392,11 +411,7 @@ fn report_cmd(
     std::fs::write(out, pinlab_report::render_html(&m, &timelines))
         .map_err(|e| format!("--out {}: {e}", out.display()))?;
     println!("{}", out.display());
-    Ok(if m.failed() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(matrix_exit(&m))
 }
 
 fn trace_text(scn: &Scenario, policy: &str, outcome: &str, trace: &[Action]) -> String {

@@ -268,6 +268,41 @@ impl Expectation {
     }
 }
 
+impl Expectation {
+    /// What a *partial* outcome set (a bounded run's) proves: `Some(true)` when
+    /// it already satisfies the expectation whatever else is reachable (an
+    /// `includes` with every outcome witnessed), `Some(false)` when it already
+    /// violates it (an `excludes` or `=` outcome that is forbidden was reached),
+    /// `None` when only the whole set could decide.
+    pub fn decided_by_witnesses(&self, reached: &BTreeSet<String>) -> Option<bool> {
+        use crate::ast::ExpectKind::*;
+        match self.kind {
+            Includes => self.outcomes.is_subset(reached).then_some(true),
+            Excludes => (!self.outcomes.is_disjoint(reached)).then_some(false),
+            Exactly => (!reached.is_subset(&self.outcomes)).then_some(false),
+        }
+    }
+
+    /// Why a bounded run leaves this expectation undecided.
+    pub fn undecided(&self, reached: &BTreeSet<String>) -> String {
+        use crate::ast::ExpectKind::*;
+        let fmt = |s: &BTreeSet<String>| {
+            format!("{{{}}}", s.iter().cloned().collect::<Vec<_>>().join(", "))
+        };
+        let what = match self.kind {
+            Exactly => "exactly",
+            Includes => "to include",
+            Excludes => "to exclude",
+        };
+        format!(
+            "expect {} {what} {}: undecided, a bounded run reached {} so far",
+            self.policy,
+            fmt(&self.outcomes),
+            fmt(reached)
+        )
+    }
+}
+
 /// A scenario ready to explore.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scenario {

@@ -1,0 +1,125 @@
+//! Verdicts never overclaim: a bounded run cannot pass `=` or `excludes`
+//! (inconclusive, exit 3), still fails on a forbidden outcome it reached, still
+//! passes `includes` on witnesses; and `check` evaluates the `expect` lines that
+//! name composed policies.
+
+use std::process::Command;
+
+fn pinlab(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pinlab"))
+        .args(args)
+        .output()
+        .expect("run pinlab");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn scenario_with(name: &str, expects: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pinlab-verdicts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join(format!("{name}.scn"));
+    let base = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/fork-after-pin.scn"
+    ))
+    .unwrap();
+    let body: String = base
+        .lines()
+        .filter(|l| !l.starts_with("expect"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&f, format!("{body}{expects}\n")).unwrap();
+    f
+}
+
+fn json_cell(out: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(out).unwrap();
+    v["cells"][0].clone()
+}
+
+#[test]
+fn a_bounded_run_leaves_excludes_and_exact_inconclusive() {
+    // Fully explored, `legacy excludes OK` fails (OK is reachable) ...
+    let f = scenario_with("excl", "expect legacy excludes OK");
+    let f = f.to_str().unwrap();
+    let (code, out, _) = pinlab(&["check", "-s", f, "-p", "legacy"]);
+    assert_eq!(code, 1, "{out}");
+    // ... but cut before any terminal state it cannot pass.
+    let (code, out, _) = pinlab(&["check", "-s", f, "-p", "legacy", "--max-depth", "3"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("Inconclusive (1):"), "{out}");
+    assert!(out.contains("0 passed, 0 failed, 1 inconclusive"), "{out}");
+    let (code, out, _) = pinlab(&[
+        "check", "-s", f, "-p", "legacy", "--max-depth", "3", "--json",
+    ]);
+    assert_eq!(code, 3);
+    let c = json_cell(&out);
+    assert_eq!(c["verdict"], "inconclusive");
+    assert_eq!(c["bound"], "max-depth");
+    assert_eq!(c["exhaustive"], false);
+    assert_eq!(c["undecided"].as_array().unwrap().len(), 1);
+
+    let f = scenario_with("exact", "expect upstream = OK");
+    let f = f.to_str().unwrap();
+    let (code, _, _) = pinlab(&["check", "-s", f, "-p", "upstream"]);
+    assert_eq!(code, 0);
+    let (code, out, _) = pinlab(&["check", "-s", f, "-p", "upstream", "--max-states", "5"]);
+    assert_eq!(code, 3, "{out}");
+}
+
+#[test]
+fn a_bounded_run_still_fails_on_a_reached_forbidden_outcome_and_passes_on_witnesses() {
+    // Random walks are never exhaustive, but they do reach outcomes.
+    let f = scenario_with("walks", "expect legacy excludes LOST\nexpect legacy includes OK");
+    let f = f.to_str().unwrap();
+    let (code, out, _) = pinlab(&[
+        "check", "-s", f, "-p", "legacy", "--search", "walk", "--walks", "2000", "--json",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let c = json_cell(&out);
+    assert_eq!(c["bound"], "walk");
+    assert_eq!(c["verdict"], "fail");
+
+    let f = scenario_with("witness", "expect legacy includes OK, LOST");
+    let f = f.to_str().unwrap();
+    let (code, out, _) = pinlab(&[
+        "check", "-s", f, "-p", "legacy", "--search", "walk", "--walks", "2000",
+    ]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn expectations_naming_composed_policies_are_evaluated() {
+    let f = scenario_with(
+        "composed",
+        "expect upstream+no_anon_exclusive+no_early_cow_on_fork includes OK\nexpect upstream+bounce_writeback = LOST",
+    );
+    let f = f.to_str().unwrap();
+    let (code, out, _) = pinlab(&["check", "-s", f, "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cells = v["cells"].as_array().unwrap();
+    let composed = cells
+        .iter()
+        .find(|c| c["policy"] == "upstream+bounce_writeback")
+        .expect("the composed policy is run");
+    assert_eq!(composed["verdict"], "fail");
+    assert!(cells
+        .iter()
+        .any(|c| c["policy"] == "upstream+no_anon_exclusive+no_early_cow_on_fork"
+            && c["verdict"] == "pass"));
+    // The same switch set under another spelling matches the expectation.
+    let (code, out, _) = pinlab(&[
+        "check",
+        "-s",
+        f,
+        "-p",
+        "upstream+bounce_writeback+bounce_writeback",
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(json_cell(&out)["verdict"], "fail");
+}
