@@ -54,6 +54,8 @@ struct Acc<M: Model> {
     terminal_states: u64,
     /// New states failing `check()`: (message, fingerprint).
     bugs: Vec<(String, u64)>,
+    /// Steps that panicked: (message, parent position, action index).
+    panics: Vec<(String, u32, u32)>,
     /// Some state at the depth bound had enabled actions.
     blocked: bool,
     /// Edges generated.
@@ -67,6 +69,7 @@ impl<M: Model> Acc<M> {
             terminal: BTreeMap::new(),
             terminal_states: 0,
             bugs: Vec::new(),
+            panics: Vec::new(),
             blocked: false,
             transitions: 0,
         }
@@ -83,6 +86,7 @@ impl<M: Model> Acc<M> {
         }
         self.terminal_states += other.terminal_states;
         self.bugs.extend(other.bugs);
+        self.panics.extend(other.panics);
         self.blocked |= other.blocked;
         self.transitions += other.transitions;
         self
@@ -156,7 +160,13 @@ impl<M: Model> Level<'_, M> {
             }
             acc.transitions += buf.len() as u64;
             for (i, a) in buf.iter().enumerate() {
-                let next = successor(self.model, self.cfg, state, a);
+                let next = match successor(self.model, self.cfg, state, a) {
+                    Ok(n) => n,
+                    Err(msg) => {
+                        acc.panics.push((msg, pos, i as u32));
+                        continue;
+                    }
+                };
                 let nfp = fingerprint(&next);
                 let node = Node {
                     parent: *fp,
@@ -260,6 +270,20 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
         for (o, pos) in acc.terminal {
             let fp = level[pos as usize].0;
             rec.outcomes(vec![o], depth as usize, false, || trace(fp));
+        }
+        // Steps that panicked, first in path order per message: the trace is
+        // the parent's plus the action.
+        let mut panics = acc.panics;
+        panics.sort_by_key(|p| (p.1, p.2));
+        for (msg, pos, i) in panics {
+            let parent = level[pos as usize].0;
+            rec.bug(msg, depth as usize + 1, false, || {
+                let mut t = trace(parent);
+                let mut buf = Vec::new();
+                enabled(model, cfg, &level[pos as usize].1, &mut buf);
+                t.extend(buf.get(i as usize).cloned());
+                t
+            });
         }
         // The next level in path order: by the final (parent position, action) key.
         let mut next: Vec<(u64, u64, M::State)> = acc

@@ -113,8 +113,19 @@ pub fn explore_dfs<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
         }
         let action = top.actions[top.next].clone();
         top.next += 1;
-        let next = successor(model, cfg, &top.state, &action);
         rec.transitions += 1;
+        let next = match successor(model, cfg, &top.state, &action) {
+            Ok(n) => n,
+            Err(msg) => {
+                let depth = path.len() + 1;
+                rec.bug(msg, depth, false, || {
+                    let mut t = path.clone();
+                    t.push(action);
+                    t
+                });
+                continue;
+            }
+        };
         let fp = fingerprint(&next);
         let depth = u32::try_from(stack.len()).unwrap_or(u32::MAX);
         match visited.get_mut(&fp) {

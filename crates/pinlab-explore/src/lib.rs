@@ -109,18 +109,49 @@ pub(crate) fn enabled<M: Model>(model: &M, cfg: &Config, s: &M::State, out: &mut
     }
 }
 
-/// The successor the search stores (canonical under symmetry reduction).
+/// The successor the search stores (canonical under symmetry reduction), or
+/// the message of a panic in the model's `step` (or `canonicalize`): a model
+/// bug of the transition, reported with its trace instead of aborting the run.
 pub(crate) fn successor<M: Model>(
     model: &M,
     cfg: &Config,
     s: &M::State,
     a: &M::Action,
-) -> M::State {
-    let mut n = model.step(s, a);
-    if cfg.symmetry {
-        model.canonicalize(&mut n);
-    }
-    n
+) -> Result<M::State, String> {
+    IN_MODEL.with(|f| f.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut n = model.step(s, a);
+        if cfg.symmetry {
+            model.canonicalize(&mut n);
+        }
+        n
+    }));
+    IN_MODEL.with(|f| f.set(false));
+    r.map_err(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(non-string payload)".into());
+        format!("model panic in step {a:?}: {msg}")
+    })
+}
+
+thread_local! {
+    /// Set while the model's step runs (for [`quiet_model_panics`]).
+    static IN_MODEL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs a panic hook that stays silent for panics inside a model's step
+/// (the explorer reports them as model bugs with a trace) and defers to the
+/// previous hook for every other panic. For binaries; call once at start.
+pub fn quiet_model_panics() {
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !IN_MODEL.with(|f| f.get()) {
+            prev(info);
+        }
+    }));
 }
 
 /// Bounds and execution settings of a run. `Config::default()` is unbounded

@@ -44,8 +44,11 @@ pub(crate) fn actions_from_indices<M: Model>(
     for &i in idx {
         enabled(model, cfg, &state, &mut buf);
         let Some(a) = buf.get(i as usize) else { break };
-        state = successor(model, cfg, &state, a);
         trace.push(a.clone());
+        match successor(model, cfg, &state, a) {
+            Ok(n) => state = n,
+            Err(_) => break,
+        }
     }
     trace
 }

@@ -83,8 +83,15 @@ fn walk<M: Model>(model: &M, cfg: &Config, seed: u64, max_depth: u32) -> Walk<M>
             return w;
         }
         let a = buf.swap_remove(rng.below(buf.len()));
-        state = successor(model, cfg, &state, &a);
+        let next = successor(model, cfg, &state, &a);
         w.trace.push(a);
+        state = match next {
+            Ok(n) => n,
+            Err(msg) => {
+                w.end = End::Bug(msg);
+                return w;
+            }
+        };
         w.fps.push(fingerprint(&state));
         if let Err(msg) = model.check(&state) {
             w.end = End::Bug(msg);

@@ -121,6 +121,15 @@ impl Machine {
                 ));
             }
         }
+        // Writeback I/O in flight on a folio that was freed (or reallocated to
+        // someone else): truncation must wait for writeback first.
+        for &pfn in self.fs.inflight.keys() {
+            if self.frames.get(pfn).is_none_or(|f| !f.writeback) {
+                return Err(format!(
+                    "writeback I/O in flight on pfn {pfn:#x}, which is not a folio under writeback"
+                ));
+            }
+        }
         for hold in self.dev.holds() {
             if hold.page == ZERO_PFN {
                 continue;

@@ -173,13 +173,23 @@ fn render_cell(out: &mut String, c: &Cell, ts: &[Timeline], ids: &[String]) {
         format!("{} states, {how}", c.states)
     }];
     tip.extend(c.verdict.reasons().iter().cloned());
-    tip.extend(c.verdict.undecided().iter().map(|u| format!("undecided: {u}")));
+    tip.extend(
+        c.verdict
+            .undecided()
+            .iter()
+            .map(|u| format!("undecided: {u}")),
+    );
     tip.extend(c.model_bugs.iter().map(|b| format!("model bug: {b}")));
     let (cls, tip) = (cls.join(" "), esc(&tip.join("\n")));
     w!(out, "<td class=\"{cls}\" title=\"{tip}\">");
     for (on, k, sym, what) in [
         (fail, "f", '!', "expectation failed"),
-        (inconclusive, "f", '?', "inconclusive: a bounded run cannot decide the expectation"),
+        (
+            inconclusive,
+            "f",
+            '?',
+            "inconclusive: a bounded run cannot decide the expectation",
+        ),
         (bug, "b", '#', "model bug"),
         (bounded, "t", '~', "bounded run: outcomes found so far"),
     ] {

@@ -199,7 +199,9 @@ pub fn render_text(m: &Matrix) -> String {
 
     out.push_str("\nLegend: a cell lists the reachable outcomes, sorted.\n");
     out.push_str("  !    the scenario's expectation failed (see Failures)\n");
-    out.push_str("  ?    inconclusive: a bounded run cannot decide the expectation (see Inconclusive)\n");
+    out.push_str(
+        "  ?    inconclusive: a bounded run cannot decide the expectation (see Inconclusive)\n",
+    );
     out.push_str("  #    the model broke one of its own invariants (see Model bugs)\n");
     out.push_str(
         "  ~    bounded run (a state, depth or time bound was hit): outcomes found so far\n",

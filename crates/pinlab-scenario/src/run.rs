@@ -57,7 +57,11 @@ impl CellRun {
             let mut fails = Vec::new();
             let mut undecided = Vec::new();
             let mut any = false;
-            for e in scn.expects.iter().filter(|e| same_policy(&e.policy, &self.policy)) {
+            for e in scn
+                .expects
+                .iter()
+                .filter(|e| same_policy(&e.policy, &self.policy))
+            {
                 any = true;
                 match (e.check(&reached), self.exhaustive) {
                     (Ok(()), true) => {}

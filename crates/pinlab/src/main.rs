@@ -335,7 +335,10 @@ fn selection(
         let mut pols = Policy::presets();
         for e in scns.iter().flat_map(|s| &s.expects) {
             let p = load_policy(&e.policy)?;
-            if !pols.iter().any(|q| q.name() == p.name() || q.switches().eq(p.switches())) {
+            if !pols
+                .iter()
+                .any(|q| q.name() == p.name() || q.switches().eq(p.switches()))
+            {
                 pols.push(p);
             }
         }
@@ -694,6 +697,7 @@ fn policies_cmd() -> Result<ExitCode, String> {
 }
 
 fn main() -> ExitCode {
+    pinlab_explore::quiet_model_panics();
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Check {

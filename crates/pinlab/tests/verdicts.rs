@@ -53,7 +53,14 @@ fn a_bounded_run_leaves_excludes_and_exact_inconclusive() {
     assert!(out.contains("Inconclusive (1):"), "{out}");
     assert!(out.contains("0 passed, 0 failed, 1 inconclusive"), "{out}");
     let (code, out, _) = pinlab(&[
-        "check", "-s", f, "-p", "legacy", "--max-depth", "3", "--json",
+        "check",
+        "-s",
+        f,
+        "-p",
+        "legacy",
+        "--max-depth",
+        "3",
+        "--json",
     ]);
     assert_eq!(code, 3);
     let c = json_cell(&out);
@@ -73,7 +80,10 @@ fn a_bounded_run_leaves_excludes_and_exact_inconclusive() {
 #[test]
 fn a_bounded_run_still_fails_on_a_reached_forbidden_outcome_and_passes_on_witnesses() {
     // Random walks are never exhaustive, but they do reach outcomes.
-    let f = scenario_with("walks", "expect legacy excludes LOST\nexpect legacy includes OK");
+    let f = scenario_with(
+        "walks",
+        "expect legacy excludes LOST\nexpect legacy includes OK",
+    );
     let f = f.to_str().unwrap();
     let (code, out, _) = pinlab(&[
         "check", "-s", f, "-p", "legacy", "--search", "walk", "--walks", "2000", "--json",
@@ -107,10 +117,10 @@ fn expectations_naming_composed_policies_are_evaluated() {
         .find(|c| c["policy"] == "upstream+bounce_writeback")
         .expect("the composed policy is run");
     assert_eq!(composed["verdict"], "fail");
-    assert!(cells
-        .iter()
-        .any(|c| c["policy"] == "upstream+no_anon_exclusive+no_early_cow_on_fork"
-            && c["verdict"] == "pass"));
+    assert!(cells.iter().any(
+        |c| c["policy"] == "upstream+no_anon_exclusive+no_early_cow_on_fork"
+            && c["verdict"] == "pass"
+    ));
     // The same switch set under another spelling matches the expectation.
     let (code, out, _) = pinlab(&[
         "check",

@@ -22,6 +22,7 @@ use crate::errno::{Errno, KResult};
 use crate::ghost::{Target, Ver, WriteId, WritePath};
 use crate::machine::{Machine, Pid};
 use crate::mem::FolioKind;
+use crate::policy::Policy;
 use crate::vm::PAGE_SIZE;
 use pinlab_state::Shared;
 use std::collections::{BTreeMap, BTreeSet};
@@ -204,7 +205,17 @@ impl Machine {
     /// only modelled operation is `mmap` (`mmap_zero`, drivers/char/mem.c, v6.14;
     /// see [`Machine::mmap_file`]); reading or writing it is not modelled.
     /// Returns the open file id.
-    pub fn open(&mut self, pid: Pid, path: &str, flags: u64) -> KResult<usize> {
+    ///
+    /// With `O_TRUNC` an existing file is truncated to zero as `do_truncate`
+    /// does (`handle_truncate` in `do_open`, fs/namei.c, v6.14): under the
+    /// active `policy`, after the seal check (`-EPERM` under `F_SEAL_SHRINK`) and
+    /// the fs-dax layout rules (`-ETXTBSY`/`-EPERM`); on an error the open
+    /// fails and no descriptor is left behind. `truncate_inode_pages_range`
+    /// waits for writeback of the folios it removes: the caller (the scenario
+    /// binding) does not run an `O_TRUNC` open while the file has writeback in
+    /// flight. `[model assumption]` Unlike `ftruncate`, an `O_TRUNC` open of an
+    /// fs-dax file does not wait in `dax_break_layout` for busy pages.
+    pub fn open(&mut self, policy: &Policy, pid: Pid, path: &str, flags: u64) -> KResult<usize> {
         self.mm(pid).ok_or(Errno::EINVAL)?;
         let kind = if path.starts_with("/dev/shm/") || path == DEV_ZERO {
             FsKind::Tmpfs
@@ -227,10 +238,23 @@ impl Machine {
             }
             None => return Err(Errno::ENOENT),
         };
-        if flags & O_TRUNC != 0 {
-            self.ftruncate_ino(ino, 0);
+        let file = self.new_file(pid, ino, flags);
+        if flags & O_TRUNC != 0 && self.fs.inodes[ino as usize].kind != FsKind::DevDax {
+            let old = self.fs.inodes[ino as usize].i_size;
+            let checked = self.seal_check_setattr(ino, 0).and_then(|()| {
+                if old > 0 {
+                    self.dax_layout_change_allowed(policy, file, ino, 0, u64::MAX, false)
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = checked {
+                self.fs.files[file].holders.remove(&pid);
+                return Err(e);
+            }
+            self.ftruncate_policy(policy, ino, 0);
         }
-        Ok(self.new_file(pid, ino, flags))
+        Ok(file)
     }
 
     /// `memfd_create(name, MFD_ALLOW_SEALING)`: a tmpfs inode with no seals.

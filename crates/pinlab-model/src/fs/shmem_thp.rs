@@ -144,7 +144,14 @@ mod tests {
             ..MachineConfig::default()
         });
         let p = m.spawn("t");
-        let fd = m.open(p, "/dev/shm/t", O_RDWR | O_CREAT).expect("open");
+        let fd = m
+            .open(
+                &crate::policy::Policy::preset("upstream").expect("preset"),
+                p,
+                "/dev/shm/t",
+                O_RDWR | O_CREAT,
+            )
+            .expect("open");
         (m, p, fd)
     }
 
@@ -172,7 +179,14 @@ mod tests {
     fn huge_never_and_memfd_stay_small() {
         let mut m = Machine::new(MachineConfig::default());
         let p = m.spawn("t");
-        let fd = m.open(p, "/dev/shm/t", O_RDWR | O_CREAT).expect("open");
+        let fd = m
+            .open(
+                &crate::policy::Policy::preset("upstream").expect("preset"),
+                p,
+                "/dev/shm/t",
+                O_RDWR | O_CREAT,
+            )
+            .expect("open");
         let ino = m.fs.files[fd].ino;
         let h = m.filemap_get_folio(ino, 0, false);
         assert_eq!(m.frames.get(h).expect("folio").order, 0);

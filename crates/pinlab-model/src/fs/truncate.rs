@@ -178,12 +178,7 @@ impl Machine {
     }
 
     /// Truncates `ino` to `len` bytes (no pin check; used by O_TRUNC too).
-    pub(crate) fn ftruncate_ino(&mut self, ino: u32, len: u64) {
-        let pol = Policy::from_switches("internal", &[]);
-        self.ftruncate_policy(&pol, ino, len);
-    }
-
-    fn ftruncate_policy(&mut self, policy: &Policy, ino: u32, len: u64) {
+    pub(crate) fn ftruncate_policy(&mut self, policy: &Policy, ino: u32, len: u64) {
         let old = self.fs.inodes[ino as usize].i_size;
         let mut new = len;
         if len < old {

@@ -213,6 +213,38 @@ impl Machine {
         }
     }
 
+    /// Whether a FOLL_LONGTERM pin of `[addr, addr+len)` in `pid`'s mm would
+    /// have to migrate a folio that is under writeback, so that
+    /// `migrate_pages(MIGRATE_SYNC)` sleeps in `folio_wait_writeback` until the
+    /// I/O completes (only when the policy migrates unpinnable folios). The
+    /// scenario binding runs such a pin only once this is false.
+    pub fn longterm_pin_must_wait(&self, policy: &Policy, pid: Pid, addr: u64, len: u64) -> bool {
+        if !policy.has(Switch::longterm_migrates_movable) {
+            return false;
+        }
+        let Some(mm) = self.mm(pid) else {
+            return false;
+        };
+        let Some(end) = addr.checked_add(len) else {
+            return false;
+        };
+        let (first, last) = (
+            addr / crate::vm::PAGE_SIZE,
+            end.div_ceil(crate::vm::PAGE_SIZE),
+        );
+        let busy = |pfn: u64| {
+            self.frames.page_folio(pfn).is_some_and(|(h, _)| {
+                self.frames.get(h).is_some_and(|f| f.writeback)
+                    && !self.folio_is_longterm_pinnable(h)
+            })
+        };
+        mm.ptes.range(first..last).any(|(_, p)| busy(p.pfn))
+            || mm
+                .pmds
+                .range(first >> 9..last.div_ceil(512))
+                .any(|(_, p)| busy(p.pfn))
+    }
+
     /// `check_and_migrate_movable_pages`: `Ok` if every folio is long-term
     /// pinnable; otherwise everything is unpinned and the unpinnable folios are
     /// migrated (`Err(EAGAIN)`: re-pin), or `Err(ENOMEM)` if a migration failed.
@@ -257,8 +289,19 @@ impl Machine {
     /// reference (`folio_migrate_mapping`'s refcount check), or, under
     /// `pg_dma_pinned`, when `PG_dma_pinned` is set (`try_to_unmap_one` bails).
     /// Returns the new head pfn.
+    ///
+    /// A folio under writeback is never moved: `migrate_folio_unmap` (mm/migrate.c,
+    /// v6.14) waits for the writeback to end in MIGRATE_SYNC mode
+    /// (`folio_wait_writeback`). The model's steps cannot sleep there, so a caller
+    /// waits before the step ([`Machine::longterm_pin_must_wait`]; the scenario
+    /// binding does); a caller that did not gets a failed migration (`-EBUSY` in
+    /// the kernel's asynchronous modes), never a freed folio under I/O.
     pub fn migrate_folio(&mut self, policy: &Policy, head: u64) -> Option<u64> {
         let f = self.frames.get(head)?.clone();
+        if f.writeback {
+            self.vmstat.pgmigrate_fail += f.nr_pages();
+            return None;
+        }
         let cache_refs = match f.kind {
             FolioKind::File { .. } => f.nr_pages() as i64 + f.private as i64,
             FolioKind::Anon => 0,

@@ -399,7 +399,7 @@ impl Sim {
     /// the ext4-like fs, `/dev/zero` is the zero device).
     #[track_caller]
     pub fn open(&mut self, pid: Pid, path: &str, flags: u64) -> usize {
-        let f = self.m.open(pid, path, flags).expect("open");
+        let f = self.m.open(&self.pol, pid, path, flags).expect("open");
         self.check();
         f
     }

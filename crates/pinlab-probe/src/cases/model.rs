@@ -71,7 +71,7 @@ impl M {
         } else if path == "secret:" {
             self.m.memfd_secret(pid)?
         } else {
-            self.m.open(pid, path, O_RDWR | O_CREAT)?
+            self.m.open(&self.pol, pid, path, O_RDWR | O_CREAT)?
         };
         if path != "/dev/zero" {
             self.m.ftruncate(&self.pol, pid, fd, len)?;

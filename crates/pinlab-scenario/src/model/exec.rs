@@ -73,7 +73,7 @@ impl Bound<'_> {
             };
             match op.call.clone() {
                 Call::Open { path, flags } => {
-                    let f = m.open(p()?, &path, flags)?;
+                    let f = m.open(policy, p()?, &path, flags)?;
                     bind = Some(Value::File(f));
                     Ok(Some(format!(
                         "fd (open file {f}, inode {})",
@@ -517,27 +517,32 @@ impl Bound<'_> {
                         pc: pc as u16,
                         tag,
                     };
-                    let id = match peer_mr {
-                        Some(Value::Mirror(mir)) => {
-                            let (r, np) = mirror_step(m, policy, mir, true, Some(w), phase);
-                            next_phase = np;
-                            return r;
+                    // An access in flight (a device fault being resolved) goes
+                    // on through the mirror it started on, whatever the
+                    // variable names now (the owner may have re-registered).
+                    let mirror = match (phase, held, peer_mr) {
+                        (1.., Some(mir), _) => Some(mir),
+                        (_, _, Some(Value::Mirror(mir))) => Some(mir),
+                        (_, _, Some(Value::Mr(id)))
+                            if m.dev.mrs[id].state == pinlab_model::dev::MrState::Registered
+                                && m.dev.mrs[id].access
+                                    & pinlab_model::dev::rdma::access::IBV_ACCESS_REMOTE_WRITE
+                                    != 0 =>
+                        {
+                            m.dev.mrs[id].odp
                         }
+                        _ => None,
+                    };
+                    if let Some(mir) = mirror {
+                        let (r, np) = mirror_step(m, policy, mir, true, Some(w), phase);
+                        next_phase = np;
+                        held = np.map(|_| mir);
+                        return r;
+                    }
+                    let id = match peer_mr {
                         Some(Value::Mr(id)) => id,
                         _ => return Ok(Some("IBV_WC_REM_ACCESS_ERR (no MR)".into())),
                     };
-                    if phase > 0
-                        || m.dev.mrs[id].odp.is_some()
-                            && m.dev.mrs[id].state == pinlab_model::dev::MrState::Registered
-                            && m.dev.mrs[id].access
-                                & pinlab_model::dev::rdma::access::IBV_ACCESS_REMOTE_WRITE
-                                != 0
-                    {
-                        let mir = m.dev.mrs[id].odp.expect("odp mr");
-                        let (r, np) = mirror_step(m, policy, mir, true, Some(w), phase);
-                        next_phase = np;
-                        return r;
-                    }
                     Ok(Some(
                         match m.rdma_write(
                             id,
@@ -554,27 +559,32 @@ impl Bound<'_> {
                 }
                 Call::RdmaRead { mr } | Call::GpuRead { svm: mr } => {
                     let _ = mr;
-                    let id = match peer_mr {
-                        Some(Value::Mirror(mir)) => {
-                            let (r, np) = mirror_step(m, policy, mir, false, None, phase);
-                            next_phase = np;
-                            return r;
+                    // An access in flight (a device fault being resolved) goes
+                    // on through the mirror it started on, whatever the
+                    // variable names now (the owner may have re-registered).
+                    let mirror = match (phase, held, peer_mr) {
+                        (1.., Some(mir), _) => Some(mir),
+                        (_, _, Some(Value::Mirror(mir))) => Some(mir),
+                        (_, _, Some(Value::Mr(id)))
+                            if m.dev.mrs[id].state == pinlab_model::dev::MrState::Registered
+                                && m.dev.mrs[id].access
+                                    & pinlab_model::dev::rdma::access::IBV_ACCESS_REMOTE_READ
+                                    != 0 =>
+                        {
+                            m.dev.mrs[id].odp
                         }
+                        _ => None,
+                    };
+                    if let Some(mir) = mirror {
+                        let (r, np) = mirror_step(m, policy, mir, false, None, phase);
+                        next_phase = np;
+                        held = np.map(|_| mir);
+                        return r;
+                    }
+                    let id = match peer_mr {
                         Some(Value::Mr(id)) => id,
                         _ => return Ok(Some("IBV_WC_REM_ACCESS_ERR (no MR)".into())),
                     };
-                    if phase > 0
-                        || m.dev.mrs[id].odp.is_some()
-                            && m.dev.mrs[id].state == pinlab_model::dev::MrState::Registered
-                            && m.dev.mrs[id].access
-                                & pinlab_model::dev::rdma::access::IBV_ACCESS_REMOTE_READ
-                                != 0
-                    {
-                        let mir = m.dev.mrs[id].odp.expect("odp mr");
-                        let (r, np) = mirror_step(m, policy, mir, false, None, phase);
-                        next_phase = np;
-                        return r;
-                    }
                     Ok(Some(match m.rdma_read(id) {
                         Ok(vs) => format!("IBV_WC_SUCCESS, read {}", describe_all(m, &vs)),
                         Err(_) => "IBV_WC_REM_ACCESS_ERR".into(),

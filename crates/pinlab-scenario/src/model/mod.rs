@@ -118,14 +118,23 @@ impl Bound<'_> {
         let Some(op) = self.scn.actors[i].body.get(a.pc as usize) else {
             return true;
         };
+        // Writeback in flight on a folio of inode `ino`.
+        let ino_busy = |ino: u32| {
+            s.m.fs.inflight.keys().any(|p| matches!(s.m.frames.get(*p).map(|f| f.kind), Some(pinlab_model::mem::FolioKind::File { ino: i, .. }) if i == ino))
+        };
         let file_busy = |fd: Arg| match self.obj(a, fd) {
-            Some(Value::File(f)) => {
-                let ino = s.m.fs.files[f].ino;
-                s.m.fs.inflight.keys().any(|p| matches!(s.m.frames.get(*p).map(|f| f.kind), Some(pinlab_model::mem::FolioKind::File { ino: i, .. }) if i == ino))
-            }
+            Some(Value::File(f)) => ino_busy(s.m.fs.files[f].ino),
             _ => false,
         };
         match op.call.clone() {
+            // An O_TRUNC open truncates: truncate_inode_pages_range waits for writeback.
+            Call::Open { path, flags } if flags & pinlab_model::fs::oflags::O_TRUNC != 0 => {
+                s.m.fs
+                    .inodes
+                    .iter()
+                    .position(|i| i.name == path)
+                    .is_some_and(|ino| ino_busy(ino as u32))
+            }
             // truncate_inode_pages_range waits for writeback of the folios it removes.
             Call::Ftruncate { fd, .. } | Call::Fallocate { fd, .. } if a.phase == 0 => {
                 file_busy(fd)
@@ -142,6 +151,36 @@ impl Bound<'_> {
                     && self
                         .dax_range(s, a, fd, None, Some((off, len)))
                         .is_some_and(|(ino, f, l)| !s.m.dax_busy_pages(ino, f, l).is_empty())
+            }
+            // A FOLL_LONGTERM pin that must migrate a folio under writeback
+            // sleeps in migrate_pages(MIGRATE_SYNC) until the I/O completes.
+            Call::RegMr { addr, len, access }
+                if access & pinlab_model::dev::rdma::access::IBV_ACCESS_ON_DEMAND == 0
+                    && !self.policy.has(pinlab_model::Switch::hmm_mirror) =>
+            {
+                self.longterm_wait(s, a, addr, len)
+            }
+            Call::RegisterBuffers { addr, len, .. } => self.longterm_wait(s, a, addr, len),
+            Call::Gup {
+                addr,
+                nr,
+                flags,
+                target,
+                ..
+            } if flags & pinlab_model::gup::foll::FOLL_LONGTERM != 0 => {
+                let pid = match target {
+                    Some(t) => s.actors[t].pid,
+                    None => a.pid,
+                };
+                match (pid, self.val(a, addr), self.val(a, nr)) {
+                    (Some(pid), Some(addr), Some(nr)) => s.m.longterm_pin_must_wait(
+                        self.policy,
+                        pid,
+                        addr,
+                        nr.saturating_mul(PAGE_SIZE),
+                    ),
+                    _ => false,
+                }
             }
             Call::Wait { actor } => s.actors[actor].status != Status::Done,
             Call::RdmaWrite { mr, .. }
@@ -167,6 +206,17 @@ impl Bound<'_> {
                 }
                 _ => false,
             })
+    }
+
+    /// Whether a FOLL_LONGTERM pin of `[addr, addr+len)` by actor `a` must wait
+    /// for writeback (see [`Machine::longterm_pin_must_wait`]).
+    fn longterm_wait(&self, s: &State, a: &ActorState, addr: Arg, len: Arg) -> bool {
+        match (a.pid, self.val(a, addr), self.val(a, len)) {
+            (Some(pid), Some(addr), Some(len)) => {
+                s.m.longterm_pin_must_wait(self.policy, pid, addr, len)
+            }
+            _ => false,
+        }
     }
 
     /// Names of actors that are blocked (not finished, nothing to do). None once
