@@ -30,6 +30,7 @@ pub enum Errno {
     ENOENT,
     ESPIPE,
     ECANCELED,
+    EFBIG,
 }
 
 impl Errno {
@@ -58,6 +59,7 @@ impl Errno {
             Errno::ENOENT => "ENOENT",
             Errno::ESPIPE => "ESPIPE",
             Errno::ECANCELED => "ECANCELED",
+            Errno::EFBIG => "EFBIG",
         }
     }
 
@@ -67,7 +69,7 @@ impl Errno {
     }
 
     /// Every errno the model can return.
-    pub const ALL: [Errno; 22] = [
+    pub const ALL: [Errno; 23] = [
         Errno::EPERM,
         Errno::EINTR,
         Errno::ENOMEM,
@@ -90,6 +92,7 @@ impl Errno {
         Errno::ENOENT,
         Errno::ESPIPE,
         Errno::ECANCELED,
+        Errno::EFBIG,
     ];
 }
 

@@ -139,6 +139,16 @@ impl Expr {
         }
     }
 
+    /// Whether the expression is made of integer literals, `+` and `*` only
+    /// (so that [`Expr::as_int`] returning `None` means it overflowed).
+    pub fn is_constant(&self) -> bool {
+        match &self.kind {
+            ExprKind::Int(_) => true,
+            ExprKind::Add(a, b) | ExprKind::Mul(a, b) => a.is_constant() && b.is_constant(),
+            _ => false,
+        }
+    }
+
     /// The flag names of an identifier or a union of identifiers
     /// (`PROT_READ|PROT_WRITE` gives `["PROT_READ", "PROT_WRITE"]`).
     pub fn flag_names(&self) -> Option<Vec<&str>> {

@@ -110,3 +110,133 @@ kthread flusher {
 "#,
     );
 }
+
+/// Runs one statement after a standard preamble (an 8 KiB private buffer, an
+/// 8 KiB ext4 file) under `upstream` and returns the outcomes.
+fn one(stmt: &str) -> BTreeSet<String> {
+    outcomes(
+        &format!(
+            "scenario user-values\nprocess p {{\n    buf = mmap(NULL, 8K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n    memset(buf, 'Z', 8K)\n    fd = open(\"f\", O_RDWR|O_CREAT)\n    pwrite(fd, 'Y', 8K, 0)\n    {stmt}\n}}\n"
+        ),
+        "upstream",
+    )
+}
+
+#[test]
+fn arithmetic_on_user_values_gives_the_kernels_errnos() {
+    // Was: overflow panics in debug builds (a model bug per statement) and
+    // wrapped values in release builds (a 16 EiB file offset read as small).
+    let cases: &[(&str, &str)] = &[
+        (
+            "a = mmap(NULL, 0xfffffffffffff000, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)",
+            "ERR(ENOMEM)",
+        ),
+        (
+            "memset(buf + 0xfffffffffffff000, 'A', 0x2000)",
+            "ERR(EFAULT)",
+        ),
+        ("load(buf + 0xfffffffffffff000, 8K)", "ERR(EFAULT)"),
+        (
+            "mprotect(buf + 0xfffffffffffff000, 0x2000, PROT_READ)",
+            "ERR(ENOMEM)",
+        ),
+        (
+            "madvise(buf + 0xfffffffffffff000, 0x2000, MADV_DONTNEED)",
+            "ERR(ENOMEM)",
+        ),
+        ("ftruncate(fd, 0xffffffffffffffff)", "ERR(EINVAL)"),
+        ("ftruncate(fd, 0x7fffffffffffffff)", "ERR(EFBIG)"),
+        ("pwrite(fd, 'B', 4K, 0xfffffffffffff000)", "ERR(EINVAL)"),
+        ("pwrite(fd, 'B', 0xffffffffffffffff, 4K)", "ERR(EINVAL)"),
+        ("pwrite(fd, 'B', 4K, 0x7fffffff00000000)", "ERR(EFBIG)"),
+        ("pread(fd, 4K, 0xffffffffffffffff)", "ERR(EINVAL)"),
+        ("pread(fd, buf, 0xffffffffffffffff, 0)", "ERR(EINVAL)"),
+        (
+            "fallocate(fd, 0, 0xfffffffffffff000, 0x2000)",
+            "ERR(EINVAL)",
+        ),
+        ("fallocate(fd, 0, 0x7ffffffffffff000, 0x2000)", "ERR(EFBIG)"),
+        (
+            "fallocate(fd, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE, 0xfffffffffffff000, 0x2000)",
+            "ERR(EINVAL)",
+        ),
+        ("lseek(fd, 0xffffffffffffffff, SEEK_SET)", "ERR(EINVAL)"),
+        ("lseek(fd, 0x7fffffffffffffff, SEEK_END)", "ERR(EINVAL)"),
+        (
+            "m = mmap(NULL, 0xfffffffffffff000, PROT_READ, MAP_SHARED, fd, 0)",
+            "ERR(ENOMEM)",
+        ),
+        (
+            "m = mmap(NULL, 4K, PROT_READ, MAP_SHARED, fd, 0xfffffffffffff000)",
+            "ERR(EOVERFLOW)",
+        ),
+        (
+            "mr = ibv_reg_mr(buf + 0xfffffffffffff000, 0x2000, IBV_ACCESS_LOCAL_WRITE)",
+            "ERR(EFAULT)",
+        ),
+        (
+            "h = pin_user_pages(buf + 0xfffffffffffff000, 2, FOLL_WRITE)",
+            "ERR(EFAULT)",
+        ),
+        (
+            "h = get_user_pages_fast(buf, 0x8000000000000000, FOLL_WRITE)",
+            "ERR(EOVERFLOW)",
+        ),
+    ];
+    for (stmt, want) in cases {
+        assert_eq!(one(stmt), BTreeSet::from([want.to_string()]), "{stmt}");
+    }
+}
+
+#[test]
+fn oversized_scenarios_are_clear_errors() {
+    let big = format!(
+        "scenario big\nprocess p {{\n{}}}\n",
+        "    sync()\n".repeat(120_000)
+    );
+    let e = pinlab_scenario::load("big.scn", &big).unwrap_err();
+    assert_eq!((e.line, e.col), (1, 1));
+    assert!(e.message.contains("at most 1048576 bytes"), "{e}");
+
+    let many: String = (0..1100)
+        .map(|i| format!("process p{i} {{\n    sync()\n}}\n"))
+        .collect();
+    let e = pinlab_scenario::load("many.scn", &format!("scenario many\n{many}")).unwrap_err();
+    assert!(e.message.contains("too many actors"), "{e}");
+    assert_eq!(e.line, 2 + 3 * 1024);
+
+    let stmts = format!(
+        "scenario long\nprocess p {{\n{}}}\n",
+        "    sync()\n".repeat(10_001)
+    );
+    let e = pinlab_scenario::load("long.scn", &stmts).unwrap_err();
+    assert!(e.message.contains("too many statements"), "{e}");
+    assert_eq!(e.line, 3 + 10_000);
+
+    // Constant arithmetic that overflows is an error at the expression.
+    let e = pinlab_scenario::load(
+        "ovf.scn",
+        "scenario ovf\nprocess p {\n    buf = mmap(NULL, 16G * 1G, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS)\n}\n",
+    )
+    .unwrap_err();
+    assert!(e.message.contains("overflows 64 bits"), "{e}");
+    assert_eq!((e.line, e.col), (3, 22));
+}
+
+#[test]
+fn a_long_fork_chain_binds() {
+    // Was: parents-before-children ordering walked the chain for every
+    // comparison of a sort (cubic); now linear. 1,000 nested children bind.
+    let n = 1000;
+    let mut s = String::from("scenario chain\nprocess c0 {\n    fork(c1)\n}\n");
+    for i in 1..n {
+        let body = if i + 1 < n {
+            format!("fork(c{})", i + 1)
+        } else {
+            "exit()".into()
+        };
+        s.push_str(&format!("child c{i} of c{} {{\n    {body}\n}}\n", i - 1));
+    }
+    let scn = pinlab_scenario::load("chain.scn", &s).unwrap();
+    assert_eq!(scn.actors.len(), n);
+}

@@ -14,23 +14,68 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-// Output goes through these so that a closed pipe (`pinlab check | head`) ends the
-// program quietly instead of panicking.
+// Output goes through these: a closed pipe (`pinlab check | head`) ends the
+// program quietly with the status a SIGPIPE death would give (141, so a script
+// still sees that the output was cut), any other write error (a full disk,
+// `> /dev/full`) is reported and exits 1 — never a panic, never a silent 0.
 macro_rules! println {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        if writeln!(std::io::stdout(), $($t)*).is_err() {
-            std::process::exit(0);
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            output_failed(e);
         }
     }};
 }
 macro_rules! print {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        if write!(std::io::stdout(), $($t)*).is_err() {
-            std::process::exit(0);
+        if let Err(e) = write!(std::io::stdout(), $($t)*) {
+            output_failed(e);
         }
     }};
+}
+
+/// Ends the program after a failed write to stdout (see the macros above).
+fn output_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    eprintln!("pinlab: writing the output failed: {e}");
+    std::process::exit(1);
+}
+
+/// Flushes stdout at the end, with the same rules as the macros.
+fn flush_stdout() {
+    use std::io::Write as _;
+    if let Err(e) = std::io::stdout().flush() {
+        output_failed(e);
+    }
+}
+
+/// Writes `contents` to `path` atomically: into a temporary file in the same
+/// directory, flushed to disk, then renamed over `path`. A failure (a full
+/// disk) leaves any old file untouched and removes the temporary one.
+fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let r = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
 }
 
 use clap::{Args, Parser, Subcommand};
@@ -411,7 +456,7 @@ fn report_cmd(
             }
         }
     }
-    std::fs::write(out, pinlab_report::render_html(&m, &timelines))
+    write_atomic(out, pinlab_report::render_html(&m, &timelines).as_bytes())
         .map_err(|e| format!("--out {}: {e}", out.display()))?;
     println!("{}", out.display());
     Ok(matrix_exit(&m))
@@ -486,8 +531,11 @@ fn explore_cmd(
         if let Some(dir) = &save {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             let path = dir.join(format!("{}.{}.{}.trace", scn.name, pol.name(), o));
-            std::fs::write(&path, trace_text(&scn, pol.name(), &o.to_string(), trace))
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            write_atomic(
+                &path,
+                trace_text(&scn, pol.name(), &o.to_string(), trace).as_bytes(),
+            )
+            .map_err(|e| format!("{}: {e}", path.display()))?;
             if !json {
                 println!("(trace saved to {})", path.display());
             }
@@ -726,6 +774,7 @@ fn main() -> ExitCode {
         Cmd::Scale { family, values } => scale_cmd(family.as_deref(), &values),
         Cmd::Policies => policies_cmd(),
     };
+    flush_stdout();
     match r {
         Ok(c) => c,
         Err(e) => {

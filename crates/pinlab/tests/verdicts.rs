@@ -133,3 +133,57 @@ fn expectations_naming_composed_policies_are_evaluated() {
     assert_eq!(code, 1, "{out}");
     assert_eq!(json_cell(&out)["verdict"], "fail");
 }
+
+#[test]
+fn a_failed_write_of_the_output_is_a_failure() {
+    // Was: stdout to /dev/full exited 0 and hid the result.
+    let out = Command::new(env!("CARGO_BIN_EXE_pinlab"))
+        .args(["check", "-s", "fork-after-pin", "-p", "upstream"])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("writing the output failed"));
+}
+
+#[test]
+fn reports_are_written_atomically() {
+    // Was: --out wrote in place, so a failed write left a truncated file. Now
+    // the report goes to a temporary file renamed over the target: when the
+    // rename fails (the target is a directory) nothing is left behind.
+    let dir = std::env::temp_dir().join(format!("pinlab-atomic-{}", std::process::id()));
+    let target = dir.join("report.html");
+    std::fs::create_dir_all(target.join("keep")).unwrap();
+    let (code, _, err) = pinlab(&[
+        "report",
+        "-s",
+        "fork-after-pin",
+        "-p",
+        "upstream",
+        "--out",
+        target.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--out"), "{err}");
+    assert!(target.join("keep").is_dir(), "the old target is untouched");
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(left.len(), 1, "no temporary file is left: {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    // And a normal report lands whole.
+    let f = std::env::temp_dir().join(format!("pinlab-atomic-{}.html", std::process::id()));
+    let (code, _, _) = pinlab(&[
+        "report",
+        "-s",
+        "fork-after-pin",
+        "-p",
+        "upstream",
+        "--out",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(std::fs::read_to_string(&f)
+        .unwrap()
+        .trim_end()
+        .ends_with("</html>"));
+    std::fs::remove_file(&f).unwrap();
+}

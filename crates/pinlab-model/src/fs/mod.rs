@@ -82,27 +82,42 @@ pub struct Inode {
 pub struct BlockDev {
     /// Content of each block ever written (0 = zeroes).
     pub data: BTreeMap<u64, Ver>,
-    /// Owner of each allocated block: (inode, page index).
+    /// Owner of each allocated block: (inode, page index). Only [`BlockDev::alloc`]
+    /// and [`BlockDev::free`] change it (they keep `holes` and `top` in step).
     pub owner: BTreeMap<u64, (u32, u64)>,
+    /// Free blocks below `top` (a function of `owner`, kept so that allocation
+    /// is O(log n) instead of a scan).
+    holes: std::collections::BTreeSet<u64>,
+    /// One past the highest allocated block.
+    top: u64,
 }
 
 impl BlockDev {
     /// The block allocator: the lowest free block; it reads as zeroes until written.
     pub fn alloc(&mut self, ino: u32, index: u64) -> u64 {
-        let mut b = 0;
-        for (&k, _) in self.owner.iter() {
-            if k != b {
-                break;
+        let b = match self.holes.pop_first() {
+            Some(h) => h,
+            None => {
+                self.top += 1;
+                self.top - 1
             }
-            b += 1;
-        }
+        };
         self.owner.insert(b, (ino, index));
         self.data.insert(b, 0);
         b
     }
     /// Frees a block (its old content stays on the medium).
     pub fn free(&mut self, b: u64) {
-        self.owner.remove(&b);
+        if self.owner.remove(&b).is_none() {
+            return;
+        }
+        if b + 1 == self.top {
+            self.top = self.owner.keys().next_back().map_or(0, |&k| k + 1);
+            let top = self.top;
+            self.holes.retain(|&h| h < top);
+        } else {
+            self.holes.insert(b);
+        }
     }
 }
 
@@ -138,6 +153,26 @@ pub struct Fs {
     pub stable_writes: bool,
 }
 
+/// `MAX_LFS_FILESIZE` on 64-bit (`LLONG_MAX`): `s_maxbytes` of tmpfs and hugetlbfs.
+pub const MAX_LFS_FILESIZE: u64 = i64::MAX as u64;
+/// ext4's `s_maxbytes` with 4 KiB blocks and extents (`ext4_max_size`, fs/ext4/super.c,
+/// v6.14): 2^32 - 1 blocks.
+pub const EXT4_MAX_BYTES: u64 = ((1u64 << 32) - 1) << 12;
+/// `MAX_RW_COUNT` (`INT_MAX & PAGE_MASK`): the most one read or write transfers.
+pub const MAX_RW_COUNT: u64 = (i32::MAX as u64) & !(PAGE_SIZE - 1);
+
+/// `rw_verify_area` (fs/read_write.c, v6.14) for a file without unsigned
+/// offsets: a count or position that is negative as a signed value, or whose
+/// sum overflows `loff_t`, is `-EINVAL`. Returns the count clamped to
+/// [`MAX_RW_COUNT`] (as `vfs_read`/`vfs_write` do).
+pub fn rw_verify_area(pos: u64, count: u64) -> KResult<u64> {
+    let (p, c) = (pos as i64, count as i64);
+    if c < 0 || p < 0 || p.checked_add(c).is_none() {
+        return Err(Errno::EINVAL);
+    }
+    Ok(count.min(MAX_RW_COUNT))
+}
+
 /// Path of the zero device (`/dev/zero`, drivers/char/mem.c).
 pub const DEV_ZERO: &str = "/dev/zero";
 
@@ -169,6 +204,14 @@ pub mod oflags {
 use oflags::*;
 
 impl Machine {
+    /// `inode->i_sb->s_maxbytes`: the largest file size of the inode's filesystem.
+    pub fn s_maxbytes(&self, ino: u32) -> u64 {
+        match self.fs.inodes[ino as usize].kind {
+            FsKind::Ext4 | FsKind::Ext4Dax => EXT4_MAX_BYTES,
+            _ => MAX_LFS_FILESIZE,
+        }
+    }
+
     /// Creates an inode (`ext4_create`, `shmem_get_inode`, `secretmem_file_create`).
     pub fn new_inode(&mut self, kind: FsKind, name: &str) -> u32 {
         self.fs.inodes.push(Shared::new(Inode {
@@ -421,6 +464,14 @@ impl Machine {
             None if f.append => self.fs.inodes[ino as usize].i_size,
             None => f.pos,
         };
+        // rw_verify_area, then generic_write_checks_count: a write at or past
+        // s_maxbytes is -EFBIG, one that would cross it is shortened.
+        let len = rw_verify_area(start, len)?;
+        let max = self.s_maxbytes(ino);
+        if len > 0 && start >= max {
+            return Err(Errno::EFBIG);
+        }
+        let len = len.min(max - start.min(max));
         self.seal_check_file_write(ino, start, len)?;
         let (first, last) = (start / PAGE_SIZE, (start + len).div_ceil(PAGE_SIZE));
         let end = start + len;
@@ -479,6 +530,9 @@ impl Machine {
     /// observes each page's content. Returns what it read (short at EOF).
     pub fn file_read(&mut self, pid: Pid, file: usize, off: u64, len: u64) -> KResult<Vec<Ver>> {
         let f = self.file(pid, file)?.clone();
+        let len = rw_verify_area(off, len)?;
+        // Pages past EOF end the read (file_page_data is None there), so the
+        // loop is bounded by the file size, not by `len`.
         let mut out = Vec::new();
         for idx in off / PAGE_SIZE..(off + len).div_ceil(PAGE_SIZE) {
             let Some(v) = self.file_page_data(f.ino, idx) else {
@@ -501,12 +555,20 @@ impl Machine {
         Ok(out)
     }
 
-    /// `lseek(fd, off, whence)` with SEEK_SET or SEEK_END.
+    /// `lseek(fd, off, whence)` with SEEK_SET or SEEK_END
+    /// (`generic_file_llseek_size` + `vfs_setpos`, fs/read_write.c, v6.14): `off`
+    /// is a signed `loff_t`; a resulting position below 0 or above `s_maxbytes`
+    /// (or an overflowing SEEK_END) is `-EINVAL`.
     pub fn lseek(&mut self, pid: Pid, file: usize, off: u64, whence: u64) -> KResult<u64> {
         let ino = self.file(pid, file)?.ino;
+        let off = off as i64;
         let pos = match whence {
-            SEEK_SET => off,
-            SEEK_END => self.fs.inodes[ino as usize].i_size + off,
+            SEEK_SET => Some(off),
+            SEEK_END => (self.fs.inodes[ino as usize].i_size as i64).checked_add(off),
+            _ => return Err(Errno::EINVAL),
+        };
+        let pos = match pos {
+            Some(p) if p >= 0 && p as u64 <= self.s_maxbytes(ino) => p as u64,
             _ => return Err(Errno::EINVAL),
         };
         self.fs.files[file].pos = pos;
@@ -530,5 +592,44 @@ impl Machine {
             }
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_allocator_hands_out_the_lowest_free_block() {
+        // Against the definition: the smallest block nothing owns.
+        let mut b = BlockDev::default();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for step in 0..4000u64 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            if rng % 3 == 0 && !b.owner.is_empty() {
+                let keys: Vec<u64> = b.owner.keys().copied().collect();
+                b.free(keys[(rng as usize / 3) % keys.len()]);
+            } else {
+                let want = (0..).find(|k| !b.owner.contains_key(k)).unwrap();
+                assert_eq!(b.alloc(1, step), want, "step {step}");
+            }
+        }
+        // The bookkeeping is a function of `owner`: equal owners, equal devices.
+        let mut c = BlockDev::default();
+        for (&k, &v) in &b.owner {
+            while c.top <= k {
+                c.alloc(9, 9);
+            }
+            c.owner.insert(k, v);
+        }
+        for k in 0..c.top {
+            if !b.owner.contains_key(&k) {
+                c.free(k);
+            }
+        }
+        c.data = b.data.clone();
+        assert_eq!(b, c);
     }
 }

@@ -191,8 +191,17 @@ impl Machine {
     }
 
     /// `ftruncate(fd, len)`.
+    ///
+    /// `do_sys_ftruncate` / `inode_newsize_ok` (fs/open.c, fs/attr.c, v6.14): a
+    /// negative length (as `loff_t`) is `-EINVAL`, one past `s_maxbytes` `-EFBIG`.
     pub fn ftruncate(&mut self, policy: &Policy, pid: Pid, file: usize, len: u64) -> KResult<()> {
         let ino = self.file(pid, file)?.ino;
+        if (len as i64) < 0 {
+            return Err(Errno::EINVAL);
+        }
+        if len > self.s_maxbytes(ino) {
+            return Err(Errno::EFBIG);
+        }
         self.seal_check_setattr(ino, len)?;
         if self.fs.inodes[ino as usize].kind == FsKind::DevDax {
             // do_sys_ftruncate: not a regular file.
@@ -252,6 +261,16 @@ impl Machine {
         len: u64,
     ) -> KResult<()> {
         let ino = self.file(pid, file)?.ino;
+        // vfs_fallocate (fs/open.c, v6.14): offset < 0 or len <= 0 is -EINVAL,
+        // an end past s_maxbytes (or overflowing loff_t) -EFBIG.
+        let (o, l) = (off as i64, len as i64);
+        if o < 0 || l <= 0 {
+            return Err(Errno::EINVAL);
+        }
+        match o.checked_add(l) {
+            Some(end) if end as u64 <= self.s_maxbytes(ino) => {}
+            _ => return Err(Errno::EFBIG),
+        }
         let kind = self.fs.inodes[ino as usize].kind;
         if kind == FsKind::Secretmem || kind == FsKind::DevDax {
             return Err(Errno::EOPNOTSUPP);

@@ -414,6 +414,19 @@ impl Machine {
         if len == 0 || off % PAGE_SIZE != 0 {
             return Err(Errno::EINVAL);
         }
+        // do_mmap (mm/mmap.c, v6.14): PAGE_ALIGN(len) > TASK_SIZE is -ENOMEM, a
+        // page offset whose end wraps is -EOVERFLOW.
+        if len > TASK_SIZE {
+            return Err(Errno::ENOMEM);
+        }
+        if (off / PAGE_SIZE).checked_add(pages(len)).is_none() {
+            return Err(Errno::EOVERFLOW);
+        }
+        // file_mmap_ok: the mapping must end within MAX_LFS_FILESIZE.
+        let max = crate::fs::MAX_LFS_FILESIZE - pages(len) * PAGE_SIZE;
+        if off / PAGE_SIZE > max / PAGE_SIZE {
+            return Err(Errno::EOVERFLOW);
+        }
         let shared = match flags & (MAP_SHARED | MAP_PRIVATE) {
             MAP_SHARED => true,
             MAP_PRIVATE => false,

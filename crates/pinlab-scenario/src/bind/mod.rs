@@ -440,23 +440,39 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
     // child, what its parent had bound before the fork.
     let mut known_at_fork: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
     let mut order: Vec<usize> = (0..ast.actors.len()).collect();
-    // Parents before children.
-    let depth = |mut i: usize| {
-        let mut d = 0;
-        while let ActorKind::Child { parent, .. } = &ast.actors[i].kind {
-            i = ast
-                .actors
-                .iter()
-                .position(|a| &a.name == parent)
-                .unwrap_or(i);
-            d += 1;
-            if d > ast.actors.len() {
-                break;
+    // Parents before children: each actor's depth in the fork tree, computed
+    // once per actor (linear in the number of actors; cycles were rejected above).
+    let index: BTreeMap<&str, usize> = ast
+        .actors
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.name.as_str(), i))
+        .collect();
+    let mut depths: Vec<Option<usize>> = vec![None; ast.actors.len()];
+    for start in 0..ast.actors.len() {
+        let mut chain = Vec::new();
+        let mut i = start;
+        let base = loop {
+            if let Some(d) = depths[i] {
+                break d;
             }
+            chain.push(i);
+            match &ast.actors[i].kind {
+                ActorKind::Child { parent, .. } => match index.get(parent.as_str()) {
+                    Some(&p) if chain.len() <= ast.actors.len() => i = p,
+                    _ => break 0,
+                },
+                _ => break 0,
+            }
+        };
+        // Stopped at a known ancestor `i` (not in the chain): its child is one
+        // deeper. Stopped at a root (the chain's last element): it is depth 0.
+        let off = usize::from(depths[i].is_some());
+        for (k, &c) in chain.iter().rev().enumerate() {
+            depths[c] = Some(base + k + off);
         }
-        d
-    };
-    order.sort_by_key(|&i| depth(i));
+    }
+    order.sort_by_key(|&i| depths[i].unwrap_or(0));
     let mut actors: Vec<Option<ActorProg>> = vec![None; ast.actors.len()];
     for &i in &order {
         let a = &ast.actors[i];
@@ -573,5 +589,39 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
 
 /// Parses and binds a scenario text.
 pub fn load(file: &str, src: &str) -> Result<Scenario, ParseError> {
-    bind(file, &crate::parse::parse(file, src)?)
+    if src.len() > MAX_SOURCE_BYTES {
+        return Err(ParseError {
+            file: file.to_string(),
+            line: 1,
+            col: 1,
+            message: format!(
+                "scenario is {} bytes; at most {MAX_SOURCE_BYTES} bytes are accepted",
+                src.len()
+            ),
+        });
+    }
+    let ast = crate::parse::parse(file, src)?;
+    if let Some(a) = ast.actors.get(MAX_ACTORS) {
+        return Err(err(
+            file,
+            a.span,
+            format!("too many actors: at most {MAX_ACTORS} are accepted"),
+        ));
+    }
+    if let Some(st) = ast.actors.iter().flat_map(|a| &a.body).nth(MAX_STATEMENTS) {
+        return Err(err(
+            file,
+            st.span,
+            format!("too many statements: at most {MAX_STATEMENTS} are accepted in one scenario"),
+        ));
+    }
+    bind(file, &ast)
 }
+
+/// Largest scenario source accepted (a scenario is a small program; a bigger
+/// input is a mistake, and its exploration would never end).
+pub const MAX_SOURCE_BYTES: usize = 1 << 20;
+/// Most actors in one scenario.
+pub const MAX_ACTORS: usize = 1024;
+/// Most statements in one scenario, all actors together.
+pub const MAX_STATEMENTS: usize = 10_000;

@@ -59,8 +59,14 @@ impl Binder<'_> {
             }
             ExprKind::Add(a, b) => {
                 let (base, off) = match (a.as_int(), b.as_int()) {
-                    (None, Some(o)) => (a, o),
-                    (Some(o), None) => (b, o),
+                    (None, Some(o)) if !a.is_constant() => (a, o),
+                    (Some(o), None) if !b.is_constant() => (b, o),
+                    _ if e.is_constant() => {
+                        return Err(self.e(
+                            e.span,
+                            format!("`{e}` overflows 64 bits; expected a value below 2^64"),
+                        ))
+                    }
                     _ => {
                         return Err(self.e(
                             e.span,
@@ -68,11 +74,22 @@ impl Binder<'_> {
                         ))
                     }
                 };
-                match self.arg(base, known)? {
-                    Arg::Var(s, o) => Ok(Arg::Var(s, o + off)),
-                    Arg::Const(c) => Ok(Arg::Const(c + off)),
+                let arg = self.arg(base, known)?;
+                let overflow = || {
+                    self.e(
+                        e.span,
+                        format!("`{e}` overflows 64 bits; expected a value below 2^64"),
+                    )
+                };
+                match arg {
+                    Arg::Var(s, o) => Ok(Arg::Var(s, o.checked_add(off).ok_or_else(overflow)?)),
+                    Arg::Const(c) => Ok(Arg::Const(c.checked_add(off).ok_or_else(overflow)?)),
                 }
             }
+            ExprKind::Mul(..) if e.is_constant() => Err(self.e(
+                e.span,
+                format!("`{e}` overflows 64 bits; expected a value below 2^64"),
+            )),
             _ => Err(self.e(
                 e.span,
                 format!("expected an integer, a variable or `variable + constant`, found `{e}`"),

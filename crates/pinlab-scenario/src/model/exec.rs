@@ -146,7 +146,7 @@ impl Bound<'_> {
                             p()?,
                             fid(fd)?,
                             v(off)?.div_ceil(PAGE_SIZE),
-                            (v(off)? + v(len)?) / PAGE_SIZE,
+                            v(off)?.saturating_add(v(len)?) / PAGE_SIZE,
                         )? =>
                 {
                     next_phase = Some(1);
@@ -258,8 +258,9 @@ impl Bound<'_> {
                 } => {
                     let pid = p()?;
                     let of = m.file(pid, fid(fd)?)?.clone();
+                    let count = pinlab_model::fs::rw_verify_area(v(off)?, v(len)?)?;
                     let (first, last) =
-                        (v(off)? / PAGE_SIZE, (v(off)? + v(len)?).div_ceil(PAGE_SIZE));
+                        (v(off)? / PAGE_SIZE, (v(off)? + count).div_ceil(PAGE_SIZE));
                     let tags: Vec<char> = (first..last)
                         .map_while(|i| m.file_page_data(of.ino, i))
                         .map(|x| m.tag_of(x))

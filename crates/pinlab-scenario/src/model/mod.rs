@@ -251,7 +251,7 @@ impl Bound<'_> {
             (Some(l), _) => Some((ino, self.val(a, l)?.div_ceil(PAGE_SIZE), u64::MAX)),
             (_, Some((o, l))) => {
                 let (o, l) = (self.val(a, o)?, self.val(a, l)?);
-                Some((ino, o.div_ceil(PAGE_SIZE), (o + l) / PAGE_SIZE))
+                Some((ino, o.div_ceil(PAGE_SIZE), o.saturating_add(l) / PAGE_SIZE))
             }
             _ => None,
         }
@@ -260,8 +260,10 @@ impl Bound<'_> {
     fn val(&self, a: &ActorState, arg: Arg) -> Option<u64> {
         match arg {
             Arg::Const(c) => Some(c),
+            // `ptr + constant` is C pointer arithmetic: it wraps (the kernel
+            // then sees the wrapped address and judges it).
             Arg::Var(slot, off) => match a.vars[slot]? {
-                Value::Int(v) => Some(v + off),
+                Value::Int(v) => Some(v.wrapping_add(off)),
                 _ => None,
             },
         }
