@@ -57,7 +57,7 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// Outcome classes: label, CSS class, background, text colour. `ERR(errno)`
 /// stands for every `ERR(...)`; the last row is the fallback.
-const CLASSES: [(&str, &str, &str, &str); 10] = [
+const CLASSES: [(&str, &str, &str, &str); 11] = [
     ("OK", "ok", "#2e7d32", "#fff"),
     ("ERR(errno)", "err", "#757575", "#fff"),
     ("STALE", "stale", "#ef6c00", "#fff"),
@@ -67,11 +67,12 @@ const CLASSES: [(&str, &str, &str, &str); 10] = [
     ("OOPS", "oops", "#7f0000", "#fff"),
     ("HANG", "hang", "#ff8a65", "#3e0000"),
     ("DOS", "dos", "#ffb300", "#3e2000"),
+    ("STUCK", "stuck", "#bdbdbd", "#212121"),
     ("?", "bad", "#d32f2f", "#fff"),
 ];
 
-/// Legend text for the first nine rows of [`CLASSES`].
-const MEANING: [&str; 9] = [
+/// Legend text for the first ten rows of [`CLASSES`].
+const MEANING: [&str; 10] = [
     "finished, all data where its writer intended",
     "a syscall or registration failed and said so",
     "a device reads older data than the owner sees",
@@ -79,14 +80,15 @@ const MEANING: [&str; 9] = [
     "data reached another process or file",
     "on-disk or page-cache state inconsistent",
     "a kernel BUG or WARN condition",
-    "an actor is blocked forever",
+    "an actor is blocked forever in the kernel",
     "memory cannot be reclaimed while a pin lasts",
+    "the scenario's own waits can never go on (not a kernel outcome)",
 ];
 
 /// (CSS class, background, text colour) of an outcome label.
 fn class_of(o: &str) -> (&'static str, &'static str, &'static str) {
     let is = |r: &&(&str, &str, &str, &str)| r.0 == o || (r.1 == "err" && o.starts_with("ERR"));
-    let r = CLASSES.iter().find(is).unwrap_or(&CLASSES[9]);
+    let r = CLASSES.iter().find(is).unwrap_or(&CLASSES[10]);
     (r.1, r.2, r.3)
 }
 

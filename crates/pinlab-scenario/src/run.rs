@@ -223,12 +223,12 @@ pub fn timeline(scn: &Scenario, policy: &Policy, outcome: Outcome, trace: &[Acti
             notes,
         });
     }
-    let explanation =
-        s.m.judge_with(Some(policy), &model.blocked_actors(&s))
-            .into_iter()
-            .find(|(o, _)| *o == outcome)
-            .map(|(_, r)| r)
-            .unwrap_or_default();
+    let explanation = model
+        .judge(&s)
+        .into_iter()
+        .find(|(o, _)| *o == outcome)
+        .map(|(_, r)| r)
+        .unwrap_or_default();
     Timeline {
         scenario: scn.name.clone(),
         policy: policy.name().to_string(),

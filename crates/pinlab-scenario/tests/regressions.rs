@@ -240,3 +240,38 @@ fn a_long_fork_chain_binds() {
     let scn = pinlab_scenario::load("chain.scn", &s).unwrap();
     assert_eq!(scn.actors.len(), n);
 }
+
+#[test]
+fn harness_deadlocks_are_stuck_not_hang() {
+    // Was: HANG, as if the kernel had blocked them.
+    // The parent dies (SIGSEGV) before its fork(kid), so `waiter` waits for
+    // an actor that never starts.
+    let never_forked = r#"scenario wait-unforked
+process app {
+    memset(0x1000, 'A', 4K)
+    fork(kid)
+}
+child kid of app {
+    sync()
+}
+process waiter {
+    wait(kid)
+}
+"#;
+    assert_eq!(
+        outcomes(never_forked, "upstream"),
+        BTreeSet::from(["ERR(EFAULT)".to_string(), "STUCK".to_string()])
+    );
+    let owner_died = r#"scenario owner-dies
+process app {
+    buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+    exit()
+    mr = ibv_reg_mr(buf, 4K, IBV_ACCESS_LOCAL_WRITE|IBV_ACCESS_REMOTE_WRITE)
+}
+peer remote {
+    rdma_write(app.mr, 'D')
+}
+"#;
+    let o = outcomes(owner_died, "legacy");
+    assert!(o.contains("STUCK") && !o.contains("HANG"), "{o:?}");
+}

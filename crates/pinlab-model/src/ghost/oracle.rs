@@ -5,7 +5,9 @@
 //! meant for another process; `STALE` when a device read data older than the
 //! owner's view; `LOST` when the last acknowledged write to a target is not what
 //! its owner sees at the end (and what it sees is not someone else's data, which is
-//! a leak instead); `HANG` when an actor is blocked forever; `OK` when none apply.
+//! a leak instead); `HANG` when an actor is blocked forever in the kernel;
+//! `STUCK` when the scenario's own synchronisation can never go on (a harness
+//! deadlock, not a kernel outcome); `OK` when none apply.
 
 use crate::errno::Errno;
 use crate::fs::FsKind;
@@ -32,8 +34,12 @@ pub enum Outcome {
     FsCorrupt,
     /// A kernel BUG or WARN condition.
     Oops,
-    /// An actor blocked forever.
+    /// An actor blocked forever in the kernel (a wait no step can end).
     Hang,
+    /// The scenario's own synchronisation can never go on: an actor waits for
+    /// an actor that never runs or finishes, or a peer for a variable that is
+    /// never set. A property of the scenario, not of the kernel.
+    Stuck,
     /// Memory or space that cannot be reclaimed while a pin lasts.
     Dos,
 }
@@ -49,6 +55,7 @@ impl fmt::Display for Outcome {
             Outcome::FsCorrupt => f.write_str("FS_CORRUPT"),
             Outcome::Oops => f.write_str("OOPS"),
             Outcome::Hang => f.write_str("HANG"),
+            Outcome::Stuck => f.write_str("STUCK"),
             Outcome::Dos => f.write_str("DOS"),
         }
     }
@@ -65,6 +72,7 @@ impl Outcome {
             "FS_CORRUPT" => Outcome::FsCorrupt,
             "OOPS" => Outcome::Oops,
             "HANG" => Outcome::Hang,
+            "STUCK" => Outcome::Stuck,
             "DOS" => Outcome::Dos,
             _ => {
                 let e = s.strip_prefix("ERR(")?.strip_suffix(')')?;
@@ -88,6 +96,18 @@ impl Machine {
         &self,
         policy: Option<&Policy>,
         hung: &[String],
+    ) -> Vec<(Outcome, Vec<String>)> {
+        self.judge_end(policy, hung, &[])
+    }
+
+    /// The one place a finished or stuck run is judged (see the module docs):
+    /// `hung` names the actors blocked forever in the kernel (HANG), `stuck`
+    /// those blocked by the scenario's own synchronisation (STUCK).
+    pub fn judge_end(
+        &self,
+        policy: Option<&Policy>,
+        hung: &[String],
+        stuck: &[String],
     ) -> Vec<(Outcome, Vec<String>)> {
         let mut out: Vec<(Outcome, Vec<String>)> = Vec::new();
         for e in &self.ghost.errors {
@@ -197,7 +217,16 @@ impl Machine {
             out.push((
                 Outcome::Hang,
                 hung.iter()
-                    .map(|a| format!("{a} is blocked forever"))
+                    .map(|a| format!("{a} is blocked forever in the kernel"))
+                    .collect(),
+            ));
+        }
+        if !stuck.is_empty() {
+            out.push((
+                Outcome::Stuck,
+                stuck
+                    .iter()
+                    .map(|a| format!("{a} waits for something the scenario never does"))
                     .collect(),
             ));
         }

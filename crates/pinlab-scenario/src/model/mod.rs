@@ -219,19 +219,54 @@ impl Bound<'_> {
         }
     }
 
-    /// Names of actors that are blocked (not finished, nothing to do). None once
-    /// a kernel BUG stopped the machine: an actor that could not go on because
-    /// the machine stopped is not blocked forever by the kernel (and the
-    /// partial-order reduction relies on it: what a BUG-terminated run is
-    /// judged from is the machine alone).
-    pub fn blocked_actors(&self, s: &State) -> Vec<String> {
+    /// Names of actors that are blocked (not finished, nothing to do), split
+    /// into those blocked in the kernel (a truncate waiting for writeback or
+    /// for busy DAX pages, a long-term pin waiting for writeback: HANG if
+    /// terminal) and those blocked by the scenario's own synchronisation
+    /// (`wait(actor)`, a peer waiting for a variable: STUCK if terminal).
+    /// Neither once a kernel BUG stopped the machine: an actor that could not
+    /// go on because the machine stopped is not blocked by the kernel (and the
+    /// partial-order reduction relies on it: a BUG-terminated run is judged
+    /// from the machine alone).
+    pub fn blocked_split(&self, s: &State) -> (Vec<String>, Vec<String>) {
+        let (mut kernel, mut harness) = (Vec::new(), Vec::new());
         if s.m.ghost.bug {
-            return Vec::new();
+            return (kernel, harness);
         }
-        (0..s.actors.len())
-            .filter(|&i| s.actors[i].status == Status::Running && self.blocked(s, i))
-            .map(|i| self.scn.actors[i].name.clone())
-            .collect()
+        for i in 0..s.actors.len() {
+            if s.actors[i].status != Status::Running || !self.blocked(s, i) {
+                continue;
+            }
+            let name = self.scn.actors[i].name.clone();
+            let op = self.scn.actors[i].body.get(s.actors[i].pc as usize);
+            match op.map(|o| &o.call) {
+                Some(
+                    Call::Wait { .. }
+                    | Call::RdmaWrite { .. }
+                    | Call::RdmaRead { .. }
+                    | Call::GpuWrite { .. }
+                    | Call::GpuRead { .. },
+                ) if s.actors[i].phase == 0 => harness.push(name),
+                _ => kernel.push(name),
+            }
+        }
+        (kernel, harness)
+    }
+
+    /// Names of all blocked actors (kernel and harness waits together).
+    pub fn blocked_actors(&self, s: &State) -> Vec<String> {
+        let (mut k, h) = self.blocked_split(s);
+        k.extend(h);
+        k
+    }
+
+    /// The outcomes of a terminal state with their reasons: the machine's
+    /// judgment ([`Machine::judge_end`]) with HANG for actors blocked in the
+    /// kernel and STUCK for the scenario's own waits. Used by the explorer and
+    /// by timelines alike.
+    pub fn judge(&self, s: &State) -> Vec<(Outcome, Vec<String>)> {
+        let (hung, stuck) = self.blocked_split(s);
+        s.m.judge_end(Some(self.policy), &hung, &stuck)
     }
 
     /// The page range a DAX truncate (`len`) or punch (`off`, `len`) covers.
@@ -352,10 +387,7 @@ impl pinlab_explore::Model for Bound<'_> {
     }
 
     fn outcomes(&self, s: &State, _hung: bool) -> Vec<Outcome> {
-        s.m.judge_with(Some(self.policy), &self.blocked_actors(s))
-            .into_iter()
-            .map(|(o, _)| o)
-            .collect()
+        self.judge(s).into_iter().map(|(o, _)| o).collect()
     }
 }
 
