@@ -376,6 +376,22 @@ impl Machine {
         })
     }
 
+    /// What page `index` of file `ino` holds *on its storage*, ignoring the page
+    /// cache: for the ext4-like filesystem the block's content (zeroes for a
+    /// hole); for memory filesystems and fs-dax (whose page cache or pmem is the
+    /// storage) the same as [`file_page_data`](Self::file_page_data). `None`
+    /// past EOF. What survives a crash.
+    pub fn stored_page_data(&self, ino: u32, index: u64) -> Option<Ver> {
+        let i = self.fs.inodes.get(ino as usize)?;
+        if index * PAGE_SIZE >= i.i_size {
+            return None;
+        }
+        match i.kind {
+            FsKind::Ext4 => Some(i.blocks.get(&index).map_or(0, |b| self.block_data(*b))),
+            _ => self.file_page_data(ino, index),
+        }
+    }
+
     /// `filemap_get_folio(FGP_CREAT)` / `shmem_get_folio`: the cached folio of
     /// `index` (the large folio covering it, if any), read in from its block (or
     /// zeroed) if absent. One page-cache reference.

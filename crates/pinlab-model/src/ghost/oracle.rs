@@ -113,33 +113,43 @@ impl Machine {
         for e in &self.ghost.errors {
             out.push((Outcome::Err(*e), vec![format!("a call failed with {e}")]));
         }
-        let mut oops: Vec<String> = self.ghost.oops.iter().cloned().collect();
+        // The end of a run: a final `sync` and `drop_caches` under the policy (on
+        // a copy), unless a BUG already stopped the machine. Everything the
+        // ghost observed there counts as much as what it observed during the run
+        // (the observation sets only grow), so a scenario that syncs itself and
+        // one that leaves it to the end are judged alike.
         let settled = match policy {
             Some(p) if !self.ghost.bug && self.fs.inodes.iter().any(|i| i.kind == FsKind::Ext4) => {
                 let mut c = self.clone();
                 c.sync_fs(p, None);
-                c.drop_caches();
-                for o in c.ghost.oops.difference(&self.ghost.oops) {
-                    oops.push(format!("{o} (at the final sync)"));
+                if !c.ghost.bug {
+                    c.drop_caches();
                 }
                 Some(c)
             }
             _ => None,
         };
         let view = settled.as_ref().unwrap_or(self);
+        // After a kernel BUG (during the run or at the final sync) the page cache
+        // dies with the machine: a file holds what its storage holds.
+        let crashed = view.ghost.bug;
+        let mut oops: Vec<String> = self.ghost.oops.iter().cloned().collect();
+        for o in view.ghost.oops.difference(&self.ghost.oops) {
+            oops.push(format!("{o} (at the final sync)"));
+        }
         if !oops.is_empty() {
             out.push((Outcome::Oops, oops));
         }
-        if !self.ghost.dos.is_empty() {
-            out.push((Outcome::Dos, self.ghost.dos.iter().cloned().collect()));
+        if !view.ghost.dos.is_empty() {
+            out.push((Outcome::Dos, view.ghost.dos.iter().cloned().collect()));
         }
-        if !self.ghost.fs_corrupt.is_empty() {
+        if !view.ghost.fs_corrupt.is_empty() {
             out.push((
                 Outcome::FsCorrupt,
-                self.ghost.fs_corrupt.iter().cloned().collect(),
+                view.ghost.fs_corrupt.iter().cloned().collect(),
             ));
         }
-        let mut leaks: Vec<String> = self.ghost.leaks.iter().cloned().collect();
+        let mut leaks: Vec<String> = view.ghost.leaks.iter().cloned().collect();
         for (pid, p) in self.procs.iter().enumerate() {
             let Some(mm) = &p.mm else { continue };
             let mapped = mm
@@ -168,6 +178,7 @@ impl Machine {
         let mut lost = Vec::new();
         for (&t, &w) in self.ghost.last_write.iter() {
             let seen = match t {
+                Target::File { ino, index } if crashed => view.stored_page_data(ino, index),
                 Target::File { .. } => view.visible(t),
                 Target::Private { .. } => self.visible(t),
             };
@@ -200,8 +211,8 @@ impl Machine {
                 )),
             }
         }
-        if !self.ghost.stale.is_empty() {
-            out.push((Outcome::Stale, self.ghost.stale.iter().cloned().collect()));
+        if !view.ghost.stale.is_empty() {
+            out.push((Outcome::Stale, view.ghost.stale.iter().cloned().collect()));
         }
         if !lost.is_empty() {
             lost.sort();
