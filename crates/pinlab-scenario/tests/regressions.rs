@@ -275,3 +275,26 @@ peer remote {
     let o = outcomes(owner_died, "legacy");
     assert!(o.contains("STUCK") && !o.contains("HANG"), "{o:?}");
 }
+
+#[test]
+fn the_final_sync_labels_a_failure_as_the_scenarios_own_sync_does() {
+    // Was: rdma-pagecache-writeback gave {FS_CORRUPT, OK, OOPS} with its fsync
+    // and {LOST, OK, OOPS} without it (the final sync's findings were dropped).
+    let with = pinlab_scenario::builtin::BUILTINS
+        .iter()
+        .find(|b| b.name == "rdma-pagecache-writeback")
+        .unwrap()
+        .text;
+    let without = with.replace("    fsync(fd)\n", "");
+    assert_ne!(with, without);
+    for p in ["legacy", "follpin", "pwrite-race"] {
+        assert_eq!(outcomes(with, p), outcomes(&without, p), "{p}");
+    }
+    assert_eq!(
+        outcomes(with, "legacy"),
+        ["FS_CORRUPT", "LOST", "OK", "OOPS"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
+}
