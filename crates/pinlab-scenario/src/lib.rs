@@ -18,6 +18,7 @@ pub mod model;
 pub mod parse;
 pub mod run;
 pub mod scale;
+pub mod trace;
 
 pub use bind::{load, Scenario};
 pub use parse::{parse, ParseError};

@@ -83,7 +83,6 @@ use pinlab_explore::{Config, Search};
 use pinlab_model::{Outcome, Policy, Switch};
 use pinlab_report::Matrix;
 use pinlab_scenario::builtin::BUILTINS;
-use pinlab_scenario::model::Action;
 use pinlab_scenario::{run_cell, timeline, Scenario};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -252,13 +251,23 @@ enum Cmd {
         bounds: Bounds,
     },
     /// Replay a trace saved by `explore --save-traces` and print its timeline.
+    ///
+    /// The replay is verified: every step must be runnable and give the result
+    /// the trace recorded, the run must end where the trace ends, with the
+    /// recorded outcome; otherwise it stops at the first difference, prints both
+    /// values and exits 1. With `--policy P` the same interleaving is replayed
+    /// under another policy to show where (and whether) it diverges; that
+    /// report exits 0.
     Run {
         /// Trace file.
         #[arg(long)]
         trace: std::path::PathBuf,
-        /// Scenario .scn path, if the trace names a scenario that is not built in.
+        /// Scenario (built-in name or .scn path), instead of the one the trace names.
         #[arg(long)]
         scenario: Option<String>,
+        /// Replay under this policy instead of the recorded one ("what would P have done here").
+        #[arg(long, short = 'p')]
+        policy: Option<String>,
     },
     /// Run the conformance cases on the running kernel and compare with the model's `upstream` prediction.
     ///
@@ -462,17 +471,6 @@ fn report_cmd(
     Ok(matrix_exit(&m))
 }
 
-fn trace_text(scn: &Scenario, policy: &str, outcome: &str, trace: &[Action]) -> String {
-    let mut s = format!(
-        "# pinlab trace v1\nscenario {}\npolicy {policy}\noutcome {outcome}\n",
-        scn.name
-    );
-    for a in trace {
-        s.push_str(&format!("step {}\n", scn.actors[a.actor as usize].name));
-    }
-    s
-}
-
 fn explore_cmd(
     scenario: &str,
     policy: &str,
@@ -531,9 +529,15 @@ fn explore_cmd(
         if let Some(dir) = &save {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             let path = dir.join(format!("{}.{}.{}.trace", scn.name, pol.name(), o));
+            let source = if pinlab_scenario::builtin::builtin(scenario).is_some() {
+                "builtin".to_string()
+            } else {
+                std::fs::canonicalize(scenario)
+                    .map_or_else(|_| scenario.to_string(), |p| p.display().to_string())
+            };
             write_atomic(
                 &path,
-                trace_text(&scn, pol.name(), &o.to_string(), trace).as_bytes(),
+                pinlab_scenario::trace::write_trace(&scn, &source, &pol, *o, trace).as_bytes(),
             )
             .map_err(|e| format!("{}: {e}", path.display()))?;
             if !json {
@@ -555,71 +559,90 @@ fn explore_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_trace(path: &std::path::Path, scenario: Option<String>) -> Result<ExitCode, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let (mut scn_name, mut pol_name, mut outcome, mut steps) = (None, None, None, Vec::new());
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+fn run_trace(
+    path: &std::path::Path,
+    scenario: Option<String>,
+    policy: Option<String>,
+) -> Result<ExitCode, String> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: {e}"))?;
+    let saved = pinlab_scenario::trace::parse_trace(&file, &text)?;
+    let scn = match (&scenario, &saved.source) {
+        (Some(s), _) => load_scenario(s)?,
+        (None, Some(src)) if src != "builtin" => load_scenario(src)?,
+        _ => load_scenario(&saved.scenario)?,
+    };
+    if scn.name != saved.scenario {
+        return Err(format!(
+            "{file}: the trace is of scenario {}, not {}",
+            saved.scenario, scn.name
+        ));
+    }
+    let mut failed = Vec::new();
+    if let Some(h) = saved.source_hash {
+        if h != scn.source_hash {
+            failed.push(format!(
+                "the scenario's text changed since the trace was saved (source-hash {h:#018x}, now {:#018x})",
+                scn.source_hash
+            ));
         }
-        let (k, v) = line.split_once(' ').ok_or_else(|| {
-            format!(
-                "{}:{}:1: expected `KEY VALUE`, found `{line}`",
-                path.display(),
-                i + 1
-            )
-        })?;
-        match k {
-            "scenario" => scn_name = Some(v.to_string()),
-            "policy" => pol_name = Some(v.to_string()),
-            "outcome" => outcome = Some((v.to_string(), i + 1)),
-            "step" => steps.push((v.to_string(), i + 1)),
-            _ => {
-                return Err(format!(
-                    "{}:{}:1: expected scenario, policy, outcome or step, found `{k}`",
-                    path.display(),
-                    i + 1
-                ))
+    }
+    let what_if = policy.is_some();
+    let pol = load_policy(policy.as_deref().unwrap_or(&saved.policy))?;
+    if !what_if {
+        if let Some(sw) = &saved.switches {
+            let eff = pol.with_switches(&scn.driver_bugs);
+            let now: Vec<&str> = eff.switches().map(|s| s.name()).collect();
+            if now != sw.iter().map(String::as_str).collect::<Vec<_>>() {
+                failed.push(format!(
+                    "policy {} now means switches {{{}}}, the trace recorded {{{}}}",
+                    pol.name(),
+                    now.join(","),
+                    sw.join(",")
+                ));
             }
         }
     }
-    let scn = load_scenario(
-        &scenario
-            .or(scn_name)
-            .ok_or_else(|| format!("{}: no `scenario` line", path.display()))?,
-    )?;
-    let pol =
-        load_policy(&pol_name.ok_or_else(|| format!("{}: no `policy` line", path.display()))?)?;
-    let (o, oline) = outcome.ok_or_else(|| format!("{}: no `outcome` line", path.display()))?;
-    let o = Outcome::parse(&o)
-        .ok_or_else(|| format!("{}:{oline}:9: unknown outcome `{o}`", path.display()))?;
-    let mut trace = Vec::new();
-    for (name, line) in steps {
-        let a = scn
-            .actors
-            .iter()
-            .position(|a| a.name == name)
-            .ok_or_else(|| {
-                format!(
-                    "{}:{line}:6: unknown actor `{name}` in scenario {}",
-                    path.display(),
-                    scn.name
-                )
-            })?;
-        trace.push(Action { actor: a as u16 });
+    if !failed.is_empty() && !what_if {
+        return Err(format!("{file}: {}", failed.join("; ")));
     }
-    let model = pinlab_scenario::model::Bound {
-        scn: &scn,
-        policy: &pol,
-    };
-    pinlab_explore::replay(&model, &trace)
-        .map_err(|e| format!("{}: step {} cannot run: {e}", path.display(), e.index + 1))?;
-    print!(
-        "{}",
-        pinlab_report::render_timeline(&timeline(&scn, &pol, o, &trace))
-    );
-    Ok(ExitCode::SUCCESS)
+    let (tl, diverged) = pinlab_scenario::trace::replay_trace(&file, &scn, &pol, &saved)?;
+    print!("{}", pinlab_report::render_timeline(&tl));
+    match (diverged, what_if) {
+        (None, false) => {
+            println!(
+                "verified: every step gave its recorded result; the run ends with {}",
+                saved.outcome
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        (None, true) => {
+            println!(
+                "under {} this interleaving runs as recorded under {} and ends with {}",
+                pol.name(),
+                saved.policy,
+                saved.outcome
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        (Some(d), true) => {
+            println!(
+                "under {} this interleaving diverges from {} at step {}: {}",
+                pol.name(),
+                saved.policy,
+                d.step,
+                d.what
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        (Some(d), false) => {
+            eprintln!(
+                "pinlab: {file}: the replay diverges at step {}: {}",
+                d.step, d.what
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 fn probe_cmd(cases: &[String], json: bool, list: bool) -> Result<ExitCode, String> {
@@ -768,7 +791,11 @@ fn main() -> ExitCode {
             out,
             bounds,
         } => report_cmd(&scenarios, &policies, &out, &bounds),
-        Cmd::Run { trace, scenario } => run_trace(&trace, scenario),
+        Cmd::Run {
+            trace,
+            scenario,
+            policy,
+        } => run_trace(&trace, scenario, policy),
         Cmd::Probe { cases, json, list } => probe_cmd(&cases, json, list),
         Cmd::Scenarios => scenarios_cmd(),
         Cmd::Scale { family, values } => scale_cmd(family.as_deref(), &values),

@@ -124,12 +124,12 @@ fn saved_traces_replay() {
     assert!(out.contains("why LOST"), "{out}");
     std::fs::write(
         &f,
-        "scenario fork-after-pin\npolicy legacy\noutcome LOST\nstep nobody\n",
+        "# pinlab trace v1\nscenario fork-after-pin\npolicy legacy\noutcome LOST\nstep nobody\n",
     )
     .unwrap();
     let (code, _, err) = pinlab(&["run", "--trace", f.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(err.contains(":4:6: unknown actor `nobody`"), "{err}");
+    assert!(err.contains(":5:6: unknown actor `nobody`"), "{err}");
 }
 
 #[test]

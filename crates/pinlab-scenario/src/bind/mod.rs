@@ -327,6 +327,9 @@ pub struct Scenario {
     /// Driver bugs the scenario's devices have (`setup { driver_bug = ... }`),
     /// switched on under every policy.
     pub driver_bugs: Vec<pinlab_model::Switch>,
+    /// Fingerprint of the source text (set by [`load`]; 0 for a scenario bound
+    /// from an AST): saved traces carry it to detect a changed scenario.
+    pub source_hash: u64,
 }
 
 pub(crate) struct Binder<'a> {
@@ -571,6 +574,7 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
         vars[*s] = n.clone();
     }
     Ok(Scenario {
+        source_hash: 0,
         name: ast.name.clone(),
         title: ast.title.clone(),
         cites: ast.cites.clone(),
@@ -615,7 +619,9 @@ pub fn load(file: &str, src: &str) -> Result<Scenario, ParseError> {
             format!("too many statements: at most {MAX_STATEMENTS} are accepted in one scenario"),
         ));
     }
-    bind(file, &ast)
+    let mut scn = bind(file, &ast)?;
+    scn.source_hash = pinlab_explore::fingerprint(src);
+    Ok(scn)
 }
 
 /// Largest scenario source accepted (a scenario is a small program; a bigger
