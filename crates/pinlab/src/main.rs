@@ -9,6 +9,10 @@
 
 #![forbid(unsafe_code)]
 
+mod args;
+
+use args::Bounds;
+
 /// mimalloc: exploration allocates and frees many small, short-lived state
 /// components; glibc malloc spent a third of a BFS in malloc/free and heap trimming.
 #[global_allocator]
@@ -78,14 +82,12 @@ fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> 
     r
 }
 
-use clap::{Args, Parser, Subcommand};
-use pinlab_explore::{Config, Search};
+use clap::{Parser, Subcommand};
 use pinlab_model::{Outcome, Policy, Switch};
 use pinlab_report::Matrix;
 use pinlab_scenario::builtin::BUILTINS;
 use pinlab_scenario::{run_cell, timeline, Scenario};
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -96,123 +98,6 @@ use std::time::Duration;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
-}
-
-#[derive(Args, Clone)]
-struct Bounds {
-    /// Stop after this many unique states (the run is then marked bounded).
-    #[arg(long)]
-    max_states: Option<u64>,
-    /// Do not expand states deeper than this many steps (marks the run bounded).
-    #[arg(long)]
-    max_depth: Option<u32>,
-    /// Stop after this many seconds per cell (marks the run bounded).
-    #[arg(long, value_parser = parse_seconds)]
-    time_budget: Option<Duration>,
-    /// Stop a cell when pinlab's resident memory exceeds this many bytes (suffix K, M or G; `none`: no bound). Default: half of the memory available at start. Marks the run bounded.
-    #[arg(long, value_parser = parse_memory)]
-    max_memory: Option<MemoryBound>,
-    /// Worker threads (0 = all cores, at most 256); results do not depend on it.
-    #[arg(long, default_value_t = 0, value_parser = parse_threads)]
-    threads: usize,
-    /// Search strategy: `bfs` (exhaustive, shortest traces), `dfs` (exhaustive, about 12 bytes per state, traces not shortest) or `walk` (seeded random walks, never exhaustive).
-    #[arg(long, value_enum, default_value_t = SearchArg::Bfs)]
-    search: SearchArg,
-    /// Seed of `--search walk` (the same seed gives the same walks).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Number of walks of `--search walk` (each at most `--max-depth` steps, default 10000).
-    #[arg(long, default_value_t = 10_000)]
-    walks: u64,
-    /// Turn partial-order reduction off (it is on by default; outcomes are the same either way).
-    #[arg(long)]
-    no_por: bool,
-    /// Turn symmetry reduction off (it is on by default; outcomes are the same either way).
-    #[arg(long)]
-    no_symmetry: bool,
-}
-
-/// `--search`.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum SearchArg {
-    Bfs,
-    Dfs,
-    Walk,
-}
-
-/// `--max-memory`: a byte count or `none`.
-#[derive(Clone, Copy)]
-enum MemoryBound {
-    Bytes(u64),
-    None,
-}
-
-fn parse_threads(s: &str) -> Result<usize, String> {
-    s.parse::<usize>()
-        .ok()
-        .filter(|&n| n <= 256)
-        .ok_or_else(|| format!("expected a thread count from 0 (all cores) to 256, found {s:?}"))
-}
-
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("expected a number of seconds, found {s:?}"))?;
-    if !v.is_finite() || !(0.0..=1e9).contains(&v) {
-        return Err(format!(
-            "expected a finite number of seconds between 0 and 1e9, found {s:?}"
-        ));
-    }
-    Ok(Duration::from_secs_f64(v))
-}
-
-fn parse_memory(s: &str) -> Result<MemoryBound, String> {
-    if s == "none" {
-        return Ok(MemoryBound::None);
-    }
-    let (digits, mult) = match s.as_bytes().last() {
-        Some(b'K') => (&s[..s.len() - 1], 1u64 << 10),
-        Some(b'M') => (&s[..s.len() - 1], 1 << 20),
-        Some(b'G') => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .filter(|&n| n > 0)
-        .map(MemoryBound::Bytes)
-        .ok_or_else(|| {
-            format!("expected a positive byte count with an optional K, M or G suffix, or `none`, found {s:?}")
-        })
-}
-
-impl Bounds {
-    fn config(&self) -> Config {
-        let default = Config::default();
-        Config {
-            max_states: self.max_states,
-            max_depth: self.max_depth,
-            time_budget: self.time_budget,
-            threads: self.threads,
-            progress: true,
-            max_memory: match self.max_memory {
-                None => default.max_memory,
-                Some(MemoryBound::None) => None,
-                Some(MemoryBound::Bytes(b)) => Some(b),
-            },
-            por: !self.no_por,
-            symmetry: !self.no_symmetry,
-            search: match self.search {
-                SearchArg::Bfs => Search::Bfs,
-                SearchArg::Dfs => Search::Dfs,
-                SearchArg::Walk => Search::Walk {
-                    seed: self.seed,
-                    walks: self.walks,
-                },
-            },
-        }
-    }
 }
 
 #[derive(Subcommand)]
