@@ -37,7 +37,7 @@ use crate::progress::Progress;
 use crate::record::Recorder;
 use crate::trace::{actions_from_indices, indices};
 use crate::visited::{Node, Offer, Visited};
-use crate::{enabled, initial, successor, Bound, Config, Exploration, Model};
+use crate::{enabled, initial, successor, Bound, Config, Exploration, Model, StepError};
 
 /// Level states handed to a worker at a time.
 const SLICE: usize = 64;
@@ -160,11 +160,21 @@ impl<M: Model> Level<'_, M> {
             }
             acc.transitions += buf.len() as u64;
             for (i, a) in buf.iter().enumerate() {
-                let next = match successor(self.model, self.cfg, state, a) {
+                let deadline = self.cfg.time_budget.map(|b| self.start + b);
+                let next = match successor(self.model, self.cfg, state, a, deadline) {
                     Ok(n) => n,
-                    Err(msg) => {
+                    Err(StepError::Panic(msg)) => {
                         acc.panics.push((msg, pos, i as u32));
                         continue;
+                    }
+                    Err(StepError::Deadline) => {
+                        let _ = self.stop.compare_exchange(
+                            0,
+                            STOP_TIME,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        );
+                        return acc;
                     }
                 };
                 let nfp = fingerprint(&next);

@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::memory::rss_bytes;
 use crate::progress::Progress;
 use crate::record::Recorder;
-use crate::{enabled, initial, successor, Bound, Config, Exploration, Model};
+use crate::{enabled, initial, successor, Bound, Config, Exploration, Model, StepError};
 use pinlab_state::{fingerprint, FpMap};
 
 struct Frame<M: Model> {
@@ -71,6 +71,7 @@ fn enter<M: Model>(
 /// the first found in DFS order, not shortest.
 pub fn explore_dfs<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
     let start = Instant::now();
+    let deadline = cfg.time_budget.map(|b| start + b);
     let mut progress = Progress::new(cfg.progress, start);
     let mut rec = Recorder::<M>::new();
     let max_states = cfg.max_states.unwrap_or(u64::MAX);
@@ -114,9 +115,13 @@ pub fn explore_dfs<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
         let action = top.actions[top.next].clone();
         top.next += 1;
         rec.transitions += 1;
-        let next = match successor(model, cfg, &top.state, &action) {
+        let next = match successor(model, cfg, &top.state, &action, deadline) {
             Ok(n) => n,
-            Err(msg) => {
+            Err(StepError::Deadline) => {
+                rec.cut(Bound::TimeBudget);
+                break;
+            }
+            Err(StepError::Panic(msg)) => {
                 let depth = path.len() + 1;
                 rec.bug(msg, depth, false, || {
                     let mut t = path.clone();

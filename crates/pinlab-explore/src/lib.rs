@@ -109,16 +109,30 @@ pub(crate) fn enabled<M: Model>(model: &M, cfg: &Config, s: &M::State, out: &mut
     }
 }
 
-/// The successor the search stores (canonical under symmetry reduction), or
-/// the message of a panic in the model's `step` (or `canonicalize`): a model
-/// bug of the transition, reported with its trace instead of aborting the run.
+/// Why a step produced no successor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StepError {
+    /// The model panicked: a model bug of the transition, with this message.
+    Panic(String),
+    /// The run's time budget ran out inside the step
+    /// ([`pinlab_state::check_step_deadline`]).
+    Deadline,
+}
+
+/// The successor the search stores (canonical under symmetry reduction), or why
+/// there is none: a panic in the model's `step` (or `canonicalize`) is a model
+/// bug of the transition, reported with its trace instead of aborting the run;
+/// `deadline` (the end of the run's time budget) cuts a step that is still
+/// running when it passes.
 pub(crate) fn successor<M: Model>(
     model: &M,
     cfg: &Config,
     s: &M::State,
     a: &M::Action,
-) -> Result<M::State, String> {
+    deadline: Option<std::time::Instant>,
+) -> Result<M::State, StepError> {
     IN_MODEL.with(|f| f.set(true));
+    pinlab_state::set_step_deadline(deadline);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut n = model.step(s, a);
         if cfg.symmetry {
@@ -126,14 +140,18 @@ pub(crate) fn successor<M: Model>(
         }
         n
     }));
+    pinlab_state::set_step_deadline(None);
     IN_MODEL.with(|f| f.set(false));
     r.map_err(|p| {
+        if p.is::<pinlab_state::StepDeadline>() {
+            return StepError::Deadline;
+        }
         let msg = p
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| p.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(non-string payload)".into());
-        format!("model panic in step {a:?}: {msg}")
+        StepError::Panic(format!("model panic in step {a:?}: {msg}"))
     })
 }
 

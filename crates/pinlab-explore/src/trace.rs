@@ -45,7 +45,7 @@ pub(crate) fn actions_from_indices<M: Model>(
         enabled(model, cfg, &state, &mut buf);
         let Some(a) = buf.get(i as usize) else { break };
         trace.push(a.clone());
-        match successor(model, cfg, &state, a) {
+        match successor(model, cfg, &state, a, None) {
             Ok(n) => state = n,
             Err(_) => break,
         }

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::memory::rss_bytes;
 use crate::record::Recorder;
-use crate::{enabled, initial, successor, Bound, Config, Exploration, Model};
+use crate::{enabled, initial, successor, Bound, Config, Exploration, Model, StepError};
 use pinlab_state::{fingerprint, FpSet};
 
 /// Walks handed to rayon at a time.
@@ -52,6 +52,7 @@ enum End<M: Model> {
     Terminal(Vec<M::Outcome>),
     Cut,
     Bug(String),
+    Deadline,
 }
 
 struct Walk<M: Model> {
@@ -60,7 +61,13 @@ struct Walk<M: Model> {
     end: End<M>,
 }
 
-fn walk<M: Model>(model: &M, cfg: &Config, seed: u64, max_depth: u32) -> Walk<M> {
+fn walk<M: Model>(
+    model: &M,
+    cfg: &Config,
+    seed: u64,
+    max_depth: u32,
+    deadline: Option<Instant>,
+) -> Walk<M> {
     let mut rng = SplitMix64::new(seed);
     let mut state = initial(model, cfg);
     let mut w = Walk {
@@ -83,12 +90,16 @@ fn walk<M: Model>(model: &M, cfg: &Config, seed: u64, max_depth: u32) -> Walk<M>
             return w;
         }
         let a = buf.swap_remove(rng.below(buf.len()));
-        let next = successor(model, cfg, &state, &a);
+        let next = successor(model, cfg, &state, &a, deadline);
         w.trace.push(a);
         state = match next {
             Ok(n) => n,
-            Err(msg) => {
+            Err(StepError::Panic(msg)) => {
                 w.end = End::Bug(msg);
+                return w;
+            }
+            Err(StepError::Deadline) => {
+                w.end = End::Deadline;
                 return w;
             }
         };
@@ -123,6 +134,7 @@ pub fn random_walks_with<M: Model>(
     max_depth: u32,
 ) -> Exploration<M> {
     let start = Instant::now();
+    let deadline = cfg.time_budget.map(|b| start + b);
     let mut rec = Recorder::<M>::new();
     let mut seen = FpSet::default();
     let mut terminals = FpSet::default();
@@ -143,7 +155,15 @@ pub fn random_walks_with<M: Model>(
         let n = usize::try_from(hi - lo).unwrap_or(usize::MAX);
         let batch: Vec<Walk<M>> = (0..n)
             .into_par_iter()
-            .map(|k| walk(model, cfg, fingerprint(&(seed, lo + k as u64)), max_depth))
+            .map(|k| {
+                walk(
+                    model,
+                    cfg,
+                    fingerprint(&(seed, lo + k as u64)),
+                    max_depth,
+                    deadline,
+                )
+            })
             .collect();
         for w in batch {
             seen.extend(w.fps.iter().copied());
@@ -159,6 +179,7 @@ pub fn random_walks_with<M: Model>(
                 }
                 End::Cut => rec.cut(Bound::MaxDepth),
                 End::Bug(msg) => rec.bug(msg, len, true, || w.trace),
+                End::Deadline => rec.cut(Bound::TimeBudget),
             }
         }
         lo = hi;

@@ -298,3 +298,25 @@ fn the_final_sync_labels_a_failure_as_the_scenarios_own_sync_does() {
             .collect()
     );
 }
+
+#[test]
+fn the_time_budget_cuts_a_long_step() {
+    // Was: checked only between steps, so one 2 GiB memset ran to its end
+    // whatever the budget.
+    let scn = load(
+        "memset.scn",
+        "scenario huge-memset\nprocess app {\n    buf = mmap(NULL, 2G, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n    madvise(buf, 2G, MADV_NOHUGEPAGE)\n    memset(buf, 'A', 2G)\n}\n",
+    )
+    .unwrap();
+    let run = run_cell(
+        &scn,
+        &Policy::parse("upstream").unwrap(),
+        &Config {
+            time_budget: Some(std::time::Duration::from_millis(20)),
+            ..Config::default()
+        },
+    );
+    assert!(!run.exhaustive);
+    assert_eq!(run.bound.as_deref(), Some("time-budget"));
+    assert!(run.model_bugs.is_empty(), "{:?}", run.model_bugs);
+}

@@ -7,13 +7,17 @@
 //!   that component only (`Arc::make_mut`). Each component caches its own
 //!   fingerprint, so fingerprinting a successor rehashes only what its step changed.
 //!
+//! * [`check_step_deadline`]: a cooperative time limit inside one long step.
+//!
 //! Invariant: a [`Shared`] value hashes as the fingerprint of its content, so two
 //! states that are equal have equal fingerprints however their components are shared.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod deadline;
 mod fingerprint;
 mod shared;
 
+pub use deadline::{check_step_deadline, set_step_deadline, StepDeadline};
 pub use fingerprint::{fingerprint, FpHasher, FpMap, FpSet, IdHasher};
 pub use shared::Shared;

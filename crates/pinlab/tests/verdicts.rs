@@ -187,3 +187,24 @@ fn reports_are_written_atomically() {
         .ends_with("</html>"));
     std::fs::remove_file(&f).unwrap();
 }
+
+#[test]
+fn bad_bounds_are_clear_errors_not_panics() {
+    // Was: --time-budget nan|inf|-1 panicked, --threads 99999 started 15 K threads.
+    for (flag, v) in [
+        ("--time-budget", "nan"),
+        ("--time-budget", "inf"),
+        ("--time-budget", "-1"),
+        ("--threads", "99999"),
+        ("--max-memory", "12X"),
+        ("--max-memory", "99999999999G"),
+        ("--search", "sideways"),
+    ] {
+        let (code, _, err) = pinlab(&["check", "-s", "fork-after-pin", flag, v]);
+        assert_eq!(code, 2, "{flag} {v}: {err}");
+        assert!(
+            err.contains(v) && !err.contains("panicked"),
+            "{flag} {v}: {err}"
+        );
+    }
+}

@@ -509,6 +509,7 @@ impl Machine {
             self.fs.inodes[ino as usize].i_size = end;
         }
         for (k, idx) in (first..last).enumerate() {
+            pinlab_state::check_step_deadline();
             let v = wid.ver(k as u64);
             if matches!(kind, FsKind::Ext4Dax | FsKind::DevDax) {
                 // dax_iomap_rw: straight into the block's pmem page.
@@ -551,6 +552,7 @@ impl Machine {
         // loop is bounded by the file size, not by `len`.
         let mut out = Vec::new();
         for idx in off / PAGE_SIZE..(off + len).div_ceil(PAGE_SIZE) {
+            pinlab_state::check_step_deadline();
             let Some(v) = self.file_page_data(f.ino, idx) else {
                 break;
             };

@@ -92,6 +92,7 @@ impl Machine {
         };
         let mut i = 0u64;
         while i < nr_pages {
+            pinlab_state::check_step_deadline();
             let vpn = first + i;
             let Some(vma) = self.mm(pid).and_then(|m| m.vma_lookup(vpn)).cloned() else {
                 return done(pages, Errno::EFAULT);

@@ -738,6 +738,7 @@ impl Machine {
         vpn: u64,
         write: bool,
     ) -> Result<u64, VmFault> {
+        pinlab_state::check_step_deadline();
         let vma = self
             .mm(pid)
             .ok_or(VmFault::Sigsegv)?
