@@ -13,6 +13,7 @@
 #[cfg(target_os = "linux")]
 pub mod cases;
 #[cfg(target_os = "linux")]
+pub mod journal;
 pub mod sys;
 
 /// The verdict of one case.

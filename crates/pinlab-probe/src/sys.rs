@@ -4,6 +4,7 @@
 //! probe mapped itself; each carries a `// SAFETY:` comment. Mappings unmap on
 //! drop, file descriptors close on drop, rings unregister on drop.
 
+use crate::journal;
 use std::ffi::CString;
 use std::fs;
 use std::io;
@@ -424,82 +425,28 @@ impl Drop for Child {
     }
 }
 
-/// The `vm.nr_hugepages` value to put back if the probe is interrupted
-/// (`u64::MAX`: nothing to restore).
-static RESTORE_NR_HUGEPAGES: std::sync::atomic::AtomicU64 =
-    std::sync::atomic::AtomicU64::new(u64::MAX);
-
-/// The swapfile a [`Swapfile`] guard has on (set once per process), and whether it is on.
-static SWAPFILE: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
-static SWAPFILE_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-extern "C" fn on_signal(sig: libc::c_int) {
-    if SWAPFILE_ON.load(std::sync::atomic::Ordering::SeqCst) {
-        if let Some(p) = SWAPFILE.get() {
-            // SAFETY: swapoff and unlink are plain syscalls; the path is a
-            // NUL-terminated string set before the flag and never changed.
-            unsafe {
-                libc::swapoff(p.as_ptr());
-                libc::unlink(p.as_ptr());
-            }
-        }
-    }
-    let old = RESTORE_NR_HUGEPAGES.load(std::sync::atomic::Ordering::SeqCst);
-    if old != u64::MAX {
-        let mut buf = [0u8; 24];
-        let mut n = old;
-        let mut i = buf.len();
-        loop {
-            i -= 1;
-            buf[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        // SAFETY: open/write/close are async-signal-safe; the path is a NUL-terminated literal.
-        unsafe {
-            let fd = libc::open(c"/proc/sys/vm/nr_hugepages".as_ptr(), libc::O_WRONLY);
-            if fd >= 0 {
-                libc::write(fd, buf[i..].as_ptr() as *const _, buf.len() - i);
-                libc::close(fd);
-            }
-        }
-    }
-    // SAFETY: leaving at once from a signal handler.
-    unsafe { libc::_exit(128 + sig) };
-}
-
-/// Installs SIGINT/SIGTERM/SIGHUP handlers that restore changed settings before exiting.
-pub fn install_restore_on_signal() {
-    // SAFETY: installing a handler that only uses async-signal-safe calls.
-    unsafe {
-        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            libc::signal(s, on_signal as *const () as libc::sighandler_t);
-        }
-    }
-}
-
 /// Raises `vm.nr_hugepages` to at least `n` for the guard's life, then restores it
-/// (also on SIGINT/SIGTERM/SIGHUP, see [`install_restore_on_signal`]).
+/// (also after a signal or a killed run: see [`crate::journal`]).
 pub struct HugePool {
-    old: u64,
+    entry: Option<journal::Entry>,
 }
 
 impl HugePool {
     /// Sets the pool to `n` pages (root); fails if fewer could be reserved.
     pub fn ensure(n: u64) -> io::Result<HugePool> {
-        let old: u64 = fs::read_to_string("/proc/sys/vm/nr_hugepages")?
+        const PATH: &str = "/proc/sys/vm/nr_hugepages";
+        let old: u64 = fs::read_to_string(PATH)?
             .trim()
             .parse()
             .map_err(io::Error::other)?;
-        RESTORE_NR_HUGEPAGES.store(old, std::sync::atomic::Ordering::SeqCst);
-        fs::write("/proc/sys/vm/nr_hugepages", n.to_string())?;
-        let got: u64 = fs::read_to_string("/proc/sys/vm/nr_hugepages")?
+        let entry = journal::register(journal::Undo::Write(PATH.into(), old.to_string()))
+            .ok_or_else(|| io::Error::other("probe undo journal full"))?;
+        let g = HugePool { entry: Some(entry) };
+        fs::write(PATH, n.to_string())?;
+        let got: u64 = fs::read_to_string(PATH)?
             .trim()
             .parse()
             .map_err(io::Error::other)?;
-        let g = HugePool { old };
         if got < n {
             return Err(io::Error::other(format!(
                 "only {got} of {n} huge pages could be reserved"
@@ -511,16 +458,17 @@ impl HugePool {
 
 impl Drop for HugePool {
     fn drop(&mut self) {
-        let _ = fs::write("/proc/sys/vm/nr_hugepages", self.old.to_string());
-        RESTORE_NR_HUGEPAGES.store(u64::MAX, std::sync::atomic::Ordering::SeqCst);
+        if let Some(e) = self.entry.take() {
+            e.undo();
+        }
     }
 }
 
 /// A temporary swapfile, on (`swapon`) for the guard's life; `swapoff` and
-/// removed on drop, also on SIGINT/SIGTERM/SIGHUP (see
-/// [`install_restore_on_signal`]). One per process.
+/// removed on drop, also after a signal or a killed run (see [`crate::journal`]).
 pub struct Swapfile {
-    path: std::path::PathBuf,
+    /// Undo entries, newest last: remove the file, then swap it off.
+    entries: Vec<journal::Entry>,
 }
 
 impl Swapfile {
@@ -531,16 +479,14 @@ impl Swapfile {
         use std::io::Write;
         use std::os::unix::ffi::OsStrExt;
         use std::os::unix::fs::PermissionsExt;
+        let full = || "probe undo journal full".to_string();
         let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-        if SWAPFILE.set(c).is_err()
-            && SWAPFILE.get().map(|p| p.as_bytes()) != Some(path.as_os_str().as_bytes())
-        {
-            return Err("a swapfile was already used by this process".into());
-        }
-        let mut f = fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let g = Swapfile {
-            path: path.to_path_buf(),
+        let mut g = Swapfile {
+            entries: vec![
+                journal::register(journal::Undo::RemoveFile(path.into())).ok_or_else(full)?
+            ],
         };
+        let mut f = fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let zeros = vec![0u8; 1 << 20];
         for _ in 0..size.div_ceil(zeros.len()) {
             f.write_all(&zeros).map_err(|e| e.to_string())?;
@@ -558,12 +504,14 @@ impl Swapfile {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
-        SWAPFILE_ON.store(true, std::sync::atomic::Ordering::SeqCst);
-        let p = SWAPFILE.get().expect("set above");
+        g.entries
+            .push(journal::register(journal::Undo::Swapoff(path.into())).ok_or_else(full)?);
         // SAFETY: swapon of a NUL-terminated path we own.
-        if unsafe { libc::swapon(p.as_ptr(), 0) } != 0 {
+        if unsafe { libc::swapon(c.as_ptr(), 0) } != 0 {
             let e = io::Error::last_os_error();
-            SWAPFILE_ON.store(false, std::sync::atomic::Ordering::SeqCst);
+            if let Some(e) = g.entries.pop() {
+                e.forget();
+            }
             return Err(format!(
                 "swapon: {} (no swapfile support here?)",
                 errno_name(&e)
@@ -575,13 +523,9 @@ impl Swapfile {
 
 impl Drop for Swapfile {
     fn drop(&mut self) {
-        if SWAPFILE_ON.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            if let Some(p) = SWAPFILE.get() {
-                // SAFETY: swapoff of the path we swapped on.
-                unsafe { libc::swapoff(p.as_ptr()) };
-            }
+        while let Some(e) = self.entries.pop() {
+            e.undo();
         }
-        let _ = fs::remove_file(&self.path);
     }
 }
 
@@ -599,17 +543,20 @@ pub fn wait_balanced(target_released: u64) {
 }
 
 /// A small filesystem image, loop-mounted in a private directory for the guard's
-/// life (root, and `mkfs.<fs>` installed); unmounted and deleted on drop.
+/// life (root, and `mkfs.<fs>` installed); unmounted and deleted on drop, also
+/// after a signal or a killed run (see [`crate::journal`]).
 pub struct LoopFs {
     /// Mount point.
     pub dir: std::path::PathBuf,
-    img: std::path::PathBuf,
+    /// Undo entries, newest last: the image, the mount point, the mount.
+    entries: Vec<journal::Entry>,
 }
 
 impl LoopFs {
     /// Makes a `size`-byte `fstype` image under `parent` and mounts it.
     pub fn new(parent: &std::path::Path, fstype: &str, size: u64) -> Result<LoopFs, String> {
         use std::process::Command;
+        let full = || "probe undo journal full".to_string();
         let mkfs = format!("mkfs.{fstype}");
         let which = Command::new("sh")
             .arg("-c")
@@ -621,6 +568,14 @@ impl LoopFs {
         }
         let img = parent.join(format!("{fstype}.img"));
         let dir = parent.join(format!("{fstype}.mnt"));
+        let mut g = LoopFs {
+            dir: dir.clone(),
+            entries: vec![
+                journal::register(journal::Undo::RemoveFile(img.clone())).ok_or_else(full)?
+            ],
+        };
+        g.entries
+            .push(journal::register(journal::Undo::RemoveDir(dir.clone())).ok_or_else(full)?);
         fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let f = fs::File::create(&img).map_err(|e| e.to_string())?;
         f.set_len(size).map_err(|e| e.to_string())?;
@@ -634,12 +589,13 @@ impl LoopFs {
             .output()
             .map_err(|e| e.to_string())?;
         if !out.status.success() {
-            let _ = fs::remove_file(&img);
             return Err(format!(
                 "{mkfs} failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
+        g.entries
+            .push(journal::register(journal::Undo::Umount(dir.clone())).ok_or_else(full)?);
         let m = Command::new("mount")
             .arg("-o")
             .arg("loop")
@@ -648,62 +604,75 @@ impl LoopFs {
             .output()
             .map_err(|e| e.to_string())?;
         if !m.status.success() {
-            let _ = fs::remove_file(&img);
+            if let Some(e) = g.entries.pop() {
+                e.forget();
+            }
             return Err(format!(
                 "mount -o loop failed: {}",
                 String::from_utf8_lossy(&m.stderr).trim()
             ));
         }
-        Ok(LoopFs { dir, img })
+        Ok(g)
     }
 }
 
 impl Drop for LoopFs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.dir).output();
-        let _ = fs::remove_dir(&self.dir);
-        let _ = fs::remove_file(&self.img);
+        // Unmounting a loop mount releases its (autoclear) loop device.
+        while let Some(e) = self.entries.pop() {
+            e.undo();
+        }
     }
 }
 
 /// A tmpfs mounted with `opts` (e.g. `huge=always,size=16m`) in a private
-/// directory for the guard's life (root); unmounted and removed on drop.
+/// directory for the guard's life (root); unmounted and removed on drop, also
+/// after a signal or a killed run (see [`crate::journal`]).
 pub struct TmpfsMount {
     /// Mount point.
     pub dir: std::path::PathBuf,
+    /// Undo entries, newest last: the mount point, the mount.
+    entries: Vec<journal::Entry>,
 }
 
 impl TmpfsMount {
     /// Mounts a tmpfs with `opts` at `parent/name`.
     pub fn new(parent: &std::path::Path, name: &str, opts: &str) -> Result<TmpfsMount, String> {
+        let full = || "probe undo journal full".to_string();
         let dir = parent.join(name);
+        let mut g = TmpfsMount {
+            dir: dir.clone(),
+            entries: vec![
+                journal::register(journal::Undo::RemoveDir(dir.clone())).ok_or_else(full)?
+            ],
+        };
         fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        g.entries
+            .push(journal::register(journal::Undo::Umount(dir.clone())).ok_or_else(full)?);
         let m = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", opts, "pinlab-probe"])
             .arg(&dir)
             .output()
             .map_err(|e| e.to_string())?;
         if !m.status.success() {
-            let _ = fs::remove_dir(&dir);
+            if let Some(e) = g.entries.pop() {
+                e.forget();
+            }
             return Err(format!(
                 "mount -t tmpfs -o {opts} failed: {}",
                 String::from_utf8_lossy(&m.stderr).trim()
             ));
         }
-        Ok(TmpfsMount { dir })
+        Ok(g)
     }
 }
 
 impl Drop for TmpfsMount {
     fn drop(&mut self) {
-        let u = std::process::Command::new("umount").arg(&self.dir).output();
-        if !u.is_ok_and(|o| o.status.success()) {
-            // Still busy (a deferred io_uring teardown): detach it lazily.
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.dir)
-                .output();
+        // The unmount is lazy: a mount still busy (a deferred io_uring
+        // teardown) is detached now and released when the last user goes.
+        while let Some(e) = self.entries.pop() {
+            e.undo();
         }
-        let _ = fs::remove_dir(&self.dir);
     }
 }

@@ -9,9 +9,7 @@ use super::model::M;
 use super::{Case, Env};
 use crate::sys::{self, Mapping, Ring, PAGE};
 use pinlab_model::vm::uapi::*;
-use std::ffi::CStr;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// `KPF_KSM` in `/proc/kpageflags`.
@@ -61,18 +59,6 @@ const SCANS: u64 = 20;
 // The sysfs guard.
 
 const KSM: &str = "/sys/kernel/mm/ksm";
-/// Saved settings for the signal handler (`u64::MAX`: nothing to restore).
-static SAVED_RUN: AtomicU64 = AtomicU64::new(u64::MAX);
-static SAVED_PAGES: AtomicU64 = AtomicU64::new(u64::MAX);
-static SAVED_SLEEP: AtomicU64 = AtomicU64::new(u64::MAX);
-/// The handlers that were installed before ours (SIGINT, SIGTERM, SIGHUP).
-static PREV: [AtomicUsize; 3] = [
-    AtomicUsize::new(0),
-    AtomicUsize::new(0),
-    AtomicUsize::new(0),
-];
-static HANDLING: AtomicBool = AtomicBool::new(false);
-const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 fn read_u64(name: &str) -> io::Result<u64> {
     std::fs::read_to_string(format!("{KSM}/{name}"))?
@@ -85,72 +71,19 @@ fn write_u64(name: &str, v: u64) -> io::Result<()> {
     std::fs::write(format!("{KSM}/{name}"), v.to_string())
 }
 
-/// Async-signal-safe write of a decimal number to a sysfs file.
-fn write_num_raw(path: &CStr, n: u64) {
-    let mut buf = [0u8; 24];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // SAFETY: open/write/close are async-signal-safe; the path is NUL-terminated
-    // and the buffer is ours.
-    unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
-        if fd >= 0 {
-            libc::write(fd, buf[i..].as_ptr() as *const _, buf.len() - i);
-            libc::close(fd);
-        }
-    }
+/// Owns ksmd's settings for one case: `run`, `pages_to_scan` and
+/// `sleep_millisecs` are put back on drop, after a signal, or by the next run
+/// if this one is killed (see [`crate::journal`]). A `run` of 0 is restored
+/// through `run=2` first (unmerge everything), then `run=0`.
+struct KsmGuard {
+    /// Undo entries, newest last.
+    entries: Vec<crate::journal::Entry>,
 }
-
-/// Puts the saved settings back (from the guard or the signal handler).
-fn restore_raw() {
-    let run = SAVED_RUN.swap(u64::MAX, Ordering::SeqCst);
-    if run != u64::MAX {
-        if run == 0 {
-            // Unmerge everything and reset the counters, then stop.
-            write_num_raw(c"/sys/kernel/mm/ksm/run", 2);
-        }
-        write_num_raw(c"/sys/kernel/mm/ksm/run", run);
-    }
-    let pages = SAVED_PAGES.swap(u64::MAX, Ordering::SeqCst);
-    if pages != u64::MAX {
-        write_num_raw(c"/sys/kernel/mm/ksm/pages_to_scan", pages);
-    }
-    let sleep = SAVED_SLEEP.swap(u64::MAX, Ordering::SeqCst);
-    if sleep != u64::MAX {
-        write_num_raw(c"/sys/kernel/mm/ksm/sleep_millisecs", sleep);
-    }
-}
-
-extern "C" fn on_signal(sig: libc::c_int) {
-    if !HANDLING.swap(true, Ordering::SeqCst) {
-        restore_raw();
-    }
-    let k = SIGNALS.iter().position(|&s| s == sig).unwrap_or(0);
-    let prev = PREV[k].load(Ordering::SeqCst);
-    if prev != libc::SIG_DFL && prev != libc::SIG_IGN && prev != 0 {
-        // SAFETY: `prev` is the handler that was installed for this signal before
-        // ours (the probe's own restore-and-exit handler).
-        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(prev) };
-        f(sig);
-    }
-    // SAFETY: leaving at once from a signal handler.
-    unsafe { libc::_exit(128 + sig) };
-}
-
-/// Owns ksmd's settings for one case.
-struct KsmGuard;
 
 impl KsmGuard {
-    /// Saves `run`, `pages_to_scan` and `sleep_millisecs`; skips if KSM is absent.
+    /// Saves the settings; skips if KSM is absent.
     fn take() -> Result<KsmGuard, String> {
+        use crate::journal::{register, Undo};
         if !std::path::Path::new(&format!("{KSM}/run")).exists() {
             return Err("KSM not available (no /sys/kernel/mm/ksm)".into());
         }
@@ -158,18 +91,24 @@ impl KsmGuard {
         let run = read_u64("run").map_err(e)?;
         let pages = read_u64("pages_to_scan").map_err(e)?;
         let sleep = read_u64("sleep_millisecs").map_err(e)?;
-        SAVED_SLEEP.store(sleep, Ordering::SeqCst);
-        SAVED_PAGES.store(pages, Ordering::SeqCst);
-        SAVED_RUN.store(run, Ordering::SeqCst);
-        HANDLING.store(false, Ordering::SeqCst);
-        for (k, &s) in SIGNALS.iter().enumerate() {
-            // SAFETY: installing a handler that only makes async-signal-safe calls
-            // (and then the previous handler); the old one is kept to chain to and
-            // to put back.
-            let old = unsafe { libc::signal(s, on_signal as *const () as libc::sighandler_t) };
-            PREV[k].store(old, Ordering::SeqCst);
+        let mut g = KsmGuard {
+            entries: Vec::new(),
+        };
+        let mut undo = vec![
+            ("sleep_millisecs", sleep),
+            ("pages_to_scan", pages),
+            ("run", run),
+        ];
+        if run == 0 {
+            // Undone first (newest): unmerge and reset the counters, then stop.
+            undo.push(("run", 2));
         }
-        Ok(KsmGuard)
+        for (name, v) in undo {
+            let path = std::path::PathBuf::from(format!("{KSM}/{name}"));
+            g.entries
+                .push(register(Undo::Write(path, v.to_string())).ok_or("probe undo journal full")?);
+        }
+        Ok(g)
     }
 
     /// Starts ksmd scanning fast and waits (≤ 10 s) for `SCANS` more full scans,
@@ -200,12 +139,8 @@ impl KsmGuard {
 
 impl Drop for KsmGuard {
     fn drop(&mut self) {
-        if !HANDLING.swap(true, Ordering::SeqCst) {
-            restore_raw();
-        }
-        for (k, &s) in SIGNALS.iter().enumerate() {
-            // SAFETY: putting back the handler that was installed before ours.
-            unsafe { libc::signal(s, PREV[k].load(Ordering::SeqCst)) };
+        while let Some(e) = self.entries.pop() {
+            e.undo();
         }
     }
 }
