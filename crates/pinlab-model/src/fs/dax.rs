@@ -67,7 +67,7 @@ impl Machine {
         if let Some(&b) = self.fs.inodes[ino as usize].blocks.get(&index) {
             return (b, self.pmem_page(b));
         }
-        let b = self.fs.bdev.alloc(ino, index);
+        let b = self.alloc_block(ino, index);
         self.fs.inodes[ino as usize].blocks.insert(index, b);
         let p = self.pmem_page(b);
         self.frames.get_mut(p).expect("pmem folio").data[0] = 0;

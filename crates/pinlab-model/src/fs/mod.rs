@@ -444,7 +444,7 @@ impl Machine {
             f.refcount += 1;
         }
         if !self.fs.inodes[ino as usize].blocks.contains_key(&index) {
-            let b = self.fs.bdev.alloc(ino, index);
+            let b = self.alloc_block(ino, index);
             self.fs.inodes[ino as usize].blocks.insert(index, b);
         }
     }
@@ -521,7 +521,7 @@ impl Machine {
                 let b = match self.fs.inodes[ino as usize].blocks.get(&idx) {
                     Some(&b) => b,
                     None => {
-                        let b = self.fs.bdev.alloc(ino, idx);
+                        let b = self.alloc_block(ino, idx);
                         self.fs.inodes[ino as usize].blocks.insert(idx, b);
                         b
                     }

@@ -109,10 +109,12 @@ pub struct Ghost {
     /// Filesystem inconsistencies (a folio modified under writeback on a
     /// stable-pages device, a block owned by two files).
     pub fs_corrupt: BTreeSet<String>,
-    /// Memory or space a pin keeps from being reclaimed after its owner let go
-    /// (a truncate that could not free pinned blocks, a page that stays
-    /// unreclaimable after unpin).
-    pub dos: BTreeSet<String>,
+    /// File pages their owner asked to free (truncate, hole punch), by (inode,
+    /// page index): history for the DOS judgment. An entry goes when the page is
+    /// wanted again: a CPU or syscall write to it, a new block allocated for it
+    /// (a fault, a write, `fallocate`), or the file growing over it at its
+    /// owner's request.
+    pub released: BTreeSet<(u32, u64)>,
     /// Internal inconsistencies (model bugs, not outcomes).
     pub model_bugs: BTreeSet<String>,
 }
@@ -259,6 +261,11 @@ impl Machine {
             },
         );
         self.ghost.last_write.insert(t, v);
+        if let (Target::File { ino, index }, WritePath::Cpu) = (t, path) {
+            if self.ghost.released.contains(&(ino, index)) {
+                self.ghost.released.remove(&(ino, index));
+            }
+        }
     }
 
     /// A CPU store by `pid` to `[addr, addr+len)`: each page gets the statement's version.
@@ -399,6 +406,29 @@ impl Machine {
             out.push(d);
         }
         out
+    }
+
+    /// Allocates a block for page `index` of `ino` (the block allocator's lowest
+    /// free block): the page is wanted again, so it leaves the DOS history.
+    pub(crate) fn alloc_block(&mut self, ino: u32, index: u64) -> u64 {
+        self.ghost_unrelease(ino, index, index + 1);
+        self.fs.bdev.alloc(ino, index)
+    }
+
+    /// Pages `[first, last)` of `ino` are wanted again (the file grows over them
+    /// at its owner's request): they leave the DOS history.
+    pub(crate) fn ghost_unrelease(&mut self, ino: u32, first: u64, last: u64) {
+        if self
+            .ghost
+            .released
+            .range((ino, first)..(ino, last))
+            .next()
+            .is_some()
+        {
+            self.ghost
+                .released
+                .retain(|&(i, k)| i != ino || k < first || k >= last);
+        }
     }
 
     /// The owner discards `[start, end)` of its private memory (munmap, MADV_DONTNEED).

@@ -83,6 +83,44 @@ impl Outcome {
 }
 
 impl Machine {
+    /// DOS, judged from the end state and the ghost's history: space or memory
+    /// that a pin (or its flag) still keeps after its owner let go — a block of
+    /// a file page that its owner truncated or punched away (and did not write
+    /// or grow the file over again) still allocated; a page-cache folio whose
+    /// `PG_dma_pinned` flag outlives every pin, so reclaim skips it forever.
+    /// `[model assumption]` Only blocks count as held space: memory filesystems
+    /// (tmpfs) have none, and their pages a hole gets again cannot be told from
+    /// kept ones.
+    fn dos_held(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for &(ino, idx) in &self.ghost.released {
+            let Some(i) = self.fs.inodes.get(ino as usize) else {
+                continue;
+            };
+            // Space is blocks: a page-cache page the same index gets again
+            // (a read of the hole) is not the released one.
+            if i.blocks.contains_key(&idx) {
+                v.push(format!(
+                    "truncate/punch of {} returned 0 but the block of page {idx} stays allocated",
+                    i.name
+                ));
+            }
+        }
+        for i in self.fs.inodes.iter() {
+            for (&idx, &pfn) in &i.cache {
+                if self.frames.get(pfn).is_some_and(|f| f.dma_pinned_flag)
+                    && !self.gupexcl_pinned(pfn)
+                {
+                    v.push(format!(
+                        "page {idx} of {} stays unreclaimable after unpin: PG_dma_pinned is never cleared",
+                        i.name
+                    ));
+                }
+            }
+        }
+        v
+    }
+
     /// Judges the current state as the end of a run. Returns each outcome with
     /// the reasons behind it; `hung` names the actors blocked forever, if any.
     pub fn judge(&self, hung: &[String]) -> Vec<(Outcome, Vec<String>)> {
@@ -140,8 +178,9 @@ impl Machine {
         if !oops.is_empty() {
             out.push((Outcome::Oops, oops));
         }
-        if !view.ghost.dos.is_empty() {
-            out.push((Outcome::Dos, view.ghost.dos.iter().cloned().collect()));
+        let dos = view.dos_held();
+        if !dos.is_empty() {
+            out.push((Outcome::Dos, dos));
         }
         if !view.ghost.fs_corrupt.is_empty() {
             out.push((
