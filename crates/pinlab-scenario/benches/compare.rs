@@ -277,7 +277,9 @@ fn section_stateright() {
     println!();
     println!("| model | states | threads | pinlab states/s | stateright states/s | pinlab / stateright |");
     println!("|---|---|---|---|---|---|");
-    let real = "rdma-pagecache-truncate-p2-n2";
+    let real = std::env::var("PINLAB_BENCH_REAL")
+        .unwrap_or_else(|_| "rdma-pagecache-truncate-p2-n2".into());
+    let real = real.as_str();
     for threads in [1usize, 2] {
         for rms in [6usize, 7] {
             let n = samples(rms == 7);

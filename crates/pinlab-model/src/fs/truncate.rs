@@ -123,21 +123,6 @@ impl Machine {
             .filter(|(_, p)| !partial.contains(p))
             .map(|(i, p)| (*i, *p))
             .collect();
-        // The owner asks for these pages to go: history for the DOS judgment
-        // (ghost/oracle.rs), whatever this policy then keeps.
-        let asked: Vec<u64> = {
-            let i = &self.fs.inodes[ino as usize];
-            i.cache
-                .range(first..last)
-                .map(|(k, _)| *k)
-                .chain(i.blocks.range(first..last).map(|(k, _)| *k))
-                .collect()
-        };
-        for idx in asked {
-            if !self.ghost.released.contains(&(ino, idx)) {
-                self.ghost.released.insert((ino, idx));
-            }
-        }
         for (idx, pfn) in pages {
             if keep_pinned && self.frames.get(pfn).is_some_and(|f| f.maybe_dma_pinned()) {
                 kept.push(idx);
@@ -182,6 +167,17 @@ impl Machine {
             }
             self.fs.inodes[ino as usize].blocks.remove(&idx);
             self.fs.bdev.free(b);
+        }
+        // History for the DOS judgment (ghost/oracle.rs): pages the owner asked
+        // to free whose block this policy kept. (A block that was freed can only
+        // come back through a new allocation, which is a new request for it, so
+        // only kept ones are recorded.)
+        for &idx in &kept {
+            if self.fs.inodes[ino as usize].blocks.contains_key(&idx)
+                && !self.ghost.released.contains(&(ino, idx))
+            {
+                self.ghost.released.insert((ino, idx));
+            }
         }
         // The truncater means to discard what was there.
         self.ghost.last_write.retain(|t, _| !matches!(*t, Target::File { ino: i, index } if i == ino && index >= first && index < last && !kept.contains(&index)));
