@@ -98,7 +98,6 @@ struct Level<'a, M: Model> {
     model: &'a M,
     cfg: &'a Config,
     visited: &'a Visited,
-    depth: u32,
     peek: bool,
     /// 0, or the bound that stopped the run ([`STOP_TIME`], [`STOP_MEMORY`]).
     stop: &'a AtomicU8,
@@ -177,13 +176,12 @@ impl<M: Model> Level<'_, M> {
                         return acc;
                     }
                 };
-                let nfp = fingerprint(&next);
                 let node = Node {
                     parent: *fp,
                     action: u32::try_from(i).unwrap_or(u32::MAX - 1),
                     pos,
-                    depth: self.depth + 1,
                 };
+                let nfp = fingerprint(&next);
                 if self.visited.offer(nfp, node) == Offer::New {
                     if let Err(msg) = self.model.check(&next) {
                         acc.bugs.push((msg, nfp));
@@ -236,7 +234,6 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
             model,
             cfg,
             visited: &visited,
-            depth,
             peek: cfg.max_depth.is_some_and(|d| depth >= d),
             stop: &stop,
             expanded: &expanded,
@@ -299,10 +296,7 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
         let mut next: Vec<(u64, u64, M::State)> = acc
             .next
             .into_iter()
-            .map(|(fp, s)| {
-                let n = visited.get(fp).expect("inserted in this level");
-                ((u64::from(n.pos) << 32) | u64::from(n.action), fp, s)
-            })
+            .map(|(fp, s)| (visited.freeze(fp).expect("inserted in this level"), fp, s))
             .collect();
         next.sort_unstable_by_key(|&(key, _, _)| key);
         let room = max_states.saturating_sub(rec.states);
@@ -318,13 +312,15 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
         rec.states += next.len() as u64;
         // Model bugs of the kept states, first in path order per message; a
         // state failing its check is not expanded.
+        let keys: BTreeMap<u64, u64> = if acc.bugs.is_empty() {
+            BTreeMap::new()
+        } else {
+            next.iter().map(|&(key, fp, _)| (fp, key)).collect()
+        };
         let mut bugs: Vec<(u64, String, u64)> = acc
             .bugs
             .into_iter()
-            .filter_map(|(msg, fp)| {
-                let n = visited.get(fp)?;
-                Some(((u64::from(n.pos) << 32) | u64::from(n.action), msg, fp))
-            })
+            .filter_map(|(msg, fp)| Some((*keys.get(&fp)?, msg, fp)))
             .collect();
         bugs.sort();
         let bad: HashSet<u64> = bugs.iter().map(|b| b.2).collect();

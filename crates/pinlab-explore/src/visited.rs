@@ -6,8 +6,10 @@
 //! the action index. While a level is expanded, several parents may reach the same
 //! new state in any order on any thread; the entry keeps the smallest order key,
 //! so when the level is done every new state has the same parent it would have
-//! had in a sequential BFS that expands the level in order. Entries of earlier
-//! levels are never changed.
+//! had in a sequential BFS that expands the level in order. When the level is
+//! done, [`Visited::freeze`] reads each new entry's final key and marks the entry
+//! frozen (position [`FROZEN`]): entries of earlier levels are never changed.
+//! An entry is 24 bytes (key, parent, position, action).
 //!
 //! Shards are selected by bits 32..40 of the fingerprint; the hash table inside a
 //! shard uses the fingerprint itself (low bits for the bucket, high bits for the
@@ -22,6 +24,8 @@ const SHARDS: usize = 1 << SHARD_BITS;
 
 /// Action index stored for the initial state (it has no parent).
 pub(crate) const ROOT: u32 = u32::MAX;
+/// Position of an entry whose level is done (its order key is final).
+const FROZEN: u32 = u32::MAX;
 
 /// One stored state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,10 +34,9 @@ pub(crate) struct Node {
     pub parent: u64,
     /// Index of the action in the parent's (reduced) action list; [`ROOT`] for the root.
     pub action: u32,
-    /// Position of the parent in its level (the first half of the order key).
+    /// Position of the parent in its level (the first half of the order key);
+    /// [`FROZEN`] once the entry's level is done.
     pub pos: u32,
-    /// BFS depth at which the state was first reached.
-    pub depth: u32,
 }
 
 impl Node {
@@ -60,6 +63,23 @@ fn shard_of(fp: u64) -> usize {
     ((fp >> 32) as usize) & (SHARDS - 1)
 }
 
+/// [`Visited::offer`] on one locked shard.
+fn offer_in(shard: &mut FpMap<Node>, fp: u64, node: Node) -> Offer {
+    match shard.entry(fp) {
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(node);
+            Offer::New
+        }
+        std::collections::hash_map::Entry::Occupied(mut o) => {
+            let old = o.get_mut();
+            if old.pos != FROZEN && node.key() < old.key() {
+                *old = node;
+            }
+            Offer::Seen
+        }
+    }
+}
+
 impl Visited {
     pub fn new() -> Self {
         Visited {
@@ -83,28 +103,26 @@ impl Visited {
             Node {
                 parent: fp,
                 action: ROOT,
-                pos: 0,
-                depth: 0,
+                pos: FROZEN,
             },
         );
     }
 
     /// Offers the edge `node.parent --node.action--> fp`: inserts `fp` if new, or
-    /// lowers its order key if it was first reached in this same level (`node.depth`).
+    /// lowers its order key if it was first reached in the level being expanded
+    /// (not yet frozen).
     pub fn offer(&self, fp: u64, node: Node) -> Offer {
+        offer_in(&mut self.shard(fp), fp, node)
+    }
+
+    /// Ends the level of `fp`: returns its final order key `(pos << 32) | action`
+    /// and freezes the entry.
+    pub fn freeze(&self, fp: u64) -> Option<u64> {
         let mut shard = self.shard(fp);
-        match shard.get_mut(&fp) {
-            None => {
-                shard.insert(fp, node);
-                Offer::New
-            }
-            Some(old) => {
-                if old.depth == node.depth && node.key() < old.key() {
-                    *old = node;
-                }
-                Offer::Seen
-            }
-        }
+        let n = shard.get_mut(&fp)?;
+        let key = (u64::from(n.pos) << 32) | u64::from(n.action);
+        n.pos = FROZEN;
+        Some(key)
     }
 
     /// The stored entry of `fp`.
@@ -126,20 +144,20 @@ mod tests {
     fn keeps_the_smallest_order_key_of_the_same_level() {
         let v = Visited::new();
         v.insert_root(1);
-        let n = |parent, pos, action, depth| Node {
+        let n = |parent, pos, action| Node {
             parent,
             action,
             pos,
-            depth,
         };
-        assert_eq!(v.offer(7, n(1, 3, 0, 1)), Offer::New);
-        assert_eq!(v.offer(7, n(2, 1, 5, 1)), Offer::Seen);
-        assert_eq!(v.offer(7, n(3, 1, 6, 1)), Offer::Seen);
+        assert_eq!(v.offer(7, n(1, 3, 0)), Offer::New);
+        assert_eq!(v.offer(7, n(2, 1, 5)), Offer::Seen);
+        assert_eq!(v.offer(7, n(3, 1, 6)), Offer::Seen);
         assert_eq!(v.get(7).unwrap().parent, 2);
+        assert_eq!(v.freeze(7), Some((1 << 32) | 5));
         // A later level never changes it.
-        assert_eq!(v.offer(7, n(4, 0, 0, 2)), Offer::Seen);
+        assert_eq!(v.offer(7, n(4, 0, 0)), Offer::Seen);
         assert_eq!(v.get(7).unwrap().parent, 2);
-        assert_eq!(v.offer(1, n(4, 0, 0, 2)), Offer::Seen);
+        assert_eq!(v.offer(1, n(4, 0, 0)), Offer::Seen);
         assert_eq!(v.get(1).unwrap().action, ROOT);
     }
 }
