@@ -27,6 +27,16 @@ struct Expect {
 impl Machine {
     /// Checks every invariant; `Err` describes the first violation.
     pub fn check_invariants(&self, policy: &Policy) -> Result<(), String> {
+        self.check_invariants_with(policy, &[])
+    }
+
+    /// [`Machine::check_invariants`] with `extra` references held outside the
+    /// machine (a GUP-fast walk between its sub-steps).
+    pub fn check_invariants_with(
+        &self,
+        policy: &Policy,
+        extra: &[crate::dev::Hold],
+    ) -> Result<(), String> {
         if let Some(b) = self.ghost.model_bugs.iter().next() {
             return Err(b.clone());
         }
@@ -130,7 +140,9 @@ impl Machine {
                 ));
             }
         }
-        for hold in self.dev.holds() {
+        let devices = self.dev.holds();
+        let walking = devices.len();
+        for (k, hold) in devices.into_iter().chain(extra.iter().copied()).enumerate() {
             if hold.page == ZERO_PFN {
                 continue;
             }
@@ -147,7 +159,14 @@ impl Machine {
                 } else {
                     e.refs += hold.count * GUP_PIN_COUNTING_BIAS;
                 }
-                if policy.has(Switch::anon_exclusive) && f.is_anon() && !f.anon_exclusive[i] {
+                // A GUP-fast walk may hold a pin on a page fork just shared:
+                // its write_protect_seq retry drops it (the invariant holds
+                // for the pins a walk hands over).
+                if k < walking
+                    && policy.has(Switch::anon_exclusive)
+                    && f.is_anon()
+                    && !f.anon_exclusive[i]
+                {
                     return Err(format!(
                         "pinned anon page {:#x} is not PageAnonExclusive",
                         hold.page
@@ -191,7 +210,12 @@ impl Machine {
             return Err(format!("something refers to freed folio {pfn:#x}"));
         }
         let net = self.vmstat.nr_foll_pin_acquired as i64 - self.vmstat.nr_foll_pin_released as i64;
-        let held = self.outstanding_pins(policy) as i64;
+        let held = self.outstanding_pins(policy) as i64
+            + extra
+                .iter()
+                .filter(|h| h.counted_pin(policy))
+                .map(|h| h.count)
+                .sum::<i64>();
         if net != held {
             return Err(format!(
                 "nr_foll_pin_acquired - nr_foll_pin_released = {net} but devices hold {held} pins"

@@ -107,6 +107,10 @@ pub struct Machine {
     pub ghost: Shared<Ghost>,
     /// mmu interval notifiers and device mirrors (HMM, ODP).
     pub notifiers: Shared<crate::notifier::Notifiers>,
+    /// A GUP-fast walk a scenario ran as separate steps, for the next
+    /// `gup_fast_fallback` with the same arguments to finish (`None` between
+    /// steps: set and consumed within one step).
+    pub gup_fast_resume: Option<Box<crate::gup::fast::GupFast>>,
 }
 
 impl Machine {
@@ -128,6 +132,7 @@ impl Machine {
             ksm: Shared::default(),
             ghost: Shared::default(),
             notifiers: Shared::default(),
+            gup_fast_resume: None,
         }
     }
 

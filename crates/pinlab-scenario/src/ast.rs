@@ -59,8 +59,14 @@ pub struct SetupItem {
 pub enum ActorKind {
     /// `process NAME { ... }`: an initial user process.
     Process,
-    /// `child NAME of PARENT { ... }`: created by `fork(NAME)` in `PARENT`.
-    Child { parent: String, parent_span: Span },
+    /// `child NAME of PARENT { ... }`: created by `fork(NAME)` in `PARENT`;
+    /// `thread NAME of PARENT { ... }` (`thread` true): a thread of `PARENT`'s
+    /// process, started by `pthread_create(NAME)` in `PARENT`.
+    Child {
+        parent: String,
+        parent_span: Span,
+        thread: bool,
+    },
     /// `peer NAME { ... }`: a remote peer (e.g. an RDMA initiator on another host).
     Peer,
     /// `kthread NAME { ... }`: a kernel thread (flusher, reclaim ...).
@@ -72,7 +78,8 @@ impl ActorKind {
     pub fn keyword(&self) -> &'static str {
         match self {
             ActorKind::Process => "process",
-            ActorKind::Child { .. } => "child",
+            ActorKind::Child { thread: false, .. } => "child",
+            ActorKind::Child { thread: true, .. } => "thread",
             ActorKind::Peer => "peer",
             ActorKind::Kthread => "kthread",
         }

@@ -13,6 +13,7 @@
 pub mod ast;
 pub mod bind;
 pub mod builtin;
+pub mod history;
 mod lexer;
 pub mod model;
 pub mod parse;

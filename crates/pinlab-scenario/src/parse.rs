@@ -50,11 +50,11 @@ pub fn parse(file: &str, src: &str) -> Result<ScenarioFile, ParseError> {
 }
 
 /// Top-level item keywords, for messages.
-const ITEMS: &str = "scenario, title, cite, setup, process, child, peer, kthread or expect";
+const ITEMS: &str = "scenario, title, cite, setup, process, child, thread, peer, kthread or expect";
 
 /// The words that start a top-level item.
-const ITEM_KEYWORDS: [&str; 9] = [
-    "scenario", "title", "cite", "setup", "process", "child", "peer", "kthread", "expect",
+const ITEM_KEYWORDS: [&str; 10] = [
+    "scenario", "title", "cite", "setup", "process", "child", "thread", "peer", "kthread", "expect",
 ];
 
 /// Deepest allowed nesting of parenthesised expressions.
@@ -248,7 +248,7 @@ impl Parser<'_> {
                     setup = Some(self.setup_block()?);
                     self.end_of_line("the setup block")?;
                 }
-                "process" | "child" | "peer" | "kthread" => {
+                "process" | "child" | "thread" | "peer" | "kthread" => {
                     self.bump();
                     let actor = self.actor(&kw)?;
                     if let Some(first) = actors.iter().find(|a| a.name == actor.name) {
@@ -368,14 +368,15 @@ impl Parser<'_> {
             "kthread" => ActorKind::Kthread,
             _ => {
                 if !self.at_word("of") {
-                    return Err(self.unexpected(&format!("'of' after 'child {name}'")));
+                    return Err(self.unexpected(&format!("'of' after '{kw} {name}'")));
                 }
                 self.bump();
                 let (parent, parent_span) =
-                    self.name(&format!("parent process name after 'child {name} of'"))?;
+                    self.name(&format!("parent process name after '{kw} {name} of'"))?;
                 ActorKind::Child {
                     parent,
                     parent_span,
+                    thread: kw == "thread",
                 }
             }
         };
@@ -631,6 +632,7 @@ fn check_parents(actors: &[Actor]) -> Result<(), (Span, String)> {
         ActorKind::Child {
             parent,
             parent_span,
+            ..
         } => Some((a, parent, *parent_span)),
         _ => None,
     });
@@ -640,16 +642,23 @@ fn check_parents(actors: &[Actor]) -> Result<(), (Span, String)> {
                 return Err((
                     span,
                     format!(
-                        "unknown parent \"{parent}\" of child {}: no process or child of that name",
+                        "unknown parent \"{parent}\" of {} {}: no process or child of that name",
+                        actor.kind.keyword(),
                         actor.name
                     ),
                 ))
             }
-            Some(p) if matches!(p.kind, ActorKind::Peer | ActorKind::Kthread) => {
+            Some(p)
+                if matches!(
+                    p.kind,
+                    ActorKind::Peer | ActorKind::Kthread | ActorKind::Child { thread: true, .. }
+                ) =>
+            {
                 return Err((
                     span,
                     format!(
-                        "parent \"{parent}\" of child {} is a {}; only a process or child can fork",
+                        "parent \"{parent}\" of {} {} is a {}; only a process or child can fork or create threads",
+                        actor.kind.keyword(),
                         actor.name,
                         p.kind.keyword()
                     ),

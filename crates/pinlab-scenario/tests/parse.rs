@@ -108,7 +108,8 @@ fn example_actors() {
         child.kind,
         ActorKind::Child {
             parent: "parent".into(),
-            parent_span: sp(22, 16)
+            parent_span: sp(22, 16),
+            thread: false
         }
     );
     assert_eq!(f.actor("remote").unwrap().kind, ActorKind::Peer);
@@ -374,11 +375,18 @@ fn int_overflow() {
 #[test]
 fn unknown_actor_kind_keyword() {
     assert_err(
-        "scenario s\nthread t {\n}",
+        "scenario s\ntask t {\n}",
         2,
         1,
-        "expected a top-level item (scenario, title, cite, setup, process, child, peer, \
-         kthread or expect), found identifier \"thread\"",
+        "expected a top-level item (scenario, title, cite, setup, process, child, thread, \
+         peer, kthread or expect), found identifier \"task\"",
+    );
+    // `thread` needs its process.
+    assert_err(
+        "scenario s\nthread t {\n}",
+        2,
+        10,
+        "expected 'of' after 'thread t'",
     );
 }
 

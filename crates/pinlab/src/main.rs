@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod history;
 
 use args::Bounds;
 
@@ -202,8 +203,29 @@ enum Cmd {
         /// One value per parameter of the family, each from 1 to 26.
         values: Vec<u32>,
     },
-    /// List the policy presets and switches.
-    Policies,
+    /// Run a scenario under every kernel release preset (v4.14 … v6.18).
+    ///
+    /// Prints, per release, the reachable outcomes, and for each bad outcome the
+    /// first release where it stops being reachable with the commits that closed
+    /// it (found by exploring that release without each of its new switches).
+    /// `--json` prints
+    /// `{"schema_version":1,"scenario":S,"releases":[{"release":"v5.4","outcomes":[...],"exhaustive":true},...],"closed":[...]}`.
+    /// Exits 3 if a bound cut some release's exploration.
+    History {
+        /// Scenario name (built-in) or path to a .scn file.
+        scenario: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        bounds: Bounds,
+    },
+    /// List the policy presets, the release presets and the switches.
+    Policies {
+        /// Show one policy (preset, release `vX.Y` or composition): its switches, each with the commit that introduced it.
+        #[arg(long)]
+        show: Option<String>,
+    },
 }
 
 fn load_scenario(s: &str) -> Result<Scenario, String> {
@@ -633,6 +655,21 @@ fn policies_cmd() -> Result<ExitCode, String> {
         }
         println!();
     }
+    println!("Releases (the switches whose commit is in vX.Y.0; `pinlab policies --show vX.Y`):\n");
+    for &r in pinlab_model::policy::releases::RELEASES {
+        let p = Policy::release(r);
+        let sw: Vec<&str> = p.switches().map(|s| s.name()).collect();
+        println!(
+            "{:<12} {}",
+            p.name(),
+            if sw.is_empty() {
+                "(none)".to_string()
+            } else {
+                sw.join(", ")
+            }
+        );
+    }
+    println!();
     println!("Switches:\n");
     for s in Switch::ALL {
         let aff: Vec<String> = s.affects().iter().map(|m| format!("{m:?}")).collect();
@@ -684,7 +721,16 @@ fn main() -> ExitCode {
         Cmd::Probe { cases, json, list } => probe_cmd(&cases, json, list),
         Cmd::Scenarios => scenarios_cmd(),
         Cmd::Scale { family, values } => scale_cmd(family.as_deref(), &values),
-        Cmd::Policies => policies_cmd(),
+        Cmd::Policies { show: None } => policies_cmd(),
+        Cmd::Policies { show: Some(p) } => load_policy(&p).map(|p| {
+            history::show_policy(&p);
+            ExitCode::SUCCESS
+        }),
+        Cmd::History {
+            scenario,
+            json,
+            bounds,
+        } => load_scenario(&scenario).and_then(|s| history::history_cmd(&s, json, &bounds)),
     };
     flush_stdout();
     match r {

@@ -174,7 +174,7 @@ fn replaying_under_another_policy_reports_the_divergence() {
     let (code, out, err) = run(&f, &["--policy", "upstream"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("under upstream this interleaving diverges from legacy at step 5")
+        out.contains("under upstream this interleaving diverges from legacy at step 8")
             && out.contains("now `= -EFAULT`"),
         "{out}"
     );

@@ -70,6 +70,16 @@ pub struct Hold {
     pub pin: bool,
 }
 
+impl Hold {
+    /// Whether this is a pin `nr_foll_pin_*` counts (the zero page's pins are
+    /// not counted from 6.5).
+    pub fn counted_pin(&self, policy: &Policy) -> bool {
+        self.pin
+            && (self.page != crate::mem::ZERO_PFN
+                || !policy.has(crate::policy::Switch::zero_page_not_pinned))
+    }
+}
+
 impl Devices {
     /// Every page reference held by a device, for the invariant checker.
     pub fn holds(&self) -> Vec<Hold> {
@@ -343,11 +353,7 @@ impl Machine {
         self.dev
             .holds()
             .iter()
-            .filter(|h| {
-                h.pin
-                    && (h.page != crate::mem::ZERO_PFN
-                        || !policy.has(crate::policy::Switch::zero_page_not_pinned))
-            })
+            .filter(|h| h.counted_pin(policy))
             .map(|h| h.count as u64)
             .sum()
     }

@@ -83,6 +83,31 @@ impl Machine {
         access & (IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC) != 0
     }
 
+    /// The first `pin_user_pages_fast` call of `ib_umem_get` for a pinned MR:
+    /// `(start, nr_pages, gup_flags)`; `None` if the registration pins nothing
+    /// (ODP, `hmm_mirror`) or fails before pinning (empty, overflowing range).
+    pub fn ib_umem_gup_range(
+        &self,
+        policy: &Policy,
+        start: u64,
+        len: u64,
+        access: u64,
+    ) -> Option<(u64, u64, u32)> {
+        if len == 0 || access & IBV_ACCESS_ON_DEMAND != 0 || policy.has(Switch::hmm_mirror) {
+            return None;
+        }
+        let end = start
+            .checked_add(len)?
+            .checked_next_multiple_of(PAGE_SIZE)?;
+        let writable = Self::ib_access_writable(access);
+        let first = start / PAGE_SIZE;
+        Some((
+            first * PAGE_SIZE,
+            end / PAGE_SIZE - first,
+            FOLL_LONGTERM | if writable { FOLL_WRITE } else { 0 },
+        ))
+    }
+
     /// `ibv_reg_mr` (`ib_umem_get`). Returns the MR id.
     pub fn ibv_reg_mr(
         &mut self,

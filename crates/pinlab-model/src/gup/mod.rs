@@ -132,7 +132,8 @@ impl GupApi {
             GupApi::PinUserPages | GupApi::PinUserPagesRemote | GupApi::PinUserPagesFast
         )
     }
-    fn is_fast(self) -> bool {
+    /// Whether this is a `*_fast` entry point (GUP-fast first).
+    pub fn is_fast(self) -> bool {
         matches!(self, GupApi::GetUserPagesFast | GupApi::PinUserPagesFast)
     }
 }
@@ -247,9 +248,24 @@ impl Machine {
         self.ghost.oops.insert(format!("WARN: {what}"));
     }
 
-    /// `is_valid_gup_args` (6.3+) or, before it, the per-wrapper checks of
-    /// 5.7–6.2. Returns the flags to use, or the value the wrapper returns.
+    /// [`Machine::valid_gup_args`], recording its WARN.
     fn gup_args(&mut self, policy: &Policy, api: GupApi, flags: u32) -> Result<u32, GupResult> {
+        Self::valid_gup_args(policy, api, flags).map_err(|(warn, r)| {
+            if let Some(w) = warn {
+                self.warn(&w);
+            }
+            r
+        })
+    }
+
+    /// `is_valid_gup_args` (6.3+) or, before it, the per-wrapper checks of
+    /// 5.7–6.2. Returns the flags to use, or the WARN it prints (if any) and the
+    /// value the wrapper returns.
+    pub fn valid_gup_args(
+        policy: &Policy,
+        api: GupApi,
+        flags: u32,
+    ) -> Result<u32, (Option<String>, GupResult)> {
         let pin_api = api.is_pin() && policy.has(Switch::foll_pin_tracking);
         let invalid_ret = if api.is_pin() && !api.is_fast() {
             Ok(0)
@@ -283,11 +299,13 @@ impl Machine {
                 }
             };
             if let Some(cond) = bad {
-                self.warn(&format!("WARN_ON_ONCE({cond}) in is_valid_gup_args"));
-                return Err(GupResult {
-                    ret: invalid_ret,
-                    pages: Vec::new(),
-                });
+                return Err((
+                    Some(format!("WARN_ON_ONCE({cond}) in is_valid_gup_args")),
+                    GupResult {
+                        ret: invalid_ret,
+                        pages: Vec::new(),
+                    },
+                ));
             }
             Ok(flags | to_set)
         } else {
@@ -298,8 +316,10 @@ impl Machine {
                 (flags & FOLL_PIN != 0, "gup_flags & FOLL_PIN")
             };
             if bad {
-                self.warn(&format!("WARN_ON_ONCE({cond}) in {api:?}"));
-                return Err(GupResult::err(Errno::EINVAL));
+                return Err((
+                    Some(format!("WARN_ON_ONCE({cond}) in {api:?}")),
+                    GupResult::err(Errno::EINVAL),
+                ));
             }
             Ok(flags | to_set)
         }

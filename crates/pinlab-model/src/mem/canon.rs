@@ -115,10 +115,18 @@ impl Machine {
     /// the state is already canonical, has an mmu notifier mirror, or names a
     /// frame that is not live; returns whether the state is canonical now.
     pub fn canonicalize_frames(&mut self) -> bool {
+        self.canonicalize_frames_with(&mut [])
+    }
+
+    /// [`Machine::canonicalize_frames`] for a state that also names the frames
+    /// `extra` outside the machine (a scenario statement between its sub-steps):
+    /// they are traversed after everything else names and renamed with the rest.
+    pub fn canonicalize_frames_with(&mut self, extra: &mut [u64]) -> bool {
         if !self.notifiers.mirrors.is_empty() {
             return false;
         }
-        let refs = self.frame_references();
+        let mut refs = self.frame_references();
+        refs.extend(extra.iter().copied());
         let mut seen = BTreeSet::new();
         let mut order = Vec::with_capacity(self.frames.len());
         for &p in &refs {
@@ -156,6 +164,9 @@ impl Machine {
             return true;
         }
         if !identity {
+            for p in extra.iter_mut() {
+                *p = page(&self.frames, &map, *p);
+            }
             self.rename_frames(&map);
         }
         let frames = &mut *self.frames;

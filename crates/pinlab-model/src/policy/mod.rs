@@ -6,6 +6,8 @@
 //! decide; outcomes are never looked up from a policy. Named presets compose them,
 //! and users compose their own: `upstream+bounce_writeback`, `upstream+no_anon_exclusive`.
 
+pub mod releases;
+
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -70,8 +72,10 @@ switches! {
     foll_pin_tracking = "foll_pin_tracking", since "5.7", modelled true, affects [Gup, IoUring, Rdma];
     /// copy_page_range copies maybe-DMA-pinned exclusive anon pages for the child (and splits pinned PMD THPs).
     early_cow_on_fork = "early_cow_on_fork", since "5.9", modelled true, affects [Fork];
+    /// fork holds mm->write_protect_seq while it write-protects; GUP-fast with FOLL_PIN reads it before the walk and drops its pins and falls back to the slow path if it was odd or moved.
+    gup_fast_write_protect_seq = "gup_fast_write_protect_seq", since "5.11", modelled true, affects [Gup, Fork, Rdma, IoUring];
     /// do_wp_page reuses an anon page only if it holds the sole reference (not merely the sole mapping).
-    cow_reuse_by_refcount = "cow_reuse_by_refcount", since "5.8", modelled true, affects [AnonMemory];
+    cow_reuse_by_refcount = "cow_reuse_by_refcount", since "5.9", modelled true, affects [AnonMemory];
     /// PageAnonExclusive: COW reuse, fork duplication (a maybe-pinned exclusive page is copied, never shared) and R/O pin unsharing (FAULT_FLAG_UNSHARE).
     anon_exclusive = "anon_exclusive", since "5.19", modelled true, affects [AnonMemory, Fork, Gup];
     /// FOLL_LONGTERM migrates ZONE_MOVABLE/CMA folios before pinning (check_and_migrate_movable_pages).
@@ -126,6 +130,7 @@ use Switch::*;
 const UPSTREAM: &[Switch] = &[
     foll_pin_tracking,
     early_cow_on_fork,
+    gup_fast_write_protect_seq,
     cow_reuse_by_refcount,
     anon_exclusive,
     longterm_migrates_movable,
@@ -148,7 +153,7 @@ pub const PRESETS: &[Preset] = &[
     Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[foll_pin_tracking, truncate_races_like_pwrite] },
     Preset { name: "immutable", label: "P6 IMMUTABLE", summary: "pins of fs-dax files only in an explicit immutable-layout mode; layout changes fail (Williams/Chinner 2019)", switches: &[immutable_layout, dax_truncate_waits_for_idle] },
     Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, early_cow_on_fork, cow_reuse_by_refcount, anon_exclusive, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
+    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
     Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },
 ];
 
@@ -195,12 +200,15 @@ impl Policy {
         let mut on: BTreeSet<Switch> = BTreeSet::new();
         if let Some(p) = PRESETS.iter().find(|p| p.name == first) {
             on.extend(p.switches.iter().copied());
+        } else if let Some(r) = releases::parse_release(first) {
+            on.extend(releases::commits_in(r).iter().map(|c| c.switch));
         } else if let Some(sw) = Switch::ALL.iter().find(|w| w.name() == first) {
             on.insert(*sw);
         } else {
             return Err(err(format!(
-                "unknown preset or switch '{first}'; expected one of the presets {} or a switch (see `pinlab policies`)",
-                PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+                "unknown preset or switch '{first}'; expected one of the presets {}, a release {} or a switch (see `pinlab policies`)",
+                PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
+                releases::RELEASES.iter().map(|&r| releases::release_name(r)).collect::<Vec<_>>().join(", ")
             )));
         }
         for part in parts {
@@ -225,12 +233,29 @@ impl Policy {
         })
     }
 
-    /// The preset with this exact name.
+    /// The preset (or release preset `vX.Y`) with this exact name.
     pub fn preset(name: &str) -> Option<Policy> {
+        if let Some(r) = releases::parse_release(name) {
+            return Some(Policy::release(r));
+        }
         PRESETS
             .iter()
             .find(|p| p.name == name)
             .map(|p| Policy::from_switches(p.name, p.switches))
+    }
+
+    /// The release preset of `r` (see [`releases`]).
+    pub fn release(r: (u8, u8)) -> Policy {
+        let sw: Vec<Switch> = releases::commits_in(r).iter().map(|c| c.switch).collect();
+        Policy::from_switches(&releases::release_name(r), &sw)
+    }
+
+    /// Every release preset, oldest first.
+    pub fn releases() -> Vec<Policy> {
+        releases::RELEASES
+            .iter()
+            .map(|&r| Policy::release(r))
+            .collect()
     }
 
     /// All named presets in matrix order.

@@ -9,6 +9,17 @@
 //! `folio_maybe_dma_pinned` (and, under `anon_exclusive`, the page is exclusive):
 //! then the child gets a copy (`copy_present_page`) and the parent keeps its page
 //! untouched; a maybe-pinned PMD THP is split in the parent first (`thp_split_pmd`).
+//!
+//! Fork can run as two steps ([`Machine::fork_begin`], [`Machine::fork_finish`]):
+//! the first takes `mmap_write_lock`, begins `write_protect_seq` and takes the
+//! per-folio decision (`folio_needs_cow_for_dma` / `folio_try_dup_anon_rmap`)
+//! for every mapped folio ([`ForkPlan`]); the second applies it — copies, or
+//! write-protects and shares — then ends the seqcount and unlocks. Between them
+//! only lockless actors run: GUP-fast on another CPU, devices. The kernel takes
+//! the decision and write-protects per PTE under the PTE lock; taking every
+//! decision first lets a GUP-fast slip between decision and write-protect of
+//! any page, which the kernel allows page by page ([model assumption]: the
+//! windows of several pages are open at once).
 
 use super::vmflags::*;
 use super::{Mm, Pmd, Pte};
@@ -18,9 +29,76 @@ use crate::mem::{FolioKind, HPAGE_PMD_NR, ZERO_PFN};
 use crate::policy::{Policy, Switch};
 use pinlab_state::Shared;
 
+/// Fork's decisions, taken before it write-protects (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ForkPlan {
+    /// Folio heads the child gets a copy of (`folio_needs_cow_for_dma` was true).
+    pub copy: std::collections::BTreeSet<u64>,
+}
+
 impl Machine {
-    /// `kernel_clone` without exec: returns the child's pid.
+    /// `kernel_clone` without exec: returns the child's pid ([`Machine::fork_begin`]
+    /// and [`Machine::fork_finish`] back to back).
     pub fn fork(&mut self, policy: &Policy, parent: Pid, child_name: &str) -> KResult<Pid> {
+        let plan = self.fork_begin(policy, parent)?;
+        self.fork_finish(policy, parent, child_name, &plan)
+    }
+
+    /// `dup_mmap` up to the first write-protect: `mmap_write_lock(oldmm)`,
+    /// `raw_write_seqcount_begin(&src_mm->write_protect_seq)` (under
+    /// `gup_fast_write_protect_seq`), and the copy-or-share decision of every
+    /// mapped anonymous folio.
+    pub fn fork_begin(&mut self, policy: &Policy, parent: Pid) -> KResult<ForkPlan> {
+        let seq = policy.has(Switch::gup_fast_write_protect_seq);
+        let mm = self.mm_mut(parent).ok_or(Errno::EINVAL)?;
+        mm.mmap_write_locked = true;
+        if seq {
+            mm.write_protect_seq = mm.write_protect_seq.wrapping_add(1);
+        }
+        let mm = self.mm(parent).expect("mm");
+        let mut heads: Vec<u64> = mm.pmds.values().map(|p| p.pfn).collect();
+        heads.extend(
+            mm.ptes
+                .values()
+                .filter(|p| p.pfn != ZERO_PFN)
+                .filter_map(|p| self.frames.page_folio(p.pfn).map(|(h, _)| h)),
+        );
+        let copy = heads
+            .into_iter()
+            .filter(|&h| {
+                self.frames.get(h).is_some_and(|f| f.is_anon())
+                    && self.needs_cow_for_dma(policy, parent, h)
+            })
+            .collect();
+        Ok(ForkPlan { copy })
+    }
+
+    /// The rest of `dup_mmap` with the decisions of `plan`: copy or share every
+    /// page, `raw_write_seqcount_end`, `mmap_write_unlock`. Returns the child's pid.
+    pub fn fork_finish(
+        &mut self,
+        policy: &Policy,
+        parent: Pid,
+        child_name: &str,
+        plan: &ForkPlan,
+    ) -> KResult<Pid> {
+        let r = self.dup_mmap(policy, parent, child_name, plan);
+        if let Some(mm) = self.mm_mut(parent) {
+            if policy.has(Switch::gup_fast_write_protect_seq) {
+                mm.write_protect_seq = mm.write_protect_seq.wrapping_add(1);
+            }
+            mm.mmap_write_locked = false;
+        }
+        r
+    }
+
+    fn dup_mmap(
+        &mut self,
+        policy: &Policy,
+        parent: Pid,
+        child_name: &str,
+        plan: &ForkPlan,
+    ) -> KResult<Pid> {
         let pmm = self.mm(parent).ok_or(Errno::EINVAL)?.clone();
         self.ghost.forks += 1;
         let child = self.procs.len() as Pid;
@@ -50,7 +128,7 @@ impl Machine {
             name: child_name.to_string(),
         }));
         for (start, end, flags) in copy {
-            if let Err(e) = self.copy_page_range(policy, parent, child, start, end, flags) {
+            if let Err(e) = self.copy_page_range(policy, plan, parent, child, start, end, flags) {
                 // dup_mmap failed: the half-built child is torn down, fork returns the error.
                 let ranges: Vec<(u64, u64)> = self
                     .mm(child)
@@ -80,9 +158,11 @@ impl Machine {
             && self.frames.get(head).is_some_and(|f| f.maybe_dma_pinned())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn copy_page_range(
         &mut self,
         policy: &Policy,
+        plan: &ForkPlan,
         parent: Pid,
         child: Pid,
         start: u64,
@@ -104,11 +184,7 @@ impl Machine {
                 let f = self.frames.get(pmd.pfn).expect("folio");
                 (f.anon_exclusive[0], f.hugetlb, f.is_anon())
             };
-            if hugetlb
-                && anon
-                && self.needs_cow_for_dma(policy, parent, pmd.pfn)
-                && (!anon_excl || excl)
-            {
+            if hugetlb && anon && plan.copy.contains(&pmd.pfn) && (!anon_excl || excl) {
                 // hugetlb_try_dup_anon_rmap refused: copy the whole 2 MiB page for the
                 // child now; an empty pool fails the fork.
                 let data = self.frames.get(pmd.pfn).expect("folio").data.clone();
@@ -130,7 +206,7 @@ impl Machine {
                 );
                 continue;
             }
-            if !hugetlb && self.needs_cow_for_dma(policy, parent, pmd.pfn) && (!anon_excl || excl) {
+            if !hugetlb && plan.copy.contains(&pmd.pfn) && (!anon_excl || excl) {
                 // "Page maybe pinned: split and retry the fault on PTEs."
                 self.split_huge_pmd(parent, idx);
                 continue;
@@ -183,7 +259,7 @@ impl Machine {
                 continue;
             }
             let excl = self.frames.get(head).expect("folio").anon_exclusive[idx];
-            if self.needs_cow_for_dma(policy, parent, head) && (!anon_excl || excl) {
+            if plan.copy.contains(&head) && (!anon_excl || excl) {
                 // copy_present_page: the child gets its own copy, the parent's PTE,
                 // page and pin stay as they are.
                 let data = self.frames.get(head).expect("folio").data[idx];

@@ -209,6 +209,11 @@ pub struct Mm {
     pub swapped: BTreeMap<u64, crate::ghost::Ver>,
     /// The userfaultfd context ([`userfaultfd`]), if one was opened.
     pub uffd: Option<userfaultfd::Uffd>,
+    /// `mm->write_protect_seq` (5.11+): odd while fork write-protects this mm's
+    /// PTEs (only moved under `gup_fast_write_protect_seq`).
+    pub write_protect_seq: u32,
+    /// `mmap_write_lock` held by a fork in progress (between its sub-steps).
+    pub mmap_write_locked: bool,
 }
 
 /// Where a page number is mapped.

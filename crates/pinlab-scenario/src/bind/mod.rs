@@ -65,6 +65,8 @@ pub enum Call {
     Load { addr: Arg, len: Arg },
     /// `fork(child)`.
     Fork { child: usize },
+    /// `pthread_create(thread)`: starts a thread of this process.
+    PthreadCreate { thread: usize },
     /// `exit()`.
     Exit,
     /// `wait(actor)`: block until that actor has finished.
@@ -206,10 +208,13 @@ pub struct Op {
 pub enum Kind {
     /// An initial process.
     Process,
-    /// A child started by its parent's fork.
+    /// A child started by its parent's fork, or (`thread`) a thread of its
+    /// parent's process started by `pthread_create`.
     Child {
         /// Parent actor index.
         parent: usize,
+        /// A thread sharing the parent's process (mm, files), not a new process.
+        thread: bool,
     },
     /// A remote peer (no process on this machine).
     Peer,
@@ -330,6 +335,9 @@ pub struct Scenario {
     /// Fingerprint of the source text (set by [`load`]; 0 for a scenario bound
     /// from an AST): saved traces carry it to detect a changed scenario.
     pub source_hash: u64,
+    /// Whether fork and GUP-fast run as their sub-steps (`setup { granularity =
+    /// fine }`, the default) or as one atomic step each (`atomic`).
+    pub fine: bool,
 }
 
 pub(crate) struct Binder<'a> {
@@ -357,6 +365,7 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
     };
     let mut cfg = MachineConfig::default();
     let mut driver_bugs = Vec::new();
+    let mut fine = true;
     for item in &ast.setup {
         let v = match &item.value.kind {
             ExprKind::Ident(s) => s.as_str(),
@@ -417,6 +426,13 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
                     None => return Err(err(file, item.value.span, format!("expected a driver-bug switch (odp_driver_skips_read_retry), found `{}`", item.value))),
                 }
             }
+            "granularity" => {
+                fine = match v {
+                    "fine" => true,
+                    "atomic" => false,
+                    _ => return Err(err(file, item.value.span, format!("expected fine or atomic, found `{}`", item.value))),
+                };
+            }
             "nr_hugepages" => {
                 cfg.nr_hugepages = item.value.as_int().ok_or_else(|| err(file, item.value.span, format!("expected a number of 2 MiB pages, found `{}`", item.value)))?;
             }
@@ -434,7 +450,7 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
                 return Err(err(
                     file,
                     item.span,
-                    format!("unknown setup key `{k}`; expected thp, shmem_huge, user_zone, stable_writes, swap, nr_hugepages or driver_bug"),
+                    format!("unknown setup key `{k}`; expected thp, shmem_huge, user_zone, stable_writes, swap, nr_hugepages, granularity or driver_bug"),
                 ))
             }
         }
@@ -485,6 +501,7 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
             ActorKind::Child {
                 parent,
                 parent_span,
+                thread,
             } => {
                 let p = ast
                     .actors
@@ -501,7 +518,10 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
                         ),
                     ));
                 }
-                Kind::Child { parent: p }
+                Kind::Child {
+                    parent: p,
+                    thread: *thread,
+                }
             }
             ActorKind::Kthread => Kind::Kthread,
         };
@@ -509,7 +529,7 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
         let mut body = Vec::new();
         for s in &a.body {
             let call = b.stmt(s, i, &known)?;
-            if let Call::Fork { child } = call {
+            if let Call::Fork { child } | Call::PthreadCreate { thread: child } = call {
                 known_at_fork.insert(child, known.clone());
             }
             let bind = s.bind.as_ref().map(|(n, _)| {
@@ -539,14 +559,17 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
         });
     }
     for (i, a) in ast.actors.iter().enumerate() {
-        if let ActorKind::Child { .. } = a.kind {
+        if let ActorKind::Child { thread, .. } = a.kind {
             if !known_at_fork.contains_key(&i) {
                 return Err(err(
                     file,
                     a.span,
                     format!(
-                        "child `{}` is never started: expected a `fork({})` in its parent",
-                        a.name, a.name
+                        "{} `{}` is never started: expected a `{}({})` in its parent",
+                        a.kind.keyword(),
+                        a.name,
+                        if thread { "pthread_create" } else { "fork" },
+                        a.name
                     ),
                 ));
             }
@@ -575,6 +598,7 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
     }
     Ok(Scenario {
         source_hash: 0,
+        fine,
         name: ast.name.clone(),
         title: ast.title.clone(),
         cites: ast.cites.clone(),

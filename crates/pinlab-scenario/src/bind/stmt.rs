@@ -466,7 +466,7 @@ impl Binder<'_> {
                 self.nargs(s, &[1], "fork(child)")?;
                 self.uses.insert(Fork);
                 let c = self.actor_ref(&a[0])?;
-                let ok = matches!(&self.ast.actors[c].kind, ActorKind::Child { parent, .. } if *parent == self.ast.actors[me].name);
+                let ok = matches!(&self.ast.actors[c].kind, ActorKind::Child { parent, thread: false, .. } if *parent == self.ast.actors[me].name);
                 if !ok {
                     return Err(self.e(
                         a[0].span,
@@ -477,6 +477,21 @@ impl Binder<'_> {
                     ));
                 }
                 Call::Fork { child: c }
+            }
+            "pthread_create" => {
+                self.nargs(s, &[1], "pthread_create(thread)")?;
+                let c = self.actor_ref(&a[0])?;
+                let ok = matches!(&self.ast.actors[c].kind, ActorKind::Child { parent, thread: true, .. } if *parent == self.ast.actors[me].name);
+                if !ok {
+                    return Err(self.e(
+                        a[0].span,
+                        format!(
+                            "expected a `thread {} of {}` actor",
+                            self.ast.actors[c].name, self.ast.actors[me].name
+                        ),
+                    ));
+                }
+                Call::PthreadCreate { thread: c }
             }
             "exit" => {
                 self.nargs(s, &[0], "exit()")?;

@@ -6,11 +6,29 @@ use super::*;
 impl Bound<'_> {
     /// Executes one step in place and describes it.
     pub fn exec(&self, s: &mut State, actor: usize) -> StepInfo {
+        if let Some(info) = self.substep(s, actor) {
+            return info;
+        }
+        let had_sub = s.actors[actor].sub.is_some();
+        let fork_plan = self.take_substep(s, actor);
+        if had_sub {
+            s.actors[actor].phase = 0;
+        }
         let prog = &self.scn.actors[actor];
         let pc = s.actors[actor].pc as usize;
         let op = &prog.body[pc];
         let mut info = StepInfo {
-            text: op.text.clone(),
+            text: match (&op.call, had_sub) {
+                (Call::Fork { .. }, true) => format!(
+                    "{} [fork: copy_page_range, write_protect_seq end, mmap_write_unlock]",
+                    op.text
+                ),
+                (_, true) => format!(
+                    "{} [gup_fast: write_protect_seq retry, slow path, rest of the call]",
+                    op.text
+                ),
+                _ => op.text.clone(),
+            },
             ..Default::default()
         };
         let policy = self.policy;
@@ -396,11 +414,25 @@ impl Bound<'_> {
                     }
                 },
                 Call::Fork { child } => {
-                    let c = m.fork(policy, p()?, &self.scn.actors[child].name)?;
+                    let name = &self.scn.actors[child].name;
+                    let c = match &fork_plan {
+                        Some(plan) => m.fork_finish(policy, p()?, name, plan)?,
+                        None => m.fork(policy, p()?, name)?,
+                    };
                     forked = Some((child, c));
                     Ok(Some(format!(
                         "{c} (pid of {})",
                         self.scn.actors[child].name
+                    )))
+                }
+                Call::PthreadCreate { thread } => {
+                    // clone(CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD):
+                    // no new mm, the thread runs on this process's.
+                    let pid = p()?;
+                    forked = Some((thread, pid));
+                    Ok(Some(format!(
+                        "thread {} of pid {pid}",
+                        self.scn.actors[thread].name
                     )))
                 }
                 Call::Exit => {
@@ -622,6 +654,7 @@ impl Bound<'_> {
             }
             Ok(_) => {}
         }
+        self.abandon_substep(s);
         info.notes.extend(notes);
         info.notes.extend(s.m.mmu_notifier_sync());
         if sig_consumed {
@@ -633,9 +666,11 @@ impl Bound<'_> {
                 info.notes
                     .push(format!("{} killed (SIGKILL)", s.m.procs[t as usize].name));
                 s.m.exit(policy, t);
-                if let Some(v) = victim {
-                    s.actors[v].status = Status::Done;
+                // Every thread of the process dies with it.
+                for a in s.actors.iter_mut().filter(|a| a.pid == Some(t)) {
+                    a.status = Status::Done;
                 }
+                let _ = victim;
             } else if let Some(v) = victim {
                 // [model assumption] the target has a handler: the signal only
                 // interrupts its next interruptible wait.
@@ -662,6 +697,10 @@ impl Bound<'_> {
                 if s.m.alive(pid) {
                     info.notes.push(format!("{} killed by SIGSEGV", prog.name));
                     s.m.exit(policy, pid);
+                }
+                // exit() and a fatal signal end every thread of the process.
+                for a in s.actors.iter_mut().filter(|a| a.pid == Some(pid)) {
+                    a.status = Status::Done;
                 }
             }
             s.actors[actor].status = Status::Done;

@@ -10,6 +10,9 @@
 
 mod exec;
 mod por;
+mod substep;
+
+pub use substep::SubStep;
 
 use crate::bind::{Arg, Call, Kind, Scenario};
 use pinlab_explore::Shared;
@@ -72,6 +75,8 @@ pub struct ActorState {
     pub held: Option<usize>,
     /// A signal is pending (it interrupts the next interruptible wait: EINTR).
     pub sigpending: bool,
+    /// A statement between its kernel sub-steps (fork, GUP-fast; see [`SubStep`]).
+    pub sub: Option<Box<SubStep>>,
 }
 
 /// The explored state.
@@ -118,6 +123,9 @@ impl Bound<'_> {
         let Some(op) = self.scn.actors[i].body.get(a.pc as usize) else {
             return true;
         };
+        if self.mmap_lock_blocked(s, i) {
+            return true;
+        }
         // Writeback in flight on a folio of inode `ino`.
         let ino_busy = |ino: u32| {
             s.m.fs.inflight.keys().any(|p| matches!(s.m.frames.get(*p).map(|f| f.kind), Some(pinlab_model::mem::FolioKind::File { ino: i, .. }) if i == ino))
@@ -338,6 +346,7 @@ impl pinlab_explore::Model for Bound<'_> {
                     phase: 0,
                     held: None,
                     sigpending: false,
+                    sub: None,
                 }
             })
             .collect();
@@ -362,7 +371,16 @@ impl pinlab_explore::Model for Bound<'_> {
     }
 
     fn check(&self, s: &State) -> Result<(), String> {
-        s.m.check_invariants(self.policy)
+        let walks: Vec<_> = s
+            .actors
+            .iter()
+            .filter_map(|a| match a.sub.as_deref() {
+                Some(SubStep::GupFast(g)) => Some(g.holds()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        s.m.check_invariants_with(self.policy, &walks)
     }
 
     fn finished(&self, s: &State) -> bool {
@@ -381,8 +399,27 @@ impl pinlab_explore::Model for Bound<'_> {
     /// create an mmu notifier mirror (a GPU binding or an ODP MR), whose device
     /// PTEs name frames without holding them (see `mem/canon.rs`).
     fn canonicalize(&self, s: &mut State) {
-        if !self.may_mirror() {
-            s.m.canonicalize_frames();
+        if self.may_mirror() {
+            return;
+        }
+        // A statement between sub-steps names page frames too: they are
+        // renamed with the machine's.
+        let mut pfns: Vec<u64> = Vec::new();
+        let mut lens = Vec::new();
+        for a in &s.actors {
+            let p = a.sub.as_ref().map(|b| b.pfns()).unwrap_or_default();
+            lens.push(p.len());
+            pfns.extend(p);
+        }
+        if !s.m.canonicalize_frames_with(&mut pfns) || pfns.is_empty() {
+            return;
+        }
+        let mut at = 0;
+        for (a, n) in s.actors.iter_mut().zip(lens) {
+            if let Some(b) = a.sub.as_mut() {
+                b.set_pfns(&pfns[at..at + n]);
+            }
+            at += n;
         }
     }
 

@@ -68,7 +68,7 @@ fn writes_actor(
             Some(s) => bind == Some(s),
         };
     own || match call {
-        Call::Fork { child } => *child == who,
+        Call::Fork { child } | Call::PthreadCreate { thread: child } => *child == who,
         Call::Kill { actor, var, .. } => var.is_some() || *actor == Some(who),
         _ => false,
     }

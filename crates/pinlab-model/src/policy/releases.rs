@@ -1,0 +1,187 @@
+//! Kernel releases as presets.
+//!
+//! Each mainline switch is introduced by one kernel commit (id, title, the
+//! first release that contained it, checked against the kernel's history; see
+//! docs/history.md). A release preset `vX.Y` is the set of switches whose commit
+//! is in vX.Y.0 — derived from these facts, never written per release. Switches
+//! that are proposals (RFCs) or driver bugs have no commit and are in no release.
+
+use super::Switch::{self, *};
+
+/// The commit that introduced a switch's behaviour in mainline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Commit {
+    /// The switch.
+    pub switch: Switch,
+    /// Abbreviated commit id (12 hex digits).
+    pub id: &'static str,
+    /// The commit's title.
+    pub title: &'static str,
+    /// First mainline release containing it, as (major, minor).
+    pub release: (u8, u8),
+    /// Known backports to stable series (a release preset follows vX.Y.0, so
+    /// these are not in it).
+    pub backports: &'static str,
+}
+
+/// The mainline commits behind the switches (see docs/history.md for how each
+/// was checked).
+pub const COMMITS: &[Commit] = &[
+    Commit {
+        switch: longterm_refuses_fsdax,
+        id: "2bb6d2837083",
+        title: "mm: introduce get_user_pages_longterm",
+        release: (4, 15),
+        backports: "",
+    },
+    Commit {
+        switch: dax_truncate_waits_for_idle,
+        id: "5fac7408d828",
+        title: "mm, fs, dax: handle layout changes to pinned dax mappings",
+        release: (4, 18),
+        backports: "xfs in v4.18 (d6dc57e251a4); ext4 from v4.19 (430657b6be89)",
+    },
+    Commit {
+        switch: foll_pin_tracking,
+        id: "3faa52c03f44",
+        title: "mm/gup: track FOLL_PIN pages",
+        release: (5, 7),
+        backports: "",
+    },
+    Commit {
+        switch: early_cow_on_fork,
+        id: "70e806e4e645",
+        title: "mm: Do early cow for pinned pages during fork() for ptes",
+        release: (5, 9),
+        backports: "",
+    },
+    Commit {
+        switch: cow_reuse_by_refcount,
+        id: "09854ba94c6a",
+        title: "mm: do_wp_page() simplification",
+        release: (5, 9),
+        backports: "",
+    },
+    Commit {
+        switch: gup_fast_write_protect_seq,
+        id: "57efa1fe5957",
+        title: "mm/gup: prevent gup_fast from racing with COW during fork",
+        release: (5, 11),
+        backports: "",
+    },
+    Commit {
+        switch: longterm_migrates_movable,
+        id: "d1e153fea2a8",
+        title: "mm/gup: migrate pinned pages out of movable zone",
+        release: (5, 13),
+        backports: "",
+    },
+    Commit {
+        switch: ext4_warns_on_bufferless_dirty,
+        id: "cc5095747edf",
+        title: "ext4: don't BUG if someone dirty pages without asking ext4 first",
+        release: (5, 18),
+        backports: "4.14.276, 4.19.238, 5.4.189, 5.10.110, 5.15.33 (CVE-2022-49171)",
+    },
+    Commit {
+        switch: anon_exclusive,
+        id: "6c287605fd56",
+        title: "mm: remember exclusively mapped anonymous pages with PG_anon_exclusive",
+        release: (5, 19),
+        backports: "",
+    },
+    Commit {
+        switch: is_valid_gup_args,
+        id: "d64e2dbc33a1",
+        title: "mm/gup: simplify the external interface functions and consolidate invariants",
+        release: (6, 3),
+        backports: "",
+    },
+    Commit {
+        switch: vmscan_skips_pinned,
+        id: "d824ec2a1546",
+        title: "mm: do not reclaim private data from pinned page",
+        release: (6, 4),
+        backports: "6.2.y",
+    },
+    Commit {
+        switch: zero_page_not_pinned,
+        id: "c8070b787519",
+        title: "mm: Don't pin ZERO_PAGE in pin_user_pages()",
+        release: (6, 5),
+        backports: "some stable series (476c1dfefab8)",
+    },
+    Commit {
+        switch: longterm_refuses_writable_file,
+        id: "8ac268436e6d",
+        title: "mm/gup: disallow FOLL_LONGTERM GUP-nonfast writing to file-backed mappings",
+        release: (6, 5),
+        backports: "GUP-fast half: a6e79df92e4a, also v6.5",
+    },
+];
+
+/// The release presets, oldest first: the LTS series (v6.18 is the kernel this
+/// project's probe runs on) and v7.2, the newest mainline release found.
+pub const RELEASES: &[(u8, u8)] = &[
+    (4, 14),
+    (4, 19),
+    (5, 4),
+    (5, 10),
+    (5, 15),
+    (6, 1),
+    (6, 6),
+    (6, 12),
+    (6, 18),
+    (7, 2),
+];
+
+/// `vX.Y` → (X, Y) if it names a release preset.
+pub fn parse_release(name: &str) -> Option<(u8, u8)> {
+    let (maj, min) = name.strip_prefix('v')?.split_once('.')?;
+    let r = (maj.parse().ok()?, min.parse().ok()?);
+    RELEASES.contains(&r).then_some(r)
+}
+
+/// The name of a release.
+pub fn release_name(r: (u8, u8)) -> String {
+    format!("v{}.{}", r.0, r.1)
+}
+
+/// The commits in release `r` as first released, in release order.
+pub fn commits_in(r: (u8, u8)) -> Vec<&'static Commit> {
+    let mut v: Vec<&Commit> = COMMITS.iter().filter(|c| c.release <= r).collect();
+    v.sort_by_key(|c| c.release);
+    v
+}
+
+/// The commit that introduced `sw`, if it is a mainline change.
+pub fn commit_of(sw: Switch) -> Option<&'static Commit> {
+    COMMITS.iter().find(|c| c.switch == sw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_grow_monotonically() {
+        let mut prev = 0;
+        for &r in RELEASES {
+            let n = commits_in(r).len();
+            assert!(n >= prev, "{} has fewer switches", release_name(r));
+            prev = n;
+            assert_eq!(parse_release(&release_name(r)), Some(r));
+        }
+        assert!(commits_in((4, 14)).is_empty());
+        assert_eq!(parse_release("v5.5"), None);
+        assert_eq!(parse_release("5.4"), None);
+    }
+
+    #[test]
+    fn every_commit_is_a_mainline_switch_once() {
+        for c in COMMITS {
+            assert_eq!(COMMITS.iter().filter(|d| d.switch == c.switch).count(), 1);
+            assert!(!c.switch.since().starts_with("RFC") && c.switch.since() != "driver bug");
+        }
+    }
+}
