@@ -441,10 +441,27 @@ impl Parser<'_> {
     }
 
     /// `POLICY ('=' | 'includes' | 'excludes') OUTCOME (',' OUTCOME)*` after `expect`.
+    /// A policy name; a release `vX.Y` lexes as a word, a dot and an integer.
+    fn policy_name(&mut self, what: &str) -> PResult<(String, Span)> {
+        let (mut name, span) = self.name(what)?;
+        if self.tok() == &Tok::Dot {
+            self.bump();
+            match self.tok().clone() {
+                Tok::Int { text, .. } => {
+                    self.bump();
+                    name.push('.');
+                    name.push_str(&text);
+                }
+                _ => return Err(self.unexpected(&format!("a minor version after '{name}.'"))),
+            }
+        }
+        Ok((name, span))
+    }
+
     fn expect_line(&mut self, span: Span) -> PResult<Expect> {
-        let (mut policy, policy_span) = self.name("policy name after 'expect'")?;
+        let (mut policy, policy_span) = self.policy_name("policy name after 'expect'")?;
         while self.eat(&Tok::Plus).is_some() {
-            let (more, _) = self.name("policy name after '+'")?;
+            let (more, _) = self.policy_name("policy name after '+'")?;
             policy.push('+');
             policy.push_str(&more);
         }

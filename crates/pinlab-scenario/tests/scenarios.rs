@@ -27,7 +27,7 @@ fn set(xs: &[&str]) -> BTreeSet<String> {
 #[test]
 fn every_builtin_meets_its_expectations_under_every_preset() {
     for scn in all().unwrap() {
-        for p in Policy::presets() {
+        for p in Policy::presets().into_iter().chain(Policy::releases()) {
             let run = run_cell(&scn, &p, &Config::default());
             let cell = run.cell(&scn);
             assert!(
@@ -46,7 +46,7 @@ fn every_builtin_meets_its_expectations_under_every_preset() {
             );
         }
     }
-    assert_eq!(BUILTINS.len(), 24);
+    assert_eq!(BUILTINS.len(), 27);
 }
 
 #[test]

@@ -64,10 +64,11 @@ fn to_json(scn: &Scenario, h: &History) -> String {
                 })
                 .collect();
             format!(
-                "{{\"outcome\":{},\"release\":{},\"for_good\":{},\"commits\":[{}]}}",
+                "{{\"outcome\":{},\"release\":{},\"for_good\":{},\"redundant\":{},\"commits\":[{}]}}",
                 json_str(&c.outcome.to_string()),
                 json_str(&c.release),
                 c.for_good,
+                c.set_size > 1,
                 commits.join(",")
             )
         })
@@ -119,9 +120,13 @@ fn to_text(scn: &Scenario, h: &History) -> String {
             }
         ));
         if c.commits.is_empty() {
-            o.push_str(": closed by the release's commits together (no single one does it)\n");
+            o.push_str(": removing every new commit does not bring it back (another outcome now comes first)\n");
         } else {
-            o.push_str(", closed by:\n");
+            o.push_str(if c.set_size == 1 {
+                ", closed by:\n"
+            } else {
+                ", closed redundantly by (removing any one leaves it out, removing these together brings it back):\n"
+            });
             for k in &c.commits {
                 o.push_str(&format!(
                     "      {} (\"{}\", {}) [{}]\n",
