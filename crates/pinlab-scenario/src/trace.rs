@@ -10,6 +10,7 @@
 //! source-hash 0x1f2e...               (fingerprint of the scenario text)
 //! policy legacy
 //! switches foll_pin_tracking,...      (the effective switch set, driver bugs included)
+//! granularity fine                    (fine or atomic; absent means fine)
 //! outcome LOST
 //! step app = 3 (open file 0, inode 0)  (actor, then the step's recorded result)
 //! step remote
@@ -59,6 +60,8 @@ pub struct SavedTrace {
     pub policy: String,
     /// The effective switch names (version 2).
     pub switches: Option<Vec<String>>,
+    /// Whether the trace was recorded with fork and GUP-fast in sub-steps.
+    pub fine: bool,
     /// The outcome the trace reaches.
     pub outcome: String,
     /// Line of the `outcome` item.
@@ -80,11 +83,12 @@ pub fn write_trace(
     let eff = policy.with_switches(&scn.driver_bugs);
     let switches: Vec<&str> = eff.switches().map(|s| s.name()).collect();
     let mut s = format!(
-        "{HEADER_V2}\nscenario {}\nsource {source}\nsource-hash {:#018x}\npolicy {}\nswitches {}\noutcome {outcome}\n",
+        "{HEADER_V2}\nscenario {}\nsource {source}\nsource-hash {:#018x}\npolicy {}\nswitches {}\ngranularity {}\noutcome {outcome}\n",
         scn.name,
         scn.source_hash,
         policy.name(),
-        switches.join(",")
+        switches.join(","),
+        if scn.fine { "fine" } else { "atomic" }
     );
     for st in &tl.steps {
         match &st.result {
@@ -115,6 +119,7 @@ pub fn parse_trace(file: &str, text: &str) -> Result<SavedTrace, String> {
         source_hash: None,
         policy: String::new(),
         switches: None,
+        fine: true,
         outcome: String::new(),
         outcome_line: 0,
         steps: Vec::new(),
@@ -168,6 +173,14 @@ pub fn parse_trace(file: &str, text: &str) -> Result<SavedTrace, String> {
                         .collect(),
                 );
             }
+            "granularity" => {
+                need_v2(k)?;
+                t.fine = match v {
+                    "fine" => true,
+                    "atomic" => false,
+                    _ => return Err(format!("{file}:{n}:13: expected fine or atomic, found `{v}`")),
+                };
+            }
             "outcome" if !v.is_empty() => {
                 Outcome::parse(v).ok_or_else(|| {
                     format!("{file}:{n}:9: unknown outcome `{v}`; expected OK, ERR(E...), STALE, LOST, LEAK_OTHER, FS_CORRUPT, OOPS, HANG, STUCK or DOS")
@@ -189,7 +202,7 @@ pub fn parse_trace(file: &str, text: &str) -> Result<SavedTrace, String> {
             }
             _ => {
                 return Err(format!(
-                    "{file}:{n}:1: expected scenario, source, source-hash, policy, switches, outcome or step followed by a value, found `{line}`"
+                    "{file}:{n}:1: expected scenario, source, source-hash, policy, switches, granularity, outcome or step followed by a value, found `{line}`"
                 ))
             }
         }

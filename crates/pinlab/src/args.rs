@@ -39,6 +39,25 @@ pub(crate) struct Bounds {
     /// Turn symmetry reduction off (it is on by default; outcomes are the same either way).
     #[arg(long)]
     no_symmetry: bool,
+    /// Step granularity: `fine` runs fork and GUP-fast as their kernel sub-steps (other actors interleave between them), `atomic` runs every statement as one step. Default: the scenario's `setup { granularity = ... }`, else fine.
+    #[arg(long, value_enum)]
+    granularity: Option<GranularityArg>,
+}
+
+/// `--granularity`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum GranularityArg {
+    Fine,
+    Atomic,
+}
+
+impl Bounds {
+    /// Applies `--granularity` to a loaded scenario.
+    pub(crate) fn apply(&self, scn: &mut pinlab_scenario::Scenario) {
+        if let Some(g) = self.granularity {
+            scn.fine = g == GranularityArg::Fine;
+        }
+    }
 }
 
 /// `--search`.

@@ -319,7 +319,8 @@ fn check(
     json: bool,
     bounds: &Bounds,
 ) -> Result<ExitCode, String> {
-    let (scns, pols) = selection(&scenarios, &policies)?;
+    let (mut scns, pols) = selection(&scenarios, &policies)?;
+    scns.iter_mut().for_each(|s| bounds.apply(s));
     let cfg = bounds.config();
     let mut m = Matrix { cells: Vec::new() };
     for s in &scns {
@@ -354,7 +355,8 @@ fn report_cmd(
     out: &std::path::Path,
     bounds: &Bounds,
 ) -> Result<ExitCode, String> {
-    let (scns, pols) = selection(scenarios, policies)?;
+    let (mut scns, pols) = selection(scenarios, policies)?;
+    scns.iter_mut().for_each(|s| bounds.apply(s));
     let cfg = bounds.config();
     let mut m = Matrix { cells: Vec::new() };
     let mut timelines = Vec::new();
@@ -386,7 +388,8 @@ fn explore_cmd(
     save: Option<std::path::PathBuf>,
     bounds: &Bounds,
 ) -> Result<ExitCode, String> {
-    let scn = load_scenario(scenario)?;
+    let mut scn = load_scenario(scenario)?;
+    bounds.apply(&mut scn);
     let pol = load_policy(policy)?;
     let want = match &outcome {
         Some(o) => Some(Outcome::parse(o).ok_or_else(|| format!("--outcome {o}: expected OK, ERR(E...), STALE, LOST, LEAK_OTHER, FS_CORRUPT, OOPS, HANG or DOS"))?),
@@ -474,11 +477,13 @@ fn run_trace(
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: {e}"))?;
     let saved = pinlab_scenario::trace::parse_trace(&file, &text)?;
-    let scn = match (&scenario, &saved.source) {
+    let mut scn = match (&scenario, &saved.source) {
         (Some(s), _) => load_scenario(s)?,
         (None, Some(src)) if src != "builtin" => load_scenario(src)?,
         _ => load_scenario(&saved.scenario)?,
     };
+    // Replayed at the granularity it was recorded at.
+    scn.fine = saved.fine;
     if scn.name != saved.scenario {
         return Err(format!(
             "{file}: the trace is of scenario {}, not {}",
@@ -730,7 +735,10 @@ fn main() -> ExitCode {
             scenario,
             json,
             bounds,
-        } => load_scenario(&scenario).and_then(|s| history::history_cmd(&s, json, &bounds)),
+        } => load_scenario(&scenario).and_then(|mut s| {
+            bounds.apply(&mut s);
+            history::history_cmd(&s, json, &bounds)
+        }),
     };
     flush_stdout();
     match r {
