@@ -57,6 +57,35 @@ impl Machine {
         self.dev.rings.len() - 1
     }
 
+    /// The `pin_user_pages_fast` call `io_uring_register(IORING_REGISTER_BUFFERS)`
+    /// makes: `(start, nr_pages, gup_flags)`; `None` if the registration fails
+    /// before pinning (no such ring, buffers already registered, bad length).
+    pub fn io_sqe_buffer_gup_range(
+        &self,
+        pid: Pid,
+        ring: usize,
+        start: u64,
+        len: u64,
+    ) -> Option<(u64, u64, u32)> {
+        let r = self
+            .dev
+            .rings
+            .get(ring)
+            .filter(|r| r.holders.contains(&pid))?;
+        if r.buf.is_some() || len == 0 || len > 1 << 30 {
+            return None;
+        }
+        let end = start
+            .checked_add(len)?
+            .checked_next_multiple_of(PAGE_SIZE)?;
+        let first = start / PAGE_SIZE;
+        Some((
+            first * PAGE_SIZE,
+            end / PAGE_SIZE - first,
+            FOLL_WRITE | FOLL_LONGTERM,
+        ))
+    }
+
     /// `io_uring_register(IORING_REGISTER_BUFFERS)` with one iovec.
     pub fn io_uring_register_buffers(
         &mut self,

@@ -4,7 +4,8 @@
 //! decide copy/share` then `fork: copy_page_range (write-protect, share or
 //! copy) + write_protect_seq end + mmap_write_unlock`
 //! ([`pinlab_model::vm::fork::ForkPlan`]). A GUP-fast entry (`ibv_reg_mr`
-//! without ODP, `pin_user_pages_fast`, `get_user_pages_fast`) runs its lockless
+//! without ODP, `io_uring_register(IORING_REGISTER_BUFFERS)`,
+//! `pin_user_pages_fast`, `get_user_pages_fast`) runs its lockless
 //! walk page by page — `gup_fast: walk pte`, `gup_fast: try_grab_folio`,
 //! `gup_fast: recheck pte` ([`pinlab_model::gup::fast::GupFast`]) — and then the
 //! rest of the call in one step (`write_protect_seq` retry, slow path, the
@@ -75,6 +76,14 @@ impl Bound<'_> {
                     self.val(a, len)?,
                     access,
                 )?;
+                (GupApi::PinUserPagesFast, start, nr, f)
+            }
+            Call::RegisterBuffers { ring, addr, len } => {
+                let Some(Value::Ring(r)) = self.obj(a, ring) else {
+                    return None;
+                };
+                let (start, nr, f) =
+                    s.m.io_sqe_buffer_gup_range(pid, r, self.val(a, addr)?, self.val(a, len)?)?;
                 (GupApi::PinUserPagesFast, start, nr, f)
             }
             Call::Gup {
