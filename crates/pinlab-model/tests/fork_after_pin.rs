@@ -387,3 +387,35 @@ fn child_read_fixed_through_inherited_ring_map_shared_both_see_it() {
     assert_eq!(s.load(p, a, PAGE_SIZE), vers(d, 1));
     s.assert_no_bad_outcome();
 }
+
+/// Extra plain references on a small anonymous page from which fork copies it
+/// for the child (the process has a pin elsewhere, so `MMF_HAS_PINNED`).
+fn fork_copy_threshold(pol: &str) -> u64 {
+    (0..=1100u64)
+        .find(|&n| {
+            let mut s = Sim::new(pol);
+            let p = s.spawn("p");
+            let a = s.mmap(p, 2 * PAGE_SIZE);
+            s.store(p, a, 2 * PAGE_SIZE, 'P');
+            let r = s.ring(p);
+            s.register(p, r, a + PAGE_SIZE, PAGE_SIZE)
+                .expect("register");
+            let pol = s.pol.clone();
+            let pipe = s.m.pipe(p);
+            for _ in 0..n {
+                s.m.vmsplice(&pol, p, pipe, a, PAGE_SIZE).expect("vmsplice");
+            }
+            let before = s.pfn(p, a);
+            let c = s.fork(p);
+            s.pfn(c, a) != before
+        })
+        .expect("copies below 1100")
+}
+
+/// Probe case of the same name: 5.19+ takes the child's reference before the
+/// maybe-pinned test (6.18 measured: 1022), 5.9–5.18 after it (1023).
+#[test]
+fn fork_bias_false_positive__extra_refs_that_make_fork_copy_found_by_search() {
+    assert_eq!(fork_copy_threshold("upstream"), 1022);
+    assert_eq!(fork_copy_threshold("v5.10"), 1023);
+}

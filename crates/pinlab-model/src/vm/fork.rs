@@ -152,10 +152,26 @@ impl Machine {
     /// (5.9 `page_needs_cow_for_dma` in `copy_present_page`) or `anon_exclusive`
     /// (5.19 `__folio_try_dup_anon_rmap`, which refuses to share a maybe-pinned
     /// exclusive page: "non-exclusive pages can never be pinned").
+    ///
+    /// The reference order matters for a small folio, whose "maybe pinned" test
+    /// is `_refcount >= GUP_PIN_COUNTING_BIAS`: 5.9–5.18 `copy_present_pte` ran
+    /// `page_maybe_dma_pinned()` in `copy_present_page` *before* `get_page()`
+    /// for the child, while from 5.19 (fb3d824d1a46, with PageAnonExclusive)
+    /// `copy_present_pte(s)` takes the child's reference (`folio_get` /
+    /// `folio_ref_add`) *before* `folio_try_dup_anon_rmap_pte(s)` tests — so a
+    /// page with 1023 references already looks pinned (checked against 6.12
+    /// mm/memory.c; `pinlab probe` finds the threshold on the running kernel).
     fn needs_cow_for_dma(&self, policy: &Policy, parent: Pid, head: u64) -> bool {
+        let child_ref_first = policy.has(Switch::anon_exclusive);
         (policy.has(Switch::early_cow_on_fork) || policy.has(Switch::anon_exclusive))
             && self.mm(parent).is_some_and(|m| m.has_pinned)
-            && self.frames.get(head).is_some_and(|f| f.maybe_dma_pinned())
+            && self.frames.get(head).is_some_and(|f| {
+                if f.is_large() || !child_ref_first {
+                    f.maybe_dma_pinned()
+                } else {
+                    f.refcount + 1 >= crate::mem::GUP_PIN_COUNTING_BIAS
+                }
+            })
     }
 
     #[allow(clippy::too_many_arguments)]

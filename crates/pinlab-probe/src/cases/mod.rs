@@ -7,6 +7,7 @@
 //! temporary directory it removes afterwards, and checks that the pin counters
 //! balance again after every case.
 
+mod bias;
 mod collapse;
 mod fork;
 mod ksm;
@@ -88,6 +89,7 @@ pub fn all() -> Vec<Case> {
     v.extend(ksm::cases());
     v.extend(pageout::cases());
     v.extend(shmem_thp::cases());
+    v.extend(bias::cases());
     v
 }
 
