@@ -13,7 +13,7 @@
 
 use crate::machine::Machine;
 use crate::mem::{GUP_PIN_COUNTING_BIAS, ZERO_PFN};
-use crate::policy::{Policy, Switch};
+use crate::policy::Policy;
 use std::collections::BTreeMap;
 
 #[derive(Default)]
@@ -163,7 +163,7 @@ impl Machine {
                 // its write_protect_seq retry drops it (the invariant holds
                 // for the pins a walk hands over).
                 if k < walking
-                    && policy.has(Switch::anon_exclusive)
+                    && policy.page_anon_exclusive()
                     && f.is_anon()
                     && !f.anon_exclusive[i]
                 {

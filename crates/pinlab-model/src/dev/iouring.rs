@@ -13,7 +13,7 @@ use crate::ghost::{Target, WriteId};
 use crate::gup::foll::*;
 use crate::gup::GupApi;
 use crate::machine::{Machine, Pid};
-use crate::policy::{Policy, Switch};
+use crate::policy::Policy;
 use crate::vm::PAGE_SIZE;
 use std::collections::BTreeSet;
 
@@ -123,7 +123,7 @@ impl Machine {
             nr,
             FOLL_WRITE | FOLL_LONGTERM,
         );
-        let flags = if policy.has(Switch::foll_pin_tracking) {
+        let flags = if policy.foll_pin_tracked() {
             FOLL_PIN
         } else {
             FOLL_GET

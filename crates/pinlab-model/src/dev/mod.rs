@@ -74,9 +74,7 @@ impl Hold {
     /// Whether this is a pin `nr_foll_pin_*` counts (the zero page's pins are
     /// not counted from 6.5).
     pub fn counted_pin(&self, policy: &Policy) -> bool {
-        self.pin
-            && (self.page != crate::mem::ZERO_PFN
-                || !policy.has(crate::policy::Switch::zero_page_not_pinned))
+        self.pin && (self.page != crate::mem::ZERO_PFN || policy.pins_zero_page())
     }
 }
 
@@ -159,7 +157,7 @@ impl Machine {
         let n = r.ret?;
         let eff = if r.pages.is_empty() {
             0
-        } else if policy.has(crate::policy::Switch::foll_pin_tracking)
+        } else if policy.foll_pin_tracked()
             && (flags & FOLL_PIN != 0
                 || matches!(
                     api,

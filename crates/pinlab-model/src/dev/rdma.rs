@@ -14,7 +14,7 @@ use crate::ghost::{Target, Ver, WriteId};
 use crate::gup::foll::*;
 use crate::gup::GupApi;
 use crate::machine::{Machine, Pid};
-use crate::policy::{Policy, Switch};
+use crate::policy::Policy;
 use crate::vm::PAGE_SIZE;
 use std::collections::BTreeSet;
 
@@ -93,7 +93,7 @@ impl Machine {
         len: u64,
         access: u64,
     ) -> Option<(u64, u64, u32)> {
-        if len == 0 || access & IBV_ACCESS_ON_DEMAND != 0 || policy.has(Switch::hmm_mirror) {
+        if len == 0 || access & IBV_ACCESS_ON_DEMAND != 0 || policy.mirrors_instead_of_pinning() {
             return None;
         }
         let end = start
@@ -120,7 +120,7 @@ impl Machine {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
-        if access & IBV_ACCESS_ON_DEMAND != 0 || policy.has(Switch::hmm_mirror) {
+        if access & IBV_ACCESS_ON_DEMAND != 0 || policy.mirrors_instead_of_pinning() {
             // ib_umem_odp_get: an mmu interval notifier over the range, no pins;
             // under `hmm_mirror` every MR of a NIC that can fault is one.
             self.mm(pid).ok_or(Errno::EFAULT)?;
@@ -156,7 +156,7 @@ impl Machine {
         let gup_flags = FOLL_LONGTERM | if writable { FOLL_WRITE } else { 0 };
         let first = start / PAGE_SIZE;
         let nr = end / PAGE_SIZE - first;
-        let flags = if policy.has(Switch::foll_pin_tracking) {
+        let flags = if policy.foll_pin_tracked() {
             FOLL_PIN
         } else {
             FOLL_GET

@@ -178,12 +178,11 @@ impl Machine {
         policy: &crate::policy::Policy,
         ino: u32,
     ) -> crate::errno::KResult<()> {
-        use crate::policy::Switch;
         let i = &self.fs.inodes[ino as usize];
-        if policy.has(Switch::layout_leases) && i.layout_lease.is_none() {
+        if policy.layout_leases() && i.layout_lease.is_none() {
             return Err(crate::errno::Errno::EPERM);
         }
-        if policy.has(Switch::immutable_layout) && !i.immutable_layout {
+        if policy.immutable_layout() && !i.immutable_layout {
             return Err(crate::errno::Errno::EPERM);
         }
         Ok(())
@@ -220,15 +219,14 @@ impl Machine {
         allocates: bool,
     ) -> crate::errno::KResult<()> {
         use crate::errno::Errno;
-        use crate::policy::Switch;
         let i = &self.fs.inodes[ino as usize];
         if i.kind != FsKind::Ext4Dax {
             return Ok(());
         }
-        if policy.has(Switch::immutable_layout) && i.immutable_layout {
+        if policy.immutable_layout() && i.immutable_layout {
             return Err(Errno::EPERM);
         }
-        if policy.has(Switch::layout_leases) {
+        if policy.layout_leases() {
             if !self.dax_pinned_pages(ino, first, last).is_empty() {
                 return Err(Errno::ETXTBSY);
             }

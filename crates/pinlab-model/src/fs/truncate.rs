@@ -18,7 +18,7 @@ use crate::fs::oflags::*;
 use crate::fs::FsKind;
 use crate::ghost::Target;
 use crate::machine::{Machine, Pid};
-use crate::policy::{Policy, Switch};
+use crate::policy::Policy;
 use crate::vm::PAGE_SIZE;
 
 impl Machine {
@@ -83,7 +83,7 @@ impl Machine {
         last: u64,
         even_cows: bool,
     ) -> Vec<u64> {
-        let keep_pinned = policy.has(Switch::truncate_races_like_pwrite);
+        let keep_pinned = policy.truncate_keeps_pinned();
         if even_cows {
             // unmap_mapping_range(..., even_cows = 1): private COW copies of the
             // truncated range go too (a later access SIGBUSes).
@@ -254,7 +254,7 @@ impl Machine {
             return Ok(false);
         }
         self.dax_layout_change_allowed(policy, file, ino, first, last, false)?;
-        if !policy.has(Switch::dax_truncate_waits_for_idle) {
+        if !policy.dax_break_layout_waits() {
             return Ok(false);
         }
         Ok(!self.dax_break_layout(ino, first, last).is_empty())
@@ -402,7 +402,7 @@ impl Machine {
                 if f.writeback {
                     continue;
                 }
-                if policy.has(Switch::pg_dma_pinned) && f.dma_pinned_flag {
+                if policy.sets_pg_dma_pinned() && f.dma_pinned_flag {
                     notes.push(format!("reclaim skips PG_dma_pinned pfn:{pfn}"));
                     // Nothing may hold it any more, but the flag is never
                     // cleared: the judge sees that at the end (DOS).
@@ -413,7 +413,7 @@ impl Machine {
                     notes.push(format!("try_to_unmap pfn:{pfn}"));
                 }
                 let f = self.frames.get(pfn).expect("folio");
-                if policy.has(Switch::vmscan_skips_pinned) && f.maybe_dma_pinned() {
+                if policy.vmscan_keeps_pinned() && f.maybe_dma_pinned() {
                     notes.push(format!(
                         "pfn:{pfn} maybe DMA-pinned: activated, buffers kept"
                     ));

@@ -15,7 +15,7 @@
 use crate::fs::FsKind;
 use crate::machine::Machine;
 use crate::mem::FolioKind;
-use crate::policy::{Policy, Switch};
+use crate::policy::Policy;
 
 impl Machine {
     /// `folio_mkclean`: write-protects and cleans every PTE mapping `pfn`; true if
@@ -68,7 +68,7 @@ impl Machine {
                     continue;
                 }
                 let pinned = f.maybe_dma_pinned();
-                if policy.has(Switch::exclusive_gup_pins) && self.gupexcl_pinned(pfn) {
+                if policy.exclusive_gup_pins() && self.gupexcl_pinned(pfn) {
                     notes.push(format!(
                         "writeback skips pinned dirty folio pfn:{pfn} (exclusive_gup_pins)"
                     ));
@@ -76,7 +76,7 @@ impl Machine {
                 }
                 // folio_clear_dirty_for_io
                 self.folio_mkclean(pfn);
-                let bounce = policy.has(Switch::bounce_writeback) && pinned;
+                let bounce = policy.bounce_writeback() && pinned;
                 let f = self.frames.get_mut(pfn).expect("folio");
                 if !bounce {
                     f.dirty = false;
@@ -84,7 +84,7 @@ impl Machine {
                 // ext4_writepages -> the folio must have buffers
                 if !f.private {
                     self.ghost.fs_corrupt.insert(format!("page {idx} of {} reached writeback dirty without buffers (no block reservation)", self.fs.inodes[ino as usize].name));
-                    if policy.has(Switch::ext4_warns_on_bufferless_dirty) {
+                    if policy.ext4_warns_on_bufferless_dirty() {
                         self.warn("ext4_writepages: dirty folio without buffers, skipped (fs/ext4/inode.c)");
                         notes.push(format!(
                             "WARN: pfn:{pfn} is dirty without buffers; its data is not written"

@@ -22,7 +22,7 @@ use super::{gup_must_unshare, GupResult};
 use crate::errno::Errno;
 use crate::machine::{Machine, Pid};
 use crate::mem::{FolioKind, HPAGE_PMD_NR, ZERO_PFN};
-use crate::policy::{Policy, Switch};
+use crate::policy::Policy;
 use crate::vm::{Mapping, PAGE_SIZE};
 
 /// The page a GUP-fast walk read and is working on.
@@ -123,7 +123,7 @@ impl Machine {
     /// `longterm_refuses_writable_file`, a FOLL_PIN|FOLL_LONGTERM|FOLL_WRITE grab
     /// is allowed only on anonymous or shmem folios.
     pub fn gup_fast_folio_allowed(&self, policy: &Policy, head: u64, flags: u32) -> bool {
-        let reject_file_backed = policy.has(Switch::longterm_refuses_writable_file)
+        let reject_file_backed = policy.refuses_longterm_writable_file()
             && flags & (FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE)
                 == FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE;
         let Some(f) = self.frames.get(head) else {
@@ -172,7 +172,7 @@ impl Machine {
         if flags & FOLL_PIN != 0 {
             let mm = self.mm_mut(pid).expect("mm");
             mm.has_pinned = true;
-            if policy.has(Switch::gup_fast_write_protect_seq) {
+            if policy.write_protect_seq() {
                 seq = Some(mm.write_protect_seq);
                 stopped = mm.write_protect_seq % 2 == 1;
             }
@@ -208,9 +208,7 @@ impl Machine {
                     Mapping::Pte(pte) => (pte.pfn, 1),
                 };
                 let fsdax_refused = g.flags & FOLL_LONGTERM != 0
-                    && (policy.has(Switch::longterm_refuses_fsdax)
-                        || policy.has(Switch::layout_leases)
-                        || policy.has(Switch::immutable_layout))
+                    && policy.gup_fast_defers_fsdax_longterm()
                     && self.is_fsdax_page(page);
                 // !pte_access_permitted; pte_special (the zero page); pte_devmap
                 // with FOLL_LONGTERM (left to the slow path).

@@ -11,13 +11,13 @@ use super::foll::*;
 use crate::errno::Errno;
 use crate::machine::Machine;
 use crate::mem::{Zone, GUP_PIN_COUNTING_BIAS, ZERO_PFN};
-use crate::policy::{Policy, Switch};
+use crate::policy::Policy;
 
 impl Machine {
     fn zero_page_pin_counted(&mut self, policy: &Policy, refs: i64, acquire: bool) {
         // Before 6.5 the zero page was pinned like any page; its counts are not
         // modelled, but vmstat saw the pin.
-        if !policy.has(Switch::zero_page_not_pinned) {
+        if policy.pins_zero_page() {
             if acquire {
                 self.vmstat.nr_foll_pin_acquired += refs as u64;
             } else {
@@ -41,7 +41,7 @@ impl Machine {
             return Ok(());
         }
         let (head, _) = self.frames.page_folio(page).ok_or(Errno::ENOMEM)?;
-        if policy.has(Switch::exclusive_gup_pins) && flags & (FOLL_GET | FOLL_PIN) != 0 {
+        if policy.exclusive_gup_pins() && flags & (FOLL_GET | FOLL_PIN) != 0 {
             // page_try_gup_pin (Danton RFC, 2019-11): a file page under writeback, or
             // one that already has a GUP user (judged from its count), is refused.
             let f = self.frames.get(head).expect("folio");
@@ -49,7 +49,7 @@ impl Machine {
                 return Err(Errno::EBUSY);
             }
         }
-        let pgflag = policy.has(Switch::pg_dma_pinned);
+        let pgflag = policy.sets_pg_dma_pinned();
         let f = self.frames.get_mut(head).expect("folio");
         if f.refcount <= 0 {
             self.warn("WARN_ON_ONCE(folio_ref_count(folio) <= 0) in try_grab_folio");
@@ -111,7 +111,7 @@ impl Machine {
             return None;
         }
         if flags & FOLL_LONGTERM != 0
-            && policy.has(Switch::longterm_migrates_movable)
+            && policy.longterm_migrates_movable()
             && !self.folio_is_longterm_pinnable(head)
         {
             // try_get_folio took refs and folio_put_refs drops them again.

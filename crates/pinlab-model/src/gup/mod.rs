@@ -15,7 +15,7 @@ pub mod slow;
 use crate::errno::Errno;
 use crate::fs::FsKind;
 use crate::machine::{Machine, Pid};
-use crate::policy::{Policy, Switch};
+use crate::policy::Policy;
 use crate::vm::vmflags::*;
 use crate::vm::Vma;
 
@@ -172,7 +172,7 @@ pub fn writable_file_mapping_allowed(
     fs: Option<FsKind>,
     flags: u32,
 ) -> bool {
-    if !policy.has(Switch::longterm_refuses_writable_file) {
+    if !policy.refuses_longterm_writable_file() {
         return true;
     }
     if flags & (FOLL_PIN | FOLL_LONGTERM) != FOLL_PIN | FOLL_LONGTERM {
@@ -193,9 +193,7 @@ pub fn check_vma_flags(
     if flags & FOLL_ANON != 0 && !vma.is_anonymous() {
         return Err(Errno::EFAULT);
     }
-    if flags & FOLL_LONGTERM != 0
-        && fs == Some(FsKind::Ext4Dax)
-        && policy.has(Switch::longterm_refuses_fsdax)
+    if flags & FOLL_LONGTERM != 0 && fs == Some(FsKind::Ext4Dax) && policy.longterm_refuses_fsdax()
     {
         // vma_is_fsdax: a long-term pin would block truncate forever.
         return Err(Errno::EOPNOTSUPP);
@@ -227,7 +225,7 @@ pub fn gup_must_unshare(
     page_is_anon: bool,
     page_exclusive: bool,
 ) -> bool {
-    if !policy.has(Switch::anon_exclusive) {
+    if !policy.page_anon_exclusive() {
         return false;
     }
     if flags & (FOLL_WRITE | FOLL_PIN) != FOLL_PIN {
@@ -266,13 +264,13 @@ impl Machine {
         api: GupApi,
         flags: u32,
     ) -> Result<u32, (Option<String>, GupResult)> {
-        let pin_api = api.is_pin() && policy.has(Switch::foll_pin_tracking);
+        let pin_api = api.is_pin() && policy.foll_pin_tracked();
         let invalid_ret = if api.is_pin() && !api.is_fast() {
             Ok(0)
         } else {
             Err(Errno::EINVAL)
         };
-        if !policy.has(Switch::foll_pin_tracking) {
+        if !policy.foll_pin_tracked() {
             // No FOLL_PIN in this kernel: every caller uses FOLL_GET.
             return Ok((flags & !FOLL_PIN) | FOLL_GET);
         }
@@ -283,7 +281,7 @@ impl Machine {
         } else {
             0
         };
-        if policy.has(Switch::is_valid_gup_args) {
+        if policy.is_valid_gup_args() {
             let bad = if flags & INTERNAL_GUP_FLAGS != 0 {
                 Some("gup_flags & INTERNAL_GUP_FLAGS")
             } else {

@@ -13,7 +13,7 @@ use super::{check_vma_flags, gup_must_unshare, GupResult};
 use crate::errno::Errno;
 use crate::machine::{Machine, Pid};
 use crate::mem::{Folio, FolioKind, Zone, HPAGE_PMD_NR, ZERO_PFN};
-use crate::policy::{Policy, Switch};
+use crate::policy::Policy;
 use crate::vm::fault::FaultKind;
 use crate::vm::vmflags::*;
 use crate::vm::{Mapping, PAGE_SIZE};
@@ -35,12 +35,9 @@ impl Machine {
         let longterm = flags & FOLL_LONGTERM != 0;
         for _ in 0..LONGTERM_RETRIES {
             // memalloc_pin_save() came with the ZONE_MOVABLE/CMA migration.
-            let memalloc_pin = longterm && policy.has(Switch::longterm_migrates_movable);
+            let memalloc_pin = longterm && policy.longterm_migrates_movable();
             let r = self.get_user_pages_locked(policy, pid, start, nr_pages, flags, memalloc_pin);
-            if !longterm
-                || !policy.has(Switch::longterm_migrates_movable)
-                || r.ret.map_or(true, |n| n == 0)
-            {
+            if !longterm || !policy.longterm_migrates_movable() || r.ret.map_or(true, |n| n == 0) {
                 return r;
             }
             match self.check_and_migrate_movable_pages(policy, &r.pages, flags) {
@@ -164,7 +161,7 @@ impl Machine {
                 };
                 break (page, n);
             };
-            if flags & FOLL_PIN != 0 && policy.has(Switch::anon_exclusive) && page != ZERO_PFN {
+            if flags & FOLL_PIN != 0 && policy.page_anon_exclusive() && page != ZERO_PFN {
                 let (h, idx) = self.frames.page_folio(page).expect("folio");
                 let f = self.frames.get(h).expect("folio");
                 if f.is_anon() && !f.anon_exclusive[idx] {
@@ -207,7 +204,7 @@ impl Machine {
         {
             return false;
         }
-        if policy.has(Switch::anon_exclusive) {
+        if policy.page_anon_exclusive() {
             is_anon && excl
         } else {
             forced_cow
@@ -220,7 +217,7 @@ impl Machine {
     /// I/O completes (only when the policy migrates unpinnable folios). The
     /// scenario binding runs such a pin only once this is false.
     pub fn longterm_pin_must_wait(&self, policy: &Policy, pid: Pid, addr: u64, len: u64) -> bool {
-        if !policy.has(Switch::longterm_migrates_movable) {
+        if !policy.longterm_migrates_movable() {
             return false;
         }
         let Some(mm) = self.mm(pid) else {
@@ -310,7 +307,7 @@ impl Machine {
             FolioKind::Pmem { .. } => i64::MAX,
         };
         let expected = f.mapcount() + cache_refs;
-        if f.refcount != expected || (policy.has(Switch::pg_dma_pinned) && f.dma_pinned_flag) {
+        if f.refcount != expected || (policy.sets_pg_dma_pinned() && f.dma_pinned_flag) {
             self.vmstat.pgmigrate_fail += f.nr_pages();
             return None;
         }

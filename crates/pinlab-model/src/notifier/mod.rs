@@ -24,7 +24,7 @@
 use crate::errno::{Errno, KResult};
 use crate::ghost::{Target, Ver, WriteId};
 use crate::machine::{Machine, Pid};
-use crate::policy::{Policy, Switch};
+use crate::policy::Policy;
 use crate::vm::fault::FaultKind;
 use crate::vm::vmflags::{VM_READ, VM_WRITE};
 use crate::vm::PAGE_SIZE;
@@ -363,8 +363,7 @@ impl Machine {
         let Some((seq, got)) = self.notifiers.mirrors[id].fault.take() else {
             return true;
         };
-        if !policy.has(Switch::odp_driver_skips_read_retry) && self.mmu_interval_read_retry(id, seq)
-        {
+        if policy.driver_checks_read_retry() && self.mmu_interval_read_retry(id, seq) {
             return true;
         }
         let m = &mut self.notifiers.mirrors[id];

@@ -2,10 +2,13 @@
 //!
 //! A policy is a set of [`Switch`]es, each one a kernel change or a proposal from
 //! the 2017–2020 debate (see `shared/kernel/policies.md`). The model consults them
-//! only through pure predicates at the place the kernel (or the proposal) would
-//! decide; outcomes are never looked up from a policy. Named presets compose them,
+//! only through the pure predicates of [`predicates`] (`page_anon_exclusive`,
+//! `fork_copies_maybe_pinned`, `wp_page_reuse` …), at the place the kernel (or
+//! the proposal) would decide; outcomes are never looked up from a policy.
+//! [`releases`] turns kernel releases into switch sets. Named presets compose them,
 //! and users compose their own: `upstream+bounce_writeback`, `upstream+no_anon_exclusive`.
 
+pub mod predicates;
 pub mod releases;
 
 use std::collections::BTreeSet;
@@ -278,7 +281,8 @@ impl Policy {
         &self.name
     }
 
-    /// Whether `sw` is on.
+    /// Whether `sw` is on. The model's walkers do not ask this: they ask the
+    /// named predicates of [`predicates`] (one per kernel decision).
     #[inline]
     pub fn has(&self, sw: Switch) -> bool {
         self.on.contains(&sw)

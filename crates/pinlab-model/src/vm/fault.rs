@@ -13,7 +13,7 @@ use super::{Backing, Mapping, Pmd, Pte, Vma, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::machine::{Machine, Pid, Thp};
 use crate::mem::{FolioKind, HPAGE_PMD_NR, HPAGE_PMD_ORDER, ZERO_PFN};
-use crate::policy::{Policy, Switch};
+use crate::policy::Policy;
 
 /// The kind of fault (`FAULT_FLAG_WRITE`, `FAULT_FLAG_UNSHARE`, or neither).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +83,7 @@ impl Machine {
     }
 
     fn set_new_anon_rmap(&mut self, policy: &Policy, head: u64) {
-        if policy.has(Switch::anon_exclusive) {
+        if policy.page_anon_exclusive() {
             let f = self.frames.get_mut(head).expect("new folio");
             f.anon_exclusive.iter_mut().for_each(|x| *x = true);
         }
@@ -419,7 +419,7 @@ impl Machine {
         let pmd_idx = vpn >> 9;
         let writable = vma.flags & VM_WRITE != 0;
         let shared = vma.flags & VM_SHARED != 0;
-        let anon_excl = policy.has(Switch::anon_exclusive);
+        let anon_excl = policy.page_anon_exclusive();
         if let Some(pmd) = self.mm(pid).expect("mm").pmds.get(&pmd_idx).copied() {
             if kind == FaultKind::Read || pmd.write {
                 if kind == FaultKind::Write {
@@ -566,9 +566,9 @@ impl Machine {
         if f.ksm {
             return false;
         }
-        if policy.has(Switch::anon_exclusive) {
+        if policy.page_anon_exclusive() {
             f.anon_exclusive[idx] || (!f.is_large() && f.refcount == 1)
-        } else if policy.has(Switch::cow_reuse_by_refcount) {
+        } else if policy.wp_page_reuse() == crate::policy::predicates::WpReuse::Refcount {
             !f.is_large() && f.refcount == 1
         } else {
             f.mapcount() == 1
@@ -609,7 +609,7 @@ impl Machine {
             if self.frames.get(head).is_some_and(|f| f.is_anon())
                 && self.can_reuse_anon(policy, head, idx)
             {
-                if policy.has(Switch::anon_exclusive) {
+                if policy.page_anon_exclusive() {
                     self.frames.get_mut(head).expect("folio").anon_exclusive[idx] = true;
                 }
                 if !unshare {
@@ -696,15 +696,15 @@ impl Machine {
             .get(&(vpn >> 9))
             .expect("pmd");
         let f = self.frames.get(pmd.pfn).expect("folio");
-        let reuse = if policy.has(Switch::anon_exclusive) {
+        let reuse = if policy.page_anon_exclusive() {
             f.anon_exclusive[0] || f.refcount == 1
-        } else if policy.has(Switch::cow_reuse_by_refcount) {
+        } else if policy.wp_page_reuse() == crate::policy::predicates::WpReuse::Refcount {
             f.refcount == 1
         } else {
             f.mapcount() == 1
         };
         if reuse {
-            if policy.has(Switch::anon_exclusive) {
+            if policy.page_anon_exclusive() {
                 self.frames
                     .get_mut(pmd.pfn)
                     .expect("folio")

@@ -26,7 +26,7 @@ use super::{Mm, Pmd, Pte};
 use crate::errno::{Errno, KResult};
 use crate::machine::{Machine, Pid, Process};
 use crate::mem::{FolioKind, HPAGE_PMD_NR, ZERO_PFN};
-use crate::policy::{Policy, Switch};
+use crate::policy::Policy;
 use pinlab_state::Shared;
 
 /// Fork's decisions, taken before it write-protects (see the module docs).
@@ -49,7 +49,7 @@ impl Machine {
     /// `gup_fast_write_protect_seq`), and the copy-or-share decision of every
     /// mapped anonymous folio.
     pub fn fork_begin(&mut self, policy: &Policy, parent: Pid) -> KResult<ForkPlan> {
-        let seq = policy.has(Switch::gup_fast_write_protect_seq);
+        let seq = policy.write_protect_seq();
         let mm = self.mm_mut(parent).ok_or(Errno::EINVAL)?;
         mm.mmap_write_locked = true;
         if seq {
@@ -84,7 +84,7 @@ impl Machine {
     ) -> KResult<Pid> {
         let r = self.dup_mmap(policy, parent, child_name, plan);
         if let Some(mm) = self.mm_mut(parent) {
-            if policy.has(Switch::gup_fast_write_protect_seq) {
+            if policy.write_protect_seq() {
                 mm.write_protect_seq = mm.write_protect_seq.wrapping_add(1);
             }
             mm.mmap_write_locked = false;
@@ -162,8 +162,8 @@ impl Machine {
     /// page with 1023 references already looks pinned (checked against 6.12
     /// mm/memory.c; `pinlab probe` finds the threshold on the running kernel).
     fn needs_cow_for_dma(&self, policy: &Policy, parent: Pid, head: u64) -> bool {
-        let child_ref_first = policy.has(Switch::anon_exclusive);
-        (policy.has(Switch::early_cow_on_fork) || policy.has(Switch::anon_exclusive))
+        let child_ref_first = policy.fork_takes_child_ref_first();
+        policy.fork_copies_maybe_pinned()
             && self.mm(parent).is_some_and(|m| m.has_pinned)
             && self.frames.get(head).is_some_and(|f| {
                 if f.is_large() || !child_ref_first {
@@ -185,7 +185,7 @@ impl Machine {
         end: u64,
         flags: u64,
     ) -> KResult<()> {
-        let anon_excl = policy.has(Switch::anon_exclusive);
+        let anon_excl = policy.page_anon_exclusive();
         let cow = flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE;
         let pmds: Vec<(u64, Pmd)> = self
             .mm(parent)

@@ -40,7 +40,7 @@ use super::vmflags::*;
 use super::{Pte, Vma};
 use crate::ghost::Ver;
 use crate::machine::{Machine, Pid};
-use crate::policy::{Policy, Switch};
+use crate::policy::Policy;
 use crate::vm::fault::FaultKind;
 use std::collections::BTreeMap;
 
@@ -218,7 +218,7 @@ impl Machine {
     fn write_protect_page(&mut self, policy: &Policy, pid: Pid, vpn: u64) -> bool {
         let pte = self.mm(pid).expect("mm").ptes[&vpn];
         let f = self.frames.get(pte.pfn).expect("small folio");
-        let excl = policy.has(Switch::anon_exclusive) && f.anon_exclusive[0];
+        let excl = policy.page_anon_exclusive() && f.anon_exclusive[0];
         if !(pte.write || pte.dirty || excl) {
             return true;
         }

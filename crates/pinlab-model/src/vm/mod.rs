@@ -683,7 +683,7 @@ impl Machine {
         self.for_vmas_in(pid, start, end, |v| {
             v.flags = (v.flags & !(VM_READ | VM_WRITE | VM_EXEC)) | newbits;
         })?;
-        let anon_excl = policy.has(crate::policy::Switch::anon_exclusive);
+        let anon_excl = policy.page_anon_exclusive();
         let vmas: Vec<Vma> = self
             .mm(pid)
             .expect("mm")

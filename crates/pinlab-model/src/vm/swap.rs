@@ -29,7 +29,7 @@ use super::{Pte, Vma};
 use crate::errno::{Errno, KResult};
 use crate::machine::{Machine, Pid};
 use crate::mem::{FolioKind, ZERO_PFN};
-use crate::policy::{Policy, Switch};
+use crate::policy::Policy;
 
 impl Machine {
     /// `madvise(MADV_PAGEOUT)` over page numbers `[start, end)`
@@ -97,7 +97,7 @@ impl Machine {
         kind: FaultKind,
         memalloc_pin: bool,
     ) {
-        let excl = policy.has(Switch::anon_exclusive);
+        let excl = policy.page_anon_exclusive();
         self.swap_in(pid, vma, vpn, kind, excl, memalloc_pin);
     }
 

@@ -177,7 +177,7 @@ impl Bound<'_> {
                     Err(Errno::EINTR)
                 }
                 Call::SetLease { fd, take } => {
-                    if !policy.has(pinlab_model::Switch::layout_leases) {
+                    if !policy.layout_leases() {
                         // No F_LAYOUT lease type without the proposal.
                         return Err(Errno::EINVAL);
                     }
@@ -190,7 +190,7 @@ impl Bound<'_> {
                     .map(|_| Some("0".into()))
                 }
                 Call::SetImmutableLayout { fd } => {
-                    if !policy.has(pinlab_model::Switch::immutable_layout) {
+                    if !policy.immutable_layout() {
                         return Err(Errno::EINVAL);
                     }
                     m.set_immutable_layout(p()?, fid(fd)?)

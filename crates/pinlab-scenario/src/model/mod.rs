@@ -164,7 +164,7 @@ impl Bound<'_> {
             // sleeps in migrate_pages(MIGRATE_SYNC) until the I/O completes.
             Call::RegMr { addr, len, access }
                 if access & pinlab_model::dev::rdma::access::IBV_ACCESS_ON_DEMAND == 0
-                    && !self.policy.has(pinlab_model::Switch::hmm_mirror) =>
+                    && !self.policy.mirrors_instead_of_pinning() =>
             {
                 self.longterm_wait(s, a, addr, len)
             }
@@ -202,7 +202,7 @@ impl Bound<'_> {
     /// Whether some statement may create an mmu notifier mirror: `gpu_svm_bind`,
     /// or `ibv_reg_mr` with `IBV_ACCESS_ON_DEMAND` or under `hmm_mirror`.
     pub fn may_mirror(&self) -> bool {
-        let odp_all = self.policy.has(pinlab_model::Switch::hmm_mirror);
+        let odp_all = self.policy.mirrors_instead_of_pinning();
         self.scn
             .actors
             .iter()
