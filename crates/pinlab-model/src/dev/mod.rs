@@ -8,6 +8,7 @@
 //! last holder closes it or exits.
 
 pub mod iouring;
+pub mod protocol;
 pub mod rdma;
 
 use crate::errno::{Errno, KResult};

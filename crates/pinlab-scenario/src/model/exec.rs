@@ -286,37 +286,20 @@ impl Bound<'_> {
                     if of.direct {
                         // Direct I/O: iov_iter_extract_pages pins the buffer, the device
                         // DMAs, bio_release_pages unpins dirty: three steps.
-                        match phase {
-                            0 => {
-                                let (h, n) = m.gup_handle(
-                                    policy,
-                                    GupApi::PinUserPagesFast,
-                                    pid,
-                                    pid,
-                                    v(b)?,
-                                    tags.len() as u64,
-                                    FOLL_WRITE,
-                                )?;
-                                held = Some(h);
-                                next_phase = Some(1);
-                                Ok(Some(format!("[DIO: {n} pages pinned]")))
+                        use pinlab_model::dev::protocol::DioStep;
+                        let st =
+                            m.dio_read_step(policy, pid, v(b)?, &tags, wid('?'), phase, &mut held)?;
+                        next_phase = st.next_phase();
+                        Ok(Some(match st {
+                            DioStep::Pinned(n) => format!("[DIO: {n} pages pinned]"),
+                            DioStep::Dma => {
+                                format!("[DIO: device DMA '{}']", tags.iter().collect::<String>())
                             }
-                            1 => {
-                                m.dma_write_handle(held.expect("pinned"), wid('?'), &tags)?;
-                                next_phase = Some(2);
-                                Ok(Some(format!(
-                                    "[DIO: device DMA '{}']",
-                                    tags.iter().collect::<String>()
-                                )))
-                            }
-                            _ => {
-                                m.gup_release(policy, held.take().expect("pinned"), true)?;
-                                Ok(Some(format!(
-                                    "{} [DIO: unpin_user_pages_dirty_lock]",
-                                    tags.len() as u64 * PAGE_SIZE
-                                )))
-                            }
-                        }
+                            DioStep::Unpinned => format!(
+                                "{} [DIO: unpin_user_pages_dirty_lock]",
+                                tags.len() as u64 * PAGE_SIZE
+                            ),
+                        }))
                     } else {
                         for i in first..first + tags.len() as u64 {
                             let x = m.file_page_data(of.ino, i).unwrap_or(0);
@@ -345,16 +328,17 @@ impl Bound<'_> {
                     .lseek(p()?, fid(fd)?, v(off)?, whence)
                     .map(|n| Some(n.to_string())),
                 Call::Writeback => {
-                    if phase == 0 {
-                        notes = m.writeback_start(policy, None);
-                        if !m.fs.inflight.is_empty() && !m.ghost.bug {
-                            next_phase = Some(1);
+                    let (n, more) = m.writeback_step(policy, phase);
+                    notes = n;
+                    next_phase = more.then_some(1);
+                    Ok(Some(
+                        if phase == 0 {
+                            "[submitted]"
+                        } else {
+                            "[I/O completed]"
                         }
-                        Ok(Some("[submitted]".into()))
-                    } else {
-                        notes = m.writeback_end();
-                        Ok(Some("[I/O completed]".into()))
-                    }
+                        .into(),
+                    ))
                 }
                 Call::Reclaim => {
                     notes = m.reclaim(policy);

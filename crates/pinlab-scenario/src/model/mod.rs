@@ -18,7 +18,6 @@ use crate::bind::{Arg, Call, Kind, Scenario};
 use pinlab_explore::Shared;
 use pinlab_model::fs::oflags::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
 use pinlab_model::ghost::WriteId;
-use pinlab_model::gup::foll::FOLL_WRITE;
 use pinlab_model::gup::GupApi;
 use pinlab_model::vm::PAGE_SIZE;
 use pinlab_model::{Errno, Machine, Outcome, Pid, Policy};
@@ -431,13 +430,10 @@ impl pinlab_explore::Model for Bound<'_> {
 /// Page size re-exported for callers computing lengths.
 pub const PAGE: u64 = PAGE_SIZE;
 
-/// One step of a device access through a mirror (an ODP MR or a GPU's SVM
-/// range), split where the driver sleeps: phase 0 tries the access through the
-/// device PTEs; on a device page fault, phase 1 is `mmu_interval_read_begin` +
-/// `hmm_range_fault`, phase 2 takes the driver lock, checks
-/// `mmu_interval_read_retry` (again from phase 1 if it moved) and programs the
-/// device PTEs, then the access is retried (phase 0). A range that no longer
-/// exists completes with an error (`[model assumption]` ERR(EFAULT), policies.md P8).
+/// One step of a device access through a mirror (the protocol is the model's,
+/// [`pinlab_model::dev::protocol`]), described for the trace. A range that no
+/// longer exists completes with an error (`[model assumption]` ERR(EFAULT),
+/// policies.md P8).
 fn mirror_step(
     m: &mut Machine,
     policy: &Policy,
@@ -446,41 +442,21 @@ fn mirror_step(
     wid: Option<WriteId>,
     phase: u8,
 ) -> (Result<Option<String>, Errno>, Option<u8>) {
-    use pinlab_model::notifier::Access;
-    match phase {
-        0 => match m.mirror_access(mir, write, wid) {
-            Ok(Access::Done(vs)) => (
-                Ok(Some(if write {
-                    "success".into()
-                } else {
-                    format!("success, read {}", describe_all(m, &vs))
-                })),
-                None,
-            ),
-            Ok(Access::Fault) => (Ok(Some("[device page fault]".into())), Some(1)),
-            Err(Errno::EACCES) => (
-                Ok(Some("remote access error (no write access)".into())),
-                None,
-            ),
-            Err(e) => (Err(e), None),
-        },
-        1 => match m.mirror_fault_begin(policy, mir, write) {
-            Ok(()) => (
-                Ok(Some("[mmu_interval_read_begin + hmm_range_fault]".into())),
-                Some(2),
-            ),
-            Err(e) => (Err(e), None),
-        },
-        _ => {
-            if m.mirror_fault_commit(policy, mir) {
-                (
-                    Ok(Some("[mmu_interval_read_retry: invalidated, again]".into())),
-                    Some(1),
-                )
-            } else {
-                (Ok(Some("[device PTEs programmed]".into())), Some(0))
-            }
+    use pinlab_model::dev::protocol::MirrorStep;
+    match m.mirror_step(policy, mir, write, wid, phase) {
+        Ok(st) => {
+            let text = match &st {
+                MirrorStep::Done(_) if write => "success".to_string(),
+                MirrorStep::Done(vs) => format!("success, read {}", describe_all(m, vs)),
+                MirrorStep::NoWriteAccess => "remote access error (no write access)".into(),
+                MirrorStep::Fault => "[device page fault]".into(),
+                MirrorStep::FaultBegun => "[mmu_interval_read_begin + hmm_range_fault]".into(),
+                MirrorStep::Invalidated => "[mmu_interval_read_retry: invalidated, again]".into(),
+                MirrorStep::Programmed => "[device PTEs programmed]".into(),
+            };
+            (Ok(Some(text)), st.next_phase())
         }
+        Err(e) => (Err(e), None),
     }
 }
 
