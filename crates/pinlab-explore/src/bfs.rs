@@ -201,12 +201,17 @@ impl<M: Model> Level<'_, M> {
 /// (except `elapsed`, and where a time or memory bound cuts the run).
 pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
     let start = Instant::now();
-    // Falls back to sequential expansion if the pool cannot be built.
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .thread_name(|i| format!("pinlab-explore-{i}"))
-        .build()
-        .ok();
+    // One thread expands sequentially (no pool); more use a rayon pool, and
+    // fall back to sequential expansion if it cannot be built.
+    let pool = (cfg.threads != 1)
+        .then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(cfg.threads)
+                .thread_name(|i| format!("pinlab-explore-{i}"))
+                .build()
+                .ok()
+        })
+        .flatten();
     let mut progress = Progress::new(cfg.progress, start);
     let mut rec = Recorder::<M>::new();
     let max_states = cfg.max_states.unwrap_or(u64::MAX);
@@ -240,7 +245,8 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
             start,
         };
         let run = |lvl: &[(u64, M::State)]| -> Acc<M> {
-            match &pool {
+            // A level of a few slices is not worth waking the pool for.
+            match pool.as_ref().filter(|_| lvl.len() > 4 * SLICE) {
                 Some(pool) => pool.install(|| {
                     lvl.par_chunks(SLICE)
                         .enumerate()

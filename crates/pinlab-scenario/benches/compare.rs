@@ -585,6 +585,22 @@ fn main() {
         });
         println!("pinlab 2pc: {s} states {:.0}/s", rate(s, t));
     }
+    if only.as_deref() == Some("pinlabreal") {
+        let (s, t) = median(3, || {
+            pinlab_explore::explore(
+                &cell("rdma-pagecache-truncate-p2-n2", "legacy"),
+                &no_reduction(1),
+            )
+            .states
+        });
+        println!("pinlab real: {s} states {:.0}/s", rate(s, t));
+    }
+    if only.as_deref() == Some("srreal") {
+        let (s, t) = median(3, || {
+            stateright_bfs(cell("rdma-pagecache-truncate-p2-n2", "legacy"), 1)
+        });
+        println!("stateright real: {s} states {:.0}/s", rate(s, t));
+    }
     if only.as_deref() == Some("sr2pc") {
         let (s, t) = median(3, || stateright_bfs(twopc::TwoPhase { rms: 7 }, 1));
         println!("stateright 2pc: {s} states {:.0}/s", rate(s, t));
