@@ -14,6 +14,8 @@
 pub mod cases;
 #[cfg(target_os = "linux")]
 pub mod journal;
+#[cfg(target_os = "linux")]
+pub mod replay;
 pub mod sys;
 
 /// The verdict of one case.

@@ -11,6 +11,7 @@
 
 mod args;
 mod history;
+mod replay;
 
 use args::Bounds;
 
@@ -172,6 +173,15 @@ enum Cmd {
         /// List the case names and exit.
         #[arg(long)]
         list: bool,
+        /// Replay explored interleavings of a scenario (built-in name, .scn file, or `all`) on the kernel, step by step, against the model's prediction.
+        #[arg(long, value_name = "SCENARIO|FILE|all")]
+        replay: Option<String>,
+        /// With --replay: the policy whose predictions the kernel should match (default: the release preset of the running kernel, else upstream).
+        #[arg(long, short = 'p')]
+        policy: Option<String>,
+        /// With --replay: traces sampled per scenario (deterministic seeded walks, distinct interleavings).
+        #[arg(long, default_value_t = 40)]
+        max_traces: usize,
     },
     /// Write a self-contained HTML report: the matrix and an SVG timeline of every bad outcome.
     ///
@@ -723,7 +733,16 @@ fn main() -> ExitCode {
             scenario,
             policy,
         } => run_trace(&trace, scenario, policy),
-        Cmd::Probe { cases, json, list } => probe_cmd(&cases, json, list),
+        Cmd::Probe {
+            replay: Some(what),
+            policy,
+            max_traces,
+            json,
+            ..
+        } => replay::replay_cmd(&what, policy.as_deref(), max_traces, json),
+        Cmd::Probe {
+            cases, json, list, ..
+        } => probe_cmd(&cases, json, list),
         Cmd::Scenarios => scenarios_cmd(),
         Cmd::Scale { family, values } => scale_cmd(family.as_deref(), &values),
         Cmd::Policies { show: None } => policies_cmd(),

@@ -93,10 +93,10 @@ pub fn all() -> Vec<Case> {
     v
 }
 
-struct Lock(std::fs::File);
+pub(crate) struct Lock(std::fs::File);
 
 impl Lock {
-    fn take() -> Result<Lock, String> {
+    pub(crate) fn take() -> Result<Lock, String> {
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -179,7 +179,7 @@ const RETRIES: usize = 2;
 /// The global counters the cases compare, read over an idle window (nothing of
 /// the probe runs): a description of what moved, if anything did — foreign
 /// pins, THP splits, migrations or collapses by other processes.
-fn host_noise() -> Option<String> {
+pub(crate) fn host_noise() -> Option<String> {
     const FIELDS: [&str; 7] = [
         "nr_foll_pin_acquired",
         "nr_foll_pin_released",

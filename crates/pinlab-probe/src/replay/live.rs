@@ -1,0 +1,687 @@
+//! Executing one trace on the live kernel.
+//!
+//! The coordinator (this process) creates a command pipe and a reply pipe per
+//! scenario actor, then forks one executor per scenario `process`. An executor
+//! runs its actor's statements one at a time when told to (a 5-byte command:
+//! kind, actor, pc) and answers with the step's result; a `fork(child)`
+//! statement is a real `fork()`, after which the child process is the executor
+//! of the `child` actor (it inherits the pipes, the variables and the address
+//! space). A peer's `rdma_write`/`rdma_read` is carried out by the executor of
+//! the process owning the MR: an MR is an io_uring fixed buffer (both are
+//! `pin_user_pages_fast(FOLL_WRITE|FOLL_LONGTERM)`), a remote write is
+//! `IORING_OP_READ_FIXED` from a payload file full of the written byte, a
+//! remote read is `IORING_OP_WRITE_FIXED` to a scratch file read back. Only one
+//! step runs at a time, so the kernel sees the trace's interleaving. An executor
+//! killed by a fault (a store to an unmapped page) answers nothing: the step is
+//! `-EFAULT`, as the model records a SIGSEGV.
+//!
+//! The coordinator is made a child subreaper for the run, so every executor
+//! (also the forked ones) is reaped before it returns.
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use pinlab_scenario::bind::{Arg, Call, Kind, Scenario};
+use pinlab_scenario::model::Action;
+
+use crate::sys::{self, Ring, PAGE};
+
+const RUN: u8 = 1;
+const DEVICE: u8 = 2;
+const QUIT: u8 = 0xff;
+
+/// A variable's live value.
+#[derive(Debug, Clone, Copy)]
+enum Val {
+    Int(u64),
+    Ring(usize),
+    Mr(usize),
+    Pipe(RawFd, RawFd),
+    Failed,
+}
+
+/// One executor's state (copied into a child by `fork`).
+struct Exec<'a> {
+    scn: &'a Scenario,
+    me: usize,
+    vars: Vec<Option<Val>>,
+    /// Rings, with the buffer registered on each (start, length).
+    rings: Vec<(Ring, Option<(u64, u64)>)>,
+    dir: PathBuf,
+}
+
+/// Per-actor pipes: (command read, command write, reply read, reply write).
+#[derive(Clone, Copy)]
+struct Pipes {
+    cmd_r: RawFd,
+    cmd_w: RawFd,
+    rep_r: RawFd,
+    rep_w: RawFd,
+}
+
+fn pipe() -> Result<(RawFd, RawFd), String> {
+    let mut p = [0; 2];
+    // SAFETY: creating a pipe into a local array.
+    if unsafe { libc::pipe(p.as_mut_ptr()) } != 0 {
+        return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+    }
+    Ok((p[0], p[1]))
+}
+
+fn write_all(fd: RawFd, b: &[u8]) -> bool {
+    // SAFETY: borrowing a descriptor we own for one write; not closed here.
+    let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    f.write_all(b).is_ok()
+}
+
+fn read_exact(fd: RawFd, b: &mut [u8]) -> bool {
+    // SAFETY: borrowing a descriptor we own for one read; not closed here.
+    let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    f.read_exact(b).is_ok()
+}
+
+fn errno_name(e: i32) -> String {
+    let n = match e {
+        libc::EPERM => "EPERM",
+        libc::EINTR => "EINTR",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EFAULT => "EFAULT",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EINVAL => "EINVAL",
+        libc::ENOSPC => "ENOSPC",
+        libc::ETXTBSY => "ETXTBSY",
+        libc::EAGAIN => "EAGAIN",
+        libc::EOVERFLOW => "EOVERFLOW",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ENXIO => "ENXIO",
+        libc::EBADF => "EBADF",
+        libc::ESRCH => "ESRCH",
+        libc::ENOENT => "ENOENT",
+        libc::EFBIG => "EFBIG",
+        _ => return format!("errno {e}"),
+    };
+    n.to_string()
+}
+
+fn last_err() -> String {
+    format!(
+        "= -{}",
+        errno_name(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    )
+}
+
+/// `'P'×4 0`: the first byte of each page, run-length encoded as the model's
+/// traces print versions.
+pub fn describe_pages(bytes: &[u8]) -> String {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for chunk in bytes.chunks(PAGE) {
+        let t = match chunk[0] {
+            0 => "0".to_string(),
+            b => format!("'{}'", b as char),
+        };
+        match out.last_mut() {
+            Some((last, n)) if *last == t => *n += 1,
+            _ => out.push((t, 1)),
+        }
+    }
+    out.iter()
+        .map(|(t, n)| {
+            if *n > 1 {
+                format!("{t}×{n}")
+            } else {
+                t.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Exec<'_> {
+    fn val(&self, a: Arg) -> Result<u64, ()> {
+        match a {
+            Arg::Const(c) => Ok(c),
+            Arg::Var(slot, off) => match self.vars[slot] {
+                Some(Val::Int(v)) => Ok(v.wrapping_add(off)),
+                _ => Err(()),
+            },
+        }
+    }
+
+    fn obj(&self, a: Arg) -> Option<Val> {
+        match a {
+            Arg::Var(slot, _) => self.vars[slot],
+            Arg::Const(_) => None,
+        }
+    }
+
+    fn payload(&self, tag: char, len: u64) -> Result<std::fs::File, String> {
+        let p = self.dir.join(format!("payload-{}-{len}", tag as u32));
+        if !p.exists() {
+            std::fs::write(&p, vec![tag as u8; len as usize]).map_err(|e| e.to_string())?;
+        }
+        std::fs::File::open(&p).map_err(|e| e.to_string())
+    }
+
+    fn scratch(&self) -> Result<std::fs::File, String> {
+        let p = self.dir.join(format!("scratch-{}", sys::getpid()));
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(p)
+            .map_err(|e| e.to_string())
+    }
+
+    /// A device write of `tag` into fixed buffer `ring` at `off`, `len` bytes.
+    fn dma_in(&mut self, ring: usize, off: u64, len: u64, tag: char) -> Result<i32, String> {
+        use std::os::fd::AsRawFd;
+        let f = self.payload(tag, len)?;
+        let (base, _) = self.rings[ring].1.ok_or("no registered buffer")?;
+        let ptr = (base + off) as *mut u8;
+        self.rings[ring]
+            .0
+            .read_fixed(f.as_raw_fd(), ptr, len as usize, 0)
+            .map_err(|e| e.to_string())
+    }
+
+    /// A device read of fixed buffer `ring` at `off`: what it read.
+    fn dma_out(&mut self, ring: usize, off: u64, len: u64) -> Result<Option<Vec<u8>>, String> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::FileExt;
+        let f = self.scratch()?;
+        let Some((base, _)) = self.rings[ring].1 else {
+            return Ok(None);
+        };
+        let ptr = (base + off) as *const u8;
+        let n = self.rings[ring]
+            .0
+            .write_fixed(f.as_raw_fd(), ptr, len as usize, 0)
+            .map_err(|e| e.to_string())?;
+        if n != len as i32 {
+            return Ok(None);
+        }
+        let mut b = vec![0u8; len as usize];
+        f.read_exact_at(&mut b, 0).map_err(|e| e.to_string())?;
+        Ok(Some(b))
+    }
+
+    /// Runs statement `pc` of actor `who` (this executor's own, or a peer's
+    /// device access on an MR of ours). Returns the result and what to bind.
+    fn run(&mut self, who: usize, pc: usize) -> Result<(Option<String>, Option<Val>), String> {
+        let op = &self.scn.actors[who].body[pc];
+        let call = op.call.clone();
+        // An argument naming a failed call: the statement is skipped.
+        let failed = |e: &Self, a: Arg| matches!(a, Arg::Var(s, _) if matches!(e.vars[s], Some(Val::Failed)));
+        macro_rules! v {
+            ($a:expr) => {
+                match self.val($a) {
+                    Ok(x) => x,
+                    Err(()) if failed(self, $a) => return Ok((None, Some(Val::Failed))),
+                    Err(()) => return Ok((Some("= -EFAULT".into()), Some(Val::Failed))),
+                }
+            };
+        }
+        let ok0 = |r: i32| -> (Option<String>, Option<Val>) {
+            if r == 0 {
+                (Some("= 0".into()), None)
+            } else {
+                (Some(last_err()), Some(Val::Failed))
+            }
+        };
+        Ok(match call {
+            Call::Mmap {
+                len, prot, flags, ..
+            } => {
+                let len = v!(len);
+                // SAFETY: a fresh anonymous mapping at an address the kernel picks.
+                let p = unsafe {
+                    libc::mmap(
+                        std::ptr::null_mut(),
+                        len as usize,
+                        prot as i32,
+                        flags as i32,
+                        -1,
+                        0,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    (Some(last_err()), Some(Val::Failed))
+                } else {
+                    (Some(format!("= {:#x}", p as u64)), Some(Val::Int(p as u64)))
+                }
+            }
+            Call::Munmap { addr, len } => {
+                let (a, l) = (v!(addr), v!(len));
+                // SAFETY: unmapping a range of this executor's (scenario's) own address space.
+                ok0(unsafe { libc::munmap(a as *mut _, l as usize) })
+            }
+            Call::Madvise { addr, len, advice } => {
+                let (a, l) = (v!(addr), v!(len));
+                // SAFETY: advice on this executor's own range.
+                ok0(unsafe { libc::madvise(a as *mut _, l as usize, advice as i32) })
+            }
+            Call::Memset { addr, tag, len } => {
+                let (a, l) = (v!(addr), v!(len));
+                // SAFETY: the scenario's store; a fault kills this executor
+                // (SIGSEGV), which the coordinator records as -EFAULT.
+                unsafe { std::ptr::write_bytes(a as *mut u8, tag as u8, l as usize) };
+                (None, None)
+            }
+            Call::Load { addr, len } => {
+                let (a, l) = (v!(addr), v!(len));
+                let mut b = vec![0u8; l as usize];
+                for (i, x) in b.iter_mut().enumerate().step_by(PAGE) {
+                    // SAFETY: the scenario's load; a fault kills this executor.
+                    *x = unsafe { std::ptr::read_volatile((a as usize + i) as *const u8) };
+                }
+                (Some(format!("= {}", describe_pages(&b))), None)
+            }
+            Call::IoUringSetup => match Ring::new() {
+                Ok(r) => {
+                    self.rings.push((r, None));
+                    (
+                        Some("= <handle>".into()),
+                        Some(Val::Ring(self.rings.len() - 1)),
+                    )
+                }
+                Err(e) => (
+                    Some(format!("= -{}", errno_name(e.raw_os_error().unwrap_or(0)))),
+                    Some(Val::Failed),
+                ),
+            },
+            Call::RegisterBuffers { ring, addr, len } => {
+                let Some(Val::Ring(r)) = self.obj(ring) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let (a, l) = (v!(addr), v!(len));
+                match self.rings[r].0.register(a as *mut u8, l as usize) {
+                    Ok(()) => {
+                        self.rings[r].1 = Some((a, l));
+                        (Some("= 0".into()), None)
+                    }
+                    Err(e) => (
+                        Some(format!("= -{}", errno_name(e.raw_os_error().unwrap_or(0)))),
+                        None,
+                    ),
+                }
+            }
+            Call::UnregisterBuffers { ring } | Call::DeregMr { mr: ring } => {
+                let r = match self.obj(ring) {
+                    Some(Val::Ring(r) | Val::Mr(r)) => r,
+                    _ => return Ok((None, Some(Val::Failed))),
+                };
+                self.rings[r].1 = None;
+                match self.rings[r].0.unregister() {
+                    Ok(()) => (Some("= 0".into()), None),
+                    Err(e) => (
+                        Some(format!("= -{}", errno_name(e.raw_os_error().unwrap_or(0)))),
+                        None,
+                    ),
+                }
+            }
+            Call::ReadFixed {
+                ring,
+                off,
+                len,
+                tag,
+            } => {
+                let Some(Val::Ring(r)) = self.obj(ring) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let (o, l) = (v!(off), v!(len));
+                let n = self.dma_in(r, o, l, tag)?;
+                (
+                    Some(if n < 0 {
+                        format!("= -{}", errno_name(-n))
+                    } else {
+                        format!("= cqe.res {n}")
+                    }),
+                    None,
+                )
+            }
+            Call::WriteFixed { ring, off, len } => {
+                let Some(Val::Ring(r)) = self.obj(ring) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let (o, l) = (v!(off), v!(len));
+                match self.dma_out(r, o, l)? {
+                    Some(b) => (Some(format!("= device read {}", describe_pages(&b))), None),
+                    None => (Some("= -EFAULT".into()), None),
+                }
+            }
+            Call::RegMr { addr, len, .. } => {
+                let (a, l) = (v!(addr), v!(len));
+                let start = a / PAGE as u64 * PAGE as u64;
+                let end = (a + l).div_ceil(PAGE as u64) * PAGE as u64;
+                let mut ring = Ring::new().map_err(|e| format!("io_uring unavailable: {e}"))?;
+                match ring.register(start as *mut u8, (end - start) as usize) {
+                    Ok(()) => {
+                        self.rings.push((ring, Some((start, end - start))));
+                        (
+                            Some("= <handle>".into()),
+                            Some(Val::Mr(self.rings.len() - 1)),
+                        )
+                    }
+                    Err(e) => (
+                        Some(format!("= -{}", errno_name(e.raw_os_error().unwrap_or(0)))),
+                        Some(Val::Failed),
+                    ),
+                }
+            }
+            Call::Pipe => {
+                let mut p = [0; 2];
+                // SAFETY: creating a pipe into a local array.
+                if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_NONBLOCK) } != 0 {
+                    (Some(last_err()), Some(Val::Failed))
+                } else {
+                    // SAFETY: sizing our own pipe (failure keeps the default).
+                    unsafe { libc::fcntl(p[1], libc::F_SETPIPE_SZ, 256 * PAGE as i32) };
+                    (Some("= <handle>".into()), Some(Val::Pipe(p[0], p[1])))
+                }
+            }
+            Call::Vmsplice {
+                pipe,
+                addr,
+                len,
+                nr_segs,
+            } => {
+                let Some(Val::Pipe(_, w)) = self.obj(pipe) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let (a, l) = (v!(addr), v!(len));
+                let iov = vec![
+                    libc::iovec {
+                        iov_base: a as *mut _,
+                        iov_len: l as usize
+                    };
+                    nr_segs as usize
+                ];
+                // SAFETY: vmsplice of our own range into our own pipe.
+                let r =
+                    unsafe { libc::vmsplice(w, iov.as_ptr(), iov.len(), libc::SPLICE_F_NONBLOCK) };
+                if r < 0 {
+                    (Some(last_err()), None)
+                } else {
+                    (Some(format!("= {r}")), None)
+                }
+            }
+            Call::PipeRead { pipe } => {
+                let Some(Val::Pipe(r, _)) = self.obj(pipe) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let mut all = Vec::new();
+                let mut b = vec![0u8; PAGE];
+                loop {
+                    // SAFETY: reading our own non-blocking pipe into a local buffer.
+                    let n = unsafe { libc::read(r, b.as_mut_ptr() as *mut _, PAGE) };
+                    if n <= 0 {
+                        break;
+                    }
+                    all.extend_from_slice(&b[..n as usize]);
+                }
+                (
+                    Some(format!(
+                        "= {}",
+                        if all.is_empty() {
+                            String::new()
+                        } else {
+                            describe_pages(&all)
+                        }
+                    )),
+                    None,
+                )
+            }
+            Call::RdmaWrite { mr, tag } => {
+                let r = match self.vars[mr.slot] {
+                    Some(Val::Mr(r)) => r,
+                    _ => return Ok((Some("= IBV_WC_REM_ACCESS_ERR (no MR)".into()), None)),
+                };
+                let Some((_, len)) = self.rings[r].1 else {
+                    return Ok((Some("= IBV_WC_REM_ACCESS_ERR".into()), None));
+                };
+                let n = self.dma_in(r, 0, len, tag)?;
+                (
+                    Some(if n == len as i32 {
+                        "= IBV_WC_SUCCESS".into()
+                    } else {
+                        "= IBV_WC_REM_ACCESS_ERR".into()
+                    }),
+                    None,
+                )
+            }
+            Call::RdmaRead { mr } => {
+                let r = match self.vars[mr.slot] {
+                    Some(Val::Mr(r)) => r,
+                    _ => return Ok((Some("= IBV_WC_REM_ACCESS_ERR (no MR)".into()), None)),
+                };
+                let Some((_, len)) = self.rings[r].1 else {
+                    return Ok((Some("= IBV_WC_REM_ACCESS_ERR".into()), None));
+                };
+                match self.dma_out(r, 0, len)? {
+                    Some(b) => (
+                        Some(format!("= IBV_WC_SUCCESS, read {}", describe_pages(&b))),
+                        None,
+                    ),
+                    None => (Some("= IBV_WC_REM_ACCESS_ERR".into()), None),
+                }
+            }
+            Call::Wait { .. } => (None, None),
+            other => return Err(format!("no live mapping for {other:?}")),
+        })
+    }
+
+    /// The executor loop: never returns.
+    fn serve(mut self, pipes: &[Pipes]) -> ! {
+        loop {
+            let mut cmd = [0u8; 5];
+            if !read_exact(pipes[self.me].cmd_r, &mut cmd) || cmd[0] == QUIT {
+                // Reap our own children that already quit, then leave without
+                // running destructors (rings stay registered until the fd closes).
+                // SAFETY: non-blocking reaping and _exit.
+                unsafe {
+                    while libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) > 0 {}
+                    libc::_exit(0)
+                }
+            }
+            let who = u16::from_le_bytes([cmd[1], cmd[2]]) as usize;
+            let pc = u16::from_le_bytes([cmd[3], cmd[4]]) as usize;
+            let me = self.me;
+            let call = self.scn.actors[who].body[pc].call.clone();
+            if cmd[0] == RUN {
+                match call {
+                    Call::Fork { child } => {
+                        // SAFETY: fork of this single-threaded executor; the child
+                        // continues this loop as the executor of `child`.
+                        let pid = unsafe { libc::fork() };
+                        if pid == 0 {
+                            self.me = child;
+                            continue;
+                        }
+                        let (res, bind) = if pid < 0 {
+                            (Some(last_err()), Some(Val::Failed))
+                        } else {
+                            (Some("= <handle>".into()), None)
+                        };
+                        self.bind(who, pc, bind);
+                        reply(pipes[me].rep_w, res.as_deref());
+                        continue;
+                    }
+                    Call::Exit => {
+                        reply(pipes[me].rep_w, None);
+                        // SAFETY: the scenario's exit(): leave now.
+                        unsafe { libc::_exit(0) };
+                    }
+                    _ => {}
+                }
+            }
+            match self.run(who, pc) {
+                Ok((res, bind)) => {
+                    if cmd[0] == RUN {
+                        self.bind(who, pc, bind);
+                    }
+                    reply(pipes[me].rep_w, res.as_deref());
+                }
+                Err(e) => reply(pipes[me].rep_w, Some(&format!("(executor error: {e})"))),
+            }
+        }
+    }
+
+    /// Binds the statement's variable, if it has one and the step gave a value.
+    fn bind(&mut self, who: usize, pc: usize, v: Option<Val>) {
+        if let (Some(slot), Some(x)) = (self.scn.actors[who].body[pc].bind, v) {
+            self.vars[slot] = Some(x);
+        }
+    }
+}
+
+fn reply(fd: RawFd, s: Option<&str>) {
+    let mut b = Vec::new();
+    match s {
+        Some(s) => {
+            b.push(1);
+            b.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            b.extend_from_slice(s.as_bytes());
+        }
+        None => b.push(0),
+    }
+    write_all(fd, &b);
+}
+
+fn read_reply(fd: RawFd) -> Option<Option<String>> {
+    let mut st = [0u8; 1];
+    if !read_exact(fd, &mut st) {
+        return None;
+    }
+    if st[0] == 0 {
+        return Some(None);
+    }
+    let mut l = [0u8; 4];
+    if !read_exact(fd, &mut l) {
+        return None;
+    }
+    let mut b = vec![0u8; u32::from_le_bytes(l) as usize];
+    if !read_exact(fd, &mut b) {
+        return None;
+    }
+    Some(Some(String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// Runs `trace` on the kernel; returns each step's result and the
+/// `nr_foll_pin_acquired` delta over the trace.
+pub fn run(
+    scn: &Scenario,
+    trace: &[Action],
+    dir: &Path,
+) -> Result<(Vec<Option<String>>, u64), String> {
+    // SAFETY: makes orphaned executors our children, so that we reap them.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let mut pipes = Vec::new();
+    for _ in &scn.actors {
+        let (cmd_r, cmd_w) = pipe()?;
+        let (rep_r, rep_w) = pipe()?;
+        pipes.push(Pipes {
+            cmd_r,
+            cmd_w,
+            rep_r,
+            rep_w,
+        });
+    }
+    let close_all = |pipes: &[Pipes]| {
+        for p in pipes {
+            // SAFETY: closing the pipes this run created.
+            unsafe {
+                libc::close(p.cmd_r);
+                libc::close(p.cmd_w);
+                libc::close(p.rep_r);
+                libc::close(p.rep_w);
+            }
+        }
+    };
+    let (a0, _) = sys::pin_counters().map_err(|e| format!("pin counters: {e}"))?;
+    for (i, a) in scn.actors.iter().enumerate() {
+        if a.kind != Kind::Process {
+            continue;
+        }
+        // SAFETY: fork of the (single-threaded) probe; the child only runs the
+        // executor loop and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            close_all(&pipes);
+            return Err(format!("fork: {}", std::io::Error::last_os_error()));
+        }
+        if pid == 0 {
+            Exec {
+                scn,
+                me: i,
+                vars: vec![None; scn.vars.len()],
+                rings: Vec::new(),
+                dir: dir.to_path_buf(),
+            }
+            .serve(&pipes);
+        }
+    }
+    let mut alive = vec![true; scn.actors.len()];
+    let mut results = Vec::new();
+    for a in trace {
+        let i = a.actor as usize;
+        let pc = results_pc(scn, trace, results.len());
+        let call = &scn.actors[i].body[pc].call;
+        let (target, kind) = match (scn.actors[i].kind, call) {
+            (_, Call::Wait { .. }) => {
+                results.push(None);
+                continue;
+            }
+            (Kind::Peer, Call::RdmaWrite { mr, .. } | Call::RdmaRead { mr }) => (mr.actor, DEVICE),
+            _ => (i, RUN),
+        };
+        if !alive[target] {
+            results.push(Some(match kind {
+                DEVICE => "= IBV_WC_REM_ACCESS_ERR".to_string(),
+                _ => "= -EFAULT".to_string(),
+            }));
+            continue;
+        }
+        let mut cmd = vec![kind];
+        cmd.extend_from_slice(&(i as u16).to_le_bytes());
+        cmd.extend_from_slice(&(pc as u16).to_le_bytes());
+        write_all(pipes[target].cmd_w, &cmd);
+        match read_reply(pipes[target].rep_r) {
+            Some(r) => {
+                if matches!(call, Call::Exit) {
+                    alive[target] = false;
+                }
+                results.push(r);
+            }
+            None => {
+                // The executor died: a fault in a CPU access (SIGSEGV).
+                alive[target] = false;
+                results.push(Some("= -EFAULT".into()));
+            }
+        }
+    }
+    let (a1, _) = sys::pin_counters().map_err(|e| format!("pin counters: {e}"))?;
+    // Children first, so that a parent's exit does not race its child's quit.
+    for (i, p) in pipes.iter().enumerate().rev() {
+        if alive[i] {
+            write_all(p.cmd_w, &[QUIT, 0, 0, 0, 0]);
+        }
+    }
+    close_all(&pipes);
+    // SAFETY: reaping every executor (ours, or orphans re-parented to us).
+    unsafe { while libc::waitpid(-1, std::ptr::null_mut(), 0) > 0 {} };
+    if let Ok((a, _)) = sys::pin_counters() {
+        sys::wait_balanced(a);
+    }
+    Ok((results, a1 - a0))
+}
+
+/// The pc of the `k`-th step of `trace` in its actor's body.
+fn results_pc(scn: &Scenario, trace: &[Action], k: usize) -> usize {
+    let me = trace[k].actor;
+    let _ = scn;
+    trace[..k].iter().filter(|a| a.actor == me).count()
+}
