@@ -180,7 +180,7 @@ enum Cmd {
         #[arg(long, short = 'p')]
         policy: Option<String>,
         /// With --replay: traces sampled per scenario (deterministic seeded walks, distinct interleavings).
-        #[arg(long, default_value_t = 40)]
+        #[arg(long, default_value_t = 60)]
         max_traces: usize,
     },
     /// Write a self-contained HTML report: the matrix and an SVG timeline of every bad outcome.

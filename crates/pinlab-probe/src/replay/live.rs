@@ -20,7 +20,7 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use pinlab_scenario::bind::{Arg, Call, Kind, Scenario};
 use pinlab_scenario::model::Action;
@@ -31,6 +31,25 @@ const RUN: u8 = 1;
 const DEVICE: u8 = 2;
 const QUIT: u8 = 0xff;
 
+/// Where a trace's files live: scenario paths map to `root/<path>`, and
+/// `/dev/shm/<name>` to `shm/<name>` (fresh directories per trace).
+#[derive(Debug, Clone)]
+pub struct Files {
+    /// Directory on the private ext4.
+    pub root: PathBuf,
+    /// Directory in the /dev/shm tmpfs.
+    pub shm: PathBuf,
+}
+
+impl Files {
+    fn path(&self, p: &str) -> PathBuf {
+        match p.strip_prefix("/dev/shm/") {
+            Some(name) => self.shm.join(name),
+            None => self.root.join(p.trim_start_matches('/')),
+        }
+    }
+}
+
 /// A variable's live value.
 #[derive(Debug, Clone, Copy)]
 enum Val {
@@ -38,6 +57,7 @@ enum Val {
     Ring(usize),
     Mr(usize),
     Pipe(RawFd, RawFd),
+    File(RawFd),
     Failed,
 }
 
@@ -48,7 +68,7 @@ struct Exec<'a> {
     vars: Vec<Option<Val>>,
     /// Rings, with the buffer registered on each (start, length).
     rings: Vec<(Ring, Option<(u64, u64)>)>,
-    dir: PathBuf,
+    files: Files,
 }
 
 /// Per-actor pipes: (command read, command write, reply read, reply write).
@@ -158,7 +178,10 @@ impl Exec<'_> {
     }
 
     fn payload(&self, tag: char, len: u64) -> Result<std::fs::File, String> {
-        let p = self.dir.join(format!("payload-{}-{len}", tag as u32));
+        let p = self
+            .files
+            .root
+            .join(format!(".payload-{}-{len}", tag as u32));
         if !p.exists() {
             std::fs::write(&p, vec![tag as u8; len as usize]).map_err(|e| e.to_string())?;
         }
@@ -166,7 +189,7 @@ impl Exec<'_> {
     }
 
     fn scratch(&self) -> Result<std::fs::File, String> {
-        let p = self.dir.join(format!("scratch-{}", sys::getpid()));
+        let p = self.files.root.join(format!(".scratch-{}", sys::getpid()));
         std::fs::OpenOptions::new()
             .create(true)
             .truncate(true)
@@ -469,6 +492,161 @@ impl Exec<'_> {
                     None => (Some("= IBV_WC_REM_ACCESS_ERR".into()), None),
                 }
             }
+            Call::Open { path, flags } => {
+                let c = std::ffi::CString::new(self.files.path(&path).to_string_lossy().as_bytes())
+                    .map_err(|e| e.to_string())?;
+                // SAFETY: opening a file of this trace's private directories.
+                let fd = unsafe { libc::open(c.as_ptr(), flags as i32, 0o644) };
+                if fd < 0 {
+                    (Some(last_err()), Some(Val::Failed))
+                } else {
+                    (Some("= <handle>".into()), Some(Val::File(fd)))
+                }
+            }
+            Call::MemfdCreate { name, .. } => {
+                let c = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
+                // SAFETY: a new anonymous memfd.
+                let fd = unsafe { libc::memfd_create(c.as_ptr(), 0) };
+                if fd < 0 {
+                    (Some(last_err()), Some(Val::Failed))
+                } else {
+                    (Some("= <handle>".into()), Some(Val::File(fd)))
+                }
+            }
+            Call::Close { fd } => {
+                let Some(Val::File(f)) = self.obj(fd) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                // SAFETY: closing the scenario's own descriptor.
+                ok0(unsafe { libc::close(f) })
+            }
+            Call::MmapFile {
+                len,
+                prot,
+                flags,
+                fd,
+                off,
+            } => {
+                let Some(Val::File(f)) = self.obj(fd) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let (l, o) = (v!(len), v!(off));
+                // SAFETY: a fresh file mapping at an address the kernel picks.
+                let p = unsafe {
+                    libc::mmap(
+                        std::ptr::null_mut(),
+                        l as usize,
+                        prot as i32,
+                        flags as i32,
+                        f,
+                        o as i64,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    (Some(last_err()), Some(Val::Failed))
+                } else {
+                    (Some(format!("= {:#x}", p as u64)), Some(Val::Int(p as u64)))
+                }
+            }
+            Call::Ftruncate { fd, len } => {
+                let Some(Val::File(f)) = self.obj(fd) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let l = v!(len);
+                // SAFETY: truncating the scenario's own file.
+                ok0(unsafe { libc::ftruncate(f, l as i64) })
+            }
+            Call::Fallocate { fd, mode, off, len } => {
+                let Some(Val::File(f)) = self.obj(fd) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let (o, l) = (v!(off), v!(len));
+                // SAFETY: fallocate on the scenario's own file.
+                ok0(unsafe { libc::fallocate(f, mode as i32, o as i64, l as i64) })
+            }
+            Call::FileWrite { fd, tag, len, off } => {
+                let Some(Val::File(f)) = self.obj(fd) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let l = v!(len);
+                let b = vec![tag as u8; l as usize];
+                let r = match off {
+                    // SAFETY: writing a local buffer to the scenario's own file.
+                    Some(o) => unsafe {
+                        libc::pwrite(f, b.as_ptr() as *const _, b.len(), v!(o) as i64)
+                    },
+                    // SAFETY: the same, at the file position.
+                    None => unsafe { libc::write(f, b.as_ptr() as *const _, b.len()) },
+                };
+                (
+                    Some(if r < 0 { last_err() } else { format!("= {r}") }),
+                    None,
+                )
+            }
+            Call::FileRead { fd, buf, len, off } => {
+                let Some(Val::File(f)) = self.obj(fd) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let (l, o) = (v!(len), v!(off));
+                match buf {
+                    Some(b) => {
+                        let b = v!(b);
+                        // SAFETY: reading into the scenario's own buffer; a fault
+                        // there returns EFAULT.
+                        let r = unsafe { libc::pread(f, b as *mut _, l as usize, o as i64) };
+                        (
+                            Some(if r < 0 { last_err() } else { format!("= {r}") }),
+                            None,
+                        )
+                    }
+                    None => {
+                        let mut b = vec![0u8; l as usize];
+                        // SAFETY: reading into a local buffer.
+                        let r =
+                            unsafe { libc::pread(f, b.as_mut_ptr() as *mut _, b.len(), o as i64) };
+                        if r < 0 {
+                            (Some(last_err()), None)
+                        } else {
+                            b.truncate(r as usize);
+                            (Some(format!("= {}", describe_pages(&b))), None)
+                        }
+                    }
+                }
+            }
+            Call::Fsync { fd } => {
+                let Some(Val::File(f)) = self.obj(fd) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                // SAFETY: fsync of the scenario's own file.
+                ok0(unsafe { libc::fsync(f) })
+            }
+            Call::Sync => {
+                // The scenario's sync() writes back its files: syncfs of the
+                // private filesystem, not of the whole host.
+                let c = std::ffi::CString::new(self.files.root.to_string_lossy().as_bytes())
+                    .map_err(|e| e.to_string())?;
+                // SAFETY: open + syncfs + close of our own directory.
+                unsafe {
+                    let d = libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                    if d >= 0 {
+                        libc::syncfs(d);
+                        libc::close(d);
+                    }
+                }
+                (None, None)
+            }
+            Call::Lseek { fd, off, whence } => {
+                let Some(Val::File(f)) = self.obj(fd) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let o = v!(off);
+                // SAFETY: lseek on the scenario's own file.
+                let r = unsafe { libc::lseek(f, o as i64, whence as i32) };
+                (
+                    Some(if r < 0 { last_err() } else { format!("= {r}") }),
+                    None,
+                )
+            }
             Call::Wait { .. } => (None, None),
             other => return Err(format!("no live mapping for {other:?}")),
         })
@@ -538,6 +716,23 @@ impl Exec<'_> {
     }
 }
 
+/// `syncfs` of the filesystem holding `dir`: whether it succeeded.
+fn syncfs(dir: &std::path::Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(dir.to_string_lossy().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: open + syncfs + close of our own directory.
+    unsafe {
+        let d = libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+        if d < 0 {
+            return false;
+        }
+        let r = libc::syncfs(d);
+        libc::close(d);
+        r == 0
+    }
+}
+
 fn reply(fd: RawFd, s: Option<&str>) {
     let mut b = Vec::new();
     match s {
@@ -570,12 +765,13 @@ fn read_reply(fd: RawFd) -> Option<Option<String>> {
     Some(Some(String::from_utf8_lossy(&b).into_owned()))
 }
 
-/// Runs `trace` on the kernel; returns each step's result and the
-/// `nr_foll_pin_acquired` delta over the trace.
+/// Runs `trace` on the kernel (`pred` gives each step's statement); returns each
+/// step's result and the `nr_foll_pin_acquired` delta over the trace.
 pub fn run(
     scn: &Scenario,
     trace: &[Action],
-    dir: &Path,
+    pred: &[super::Predicted],
+    files: &Files,
 ) -> Result<(Vec<Option<String>>, u64), String> {
     // SAFETY: makes orphaned executors our children, so that we reap them.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
@@ -619,7 +815,7 @@ pub fn run(
                 me: i,
                 vars: vec![None; scn.vars.len()],
                 rings: Vec::new(),
-                dir: dir.to_path_buf(),
+                files: files.clone(),
             }
             .serve(&pipes);
         }
@@ -628,10 +824,23 @@ pub fn run(
     let mut results = Vec::new();
     for a in trace {
         let i = a.actor as usize;
-        let pc = results_pc(scn, trace, results.len());
+        let pc = pred[results.len()].pc;
         let call = &scn.actors[i].body[pc].call;
+        if !pred[results.len()].ends {
+            // An inner step of a split statement: the call runs at its last step.
+            results.push(None);
+            continue;
+        }
         let (target, kind) = match (scn.actors[i].kind, call) {
             (_, Call::Wait { .. }) => {
+                results.push(None);
+                continue;
+            }
+            (Kind::Kthread, Call::Writeback | Call::Sync) => {
+                // The pass has no return value; its effect shows in later steps.
+                if !syncfs(&files.root) {
+                    return Err("syncfs of the private filesystem failed".into());
+                }
                 results.push(None);
                 continue;
             }
@@ -677,11 +886,4 @@ pub fn run(
         sys::wait_balanced(a);
     }
     Ok((results, a1 - a0))
-}
-
-/// The pc of the `k`-th step of `trace` in its actor's body.
-fn results_pc(scn: &Scenario, trace: &[Action], k: usize) -> usize {
-    let me = trace[k].actor;
-    let _ = scn;
-    trace[..k].iter().filter(|a| a.actor == me).count()
 }

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use pinlab_explore::{Model, SplitMix64};
 use pinlab_model::Policy;
 use pinlab_scenario::bind::{Call, Kind, Scenario};
-use pinlab_scenario::model::{Action, Bound};
+use pinlab_scenario::model::{Action, Bound, Status};
 
 pub mod live;
 
@@ -84,9 +84,12 @@ pub fn sample_traces(scn: &Scenario, policy: &Policy, n: usize) -> Vec<Vec<Actio
 pub fn unsupported(scn: &Scenario, kind: Kind, call: &Call) -> Option<String> {
     use pinlab_model::dev::rdma::access::*;
     let why = |s: &str| Some(s.to_string());
-    match kind {
-        Kind::Kthread => return why("a kernel thread's pass (writeback, reclaim) has no step-by-step user-space trigger yet"),
-        Kind::Child { thread: true, .. } => return why("threads are not replayed yet"),
+    match (kind, call) {
+        // The flusher's pass over the scenario's files: syncfs of the private
+        // filesystem (submit and wait), run when its last model step comes.
+        (Kind::Kthread, Call::Writeback | Call::Sync) => return None,
+        (Kind::Kthread, _) => return why("kswapd's pass and drop_caches have no faithful user-space trigger yet (MADV_PAGEOUT/FADV_DONTNEED do not unmap and strip buffers the same way)"),
+        (Kind::Child { thread: true, .. }, _) => return why("threads are not replayed yet"),
         _ => {}
     }
     match call {
@@ -110,6 +113,22 @@ pub fn unsupported(scn: &Scenario, kind: Kind, call: &Call) -> Option<String> {
         | Call::PipeRead { .. }
         | Call::RdmaWrite { .. }
         | Call::RdmaRead { .. } => None,
+        Call::Open { path, .. }
+            if path.starts_with("/mnt/pmem") || path.starts_with("/dev/dax") || path == "/dev/zero" =>
+        {
+            why("fs-dax, device dax and /dev/zero files (no pmem on this host; /dev/zero not mapped yet)")
+        }
+        Call::Open { .. }
+        | Call::MemfdCreate { hugetlb: false, .. }
+        | Call::Close { .. }
+        | Call::MmapFile { .. }
+        | Call::Ftruncate { .. }
+        | Call::Fallocate { .. }
+        | Call::FileWrite { .. }
+        | Call::FileRead { .. }
+        | Call::Fsync { .. }
+        | Call::Sync
+        | Call::Lseek { .. } => None,
         Call::Vmsplice { nr_segs, .. } if *nr_segs <= 64 => None,
         Call::Vmsplice { .. } => why("vmsplice of more than 64 iovecs (pipe capacity)"),
         Call::RegMr { access, .. }
@@ -133,39 +152,60 @@ fn call_name(c: &Call) -> String {
     s.split([' ', '{', '(']).next().unwrap_or("").to_string()
 }
 
-/// The model's prediction along `trace`: per step, the actor name, the statement
-/// text and the result (`= ...` or none), and the trace's
+/// One step of the model's prediction.
+#[derive(Debug, Clone)]
+pub struct Predicted {
+    /// Actor name.
+    pub actor: String,
+    /// The statement as written (with the sub-step, if any).
+    pub text: String,
+    /// Its result (`= ...`), if it has one.
+    pub result: Option<String>,
+    /// The statement's index in the actor's body.
+    pub pc: usize,
+    /// Whether the statement ended with this step (false for the inner steps
+    /// of a statement the model splits where the kernel sleeps).
+    pub ends: bool,
+}
+
+/// The model's prediction along `trace`, and the trace's
 /// `nr_foll_pin_acquired` delta.
-pub fn predict(
-    scn: &Scenario,
-    policy: &Policy,
-    trace: &[Action],
-) -> (Vec<(String, String, Option<String>)>, u64) {
+pub fn predict(scn: &Scenario, policy: &Policy, trace: &[Action]) -> (Vec<Predicted>, u64) {
     let model = Bound { scn, policy };
     let mut s = model.initial_state();
     let mut out = Vec::new();
     for a in trace {
-        let info = model.exec(&mut s, a.actor as usize);
-        out.push((
-            scn.actors[a.actor as usize].name.clone(),
-            info.text,
-            info.result,
-        ));
+        let i = a.actor as usize;
+        let pc = s.actors[i].pc as usize;
+        let info = model.exec(&mut s, i);
+        let ends = s.actors[i].pc as usize != pc || s.actors[i].status != Status::Running;
+        out.push(Predicted {
+            actor: scn.actors[i].name.clone(),
+            text: info.text,
+            result: info.result,
+            pc,
+            ends,
+        });
     }
     (out, s.m.vmstat.nr_foll_pin_acquired)
 }
 
 /// The first statement of `trace` the live replay cannot run, as a reason.
-pub fn trace_unsupported(scn: &Scenario, trace: &[Action]) -> Option<String> {
-    let mut pcs = vec![0usize; scn.actors.len()];
-    for a in trace {
-        let i = a.actor as usize;
-        let prog = &scn.actors[i];
-        let op = &prog.body[pcs[i]];
+pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -> Option<String> {
+    for (k, (a, p)) in trace.iter().zip(pred).enumerate() {
+        let prog = &scn.actors[a.actor as usize];
+        let op = &prog.body[p.pc];
         if let Some(why) = unsupported(scn, prog.kind, &op.call) {
             return Some(format!("{} `{}`: {why}", prog.name, op.text));
         }
-        pcs[i] += 1;
+        // The inner steps of a statement the model splits run as the one
+        // system call when they are consecutive (nobody runs in between).
+        if !p.ends && trace.get(k + 1).is_none_or(|b| b.actor != a.actor) {
+            return Some(format!(
+                "{} `{}` runs in several model steps (the kernel sleeps inside it: direct I/O, writeback, a device fault or a DAX wait); its inner timing cannot be driven from user space",
+                prog.name, op.text
+            ));
+        }
     }
     if !scn.cfg.swap && scn.cfg.nr_hugepages == 0 {
         None
@@ -174,8 +214,9 @@ pub fn trace_unsupported(scn: &Scenario, trace: &[Action]) -> Option<String> {
     }
 }
 
-/// Handle-returning statements: their values (addresses, pids, ids) differ
-/// between the model and the kernel, so only success or the errno is compared.
+/// Handle-returning statements: their values (addresses, pids, ids, descriptors)
+/// differ between the model and the kernel, so only success or the errno is
+/// compared.
 fn normalize(call: &Call, r: &Option<String>) -> Option<String> {
     let handle = matches!(
         call,
@@ -184,11 +225,57 @@ fn normalize(call: &Call, r: &Option<String>) -> Option<String> {
             | Call::IoUringSetup
             | Call::RegMr { .. }
             | Call::Pipe
+            | Call::Open { .. }
+            | Call::MemfdCreate { .. }
+            | Call::MmapFile { .. }
     );
     match r {
         Some(s) if handle && !s.starts_with("= -") => Some("= <handle>".into()),
-        other => other.clone(),
+        // A split statement's last step carries its sub-step in brackets
+        // (`= 4096 [DIO: unpin_user_pages_dirty_lock]`): the value is before.
+        Some(s) => Some(s.split(" [").next().unwrap_or(s).to_string()),
+        None => None,
     }
+}
+
+/// Whether a scenario opens files.
+fn uses_files(scn: &Scenario) -> bool {
+    scn.actors
+        .iter()
+        .flat_map(|a| &a.body)
+        .any(|o| matches!(o.call, Call::Open { .. } | Call::MemfdCreate { .. }))
+}
+
+/// Compares one live run with the prediction: the first difference, if any.
+fn compare(
+    scn: &Scenario,
+    trace: &[Action],
+    pred: &[Predicted],
+    live: &[Option<String>],
+) -> Option<String> {
+    for (i, (a, l)) in trace.iter().zip(live).enumerate() {
+        if !pred[i].ends {
+            // An inner step: the system call runs at the statement's last step.
+            continue;
+        }
+        let call = &scn.actors[a.actor as usize].body[pred[i].pc].call;
+        if matches!(call, Call::Writeback) {
+            // The flusher pass has no return value to compare.
+            continue;
+        }
+        let (m, l) = (normalize(call, &pred[i].result), normalize(call, l));
+        if m != l {
+            return Some(format!(
+                "step {} {}: `{}`: model {} / kernel {}",
+                i + 1,
+                pred[i].actor,
+                pred[i].text,
+                m.as_deref().unwrap_or("(no result)"),
+                l.as_deref().unwrap_or("(no result)")
+            ));
+        }
+    }
+    None
 }
 
 /// Replays up to `max` sampled traces of each scenario under `policy`.
@@ -202,7 +289,15 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
     let dir_entry = crate::journal::register(crate::journal::Undo::RemoveTree(dir.clone()))
         .ok_or("probe undo journal full")?;
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let shm = std::path::PathBuf::from(format!("/dev/shm/pinlab-replay-{}", crate::sys::getpid()));
+    let shm_entry = crate::journal::register(crate::journal::Undo::RemoveTree(shm.clone()))
+        .ok_or("probe undo journal full")?;
     let root = crate::sys::is_root() && crate::sys::pin_counters().is_ok();
+    // A private ext4 for the scenarios' files, and a private directory in the
+    // /dev/shm tmpfs; each trace gets fresh directories in both.
+    let ext4 = (root && scns.iter().any(uses_files))
+        .then(|| crate::sys::LoopFs::new(&dir, "ext4", 64 << 20));
+    let mut n = 0;
     let mut out = Vec::new();
     for scn in scns {
         let mut scn = scn.clone();
@@ -210,78 +305,96 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
         let eff = policy.with_switches(&scn.driver_bugs);
         for (k, trace) in sample_traces(&scn, &eff, max).into_iter().enumerate() {
             let (pred, acq) = predict(&scn, &eff, &trace);
-            let steps: Vec<String> = pred.iter().map(|(a, t, _)| format!("{a}: {t}")).collect();
+            let steps: Vec<String> = pred
+                .iter()
+                .map(|p| format!("{}: {}", p.actor, p.text))
+                .collect();
             let name = format!("{}#{}", scn.name, k + 1);
-            let skip = |why: String| TraceResult {
+            let result = |verdict, diff| TraceResult {
                 name: name.clone(),
                 steps: steps.clone(),
-                verdict: crate::Verdict::Skip(why),
-                diff: None,
+                verdict,
+                diff,
             };
+            let skip = |why: String| result(crate::Verdict::Skip(why), None);
             if !root {
                 out.push(skip(
                     "needs root (nr_foll_pin_* via /proc/sys/vm/stat_refresh)".into(),
                 ));
                 continue;
             }
-            if let Some(why) = trace_unsupported(&scn, &trace) {
+            if let Some(why) = trace_unsupported(&scn, &trace, &pred) {
                 out.push(skip(why));
                 continue;
             }
+            n += 1;
+            let files = match (&ext4, uses_files(&scn)) {
+                (_, false) => live::Files {
+                    root: dir.clone(),
+                    shm: dir.clone(),
+                },
+                (Some(Ok(fs)), true) => {
+                    let f = live::Files {
+                        root: fs.dir.join(format!("t{n}")),
+                        shm: shm.join(format!("t{n}")),
+                    };
+                    if let Err(e) = std::fs::create_dir_all(&f.root)
+                        .and_then(|_| std::fs::create_dir_all(&f.shm))
+                    {
+                        out.push(skip(format!("trace directories: {e}")));
+                        continue;
+                    }
+                    f
+                }
+                (Some(Err(e)), true) => {
+                    out.push(skip(format!("no private ext4: {e}")));
+                    continue;
+                }
+                (None, true) => {
+                    out.push(skip("no private ext4".into()));
+                    continue;
+                }
+            };
+            // A run that differs only in the pin counters is run again; if the
+            // host is busy (foreign pins), the trace is skipped, not failed.
+            let mut verdict = crate::Verdict::Fail;
             let mut diff = None;
-            let mut outcome = None;
-            for _attempt in 0..2 {
-                let (live, live_acq) = match live::run(&scn, &trace, &dir) {
+            for _ in 0..2 {
+                let (live, live_acq) = match live::run(&scn, &trace, &pred, &files) {
                     Ok(x) => x,
                     Err(e) => {
-                        outcome = Some(crate::Verdict::Skip(e));
+                        verdict = crate::Verdict::Skip(e);
                         break;
                     }
                 };
-                diff = None;
-                let mut pcs = vec![0usize; scn.actors.len()];
-                for (i, (a, l)) in trace.iter().zip(&live).enumerate() {
-                    let actor = a.actor as usize;
-                    let call = &scn.actors[actor].body[pcs[actor]].call;
-                    pcs[actor] += 1;
-                    let (m, l) = (normalize(call, &pred[i].2), normalize(call, l));
-                    if m != l {
-                        diff = Some(format!(
-                            "step {} {}: `{}`: model {} / kernel {}",
-                            i + 1,
-                            pred[i].0,
-                            pred[i].1,
-                            m.as_deref().unwrap_or("(no result)"),
-                            l.as_deref().unwrap_or("(no result)")
-                        ));
-                        break;
-                    }
+                diff = compare(&scn, &trace, &pred, &live);
+                if diff.is_some() {
+                    verdict = crate::Verdict::Fail;
+                    break;
                 }
-                if diff.is_none() && live_acq != acq {
-                    diff = Some(format!(
-                        "nr_foll_pin_acquired over the trace: model +{acq} / kernel +{live_acq}"
-                    ));
-                    if let Some(noise) = crate::cases::host_noise() {
-                        outcome = Some(crate::Verdict::Skip(format!("host busy: {noise}")));
-                        break;
-                    }
-                    continue;
+                if live_acq == acq {
+                    verdict = crate::Verdict::Pass;
+                    break;
                 }
-                outcome = Some(if diff.is_none() {
-                    crate::Verdict::Pass
-                } else {
-                    crate::Verdict::Fail
-                });
-                break;
+                diff = Some(format!(
+                    "nr_foll_pin_acquired over the trace: model +{acq} / kernel +{live_acq}"
+                ));
+                if let Some(noise) = crate::cases::host_noise() {
+                    verdict = crate::Verdict::Skip(format!("host busy: {noise}"));
+                    break;
+                }
             }
-            out.push(TraceResult {
-                name,
-                steps,
-                verdict: outcome.unwrap_or(crate::Verdict::Fail),
-                diff,
-            });
+            let diff = if matches!(verdict, crate::Verdict::Fail) {
+                diff
+            } else {
+                None
+            };
+            out.push(result(verdict, diff));
         }
     }
+    drop(ext4);
+    let _ = std::fs::remove_dir_all(&shm);
+    shm_entry.undo();
     let _ = std::fs::remove_dir_all(&dir);
     dir_entry.undo();
     crate::journal::close();
