@@ -1,0 +1,118 @@
+//! `pinlab probe --replay`: explored interleavings run on the live kernel.
+//! Needs root (PFN-free, but the pin counters need /proc/sys/vm/stat_refresh);
+//! without it every trace is skipped with that reason, which is checked too.
+
+use std::process::Command;
+
+/// The probe takes an exclusive host lock: these tests take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn pinlab(args: &[&str]) -> (i32, serde_json::Value, String) {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(env!("CARGO_BIN_EXE_pinlab"))
+        .args(args)
+        .output()
+        .expect("run pinlab");
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        v,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn replayed_traces_agree_with_the_model() {
+    let (code, v, err) = pinlab(&[
+        "probe",
+        "--replay",
+        "fork-after-pin",
+        "--max-traces",
+        "8",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let traces = v["traces"].as_array().expect("traces");
+    assert_eq!(traces.len(), 8, "8 distinct interleavings");
+    if !root() {
+        assert!(traces.iter().all(|t| t["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("SKIP(needs root")));
+        return;
+    }
+    assert_eq!(v["failed"], 0, "{v:#}");
+    assert_eq!(v["passed"], 8, "{v:#}");
+    // The same traces, in the same order, every time (seeded walks).
+    let (_, w, _) = pinlab(&[
+        "probe",
+        "--replay",
+        "fork-after-pin",
+        "--max-traces",
+        "8",
+        "--json",
+    ]);
+    let steps = |x: &serde_json::Value| {
+        x["traces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["steps"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(steps(&v), steps(&w));
+}
+
+#[test]
+fn a_wrong_prediction_fails_with_both_values() {
+    if !root() {
+        return;
+    }
+    // legacy predicts FOLL_GET references (no nr_foll_pin) and the COW divergence
+    // at fork: the live kernel disagrees.
+    let (code, v, err) = pinlab(&[
+        "probe",
+        "--replay",
+        "fork-after-pin",
+        "--policy",
+        "legacy",
+        "--max-traces",
+        "10",
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(v["failed"], 10, "{v:#}");
+    let d = v["traces"][0]["diff"].as_str().unwrap();
+    assert!(d.contains("model") && d.contains("kernel"), "{d}");
+}
+
+#[test]
+fn unsupported_steps_skip_with_their_reason() {
+    let (code, v, err) = pinlab(&[
+        "probe",
+        "--replay",
+        "rdma-fsdax-truncate",
+        "--max-traces",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for t in v["traces"].as_array().unwrap() {
+        let s = t["verdict"].as_str().unwrap();
+        assert!(s.starts_with("SKIP("), "{s}");
+        if root() {
+            assert!(s.contains("no pmem on this host"), "{s}");
+        }
+    }
+}
