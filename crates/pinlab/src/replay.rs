@@ -43,7 +43,7 @@ pub(crate) fn replay_cmd(
             }
         };
         if json {
-            rows.push(serde_json::json!({"trace": r.name, "verdict": v, "steps": r.steps, "diff": r.diff}));
+            rows.push(serde_json::json!({"trace": r.name, "verdict": v, "steps": r.steps, "end": r.end, "diff": r.diff}));
         } else {
             println!("{v:<6} {}", r.name);
             if let Some(d) = &r.diff {

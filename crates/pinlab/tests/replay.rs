@@ -54,6 +54,18 @@ fn replayed_traces_agree_with_the_model() {
     }
     assert_eq!(v["failed"], 0, "{v:#}");
     assert_eq!(v["passed"], 8, "{v:#}");
+    // The end state is compared too: both processes' views of `buf`.
+    let end: Vec<&str> = v["traces"][0]["end"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert!(
+        end.iter().any(|l| l.starts_with("parent: buf = "))
+            && end.iter().any(|l| l.starts_with("child: buf = ")),
+        "{end:?}"
+    );
     // The same traces, in the same order, every time (seeded walks).
     let (_, w, _) = pinlab(&[
         "probe",

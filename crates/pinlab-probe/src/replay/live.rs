@@ -29,6 +29,7 @@ use crate::sys::{self, Ring, PAGE};
 
 const RUN: u8 = 1;
 const DEVICE: u8 = 2;
+const VIEW: u8 = 3;
 const QUIT: u8 = 0xff;
 
 /// Where a trace's files live: scenario paths map to `root/<path>`, and
@@ -69,6 +70,11 @@ struct Exec<'a> {
     /// Rings, with the buffer registered on each (start, length).
     rings: Vec<(Ring, Option<(u64, u64)>)>,
     files: Files,
+    /// Length of each mapping variable (copied into a child by `fork`).
+    lens: Vec<Option<u64>>,
+    /// A mapping variable whose range a later mapping of this process took
+    /// over (the kernel reuses freed addresses; the model never does).
+    stale: Vec<bool>,
 }
 
 /// Per-actor pipes: (command read, command write, reply read, reply write).
@@ -669,6 +675,11 @@ impl Exec<'_> {
             let pc = u16::from_le_bytes([cmd[3], cmd[4]]) as usize;
             let me = self.me;
             let call = self.scn.actors[who].body[pc].call.clone();
+            if cmd[0] == VIEW {
+                let v = self.view();
+                reply(pipes[me].rep_w, Some(&v));
+                continue;
+            }
             if cmd[0] == RUN {
                 match call {
                     Call::Fork { child } => {
@@ -708,11 +719,56 @@ impl Exec<'_> {
         }
     }
 
-    /// Binds the statement's variable, if it has one and the step gave a value.
+    /// Binds the statement's variable, if it has one and the step gave a value
+    /// (a mapping's length too).
     fn bind(&mut self, who: usize, pc: usize, v: Option<Val>) {
-        if let (Some(slot), Some(x)) = (self.scn.actors[who].body[pc].bind, v) {
+        let op = &self.scn.actors[who].body[pc];
+        if let (Some(slot), Some(x)) = (op.bind, v) {
             self.vars[slot] = Some(x);
+            if let (Val::Int(a), Call::Mmap { len, .. } | Call::MmapFile { len, .. }) =
+                (x, &op.call)
+            {
+                let l = self.val(*len).ok();
+                self.lens[slot] = l;
+                self.stale[slot] = false;
+                let end = a.saturating_add(l.unwrap_or(0));
+                for y in 0..self.vars.len() {
+                    if let (true, Some(Val::Int(b)), Some(m)) =
+                        (y != slot, self.vars[y], self.lens[y])
+                    {
+                        if b < end && a < b.saturating_add(m) {
+                            self.stale[y] = true;
+                        }
+                    }
+                }
+            }
         }
+    }
+
+    /// What a load of each mapping variable's range reads now, through
+    /// `/proc/self/mem` (an unmapped or SIGBUS range reads as `fault`), one line
+    /// per variable as [`super::end_view`] prints them.
+    fn view(&self) -> String {
+        use std::os::unix::fs::FileExt;
+        let mem = std::fs::File::open("/proc/self/mem");
+        let mut lines = Vec::new();
+        for slot in 0..self.vars.len() {
+            let (Some(Val::Int(addr)), Some(len)) = (self.vars[slot], self.lens[slot]) else {
+                continue;
+            };
+            let mut b = vec![0u8; len as usize];
+            let desc = match &mem {
+                Ok(f) if !self.stale[slot] && f.read_exact_at(&mut b, addr).is_ok() => {
+                    describe_pages(&b)
+                }
+                _ => "gone".into(),
+            };
+            lines.push(format!(
+                "{}: {} = {desc}",
+                self.scn.actors[self.me].name, self.scn.vars[slot]
+            ));
+        }
+        lines.join("\n")
     }
 }
 
@@ -766,13 +822,14 @@ fn read_reply(fd: RawFd) -> Option<Option<String>> {
 }
 
 /// Runs `trace` on the kernel (`pred` gives each step's statement); returns each
-/// step's result and the `nr_foll_pin_acquired` delta over the trace.
+/// step's result, the `nr_foll_pin_acquired` delta over the trace and the end
+/// view (see [`super::end_view`]).
 pub fn run(
     scn: &Scenario,
     trace: &[Action],
     pred: &[super::Predicted],
     files: &Files,
-) -> Result<(Vec<Option<String>>, u64), String> {
+) -> Result<(Vec<Option<String>>, u64, Vec<String>), String> {
     // SAFETY: makes orphaned executors our children, so that we reap them.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let mut pipes = Vec::new();
@@ -816,11 +873,15 @@ pub fn run(
                 vars: vec![None; scn.vars.len()],
                 rings: Vec::new(),
                 files: files.clone(),
+                lens: vec![None; scn.vars.len()],
+                stale: vec![false; scn.vars.len()],
             }
             .serve(&pipes);
         }
     }
     let mut alive = vec![true; scn.actors.len()];
+    // Executors running: the processes, and children once forked.
+    let mut started: Vec<bool> = scn.actors.iter().map(|a| a.kind == Kind::Process).collect();
     let mut results = Vec::new();
     for a in trace {
         let i = a.actor as usize;
@@ -863,6 +924,9 @@ pub fn run(
                 if matches!(call, Call::Exit) {
                     alive[target] = false;
                 }
+                if let Call::Fork { child } = call {
+                    started[*child] = r.as_deref().is_some_and(|x| !x.starts_with("= -"));
+                }
                 results.push(r);
             }
             None => {
@@ -873,6 +937,27 @@ pub fn run(
         }
     }
     let (a1, _) = sys::pin_counters().map_err(|e| format!("pin counters: {e}"))?;
+    let mut view = Vec::new();
+    for (i, a) in scn.actors.iter().enumerate() {
+        if !(started[i]
+            && alive[i]
+            && matches!(a.kind, Kind::Process | Kind::Child { thread: false, .. }))
+        {
+            continue;
+        }
+        write_all(pipes[i].cmd_w, &[VIEW, 0, 0, 0, 0]);
+        if let Some(Some(v)) = read_reply(pipes[i].rep_r) {
+            view.extend(v.lines().map(str::to_string));
+        }
+    }
+    for path in super::file_paths(scn) {
+        let desc = match std::fs::read(files.path(&path)) {
+            Err(_) => "absent".to_string(),
+            Ok(b) if b.is_empty() => "empty".into(),
+            Ok(b) => describe_pages(&b),
+        };
+        view.push(format!("file {path}: {desc}"));
+    }
     // Children first, so that a parent's exit does not race its child's quit.
     for (i, p) in pipes.iter().enumerate().rev() {
         if alive[i] {
@@ -885,5 +970,5 @@ pub fn run(
     if let Ok((a, _)) = sys::pin_counters() {
         sys::wait_balanced(a);
     }
-    Ok((results, a1 - a0))
+    Ok((results, a1 - a0, view))
 }

@@ -28,6 +28,8 @@ pub struct TraceResult {
     pub name: String,
     /// The steps as `actor: statement`.
     pub steps: Vec<String>,
+    /// The predicted end state (see [`end_view`]); on a pass, the kernel's too.
+    pub end: Vec<String>,
     /// The verdict.
     pub verdict: crate::Verdict,
     /// For a failure: the first differing observation, both values.
@@ -168,9 +170,13 @@ pub struct Predicted {
     pub ends: bool,
 }
 
-/// The model's prediction along `trace`, and the trace's
-/// `nr_foll_pin_acquired` delta.
-pub fn predict(scn: &Scenario, policy: &Policy, trace: &[Action]) -> (Vec<Predicted>, u64) {
+/// The model's prediction along `trace`: each step, the trace's
+/// `nr_foll_pin_acquired` delta, and the end view ([`end_view`]).
+pub fn predict(
+    scn: &Scenario,
+    policy: &Policy,
+    trace: &[Action],
+) -> (Vec<Predicted>, u64, Vec<String>) {
     let model = Bound { scn, policy };
     let mut s = model.initial_state();
     let mut out = Vec::new();
@@ -187,7 +193,97 @@ pub fn predict(scn: &Scenario, policy: &Policy, trace: &[Action]) -> (Vec<Predic
             ends,
         });
     }
-    (out, s.m.vmstat.nr_foll_pin_acquired)
+    let view = end_view(scn, policy, &s);
+    (out, s.m.vmstat.nr_foll_pin_acquired, view)
+}
+
+/// The length argument of the statement that bound mapping variable `slot`.
+pub fn mapping_len(scn: &Scenario, slot: usize) -> Option<pinlab_scenario::bind::Arg> {
+    scn.actors
+        .iter()
+        .flat_map(|a| &a.body)
+        .find_map(|o| match o.call {
+            Call::Mmap { len, .. } | Call::MmapFile { len, .. } if o.bind == Some(slot) => {
+                Some(len)
+            }
+            _ => None,
+        })
+}
+
+/// The files a scenario opens by path, in order of first appearance.
+pub fn file_paths(scn: &Scenario) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for o in scn.actors.iter().flat_map(|a| &a.body) {
+        if let Call::Open { path, .. } = &o.call {
+            if !v.contains(path) {
+                v.push(path.clone());
+            }
+        }
+    }
+    v
+}
+
+/// The end state as both sides describe it: for each started, living process
+/// (actor order), what a load of each of its mapping variables' whole range
+/// reads (`gone` if it cannot: unmapped, never inherited, beyond EOF, or — on
+/// the kernel — its addresses reused by a later mapping); then each file's
+/// contents as a new reader
+/// sees them (`absent`, `empty`).
+pub fn end_view(scn: &Scenario, policy: &Policy, s: &pinlab_scenario::model::State) -> Vec<String> {
+    use pinlab_scenario::bind::Arg;
+    use pinlab_scenario::model::Value;
+    let mut out = Vec::new();
+    for (i, a) in scn.actors.iter().enumerate() {
+        if !matches!(a.kind, Kind::Process | Kind::Child { thread: false, .. }) {
+            continue;
+        }
+        let st = &s.actors[i];
+        let Some(pid) = st
+            .pid
+            .filter(|&p| st.status != Status::NotStarted && s.m.alive(p))
+        else {
+            continue;
+        };
+        for slot in 0..scn.vars.len() {
+            let (Some(Value::Int(addr)), Some(len)) = (st.vars[slot], mapping_len(scn, slot))
+            else {
+                continue;
+            };
+            let len = match len {
+                Arg::Const(c) => c,
+                Arg::Var(v, off) => match st.vars[v] {
+                    Some(Value::Int(x)) => x.wrapping_add(off),
+                    _ => continue,
+                },
+            };
+            let mut m = s.m.clone();
+            let desc = match m.cpu_load(policy, pid, addr, len) {
+                Ok(vs) => pinlab_scenario::model::describe_all(&m, &vs),
+                Err(_) => "gone".into(),
+            };
+            out.push(format!("{}: {} = {desc}", a.name, scn.vars[slot]));
+        }
+    }
+    for path in file_paths(scn) {
+        let desc = match s.m.fs.inodes.iter().position(|i| i.name == path) {
+            None => "absent".to_string(),
+            Some(ino) => {
+                let pages = s.m.fs.inodes[ino]
+                    .i_size
+                    .div_ceil(pinlab_model::vm::PAGE_SIZE);
+                if pages == 0 {
+                    "empty".into()
+                } else {
+                    let vs: Vec<_> = (0..pages)
+                        .map(|i| s.m.file_page_data(ino as u32, i).unwrap_or(0))
+                        .collect();
+                    pinlab_scenario::model::describe_all(&s.m, &vs)
+                }
+            }
+        };
+        out.push(format!("file {path}: {desc}"));
+    }
+    out
 }
 
 /// The first statement of `trace` the live replay cannot run, as a reason.
@@ -304,7 +400,7 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
         scn.fine = false;
         let eff = policy.with_switches(&scn.driver_bugs);
         for (k, trace) in sample_traces(&scn, &eff, max).into_iter().enumerate() {
-            let (pred, acq) = predict(&scn, &eff, &trace);
+            let (pred, acq, view) = predict(&scn, &eff, &trace);
             let steps: Vec<String> = pred
                 .iter()
                 .map(|p| format!("{}: {}", p.actor, p.text))
@@ -313,6 +409,7 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
             let result = |verdict, diff| TraceResult {
                 name: name.clone(),
                 steps: steps.clone(),
+                end: view.clone(),
                 verdict,
                 diff,
             };
@@ -360,14 +457,32 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
             let mut verdict = crate::Verdict::Fail;
             let mut diff = None;
             for _ in 0..2 {
-                let (live, live_acq) = match live::run(&scn, &trace, &pred, &files) {
+                let (live, live_acq, live_view) = match live::run(&scn, &trace, &pred, &files) {
                     Ok(x) => x,
                     Err(e) => {
                         verdict = crate::Verdict::Skip(e);
                         break;
                     }
                 };
-                diff = compare(&scn, &trace, &pred, &live);
+                diff = compare(&scn, &trace, &pred, &live).or_else(|| {
+                    view.iter()
+                        .zip(live_view.iter().map(Some).chain(std::iter::repeat(None)))
+                        .find(|(m, l)| Some(*m) != *l)
+                        .map(|(m, l)| {
+                            format!(
+                                "end state: model `{m}` / kernel `{}`",
+                                l.map_or("(nothing)", |s| s.as_str())
+                            )
+                        })
+                        .or_else(|| {
+                            (live_view.len() > view.len()).then(|| {
+                                format!(
+                                    "end state: model (nothing) / kernel `{}`",
+                                    live_view[view.len()]
+                                )
+                            })
+                        })
+                });
                 if diff.is_some() {
                     verdict = crate::Verdict::Fail;
                     break;
