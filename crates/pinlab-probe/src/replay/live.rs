@@ -772,6 +772,10 @@ impl Exec<'_> {
     }
 }
 
+/// What a live run gave: each step's result, the `nr_foll_pin_acquired` delta
+/// and the end view.
+pub type LiveRun = (Vec<Option<String>>, u64, Vec<String>);
+
 /// `syncfs` of the filesystem holding `dir`: whether it succeeded.
 fn syncfs(dir: &std::path::Path) -> bool {
     let Ok(c) = std::ffi::CString::new(dir.to_string_lossy().as_bytes()) else {
@@ -829,7 +833,7 @@ pub fn run(
     trace: &[Action],
     pred: &[super::Predicted],
     files: &Files,
-) -> Result<(Vec<Option<String>>, u64, Vec<String>), String> {
+) -> Result<LiveRun, String> {
     // SAFETY: makes orphaned executors our children, so that we reap them.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let mut pipes = Vec::new();
