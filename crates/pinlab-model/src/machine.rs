@@ -58,6 +58,11 @@ pub struct MachineConfig {
     pub swap: bool,
     /// `huge=` of the tmpfs at `/dev/shm` (see [`ShmemHuge`]).
     pub shmem_huge: ShmemHuge,
+    /// `None`: the processes have CAP_IPC_LOCK (root), so pinned memory is not
+    /// limited. `Some(bytes)`: they lack it and run under this RLIMIT_MEMLOCK,
+    /// which io_uring buffer registration (per user) and RDMA MR registration
+    /// (per mm) enforce with ENOMEM.
+    pub memlock: Option<u64>,
 }
 
 impl Default for MachineConfig {
@@ -69,6 +74,7 @@ impl Default for MachineConfig {
             nr_hugepages: 0,
             swap: false,
             shmem_huge: ShmemHuge::Never,
+            memlock: None,
         }
     }
 }

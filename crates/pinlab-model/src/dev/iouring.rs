@@ -45,16 +45,45 @@ pub struct Ring {
     pub holders: BTreeSet<Pid>,
     /// Buffer table slot 0.
     pub buf: Option<RegBuf>,
+    /// Pages of the ring's own SQ/CQ memory charged to `user->locked_vm`.
+    pub charged: u64,
 }
 
+/// Pages of a small ring's own memory (≤ 64 entries: the SQ/CQ rings and the
+/// SQE array, one page each) — `[model assumption]`: the model's rings are small.
+pub const RING_PAGES: u64 = 2;
+
 impl Machine {
-    /// `io_uring_setup`: a new ring held by `pid`.
+    /// `io_uring_setup`: a new ring held by `pid`, created with CAP_IPC_LOCK
+    /// (nothing is charged; see [`Machine::io_uring_setup_charged`]).
     pub fn io_uring_setup(&mut self, pid: Pid) -> usize {
         self.dev.rings.push(Ring {
             holders: [pid].into_iter().collect(),
             buf: None,
+            charged: 0,
         });
         self.dev.rings.len() - 1
+    }
+
+    /// `io_uring_setup` as the scenario's processes call it: without
+    /// CAP_IPC_LOCK ([`crate::MachineConfig::memlock`]) and from 6.14
+    /// (`io_uring_charges_rings`: the SQ and CQ rings are regions, and
+    /// `io_create_region` charges them to `user->locked_vm`), the ring's own
+    /// pages count against RLIMIT_MEMLOCK: ENOMEM past it.
+    pub fn io_uring_setup_charged(&mut self, policy: &Policy, pid: Pid) -> KResult<usize> {
+        let mut charged = 0;
+        if let Some(limit) = self.cfg.memlock {
+            if policy.io_uring_charges_rings() {
+                if self.dev.locked_vm + RING_PAGES > limit / PAGE_SIZE {
+                    return Err(Errno::ENOMEM);
+                }
+                self.dev.locked_vm += RING_PAGES;
+                charged = RING_PAGES;
+            }
+        }
+        let r = self.io_uring_setup(pid);
+        self.dev.rings[r].charged = charged;
+        Ok(r)
     }
 
     /// The `pin_user_pages_fast` call `io_uring_register(IORING_REGISTER_BUFFERS)`
@@ -163,6 +192,19 @@ impl Machine {
                 _ => acct += 1,
             }
         }
+        // io_buffer_account_pin → io_account_mem (io_uring/rsrc.c, 6.12): a
+        // ring created without CAP_IPC_LOCK charges user->locked_vm against
+        // RLIMIT_MEMLOCK, after pinning and coalescing; over the limit the
+        // pins are dropped again (+n/+n in vmstat) and the call fails ENOMEM.
+        if let Some(limit) = self.cfg.memlock {
+            if self.dev.locked_vm + acct > limit / PAGE_SIZE {
+                for &(p, n) in &held {
+                    self.release_user_pages(policy, &vec![p; n as usize], flags, false);
+                }
+                return Err(Errno::ENOMEM);
+            }
+            self.dev.locked_vm += acct;
+        }
         self.mm_mut(pid).expect("mm").pinned_vm += acct;
         let targets = (0..nr)
             .map(|i| {
@@ -257,6 +299,10 @@ impl Machine {
         }
         if let Some(mm) = self.mm_mut(b.owner) {
             mm.pinned_vm -= b.acct;
+        }
+        if self.cfg.memlock.is_some() {
+            // io_unaccount_mem
+            self.dev.locked_vm -= b.acct;
         }
         Ok(())
     }

@@ -58,6 +58,10 @@ pub struct Devices {
     pub pipes: Vec<Pipe>,
     /// Raw GUP handles (`None` once released).
     pub handles: Vec<Option<GupHandle>>,
+    /// `user->locked_vm` in pages: what io_uring charged to the (one) user of
+    /// the scenario's processes when they lack CAP_IPC_LOCK
+    /// ([`crate::MachineConfig::memlock`]).
+    pub locked_vm: u64,
 }
 
 /// How a device holds one page: the page, how many references, and FOLL_PIN or FOLL_GET.
@@ -320,6 +324,8 @@ impl Machine {
         for i in 0..self.dev.rings.len() {
             if self.dev.rings[i].holders.remove(&pid) && self.dev.rings[i].holders.is_empty() {
                 let _ = self.io_uring_unregister_buffers_inner(policy, i);
+                // io_ring_ctx_free → io_free_region: the rings' pages are uncharged.
+                self.dev.locked_vm -= std::mem::take(&mut self.dev.rings[i].charged);
             }
         }
         for i in 0..self.dev.mrs.len() {

@@ -161,6 +161,14 @@ impl Machine {
         } else {
             FOLL_GET
         };
+        // ib_umem_get (drivers/infiniband/core/umem.c, 6.12): mm->pinned_vm is
+        // charged before pinning; over RLIMIT_MEMLOCK without CAP_IPC_LOCK the
+        // registration fails ENOMEM and pins nothing.
+        if let Some(limit) = self.cfg.memlock {
+            if self.mm(pid).map_or(0, |m| m.pinned_vm) + nr > limit / PAGE_SIZE {
+                return Err(Errno::ENOMEM);
+            }
+        }
         let mut pages: Vec<u64> = Vec::new();
         while (pages.len() as u64) < nr {
             let at = (first + pages.len() as u64) * PAGE_SIZE;

@@ -108,6 +108,13 @@ impl Policy {
         self.has(longterm_refuses_writable_file)
     }
 
+    /// io_uring charges its own SQ/CQ ring pages to `user->locked_vm` without
+    /// CAP_IPC_LOCK (the rings became memory regions: 8078486e1d53 and
+    /// 81a4058e0cd0, v6.14).
+    pub fn io_uring_charges_rings(&self) -> bool {
+        self.has(io_uring_charges_rings)
+    }
+
     /// vmscan keeps a maybe-pinned folio and its buffers after unmapping it
     /// (d824ec2a1546, v6.4).
     pub fn vmscan_keeps_pinned(&self) -> bool {

@@ -105,6 +105,13 @@ pub const COMMITS: &[Commit] = &[
         backports: "6.2.y",
     },
     Commit {
+        switch: io_uring_charges_rings,
+        id: "8078486e1d53",
+        title: "io_uring: use region api for SQ",
+        release: (6, 14),
+        backports: "with 81a4058e0cd0 \"io_uring: use region api for CQ\"",
+    },
+    Commit {
         switch: zero_page_not_pinned,
         id: "c8070b787519",
         title: "mm: Don't pin ZERO_PAGE in pin_user_pages()",

@@ -11,6 +11,7 @@ mod bias;
 mod collapse;
 mod fork;
 mod ksm;
+mod memlock;
 mod model;
 mod pageout;
 mod register;
@@ -90,6 +91,7 @@ pub fn all() -> Vec<Case> {
     v.extend(pageout::cases());
     v.extend(shmem_thp::cases());
     v.extend(bias::cases());
+    v.extend(memlock::cases());
     v
 }
 

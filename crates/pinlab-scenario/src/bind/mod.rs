@@ -433,6 +433,9 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
                     _ => return Err(err(file, item.value.span, format!("expected fine or atomic, found `{}`", item.value))),
                 };
             }
+            "memlock" => {
+                cfg.memlock = Some(item.value.as_int().ok_or_else(|| err(file, item.value.span, format!("expected RLIMIT_MEMLOCK in bytes (the processes then lack CAP_IPC_LOCK), found `{}`", item.value)))?);
+            }
             "nr_hugepages" => {
                 cfg.nr_hugepages = item.value.as_int().ok_or_else(|| err(file, item.value.span, format!("expected a number of 2 MiB pages, found `{}`", item.value)))?;
             }
@@ -450,7 +453,7 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
                 return Err(err(
                     file,
                     item.span,
-                    format!("unknown setup key `{k}`; expected thp, shmem_huge, user_zone, stable_writes, swap, nr_hugepages, granularity or driver_bug"),
+                    format!("unknown setup key `{k}`; expected thp, shmem_huge, user_zone, stable_writes, swap, nr_hugepages, memlock, granularity or driver_bug"),
                 ))
             }
         }

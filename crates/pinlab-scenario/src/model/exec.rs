@@ -426,7 +426,7 @@ impl Bound<'_> {
                 }
                 Call::Wait { .. } => Ok(None),
                 Call::IoUringSetup => {
-                    let r = m.io_uring_setup(p()?);
+                    let r = m.io_uring_setup_charged(policy, p()?)?;
                     bind = Some(Value::Ring(r));
                     Ok(Some(format!("ring {r}")))
                 }
