@@ -291,6 +291,56 @@ impl Ring {
         Ok(())
     }
 
+    /// `IORING_REGISTER_BUFFERS` with several iovecs `(ptr, len)`.
+    pub fn register_iovs(&mut self, iovs: &[(*mut u8, usize)]) -> io::Result<()> {
+        let v: Vec<libc::iovec> = iovs
+            .iter()
+            .map(|&(p, l)| libc::iovec {
+                iov_base: p as *mut _,
+                iov_len: l,
+            })
+            .collect();
+        // SAFETY: as `register`: the iovecs name memory that outlives the registration.
+        unsafe { self.ring.submitter().register_buffers(&v) }?;
+        self.registered = true;
+        Ok(())
+    }
+
+    /// `IORING_REGISTER_BUFFERS2` with `IORING_RSRC_REGISTER_SPARSE`: `nr` empty slots.
+    pub fn register_sparse(&mut self, nr: u32) -> io::Result<()> {
+        self.ring.submitter().register_buffers_sparse(nr)?;
+        self.registered = true;
+        Ok(())
+    }
+
+    /// `IORING_REGISTER_BUFFERS_UPDATE` of slot `offset` with `(ptr, len)`
+    /// (null and 0: empty it).
+    pub fn update(&mut self, offset: u32, ptr: *mut u8, len: usize) -> io::Result<()> {
+        let v = [libc::iovec {
+            iov_base: ptr as *mut _,
+            iov_len: len,
+        }];
+        // SAFETY: as `register` (a null iovec empties the slot).
+        unsafe {
+            self.ring
+                .submitter()
+                .register_buffers_update(offset, &v, None)
+        }
+    }
+
+    /// `IORING_OP_READ_FIXED` of `len` bytes from `fd` into `ptr`, buffer `index`.
+    pub fn read_fixed_index(
+        &mut self,
+        fd: RawFd,
+        ptr: *mut u8,
+        len: usize,
+        index: u16,
+    ) -> io::Result<i32> {
+        let e = io_uring::opcode::ReadFixed::new(io_uring::types::Fd(fd), ptr, len as u32, index)
+            .build();
+        self.run(e)
+    }
+
     /// `IORING_UNREGISTER_BUFFERS`.
     pub fn unregister(&mut self) -> io::Result<()> {
         self.registered = false;

@@ -7,6 +7,15 @@
 //! folio per ring (`headpage_already_acct`). READ_FIXED is device DMA into the
 //! pinned pages, WRITE_FIXED DMA out of them. Unregister unpins without dirtying.
 //! Without `foll_pin_tracking` the same calls take FOLL_GET references.
+//!
+//! The buffer table (`ctx->buf_table`): `IORING_REGISTER_BUFFERS` with several
+//! iovecs fills one slot each (an iovec `{NULL, 0}` leaves its slot empty; any
+//! failure undoes the whole registration); `IORING_REGISTER_BUFFERS2` with
+//! `IORING_RSRC_REGISTER_SPARSE` makes a table of empty slots;
+//! `IORING_REGISTER_BUFFERS_UPDATE` replaces slots (the old buffer is unpinned:
+//! `[model assumption]` at once, no fixed I/O being in flight in the model).
+//! VmPin of a large folio already charged by an earlier slot is not charged
+//! again (`headpage_already_acct`); small pages are charged per iovec.
 
 use crate::errno::{Errno, KResult};
 use crate::ghost::{Target, WriteId};
@@ -38,15 +47,30 @@ pub struct RegBuf {
     pub acct: u64,
 }
 
+/// `IORING_MAX_REG_BUFFERS`.
+pub const IORING_MAX_REG_BUFFERS: usize = 1 << 14;
+
 /// An io_uring instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Ring {
     /// Processes holding the ring fd.
     pub holders: BTreeSet<Pid>,
-    /// Buffer table slot 0.
-    pub buf: Option<RegBuf>,
+    /// The buffer table (`None`: nothing registered), one entry per slot.
+    pub bufs: Option<Vec<Option<RegBuf>>>,
     /// Pages of the ring's own SQ/CQ memory charged to `user->locked_vm`.
     pub charged: u64,
+}
+
+impl Ring {
+    /// The registered buffers (filled slots).
+    pub fn bufs(&self) -> impl Iterator<Item = &RegBuf> {
+        self.bufs.iter().flatten().flatten()
+    }
+
+    /// The registered buffers, mutable.
+    pub fn bufs_mut(&mut self) -> impl Iterator<Item = &mut RegBuf> {
+        self.bufs.iter_mut().flatten().flatten()
+    }
 }
 
 /// Pages of a small ring's own memory (≤ 64 entries: the SQ/CQ rings and the
@@ -59,7 +83,7 @@ impl Machine {
     pub fn io_uring_setup(&mut self, pid: Pid) -> usize {
         self.dev.rings.push(Ring {
             holders: [pid].into_iter().collect(),
-            buf: None,
+            bufs: None,
             charged: 0,
         });
         self.dev.rings.len() - 1
@@ -101,7 +125,7 @@ impl Machine {
             .rings
             .get(ring)
             .filter(|r| r.holders.contains(&pid))?;
-        if r.buf.is_some() || len == 0 || len > 1 << 30 {
+        if r.bufs.is_some() || len == 0 || len > 1 << 30 {
             return None;
         }
         let end = start
@@ -124,16 +148,117 @@ impl Machine {
         start: u64,
         len: u64,
     ) -> KResult<()> {
-        let r = self
-            .dev
+        self.io_uring_register_buffers_iov(policy, pid, ring, &[(start, len)])
+    }
+
+    fn ring_of(&self, pid: Pid, ring: usize) -> KResult<&Ring> {
+        self.dev
             .rings
             .get(ring)
             .filter(|r| r.holders.contains(&pid))
-            .ok_or(Errno::EINVAL)?;
-        if r.buf.is_some() {
+            .ok_or(Errno::EINVAL)
+    }
+
+    /// `io_uring_register(IORING_REGISTER_BUFFERS)` (`io_sqe_buffers_register`):
+    /// one slot per iovec; a failure unregisters what this call registered.
+    pub fn io_uring_register_buffers_iov(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        ring: usize,
+        iovs: &[(u64, u64)],
+    ) -> KResult<()> {
+        if self.ring_of(pid, ring)?.bufs.is_some() {
             return Err(Errno::EBUSY);
         }
-        if len == 0 || len > 1 << 30 {
+        if iovs.is_empty() || iovs.len() > IORING_MAX_REG_BUFFERS {
+            return Err(Errno::EINVAL);
+        }
+        self.dev.rings[ring].bufs = Some(Vec::new());
+        for &(start, len) in iovs {
+            match self.io_sqe_buffer_register(policy, pid, ring, start, len) {
+                Ok(b) => self.dev.rings[ring].bufs.as_mut().expect("table").push(b),
+                Err(e) => {
+                    let _ = self.io_uring_unregister_buffers_inner(policy, ring);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `IORING_REGISTER_BUFFERS2` with `IORING_RSRC_REGISTER_SPARSE`: a table of
+    /// `nr` empty slots.
+    pub fn io_uring_register_buffers_sparse(
+        &mut self,
+        pid: Pid,
+        ring: usize,
+        nr: u64,
+    ) -> KResult<()> {
+        if self.ring_of(pid, ring)?.bufs.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        if nr == 0 || nr as usize > IORING_MAX_REG_BUFFERS {
+            return Err(Errno::EINVAL);
+        }
+        self.dev.rings[ring].bufs = Some(vec![None; nr as usize]);
+        Ok(())
+    }
+
+    /// `IORING_REGISTER_BUFFERS_UPDATE` (`__io_sqe_buffers_update`): slots
+    /// `off..` get the iovecs' buffers (`{NULL, 0}` empties a slot), each old
+    /// buffer is unpinned. Returns how many slots were updated; an error after
+    /// some were is reported as that count.
+    pub fn io_uring_update_buffers(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        ring: usize,
+        off: u64,
+        iovs: &[(u64, u64)],
+    ) -> KResult<u64> {
+        let n = self
+            .ring_of(pid, ring)?
+            .bufs
+            .as_ref()
+            .ok_or(Errno::ENXIO)?
+            .len() as u64;
+        if off.checked_add(iovs.len() as u64).is_none_or(|e| e > n) {
+            return Err(Errno::EINVAL);
+        }
+        let mut done = 0;
+        for (k, &(start, len)) in iovs.iter().enumerate() {
+            let new = match self.io_sqe_buffer_register(policy, pid, ring, start, len) {
+                Ok(b) => b,
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            };
+            let slot = off as usize + k;
+            let old = std::mem::replace(
+                &mut self.dev.rings[ring].bufs.as_mut().expect("table")[slot],
+                new,
+            );
+            if let Some(b) = old {
+                self.io_buffer_unmap(policy, b);
+            }
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    /// `io_sqe_buffer_register` for one iovec: `None` for `{NULL, 0}`.
+    fn io_sqe_buffer_register(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        ring: usize,
+        start: u64,
+        len: u64,
+    ) -> KResult<Option<RegBuf>> {
+        if start == 0 && len == 0 {
+            return Ok(None);
+        }
+        if start == 0 || len == 0 || len > 1 << 30 {
             // io_buffer_validate
             return Err(Errno::EFAULT);
         }
@@ -181,7 +306,13 @@ impl Machine {
             held = pages.iter().map(|&p| (p, 1)).collect();
         }
         let mut acct = 0;
-        let mut seen_heads = BTreeSet::new();
+        // headpage_already_acct: a large folio an earlier slot charged is not
+        // charged again.
+        let mut seen_heads: BTreeSet<u64> = self.dev.rings[ring]
+            .bufs()
+            .flat_map(|b| b.pages.iter())
+            .filter_map(|&p| self.frames.page_folio(p).map(|(h, _)| h))
+            .collect();
         for &p in &pages {
             match self.frames.page_folio(p) {
                 Some((h, _)) if self.frames.get(h).is_some_and(|f| f.is_large()) => {
@@ -212,7 +343,7 @@ impl Machine {
                     .expect("pinned page has a vma")
             })
             .collect();
-        self.dev.rings[ring].buf = Some(RegBuf {
+        Ok(Some(RegBuf {
             owner: pid,
             start: first * PAGE_SIZE,
             len,
@@ -221,8 +352,7 @@ impl Machine {
             held,
             flags,
             acct,
-        });
-        Ok(())
+        }))
     }
 
     /// Splits `pages` into runs of consecutive pages of one folio: (first index, length).
@@ -293,7 +423,15 @@ impl Machine {
         policy: &Policy,
         ring: usize,
     ) -> KResult<()> {
-        let b = self.dev.rings[ring].buf.take().ok_or(Errno::ENXIO)?;
+        let table = self.dev.rings[ring].bufs.take().ok_or(Errno::ENXIO)?;
+        for b in table.into_iter().flatten() {
+            self.io_buffer_unmap(policy, b);
+        }
+        Ok(())
+    }
+
+    /// `io_buffer_unmap`: unpins a buffer (without dirtying) and uncharges it.
+    fn io_buffer_unmap(&mut self, policy: &Policy, b: RegBuf) {
         for &(p, n) in &b.held {
             self.release_user_pages(policy, &vec![p; n as usize], b.flags, false);
         }
@@ -304,23 +442,24 @@ impl Machine {
             // io_unaccount_mem
             self.dev.locked_vm -= b.acct;
         }
-        Ok(())
     }
 
     fn fixed_range(
         &self,
         pid: Pid,
         ring: usize,
+        index: u64,
         off: u64,
         len: u64,
     ) -> KResult<(Vec<u64>, Vec<Target>)> {
-        let r = self
-            .dev
-            .rings
-            .get(ring)
-            .filter(|r| r.holders.contains(&pid))
-            .ok_or(Errno::EINVAL)?;
-        let b = r.buf.as_ref().ok_or(Errno::EFAULT)?;
+        let r = self.ring_of(pid, ring)?;
+        // io_import_fixed: an empty or missing slot is -EFAULT.
+        let b = r
+            .bufs
+            .as_ref()
+            .and_then(|t| t.get(index as usize))
+            .and_then(Option::as_ref)
+            .ok_or(Errno::EFAULT)?;
         // io_import_fixed: an overflowing or out-of-range request is -EFAULT.
         let end = off.checked_add(len).ok_or(Errno::EFAULT)?;
         if len == 0 || end > b.pages.len() as u64 * PAGE_SIZE {
@@ -330,8 +469,7 @@ impl Machine {
         Ok((b.pages[a..z].to_vec(), b.targets[a..z].to_vec()))
     }
 
-    /// `IORING_OP_READ_FIXED`: a file's data (version `wid`) is DMA'd into the
-    /// registered buffer at `off`; the CQE reports success to the submitter.
+    /// `IORING_OP_READ_FIXED` on slot 0.
     pub fn io_uring_read_fixed(
         &mut self,
         pid: Pid,
@@ -340,12 +478,27 @@ impl Machine {
         len: u64,
         wid: WriteId,
     ) -> KResult<u64> {
-        let (pages, targets) = self.fixed_range(pid, ring, off, len)?;
+        self.io_uring_read_fixed_at(pid, ring, 0, off, len, wid)
+    }
+
+    /// `IORING_OP_READ_FIXED` with `buf_index`: a file's data (version `wid`)
+    /// is DMA'd into the registered buffer at `off`; the CQE reports success to
+    /// the submitter.
+    pub fn io_uring_read_fixed_at(
+        &mut self,
+        pid: Pid,
+        ring: usize,
+        index: u64,
+        off: u64,
+        len: u64,
+        wid: WriteId,
+    ) -> KResult<u64> {
+        let (pages, targets) = self.fixed_range(pid, ring, index, off, len)?;
         self.dma_write(&pages, &targets, wid);
         Ok(len)
     }
 
-    /// `IORING_OP_WRITE_FIXED`: the device reads the registered buffer at `off`.
+    /// `IORING_OP_WRITE_FIXED` on slot 0.
     pub fn io_uring_write_fixed(
         &mut self,
         pid: Pid,
@@ -353,7 +506,20 @@ impl Machine {
         off: u64,
         len: u64,
     ) -> KResult<Vec<crate::ghost::Ver>> {
-        let (pages, targets) = self.fixed_range(pid, ring, off, len)?;
+        self.io_uring_write_fixed_at(pid, ring, 0, off, len)
+    }
+
+    /// `IORING_OP_WRITE_FIXED` with `buf_index`: the device reads the
+    /// registered buffer at `off`.
+    pub fn io_uring_write_fixed_at(
+        &mut self,
+        pid: Pid,
+        ring: usize,
+        index: u64,
+        off: u64,
+        len: u64,
+    ) -> KResult<Vec<crate::ghost::Ver>> {
+        let (pages, targets) = self.fixed_range(pid, ring, index, off, len)?;
         Ok(self.dma_read(&pages, &targets, "WRITE_FIXED"))
     }
 }

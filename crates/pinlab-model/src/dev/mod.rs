@@ -88,7 +88,7 @@ impl Devices {
     pub fn holds(&self) -> Vec<Hold> {
         let mut v = Vec::new();
         for r in &self.rings {
-            if let Some(b) = &r.buf {
+            for b in r.bufs() {
                 for &(page, count) in &b.held {
                     v.push(Hold {
                         page,

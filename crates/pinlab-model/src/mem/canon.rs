@@ -94,7 +94,7 @@ impl Machine {
         refs.extend(self.fs.pmem.values().copied());
         refs.extend(self.fs.inflight.keys().copied());
         for r in &self.dev.rings {
-            if let Some(b) = &r.buf {
+            for b in r.bufs() {
                 refs.extend(b.pages.iter().copied());
                 refs.extend(b.held.iter().map(|h| h.0));
             }
@@ -225,7 +225,7 @@ impl Machine {
                 .collect();
         }
         let dev_touched = self.dev.rings.iter().any(|r| {
-            r.buf.as_ref().is_some_and(|b| {
+            r.bufs().any(|b| {
                 b.pages.iter().any(|&p| pg(p) != p) || b.held.iter().any(|h| pg(h.0) != h.0)
             })
         }) || self
@@ -247,7 +247,7 @@ impl Machine {
         if dev_touched {
             let dev = &mut *self.dev;
             for r in dev.rings.iter_mut() {
-                if let Some(b) = r.buf.as_mut() {
+                for b in r.bufs_mut() {
                     for p in b.pages.iter_mut() {
                         *p = pg(*p);
                     }

@@ -352,7 +352,7 @@ impl Machine {
             self.ghost.last_write.insert(t, v);
         }
         for r in &mut self.dev.rings {
-            if let Some(b) = &mut r.buf {
+            for b in r.bufs_mut() {
                 b.targets.iter_mut().for_each(remap);
             }
         }

@@ -578,8 +578,8 @@ impl Sim {
     /// The pages a ring's registered buffer holds.
     pub fn ring_pages(&self, ring: usize) -> Vec<u64> {
         self.m.dev.rings[ring]
-            .buf
-            .as_ref()
+            .bufs()
+            .next()
             .expect("registered buffer")
             .pages
             .clone()

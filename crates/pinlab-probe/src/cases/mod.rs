@@ -8,6 +8,7 @@
 //! balance again after every case.
 
 mod bias;
+mod buftable;
 mod collapse;
 mod fork;
 mod ksm;
@@ -92,6 +93,7 @@ pub fn all() -> Vec<Case> {
     v.extend(shmem_thp::cases());
     v.extend(bias::cases());
     v.extend(memlock::cases());
+    v.extend(buftable::cases());
     v
 }
 

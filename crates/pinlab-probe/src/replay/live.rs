@@ -357,6 +357,7 @@ impl Exec<'_> {
                 off,
                 len,
                 tag,
+                ..
             } => {
                 let Some(Val::Ring(r)) = self.obj(ring) else {
                     return Ok((None, Some(Val::Failed)));
@@ -372,7 +373,7 @@ impl Exec<'_> {
                     None,
                 )
             }
-            Call::WriteFixed { ring, off, len } => {
+            Call::WriteFixed { ring, off, len, .. } => {
                 let Some(Val::Ring(r)) = self.obj(ring) else {
                     return Ok((None, Some(Val::Failed)));
                 };

@@ -108,8 +108,14 @@ pub fn unsupported(scn: &Scenario, kind: Kind, call: &Call) -> Option<String> {
         | Call::IoUringSetup
         | Call::RegisterBuffers { .. }
         | Call::UnregisterBuffers { .. }
-        | Call::ReadFixed { .. }
-        | Call::WriteFixed { .. }
+        | Call::ReadFixed {
+            index: pinlab_scenario::bind::Arg::Const(0),
+            ..
+        }
+        | Call::WriteFixed {
+            index: pinlab_scenario::bind::Arg::Const(0),
+            ..
+        }
         | Call::DeregMr { .. }
         | Call::Pipe
         | Call::PipeRead { .. }

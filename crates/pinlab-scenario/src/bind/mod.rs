@@ -75,17 +75,36 @@ pub enum Call {
     IoUringSetup,
     /// `io_uring_register(ring, IORING_REGISTER_BUFFERS, addr, len)`.
     RegisterBuffers { ring: Arg, addr: Arg, len: Arg },
+    /// `io_uring_register(ring, IORING_REGISTER_BUFFERS, addr, len, addr2, len2, ...)`:
+    /// several iovecs, one table slot each (`NULL, 0` leaves a slot empty).
+    RegisterBuffersIov { ring: Arg, iovs: Vec<(Arg, Arg)> },
+    /// `io_uring_register(ring, IORING_REGISTER_BUFFERS2, IORING_RSRC_REGISTER_SPARSE, nr)`.
+    RegisterSparse { ring: Arg, nr: Arg },
+    /// `io_uring_register(ring, IORING_REGISTER_BUFFERS_UPDATE, offset, addr, len, ...)`.
+    UpdateBuffers {
+        ring: Arg,
+        off: Arg,
+        iovs: Vec<(Arg, Arg)>,
+    },
     /// `io_uring_register(ring, IORING_UNREGISTER_BUFFERS)`.
     UnregisterBuffers { ring: Arg },
-    /// `read_fixed(ring, off, len, 'c')`: IORING_OP_READ_FIXED (DMA into the buffer).
+    /// `read_fixed(ring, off, len, 'c'[, index])`: IORING_OP_READ_FIXED (DMA into
+    /// buffer `index`, default 0).
     ReadFixed {
         ring: Arg,
         off: Arg,
         len: Arg,
         tag: char,
+        index: Arg,
     },
-    /// `write_fixed(ring, off, len)`: IORING_OP_WRITE_FIXED (DMA out of the buffer).
-    WriteFixed { ring: Arg, off: Arg, len: Arg },
+    /// `write_fixed(ring, off, len[, index])`: IORING_OP_WRITE_FIXED (DMA out of
+    /// buffer `index`, default 0).
+    WriteFixed {
+        ring: Arg,
+        off: Arg,
+        len: Arg,
+        index: Arg,
+    },
     /// `ibv_reg_mr(addr, len, access)`.
     RegMr { addr: Arg, len: Arg, access: u64 },
     /// `ibv_dereg_mr(mr)`.

@@ -610,29 +610,93 @@ impl Binder<'_> {
                 Call::IoUringSetup
             }
             "io_uring_register" => {
-                self.nargs(s, &[2, 4], "io_uring_register(ring, IORING_REGISTER_BUFFERS, addr, len) or io_uring_register(ring, IORING_UNREGISTER_BUFFERS)")?;
+                const USAGE: &str = "io_uring_register(ring, IORING_REGISTER_BUFFERS, addr, len[, addr, len]...), io_uring_register(ring, IORING_REGISTER_BUFFERS2, IORING_RSRC_REGISTER_SPARSE, nr), io_uring_register(ring, IORING_REGISTER_BUFFERS_UPDATE, offset, addr, len[, addr, len]...) or io_uring_register(ring, IORING_UNREGISTER_BUFFERS)";
+                if a.len() < 2 {
+                    return Err(self.e(
+                        s.span,
+                        format!("expected {USAGE}, found {} argument(s)", a.len()),
+                    ));
+                }
                 let ring = self.arg(&a[0], known)?;
-                match (&a[1].kind, a.len()) {
-                    (ExprKind::Ident(op), 4) if op == "IORING_REGISTER_BUFFERS" => Call::RegisterBuffers { ring, addr: self.arg(&a[2], known)?, len: self.arg(&a[3], known)? },
-                    (ExprKind::Ident(op), 2) if op == "IORING_UNREGISTER_BUFFERS" => Call::UnregisterBuffers { ring },
-                    _ => return Err(self.e(a[1].span, format!("expected IORING_REGISTER_BUFFERS (with addr, len) or IORING_UNREGISTER_BUFFERS, found `{}`", a[1]))),
+                let op = match &a[1].kind {
+                    ExprKind::Ident(op) => op.as_str(),
+                    _ => "",
+                };
+                let iovs = |b: &mut Self, from: usize| -> Result<Vec<(Arg, Arg)>, ParseError> {
+                    a[from..]
+                        .chunks(2)
+                        .map(|c| Ok((b.arg(&c[0], known)?, b.arg(&c[1], known)?)))
+                        .collect()
+                };
+                match (op, a.len()) {
+                    ("IORING_REGISTER_BUFFERS", 4) => Call::RegisterBuffers {
+                        ring,
+                        addr: self.arg(&a[2], known)?,
+                        len: self.arg(&a[3], known)?,
+                    },
+                    ("IORING_REGISTER_BUFFERS", n) if n >= 6 && n % 2 == 0 => {
+                        Call::RegisterBuffersIov {
+                            ring,
+                            iovs: iovs(self, 2)?,
+                        }
+                    }
+                    ("IORING_REGISTER_BUFFERS2", 4) => {
+                        if !matches!(&a[2].kind, ExprKind::Ident(f) if f == "IORING_RSRC_REGISTER_SPARSE")
+                        {
+                            return Err(self.e(a[2].span, format!("expected IORING_RSRC_REGISTER_SPARSE (the model's IORING_REGISTER_BUFFERS2 makes sparse tables), found `{}`", a[2])));
+                        }
+                        Call::RegisterSparse {
+                            ring,
+                            nr: self.arg(&a[3], known)?,
+                        }
+                    }
+                    ("IORING_REGISTER_BUFFERS_UPDATE", n) if n >= 5 && n % 2 == 1 => {
+                        Call::UpdateBuffers {
+                            ring,
+                            off: self.arg(&a[2], known)?,
+                            iovs: iovs(self, 3)?,
+                        }
+                    }
+                    ("IORING_UNREGISTER_BUFFERS", 2) => Call::UnregisterBuffers { ring },
+                    _ => {
+                        return Err(self.e(
+                            a[1].span,
+                            format!(
+                                "expected {USAGE}, found `{}` with {} argument(s)",
+                                a[1],
+                                a.len()
+                            ),
+                        ))
+                    }
                 }
             }
             "read_fixed" => {
-                self.nargs(s, &[4], "read_fixed(ring, offset, len, 'c')")?;
+                self.nargs(
+                    s,
+                    &[4, 5],
+                    "read_fixed(ring, offset, len, 'c'[, buf_index])",
+                )?;
                 Call::ReadFixed {
                     ring: self.arg(&a[0], known)?,
                     off: self.arg(&a[1], known)?,
                     len: self.arg(&a[2], known)?,
                     tag: self.tag(&a[3])?,
+                    index: match a.get(4) {
+                        Some(x) => self.arg(x, known)?,
+                        None => Arg::Const(0),
+                    },
                 }
             }
             "write_fixed" => {
-                self.nargs(s, &[3], "write_fixed(ring, offset, len)")?;
+                self.nargs(s, &[3, 4], "write_fixed(ring, offset, len[, buf_index])")?;
                 Call::WriteFixed {
                     ring: self.arg(&a[0], known)?,
                     off: self.arg(&a[1], known)?,
                     len: self.arg(&a[2], known)?,
+                    index: match a.get(3) {
+                        Some(x) => self.arg(x, known)?,
+                        None => Arg::Const(0),
+                    },
                 }
             }
             "ibv_reg_mr" => {

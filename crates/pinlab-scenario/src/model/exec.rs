@@ -437,6 +437,35 @@ impl Bound<'_> {
                     m.io_uring_register_buffers(policy, p()?, r, v(addr)?, v(len)?)
                         .map(|_| Some("0".into()))
                 }
+                Call::RegisterBuffersIov { ring, iovs } => {
+                    let Some(Value::Ring(r)) = self.obj(&me, ring) else {
+                        return Err(if failed(ring) { SKIPPED } else { Errno::EBADF });
+                    };
+                    let iovs = iovs
+                        .iter()
+                        .map(|&(a, l)| Ok((v(a)?, v(l)?)))
+                        .collect::<Result<Vec<_>, Errno>>()?;
+                    m.io_uring_register_buffers_iov(policy, p()?, r, &iovs)
+                        .map(|_| Some("0".into()))
+                }
+                Call::RegisterSparse { ring, nr } => {
+                    let Some(Value::Ring(r)) = self.obj(&me, ring) else {
+                        return Err(if failed(ring) { SKIPPED } else { Errno::EBADF });
+                    };
+                    m.io_uring_register_buffers_sparse(p()?, r, v(nr)?)
+                        .map(|_| Some("0".into()))
+                }
+                Call::UpdateBuffers { ring, off, iovs } => {
+                    let Some(Value::Ring(r)) = self.obj(&me, ring) else {
+                        return Err(if failed(ring) { SKIPPED } else { Errno::EBADF });
+                    };
+                    let iovs = iovs
+                        .iter()
+                        .map(|&(a, l)| Ok((v(a)?, v(l)?)))
+                        .collect::<Result<Vec<_>, Errno>>()?;
+                    m.io_uring_update_buffers(policy, p()?, r, v(off)?, &iovs)
+                        .map(|n| Some(n.to_string()))
+                }
                 Call::UnregisterBuffers { ring } => {
                     let Some(Value::Ring(r)) = self.obj(&me, ring) else {
                         return Err(if failed(ring) { SKIPPED } else { Errno::EBADF });
@@ -449,18 +478,24 @@ impl Bound<'_> {
                     off,
                     len,
                     tag,
+                    index,
                 } => {
                     let Some(Value::Ring(r)) = self.obj(&me, ring) else {
                         return Err(if failed(ring) { SKIPPED } else { Errno::EBADF });
                     };
-                    m.io_uring_read_fixed(p()?, r, v(off)?, v(len)?, wid(tag))
+                    m.io_uring_read_fixed_at(p()?, r, v(index)?, v(off)?, v(len)?, wid(tag))
                         .map(|n| Some(format!("cqe.res {n}")))
                 }
-                Call::WriteFixed { ring, off, len } => {
+                Call::WriteFixed {
+                    ring,
+                    off,
+                    len,
+                    index,
+                } => {
                     let Some(Value::Ring(r)) = self.obj(&me, ring) else {
                         return Err(if failed(ring) { SKIPPED } else { Errno::EBADF });
                     };
-                    m.io_uring_write_fixed(p()?, r, v(off)?, v(len)?)
+                    m.io_uring_write_fixed_at(p()?, r, v(index)?, v(off)?, v(len)?)
                         .map(|vs| Some(format!("device read {}", describe_all(m, &vs))))
                 }
                 Call::RegMr { addr, len, access } => {
