@@ -296,8 +296,9 @@ const LANE_FILL: [(&str, &str); 6] = [
 fn side_lines(s: &TraceStep) -> Vec<(&'static str, String)> {
     let folios = s.folios.iter().map(|f| ("f", "", "    ", f.render()));
     let notes = s.notes.iter().map(|n| ("n", "note: ", "      ", n.clone()));
+    let at = s.source.iter().map(|src| ("n", "at ", "   ", src.clone()));
     let mut v = Vec::new();
-    for (cls, first, more, text) in folios.chain(notes) {
+    for (cls, first, more, text) in at.chain(folios).chain(notes) {
         for (i, l) in wrap(&text, SIDE_CHARS).into_iter().enumerate() {
             v.push((cls, format!("{}{l}", if i == 0 { first } else { more })));
         }

@@ -14,7 +14,7 @@
 //!
 //! Timeline (schema version 1): `{"schema_version":1,"scenario","policy",
 //! "outcome","steps":[{"step","actor","action","result","folios":[{"pfn",
-//! "order","refcount","pincount","mapcount","flags","content"}],"notes"}],
+//! "order","refcount","pincount","mapcount","flags","content"}],"notes","source"}],
 //! "explanation"}`; `result` and `pincount` are `null` when absent.
 //!
 //! Stability: fields are only ever added, never renamed, removed or retyped
@@ -236,7 +236,8 @@ mod tests {
                 "result": "= 1",
                 "folios": [{"pfn": 3, "order": 0, "refcount": 1025, "pincount": null,
                             "mapcount": 1, "flags": ["anon", "AnonExclusive"], "content": "P0"}],
-                "notes": []
+                "notes": [],
+                "source": null
             })
         );
         assert_eq!(v["steps"][1]["result"], json!("= 0"));

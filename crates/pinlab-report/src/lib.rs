@@ -24,5 +24,5 @@ mod timeline;
 pub use html::{render_html, ACTION_CHARS};
 pub use json::{timeline_json, timeline_json_string, to_json, to_json_string, SCHEMA_VERSION};
 pub use matrix::{Cell, Matrix, Verdict};
-pub use text::{render_text, MAX_WIDTH};
+pub use text::{counts_line, render_text, MAX_WIDTH};
 pub use timeline::{render_timeline, FolioView, Timeline, TraceStep, ACTION_WIDTH};

@@ -271,12 +271,20 @@ pub fn render_text(m: &Matrix) -> String {
             }
         }
     }
-    let (pass, fail, inc, none, nc) = m.verdict_counts();
-    out.push_str(&format!(
-        "\n{} cell(s): {pass} passed, {fail} failed, {inc} inconclusive, {none} without expectation, {nc} not modelled\n",
-        m.cells.len()
-    ));
+    out.push('\n');
+    out.push_str(&counts_line(m));
+    out.push('\n');
     out
+}
+
+/// The closing line of `check` and `report`: `cells: N passed, N failed, N
+/// inconclusive, N unchecked` (unchecked: no expectation, or not modelled).
+pub fn counts_line(m: &Matrix) -> String {
+    let (pass, fail, inc, none, nc) = m.verdict_counts();
+    format!(
+        "cells: {pass} passed, {fail} failed, {inc} inconclusive, {} unchecked",
+        none + nc
+    )
 }
 
 #[cfg(test)]

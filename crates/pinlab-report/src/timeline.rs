@@ -34,6 +34,8 @@ pub struct TraceStep {
     pub folios: Vec<FolioView>,
     /// Remarks, e.g. `"child maps pfn 3 (pinned, shared)"`.
     pub notes: Vec<String>,
+    /// Where the statement is in the scenario source: `file:line`.
+    pub source: Option<String>,
 }
 
 /// The visible state of one folio.
@@ -83,7 +85,7 @@ impl FolioView {
             .pincount
             .map_or_else(|| "-".to_string(), |p| p.to_string());
         format!(
-            "pfn:{}{} ref={} pin={} map={} [{}] data={}",
+            "pfn:{:#x}{} ref={} pin={} map={} [{}] data={}",
             self.pfn,
             order,
             self.refcount,
@@ -213,9 +215,10 @@ pub fn render_timeline(t: &Timeline) -> String {
             out.push_str(&row(&step, actor, action, folio));
             out.push('\n');
         }
-        for note in &s.notes {
+        let at = s.source.iter().map(|src| format!("at {src}"));
+        for note in at.chain(s.notes.iter().map(|n| format!("note: {n}"))) {
             let line = format!(
-                "{:>sw$} | {} |   note: {}",
+                "{:>sw$} | {} |   {}",
                 "",
                 pad("", actor_w),
                 note,
@@ -264,6 +267,7 @@ pub(crate) mod tests {
                     result: Some("= 1".into()),
                     folios: vec![folio(3, 1025, 1, &["anon", "AnonExclusive"], "P0")],
                     notes: vec![],
+                    source: None,
                 },
                 TraceStep {
                     step: 2,
@@ -272,6 +276,7 @@ pub(crate) mod tests {
                     result: Some("= 0".into()),
                     folios: vec![folio(3, 1026, 2, &["anon"], "P0")],
                     notes: vec!["child maps pfn 3 (pinned, shared)".into()],
+                    source: None,
                 },
                 TraceStep {
                     step: 3,
@@ -286,6 +291,7 @@ pub(crate) mod tests {
                         "parent now maps pfn 7".into(),
                         "the device still DMAs into pfn 3".into(),
                     ],
+                    source: None,
                 },
             ],
             explanation: vec![
@@ -301,13 +307,13 @@ pub(crate) mod tests {
 scenario fork-cow, policy legacy: outcome LOST
 
 step | actor  | action / result                                  | folio state
------+--------+--------------------------------------------------+-----------------------------------------------------------
-   1 | parent | pin_user_pages(buf, 1, FOLL_WRITE|FOLL_LONGTERM) | pfn:3 ref=1025 pin=- map=1 [anon AnonExclusive] data=P0
+-----+--------+--------------------------------------------------+-------------------------------------------------------------
+   1 | parent | pin_user_pages(buf, 1, FOLL_WRITE|FOLL_LONGTERM) | pfn:0x3 ref=1025 pin=- map=1 [anon AnonExclusive] data=P0
      |        | = 1
-   2 | parent | fork() = 0                                       | pfn:3 ref=1026 pin=- map=2 [anon] data=P0
+   2 | parent | fork() = 0                                       | pfn:0x3 ref=1026 pin=- map=2 [anon] data=P0
      |        |   note: child maps pfn 3 (pinned, shared)
-   3 | parent | memset(buf, 'Q', 4096) -> COW fault, new folio   | pfn:3 ref=1025 pin=- map=1 [anon] data=P0
-     |        | pfn 7                                            | pfn:7 ref=1 pin=- map=1 [anon AnonExclusive dirty] data=Q1
+   3 | parent | memset(buf, 'Q', 4096) -> COW fault, new folio   | pfn:0x3 ref=1025 pin=- map=1 [anon] data=P0
+     |        | pfn 7                                            | pfn:0x7 ref=1 pin=- map=1 [anon AnonExclusive dirty] data=Q1
      |        |   note: parent now maps pfn 7
      |        |   note: the device still DMAs into pfn 3
 
@@ -330,7 +336,7 @@ why LOST:
             flags: vec![],
             content: "T1".into(),
         };
-        assert_eq!(f.render(), "pfn:512 order=9 ref=2 pin=1 map=1 [] data=T1");
+        assert_eq!(f.render(), "pfn:0x200 order=9 ref=2 pin=1 map=1 [] data=T1");
     }
 
     #[test]

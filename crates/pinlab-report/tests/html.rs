@@ -37,6 +37,7 @@ fn step(n: usize, actor: &str, action: &str, result: Option<&str>) -> TraceStep 
         result: result.map(str::to_string),
         folios: vec![],
         notes: vec![],
+        source: None,
     }
 }
 
@@ -197,8 +198,8 @@ fn golden_ish_tiny_report() {
         "<title>parent: fork(child) = 1</title>",
         "class=\"a\">fork(child)</text>",
         "class=\"r\">= 1</text>",
-        "class=\"f\">pfn:256 ref=3 pin=- map=2 [anon] data=&#39;P&#39;</text>",
-        "class=\"f\">pfn:257 ref=1 pin=- map=1 [anon] data=&#39;Q&#39;</text>",
+        "class=\"f\">pfn:0x100 ref=3 pin=- map=2 [anon] data=&#39;P&#39;</text>",
+        "class=\"f\">pfn:0x101 ref=1 pin=- map=1 [anon] data=&#39;Q&#39;</text>",
         "class=\"n\">note: child maps pfn 256 (pinned, shared)</text>",
         "class=\"h\">outcome: LOST</text>",
         "fill=\"#d32f2f\"",

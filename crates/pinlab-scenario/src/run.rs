@@ -168,6 +168,8 @@ pub fn timeline(scn: &Scenario, policy: &Policy, outcome: Outcome, trace: &[Acti
     let mut steps = Vec::new();
     for (i, a) in trace.iter().enumerate() {
         let before = s.clone();
+        let pc = s.actors[a.actor as usize].pc as usize;
+        let op_span = scn.actors[a.actor as usize].body[pc].span;
         let info = model.exec(&mut s, a.actor as usize);
         let mut pfns: BTreeSet<u64> = BTreeSet::new();
         for (p, f) in s.m.frames.iter() {
@@ -221,6 +223,7 @@ pub fn timeline(scn: &Scenario, policy: &Policy, outcome: Outcome, trace: &[Acti
             result: info.result,
             folios: pfns.into_iter().filter_map(|p| folio_view(&s, p)).collect(),
             notes,
+            source: Some(format!("{}:{}", scn.file, op_span.line)),
         });
     }
     let explanation = model

@@ -200,8 +200,21 @@ enum Cmd {
         #[command(flatten)]
         bounds: Bounds,
     },
-    /// List the built-in scenarios.
-    Scenarios,
+    /// List the built-in scenarios, or print one's source (`pinlab scenarios NAME --source`).
+    Scenarios {
+        /// A built-in scenario.
+        name: Option<String>,
+        /// Print its `.scn` source.
+        #[arg(long, requires = "name")]
+        source: bool,
+    },
+    /// Print a shell completion script (`pinlab completions bash > /etc/bash_completion.d/pinlab`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout (`pinlab man | man -l -`).
+    Man,
     /// Print a scaled scenario (more peers, children, pages) for measuring the explorer.
     ///
     /// Without arguments, lists the families and their parameters; with a family
@@ -243,8 +256,10 @@ fn load_scenario(s: &str) -> Result<Scenario, String> {
         return r.map_err(|e| e.to_string());
     }
     let text = std::fs::read_to_string(s).map_err(|e| {
+        let hint = pinlab_model::policy::did_you_mean(s, BUILTINS.iter().map(|b| b.name))
+            .map_or(String::new(), |c| format!(" (did you mean `{c}`?)"));
         format!(
-            "{s}: not a built-in scenario and not a readable file ({e}); see `pinlab scenarios`"
+            "{s}: not a built-in scenario and not a readable file ({e}){hint}; see `pinlab scenarios`"
         )
     })?;
     pinlab_scenario::load(s, &text).map_err(|e| e.to_string())
@@ -294,10 +309,18 @@ fn selection(
     let scns: Vec<Scenario> = if scenarios.is_empty() {
         pinlab_scenario::builtin::all().map_err(|e| e.to_string())?
     } else {
-        scenarios
-            .iter()
-            .map(|s| load_scenario(s))
-            .collect::<Result<_, _>>()?
+        // `-s X -s X` is one scenario.
+        let mut v: Vec<Scenario> = Vec::new();
+        for s in scenarios {
+            let scn = load_scenario(s)?;
+            if !v
+                .iter()
+                .any(|o| o.name == scn.name && o.source_hash == scn.source_hash)
+            {
+                v.push(scn);
+            }
+        }
+        v
     };
     let pols: Vec<Policy> = if policies.is_empty() {
         // Every preset, then every other policy an `expect` line names (a
@@ -315,10 +338,15 @@ fn selection(
         }
         pols
     } else {
-        policies
-            .iter()
-            .map(|p| load_policy(p))
-            .collect::<Result<_, _>>()?
+        // `-p P -p P` is one policy.
+        let mut v: Vec<Policy> = Vec::new();
+        for p in policies {
+            let pol = load_policy(p)?;
+            if !v.iter().any(|o| o.name() == pol.name()) {
+                v.push(pol);
+            }
+        }
+        v
     };
     Ok((scns, pols))
 }
@@ -387,6 +415,7 @@ fn report_cmd(
     write_atomic(out, pinlab_report::render_html(&m, &timelines).as_bytes())
         .map_err(|e| format!("--out {}: {e}", out.display()))?;
     println!("{}", out.display());
+    println!("{}", pinlab_report::counts_line(&m));
     Ok(matrix_exit(&m))
 }
 
@@ -630,6 +659,39 @@ fn probe_cmd(cases: &[String], json: bool, list: bool) -> Result<ExitCode, Strin
     })
 }
 
+/// `pinlab man`: the manual page, generated from the command-line definition.
+fn man_cmd() -> Result<ExitCode, String> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut out)
+        .map_err(|e| e.to_string())?;
+    std::io::Write::write_all(&mut std::io::stdout(), &out).map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pinlab scenarios NAME [--source]`: one built-in, with its title and cites,
+/// or its source text.
+fn scenario_cmd(name: &str, source: bool) -> Result<ExitCode, String> {
+    let Some(b) = BUILTINS.iter().find(|b| b.name == name) else {
+        let hint = pinlab_model::policy::did_you_mean(name, BUILTINS.iter().map(|b| b.name))
+            .map_or(String::new(), |c| format!(" (did you mean `{c}`?)"));
+        return Err(format!(
+            "{name}: not a built-in scenario{hint}; see `pinlab scenarios`"
+        ));
+    };
+    if source {
+        print!("{}", b.text);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = pinlab_scenario::load(b.file, b.text).map_err(|e| e.to_string())?;
+    println!("{:<26} {}", s.name, s.title.as_deref().unwrap_or(""));
+    for c in &s.cites {
+        println!("{:<26}   cites: {c}", "");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn scenarios_cmd() -> Result<ExitCode, String> {
     for b in BUILTINS {
         let s = pinlab_scenario::load(b.file, b.text).map_err(|e| e.to_string())?;
@@ -743,7 +805,18 @@ fn main() -> ExitCode {
         Cmd::Probe {
             cases, json, list, ..
         } => probe_cmd(&cases, json, list),
-        Cmd::Scenarios => scenarios_cmd(),
+        Cmd::Scenarios { name: None, .. } => scenarios_cmd(),
+        Cmd::Scenarios {
+            name: Some(n),
+            source,
+        } => scenario_cmd(&n, source),
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "pinlab", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Man => man_cmd(),
         Cmd::Scale { family, values } => scale_cmd(family.as_deref(), &values),
         Cmd::Policies { show: None } => policies_cmd(),
         Cmd::Policies { show: Some(p) } => load_policy(&p).map(|p| {

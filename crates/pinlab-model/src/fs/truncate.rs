@@ -403,19 +403,19 @@ impl Machine {
                     continue;
                 }
                 if policy.sets_pg_dma_pinned() && f.dma_pinned_flag {
-                    notes.push(format!("reclaim skips PG_dma_pinned pfn:{pfn}"));
+                    notes.push(format!("reclaim skips PG_dma_pinned pfn:{pfn:#x}"));
                     // Nothing may hold it any more, but the flag is never
                     // cleared: the judge sees that at the end (DOS).
                     continue;
                 }
                 if f.mapcount() > 0 {
                     self.unmap_folio(pfn);
-                    notes.push(format!("try_to_unmap pfn:{pfn}"));
+                    notes.push(format!("try_to_unmap pfn:{pfn:#x}"));
                 }
                 let f = self.frames.get(pfn).expect("folio");
                 if policy.vmscan_keeps_pinned() && f.maybe_dma_pinned() {
                     notes.push(format!(
-                        "pfn:{pfn} maybe DMA-pinned: activated, buffers kept"
+                        "pfn:{pfn:#x} maybe DMA-pinned: activated, buffers kept"
                     ));
                     continue;
                 }
@@ -425,16 +425,16 @@ impl Machine {
                 if f.private {
                     self.drop_buffers(pfn);
                     notes.push(format!(
-                        "try_to_release_folio strips the buffers of pfn:{pfn}"
+                        "try_to_release_folio strips the buffers of pfn:{pfn:#x}"
                     ));
                 }
                 let f = self.frames.get(pfn).expect("folio");
                 if f.refcount == f.nr_pages() as i64 {
                     self.remove_from_cache(ino, idx);
-                    notes.push(format!("pfn:{pfn} reclaimed"));
+                    notes.push(format!("pfn:{pfn:#x} reclaimed"));
                 } else {
                     notes.push(format!(
-                        "pfn:{pfn} still referenced ({}): stays",
+                        "pfn:{pfn:#x} still referenced ({}): stays",
                         f.refcount
                     ));
                 }

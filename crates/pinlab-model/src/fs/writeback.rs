@@ -70,7 +70,7 @@ impl Machine {
                 let pinned = f.maybe_dma_pinned();
                 if policy.exclusive_gup_pins() && self.gupexcl_pinned(pfn) {
                     notes.push(format!(
-                        "writeback skips pinned dirty folio pfn:{pfn} (exclusive_gup_pins)"
+                        "writeback skips pinned dirty folio pfn:{pfn:#x} (exclusive_gup_pins)"
                     ));
                     continue;
                 }
@@ -87,14 +87,14 @@ impl Machine {
                     if policy.ext4_warns_on_bufferless_dirty() {
                         self.warn("ext4_writepages: dirty folio without buffers, skipped (fs/ext4/inode.c)");
                         notes.push(format!(
-                            "WARN: pfn:{pfn} is dirty without buffers; its data is not written"
+                            "WARN: pfn:{pfn:#x} is dirty without buffers; its data is not written"
                         ));
                         continue;
                     }
                     self.ghost.oops.insert("BUG: kernel BUG at fs/ext4/inode.c: page_buffers() of a dirty page without buffers (ext4_writepage)".to_string());
                     self.ghost.bug = true;
                     notes.push(format!(
-                        "BUG: pfn:{pfn} dirty without buffers reached ext4_writepage"
+                        "BUG: pfn:{pfn:#x} dirty without buffers reached ext4_writepage"
                     ));
                     return notes;
                 }
@@ -103,7 +103,7 @@ impl Machine {
                 let block = self.fs.inodes[ino as usize].blocks[&idx];
                 self.fs.inflight.insert(pfn, (block, data, bounce));
                 notes.push(format!(
-                    "writeback of pfn:{pfn} to block {block} submitted{}",
+                    "writeback of pfn:{pfn:#x} to block {block} submitted{}",
                     if bounce {
                         " from a bounce copy; the folio stays dirty"
                     } else {
@@ -133,7 +133,7 @@ impl Machine {
                     };
                     let msg = format!("{what} was modified while under writeback to block {block} (stable pages required)");
                     self.ghost.fs_corrupt.insert(msg.clone());
-                    notes.push(format!("{msg} (pfn:{pfn})"));
+                    notes.push(format!("{msg} (pfn:{pfn:#x})"));
                 }
             }
             notes.push(format!("block {block} written"));

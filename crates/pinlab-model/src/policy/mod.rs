@@ -163,6 +163,48 @@ pub const PRESETS: &[Preset] = &[
     Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },
 ];
 
+/// The candidate closest to `name` by edit distance, if it is close enough to
+/// be a likely typo (at most a third of the name's length, and 3).
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut cur = vec![i + 1];
+            for (j, cb) in b.iter().enumerate() {
+                let sub = prev[j] + usize::from(ca != *cb);
+                cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+    let limit = (name.chars().count() / 3).clamp(1, 3);
+    candidates
+        .into_iter()
+        .map(|c| (distance(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// ` (did you mean `x`?)` or nothing.
+fn suggestion(name: &str) -> String {
+    let releases: Vec<String> = releases::RELEASES
+        .iter()
+        .map(|&r| releases::release_name(r))
+        .collect();
+    let all = PRESETS
+        .iter()
+        .map(|p| p.name)
+        .chain(Switch::ALL.iter().map(|s| s.name()))
+        .chain(releases.iter().map(String::as_str));
+    did_you_mean(name, all).map_or(String::new(), |c| format!(" (did you mean `{c}`?)"))
+}
+
 /// A policy: the set of switches that are on, with the name the user gave it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Policy {
@@ -212,7 +254,8 @@ impl Policy {
             on.insert(*sw);
         } else {
             return Err(err(format!(
-                "unknown preset or switch '{first}'; expected one of the presets {}, a release {} or a switch (see `pinlab policies`)",
+                "unknown preset or switch '{first}'{}; expected one of the presets {}, a release {} or a switch (see `pinlab policies`)",
+                suggestion(first),
                 PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
                 releases::RELEASES.iter().map(|&r| releases::release_name(r)).collect::<Vec<_>>().join(", ")
             )));
@@ -224,7 +267,8 @@ impl Policy {
             };
             let Some(sw) = Switch::ALL.iter().find(|w| w.name() == name) else {
                 return Err(err(format!(
-                    "unknown switch '{part}'; expected a switch name, optionally prefixed with no_ (see `pinlab policies`)"
+                    "unknown switch '{part}'{}; expected a switch name, optionally prefixed with no_ (see `pinlab policies`)",
+                    suggestion(name)
                 )));
             };
             if neg {

@@ -1,0 +1,163 @@
+//! The command line as a user meets it: closing counts, duplicate selections,
+//! did-you-mean, completions, the manual page, a built-in's source, and the
+//! source location of every trace step.
+
+use std::process::Command;
+
+fn pinlab(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pinlab"))
+        .args(args)
+        .output()
+        .expect("run pinlab");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_and_report_end_with_the_counts() {
+    let (code, out, _) = pinlab(&[
+        "check",
+        "-s",
+        "fork-after-pin",
+        "-p",
+        "legacy",
+        "-p",
+        "upstream",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.lines().last(),
+        Some("cells: 2 passed, 0 failed, 0 inconclusive, 0 unchecked"),
+        "{out}"
+    );
+    let (_, out, _) = pinlab(&["check", "-s", "fork-after-pin", "-p", "pgflag"]);
+    assert_eq!(
+        out.lines().last(),
+        Some("cells: 0 passed, 0 failed, 0 inconclusive, 1 unchecked"),
+        "{out}"
+    );
+    let dir = std::env::temp_dir().join(format!("pinlab-ux-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let html = dir.join("r.html");
+    let (code, out, err) = pinlab(&[
+        "report",
+        "-s",
+        "fork-after-pin",
+        "-p",
+        "legacy",
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().last(),
+        Some("cells: 1 passed, 0 failed, 0 inconclusive, 0 unchecked"),
+        "{out}"
+    );
+}
+
+#[test]
+fn duplicate_selections_collapse() {
+    let (_, out, _) = pinlab(&[
+        "check",
+        "-s",
+        "fork-after-pin",
+        "-s",
+        "fork-after-pin",
+        "-p",
+        "legacy",
+        "-p",
+        "legacy",
+    ]);
+    assert!(
+        out.starts_with("1 scenario(s) x 1 policy, 1 cell(s)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn misspelled_names_get_a_suggestion() {
+    let (code, _, err) = pinlab(&["check", "-s", "fork-after-pni"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean `fork-after-pin`?"), "{err}");
+    let (code, _, err) = pinlab(&["check", "-s", "fork-after-pin", "-p", "upstrem"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean `upstream`?"), "{err}");
+    let (_, _, err) = pinlab(&[
+        "check",
+        "-s",
+        "fork-after-pin",
+        "-p",
+        "upstream+anon_exclusiv",
+    ]);
+    assert!(err.contains("did you mean `anon_exclusive`?"), "{err}");
+    let (_, _, err) = pinlab(&["check", "-s", "fork-after-pin", "-p", "v5.11"]);
+    assert!(err.contains("did you mean `v5.10`?"), "{err}");
+    // Nothing close: no guess.
+    let (_, _, err) = pinlab(&["check", "-s", "fork-after-pin", "-p", "zzzzzzzz"]);
+    assert!(!err.contains("did you mean"), "{err}");
+}
+
+#[test]
+fn completions_man_and_builtin_source() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, err) = pinlab(&["completions", shell]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("history") && out.contains("probe"), "{shell}");
+    }
+    let (code, out, _) = pinlab(&["man"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with(".ie") && out.contains(".TH pinlab 1"),
+        "{}",
+        &out[..100.min(out.len())]
+    );
+    let (code, out, _) = pinlab(&["scenarios", "ro-pin-cow", "--source"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scenarios/ro-pin-cow.scn"
+        ))
+        .unwrap()
+    );
+}
+
+#[test]
+fn every_trace_step_names_its_source_line() {
+    let (code, out, err) = pinlab(&[
+        "explore",
+        "fork-after-pin",
+        "-p",
+        "legacy",
+        "--outcome",
+        "LOST",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let steps = v[0]["steps"].as_array().expect("steps");
+    assert_eq!(
+        steps[0]["source"], "scenarios/fork-after-pin.scn:16",
+        "{}",
+        steps[0]
+    );
+    let (_, text, _) = pinlab(&[
+        "explore",
+        "fork-after-pin",
+        "-p",
+        "legacy",
+        "--outcome",
+        "LOST",
+    ]);
+    assert!(
+        text.contains("at scenarios/fork-after-pin.scn:17"),
+        "{text}"
+    );
+    // pfns are hexadecimal everywhere.
+    assert!(text.contains("pfn:0x100 ref="), "{text}");
+}
