@@ -1,6 +1,7 @@
-//! Optional progress spinner on stderr. It appears only when requested, when
-//! stderr is a terminal, and once the run has lasted more than half a second, so
-//! short runs and piped output stay silent. It is cleared when the run ends.
+//! Optional progress on stderr, when requested: on a terminal a spinner that
+//! appears once the run has lasted half a second and is cleared when it ends;
+//! otherwise (a log file, CI) a plain line every [`LINE_EVERY`], so a long run
+//! is never silent and a short one prints nothing.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -8,19 +9,25 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 const DELAY: Duration = Duration::from_millis(500);
+/// How often a plain progress line is printed when stderr is not a terminal.
+pub const LINE_EVERY: Duration = Duration::from_secs(5);
 
 pub(crate) struct Progress {
     enabled: bool,
+    terminal: bool,
     start: Instant,
     bar: Option<ProgressBar>,
+    last_line: Instant,
 }
 
 impl Progress {
     pub fn new(requested: bool, start: Instant) -> Self {
         Progress {
-            enabled: requested && std::io::stderr().is_terminal(),
+            enabled: requested,
+            terminal: std::io::stderr().is_terminal(),
             start,
             bar: None,
+            last_line: start,
         }
     }
 
@@ -30,6 +37,17 @@ impl Progress {
             return;
         }
         let elapsed = self.start.elapsed();
+        if !self.terminal {
+            if self.last_line.elapsed() >= LINE_EVERY {
+                self.last_line = Instant::now();
+                let rate = states as f64 / elapsed.as_secs_f64().max(1e-9);
+                eprintln!(
+                    "pinlab: {what}: {states} states, depth {depth}, {rate:.0} states/s, {:.0} s",
+                    elapsed.as_secs_f64()
+                );
+            }
+            return;
+        }
         if self.bar.is_none() {
             if elapsed < DELAY {
                 return;

@@ -361,8 +361,10 @@ fn check(
     scns.iter_mut().for_each(|s| bounds.apply(s));
     let cfg = bounds.config();
     let mut m = Matrix { cells: Vec::new() };
+    let mut tick = MatrixProgress::new(scns.len() * pols.len());
     for s in &scns {
         for p in &pols {
+            tick.cell(&s.name, p.name());
             m.cells.push(run_cell(s, p, &cfg).cell(s));
         }
     }
@@ -372,6 +374,43 @@ fn check(
         print!("{}", pinlab_report::render_text(&m));
     }
     Ok(matrix_exit(&m))
+}
+
+/// A line on stderr every few seconds while a matrix runs, when stderr is not
+/// a terminal (a log, CI): which cell of how many. Short runs print nothing.
+struct MatrixProgress {
+    total: usize,
+    done: usize,
+    start: std::time::Instant,
+    last: std::time::Instant,
+    quiet: bool,
+}
+
+impl MatrixProgress {
+    fn new(total: usize) -> Self {
+        use std::io::IsTerminal;
+        let now = std::time::Instant::now();
+        MatrixProgress {
+            total,
+            done: 0,
+            start: now,
+            last: now,
+            quiet: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn cell(&mut self, scenario: &str, policy: &str) {
+        self.done += 1;
+        if !self.quiet && self.last.elapsed() >= std::time::Duration::from_secs(5) {
+            self.last = std::time::Instant::now();
+            eprintln!(
+                "pinlab: cell {}/{} ({scenario} / {policy}), {:.0} s",
+                self.done,
+                self.total,
+                self.start.elapsed().as_secs_f64()
+            );
+        }
+    }
 }
 
 /// Exit status of `check` and `report`: 1 if an expectation failed or the model
@@ -398,8 +437,10 @@ fn report_cmd(
     let cfg = bounds.config();
     let mut m = Matrix { cells: Vec::new() };
     let mut timelines = Vec::new();
+    let mut tick = MatrixProgress::new(scns.len() * pols.len());
     for s in &scns {
         for p in &pols {
+            tick.cell(&s.name, p.name());
             let run = run_cell(s, p, &cfg);
             m.cells.push(run.cell(s));
             if !run.unmodelled.is_empty() {
