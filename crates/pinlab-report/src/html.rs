@@ -102,11 +102,13 @@ fn slug(s: &str) -> String {
     s.chars().map(|c| if ok(c) { c } else { '_' }).collect()
 }
 
-/// One unique anchor id per timeline: `tl-SCENARIO--POLICY--OUTCOME`.
+/// One unique anchor id per timeline: `tl-SCENARIO--POLICY--OUTCOME` (its
+/// first outcome, for a trace witnessing several).
 fn anchors(ts: &[Timeline]) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
     for t in ts {
-        let (s, p, o) = (slug(&t.scenario), slug(&t.policy), slug(&t.outcome));
+        let first = t.outcome.split(", ").next().unwrap_or("");
+        let (s, p, o) = (slug(&t.scenario), slug(&t.policy), slug(first));
         let (base, mut n) = (format!("tl-{s}--{p}--{o}"), 1);
         let mut id = base.clone();
         while ids.contains(&id) {
@@ -208,8 +210,12 @@ fn render_cell(out: &mut String, c: &Cell, ts: &[Timeline], ids: &[String]) {
         out.push('-');
     }
     for o in &os {
-        let same =
-            |t: &Timeline| t.scenario == c.scenario && t.policy == c.policy && t.outcome == *o;
+        // A timeline may witness several outcomes (`LOST, LEAK_OTHER`).
+        let same = |t: &Timeline| {
+            t.scenario == c.scenario
+                && t.policy == c.policy
+                && t.outcome.split(", ").any(|x| x == o)
+        };
         let href = ts.iter().position(same).filter(|_| is_bad(o));
         out.push_str(&badge(o, href.map(|i| ids[i].as_str())));
     }
@@ -294,7 +300,24 @@ const LANE_FILL: [(&str, &str); 6] = [
 /// The right-hand column of a step: (class, line) for each folio, then for
 /// each note, word-wrapped at [`SIDE_CHARS`].
 fn side_lines(s: &TraceStep) -> Vec<(&'static str, String)> {
-    let folios = s.folios.iter().map(|f| ("f", "", "    ", f.render()));
+    // A step that touched many folios (a 1 GiB memset) shows the first few.
+    let shown = if s.folios.len() > MAX_FOLIOS {
+        MAX_FOLIOS - 1
+    } else {
+        s.folios.len()
+    };
+    let more = (s.folios.len() > shown).then(|| {
+        (
+            "n",
+            "",
+            "",
+            format!("… {} more folios", s.folios.len() - shown),
+        )
+    });
+    let folios = s.folios[..shown]
+        .iter()
+        .map(|f| ("f", "", "    ", f.render()))
+        .chain(more);
     let notes = s.notes.iter().map(|n| ("n", "note: ", "      ", n.clone()));
     let at = s.source.iter().map(|src| ("n", "at ", "   ", src.clone()));
     let mut v = Vec::new();
@@ -305,6 +328,9 @@ fn side_lines(s: &TraceStep) -> Vec<(&'static str, String)> {
     }
     v
 }
+
+/// Folios listed per step before the rest is folded into a count.
+pub const MAX_FOLIOS: usize = 8;
 
 /// The swimlane of one timeline as an inline SVG.
 fn render_svg(out: &mut String, t: &Timeline) {
@@ -405,7 +431,8 @@ fn render_svg(out: &mut String, t: &Timeline) {
 
 fn render_timeline_section(out: &mut String, t: &Timeline, id: &str) {
     let (id, s, p) = (esc(id), esc(&t.scenario), esc(&t.policy));
-    let (b, o) = (badge(&t.outcome, None), esc(&t.outcome));
+    let b: String = t.outcome.split(", ").map(|o| badge(o, None)).collect();
+    let o = esc(&t.outcome);
     w!(out, "<section id=\"{id}\"><h3>{s} / {p} {b}</h3>\n");
     if !t.explanation.is_empty() {
         w!(out, "<p><b>why {o}:</b></p><ul class=\"why\">");
@@ -424,12 +451,51 @@ fn render_timeline_section(out: &mut String, t: &Timeline, id: &str) {
 /// bad outcome links to the first timeline with the same scenario, policy and
 /// outcome.
 pub fn render_html(m: &Matrix, timelines: &[Timeline]) -> String {
+    render_html_with(m, timelines, &[])
+}
+
+/// A scenario's title and citations, for the report's scenario list.
+#[derive(Debug, Clone)]
+pub struct ScenarioInfo {
+    /// Name.
+    pub name: String,
+    /// `title` line.
+    pub title: Option<String>,
+    /// `cite` lines.
+    pub cites: Vec<String>,
+}
+
+/// [`render_html`] with a table of contents entry and a section per scenario
+/// giving its title and citations.
+pub fn render_html_with(m: &Matrix, timelines: &[Timeline], info: &[ScenarioInfo]) -> String {
     let ids = anchors(timelines);
     let mut out = String::from(HEAD);
     for (_, cls, bg, fg) in CLASSES {
         w!(out, ".o.{cls}{{background:{bg};color:{fg}}}\n");
     }
     out.push_str("</style>\n</head>\n<body>\n<h1>pinlab report</h1>\n");
+    // Table of contents: the matrix, the lists, the scenarios, each scenario's timelines.
+    out.push_str("<nav id=\"toc\"><b>Contents</b><ul><li><a href=\"#matrix\">Scenario × policy matrix</a></li>");
+    if !info.is_empty() {
+        out.push_str("<li><a href=\"#scenarios\">Scenarios</a></li>");
+    }
+    if !timelines.is_empty() {
+        out.push_str("<li><a href=\"#timelines\">Timelines</a><ul>");
+        let mut seen: Vec<&str> = Vec::new();
+        for (t, id) in timelines.iter().zip(&ids) {
+            if !seen.contains(&t.scenario.as_str()) {
+                seen.push(&t.scenario);
+                w!(
+                    out,
+                    "<li><a href=\"#{}\">{}</a></li>",
+                    esc(id),
+                    esc(&t.scenario)
+                );
+            }
+        }
+        out.push_str("</ul></li>");
+    }
+    out.push_str("</ul></nav>\n");
     let (ns, np) = (m.scenarios().len(), m.policies().len());
     let (nc, nt) = (m.cells.len(), timelines.len());
     let ies = if np == 1 { "y" } else { "ies" };
@@ -450,8 +516,25 @@ pub fn render_html(m: &Matrix, timelines: &[Timeline]) -> String {
         true => vec![format!("not modelled: {}", c.unmodelled.join(", "))],
         false => vec![],
     });
+    if !info.is_empty() {
+        out.push_str("<h2 id=\"scenarios\">Scenarios</h2>\n<dl class=\"scn\">\n");
+        for s in info {
+            w!(
+                out,
+                "<dt id=\"scn-{}\"><b>{}</b> — {}</dt>",
+                slug(&s.name),
+                esc(&s.name),
+                esc(s.title.as_deref().unwrap_or(""))
+            );
+            for c in &s.cites {
+                w!(out, "<dd>cites: {}</dd>", esc(c));
+            }
+            out.push('\n');
+        }
+        out.push_str("</dl>\n");
+    }
     if !timelines.is_empty() {
-        out.push_str("<h2>Timelines</h2>\n<p class=\"note\">A shortest trace to each bad outcome: one column per actor, one row per step; hover a box for the full action. The right-hand column shows each folio the step touched, as it is after the step (<code>pfn ref pin map [flags] data</code>), and the notes.</p>\n");
+        out.push_str("<h2 id=\"timelines\">Timelines</h2>\n<p class=\"note\">A shortest trace to each bad outcome (one per distinct trace, with every outcome it reaches): one column per actor, one row per step; hover a box for the full action. The right-hand column shows each folio the step touched, as it is after the step (<code>pfn ref pin map [flags] data</code>), and the notes.</p>\n");
     }
     for (t, id) in timelines.iter().zip(&ids) {
         render_timeline_section(&mut out, t, id);

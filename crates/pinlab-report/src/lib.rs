@@ -21,7 +21,7 @@ mod matrix;
 mod text;
 mod timeline;
 
-pub use html::{render_html, ACTION_CHARS};
+pub use html::{render_html, render_html_with, ScenarioInfo, ACTION_CHARS, MAX_FOLIOS};
 pub use json::{timeline_json, timeline_json_string, to_json, to_json_string, SCHEMA_VERSION};
 pub use matrix::{Cell, Matrix, Verdict};
 pub use text::{counts_line, render_text, MAX_WIDTH};

@@ -217,3 +217,15 @@ fn empty_report() {
     assert!(!html.contains("<svg"));
     assert!(html.contains("<b>Failures:</b> none"));
 }
+
+#[test]
+fn long_folio_lists_are_folded() {
+    let (m, mut ts) = tiny();
+    ts[0].steps[0].folios = (0..20).map(|i| folio(0x100 + i, 1, 1, "P")).collect();
+    let html = render_html(&m, &ts);
+    assert!(
+        html.contains("… 13 more folios"),
+        "20 folios: 7 shown, 13 folded"
+    );
+    assert!(html.contains("pfn:0x106 ") && !html.contains("pfn:0x107 "));
+}

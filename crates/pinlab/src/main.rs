@@ -446,15 +446,46 @@ fn report_cmd(
             if !run.unmodelled.is_empty() {
                 continue;
             }
+            // One timeline per distinct trace, with every outcome it witnesses.
+            let mut groups: Vec<(&Vec<_>, Vec<Outcome>)> = Vec::new();
             for (o, trace) in &run.outcomes {
-                if !matches!(o, Outcome::Ok | Outcome::Err(_)) {
-                    timelines.push(timeline(s, p, *o, trace));
+                if matches!(o, Outcome::Ok | Outcome::Err(_)) {
+                    continue;
                 }
+                match groups.iter_mut().find(|(t, _)| *t == trace) {
+                    Some((_, os)) => os.push(*o),
+                    None => groups.push((trace, vec![*o])),
+                }
+            }
+            for (trace, os) in groups {
+                let mut t = timeline(s, p, os[0], trace);
+                for o in &os[1..] {
+                    let more = timeline(s, p, *o, trace).explanation;
+                    t.explanation
+                        .extend(more.into_iter().map(|e| format!("{o}: {e}")));
+                }
+                t.outcome = os
+                    .iter()
+                    .map(|o| o.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                timelines.push(t);
             }
         }
     }
-    write_atomic(out, pinlab_report::render_html(&m, &timelines).as_bytes())
-        .map_err(|e| format!("--out {}: {e}", out.display()))?;
+    let info: Vec<pinlab_report::ScenarioInfo> = scns
+        .iter()
+        .map(|s| pinlab_report::ScenarioInfo {
+            name: s.name.clone(),
+            title: s.title.clone(),
+            cites: s.cites.clone(),
+        })
+        .collect();
+    write_atomic(
+        out,
+        pinlab_report::render_html_with(&m, &timelines, &info).as_bytes(),
+    )
+    .map_err(|e| format!("--out {}: {e}", out.display()))?;
     println!("{}", out.display());
     println!("{}", pinlab_report::counts_line(&m));
     Ok(matrix_exit(&m))

@@ -202,8 +202,25 @@ fn report_writes_an_html_page_with_timelines() {
     let html = std::fs::read_to_string(&f).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("LOST") && html.contains("<svg"));
-    assert!(html.contains("href=\"#tl-fork-after-pin--legacy--LOST\""));
-    assert!(html.contains("<section id=\"tl-fork-after-pin--legacy--LOST\">"));
+    // One timeline per distinct trace: legacy's shortest trace to STALE also
+    // reaches LOST and LEAK_OTHER, so all three badges link to one section.
+    assert!(html.contains("href=\"#tl-fork-after-pin--legacy--STALE\""));
+    assert_eq!(
+        html.matches("<section id=\"tl-fork-after-pin--legacy--")
+            .count(),
+        1
+    );
+    let section = &html[html
+        .find("<section id=\"tl-fork-after-pin--legacy--STALE\">")
+        .unwrap()..];
+    let head = &section[..section.find("</h3>").unwrap()];
+    assert!(
+        head.contains(">LOST<") && head.contains(">LEAK_OTHER<") && head.contains(">STALE<"),
+        "{head}"
+    );
+    // Contents, and the scenario's title and citations.
+    assert!(html.contains("<nav id=\"toc\">") && html.contains("<h2 id=\"scenarios\">"));
+    assert!(html.contains("RDMA MR over anonymous memory; fork(); the parent writes"));
     assert!(!html.contains("--upstream--"), "upstream reaches only OK");
     let (code, _, err) = pinlab(&[
         "report",
