@@ -36,6 +36,10 @@ pub struct TraceStep {
     pub notes: Vec<String>,
     /// Where the statement is in the scenario source: `file:line`.
     pub source: Option<String>,
+    /// The full state after the step (`explore --state full`), one line per
+    /// fact, `* ` before a line that changed; empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub state: Vec<String>,
 }
 
 /// The visible state of one folio.
@@ -227,6 +231,14 @@ pub fn render_timeline(t: &Timeline) -> String {
             out.push_str(line.trim_end());
             out.push('\n');
         }
+        for l in &s.state {
+            out.push_str(&format!(
+                "{:>sw$} | {} |     {l}\n",
+                "",
+                pad("", actor_w),
+                sw = STEP_W
+            ));
+        }
     }
 
     if !t.explanation.is_empty() {
@@ -268,6 +280,7 @@ pub(crate) mod tests {
                     folios: vec![folio(3, 1025, 1, &["anon", "AnonExclusive"], "P0")],
                     notes: vec![],
                     source: None,
+                    state: vec![],
                 },
                 TraceStep {
                     step: 2,
@@ -277,6 +290,7 @@ pub(crate) mod tests {
                     folios: vec![folio(3, 1026, 2, &["anon"], "P0")],
                     notes: vec!["child maps pfn 3 (pinned, shared)".into()],
                     source: None,
+                    state: vec![],
                 },
                 TraceStep {
                     step: 3,
@@ -292,6 +306,7 @@ pub(crate) mod tests {
                         "the device still DMAs into pfn 3".into(),
                     ],
                     source: None,
+                    state: vec![],
                 },
             ],
             explanation: vec![

@@ -38,6 +38,7 @@ fn step(n: usize, actor: &str, action: &str, result: Option<&str>) -> TraceStep 
         folios: vec![],
         notes: vec![],
         source: None,
+        state: vec![],
     }
 }
 

@@ -20,7 +20,8 @@ pub mod parse;
 pub mod run;
 pub mod scale;
 pub mod trace;
+pub mod view;
 
 pub use bind::{load, Scenario};
 pub use parse::{parse, ParseError};
-pub use run::{run_cell, timeline, CellRun};
+pub use run::{run_cell, timeline, timeline_full, CellRun};

@@ -161,11 +161,37 @@ fn folio_view(s: &State, pfn: u64) -> Option<FolioView> {
 
 /// Replays `trace` and renders it as a timeline ending in `outcome`.
 pub fn timeline(scn: &Scenario, policy: &Policy, outcome: Outcome, trace: &[Action]) -> Timeline {
+    timeline_inner(scn, policy, outcome, trace, false)
+}
+
+/// [`timeline`] with the full state after every step (`explore --state full`):
+/// each line of [`crate::view::full_state`], prefixed `* ` if it changed.
+pub fn timeline_full(
+    scn: &Scenario,
+    policy: &Policy,
+    outcome: Outcome,
+    trace: &[Action],
+) -> Timeline {
+    timeline_inner(scn, policy, outcome, trace, true)
+}
+
+fn timeline_inner(
+    scn: &Scenario,
+    policy: &Policy,
+    outcome: Outcome,
+    trace: &[Action],
+    full: bool,
+) -> Timeline {
     let effective = policy.with_switches(&scn.driver_bugs);
     let policy = &effective;
     let model = Bound { scn, policy };
     let mut s = model.initial_state();
     let mut steps = Vec::new();
+    let mut view = if full {
+        crate::view::full_state(&s)
+    } else {
+        Vec::new()
+    };
     for (i, a) in trace.iter().enumerate() {
         let before = s.clone();
         let pc = s.actors[a.actor as usize].pc as usize;
@@ -224,6 +250,17 @@ pub fn timeline(scn: &Scenario, policy: &Policy, outcome: Outcome, trace: &[Acti
             folios: pfns.into_iter().filter_map(|p| folio_view(&s, p)).collect(),
             notes,
             source: Some(format!("{}:{}", scn.file, op_span.line)),
+            state: if full {
+                let now = crate::view::full_state(&s);
+                let marked = crate::view::diff_marks(&view, &now)
+                    .into_iter()
+                    .map(|(changed, l)| format!("{}{l}", if changed { "* " } else { "  " }))
+                    .collect();
+                view = now;
+                marked
+            } else {
+                Vec::new()
+            },
         });
     }
     let explanation = model

@@ -134,6 +134,9 @@ enum Cmd {
         /// Write each trace to DIR/SCENARIO.POLICY.OUTCOME.trace for `pinlab run --trace`.
         #[arg(long)]
         save_traces: Option<std::path::PathBuf>,
+        /// What each step shows: `touched` (the folios it touched) or `full` (every process's VMAs and PTEs, every folio with its holders, every inode's page cache and blocks; `* ` marks what changed).
+        #[arg(long, value_enum, default_value_t = StateView::Touched)]
+        state: StateView,
         #[command(flatten)]
         bounds: Bounds,
     },
@@ -491,12 +494,20 @@ fn report_cmd(
     Ok(matrix_exit(&m))
 }
 
+/// `explore --state`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StateView {
+    Touched,
+    Full,
+}
+
 fn explore_cmd(
     scenario: &str,
     policy: &str,
     outcome: Option<String>,
     json: bool,
     save: Option<std::path::PathBuf>,
+    full: bool,
     bounds: &Bounds,
 ) -> Result<ExitCode, String> {
     let mut scn = load_scenario(scenario)?;
@@ -540,7 +551,11 @@ fn explore_cmd(
             continue;
         }
         shown += 1;
-        let t = timeline(&scn, &pol, *o, trace);
+        let t = if full {
+            pinlab_scenario::timeline_full(&scn, &pol, *o, trace)
+        } else {
+            timeline(&scn, &pol, *o, trace)
+        };
         if json {
             out_json.push(pinlab_report::timeline_json(&t));
         } else {
@@ -854,8 +869,17 @@ fn main() -> ExitCode {
             outcome,
             json,
             save_traces,
+            state,
             bounds,
-        } => explore_cmd(&scenario, &policy, outcome, json, save_traces, &bounds),
+        } => explore_cmd(
+            &scenario,
+            &policy,
+            outcome,
+            json,
+            save_traces,
+            state == StateView::Full,
+            &bounds,
+        ),
         Cmd::Report {
             scenarios,
             policies,
