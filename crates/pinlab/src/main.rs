@@ -12,6 +12,7 @@
 mod args;
 mod history;
 mod replay;
+mod serve;
 
 use args::Bounds;
 
@@ -218,6 +219,17 @@ enum Cmd {
     },
     /// Print the manual page (roff) on stdout (`pinlab man | man -l -`).
     Man,
+    /// A local web UI to walk a cell's state graph: the matrix, then per state the steps so far, the enabled actions, the shortest trace to each outcome and the full state.
+    Serve {
+        /// Address to listen on (port 0: any free port; the URL is printed).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Serve only this scenario (built-in name or .scn path); `/` opens its cell.
+        scenario: Option<String>,
+        /// With a scenario: the policy of its cell (default upstream); without: the matrix's only column.
+        #[arg(long, short = 'p')]
+        policy: Option<String>,
+    },
     /// Print a scaled scenario (more peers, children, pages) for measuring the explorer.
     ///
     /// Without arguments, lists the families and their parameters; with a family
@@ -913,6 +925,15 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Man => man_cmd(),
+        Cmd::Serve {
+            addr,
+            scenario,
+            policy,
+        } => (|| {
+            let s = scenario.as_deref().map(load_scenario).transpose()?;
+            let p = policy.as_deref().map(load_policy).transpose()?;
+            serve::serve_cmd(&addr, s, p)
+        })(),
         Cmd::Scale { family, values } => scale_cmd(family.as_deref(), &values),
         Cmd::Policies { show: None } => policies_cmd(),
         Cmd::Policies { show: Some(p) } => load_policy(&p).map(|p| {

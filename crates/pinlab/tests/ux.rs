@@ -164,18 +164,50 @@ fn every_trace_step_names_its_source_line() {
 
 #[test]
 fn explore_state_full_shows_the_whole_machine_with_changes_marked() {
-    let (code, out, err) = pinlab(&["explore", "fork-after-pin", "-p", "legacy", "--outcome", "LOST", "--state", "full"]);
+    let (code, out, err) = pinlab(&[
+        "explore",
+        "fork-after-pin",
+        "-p",
+        "legacy",
+        "--outcome",
+        "LOST",
+        "--state",
+        "full",
+    ]);
     assert_eq!(code, 0, "{err}");
     // Processes with their VMAs and PTEs, folios with their holders, changes starred.
     assert!(out.contains("process parent (pid 0): VmPin"), "{out}");
-    assert!(out.contains("* ") && out.contains("pte 0x7f0000000000 -> pfn:0x100 writable"), "{out}");
+    assert!(
+        out.contains("* ") && out.contains("pte 0x7f0000000000 -> pfn:0x100 writable"),
+        "{out}"
+    );
     assert!(out.contains("held by MR 0 ×1"), "{out}");
     assert!(out.contains("process child (pid 1)"), "{out}");
-    let (_, json, _) = pinlab(&["explore", "fork-after-pin", "-p", "legacy", "--outcome", "LOST", "--state", "full", "--json"]);
+    let (_, json, _) = pinlab(&[
+        "explore",
+        "fork-after-pin",
+        "-p",
+        "legacy",
+        "--outcome",
+        "LOST",
+        "--state",
+        "full",
+        "--json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert!(v[0]["steps"][1]["state"].as_array().is_some_and(|a| !a.is_empty()));
+    assert!(v[0]["steps"][1]["state"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty()));
     // Without --state full, JSON steps carry no state.
-    let (_, json, _) = pinlab(&["explore", "fork-after-pin", "-p", "legacy", "--outcome", "LOST", "--json"]);
+    let (_, json, _) = pinlab(&[
+        "explore",
+        "fork-after-pin",
+        "-p",
+        "legacy",
+        "--outcome",
+        "LOST",
+        "--json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(v[0]["steps"][1].get("state").is_none());
 }
