@@ -443,7 +443,29 @@ fn render_timeline_section(out: &mut String, t: &Timeline, id: &str) {
     }
     out.push_str("<div class=\"lanewrap\">");
     render_svg(out, t);
-    out.push_str("</div><a class=\"back\" href=\"#matrix\">↑ back to the matrix</a></section>\n");
+    out.push_str("</div>");
+    // The full state after each step (`report --state full`), folded away.
+    if t.steps.iter().any(|s| !s.state.is_empty()) {
+        out.push_str("<details class=\"full\"><summary>full state after each step</summary>");
+        for s in &t.steps {
+            w!(
+                out,
+                "<p><b>after step {}</b> ({}: {})</p><pre>",
+                s.step,
+                esc(&s.actor),
+                esc(&s.action)
+            );
+            for l in &s.state {
+                match l.strip_prefix("* ") {
+                    Some(x) => w!(out, "<mark>{}</mark>\n", esc(x)),
+                    None => w!(out, "{}\n", esc(l.strip_prefix("  ").unwrap_or(l))),
+                }
+            }
+            out.push_str("</pre>");
+        }
+        out.push_str("</details>");
+    }
+    out.push_str("<a class=\"back\" href=\"#matrix\">↑ back to the matrix</a></section>\n");
 }
 
 /// Render the matrix and the timelines as one self-contained HTML5 page (see

@@ -201,6 +201,9 @@ enum Cmd {
         /// Output file.
         #[arg(long, short = 'o', default_value = "pinlab-report.html")]
         out: std::path::PathBuf,
+        /// `full`: each timeline gets a folded section with the full state after every step (changes marked).
+        #[arg(long, value_enum, default_value_t = StateView::Touched)]
+        state: StateView,
         #[command(flatten)]
         bounds: Bounds,
     },
@@ -445,6 +448,7 @@ fn report_cmd(
     scenarios: &[String],
     policies: &[String],
     out: &std::path::Path,
+    full: bool,
     bounds: &Bounds,
 ) -> Result<ExitCode, String> {
     let (mut scns, pols) = selection(scenarios, policies)?;
@@ -473,7 +477,11 @@ fn report_cmd(
                 }
             }
             for (trace, os) in groups {
-                let mut t = timeline(s, p, os[0], trace);
+                let mut t = if full {
+                    pinlab_scenario::timeline_full(s, p, os[0], trace)
+                } else {
+                    timeline(s, p, os[0], trace)
+                };
                 for o in &os[1..] {
                     let more = timeline(s, p, *o, trace).explanation;
                     t.explanation
@@ -896,8 +904,15 @@ fn main() -> ExitCode {
             scenarios,
             policies,
             out,
+            state,
             bounds,
-        } => report_cmd(&scenarios, &policies, &out, &bounds),
+        } => report_cmd(
+            &scenarios,
+            &policies,
+            &out,
+            state == StateView::Full,
+            &bounds,
+        ),
         Cmd::Run {
             trace,
             scenario,

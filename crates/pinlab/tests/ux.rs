@@ -211,3 +211,42 @@ fn explore_state_full_shows_the_whole_machine_with_changes_marked() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(v[0]["steps"][1].get("state").is_none());
 }
+
+#[test]
+fn report_state_full_folds_the_full_state_into_each_timeline() {
+    let dir = std::env::temp_dir().join(format!("pinlab-ux-full-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("r.html");
+    let (code, _, err) = pinlab(&[
+        "report",
+        "-s",
+        "fork-after-pin",
+        "-p",
+        "legacy",
+        "--state",
+        "full",
+        "-o",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(&f).unwrap();
+    assert!(html.contains("<details class=\"full\"><summary>full state after each step</summary>"));
+    assert!(
+        html.contains("<mark>folio pfn:0x100 ref=1 pin=- map=1 [anon] data=&#39;P&#39;</mark>")
+            || html.contains("<mark>folio pfn:0x100"),
+        "changes are marked"
+    );
+    // Without it, no full state.
+    let (_, _, _) = pinlab(&[
+        "report",
+        "-s",
+        "fork-after-pin",
+        "-p",
+        "legacy",
+        "-o",
+        f.to_str().unwrap(),
+    ]);
+    assert!(!std::fs::read_to_string(&f)
+        .unwrap()
+        .contains("class=\"full\""));
+}
