@@ -65,3 +65,35 @@ fn every_scenario_example_in_the_docs_checks() {
     }
     assert!(n >= 1, "no scenario example found");
 }
+
+#[test]
+fn the_readme_sample_header_is_what_check_prints() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pinlab"))
+        .arg("check")
+        .output()
+        .unwrap();
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    assert!(first.contains("scenario(s) x"), "{first}");
+    assert!(
+        readme.contains(&first),
+        "README shows a stale `check` header; now: {first}"
+    );
+    // The user guide's preset count.
+    let guide = std::fs::read_to_string(format!("{root}/docs/user-guide.md")).unwrap();
+    let n = pinlab_model::policy::PRESETS.len();
+    let words = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve",
+    ];
+    assert!(
+        guide.contains(&format!("all {} presets", words[n])),
+        "user guide: `all {} presets`",
+        words[n]
+    );
+}
