@@ -101,3 +101,40 @@ fn a_failing_iovec_undoes_the_whole_registration() {
         Err(Errno::EINVAL)
     );
 }
+
+#[test]
+fn read_fixed_in_flight_past_unregister__pins_held_until_the_cqe() {
+    let (mut m, p, pid, a, r) = setup();
+    m.io_uring_register_buffers(&p, pid, r, a, PAGE).unwrap();
+    let req = m.io_uring_read_fixed_submit(pid, r, 0, 0, PAGE).unwrap();
+    m.io_uring_unregister_buffers(&p, pid, r).unwrap();
+    // The request's reference keeps the buffer pinned and charged.
+    assert_eq!(
+        (m.vmstat.nr_foll_pin_acquired, m.vmstat.nr_foll_pin_released),
+        (1, 0)
+    );
+    assert_eq!(m.mm(pid).unwrap().pinned_vm, 1);
+    m.check_invariants(&p).unwrap();
+    let w = WriteId {
+        actor: 0,
+        pc: 2,
+        tag: 'D',
+    };
+    assert_eq!(m.io_uring_read_fixed_complete(&p, r, req, w), Ok(PAGE));
+    assert_eq!(
+        (m.vmstat.nr_foll_pin_acquired, m.vmstat.nr_foll_pin_released),
+        (1, 1)
+    );
+    assert_eq!(m.mm(pid).unwrap().pinned_vm, 0);
+    m.check_invariants(&p).unwrap();
+    // A request whose ring is torn down first is cancelled.
+    let (mut m, p, pid, a, r) = setup();
+    m.io_uring_register_buffers(&p, pid, r, a, PAGE).unwrap();
+    let req = m.io_uring_read_fixed_submit(pid, r, 0, 0, PAGE).unwrap();
+    m.exit(&p, pid);
+    assert_eq!(
+        m.io_uring_read_fixed_complete(&p, r, req, w),
+        Err(Errno::ECANCELED)
+    );
+    assert_eq!(m.vmstat.nr_foll_pin_acquired, m.vmstat.nr_foll_pin_released);
+}

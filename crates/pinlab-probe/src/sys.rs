@@ -341,6 +341,40 @@ impl Ring {
         self.run(e)
     }
 
+    /// Submits `IORING_OP_READ_FIXED` from `fd` into `ptr` (buffer `index`)
+    /// without waiting for it.
+    pub fn submit_read_fixed(
+        &mut self,
+        fd: RawFd,
+        ptr: *mut u8,
+        len: usize,
+        index: u16,
+    ) -> io::Result<()> {
+        let e = io_uring::opcode::ReadFixed::new(io_uring::types::Fd(fd), ptr, len as u32, index)
+            .build();
+        // SAFETY: the entry refers to a registered buffer and a descriptor we own,
+        // both kept alive until its completion is reaped.
+        unsafe {
+            self.ring
+                .submission()
+                .push(&e)
+                .map_err(|_| io::Error::other("sq full"))?
+        };
+        self.ring.submit()?;
+        Ok(())
+    }
+
+    /// Waits for one completion and returns its result.
+    pub fn wait_cqe(&mut self) -> io::Result<i32> {
+        self.ring.submit_and_wait(1)?;
+        let cqe = self
+            .ring
+            .completion()
+            .next()
+            .ok_or_else(|| io::Error::other("no cqe"))?;
+        Ok(cqe.result())
+    }
+
     /// `IORING_UNREGISTER_BUFFERS`.
     pub fn unregister(&mut self) -> io::Result<()> {
         self.registered = false;

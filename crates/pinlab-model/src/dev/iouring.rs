@@ -45,6 +45,23 @@ pub struct RegBuf {
     pub flags: u32,
     /// Pages charged to `pinned_vm`.
     pub acct: u64,
+    /// The buffer's identity in its ring (`struct io_rsrc_node`).
+    pub id: u32,
+    /// Fixed requests in flight that hold a reference on it.
+    pub inflight: u32,
+}
+
+/// A READ_FIXED submitted and not completed yet: it holds a reference on the
+/// buffer's node, which keeps the buffer (and its pins) alive past an
+/// unregister or an update until the request completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FixedReq {
+    /// The buffer's [`RegBuf::id`].
+    pub buf: u32,
+    /// Offset into the buffer.
+    pub off: u64,
+    /// Length.
+    pub len: u64,
 }
 
 /// `IORING_MAX_REG_BUFFERS`.
@@ -59,17 +76,30 @@ pub struct Ring {
     pub bufs: Option<Vec<Option<RegBuf>>>,
     /// Pages of the ring's own SQ/CQ memory charged to `user->locked_vm`.
     pub charged: u64,
+    /// Buffers unregistered or replaced while a request was in flight: still
+    /// pinned until their last request completes.
+    pub retired: Vec<RegBuf>,
+    /// The next [`RegBuf::id`].
+    pub next_id: u32,
 }
 
 impl Ring {
-    /// The registered buffers (filled slots).
+    /// The buffers holding pins: the filled slots and the retired ones.
     pub fn bufs(&self) -> impl Iterator<Item = &RegBuf> {
-        self.bufs.iter().flatten().flatten()
+        self.bufs
+            .iter()
+            .flatten()
+            .flatten()
+            .chain(self.retired.iter())
     }
 
-    /// The registered buffers, mutable.
+    /// The buffers holding pins, mutable.
     pub fn bufs_mut(&mut self) -> impl Iterator<Item = &mut RegBuf> {
-        self.bufs.iter_mut().flatten().flatten()
+        self.bufs
+            .iter_mut()
+            .flatten()
+            .flatten()
+            .chain(self.retired.iter_mut())
     }
 }
 
@@ -85,6 +115,8 @@ impl Machine {
             holders: [pid].into_iter().collect(),
             bufs: None,
             charged: 0,
+            retired: Vec::new(),
+            next_id: 0,
         });
         self.dev.rings.len() - 1
     }
@@ -239,7 +271,7 @@ impl Machine {
                 new,
             );
             if let Some(b) = old {
-                self.io_buffer_unmap(policy, b);
+                self.io_buffer_put(policy, ring, b);
             }
             done += 1;
         }
@@ -343,6 +375,8 @@ impl Machine {
                     .expect("pinned page has a vma")
             })
             .collect();
+        let r = &mut self.dev.rings[ring];
+        r.next_id += 1;
         Ok(Some(RegBuf {
             owner: pid,
             start: first * PAGE_SIZE,
@@ -352,6 +386,8 @@ impl Machine {
             held,
             flags,
             acct,
+            id: r.next_id,
+            inflight: 0,
         }))
     }
 
@@ -425,9 +461,90 @@ impl Machine {
     ) -> KResult<()> {
         let table = self.dev.rings[ring].bufs.take().ok_or(Errno::ENXIO)?;
         for b in table.into_iter().flatten() {
-            self.io_buffer_unmap(policy, b);
+            self.io_buffer_put(policy, ring, b);
         }
         Ok(())
+    }
+
+    /// Drops the table's reference on a buffer: unmapped now, or retired until
+    /// its in-flight requests complete.
+    fn io_buffer_put(&mut self, policy: &Policy, ring: usize, b: RegBuf) {
+        if b.inflight > 0 {
+            self.dev.rings[ring].retired.push(b);
+        } else {
+            self.io_buffer_unmap(policy, b);
+        }
+    }
+
+    /// Ring teardown (`io_ring_ctx_free`): what is still registered or retired
+    /// is unmapped; in-flight requests are cancelled (`[model assumption]`: at
+    /// once; the kernel does it from a worker, host-probe Exp. 8).
+    pub(crate) fn io_ring_teardown(&mut self, policy: &Policy, ring: usize) {
+        let _ = self.io_uring_unregister_buffers_inner(policy, ring);
+        for b in std::mem::take(&mut self.dev.rings[ring].retired) {
+            self.io_buffer_unmap(policy, b);
+        }
+    }
+
+    /// `IORING_OP_READ_FIXED` submitted (into buffer `index` at `off`): the
+    /// request takes a reference on the buffer; the DMA and the CQE come with
+    /// [`Machine::io_uring_read_fixed_complete`].
+    pub fn io_uring_read_fixed_submit(
+        &mut self,
+        pid: Pid,
+        ring: usize,
+        index: u64,
+        off: u64,
+        len: u64,
+    ) -> KResult<FixedReq> {
+        self.fixed_range(pid, ring, index, off, len)?;
+        let b = self.dev.rings[ring]
+            .bufs
+            .as_mut()
+            .and_then(|t| t.get_mut(index as usize))
+            .and_then(Option::as_mut)
+            .expect("checked by fixed_range");
+        b.inflight += 1;
+        Ok(FixedReq {
+            buf: b.id,
+            off,
+            len,
+        })
+    }
+
+    /// The device completes a READ_FIXED: its data (version `wid`) lands in the
+    /// buffer the request referenced — also one unregistered meanwhile — and the
+    /// request's reference is dropped (a retired buffer is unpinned with its
+    /// last one). `ECANCELED` if the ring was torn down first.
+    pub fn io_uring_read_fixed_complete(
+        &mut self,
+        policy: &Policy,
+        ring: usize,
+        req: FixedReq,
+        wid: WriteId,
+    ) -> KResult<u64> {
+        let r = self.dev.rings.get_mut(ring).ok_or(Errno::ECANCELED)?;
+        let b = r
+            .bufs_mut()
+            .find(|b| b.id == req.buf)
+            .ok_or(Errno::ECANCELED)?;
+        b.inflight -= 1;
+        let (a, z) = (
+            (req.off / PAGE_SIZE) as usize,
+            (req.off + req.len).div_ceil(PAGE_SIZE) as usize,
+        );
+        let (pages, targets) = (b.pages[a..z].to_vec(), b.targets[a..z].to_vec());
+        self.dma_write(&pages, &targets, wid);
+        let r = &mut self.dev.rings[ring];
+        if let Some(i) = r
+            .retired
+            .iter()
+            .position(|b| b.id == req.buf && b.inflight == 0)
+        {
+            let b = r.retired.remove(i);
+            self.io_buffer_unmap(policy, b);
+        }
+        Ok(req.len)
     }
 
     /// `io_buffer_unmap`: unpins a buffer (without dirtying) and uncharges it.

@@ -323,7 +323,7 @@ impl Machine {
         }
         for i in 0..self.dev.rings.len() {
             if self.dev.rings[i].holders.remove(&pid) && self.dev.rings[i].holders.is_empty() {
-                let _ = self.io_uring_unregister_buffers_inner(policy, i);
+                self.io_ring_teardown(policy, i);
                 // io_ring_ctx_free → io_free_region: the rings' pages are uncharged.
                 self.dev.locked_vm -= std::mem::take(&mut self.dev.rings[i].charged);
             }

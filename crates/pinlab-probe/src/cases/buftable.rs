@@ -14,6 +14,7 @@ use std::os::fd::AsRawFd;
 enum B {
     TwoIovecsSamePage,
     SparseThenUpdate,
+    InflightPastUnregister,
 }
 
 const ALL: &[(&str, B)] = &[
@@ -24,6 +25,10 @@ const ALL: &[(&str, B)] = &[
     (
         "register_sparse_2_update_slot_1__read_fixed_empty_slot_efault_update_to_null_unpins",
         B::SparseThenUpdate,
+    ),
+    (
+        "read_fixed_in_flight_past_unregister__pins_held_until_the_cqe",
+        B::InflightPastUnregister,
     ),
 ];
 
@@ -67,6 +72,40 @@ fn live(b: B, env: &Env) -> Result<String, String> {
         ))
     };
     let out = match b {
+        B::InflightPastUnregister => {
+            // A READ_FIXED from an empty pipe waits for data: in flight.
+            let mut p = [0; 2];
+            // SAFETY: a pipe into a local array; both ends closed below.
+            if unsafe { libc::pipe(p.as_mut_ptr()) } != 0 {
+                return Err("pipe".into());
+            }
+            ring.register(map.at(0), PAGE)
+                .map_err(|e| format!("register: {e}"))?;
+            ring.submit_read_fixed(p[0], map.at(0), PAGE, 0)
+                .map_err(|e| format!("submit: {e}"))?;
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            ring.unregister().map_err(|e| format!("unregister: {e}"))?;
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let during = counters("unregistered, READ_FIXED in flight")?;
+            let data = vec![b'D'; PAGE];
+            // SAFETY: writing a local buffer into our pipe, then closing it.
+            unsafe {
+                libc::write(p[1], data.as_ptr() as *const _, PAGE);
+            }
+            let res = ring.wait_cqe().map_err(|e| e.to_string())?;
+            let (a1, _) = sys::pin_counters().map_err(|e| e.to_string())?;
+            sys::wait_balanced(a1);
+            // SAFETY: closing our pipe.
+            unsafe {
+                libc::close(p[0]);
+                libc::close(p[1]);
+            }
+            format!(
+                "{during} | cqe.res {res}, buffer holds {} | {}",
+                map.read(0) as char,
+                counters("completed")?
+            )
+        }
         B::TwoIovecsSamePage => {
             ring.register_iovs(&[(map.at(0), PAGE), (map.at(0), PAGE)])
                 .map_err(|e| format!("register: {e}"))?;
@@ -124,6 +163,30 @@ fn model(b: B) -> String {
         Err(e) => format!("-{e}"),
     };
     match b {
+        B::InflightPastUnregister => {
+            m.m.io_uring_register_buffers(&pol, m.pid, ring, addr, PAGE as u64)
+                .expect("register");
+            let req =
+                m.m.io_uring_read_fixed_submit(m.pid, ring, 0, 0, PAGE as u64)
+                    .expect("submit");
+            m.m.io_uring_unregister_buffers(&pol, m.pid, ring)
+                .expect("unregister");
+            let during = counters(&m, "unregistered, READ_FIXED in flight");
+            let w = WriteId {
+                actor: 9,
+                pc: 0,
+                tag: 'D',
+            };
+            let res =
+                m.m.io_uring_read_fixed_complete(&pol, ring, req, w)
+                    .expect("complete");
+            let v = m.m.cpu_load(&pol, m.pid, addr, 1).expect("load")[0];
+            format!(
+                "{during} | cqe.res {res}, buffer holds {} | {}",
+                m.m.tag_of(v),
+                counters(&m, "completed")
+            )
+        }
         B::TwoIovecsSamePage => {
             m.m.io_uring_register_buffers_iov(
                 &pol,

@@ -45,6 +45,7 @@ impl Bound<'_> {
         let mut notes: Vec<String> = Vec::new();
         let mut next_phase: Option<u8> = None;
         let mut held = me.held;
+        let mut fixed = me.fixed;
         let phase = me.phase;
         let mut sig_consumed = false;
         let mut signal_to: Option<(Pid, u64)> = None;
@@ -483,8 +484,20 @@ impl Bound<'_> {
                     let Some(Value::Ring(r)) = self.obj(&me, ring) else {
                         return Err(if failed(ring) { SKIPPED } else { Errno::EBADF });
                     };
-                    m.io_uring_read_fixed_at(p()?, r, v(index)?, v(off)?, v(len)?, wid(tag))
-                        .map(|n| Some(format!("cqe.res {n}")))
+                    // Two steps: the submission takes a reference on the
+                    // buffer; the device's DMA and the CQE come later.
+                    match fixed.take() {
+                        None => {
+                            let req =
+                                m.io_uring_read_fixed_submit(p()?, r, v(index)?, v(off)?, v(len)?)?;
+                            fixed = Some(req);
+                            next_phase = Some(1);
+                            Ok(Some("[submitted]".into()))
+                        }
+                        Some(req) => m
+                            .io_uring_read_fixed_complete(policy, r, req, wid(tag))
+                            .map(|n| Some(format!("cqe.res {n}"))),
+                    }
                 }
                 Call::WriteFixed {
                     ring,
@@ -701,6 +714,7 @@ impl Bound<'_> {
             a.vars[slot] = Some(v);
         }
         a.held = held;
+        a.fixed = fixed;
         match next_phase {
             Some(ph) if !kill => a.phase = ph,
             _ => {

@@ -76,6 +76,8 @@ pub struct ActorState {
     pub sigpending: bool,
     /// A statement between its kernel sub-steps (fork, GUP-fast; see [`SubStep`]).
     pub sub: Option<Box<SubStep>>,
+    /// A READ_FIXED submitted and not completed yet.
+    pub fixed: Option<pinlab_model::dev::iouring::FixedReq>,
 }
 
 /// The explored state.
@@ -346,6 +348,7 @@ impl pinlab_explore::Model for Bound<'_> {
                     held: None,
                     sigpending: false,
                     sub: None,
+                    fixed: None,
                 }
             })
             .collect();
