@@ -552,7 +552,20 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
         for s in &a.body {
             let call = b.stmt(s, i, &known)?;
             if let Call::Fork { child } | Call::PthreadCreate { thread: child } = call {
-                known_at_fork.insert(child, known.clone());
+                // An actor starts once: a second fork/pthread_create of it
+                // would restart a finished body.
+                if known_at_fork.insert(child, known.clone()).is_some() {
+                    return Err(err(
+                        file,
+                        s.span,
+                        format!(
+                            "{} `{}` is already started by an earlier `{}`; each child or thread starts once",
+                            ast.actors[child].kind.keyword(),
+                            ast.actors[child].name,
+                            s.call
+                        ),
+                    ));
+                }
             }
             let bind = s.bind.as_ref().map(|(n, _)| {
                 known.insert(n.clone());
