@@ -299,12 +299,23 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
             });
         }
         // The next level in path order: by the final (parent position, action) key.
-        let mut next: Vec<(u64, u64, M::State)> = acc
-            .next
-            .into_iter()
-            .map(|(fp, s)| (visited.freeze(fp).expect("inserted in this level"), fp, s))
-            .collect();
-        next.sort_unstable_by_key(|&(key, _, _)| key);
+        // (On all workers when the level is large: the freeze lookups and the
+        // sort are the level's sequential tail otherwise.)
+        let key =
+            |(fp, s): (u64, M::State)| (visited.freeze(fp).expect("inserted in this level"), fp, s);
+        let mut next: Vec<(u64, u64, M::State)> =
+            match pool.as_ref().filter(|_| acc.next.len() > 4 * SLICE) {
+                Some(pool) => pool.install(|| {
+                    let mut v: Vec<_> = acc.next.into_par_iter().map(key).collect();
+                    v.par_sort_unstable_by_key(|&(k, _, _)| k);
+                    v
+                }),
+                None => {
+                    let mut v: Vec<_> = acc.next.into_iter().map(key).collect();
+                    v.sort_unstable_by_key(|&(k, _, _)| k);
+                    v
+                }
+            };
         let room = max_states.saturating_sub(rec.states);
         if next.len() as u64 > room {
             rec.cut(Bound::MaxStates);

@@ -204,8 +204,13 @@ fn threads_share_the_process() {
         "{e}"
     );
     let twice = "scenario t\nprocess p {\n  pthread_create(a)\n  pthread_create(a)\n}\nthread a of p {\n}\n";
-    let e = pinlab_scenario::load("t.scn", twice).unwrap_err().to_string();
-    assert!(e.contains("t.scn:4:3") && e.contains("already started"), "{e}");
+    let e = pinlab_scenario::load("t.scn", twice)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("t.scn:4:3") && e.contains("already started"),
+        "{e}"
+    );
     let never = "scenario t\nprocess p {\n}\nthread a of p {\n}\n";
     let e = pinlab_scenario::load("t.scn", never)
         .unwrap_err()
