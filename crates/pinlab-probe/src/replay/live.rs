@@ -752,7 +752,11 @@ impl Exec<'_> {
     fn view(&self) -> String {
         use std::os::unix::fs::FileExt;
         let mem = std::fs::File::open("/proc/self/mem");
-        let mut lines = Vec::new();
+        let vmpin = sys::vm_pin_kb(sys::getpid()).map_or("?".to_string(), |k| k.to_string());
+        let mut lines = vec![format!(
+            "{}: VmPin {vmpin} kB",
+            self.scn.actors[self.me].name
+        )];
         for slot in 0..self.vars.len() {
             let (Some(Val::Int(addr)), Some(len)) = (self.vars[slot], self.lens[slot]) else {
                 continue;

@@ -250,6 +250,11 @@ pub fn end_view(scn: &Scenario, policy: &Policy, s: &pinlab_scenario::model::Sta
         else {
             continue;
         };
+        out.push(format!(
+            "{}: VmPin {} kB",
+            a.name,
+            s.m.mm(pid).map_or(0, |m| m.pinned_vm) * 4
+        ));
         for slot in 0..scn.vars.len() {
             let (Some(Value::Int(addr)), Some(len)) = (st.vars[slot], mapping_len(scn, slot))
             else {
