@@ -128,3 +128,33 @@ fn unsupported_steps_skip_with_their_reason() {
         }
     }
 }
+
+#[test]
+fn threads_and_fatal_faults_replay_too() {
+    if !root() {
+        return;
+    }
+    // gup-fast-vs-fork: a real pthread registers the MR while the main thread forks.
+    let (code, v, err) = pinlab(&[
+        "probe",
+        "--replay",
+        "gup-fast-vs-fork",
+        "--max-traces",
+        "6",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["passed"], 6, "{v:#}");
+    // A store to an unmapped page kills the process: -EFAULT on both sides.
+    let dir = std::env::temp_dir().join(format!("pinlab-replay-segv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("segv.scn");
+    std::fs::write(
+        &f,
+        "scenario segv\nprocess p {\n  buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n  munmap(buf, 4K)\n  memset(buf, 'X', 4K)\n}\n",
+    )
+    .unwrap();
+    let (code, v, err) = pinlab(&["probe", "--replay", f.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["passed"], 1, "{v:#}");
+}

@@ -21,6 +21,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, RawFd};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use pinlab_scenario::bind::{Arg, Call, Kind, Scenario};
 use pinlab_scenario::model::Action;
@@ -65,7 +66,6 @@ enum Val {
 /// One executor's state (copied into a child by `fork`).
 struct Exec<'a> {
     scn: &'a Scenario,
-    me: usize,
     vars: Vec<Option<Val>>,
     /// Rings, with the buffer registered on each (start, length).
     rings: Vec<(Ring, Option<(u64, u64)>)>,
@@ -659,67 +659,6 @@ impl Exec<'_> {
         })
     }
 
-    /// The executor loop: never returns.
-    fn serve(mut self, pipes: &[Pipes]) -> ! {
-        loop {
-            let mut cmd = [0u8; 5];
-            if !read_exact(pipes[self.me].cmd_r, &mut cmd) || cmd[0] == QUIT {
-                // Reap our own children that already quit, then leave without
-                // running destructors (rings stay registered until the fd closes).
-                // SAFETY: non-blocking reaping and _exit.
-                unsafe {
-                    while libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) > 0 {}
-                    libc::_exit(0)
-                }
-            }
-            let who = u16::from_le_bytes([cmd[1], cmd[2]]) as usize;
-            let pc = u16::from_le_bytes([cmd[3], cmd[4]]) as usize;
-            let me = self.me;
-            let call = self.scn.actors[who].body[pc].call.clone();
-            if cmd[0] == VIEW {
-                let v = self.view();
-                reply(pipes[me].rep_w, Some(&v));
-                continue;
-            }
-            if cmd[0] == RUN {
-                match call {
-                    Call::Fork { child } => {
-                        // SAFETY: fork of this single-threaded executor; the child
-                        // continues this loop as the executor of `child`.
-                        let pid = unsafe { libc::fork() };
-                        if pid == 0 {
-                            self.me = child;
-                            continue;
-                        }
-                        let (res, bind) = if pid < 0 {
-                            (Some(last_err()), Some(Val::Failed))
-                        } else {
-                            (Some("= <handle>".into()), None)
-                        };
-                        self.bind(who, pc, bind);
-                        reply(pipes[me].rep_w, res.as_deref());
-                        continue;
-                    }
-                    Call::Exit => {
-                        reply(pipes[me].rep_w, None);
-                        // SAFETY: the scenario's exit(): leave now.
-                        unsafe { libc::_exit(0) };
-                    }
-                    _ => {}
-                }
-            }
-            match self.run(who, pc) {
-                Ok((res, bind)) => {
-                    if cmd[0] == RUN {
-                        self.bind(who, pc, bind);
-                    }
-                    reply(pipes[me].rep_w, res.as_deref());
-                }
-                Err(e) => reply(pipes[me].rep_w, Some(&format!("(executor error: {e})"))),
-            }
-        }
-    }
-
     /// Binds the statement's variable, if it has one and the step gave a value
     /// (a mapping's length too).
     fn bind(&mut self, who: usize, pc: usize, v: Option<Val>) {
@@ -749,14 +688,11 @@ impl Exec<'_> {
     /// What a load of each mapping variable's range reads now, through
     /// `/proc/self/mem` (an unmapped or SIGBUS range reads as `fault`), one line
     /// per variable as [`super::end_view`] prints them.
-    fn view(&self) -> String {
+    fn view(&self, me: usize) -> String {
         use std::os::unix::fs::FileExt;
         let mem = std::fs::File::open("/proc/self/mem");
         let vmpin = sys::vm_pin_kb(sys::getpid()).map_or("?".to_string(), |k| k.to_string());
-        let mut lines = vec![format!(
-            "{}: VmPin {vmpin} kB",
-            self.scn.actors[self.me].name
-        )];
+        let mut lines = vec![format!("{}: VmPin {vmpin} kB", self.scn.actors[me].name)];
         for slot in 0..self.vars.len() {
             let (Some(Val::Int(addr)), Some(len)) = (self.vars[slot], self.lens[slot]) else {
                 continue;
@@ -770,7 +706,7 @@ impl Exec<'_> {
             };
             lines.push(format!(
                 "{}: {} = {desc}",
-                self.scn.actors[self.me].name, self.scn.vars[slot]
+                self.scn.actors[me].name, self.scn.vars[slot]
             ));
         }
         lines.join("\n")
@@ -780,6 +716,80 @@ impl Exec<'_> {
 /// What a live run gave: each step's result, the `nr_foll_pin_acquired` delta
 /// and the end view.
 pub type LiveRun = (Vec<Option<String>>, u64, Vec<String>);
+
+/// The executor loop of actor `me` (a process, a forked child, or a thread
+/// of one: threads share the executor state): never returns.
+fn serve(exec: Arc<Mutex<Exec<'static>>>, mut me: usize, pipes: Arc<Vec<Pipes>>) -> ! {
+    loop {
+        let mut cmd = [0u8; 5];
+        if !read_exact(pipes[me].cmd_r, &mut cmd) || cmd[0] == QUIT {
+            // Reap our own children that already quit, then leave without
+            // running destructors (rings stay registered until the fd closes).
+            // SAFETY: non-blocking reaping and _exit (the whole process).
+            unsafe {
+                while libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) > 0 {}
+                libc::_exit(0)
+            }
+        }
+        let who = u16::from_le_bytes([cmd[1], cmd[2]]) as usize;
+        let pc = u16::from_le_bytes([cmd[3], cmd[4]]) as usize;
+        let mut ex = exec.lock().unwrap_or_else(|e| e.into_inner());
+        if cmd[0] == VIEW {
+            let v = ex.view(me);
+            drop(ex);
+            reply(pipes[me].rep_w, Some(&v));
+            continue;
+        }
+        let call = ex.scn.actors[who].body[pc].call.clone();
+        if cmd[0] == RUN {
+            match call {
+                Call::Fork { child } => {
+                    // SAFETY: fork; the child continues this loop as the
+                    // executor of `child` (other threads do not exist there).
+                    let pid = unsafe { libc::fork() };
+                    if pid == 0 {
+                        me = child;
+                        continue;
+                    }
+                    let (res, bind) = if pid < 0 {
+                        (Some(last_err()), Some(Val::Failed))
+                    } else {
+                        (Some("= <handle>".into()), None)
+                    };
+                    ex.bind(who, pc, bind);
+                    drop(ex);
+                    reply(pipes[me].rep_w, res.as_deref());
+                    continue;
+                }
+                Call::PthreadCreate { thread } => {
+                    let (e2, p2) = (exec.clone(), pipes.clone());
+                    drop(ex);
+                    std::thread::spawn(move || serve(e2, thread, p2));
+                    reply(pipes[me].rep_w, Some("= <handle>"));
+                    continue;
+                }
+                Call::Exit => {
+                    reply(pipes[me].rep_w, None);
+                    // SAFETY: the scenario's exit() (exit_group): leave now.
+                    unsafe { libc::_exit(0) };
+                }
+                _ => {}
+            }
+        }
+        let r = ex.run(who, pc);
+        let res = match r {
+            Ok((res, bind)) => {
+                if cmd[0] == RUN {
+                    ex.bind(who, pc, bind);
+                }
+                res
+            }
+            Err(e) => Some(format!("(executor error: {e})")),
+        };
+        drop(ex);
+        reply(pipes[me].rep_w, res.as_deref());
+    }
+}
 
 /// `syncfs` of the filesystem holding `dir`: whether it succeeded.
 fn syncfs(dir: &std::path::Path) -> bool {
@@ -811,7 +821,21 @@ fn reply(fd: RawFd, s: Option<&str>) {
     write_all(fd, &b);
 }
 
+/// How long the coordinator waits for a step's answer: every executor holds
+/// every pipe (they are all forked from the coordinator), so a dead one is
+/// noticed by its silence, not by end-of-file.
+const ANSWER_TIMEOUT_MS: i32 = 3000;
+
 fn read_reply(fd: RawFd) -> Option<Option<String>> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polling one descriptor we own.
+    if unsafe { libc::poll(&mut pfd, 1, ANSWER_TIMEOUT_MS) } != 1 {
+        return None;
+    }
     let mut st = [0u8; 1];
     if !read_exact(fd, &mut st) {
         return None;
@@ -876,16 +900,18 @@ pub fn run(
             return Err(format!("fork: {}", std::io::Error::last_os_error()));
         }
         if pid == 0 {
-            Exec {
+            // The executor process lives until it _exits: its own copy of the
+            // scenario may as well live forever.
+            let scn: &'static Scenario = Box::leak(Box::new(scn.clone()));
+            let exec = Exec {
                 scn,
-                me: i,
                 vars: vec![None; scn.vars.len()],
                 rings: Vec::new(),
                 files: files.clone(),
                 lens: vec![None; scn.vars.len()],
                 stale: vec![false; scn.vars.len()],
-            }
-            .serve(&pipes);
+            };
+            serve(Arc::new(Mutex::new(exec)), i, Arc::new(pipes.clone()));
         }
     }
     let mut alive = vec![true; scn.actors.len()];

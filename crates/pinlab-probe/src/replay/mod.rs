@@ -91,14 +91,14 @@ pub fn unsupported(scn: &Scenario, kind: Kind, call: &Call) -> Option<String> {
         // filesystem (submit and wait), run when its last model step comes.
         (Kind::Kthread, Call::Writeback | Call::Sync) => return None,
         (Kind::Kthread, _) => return why("kswapd's pass and drop_caches have no faithful user-space trigger yet (MADV_PAGEOUT/FADV_DONTNEED do not unmap and strip buffers the same way)"),
-        (Kind::Child { thread: true, .. }, _) => return why("threads are not replayed yet"),
         _ => {}
     }
     match call {
         Call::Mmap {
             flags, fixed: None, ..
         } if flags & pinlab_model::vm::uapi::MAP_HUGETLB == 0 => None,
-        Call::Munmap { .. }
+        Call::PthreadCreate { .. }
+        | Call::Munmap { .. }
         | Call::Madvise { .. }
         | Call::Memset { .. }
         | Call::Load { .. }
@@ -329,6 +329,7 @@ fn normalize(call: &Call, r: &Option<String>) -> Option<String> {
         call,
         Call::Mmap { .. }
             | Call::Fork { .. }
+            | Call::PthreadCreate { .. }
             | Call::IoUringSetup
             | Call::RegMr { .. }
             | Call::Pipe
