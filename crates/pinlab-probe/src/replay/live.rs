@@ -58,7 +58,8 @@ enum Val {
     Int(u64),
     Ring(usize),
     Mr(usize),
-    Pipe(RawFd, RawFd),
+    /// A pipe group (index into [`Exec::pipes`]).
+    Pipe(usize),
     File(RawFd),
     Failed,
 }
@@ -70,6 +71,10 @@ struct Exec<'a> {
     /// Rings, with the buffer registered on each (start, length).
     rings: Vec<(Ring, Option<(u64, u64)>)>,
     files: Files,
+    /// The scenario's pipes: each a group of real pipes (read end, write end,
+    /// buffers used), so that one scenario pipe holds more buffers than a real
+    /// pipe can (the model's pipes are unbounded).
+    pipes: Vec<Vec<(RawFd, RawFd, usize)>>,
     /// Length of each mapping variable (copied into a child by `fork`).
     lens: Vec<Option<u64>>,
     /// A mapping variable whose range a later mapping of this process took
@@ -402,56 +407,75 @@ impl Exec<'_> {
                     ),
                 }
             }
-            Call::Pipe => {
-                let mut p = [0; 2];
-                // SAFETY: creating a pipe into a local array.
-                if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_NONBLOCK) } != 0 {
-                    (Some(last_err()), Some(Val::Failed))
-                } else {
-                    // SAFETY: sizing our own pipe (failure keeps the default).
-                    unsafe { libc::fcntl(p[1], libc::F_SETPIPE_SZ, 256 * PAGE as i32) };
-                    (Some("= <handle>".into()), Some(Val::Pipe(p[0], p[1])))
+            Call::Pipe => match new_pipe() {
+                Ok(p) => {
+                    self.pipes.push(vec![p]);
+                    (
+                        Some("= <handle>".into()),
+                        Some(Val::Pipe(self.pipes.len() - 1)),
+                    )
                 }
-            }
+                Err(e) => (Some(e), Some(Val::Failed)),
+            },
             Call::Vmsplice {
                 pipe,
                 addr,
                 len,
                 nr_segs,
             } => {
-                let Some(Val::Pipe(_, w)) = self.obj(pipe) else {
+                let Some(Val::Pipe(g)) = self.obj(pipe) else {
                     return Ok((None, Some(Val::Failed)));
                 };
                 let (a, l) = (v!(addr), v!(len));
-                let iov = vec![
-                    libc::iovec {
-                        iov_base: a as *mut _,
-                        iov_len: l as usize
-                    };
-                    nr_segs as usize
-                ];
-                // SAFETY: vmsplice of our own range into our own pipe.
-                let r =
-                    unsafe { libc::vmsplice(w, iov.as_ptr(), iov.len(), libc::SPLICE_F_NONBLOCK) };
-                if r < 0 {
-                    (Some(last_err()), None)
-                } else {
-                    (Some(format!("= {r}")), None)
+                // Each iovec takes one pipe buffer per page; fill the group's
+                // pipes in order, adding pipes as they fill up.
+                let per = (l as usize).div_ceil(PAGE).max(1);
+                let mut left = nr_segs as usize;
+                let mut total = 0isize;
+                while left > 0 {
+                    if self.pipes[g].last().is_none_or(|p| p.2 + per > PIPE_BUFS) {
+                        match new_pipe() {
+                            Ok(p) => self.pipes[g].push(p),
+                            Err(e) => return Ok((Some(e), None)),
+                        }
+                    }
+                    let p = self.pipes[g].last_mut().expect("a pipe");
+                    let k = left.min((PIPE_BUFS - p.2) / per);
+                    let iov = vec![
+                        libc::iovec {
+                            iov_base: a as *mut _,
+                            iov_len: l as usize
+                        };
+                        k
+                    ];
+                    // SAFETY: vmsplice of our own range into our own pipe.
+                    let r =
+                        unsafe { libc::vmsplice(p.1, iov.as_ptr(), k, libc::SPLICE_F_NONBLOCK) };
+                    if r < 0 {
+                        return Ok((Some(last_err()), None));
+                    }
+                    p.2 += k * per;
+                    total += r;
+                    left -= k;
                 }
+                (Some(format!("= {total}")), None)
             }
             Call::PipeRead { pipe } => {
-                let Some(Val::Pipe(r, _)) = self.obj(pipe) else {
+                let Some(Val::Pipe(g)) = self.obj(pipe) else {
                     return Ok((None, Some(Val::Failed)));
                 };
                 let mut all = Vec::new();
                 let mut b = vec![0u8; PAGE];
-                loop {
-                    // SAFETY: reading our own non-blocking pipe into a local buffer.
-                    let n = unsafe { libc::read(r, b.as_mut_ptr() as *mut _, PAGE) };
-                    if n <= 0 {
-                        break;
+                for p in self.pipes[g].iter_mut() {
+                    loop {
+                        // SAFETY: reading our own non-blocking pipe into a local buffer.
+                        let n = unsafe { libc::read(p.0, b.as_mut_ptr() as *mut _, PAGE) };
+                        if n <= 0 {
+                            break;
+                        }
+                        all.extend_from_slice(&b[..n as usize]);
                     }
-                    all.extend_from_slice(&b[..n as usize]);
+                    p.2 = 0;
                 }
                 (
                     Some(format!(
@@ -791,6 +815,29 @@ fn serve(exec: Arc<Mutex<Exec<'static>>>, mut me: usize, pipes: Arc<Vec<Pipes>>)
     }
 }
 
+/// Buffers of one real pipe of a group (sized to 1 MiB).
+const PIPE_BUFS: usize = 256;
+
+/// A non-blocking pipe sized to [`PIPE_BUFS`] buffers: (read, write, 0 used).
+fn new_pipe() -> Result<(RawFd, RawFd, usize), String> {
+    let mut p = [0; 2];
+    // SAFETY: creating a pipe into a local array.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_NONBLOCK) } != 0 {
+        return Err(last_err());
+    }
+    // SAFETY: sizing our own pipe.
+    let cap = unsafe { libc::fcntl(p[1], libc::F_SETPIPE_SZ, (PIPE_BUFS * PAGE) as i32) };
+    if cap < (PIPE_BUFS * PAGE) as i32 {
+        // SAFETY: closing the pipe we just made.
+        unsafe {
+            libc::close(p[0]);
+            libc::close(p[1]);
+        }
+        return Err("= -EPERM (cannot size a pipe to 1 MiB: /proc/sys/fs/pipe-max-size)".into());
+    }
+    Ok((p[0], p[1], 0))
+}
+
 /// `syncfs` of the filesystem holding `dir`: whether it succeeded.
 fn syncfs(dir: &std::path::Path) -> bool {
     let Ok(c) = std::ffi::CString::new(dir.to_string_lossy().as_bytes()) else {
@@ -910,6 +957,7 @@ pub fn run(
                 files: files.clone(),
                 lens: vec![None; scn.vars.len()],
                 stale: vec![false; scn.vars.len()],
+                pipes: Vec::new(),
             };
             serve(Arc::new(Mutex::new(exec)), i, Arc::new(pipes.clone()));
         }

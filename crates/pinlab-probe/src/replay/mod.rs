@@ -137,8 +137,8 @@ pub fn unsupported(scn: &Scenario, kind: Kind, call: &Call) -> Option<String> {
         | Call::Fsync { .. }
         | Call::Sync
         | Call::Lseek { .. } => None,
-        Call::Vmsplice { nr_segs, .. } if *nr_segs <= 64 => None,
-        Call::Vmsplice { .. } => why("vmsplice of more than 64 iovecs (pipe capacity)"),
+        Call::Vmsplice { nr_segs, .. } if *nr_segs <= 4096 => None,
+        Call::Vmsplice { .. } => why("vmsplice of more than 4096 iovecs"),
         Call::RegMr { access, .. }
             if access & IBV_ACCESS_ON_DEMAND == 0
                 && pinlab_model::Machine::ib_access_writable(*access)
