@@ -62,9 +62,9 @@ pub enum Undo {
     RemoveFile(PathBuf),
     /// `rmdir PATH`.
     RemoveDir(PathBuf),
-    /// The probe's private directory: `rm -r` by a later run's [`recover`] and
-    /// by a normal end; a signal handler can only `rmdir` it (it must not
-    /// allocate), which works once the other entries emptied it.
+    /// The probe's private directory: `rm -r` by a normal end and by a later
+    /// run's [`recover`]; a signal handler empties it with raw `getdents64` /
+    /// `unlinkat` (three levels deep, no allocation) and removes it.
     RemoveTree(PathBuf),
     /// Write `VALUE` to the setting `PATH`.
     Write(PathBuf, String),
@@ -204,7 +204,15 @@ unsafe fn undo_raw(kind: u8, path: *const libc::c_char, value: *const libc::c_ch
             KIND_RM => {
                 libc::unlink(path);
             }
-            KIND_RMDIR | KIND_RMTREE => {
+            KIND_RMDIR => {
+                libc::rmdir(path);
+            }
+            KIND_RMTREE => {
+                let fd = libc::open(path, libc::O_RDONLY | libc::O_DIRECTORY);
+                if fd >= 0 {
+                    rm_tree_at(fd, 3);
+                    libc::close(fd);
+                }
                 libc::rmdir(path);
             }
             KIND_WRITE => {
@@ -217,6 +225,61 @@ unsafe fn undo_raw(kind: u8, path: *const libc::c_char, value: *const libc::c_ch
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// Empties the directory open at `dirfd` with async-signal-safe calls only
+/// (`getdents64`, `unlinkat`, `openat` and a buffer on the stack), descending
+/// at most `depth` levels: what a signal handler can do for `rm -r`.
+///
+/// # Safety
+/// `dirfd` must be an open directory descriptor.
+unsafe fn rm_tree_at(dirfd: libc::c_int, depth: u32) {
+    let mut buf = [0u8; 2048];
+    // Removing entries while reading the directory may skip some: a few passes.
+    for _ in 0..4 {
+        let mut removed = false;
+        // SAFETY: rewinding and reading our own descriptor into a stack buffer.
+        unsafe { libc::lseek(dirfd, 0, libc::SEEK_SET) };
+        loop {
+            // SAFETY: the raw getdents64 syscall into the stack buffer.
+            let n =
+                unsafe { libc::syscall(libc::SYS_getdents64, dirfd, buf.as_mut_ptr(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            let mut at = 0usize;
+            while at + 19 < n as usize {
+                // struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
+                let reclen = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
+                let dtype = buf[at + 18];
+                let name = &buf[at + 19..at + reclen];
+                let dot = name[0] == b'.' && (name[1] == 0 || (name[1] == b'.' && name[2] == 0));
+                if !dot {
+                    let np = name.as_ptr() as *const libc::c_char;
+                    // SAFETY: fd-relative calls on a NUL-terminated name in our buffer.
+                    unsafe {
+                        if dtype == libc::DT_DIR && depth > 0 {
+                            let sub = libc::openat(dirfd, np, libc::O_RDONLY | libc::O_DIRECTORY);
+                            if sub >= 0 {
+                                rm_tree_at(sub, depth - 1);
+                                libc::close(sub);
+                            }
+                            removed |= libc::unlinkat(dirfd, np, libc::AT_REMOVEDIR) == 0;
+                        } else {
+                            removed |= libc::unlinkat(dirfd, np, 0) == 0;
+                        }
+                    }
+                }
+                if reclen == 0 {
+                    break;
+                }
+                at += reclen;
+            }
+        }
+        if !removed {
+            break;
         }
     }
 }

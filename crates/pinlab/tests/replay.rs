@@ -155,6 +155,7 @@ fn threads_and_fatal_faults_replay_too() {
     )
     .unwrap();
     let (code, v, err) = pinlab(&["probe", "--replay", f.to_str().unwrap(), "--json"]);
+    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["passed"], 1, "{v:#}");
 }

@@ -240,6 +240,7 @@ impl Exec<'_> {
         }
         let mut b = vec![0u8; len as usize];
         f.read_exact_at(&mut b, 0).map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_file(self.files.root.join(format!(".scratch-{}", sys::getpid())));
         Ok(Some(b))
     }
 
