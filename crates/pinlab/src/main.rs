@@ -759,11 +759,7 @@ fn probe_cmd(cases: &[String], json: bool, list: bool) -> Result<ExitCode, Strin
     } else {
         println!("{p} passed, {f} failed, {s} skipped");
     }
-    Ok(if f > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(probe_exit(p, f, s))
 }
 
 /// `pinlab man`: the manual page, generated from the command-line definition.
@@ -797,6 +793,22 @@ fn scenario_cmd(name: &str, source: bool) -> Result<ExitCode, String> {
         println!("{:<26}   cites: {c}", "");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Exit status of `probe` (and `probe --replay`): 1 on a failure; 3 when
+/// nothing could be checked (every case skipped: not root, no facility), so that
+/// a script does not take an unprivileged run for a pass; else 0.
+pub(crate) fn probe_exit(passed: usize, failed: usize, skipped: usize) -> ExitCode {
+    if failed > 0 {
+        ExitCode::from(1)
+    } else if passed == 0 && skipped > 0 {
+        eprintln!(
+            "pinlab probe: nothing was checked: every case was skipped (see the reasons; most cases need root for the exact pin counters)"
+        );
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn scenarios_cmd() -> Result<ExitCode, String> {

@@ -66,9 +66,5 @@ pub(crate) fn replay_cmd(
             pol.name()
         );
     }
-    Ok(if f > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(crate::probe_exit(p, f, s))
 }
