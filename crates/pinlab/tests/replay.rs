@@ -32,6 +32,14 @@ fn root() -> bool {
         .unwrap_or(false)
 }
 
+/// Root and io_uring enabled: the live replays can run.
+fn live() -> bool {
+    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .map(|s| s.trim() != "0")
+        .unwrap_or(false);
+    root() && !disabled
+}
+
 #[test]
 fn replayed_traces_agree_with_the_model() {
     let (code, v, err) = pinlab(&[
@@ -88,7 +96,7 @@ fn replayed_traces_agree_with_the_model() {
 
 #[test]
 fn a_wrong_prediction_fails_with_both_values() {
-    if !root() {
+    if !live() {
         return;
     }
     // legacy predicts FOLL_GET references (no nr_foll_pin) and the COW divergence
@@ -133,7 +141,7 @@ fn unsupported_steps_skip_with_their_reason() {
 
 #[test]
 fn threads_and_fatal_faults_replay_too() {
-    if !root() {
+    if !live() {
         return;
     }
     // gup-fast-vs-fork: a real pthread registers the MR while the main thread forks.
