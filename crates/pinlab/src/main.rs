@@ -160,10 +160,11 @@ enum Cmd {
         #[arg(long, short = 'p')]
         policy: Option<String>,
     },
-    /// Run the conformance cases on the running kernel and compare with the model's `upstream` prediction.
+    /// Run the conformance cases (or, with --replay, explored interleavings) on the running kernel against the model.
     ///
     /// Prints PASS, FAIL (with both values) or SKIP(reason) per case and a closing
-    /// line `N passed, N failed, N skipped`; exits 1 on any FAIL. Cases that read
+    /// line `N passed, N failed, N skipped`; exits 1 on any FAIL, 3 if nothing
+    /// could be checked (every case skipped). Cases that read
     /// PFNs or change a system setting (the hugetlb pool, restored afterwards) run
     /// only as root; without root they are skipped, as are cases whose facility
     /// (io_uring, THP, hugetlb, memfd_secret) is missing.
@@ -244,7 +245,7 @@ enum Cmd {
         /// One value per parameter of the family, each from 1 to 26.
         values: Vec<u32>,
     },
-    /// Run a scenario under every kernel release preset (v4.14 … v6.18).
+    /// Run a scenario under every kernel release preset (v4.14 … v7.2).
     ///
     /// Prints, per release, the reachable outcomes, and for each bad outcome the
     /// first release where it stops being reachable with the commits that closed
