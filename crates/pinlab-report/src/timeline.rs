@@ -192,7 +192,12 @@ pub fn render_timeline(t: &Timeline) -> String {
     let folio_w = t
         .steps
         .iter()
-        .flat_map(|s| s.folios.iter().map(|f| f.render().chars().count()))
+        .flat_map(|s| {
+            s.folios
+                .iter()
+                .take(crate::html::MAX_FOLIOS)
+                .map(|f| f.render().chars().count())
+        })
         .chain([H_FOLIO.len()])
         .max()
         .unwrap_or(0);
@@ -205,7 +210,16 @@ pub fn render_timeline(t: &Timeline) -> String {
     ));
 
     for (s, action_lines) in t.steps.iter().zip(&actions) {
-        let folios: Vec<String> = s.folios.iter().map(FolioView::render).collect();
+        // A step that touched many folios (a 1 GiB memset) shows the first few.
+        let shown = if s.folios.len() > crate::html::MAX_FOLIOS {
+            crate::html::MAX_FOLIOS - 1
+        } else {
+            s.folios.len()
+        };
+        let mut folios: Vec<String> = s.folios[..shown].iter().map(FolioView::render).collect();
+        if shown < s.folios.len() {
+            folios.push(format!("… {} more folios", s.folios.len() - shown));
+        }
         let n = action_lines.len().max(folios.len());
         for i in 0..n {
             let step = if i == 0 {

@@ -230,3 +230,15 @@ fn long_folio_lists_are_folded() {
     );
     assert!(html.contains("pfn:0x106 ") && !html.contains("pfn:0x107 "));
 }
+
+#[test]
+fn long_folio_lists_are_folded_in_text_too() {
+    let (_, mut ts) = tiny();
+    ts[0].steps[0].folios = (0..20).map(|i| folio(0x100 + i, 1, 1, "P")).collect();
+    let text = pinlab_report::render_timeline(&ts[0]);
+    assert!(text.contains("… 13 more folios"), "{text}");
+    assert!(
+        text.contains("pfn:0x106 ") && !text.contains("pfn:0x107 "),
+        "{text}"
+    );
+}
