@@ -563,6 +563,8 @@ fn explore_cmd(
     }
     let mut shown = 0;
     let mut out_json = Vec::new();
+    // Text prints a trace once; an outcome the same trace reaches too refers to it.
+    let mut printed: Vec<(&Vec<_>, Outcome)> = Vec::new();
     for (o, trace) in &run.outcomes {
         let selected = match want {
             Some(w) => w == *o,
@@ -579,9 +581,20 @@ fn explore_cmd(
         };
         if json {
             out_json.push(pinlab_report::timeline_json(&t));
+        } else if let Some((_, first)) = printed.iter().find(|(tr, _)| *tr == trace) {
+            println!();
+            println!(
+                "scenario {}, policy {}: outcome {o}: the trace above (outcome {first}) reaches it too",
+                t.scenario, t.policy
+            );
+            println!("why {o}:");
+            for e in &t.explanation {
+                println!("  - {e}");
+            }
         } else {
             println!();
             print!("{}", pinlab_report::render_timeline(&t));
+            printed.push((trace, *o));
         }
         if let Some(dir) = &save {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

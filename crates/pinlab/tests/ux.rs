@@ -250,3 +250,16 @@ fn report_state_full_folds_the_full_state_into_each_timeline() {
         .unwrap()
         .contains("class=\"full\""));
 }
+
+#[test]
+fn explore_prints_a_trace_once_for_all_the_outcomes_it_reaches() {
+    let (code, out, err) = pinlab(&["explore", "fork-after-pin", "-p", "legacy"]);
+    assert_eq!(code, 0, "{err}");
+    // legacy's shortest trace to STALE also reaches LOST and LEAK_OTHER.
+    assert_eq!(out.matches("step | actor").count(), 1, "{out}");
+    assert!(
+        out.contains("outcome LOST: the trace above (outcome STALE) reaches it too"),
+        "{out}"
+    );
+    assert!(out.contains("why LEAK_OTHER:"), "{out}");
+}
