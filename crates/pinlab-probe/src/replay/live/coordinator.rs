@@ -1,0 +1,302 @@
+//! The coordinator side of a live replay: the executor loop each forked
+//! process runs ([`serve`]), the reply pipe protocol, and [`run`], which
+//! forks the executors, drives the trace one step at a time and collects each
+//! step's result, the `nr_foll_pin_acquired` delta and the end view.
+
+use super::*;
+
+/// What a live run gave: each step's result, the `nr_foll_pin_acquired` delta
+/// and the end view.
+pub type LiveRun = (Vec<Option<String>>, u64, Vec<String>);
+
+/// The executor loop of actor `me` (a process, a forked child, or a thread
+/// of one: threads share the executor state): never returns.
+fn serve(exec: Arc<Mutex<Exec<'static>>>, mut me: usize, pipes: Arc<Vec<Pipes>>) -> ! {
+    loop {
+        let mut cmd = [0u8; 5];
+        if !read_exact(pipes[me].cmd_r, &mut cmd) || cmd[0] == QUIT {
+            // Reap our own children that already quit, then leave without
+            // running destructors (rings stay registered until the fd closes).
+            // SAFETY: non-blocking reaping and _exit (the whole process).
+            unsafe {
+                while libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) > 0 {}
+                libc::_exit(0)
+            }
+        }
+        let who = u16::from_le_bytes([cmd[1], cmd[2]]) as usize;
+        let pc = u16::from_le_bytes([cmd[3], cmd[4]]) as usize;
+        let mut ex = exec.lock().unwrap_or_else(|e| e.into_inner());
+        if cmd[0] == VIEW {
+            let v = ex.view(me);
+            drop(ex);
+            reply(pipes[me].rep_w, Some(&v));
+            continue;
+        }
+        let call = ex.scn.actors[who].body[pc].call.clone();
+        if cmd[0] == RUN {
+            match call {
+                Call::Fork { child } => {
+                    // SAFETY: fork; the child continues this loop as the
+                    // executor of `child` (other threads do not exist there).
+                    let pid = unsafe { libc::fork() };
+                    if pid == 0 {
+                        me = child;
+                        continue;
+                    }
+                    let (res, bind) = if pid < 0 {
+                        (Some(last_err()), Some(Val::Failed))
+                    } else {
+                        (Some("= <handle>".into()), None)
+                    };
+                    ex.bind(who, pc, bind);
+                    drop(ex);
+                    reply(pipes[me].rep_w, res.as_deref());
+                    continue;
+                }
+                Call::PthreadCreate { thread } => {
+                    let (e2, p2) = (exec.clone(), pipes.clone());
+                    drop(ex);
+                    std::thread::spawn(move || serve(e2, thread, p2));
+                    reply(pipes[me].rep_w, Some("= <handle>"));
+                    continue;
+                }
+                Call::Exit => {
+                    reply(pipes[me].rep_w, None);
+                    // SAFETY: the scenario's exit() (exit_group): leave now.
+                    unsafe { libc::_exit(0) };
+                }
+                _ => {}
+            }
+        }
+        let r = ex.run(who, pc);
+        let res = match r {
+            Ok((res, bind)) => {
+                if cmd[0] == RUN {
+                    ex.bind(who, pc, bind);
+                }
+                res
+            }
+            Err(e) => Some(format!("(executor error: {e})")),
+        };
+        drop(ex);
+        reply(pipes[me].rep_w, res.as_deref());
+    }
+}
+
+/// `syncfs` of the filesystem holding `dir`: whether it succeeded.
+fn syncfs(dir: &std::path::Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(dir.to_string_lossy().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: open + syncfs + close of our own directory.
+    unsafe {
+        let d = libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+        if d < 0 {
+            return false;
+        }
+        let r = libc::syncfs(d);
+        libc::close(d);
+        r == 0
+    }
+}
+
+fn reply(fd: RawFd, s: Option<&str>) {
+    let mut b = Vec::new();
+    match s {
+        Some(s) => {
+            b.push(1);
+            b.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            b.extend_from_slice(s.as_bytes());
+        }
+        None => b.push(0),
+    }
+    write_all(fd, &b);
+}
+
+/// How long the coordinator waits for a step's answer: every executor holds
+/// every pipe (they are all forked from the coordinator), so a dead one is
+/// noticed by its silence, not by end-of-file.
+const ANSWER_TIMEOUT_MS: i32 = 3000;
+
+fn read_reply(fd: RawFd) -> Option<Option<String>> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polling one descriptor we own.
+    if unsafe { libc::poll(&mut pfd, 1, ANSWER_TIMEOUT_MS) } != 1 {
+        return None;
+    }
+    let mut st = [0u8; 1];
+    if !read_exact(fd, &mut st) {
+        return None;
+    }
+    if st[0] == 0 {
+        return Some(None);
+    }
+    let mut l = [0u8; 4];
+    if !read_exact(fd, &mut l) {
+        return None;
+    }
+    let mut b = vec![0u8; u32::from_le_bytes(l) as usize];
+    if !read_exact(fd, &mut b) {
+        return None;
+    }
+    Some(Some(String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// Runs `trace` on the kernel (`pred` gives each step's statement); returns each
+/// step's result, the `nr_foll_pin_acquired` delta over the trace and the end
+/// view (see [`crate::replay::end_view`]).
+pub fn run(
+    scn: &Scenario,
+    trace: &[Action],
+    pred: &[crate::replay::Predicted],
+    files: &Files,
+) -> Result<LiveRun, String> {
+    // SAFETY: makes orphaned executors our children, so that we reap them.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let mut pipes = Vec::new();
+    for _ in &scn.actors {
+        let (cmd_r, cmd_w) = pipe()?;
+        let (rep_r, rep_w) = pipe()?;
+        pipes.push(Pipes {
+            cmd_r,
+            cmd_w,
+            rep_r,
+            rep_w,
+        });
+    }
+    let close_all = |pipes: &[Pipes]| {
+        for p in pipes {
+            // SAFETY: closing the pipes this run created.
+            unsafe {
+                libc::close(p.cmd_r);
+                libc::close(p.cmd_w);
+                libc::close(p.rep_r);
+                libc::close(p.rep_w);
+            }
+        }
+    };
+    let (a0, _) = sys::pin_counters().map_err(|e| format!("pin counters: {e}"))?;
+    for (i, a) in scn.actors.iter().enumerate() {
+        if a.kind != Kind::Process {
+            continue;
+        }
+        // SAFETY: fork of the (single-threaded) probe; the child only runs the
+        // executor loop and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            close_all(&pipes);
+            return Err(format!("fork: {}", std::io::Error::last_os_error()));
+        }
+        if pid == 0 {
+            // The executor process lives until it _exits: its own copy of the
+            // scenario may as well live forever.
+            let scn: &'static Scenario = Box::leak(Box::new(scn.clone()));
+            let exec = Exec {
+                scn,
+                vars: vec![None; scn.vars.len()],
+                rings: Vec::new(),
+                files: files.clone(),
+                lens: vec![None; scn.vars.len()],
+                stale: vec![false; scn.vars.len()],
+                pipes: Vec::new(),
+            };
+            serve(Arc::new(Mutex::new(exec)), i, Arc::new(pipes.clone()));
+        }
+    }
+    let mut alive = vec![true; scn.actors.len()];
+    // Executors running: the processes, and children once forked.
+    let mut started: Vec<bool> = scn.actors.iter().map(|a| a.kind == Kind::Process).collect();
+    let mut results = Vec::new();
+    for a in trace {
+        let i = a.actor as usize;
+        let pc = pred[results.len()].pc;
+        let call = &scn.actors[i].body[pc].call;
+        if !pred[results.len()].ends {
+            // An inner step of a split statement: the call runs at its last step.
+            results.push(None);
+            continue;
+        }
+        let (target, kind) = match (scn.actors[i].kind, call) {
+            (_, Call::Wait { .. }) => {
+                results.push(None);
+                continue;
+            }
+            (Kind::Kthread, Call::Writeback | Call::Sync) => {
+                // The pass has no return value; its effect shows in later steps.
+                if !syncfs(&files.root) {
+                    return Err("syncfs of the private filesystem failed".into());
+                }
+                results.push(None);
+                continue;
+            }
+            (Kind::Peer, Call::RdmaWrite { mr, .. } | Call::RdmaRead { mr }) => (mr.actor, DEVICE),
+            _ => (i, RUN),
+        };
+        if !alive[target] {
+            results.push(Some(match kind {
+                DEVICE => "= IBV_WC_REM_ACCESS_ERR".to_string(),
+                _ => "= -EFAULT".to_string(),
+            }));
+            continue;
+        }
+        let mut cmd = vec![kind];
+        cmd.extend_from_slice(&(i as u16).to_le_bytes());
+        cmd.extend_from_slice(&(pc as u16).to_le_bytes());
+        write_all(pipes[target].cmd_w, &cmd);
+        match read_reply(pipes[target].rep_r) {
+            Some(r) => {
+                if matches!(call, Call::Exit) {
+                    alive[target] = false;
+                }
+                if let Call::Fork { child } = call {
+                    started[*child] = r.as_deref().is_some_and(|x| !x.starts_with("= -"));
+                }
+                results.push(r);
+            }
+            None => {
+                // The executor died: a fault in a CPU access (SIGSEGV).
+                alive[target] = false;
+                results.push(Some("= -EFAULT".into()));
+            }
+        }
+    }
+    let (a1, _) = sys::pin_counters().map_err(|e| format!("pin counters: {e}"))?;
+    let mut view = Vec::new();
+    for (i, a) in scn.actors.iter().enumerate() {
+        if !(started[i]
+            && alive[i]
+            && matches!(a.kind, Kind::Process | Kind::Child { thread: false, .. }))
+        {
+            continue;
+        }
+        write_all(pipes[i].cmd_w, &[VIEW, 0, 0, 0, 0]);
+        if let Some(Some(v)) = read_reply(pipes[i].rep_r) {
+            view.extend(v.lines().map(str::to_string));
+        }
+    }
+    for path in crate::replay::file_paths(scn) {
+        let desc = match std::fs::read(files.path(&path)) {
+            Err(_) => "absent".to_string(),
+            Ok(b) if b.is_empty() => "empty".into(),
+            Ok(b) => describe_pages(&b),
+        };
+        view.push(format!("file {path}: {desc}"));
+    }
+    // Children first, so that a parent's exit does not race its child's quit.
+    for (i, p) in pipes.iter().enumerate().rev() {
+        if alive[i] {
+            write_all(p.cmd_w, &[QUIT, 0, 0, 0, 0]);
+        }
+    }
+    close_all(&pipes);
+    // SAFETY: reaping every executor (ours, or orphans re-parented to us).
+    unsafe { while libc::waitpid(-1, std::ptr::null_mut(), 0) > 0 {} };
+    if let Ok((a, _)) = sys::pin_counters() {
+        sys::wait_balanced(a);
+    }
+    Ok((results, a1 - a0, view))
+}
