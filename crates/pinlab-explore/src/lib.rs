@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod bfs;
+pub mod cluster;
 mod dfs;
 pub mod memory;
 mod progress;

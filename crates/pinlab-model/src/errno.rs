@@ -6,7 +6,9 @@ use std::fmt;
 
 /// An errno value as the kernel names it (`-EFAULT` is `Errno::EFAULT`).
 #[allow(clippy::upper_case_acronyms, missing_docs)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Errno {
     EPERM,
     EINTR,

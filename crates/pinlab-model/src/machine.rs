@@ -19,7 +19,7 @@ use pinlab_state::Shared;
 pub type Pid = u32;
 
 /// Transparent hugepage mode (`/sys/kernel/mm/transparent_hugepage/enabled`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Thp {
     /// `always`.
     Always,
@@ -33,7 +33,9 @@ pub enum Thp {
 /// mm/shmem.c, v6.14): whether its files get PMD-order page-cache folios
 /// (`shmem_huge_global_enabled`). The internal shm mount behind memfd and shared
 /// anonymous memory (`shmem_enabled` in sysfs) stays `never` in the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub enum ShmemHuge {
     /// `huge=never` (the default): order-0 folios only.
     #[default]
@@ -44,7 +46,7 @@ pub enum ShmemHuge {
 }
 
 /// Boot-time configuration of the machine.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct MachineConfig {
     /// Zone user (GFP_HIGHUSER_MOVABLE) allocations come from.
     pub user_zone: Zone,
@@ -80,7 +82,7 @@ impl Default for MachineConfig {
 }
 
 /// A process: an mm plus its place in the process tree.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Process {
     /// Its address space; `None` once it exited.
     pub mm: Option<Mm>,
@@ -93,7 +95,7 @@ pub struct Process {
 }
 
 /// The simulated machine.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Machine {
     /// Boot configuration.
     pub cfg: MachineConfig,

@@ -135,6 +135,20 @@ impl<T> From<T> for Shared<T> {
     }
 }
 
+/// Serialized as the value alone: sharing and the cached fingerprint are not
+/// part of a state's meaning, and a deserialized state recomputes them.
+impl<T: serde::Serialize> serde::Serialize for Shared<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.value.serialize(s)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Shared<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Shared::new)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

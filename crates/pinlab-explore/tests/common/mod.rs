@@ -4,7 +4,9 @@
 use pinlab_explore::{Exploration, Model};
 
 /// Outcomes of every toy model.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Outcome {
     /// Final value of the shared counter.
     Final(u32),
@@ -25,7 +27,7 @@ pub enum CAct {
     Write(usize),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct CState {
     pub x: u32,
     /// (pc, tmp) per thread: even pc = about to read, odd pc = about to write.
@@ -118,7 +120,7 @@ pub enum LAct {
     Release { t: usize },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct LState {
     /// Owner of each lock.
     pub owner: [Option<usize>; 2],

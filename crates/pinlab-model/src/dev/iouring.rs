@@ -27,7 +27,7 @@ use crate::vm::PAGE_SIZE;
 use std::collections::BTreeSet;
 
 /// A registered buffer (`struct io_mapped_ubuf`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct RegBuf {
     /// The registering process (whose memory the buffer is).
     pub owner: Pid,
@@ -54,7 +54,7 @@ pub struct RegBuf {
 /// A READ_FIXED submitted and not completed yet: it holds a reference on the
 /// buffer's node, which keeps the buffer (and its pins) alive past an
 /// unregister or an update until the request completes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FixedReq {
     /// The buffer's [`RegBuf::id`].
     pub buf: u32,
@@ -68,7 +68,7 @@ pub struct FixedReq {
 pub const IORING_MAX_REG_BUFFERS: usize = 1 << 14;
 
 /// An io_uring instance.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Ring {
     /// Processes holding the ring fd.
     pub holders: BTreeSet<Pid>,

@@ -24,7 +24,7 @@ pub use iouring::{RegBuf, Ring};
 pub use rdma::{Mr, MrState};
 
 /// A pipe with page references from vmsplice (`struct pipe_buffer`s).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Pipe {
     /// Processes holding a descriptor of the pipe.
     pub holders: BTreeSet<Pid>,
@@ -35,7 +35,7 @@ pub struct Pipe {
 }
 
 /// Pages a raw GUP call returned and that its caller still holds.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct GupHandle {
     /// The process whose step made the call (the pins go when it exits).
     pub holder: Pid,
@@ -48,7 +48,7 @@ pub struct GupHandle {
 }
 
 /// All device objects.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Devices {
     /// io_uring instances.
     pub rings: Vec<Ring>,

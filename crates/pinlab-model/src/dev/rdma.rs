@@ -34,7 +34,7 @@ pub mod access {
 use access::*;
 
 /// Lifetime of an MR.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum MrState {
     /// Registered: the page list is pinned and reachable by the NIC.
     Registered,
@@ -43,7 +43,7 @@ pub enum MrState {
 }
 
 /// A memory region (`struct ib_mr` with its `ib_umem`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Mr {
     /// Processes holding the uverbs context fd.
     pub holders: BTreeSet<Pid>,

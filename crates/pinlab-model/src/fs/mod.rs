@@ -28,7 +28,7 @@ use pinlab_state::Shared;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Which filesystem an inode lives on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum FsKind {
     /// The ext4-like block filesystem (page cache over a block device, `page_mkwrite`).
     Ext4,
@@ -57,7 +57,7 @@ impl FsKind {
 }
 
 /// An inode and its `address_space`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Inode {
     /// Filesystem.
     pub kind: FsKind,
@@ -78,7 +78,7 @@ pub struct Inode {
 }
 
 /// The block device: the persistent truth.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct BlockDev {
     /// Content of each block ever written (0 = zeroes).
     pub data: BTreeMap<u64, Ver>,
@@ -122,7 +122,7 @@ impl BlockDev {
 }
 
 /// An open file description (`struct file`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct OpenFile {
     /// The inode.
     pub ino: u32,
@@ -137,7 +137,7 @@ pub struct OpenFile {
 }
 
 /// All filesystems.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Fs {
     /// Inodes by number (each shared with the parent state until a step changes it).
     pub inodes: Vec<Shared<Inode>>,

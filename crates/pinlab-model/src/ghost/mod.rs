@@ -26,7 +26,9 @@ pub use oracle::Outcome;
 pub type Ver = u64;
 
 /// Where a write was meant to land.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Target {
     /// Page number `vpn` of process `pid`'s private memory.
     Private {
@@ -46,7 +48,7 @@ pub enum Target {
 }
 
 /// How a version was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum WritePath {
     /// A CPU store by the owner.
     Cpu,
@@ -55,7 +57,7 @@ pub enum WritePath {
 }
 
 /// Names one write statement: scenario actor, statement index, content tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct WriteId {
     /// Actor index in the scenario.
     pub actor: u16,
@@ -73,7 +75,7 @@ impl WriteId {
 }
 
 /// What the ghost knows about one version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct VerInfo {
     /// Content tag.
     pub tag: char,
@@ -88,7 +90,7 @@ pub struct VerInfo {
 }
 
 /// Ghost state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Ghost {
     /// Number of forks so far (a process's `born` is this value at its creation).
     pub forks: u32,

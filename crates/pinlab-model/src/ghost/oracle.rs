@@ -18,7 +18,9 @@ use crate::vm::Mapping;
 use std::fmt;
 
 /// One outcome label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Outcome {
     /// Nothing went wrong.
     Ok,

@@ -26,7 +26,7 @@ use crate::policy::Policy;
 use crate::vm::{Mapping, PAGE_SIZE};
 
 /// The page a GUP-fast walk read and is working on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FastCur {
     /// Page number of the entry.
     pub vpn: u64,
@@ -41,7 +41,7 @@ pub struct FastCur {
 }
 
 /// A GUP-fast walk in progress (`gup_fast` between its lockless steps).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct GupFast {
     /// The mm's owner.
     pub pid: Pid,

@@ -97,7 +97,7 @@ pub mod foll {
 use foll::*;
 
 /// A GUP entry point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum GupApi {
     /// `get_user_pages`.
     GetUserPages,

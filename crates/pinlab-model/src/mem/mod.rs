@@ -29,7 +29,9 @@ pub const HPAGE_PMD_NR: u64 = 1 << HPAGE_PMD_ORDER;
 pub const ZERO_PFN: u64 = 0;
 
 /// A physical memory zone, derived from the frame number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Zone {
     /// ZONE_NORMAL.
     Normal,
@@ -81,7 +83,9 @@ impl Zone {
 }
 
 /// What a folio belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum FolioKind {
     /// An anonymous folio (`folio_test_anon`).
     Anon,
@@ -102,7 +106,7 @@ pub enum FolioKind {
 }
 
 /// A folio (`struct folio`), with the fields pinning reads and writes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Folio {
     /// Allocation order: 0 or 9.
     pub order: u8,
@@ -241,7 +245,7 @@ impl Folio {
 }
 
 /// `/proc/vmstat` counters the model maintains.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct VmStat {
     /// `nr_foll_pin_acquired`, per 4 KiB page.
     pub nr_foll_pin_acquired: u64,
@@ -274,7 +278,7 @@ pub struct VmStat {
 ///
 /// Frames are numbered by zone range (see [`Zone::of_pfn`]); order-9 folios live in
 /// their own 512-aligned range of each zone. Freed frames are reused lowest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Frames {
     /// Each folio is its own copy-on-write component: a step copies the folios it changes.
     folios: BTreeMap<u64, Shared<Folio>>,

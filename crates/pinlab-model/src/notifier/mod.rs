@@ -31,7 +31,7 @@ use crate::vm::PAGE_SIZE;
 use std::collections::BTreeMap;
 
 /// What kind of device mirrors the range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum MirrorKind {
     /// An RDMA on-demand-paging MR (`IBV_ACCESS_ON_DEMAND`, `ib_umem_odp`).
     OdpMr,
@@ -44,7 +44,7 @@ pub enum MirrorKind {
 pub type FaultState = (u64, Vec<(u64, u64, bool)>);
 
 /// A device mirror of `[start, end)` (page numbers) of `owner`'s mm.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Mirror {
     /// Device kind.
     pub kind: MirrorKind,
@@ -70,7 +70,7 @@ pub struct Mirror {
 }
 
 /// All subscriptions and mirrors.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Notifiers {
     /// Each mm's `subscriptions->invalidate_seq` (starts at 2, even when idle).
     pub mm_seq: BTreeMap<Pid, u64>,

@@ -16,7 +16,9 @@ use std::fmt;
 
 /// The parts of the machine a switch acts on; used to tell whether a switch whose
 /// mechanism is not modelled yet could change the result of a scenario.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Mechanism {
     /// Anonymous memory: faults, COW, madvise, munmap.
     AnonMemory,
@@ -47,7 +49,7 @@ pub enum Mechanism {
 macro_rules! switches {
     ($( #[doc = $doc:literal] $v:ident = $name:literal, since $since:literal, modelled $m:expr, affects [$($aff:ident),*] ;)*) => {
         /// One feature switch: a kernel change or a proposed policy rule.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[allow(non_camel_case_types)]
         pub enum Switch { $( #[doc = $doc] $v, )* }
 
@@ -206,7 +208,7 @@ fn suggestion(name: &str) -> String {
 }
 
 /// A policy: the set of switches that are on, with the name the user gave it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     name: String,
     on: BTreeSet<Switch>,

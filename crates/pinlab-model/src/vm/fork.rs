@@ -30,7 +30,7 @@ use crate::policy::Policy;
 use pinlab_state::Shared;
 
 /// Fork's decisions, taken before it write-protects (see the module docs).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ForkPlan {
     /// Folio heads the child gets a copy of (`folio_needs_cow_for_dma` was true).
     pub copy: std::collections::BTreeSet<u64>,

@@ -45,7 +45,7 @@ use crate::vm::fault::FaultKind;
 use std::collections::BTreeMap;
 
 /// ksmd's state that outlives a full scan.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Ksm {
     /// `ksm_rmap_item.oldchecksum` per scanned page (pid, page number): the
     /// content the page had at the last scan. Items whose page was not seen in

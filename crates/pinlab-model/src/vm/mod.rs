@@ -117,7 +117,7 @@ pub mod uapi {
 use uapi::*;
 
 /// What backs a VMA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Backing {
     /// Private anonymous memory.
     Anon,
@@ -132,7 +132,7 @@ pub enum Backing {
 }
 
 /// A VMA (`struct vm_area_struct`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Vma {
     /// First page number.
     pub start: u64,
@@ -168,7 +168,7 @@ impl Vma {
 }
 
 /// A present PTE.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Pte {
     /// Page frame ([`ZERO_PFN`] for the shared zero page, which is `pte_special`).
     pub pfn: u64,
@@ -179,7 +179,7 @@ pub struct Pte {
 }
 
 /// A present PMD leaf mapping a whole order-9 folio.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Pmd {
     /// Head pfn.
     pub pfn: u64,
@@ -190,7 +190,7 @@ pub struct Pmd {
 }
 
 /// An address space (`struct mm_struct`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Mm {
     /// VMAs by start page.
     pub vmas: BTreeMap<u64, Vma>,

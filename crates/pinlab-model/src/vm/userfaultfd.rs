@@ -64,7 +64,7 @@ pub const UFFDIO_REGISTER_MODE_MISSING: u64 = 1;
 pub const UFFDIO_REGISTER_MODE_WP: u64 = 2;
 
 /// The reason of a userfault (`VM_UFFD_MISSING` or `VM_UFFD_WP`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum UffdReason {
     /// A missing page (`UFFD_PAGEFAULT_FLAG_WRITE` may be set; not recorded).
     Missing,
@@ -73,7 +73,7 @@ pub enum UffdReason {
 }
 
 /// One `UFFD_EVENT_PAGEFAULT` message as the handler reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct UffdEvent {
     /// Why the fault was delivered.
     pub reason: UffdReason,
@@ -82,7 +82,7 @@ pub struct UffdEvent {
 }
 
 /// What the (synchronous) handler thread does with each event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum UffdHandler {
     /// `UFFDIO_COPY` of one page of content written by this statement (page
     /// `i` of the faulting VMA gets version `i`).
@@ -92,7 +92,7 @@ pub enum UffdHandler {
 }
 
 /// A userfaultfd context (`struct userfaultfd_ctx`), one per mm in the model.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Uffd {
     /// Opened with `UFFD_USER_MODE_ONLY`.
     pub user_mode_only: bool,

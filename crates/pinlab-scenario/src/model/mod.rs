@@ -23,7 +23,7 @@ use pinlab_model::vm::PAGE_SIZE;
 use pinlab_model::{Errno, Machine, Outcome, Pid, Policy};
 
 /// A variable's value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     /// An integer or address.
     Int(u64),
@@ -46,7 +46,7 @@ pub enum Value {
 }
 
 /// Where an actor is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Status {
     /// A child whose parent has not forked it yet.
     NotStarted,
@@ -57,7 +57,7 @@ pub enum Status {
 }
 
 /// One actor's execution state.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ActorState {
     /// Next statement.
     pub pc: u16,
@@ -81,7 +81,7 @@ pub struct ActorState {
 }
 
 /// The explored state.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct State {
     /// The machine.
     pub m: Machine,
@@ -90,7 +90,7 @@ pub struct State {
 }
 
 /// Runs the next statement of actor `actor`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Action {
     /// Actor index.
     pub actor: u16,

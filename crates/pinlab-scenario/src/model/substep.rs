@@ -24,7 +24,7 @@ use pinlab_model::gup::foll::{FOLL_GET, FOLL_PIN};
 use pinlab_model::vm::fork::ForkPlan;
 
 /// A statement's state between two of its sub-steps.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SubStep {
     /// A fork that took its decisions and holds `mmap_write_lock`.
     Fork(ForkPlan),
