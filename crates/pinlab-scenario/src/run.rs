@@ -109,6 +109,24 @@ fn same_policy(expected: &str, cell: &str) -> bool {
 
 /// Explores one scenario under one policy.
 pub fn run_cell(scn: &Scenario, policy: &Policy, cfg: &Config) -> CellRun {
+    run_cell_with(scn, policy, cfg, &mut |model, cfg| {
+        pinlab_explore::run(model, cfg)
+    })
+}
+
+/// The explorer [`run_cell_with`] calls: [`pinlab_explore::run`] in one
+/// process, or a cluster's distributed search.
+pub type Explorer<'e> =
+    dyn for<'a> FnMut(&Bound<'a>, &Config) -> pinlab_explore::Exploration<Bound<'a>> + 'e;
+
+/// [`run_cell`] with the exploration done by `explore` (e.g.
+/// [`pinlab_explore::cluster::Cluster::explore`]); everything else is the same.
+pub fn run_cell_with(
+    scn: &Scenario,
+    policy: &Policy,
+    cfg: &Config,
+    explore: &mut Explorer<'_>,
+) -> CellRun {
     let unmodelled: Vec<String> = policy
         .unmodelled_for(&scn.uses)
         .iter()
@@ -132,7 +150,7 @@ pub fn run_cell(scn: &Scenario, policy: &Policy, cfg: &Config) -> CellRun {
         scn,
         policy: &effective,
     };
-    let x = pinlab_explore::run(&model, cfg);
+    let x = explore(&model, cfg);
     run.outcomes = x.outcomes;
     run.states = x.states;
     run.exhaustive = x.exhaustive;

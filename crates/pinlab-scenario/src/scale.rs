@@ -41,6 +41,7 @@ pub const FAMILIES: &[Family] = &[
 /// The sizes committed under `scenarios/scale/`.
 pub const COMMITTED: &[(&str, &[u32])] = &[
     ("rdma-pagecache-truncate", &[1, 1]),
+    ("rdma-pagecache-truncate", &[1, 4]),
     ("rdma-pagecache-truncate", &[2, 2]),
     ("rdma-pagecache-truncate", &[2, 4]),
     ("rdma-pagecache-truncate", &[2, 5]),

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod cluster;
 mod history;
 mod replay;
 mod serve;
@@ -121,6 +122,8 @@ enum Cmd {
         json: bool,
         #[command(flatten)]
         bounds: Bounds,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
     },
     /// Print the shortest trace to each bad outcome of one scenario under one policy.
     Explore {
@@ -378,24 +381,56 @@ fn check(
     policies: Vec<String>,
     json: bool,
     bounds: &Bounds,
+    cluster: &cluster::ClusterArgs,
 ) -> Result<ExitCode, String> {
     let (mut scns, pols) = selection(&scenarios, &policies)?;
     scns.iter_mut().for_each(|s| bounds.apply(s));
     let cfg = bounds.config();
-    let mut m = Matrix { cells: Vec::new() };
-    let mut tick = MatrixProgress::new(scns.len() * pols.len());
-    for s in &scns {
-        for p in &pols {
-            tick.cell(&s.name, p.name());
-            m.cells.push(run_cell(s, p, &cfg).cell(s));
+    let m = match cluster.mode(&cfg)? {
+        cluster::Mode::Local(n) => return cluster::spawn_local(n, cluster.timeout()),
+        cluster::Mode::Rank(ccfg) => {
+            let (m, leader) = cluster::run_rank(&ccfg, scns, pols, cfg)?;
+            if !leader {
+                return Ok(matrix_exit(&m));
+            }
+            m
         }
-    }
+        cluster::Mode::Single => run_matrix(
+            &scns,
+            &pols,
+            &cfg,
+            &mut |model, cfg| pinlab_explore::run(model, cfg),
+            true,
+        ),
+    };
     if json {
         println!("{}", pinlab_report::to_json_string(&m));
     } else {
         print!("{}", pinlab_report::render_text(&m));
     }
     Ok(matrix_exit(&m))
+}
+
+/// Every cell of `scns` × `pols`, each explored by `explore`; `progress`: print
+/// progress lines (see [`MatrixProgress`]).
+fn run_matrix(
+    scns: &[Scenario],
+    pols: &[Policy],
+    cfg: &pinlab_explore::Config,
+    explore: &mut pinlab_scenario::Explorer<'_>,
+    progress: bool,
+) -> Matrix {
+    let mut m = Matrix { cells: Vec::new() };
+    let mut tick = MatrixProgress::new(scns.len() * pols.len());
+    tick.quiet |= !progress;
+    for s in scns {
+        for p in pols {
+            tick.cell(&s.name, p.name());
+            m.cells
+                .push(pinlab_scenario::run_cell_with(s, p, cfg, explore).cell(s));
+        }
+    }
+    m
 }
 
 /// A line on stderr every few seconds while a matrix runs, when stderr is not
@@ -709,7 +744,8 @@ fn main() -> ExitCode {
             policies,
             json,
             bounds,
-        } => check(scenarios, policies, json, &bounds),
+            cluster,
+        } => check(scenarios, policies, json, &bounds, &cluster),
         Cmd::Explore {
             scenario,
             policy,

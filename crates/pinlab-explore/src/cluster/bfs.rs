@@ -18,7 +18,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -48,8 +48,6 @@ type CtlMsg = (u32, Vec<u8>);
 const STEP_EVERY: usize = 64;
 /// States expanded between two memory readings.
 const MEMORY_EVERY: u64 = 8192;
-/// Longest park while waiting for the other workers.
-const PARK: Duration = Duration::from_millis(1);
 
 /// A model bug found by one worker: sort key (trace length, 0 = a panicking
 /// step / 1 = a failing check, path) and message.
@@ -191,7 +189,7 @@ where
         self.cands.advance_to(self.round);
         self.ctl.advance_to(self.round);
         while self.probe.less_than(&self.round) {
-            worker.step_or_park(Some(PARK));
+            worker.step_or_park(None);
         }
         let mut got: Vec<CtlMsg> = Vec::new();
         self.ctl_inbox.borrow_mut().retain_mut(|(t, m)| {
@@ -218,7 +216,7 @@ where
         drop(cands);
         drop(ctl);
         while !probe.done() {
-            worker.step_or_park(Some(PARK));
+            worker.step_or_park(None);
         }
     }
 }

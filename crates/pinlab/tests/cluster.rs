@@ -1,0 +1,250 @@
+//! `check --local-cluster N` / `--cluster HOSTFILE --rank I`: a cluster of
+//! processes gives exactly the one-process answer (the same JSON: outcome sets,
+//! verdicts, state counts), on the built-in matrix and on a scaled cell of
+//! ~4·10^5 states; a missing or killed rank is an error naming it, never a
+//! hang and never a partial matrix.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pinlab");
+
+fn pinlab(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("run pinlab");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn scaled() -> String {
+    format!(
+        "{}/../../scenarios/scale/rdma-pagecache-truncate-p1-n4.scn",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// A directory removed when the test ends.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("pinlab-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let ls: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+#[test]
+fn local_clusters_of_2_and_3_give_the_one_process_matrix() {
+    let (code, one, err) = pinlab(&["check", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    for n in ["2", "3"] {
+        let (c, many, err) = pinlab(&["check", "--json", "--local-cluster", n]);
+        assert_eq!(c, 0, "--local-cluster {n}: {err}");
+        assert_eq!(many, one, "--local-cluster {n}");
+    }
+}
+
+#[test]
+fn a_scaled_cell_of_400k_states_is_the_same_on_1_2_and_3_ranks() {
+    let s = scaled();
+    let args = [
+        "check", "--json", "-s", &s, "-p", "legacy", "-p", "upstream",
+    ];
+    let (code, one, err) = pinlab(&args);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&one).unwrap();
+    let legacy = &v["cells"][0];
+    assert_eq!(legacy["states"], 397_569);
+    assert_eq!(
+        legacy["outcomes"],
+        serde_json::json!(["ERR(ENOENT)", "LOST", "OK", "STALE"])
+    );
+    for n in ["2", "3"] {
+        let mut a = args.to_vec();
+        a.extend(["--local-cluster", n]);
+        let (c, many, err) = pinlab(&a);
+        assert_eq!(c, 0, "--local-cluster {n}: {err}");
+        assert_eq!(many, one, "--local-cluster {n}");
+    }
+}
+
+#[test]
+fn explicit_ranks_with_a_hostfile_agree_and_only_rank_0_prints() {
+    let dir = TempDir::new("hostfile");
+    let hosts = dir.0.join("hosts");
+    let ports = free_ports(2);
+    std::fs::write(
+        &hosts,
+        format!(
+            "# two ranks\n127.0.0.1:{}\n\n127.0.0.1:{}\n",
+            ports[0], ports[1]
+        ),
+    )
+    .unwrap();
+    let h = hosts.to_str().unwrap();
+    let spawn = |rank: &str| {
+        Command::new(BIN)
+            .args([
+                "check",
+                "-s",
+                "fork-after-pin",
+                "--cluster",
+                h,
+                "--rank",
+                rank,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (r1, r0) = (spawn("1"), spawn("0"));
+    let (o0, o1) = (
+        r0.wait_with_output().unwrap(),
+        r1.wait_with_output().unwrap(),
+    );
+    assert_eq!(
+        o0.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o0.stderr)
+    );
+    assert_eq!(
+        o1.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o1.stderr)
+    );
+    let (_, single, _) = pinlab(&["check", "-s", "fork-after-pin"]);
+    assert_eq!(String::from_utf8_lossy(&o0.stdout), single);
+    assert!(o1.stdout.is_empty(), "only rank 0 prints");
+}
+
+#[test]
+fn a_missing_rank_is_named_after_the_timeout() {
+    let dir = TempDir::new("missing");
+    let hosts = dir.0.join("hosts");
+    let ports = free_ports(3);
+    let lines: String = ports.iter().map(|p| format!("127.0.0.1:{p}\n")).collect();
+    std::fs::write(&hosts, lines).unwrap();
+    let start = Instant::now();
+    let (code, out, err) = pinlab(&[
+        "check",
+        "-s",
+        "fork-after-pin",
+        "--cluster",
+        hosts.to_str().unwrap(),
+        "--rank",
+        "0",
+        "--cluster-timeout",
+        "1",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty());
+    assert!(err.contains("timed out"), "{err}");
+    assert!(err.contains("rank 1") && err.contains("rank 2"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_killed_rank_is_an_error_naming_it_not_a_wrong_answer() {
+    let dir = TempDir::new("killed");
+    let hosts = dir.0.join("hosts");
+    let ports = free_ports(2);
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
+    )
+    .unwrap();
+    let s = scaled();
+    let h = hosts.to_str().unwrap();
+    let spawn = |rank: &str| {
+        Command::new(BIN)
+            .args([
+                "check",
+                "-s",
+                &s,
+                "-p",
+                "legacy",
+                "--cluster",
+                h,
+                "--rank",
+                rank,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut r0 = spawn("0");
+    let mut r1 = spawn("1");
+    // Let the ranks connect and start exploring, then kill rank 1.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(r0.try_wait().unwrap().is_none(), "rank 0 ended too early");
+    r1.kill().unwrap();
+    r1.wait().unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = r0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "rank 0 hangs after rank 1 died"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    r0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    r0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("lost the connection to rank 1"), "{err}");
+    assert!(out.is_empty(), "no matrix after a lost rank: {out}");
+}
+
+#[test]
+fn bad_cluster_input_is_a_clear_error() {
+    let dir = TempDir::new("badhosts");
+    let hosts = dir.0.join("hosts");
+    std::fs::write(&hosts, "127.0.0.1:7001\n  node2\n").unwrap();
+    let h = hosts.to_str().unwrap();
+    let (code, _, err) = pinlab(&["check", "--cluster", h, "--rank", "0"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("{h}:2:3: expected `host:port`")),
+        "{err}"
+    );
+
+    std::fs::write(&hosts, "127.0.0.1:7001\n").unwrap();
+    let (code, _, err) = pinlab(&["check", "--cluster", h, "--rank", "1"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--rank 1 is not a rank of this cluster"),
+        "{err}"
+    );
+
+    let (code, _, err) = pinlab(&["check", "--local-cluster", "2", "--search", "walk"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("pinlab merge"), "{err}");
+
+    let (code, _, err) = pinlab(&["check", "--rank", "0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--cluster"), "{err}");
+}
