@@ -24,4 +24,4 @@ pub mod view;
 
 pub use bind::{load, Scenario};
 pub use parse::{parse, ParseError};
-pub use run::{run_cell, run_cell_with, timeline, timeline_full, CellRun, Explorer};
+pub use run::{run_cell, run_cell_with, timeline, timeline_full, verdict, CellRun, Explorer};

@@ -51,38 +51,13 @@ impl CellRun {
     /// [`Verdict::Inconclusive`] (unless another expectation failed).
     pub fn cell(&self, scn: &Scenario) -> Cell {
         let reached = self.labels();
-        let verdict = if !self.unmodelled.is_empty() {
-            Verdict::NotChecked
-        } else {
-            let mut fails = Vec::new();
-            let mut undecided = Vec::new();
-            let mut any = false;
-            for e in scn
-                .expects
-                .iter()
-                .filter(|e| same_policy(&e.policy, &self.policy))
-            {
-                any = true;
-                match (e.check(&reached), self.exhaustive) {
-                    (Ok(()), true) => {}
-                    (Err(m), true) => fails.push(m),
-                    (r, false) => match e.decided_by_witnesses(&reached) {
-                        Some(true) => {}
-                        Some(false) => fails.push(r.err().unwrap_or_default()),
-                        None => undecided.push(e.undecided(&reached)),
-                    },
-                }
-            }
-            if !fails.is_empty() {
-                Verdict::Fail(fails)
-            } else if !undecided.is_empty() {
-                Verdict::Inconclusive(undecided)
-            } else if any {
-                Verdict::Pass
-            } else {
-                Verdict::NoExpectation
-            }
-        };
+        let verdict = verdict(
+            scn,
+            &self.policy,
+            &reached,
+            self.exhaustive,
+            &self.unmodelled,
+        );
         Cell {
             scenario: self.scenario.clone(),
             policy: self.policy.clone(),
@@ -94,6 +69,50 @@ impl CellRun {
             model_bugs: self.model_bugs.iter().map(|(m, _)| m.clone()).collect(),
             verdict,
         }
+    }
+}
+
+/// The verdict of a cell of `scn` under the policy named `policy` that reached
+/// the outcomes labelled `reached` (see [`CellRun::cell`] for the rules; a
+/// non-empty `unmodelled` means the cell was not run). Also used to judge cells
+/// merged from several runs (`pinlab merge`).
+pub fn verdict(
+    scn: &Scenario,
+    policy: &str,
+    reached: &BTreeSet<String>,
+    exhaustive: bool,
+    unmodelled: &[String],
+) -> Verdict {
+    if !unmodelled.is_empty() {
+        return Verdict::NotChecked;
+    }
+    let mut fails = Vec::new();
+    let mut undecided = Vec::new();
+    let mut any = false;
+    for e in scn
+        .expects
+        .iter()
+        .filter(|e| same_policy(&e.policy, policy))
+    {
+        any = true;
+        match (e.check(reached), exhaustive) {
+            (Ok(()), true) => {}
+            (Err(m), true) => fails.push(m),
+            (r, false) => match e.decided_by_witnesses(reached) {
+                Some(true) => {}
+                Some(false) => fails.push(r.err().unwrap_or_default()),
+                None => undecided.push(e.undecided(reached)),
+            },
+        }
+    }
+    if !fails.is_empty() {
+        Verdict::Fail(fails)
+    } else if !undecided.is_empty() {
+        Verdict::Inconclusive(undecided)
+    } else if any {
+        Verdict::Pass
+    } else {
+        Verdict::NoExpectation
     }
 }
 

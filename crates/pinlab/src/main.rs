@@ -12,6 +12,7 @@
 mod args;
 mod cluster;
 mod history;
+mod merge;
 mod replay;
 mod serve;
 
@@ -193,6 +194,23 @@ enum Cmd {
         /// With --replay: traces sampled per scenario (deterministic seeded walks, distinct interleavings).
         #[arg(long, default_value_t = 60)]
         max_traces: usize,
+    },
+    /// Merge the JSON of several `check --json` runs into one matrix (swarm shards).
+    ///
+    /// For random-walk shards run anywhere (`check --json --search walk --seed S`,
+    /// one seed per shard): cells are matched by scenario and policy, outcomes
+    /// united, and verdicts judged again from the merged outcomes; a cell no
+    /// shard explored exhaustively stays bounded. See docs/distributed.md.
+    Merge {
+        /// JSON files written by `pinlab check --json`.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+        /// A scenario file, for cells whose scenario is not built in; repeatable.
+        #[arg(long = "scenario", short = 's')]
+        scenarios: Vec<String>,
+        /// Print JSON (the `check --json` schema) instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Write a self-contained HTML report: the matrix and an SVG timeline of every bad outcome.
     ///
@@ -403,12 +421,17 @@ fn check(
             true,
         ),
     };
+    Ok(print_matrix(&m, json))
+}
+
+/// Prints a matrix as `check` does and returns `check`'s exit status for it.
+fn print_matrix(m: &Matrix, json: bool) -> ExitCode {
     if json {
-        println!("{}", pinlab_report::to_json_string(&m));
+        println!("{}", pinlab_report::to_json_string(m));
     } else {
-        print!("{}", pinlab_report::render_text(&m));
+        print!("{}", pinlab_report::render_text(m));
     }
-    Ok(matrix_exit(&m))
+    matrix_exit(m)
 }
 
 /// Every cell of `scns` × `pols`, each explored by `explore`; `progress`: print
@@ -763,6 +786,11 @@ fn main() -> ExitCode {
             state == StateView::Full,
             &bounds,
         ),
+        Cmd::Merge {
+            files,
+            scenarios,
+            json,
+        } => merge::merge(&files, &scenarios).map(|m| print_matrix(&m, json)),
         Cmd::Report {
             scenarios,
             policies,
