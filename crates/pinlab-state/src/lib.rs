@@ -20,4 +20,4 @@ mod shared;
 
 pub use deadline::{check_step_deadline, set_step_deadline, StepDeadline};
 pub use fingerprint::{fingerprint, FpHasher, FpMap, FpSet, IdHasher};
-pub use shared::Shared;
+pub use shared::{with_interning, Shared};

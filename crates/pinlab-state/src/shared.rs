@@ -143,15 +143,117 @@ impl<T: serde::Serialize> serde::Serialize for Shared<T> {
     }
 }
 
-impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Shared<T> {
+/// Deserialized as a new value — or, on a thread inside [`with_interning`], as
+/// a clone of an equal value deserialized before and still alive, so states
+/// received from another process share their unchanged components again
+/// (without it, every received state would be a deep copy).
+impl<'de, T> serde::Deserialize<'de> for Shared<T>
+where
+    T: serde::Deserialize<'de> + Hash + Eq + Send + Sync + 'static,
+{
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        T::deserialize(d).map(Shared::new)
+        let fresh = T::deserialize(d).map(Shared::new)?;
+        Ok(intern::intern(fresh))
+    }
+}
+
+/// Runs `f` with deserialized [`Shared`] values interned on this thread (see
+/// the `Deserialize` impl); the table holds weak references only.
+pub fn with_interning<R>(f: impl FnOnce() -> R) -> R {
+    intern::TABLE.with(|t| {
+        let prev = t.borrow_mut().replace(intern::Table::default());
+        let r = f();
+        *t.borrow_mut() = prev;
+        r
+    })
+}
+
+mod intern {
+    use super::{Hash, Inner, Shared};
+    use std::any::{Any, TypeId};
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Weak};
+
+    /// A weak reference to an interned value of some type.
+    trait Entry {
+        fn alive(&self) -> bool;
+        fn as_any(&self) -> &dyn Any;
+    }
+
+    impl<T: 'static> Entry for Weak<Inner<T>> {
+        fn alive(&self) -> bool {
+            self.strong_count() > 0
+        }
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+    }
+
+    #[derive(Default)]
+    pub(super) struct Table {
+        map: HashMap<(TypeId, u64), Box<dyn Entry>>,
+        /// Entries after the last pruning of dead ones.
+        live: usize,
+    }
+
+    thread_local! {
+        pub(super) static TABLE: RefCell<Option<Table>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn intern<T: Hash + Eq + Send + Sync + 'static>(fresh: Shared<T>) -> Shared<T> {
+        TABLE.with(|t| {
+            let mut t = t.borrow_mut();
+            let Some(t) = t.as_mut() else {
+                return fresh;
+            };
+            let key = (TypeId::of::<T>(), fresh.fp());
+            if let Some(old) = t
+                .map
+                .get(&key)
+                .and_then(|w| w.as_any().downcast_ref::<Weak<Inner<T>>>())
+                .and_then(Weak::upgrade)
+            {
+                if old.value == fresh.0.value {
+                    return Shared(old);
+                }
+            }
+            t.map.insert(key, Box::new(Arc::downgrade(&fresh.0)));
+            if t.map.len() > 2 * t.live + 4096 {
+                t.map.retain(|_, w| w.alive());
+                t.live = t.map.len();
+            }
+            fresh
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interning_shares_equal_deserialized_values_while_alive() {
+        let v = (Shared::new(vec![1u32, 2]), Shared::new(vec![1u32, 2]));
+        let bytes = bincode::serialize(&v).unwrap();
+        let plain: (Shared<Vec<u32>>, Shared<Vec<u32>>) = bincode::deserialize(&bytes).unwrap();
+        assert!(!Shared::ptr_eq(&plain.0, &plain.1));
+        with_interning(|| {
+            let a: (Shared<Vec<u32>>, Shared<Vec<u32>>) = bincode::deserialize(&bytes).unwrap();
+            assert!(Shared::ptr_eq(&a.0, &a.1));
+            let b: Shared<Vec<u32>> =
+                bincode::deserialize(&bincode::serialize(&a.0).unwrap()).unwrap();
+            assert!(Shared::ptr_eq(&a.0, &b), "alive: shared");
+            drop((a, b));
+            let c: Shared<Vec<u32>> =
+                bincode::deserialize(&bincode::serialize(&v.0).unwrap()).unwrap();
+            assert_eq!(*c, vec![1, 2], "dead entries are not resurrected");
+            let d: Shared<Vec<u32>> =
+                bincode::deserialize(&bincode::serialize(&vec![3u32]).unwrap()).unwrap();
+            assert!(!Shared::ptr_eq(&c, &d));
+            assert_eq!(*d, vec![3]);
+        });
+    }
 
     #[test]
     fn clone_shares_until_written() {

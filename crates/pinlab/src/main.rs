@@ -4,6 +4,8 @@
 //! against each scenario's expectations), `explore` (shortest trace of every bad
 //! outcome of one cell, as a timeline), `report` (the matrix and the timelines
 //! of every bad outcome as one HTML page), `run` (replay a saved trace),
+//! `merge` (one matrix from several `check --json` runs; `check --cluster` and
+//! `--local-cluster` are in `cluster.rs`),
 //! `scenarios`, `policies`. Bad input exits 2 with a message naming the file,
 //! line and column (or the argument); a failed check exits 1.
 

@@ -250,6 +250,16 @@ where
     M::State: Serialize + DeserializeOwned + 'static,
     M::Outcome: Serialize + DeserializeOwned,
 {
+    // States from other ranks share their unchanged components again.
+    pinlab_state::with_interning(|| explore_interned(worker, model, cfg))
+}
+
+fn explore_interned<M>(worker: &mut Worker, model: &M, cfg: &Config) -> Exploration<M>
+where
+    M: Model,
+    M::State: Serialize + DeserializeOwned + 'static,
+    M::Outcome: Serialize + DeserializeOwned,
+{
     let start = Instant::now();
     let mut net: Net<M::State> = Net::new(worker);
     let mut local = Local::<M> {

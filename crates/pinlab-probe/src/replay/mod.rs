@@ -177,12 +177,13 @@ pub struct Predicted {
 }
 
 /// The model's prediction along `trace`: each step, the trace's
-/// `nr_foll_pin_acquired` delta, and the end view ([`end_view`]).
+/// (`nr_foll_pin_acquired`, `nr_foll_pin_released`) deltas, and the end view
+/// ([`end_view`]).
 pub fn predict(
     scn: &Scenario,
     policy: &Policy,
     trace: &[Action],
-) -> (Vec<Predicted>, u64, Vec<String>) {
+) -> (Vec<Predicted>, (u64, u64), Vec<String>) {
     let model = Bound { scn, policy };
     let mut s = model.initial_state();
     let mut out = Vec::new();
@@ -200,7 +201,11 @@ pub fn predict(
         });
     }
     let view = end_view(scn, policy, &s);
-    (out, s.m.vmstat.nr_foll_pin_acquired, view)
+    let counters = (
+        s.m.vmstat.nr_foll_pin_acquired,
+        s.m.vmstat.nr_foll_pin_released,
+    );
+    (out, counters, view)
 }
 
 /// The length argument of the statement that bound mapping variable `slot`.
@@ -412,7 +417,7 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
         scn.fine = false;
         let eff = policy.with_switches(&scn.driver_bugs);
         for (k, trace) in sample_traces(&scn, &eff, max).into_iter().enumerate() {
-            let (pred, acq, view) = predict(&scn, &eff, &trace);
+            let (pred, (acq, rel), view) = predict(&scn, &eff, &trace);
             let steps: Vec<String> = pred
                 .iter()
                 .map(|p| format!("{}: {}", p.actor, p.text))
@@ -469,13 +474,14 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
             let mut verdict = crate::Verdict::Fail;
             let mut diff = None;
             for _ in 0..2 {
-                let (live, live_acq, live_view) = match live::run(&scn, &trace, &pred, &files) {
-                    Ok(x) => x,
-                    Err(e) => {
-                        verdict = crate::Verdict::Skip(e);
-                        break;
-                    }
-                };
+                let (live, (live_acq, live_rel), live_view) =
+                    match live::run(&scn, &trace, &pred, &files, rel) {
+                        Ok(x) => x,
+                        Err(e) => {
+                            verdict = crate::Verdict::Skip(e);
+                            break;
+                        }
+                    };
                 diff = compare(&scn, &trace, &pred, &live).or_else(|| {
                     view.iter()
                         .zip(live_view.iter().map(Some).chain(std::iter::repeat(None)))
@@ -499,13 +505,19 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
                     verdict = crate::Verdict::Fail;
                     break;
                 }
-                if live_acq == acq {
+                if live_acq == acq && live_rel == rel {
                     verdict = crate::Verdict::Pass;
                     break;
                 }
-                diff = Some(format!(
-                    "nr_foll_pin_acquired over the trace: model +{acq} / kernel +{live_acq}"
-                ));
+                diff = Some(if live_acq != acq {
+                    format!(
+                        "nr_foll_pin_acquired over the trace: model +{acq} / kernel +{live_acq}"
+                    )
+                } else {
+                    format!(
+                        "nr_foll_pin_released over the trace: model +{rel} / kernel +{live_rel}"
+                    )
+                });
                 if let Some(noise) = crate::cases::host_noise() {
                     verdict = crate::Verdict::Skip(format!("host busy: {noise}"));
                     break;

@@ -5,9 +5,14 @@
 
 use super::*;
 
-/// What a live run gave: each step's result, the `nr_foll_pin_acquired` delta
-/// and the end view.
-pub type LiveRun = (Vec<Option<String>>, u64, Vec<String>);
+/// What a live run gave: each step's result, the (`nr_foll_pin_acquired`,
+/// `nr_foll_pin_released`) deltas and the end view.
+pub type LiveRun = (Vec<Option<String>>, (u64, u64), Vec<String>);
+
+/// How long the released counter may lag the end of a trace: io_uring unpins
+/// a closed ring's buffers from a kworker (`io_ring_exit_work`), and an exited
+/// process's ring goes the same way, milliseconds after the step.
+const RELEASE_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The executor loop of actor `me` (a process, a forked child, or a thread
 /// of one: threads share the executor state): never returns.
@@ -147,13 +152,16 @@ fn read_reply(fd: RawFd) -> Option<Option<String>> {
 }
 
 /// Runs `trace` on the kernel (`pred` gives each step's statement); returns each
-/// step's result, the `nr_foll_pin_acquired` delta over the trace and the end
-/// view (see [`crate::replay::end_view`]).
+/// step's result, the pin counter deltas over the trace and the end view (see
+/// [`crate::replay::end_view`]). The released delta is read once it reaches
+/// `want_released` (the model's), or after [`RELEASE_SETTLE`]: the kernel
+/// releases some pins asynchronously.
 pub fn run(
     scn: &Scenario,
     trace: &[Action],
     pred: &[crate::replay::Predicted],
     files: &Files,
+    want_released: u64,
 ) -> Result<LiveRun, String> {
     // SAFETY: makes orphaned executors our children, so that we reap them.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
@@ -179,7 +187,7 @@ pub fn run(
             }
         }
     };
-    let (a0, _) = sys::pin_counters().map_err(|e| format!("pin counters: {e}"))?;
+    let (a0, r0) = sys::pin_counters().map_err(|e| format!("pin counters: {e}"))?;
     for (i, a) in scn.actors.iter().enumerate() {
         if a.kind != Kind::Process {
             continue;
@@ -264,7 +272,14 @@ pub fn run(
             }
         }
     }
-    let (a1, _) = sys::pin_counters().map_err(|e| format!("pin counters: {e}"))?;
+    let settle = std::time::Instant::now() + RELEASE_SETTLE;
+    let (a1, r1) = loop {
+        let (a, r) = sys::pin_counters().map_err(|e| format!("pin counters: {e}"))?;
+        if r - r0 >= want_released || std::time::Instant::now() >= settle {
+            break (a, r);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
     let mut view = Vec::new();
     for (i, a) in scn.actors.iter().enumerate() {
         if !(started[i]
@@ -298,5 +313,5 @@ pub fn run(
     if let Ok((a, _)) = sys::pin_counters() {
         sys::wait_balanced(a);
     }
-    Ok((results, a1 - a0, view))
+    Ok((results, (a1 - a0, r1 - r0), view))
 }
