@@ -376,6 +376,27 @@ impl Ring {
     }
 
     /// `IORING_UNREGISTER_BUFFERS`.
+    /// The ring's file descriptor.
+    pub fn fd(&self) -> RawFd {
+        use std::os::fd::AsRawFd;
+        self.ring.as_raw_fd()
+    }
+
+    /// `IORING_REGISTER_CLONE_BUFFERS` from the ring `src_fd` (its whole table;
+    /// with `IORING_REGISTER_DST_REPLACE` if `replace`).
+    pub fn clone_buffers(&mut self, src_fd: RawFd, replace: bool) -> io::Result<()> {
+        let flags = if replace {
+            io_uring::types::CloneBuffersFlags::DST_REPLACE
+        } else {
+            io_uring::types::CloneBuffersFlags::empty()
+        };
+        self.ring
+            .submitter()
+            .register_buffers_clone_offset(src_fd, 0, 0, 0, flags)?;
+        self.registered = true;
+        Ok(())
+    }
+
     pub fn unregister(&mut self) -> io::Result<()> {
         self.registered = false;
         self.ring.submitter().unregister_buffers()

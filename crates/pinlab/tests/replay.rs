@@ -195,3 +195,22 @@ fn threads_and_fatal_faults_replay_too() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["passed"], 1, "{v:#}");
 }
+
+#[test]
+fn a_user_scenario_with_cloned_buffers_replays() {
+    let scn = format!(
+        "{}/tests/data/clone-buffers.scn",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--max-traces", "10", "--json"]);
+    if !live() {
+        assert!(code == 0 || code == 3, "{err}");
+        return;
+    }
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["failed"], 0, "{v:#}");
+    // Interleavings where the clone's fixed I/O runs before and after the
+    // source's unregister both run (the READ_FIXED split into its DMA steps
+    // is skipped with its reason).
+    assert!(v["passed"].as_u64().unwrap() >= 3, "{v:#}");
+}

@@ -47,6 +47,12 @@ pub struct RegBuf {
     pub acct: u64,
     /// The buffer's identity in its ring (`struct io_rsrc_node`).
     pub id: u32,
+    /// The `struct io_mapped_ubuf` behind the node: the same in every ring a
+    /// buffer was cloned into (`IORING_REGISTER_CLONE_BUFFERS`). The pins and
+    /// the VmPin charge (`held`, `acct`) are carried by one of the nodes of an
+    /// imu only, and move to another when that node goes first
+    /// (see [`Machine::io_imu_put`]).
+    pub imu: u32,
     /// Fixed requests in flight that hold a reference on it.
     pub inflight: u32,
 }
@@ -81,6 +87,8 @@ pub struct Ring {
     pub retired: Vec<RegBuf>,
     /// The next [`RegBuf::id`].
     pub next_id: u32,
+    /// The process that created the ring: its mm is `ctx->mm_account`.
+    pub creator: Pid,
 }
 
 impl Ring {
@@ -117,6 +125,7 @@ impl Machine {
             charged: 0,
             retired: Vec::new(),
             next_id: 0,
+            creator: pid,
         });
         self.dev.rings.len() - 1
     }
@@ -183,7 +192,7 @@ impl Machine {
         self.io_uring_register_buffers_iov(policy, pid, ring, &[(start, len)])
     }
 
-    fn ring_of(&self, pid: Pid, ring: usize) -> KResult<&Ring> {
+    pub(crate) fn ring_of(&self, pid: Pid, ring: usize) -> KResult<&Ring> {
         self.dev
             .rings
             .get(ring)
@@ -375,6 +384,8 @@ impl Machine {
                     .expect("pinned page has a vma")
             })
             .collect();
+        self.dev.next_imu += 1;
+        let imu = self.dev.next_imu;
         let r = &mut self.dev.rings[ring];
         r.next_id += 1;
         Ok(Some(RegBuf {
@@ -387,6 +398,7 @@ impl Machine {
             flags,
             acct,
             id: r.next_id,
+            imu,
             inflight: 0,
         }))
     }
@@ -466,13 +478,14 @@ impl Machine {
         Ok(())
     }
 
-    /// Drops the table's reference on a buffer: unmapped now, or retired until
-    /// its in-flight requests complete.
-    fn io_buffer_put(&mut self, policy: &Policy, ring: usize, b: RegBuf) {
+    /// Drops the table's reference on a buffer's node (`io_put_rsrc_node`):
+    /// its imu reference goes now, or when its in-flight requests complete
+    /// (the node is retired until then).
+    pub(crate) fn io_buffer_put(&mut self, policy: &Policy, ring: usize, b: RegBuf) {
         if b.inflight > 0 {
             self.dev.rings[ring].retired.push(b);
         } else {
-            self.io_buffer_unmap(policy, b);
+            self.io_imu_put(policy, b);
         }
     }
 
@@ -482,7 +495,7 @@ impl Machine {
     pub(crate) fn io_ring_teardown(&mut self, policy: &Policy, ring: usize) {
         let _ = self.io_uring_unregister_buffers_inner(policy, ring);
         for b in std::mem::take(&mut self.dev.rings[ring].retired) {
-            self.io_buffer_unmap(policy, b);
+            self.io_imu_put(policy, b);
         }
     }
 
@@ -542,13 +555,13 @@ impl Machine {
             .position(|b| b.id == req.buf && b.inflight == 0)
         {
             let b = r.retired.remove(i);
-            self.io_buffer_unmap(policy, b);
+            self.io_imu_put(policy, b);
         }
         Ok(req.len)
     }
 
     /// `io_buffer_unmap`: unpins a buffer (without dirtying) and uncharges it.
-    fn io_buffer_unmap(&mut self, policy: &Policy, b: RegBuf) {
+    pub(crate) fn io_buffer_unmap(&mut self, policy: &Policy, b: RegBuf) {
         for &(p, n) in &b.held {
             self.release_user_pages(policy, &vec![p; n as usize], b.flags, false);
         }

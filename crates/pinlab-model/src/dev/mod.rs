@@ -8,6 +8,7 @@
 //! last holder closes it or exits.
 
 pub mod iouring;
+mod iouring_clone;
 pub mod protocol;
 pub mod rdma;
 
@@ -62,6 +63,11 @@ pub struct Devices {
     /// the scenario's processes when they lack CAP_IPC_LOCK
     /// ([`crate::MachineConfig::memlock`]).
     pub locked_vm: u64,
+    /// The last `io_mapped_ubuf` id given out ([`iouring::RegBuf::imu`]).
+    pub next_imu: u32,
+    /// Nodes referencing each imu that is shared by several (cloned) nodes;
+    /// an imu absent here has one.
+    pub imu_refs: std::collections::BTreeMap<u32, u32>,
 }
 
 /// How a device holds one page: the page, how many references, and FOLL_PIN or FOLL_GET.

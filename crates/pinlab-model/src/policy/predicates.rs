@@ -115,6 +115,11 @@ impl Policy {
         self.has(io_uring_charges_rings)
     }
 
+    /// `io_uring_register` knows `IORING_REGISTER_CLONE_BUFFERS` (6.12).
+    pub fn io_uring_clone_buffers(&self) -> bool {
+        self.has(io_uring_clone_buffers)
+    }
+
     /// vmscan keeps a maybe-pinned folio and its buffers after unmapping it
     /// (d824ec2a1546, v6.4).
     pub fn vmscan_keeps_pinned(&self) -> bool {

@@ -105,6 +105,13 @@ pub const COMMITS: &[Commit] = &[
         backports: "6.2.y",
     },
     Commit {
+        switch: io_uring_clone_buffers,
+        id: "7cc2a6eadcd7",
+        title: "io_uring: add IORING_REGISTER_COPY_BUFFERS method",
+        release: (6, 12),
+        backports: "renamed IORING_REGISTER_CLONE_BUFFERS before 6.12; offsets (src_off, dst_off, nr) and IORING_REGISTER_DST_REPLACE in 6.13",
+    },
+    Commit {
         switch: io_uring_charges_rings,
         id: "8078486e1d53",
         title: "io_uring: use region api for SQ",

@@ -9,6 +9,7 @@
 
 mod bias;
 mod buftable;
+mod clonebuf;
 mod collapse;
 mod fork;
 mod ksm;
@@ -94,6 +95,7 @@ pub fn all() -> Vec<Case> {
     v.extend(bias::cases());
     v.extend(memlock::cases());
     v.extend(buftable::cases());
+    v.extend(clonebuf::cases());
     v
 }
 

@@ -347,6 +347,23 @@ impl Exec<'_> {
                     ),
                 }
             }
+            Call::CloneBuffers { ring, src, replace } => {
+                let (Some(Val::Ring(d)), Some(Val::Ring(s))) = (self.obj(ring), self.obj(src))
+                else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let src_fd = self.rings[s].0.fd();
+                match self.rings[d].0.clone_buffers(src_fd, replace) {
+                    Ok(()) => {
+                        self.rings[d].1 = self.rings[s].1;
+                        (Some("= 0".into()), None)
+                    }
+                    Err(e) => (
+                        Some(format!("= -{}", errno_name(e.raw_os_error().unwrap_or(0)))),
+                        None,
+                    ),
+                }
+            }
             Call::UnregisterBuffers { ring } | Call::DeregMr { mr: ring } => {
                 let r = match self.obj(ring) {
                     Some(Val::Ring(r) | Val::Mr(r)) => r,

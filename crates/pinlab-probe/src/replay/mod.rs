@@ -108,6 +108,7 @@ pub fn unsupported(scn: &Scenario, kind: Kind, call: &Call) -> Option<String> {
         | Call::IoUringSetup
         | Call::RegisterBuffers { .. }
         | Call::UnregisterBuffers { .. }
+        | Call::CloneBuffers { .. }
         | Call::ReadFixed {
             index: pinlab_scenario::bind::Arg::Const(0),
             ..

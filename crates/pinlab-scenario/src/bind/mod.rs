@@ -88,6 +88,9 @@ pub enum Call {
     },
     /// `io_uring_register(ring, IORING_UNREGISTER_BUFFERS)`.
     UnregisterBuffers { ring: Arg },
+    /// `io_uring_register(ring, IORING_REGISTER_CLONE_BUFFERS, src[, IORING_REGISTER_DST_REPLACE])`:
+    /// `ring` takes references on `src`'s whole buffer table.
+    CloneBuffers { ring: Arg, src: Arg, replace: bool },
     /// `read_fixed(ring, off, len, 'c'[, index])`: IORING_OP_READ_FIXED (DMA into
     /// buffer `index`, default 0).
     ReadFixed {

@@ -610,7 +610,7 @@ impl Binder<'_> {
                 Call::IoUringSetup
             }
             "io_uring_register" => {
-                const USAGE: &str = "io_uring_register(ring, IORING_REGISTER_BUFFERS, addr, len[, addr, len]...), io_uring_register(ring, IORING_REGISTER_BUFFERS2, IORING_RSRC_REGISTER_SPARSE, nr), io_uring_register(ring, IORING_REGISTER_BUFFERS_UPDATE, offset, addr, len[, addr, len]...) or io_uring_register(ring, IORING_UNREGISTER_BUFFERS)";
+                const USAGE: &str = "io_uring_register(ring, IORING_REGISTER_BUFFERS, addr, len[, addr, len]...), io_uring_register(ring, IORING_REGISTER_BUFFERS2, IORING_RSRC_REGISTER_SPARSE, nr), io_uring_register(ring, IORING_REGISTER_BUFFERS_UPDATE, offset, addr, len[, addr, len]...), io_uring_register(ring, IORING_REGISTER_CLONE_BUFFERS, src_ring[, IORING_REGISTER_DST_REPLACE]) or io_uring_register(ring, IORING_UNREGISTER_BUFFERS)";
                 if a.len() < 2 {
                     return Err(self.e(
                         s.span,
@@ -658,6 +658,19 @@ impl Binder<'_> {
                         }
                     }
                     ("IORING_UNREGISTER_BUFFERS", 2) => Call::UnregisterBuffers { ring },
+                    ("IORING_REGISTER_CLONE_BUFFERS", 3 | 4) => {
+                        if let Some(f) = a.get(3) {
+                            if !matches!(&f.kind, ExprKind::Ident(f) if f == "IORING_REGISTER_DST_REPLACE")
+                            {
+                                return Err(self.e(f.span, format!("expected IORING_REGISTER_DST_REPLACE (the only flag the model's IORING_REGISTER_CLONE_BUFFERS takes), found `{f}`")));
+                            }
+                        }
+                        Call::CloneBuffers {
+                            ring,
+                            src: self.arg(&a[2], known)?,
+                            replace: a.len() == 4,
+                        }
+                    }
                     _ => {
                         return Err(self.e(
                             a[1].span,

@@ -474,6 +474,19 @@ impl Bound<'_> {
                     m.io_uring_unregister_buffers(policy, p()?, r)
                         .map(|_| Some("0".into()))
                 }
+                Call::CloneBuffers { ring, src, replace } => {
+                    let (Some(Value::Ring(d)), Some(Value::Ring(s))) =
+                        (self.obj(&me, ring), self.obj(&me, src))
+                    else {
+                        return Err(if failed(ring) || failed(src) {
+                            SKIPPED
+                        } else {
+                            Errno::EBADF
+                        });
+                    };
+                    m.io_uring_clone_buffers(policy, p()?, d, s, replace)
+                        .map(|_| Some("0".into()))
+                }
                 Call::ReadFixed {
                     ring,
                     off,
