@@ -1,6 +1,8 @@
 //! CLI behaviour: exit codes, the JSON contract, timelines, trace replay, and
 //! errors that name file, line and column.
 
+mod common;
+
 use std::process::Command;
 
 fn pinlab(args: &[&str]) -> (i32, String, String) {
@@ -67,7 +69,8 @@ fn check_json_follows_the_contract() {
 
 #[test]
 fn check_fails_when_an_expectation_fails() {
-    let dir = std::env::temp_dir().join(format!("pinlab-cli-{}", std::process::id()));
+    let _tmp_dir = common::TempDir::new("cli");
+    let dir = _tmp_dir.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("wrong.scn");
     std::fs::write(
@@ -106,7 +109,8 @@ fn explore_prints_the_lost_trace_under_legacy() {
 
 #[test]
 fn saved_traces_replay() {
-    let dir = std::env::temp_dir().join(format!("pinlab-traces-{}", std::process::id()));
+    let _tmp_dir = common::TempDir::new("traces");
+    let dir = _tmp_dir.0.clone();
     let (code, _, _) = pinlab(&[
         "explore",
         "fork-after-pin",
@@ -137,7 +141,8 @@ fn bad_input_is_a_clear_error_not_a_panic() {
     let (code, _, err) = pinlab(&["check", "--policy", "upstrem"]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown preset or switch 'upstrem'"), "{err}");
-    let dir = std::env::temp_dir().join(format!("pinlab-bad-{}", std::process::id()));
+    let _tmp_dir = common::TempDir::new("bad");
+    let dir = _tmp_dir.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("bad.scn");
     std::fs::write(
@@ -183,7 +188,8 @@ fn scenarios_and_policies_list_everything() {
 
 #[test]
 fn report_writes_an_html_page_with_timelines() {
-    let dir = std::env::temp_dir().join(format!("pinlab-report-{}", std::process::id()));
+    let _tmp_dir = common::TempDir::new("report");
+    let dir = _tmp_dir.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("r.html");
     let (code, out, err) = pinlab(&[

@@ -4,6 +4,8 @@
 //! ~4·10^5 states; a missing or killed rank is an error naming it, never a
 //! hang and never a partial matrix.
 
+mod common;
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,22 +28,7 @@ fn scaled() -> String {
     )
 }
 
-/// A directory removed when the test ends.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("pinlab-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::TempDir;
 
 fn free_ports(n: usize) -> Vec<u16> {
     let ls: Vec<_> = (0..n)

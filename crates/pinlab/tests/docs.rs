@@ -2,6 +2,8 @@
 //! README.md and docs/*.md that is a scenario (its first statement line is
 //! `scenario NAME`) binds and meets its own `expect` lines under `check`.
 
+mod common;
+
 use std::process::Command;
 
 fn scenario_blocks(text: &str) -> Vec<String> {
@@ -41,7 +43,8 @@ fn every_scenario_example_in_the_docs_checks() {
             files.push(p.display().to_string());
         }
     }
-    let dir = std::env::temp_dir().join(format!("pinlab-docs-{}", std::process::id()));
+    let _tmp_dir = common::TempDir::new("docs");
+    let dir = _tmp_dir.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let mut n = 0;
     for f in files {

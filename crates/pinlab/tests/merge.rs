@@ -2,6 +2,8 @@
 //! judged again from the united outcomes; inconsistent or bad input is refused
 //! with the file (and line and column) named.
 
+mod common;
+
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pinlab");
@@ -15,25 +17,12 @@ fn pinlab(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-struct TempDir(std::path::PathBuf);
+use common::TempDir;
 
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("pinlab-merge-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-    fn write(&self, name: &str, text: &str) -> String {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p.to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn write(d: &TempDir, name: &str, text: &str) -> String {
+    let p = d.0.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
 }
 
 /// One bounded walk shard of fork-after-pin / legacy with these outcomes.
@@ -48,9 +37,9 @@ fn shard(outcomes: &[&str], states: u64) -> String {
 #[test]
 fn shards_that_each_found_half_of_an_includes_make_it_pass() {
     // fork-after-pin: `expect legacy includes LOST, LEAK_OTHER`.
-    let d = TempDir::new("halves");
-    let a = d.write("a.json", &shard(&["LOST", "OK"], 10));
-    let b = d.write("b.json", &shard(&["LEAK_OTHER", "OK"], 7));
+    let d = TempDir::new("merge-halves");
+    let a = write(&d, "a.json", &shard(&["LOST", "OK"], 10));
+    let b = write(&d, "b.json", &shard(&["LEAK_OTHER", "OK"], 7));
     for f in [&a, &b] {
         let (code, out, _) = pinlab(&["merge", "--json", f]);
         assert_eq!(code, 3, "one shard alone is inconclusive: {out}");
@@ -71,7 +60,7 @@ fn shards_that_each_found_half_of_an_includes_make_it_pass() {
 
 #[test]
 fn real_walk_shards_merge_to_at_least_what_each_found() {
-    let d = TempDir::new("real");
+    let d = TempDir::new("merge-real");
     let mut files = Vec::new();
     for seed in ["1", "2"] {
         let (code, out, err) = pinlab(&[
@@ -89,7 +78,7 @@ fn real_walk_shards_merge_to_at_least_what_each_found() {
             seed,
         ]);
         assert!(code == 0 || code == 3, "{err}");
-        files.push(d.write(&format!("s{seed}.json"), &out));
+        files.push(write(&d, &format!("s{seed}.json"), &out));
     }
     let (code, out, err) = pinlab(&["merge", "--json", &files[0], &files[1]]);
     assert!(code == 0 || code == 3, "{err}");
@@ -113,18 +102,18 @@ fn real_walk_shards_merge_to_at_least_what_each_found() {
 
 #[test]
 fn an_exhaustive_shard_decides_and_disagreement_is_refused() {
-    let d = TempDir::new("exh");
+    let d = TempDir::new("merge-exh");
     let (code, full, _) = pinlab(&["check", "--json", "-s", "fork-after-pin", "-p", "legacy"]);
     assert_eq!(code, 0);
-    let f = d.write("full.json", &full);
-    let w = d.write("w.json", &shard(&["LOST"], 3));
+    let f = write(&d, "full.json", &full);
+    let w = write(&d, "w.json", &shard(&["LOST"], 3));
     let (code, out, err) = pinlab(&["merge", "--json", &f, &w]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["cells"][0]["exhaustive"], true);
     assert_eq!(v["cells"][0]["bound"], serde_json::Value::Null);
 
-    let odd = d.write("odd.json", &shard(&["OOPS"], 3));
+    let odd = write(&d, "odd.json", &shard(&["OOPS"], 3));
     let (code, _, err) = pinlab(&["merge", &f, &odd]);
     assert_eq!(code, 2);
     assert!(err.contains("without reaching OOPS"), "{err}");
@@ -132,8 +121,9 @@ fn an_exhaustive_shard_decides_and_disagreement_is_refused() {
 
 #[test]
 fn bad_input_names_file_line_and_column() {
-    let d = TempDir::new("bad");
-    let f = d.write(
+    let d = TempDir::new("merge-bad");
+    let f = write(
+        &d,
         "bad.json",
         "{\"schema_version\": 1,\n  \"cells\": [ {\"scenario\": 3} ]}",
     );
@@ -145,12 +135,13 @@ fn bad_input_names_file_line_and_column() {
         "{err}"
     );
 
-    let g = d.write("v2.json", r#"{"schema_version":2,"cells":[]}"#);
+    let g = write(&d, "v2.json", r#"{"schema_version":2,"cells":[]}"#);
     let (code, _, err) = pinlab(&["merge", &g]);
     assert_eq!(code, 2);
     assert!(err.contains("schema_version 2"), "{err}");
 
-    let h = d.write(
+    let h = write(
+        &d,
         "other.json",
         &shard(&["OK"], 1).replace("fork-after-pin", "my-own-scenario"),
     );

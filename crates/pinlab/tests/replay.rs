@@ -2,6 +2,8 @@
 //! Needs root (PFN-free, but the pin counters need /proc/sys/vm/stat_refresh);
 //! without it every trace is skipped with that reason, which is checked too.
 
+mod common;
+
 use std::process::Command;
 
 /// The probe takes an exclusive host lock: these tests take turns.
@@ -182,7 +184,8 @@ fn threads_and_fatal_faults_replay_too() {
     assert_eq!(code, 0, "{err}");
     assert!(passed_or_busy(&v, 6), "{v:#}");
     // A store to an unmapped page kills the process: -EFAULT on both sides.
-    let dir = std::env::temp_dir().join(format!("pinlab-replay-segv-{}", std::process::id()));
+    let _tmp_dir = common::TempDir::new("replay-segv");
+    let dir = _tmp_dir.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("segv.scn");
     std::fs::write(

@@ -4,6 +4,8 @@
 //! scenario file replay; `--policy` replays the interleaving under another
 //! policy and reports where it diverges.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -19,10 +21,8 @@ fn pinlab(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("pinlab-traces-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn dir(tag: &str) -> common::TempDir {
+    common::TempDir::new(&format!("traces-{tag}"))
 }
 
 /// Saves the traces of `scenario` under `policy` into `d`; returns the file of `outcome`.
@@ -61,7 +61,8 @@ fn run(f: &Path, extra: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn a_saved_trace_replays_verified() {
-    let d = dir("ok");
+    let _tmp_d = dir("ok");
+    let d = _tmp_d.0.clone();
     let f = save(&d, "rdma-pagecache-writeback", "legacy", "OOPS");
     let (code, out, err) = run(&f, &[]);
     assert_eq!(code, 0, "{err}");
@@ -73,7 +74,8 @@ fn a_saved_trace_replays_verified() {
 
 #[test]
 fn edited_traces_are_refused() {
-    let d = dir("edit");
+    let _tmp_d = dir("edit");
+    let d = _tmp_d.0.clone();
     let f = save(&d, "rdma-pagecache-writeback", "legacy", "OOPS");
     let text = std::fs::read_to_string(&f).unwrap();
     let steps: Vec<&str> = text.lines().filter(|l| l.starts_with("step ")).collect();
@@ -139,7 +141,8 @@ fn edited_traces_are_refused() {
 
 #[test]
 fn driver_bug_and_user_scenario_traces_replay() {
-    let d = dir("bugs");
+    let _tmp_d = dir("bugs");
+    let d = _tmp_d.0.clone();
     let f = save(&d, "odp-driver-missing-retry", "odp", "LEAK_OTHER");
     let (code, _, err) = run(&f, &[]);
     assert_eq!(code, 0, "{err}");
@@ -169,7 +172,8 @@ fn driver_bug_and_user_scenario_traces_replay() {
 
 #[test]
 fn replaying_under_another_policy_reports_the_divergence() {
-    let d = dir("whatif");
+    let _tmp_d = dir("whatif");
+    let d = _tmp_d.0.clone();
     let f = save(&d, "rdma-pagecache-writeback", "legacy", "OOPS");
     let (code, out, err) = run(&f, &["--policy", "upstream"]);
     assert_eq!(code, 0, "{err}");

@@ -2,6 +2,8 @@
 //! did-you-mean, completions, the manual page, a built-in's source, and the
 //! source location of every trace step.
 
+mod common;
+
 use std::process::Command;
 
 fn pinlab(args: &[&str]) -> (i32, String, String) {
@@ -39,7 +41,8 @@ fn check_and_report_end_with_the_counts() {
         Some("cells: 0 passed, 0 failed, 0 inconclusive, 1 unchecked"),
         "{out}"
     );
-    let dir = std::env::temp_dir().join(format!("pinlab-ux-{}", std::process::id()));
+    let _tmp_dir = common::TempDir::new("ux");
+    let dir = _tmp_dir.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let html = dir.join("r.html");
     let (code, out, err) = pinlab(&[
@@ -214,7 +217,8 @@ fn explore_state_full_shows_the_whole_machine_with_changes_marked() {
 
 #[test]
 fn report_state_full_folds_the_full_state_into_each_timeline() {
-    let dir = std::env::temp_dir().join(format!("pinlab-ux-full-{}", std::process::id()));
+    let _tmp_dir = common::TempDir::new("ux-full");
+    let dir = _tmp_dir.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("r.html");
     let (code, _, err) = pinlab(&[

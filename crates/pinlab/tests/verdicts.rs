@@ -3,6 +3,8 @@
 //! passes `includes` on witnesses; and `check` evaluates the `expect` lines that
 //! name composed policies.
 
+mod common;
+
 use std::process::Command;
 
 fn pinlab(args: &[&str]) -> (i32, String, String) {
@@ -17,8 +19,10 @@ fn pinlab(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn scenario_with(name: &str, expects: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pinlab-verdicts-{}", std::process::id()));
+/// The scenario file (in a directory removed when the returned guard drops).
+fn scenario_with(name: &str, expects: &str) -> (common::TempDir, std::path::PathBuf) {
+    let tmp = common::TempDir::new(&format!("verdicts-{name}"));
+    let dir = tmp.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join(format!("{name}.scn"));
     let base = std::fs::read_to_string(concat!(
@@ -32,7 +36,7 @@ fn scenario_with(name: &str, expects: &str) -> std::path::PathBuf {
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(&f, format!("{body}{expects}\n")).unwrap();
-    f
+    (tmp, f)
 }
 
 fn json_cell(out: &str) -> serde_json::Value {
@@ -43,7 +47,7 @@ fn json_cell(out: &str) -> serde_json::Value {
 #[test]
 fn a_bounded_run_leaves_excludes_and_exact_inconclusive() {
     // Fully explored, `legacy excludes OK` fails (OK is reachable) ...
-    let f = scenario_with("excl", "expect legacy excludes OK");
+    let (_tmp, f) = scenario_with("excl", "expect legacy excludes OK");
     let f = f.to_str().unwrap();
     let (code, out, _) = pinlab(&["check", "-s", f, "-p", "legacy"]);
     assert_eq!(code, 1, "{out}");
@@ -69,7 +73,7 @@ fn a_bounded_run_leaves_excludes_and_exact_inconclusive() {
     assert_eq!(c["exhaustive"], false);
     assert_eq!(c["undecided"].as_array().unwrap().len(), 1);
 
-    let f = scenario_with("exact", "expect upstream = OK");
+    let (_tmp, f) = scenario_with("exact", "expect upstream = OK");
     let f = f.to_str().unwrap();
     let (code, _, _) = pinlab(&["check", "-s", f, "-p", "upstream"]);
     assert_eq!(code, 0);
@@ -80,7 +84,7 @@ fn a_bounded_run_leaves_excludes_and_exact_inconclusive() {
 #[test]
 fn a_bounded_run_still_fails_on_a_reached_forbidden_outcome_and_passes_on_witnesses() {
     // Random walks are never exhaustive, but they do reach outcomes.
-    let f = scenario_with(
+    let (_tmp, f) = scenario_with(
         "walks",
         "expect legacy excludes LOST\nexpect legacy includes OK",
     );
@@ -93,7 +97,7 @@ fn a_bounded_run_still_fails_on_a_reached_forbidden_outcome_and_passes_on_witnes
     assert_eq!(c["bound"], "walk");
     assert_eq!(c["verdict"], "fail");
 
-    let f = scenario_with("witness", "expect legacy includes OK, LOST");
+    let (_tmp, f) = scenario_with("witness", "expect legacy includes OK, LOST");
     let f = f.to_str().unwrap();
     let (code, out, _) = pinlab(&[
         "check", "-s", f, "-p", "legacy", "--search", "walk", "--walks", "2000",
@@ -103,7 +107,7 @@ fn a_bounded_run_still_fails_on_a_reached_forbidden_outcome_and_passes_on_witnes
 
 #[test]
 fn expectations_naming_composed_policies_are_evaluated() {
-    let f = scenario_with(
+    let (_tmp, f) = scenario_with(
         "composed",
         "expect upstream+no_anon_exclusive+no_early_cow_on_fork includes OK\nexpect upstream+bounce_writeback = LOST",
     );
@@ -151,7 +155,8 @@ fn reports_are_written_atomically() {
     // Was: --out wrote in place, so a failed write left a truncated file. Now
     // the report goes to a temporary file renamed over the target: when the
     // rename fails (the target is a directory) nothing is left behind.
-    let dir = std::env::temp_dir().join(format!("pinlab-atomic-{}", std::process::id()));
+    let _tmp_dir = common::TempDir::new("atomic");
+    let dir = _tmp_dir.0.clone();
     let target = dir.join("report.html");
     std::fs::create_dir_all(target.join("keep")).unwrap();
     let (code, _, err) = pinlab(&[
@@ -170,7 +175,8 @@ fn reports_are_written_atomically() {
     assert_eq!(left.len(), 1, "no temporary file is left: {left:?}");
     std::fs::remove_dir_all(&dir).unwrap();
     // And a normal report lands whole.
-    let f = std::env::temp_dir().join(format!("pinlab-atomic-{}.html", std::process::id()));
+    let _tmp_f = common::TempDir::new("atomic-html");
+    let f = _tmp_f.0.join("report.html");
     let (code, _, _) = pinlab(&[
         "report",
         "-s",

@@ -46,6 +46,9 @@ type CtlMsg = (u32, Vec<u8>);
 /// States expanded between two `worker.step()`s (lets records flow and be
 /// deduplicated while a level is expanded, so they do not pile up in queues).
 const STEP_EVERY: usize = 64;
+/// How long a worker waits for the others before it says whom it waits for
+/// (and again every as long).
+const WAIT_NOTE: std::time::Duration = std::time::Duration::from_secs(30);
 /// States expanded between two memory readings.
 const MEMORY_EVERY: u64 = 8192;
 
@@ -111,13 +114,16 @@ struct Net<S: Clone + 'static> {
     ctl_inbox: Rc<RefCell<Vec<(u64, CtlMsg)>>>,
     round: u64,
     me: u32,
+    peers: usize,
+    /// Workers per rank (to name the rank of a worker).
+    per_rank: usize,
 }
 
 impl<S> Net<S>
 where
     S: Clone + Send + Serialize + DeserializeOwned + 'static,
 {
-    fn new(worker: &mut Worker) -> Self {
+    fn new(worker: &mut Worker, per_rank: usize) -> Self {
         let mut cands = InputHandleVec::new();
         let mut ctl = InputHandleVec::new();
         let probe = ProbeHandle::new();
@@ -171,6 +177,8 @@ where
             ctl_inbox,
             round: 0,
             me,
+            peers: worker.peers(),
+            per_rank: per_rank.max(1),
         }
     }
 
@@ -188,8 +196,37 @@ where
         self.round += 1;
         self.cands.advance_to(self.round);
         self.ctl.advance_to(self.round);
+        // Waiting for the slowest worker; a worker that stays silent (a stalled
+        // rank, a slow level) is named on stderr every WAIT_NOTE.
+        let start = Instant::now();
+        let mut noted = 0;
         while self.probe.less_than(&self.round) {
-            worker.step_or_park(None);
+            worker.step_or_park(Some(WAIT_NOTE / 10));
+            let waited = start.elapsed().as_secs() / WAIT_NOTE.as_secs();
+            if waited > noted {
+                noted = waited;
+                let have: Vec<u32> = self
+                    .ctl_inbox
+                    .borrow()
+                    .iter()
+                    .filter(|(t, _)| *t == sent)
+                    .map(|(_, m)| m.0)
+                    .collect();
+                let missing: Vec<String> = (0..self.peers as u32)
+                    .filter(|w| !have.contains(w))
+                    .map(|w| format!("worker {w} (rank {})", w as usize / self.per_rank))
+                    .collect();
+                eprintln!(
+                    "pinlab: worker {} waits {} s for {} to end round {sent}",
+                    self.me,
+                    start.elapsed().as_secs(),
+                    if missing.is_empty() {
+                        "records in flight".to_string()
+                    } else {
+                        missing.join(", ")
+                    }
+                );
+            }
         }
         let mut got: Vec<CtlMsg> = Vec::new();
         self.ctl_inbox.borrow_mut().retain_mut(|(t, m)| {
@@ -244,24 +281,34 @@ impl<M: Model> Local<M> {
 }
 
 /// See the module docs.
-pub(super) fn explore<M>(worker: &mut Worker, model: &M, cfg: &Config) -> Exploration<M>
+pub(super) fn explore<M>(
+    worker: &mut Worker,
+    per_rank: usize,
+    model: &M,
+    cfg: &Config,
+) -> Exploration<M>
 where
     M: Model,
     M::State: Serialize + DeserializeOwned + 'static,
     M::Outcome: Serialize + DeserializeOwned,
 {
     // States from other ranks share their unchanged components again.
-    pinlab_state::with_interning(|| explore_interned(worker, model, cfg))
+    pinlab_state::with_interning(|| explore_interned(worker, per_rank, model, cfg))
 }
 
-fn explore_interned<M>(worker: &mut Worker, model: &M, cfg: &Config) -> Exploration<M>
+fn explore_interned<M>(
+    worker: &mut Worker,
+    per_rank: usize,
+    model: &M,
+    cfg: &Config,
+) -> Exploration<M>
 where
     M: Model,
     M::State: Serialize + DeserializeOwned + 'static,
     M::Outcome: Serialize + DeserializeOwned,
 {
     let start = Instant::now();
-    let mut net: Net<M::State> = Net::new(worker);
+    let mut net: Net<M::State> = Net::new(worker, per_rank);
     let mut local = Local::<M> {
         outcomes: BTreeMap::new(),
         bugs: Vec::new(),

@@ -40,6 +40,8 @@ use crate::{Config, Exploration, Model};
 /// The timely worker of the calling thread, with the cluster's explorer.
 pub struct Cluster<'w> {
     worker: &'w mut timely::worker::Worker,
+    /// Workers per rank.
+    per_rank: usize,
 }
 
 impl Cluster<'_> {
@@ -67,7 +69,7 @@ impl Cluster<'_> {
         M::State: Serialize + DeserializeOwned + 'static,
         M::Outcome: Serialize + DeserializeOwned,
     {
-        bfs::explore(self.worker, model, cfg)
+        bfs::explore(self.worker, self.per_rank, model, cfg)
     }
 }
 
@@ -162,7 +164,12 @@ where
         builders,
         Box::new(guard),
         timely::WorkerConfig::default(),
-        move |worker| f(&mut Cluster { worker }),
+        move |worker| {
+            f(&mut Cluster {
+                worker,
+                per_rank: workers,
+            })
+        },
     )?;
     first(guards.join())
 }
@@ -175,8 +182,9 @@ where
     T: Send + 'static,
     F: Fn(&mut Cluster) -> T + Send + Sync + 'static,
 {
-    let guards = timely::execute(timely::Config::process(workers.max(1)), move |worker| {
-        f(&mut Cluster { worker })
+    let per_rank = workers.max(1);
+    let guards = timely::execute(timely::Config::process(per_rank), move |worker| {
+        f(&mut Cluster { worker, per_rank })
     })?;
     guards.join().into_iter().collect()
 }
