@@ -12,15 +12,6 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pinlab");
 
-fn pinlab(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN).args(args).output().expect("run pinlab");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn scaled() -> String {
     format!(
         "{}/../../scenarios/scale/rdma-pagecache-truncate-p1-n4.scn",
@@ -28,7 +19,7 @@ fn scaled() -> String {
     )
 }
 
-use common::TempDir;
+use common::{pinlab, TempDir};
 
 fn free_ports(n: usize) -> Vec<u16> {
     let ls: Vec<_> = (0..n)

@@ -4,20 +4,7 @@
 
 mod common;
 
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_pinlab");
-
-fn pinlab(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN).args(args).output().expect("run pinlab");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-use common::TempDir;
+use common::{pinlab, TempDir};
 
 fn write(d: &TempDir, name: &str, text: &str) -> String {
     let p = d.0.join(name);

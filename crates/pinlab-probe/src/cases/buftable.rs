@@ -61,16 +61,7 @@ fn live(b: B, env: &Env) -> Result<String, String> {
     map.touch_write(b'x');
     let me = sys::getpid();
     let mut ring = Ring::new().map_err(|e| format!("io_uring unavailable: {e}"))?;
-    let (a0, r0) = sys::pin_counters().map_err(|e| e.to_string())?;
-    let counters = |what: &str| -> Result<String, String> {
-        let (a, r) = sys::pin_counters().map_err(|e| e.to_string())?;
-        let vm = sys::vm_pin_kb(me).map_err(|e| e.to_string())?;
-        Ok(format!(
-            "{what}: acq+{} rel+{} VmPin {vm} kB",
-            a - a0,
-            r - r0
-        ))
-    };
+    let counters = super::pin_meter(me)?;
     let out = match b {
         B::InflightPastUnregister => {
             // A READ_FIXED from an empty pipe waits for data: in flight.

@@ -51,16 +51,7 @@ fn live(c: C, env: &Env) -> Result<String, String> {
     let me = sys::getpid();
     let mut a = Ring::new().map_err(|e| format!("io_uring unavailable: {e}"))?;
     let mut b = Ring::new().map_err(|e| format!("io_uring unavailable: {e}"))?;
-    let (a0, r0) = sys::pin_counters().map_err(|e| e.to_string())?;
-    let counters = |what: &str| -> Result<String, String> {
-        let (a, r) = sys::pin_counters().map_err(|e| e.to_string())?;
-        let vm = sys::vm_pin_kb(me).map_err(|e| e.to_string())?;
-        Ok(format!(
-            "{what}: acq+{} rel+{} VmPin {vm} kB",
-            a - a0,
-            r - r0
-        ))
-    };
+    let counters = super::pin_meter(me)?;
     a.register(map.at(0), 2 * PAGE)
         .map_err(|e| format!("register: {e}"))?;
     let out = match c {

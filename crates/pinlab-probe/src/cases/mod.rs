@@ -80,6 +80,21 @@ impl Case {
     }
 }
 
+/// Reads the pin counters and our VmPin as `what: acq+N rel+N VmPin K kB`,
+/// counted from the moment the meter was made.
+pub(crate) fn pin_meter(pid: i32) -> Result<impl Fn(&str) -> Result<String, String>, String> {
+    let (a0, r0) = sys::pin_counters().map_err(|e| e.to_string())?;
+    Ok(move |what: &str| {
+        let (a, r) = sys::pin_counters().map_err(|e| e.to_string())?;
+        let vm = sys::vm_pin_kb(pid).map_err(|e| e.to_string())?;
+        Ok(format!(
+            "{what}: acq+{} rel+{} VmPin {vm} kB",
+            a - a0,
+            r - r0
+        ))
+    })
+}
+
 /// Every case.
 pub fn all() -> Vec<Case> {
     let mut v = register::cases();

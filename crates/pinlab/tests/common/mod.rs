@@ -2,6 +2,20 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::process::Command;
+
+/// Runs the pinlab binary: (exit status, stdout, stderr).
+pub fn pinlab(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pinlab"))
+        .args(args)
+        .output()
+        .expect("run pinlab");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
 
 /// A private directory under the system's temporary directory, removed (with
 /// everything in it) when the test ends, also when it fails.
