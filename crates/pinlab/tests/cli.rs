@@ -2,20 +2,9 @@
 //! errors that name file, line and column.
 
 mod common;
+use common::pinlab;
 
 use std::process::Command;
-
-fn pinlab(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pinlab"))
-        .args(args)
-        .output()
-        .expect("run pinlab");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn check_prints_the_matrix_and_passes() {

@@ -1,18 +1,7 @@
 //! `pinlab history SCENARIO [--json]` and `pinlab policies --show vX.Y`.
 
-use std::process::Command;
-
-fn pinlab(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pinlab"))
-        .args(args)
-        .output()
-        .expect("run pinlab");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::pinlab;
 
 #[test]
 fn history_json_has_the_documented_shape() {

@@ -5,21 +5,9 @@
 //! policy and reports where it diverges.
 
 mod common;
+use common::pinlab;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn pinlab(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pinlab"))
-        .args(args)
-        .output()
-        .expect("run pinlab");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn dir(tag: &str) -> common::TempDir {
     common::TempDir::new(&format!("traces-{tag}"))

@@ -3,20 +3,7 @@
 //! source location of every trace step.
 
 mod common;
-
-use std::process::Command;
-
-fn pinlab(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pinlab"))
-        .args(args)
-        .output()
-        .expect("run pinlab");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::pinlab;
 
 #[test]
 fn check_and_report_end_with_the_counts() {

@@ -4,20 +4,9 @@
 //! name composed policies.
 
 mod common;
+use common::pinlab;
 
 use std::process::Command;
-
-fn pinlab(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pinlab"))
-        .args(args)
-        .output()
-        .expect("run pinlab");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// The scenario file (in a directory removed when the returned guard drops).
 fn scenario_with(name: &str, expects: &str) -> (common::TempDir, std::path::PathBuf) {
