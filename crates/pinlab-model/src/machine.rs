@@ -65,6 +65,11 @@ pub struct MachineConfig {
     /// which io_uring buffer registration (per user) and RDMA MR registration
     /// (per mm) enforce with ENOMEM.
     pub memlock: Option<u64>,
+    /// An io_uring whose last holder closed it (or exited) is torn down by a
+    /// later [`Machine::io_ring_exit_work`] step — the kernel's kworker running
+    /// `io_ring_exit_work` — instead of at once; meanwhile its buffers stay
+    /// pinned and charged. Off: torn down at once.
+    pub async_ring_exit: bool,
 }
 
 impl Default for MachineConfig {
@@ -77,6 +82,7 @@ impl Default for MachineConfig {
             swap: false,
             shmem_huge: ShmemHuge::Never,
             memlock: None,
+            async_ring_exit: false,
         }
     }
 }

@@ -265,15 +265,30 @@ pub fn getpid() -> i32 {
 
 /// An io_uring with a one-slot buffer table.
 pub struct Ring {
-    ring: io_uring::IoUring,
+    /// `None` once closed ([`Ring::close`]).
+    ring: Option<io_uring::IoUring>,
     registered: bool,
 }
 
 impl Ring {
+    /// The ring, or EBADF once closed.
+    fn io(&mut self) -> io::Result<&mut io_uring::IoUring> {
+        self.ring
+            .as_mut()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))
+    }
+
+    /// `close(ring_fd)`: unmaps the rings and closes the descriptor; the kernel
+    /// frees the ring (and unpins its buffers) from a kworker afterwards.
+    pub fn close(&mut self) {
+        self.registered = false;
+        self.ring = None;
+    }
+
     /// `io_uring_setup(8)`.
     pub fn new() -> io::Result<Ring> {
         Ok(Ring {
-            ring: io_uring::IoUring::new(8)?,
+            ring: Some(io_uring::IoUring::new(8)?),
             registered: false,
         })
     }
@@ -286,7 +301,7 @@ impl Ring {
         };
         // SAFETY: the iovec names memory of a mapping that outlives the
         // registration (callers unregister, or drop the ring, before unmapping).
-        unsafe { self.ring.submitter().register_buffers(&[iov]) }?;
+        unsafe { self.io()?.submitter().register_buffers(&[iov]) }?;
         self.registered = true;
         Ok(())
     }
@@ -301,14 +316,14 @@ impl Ring {
             })
             .collect();
         // SAFETY: as `register`: the iovecs name memory that outlives the registration.
-        unsafe { self.ring.submitter().register_buffers(&v) }?;
+        unsafe { self.io()?.submitter().register_buffers(&v) }?;
         self.registered = true;
         Ok(())
     }
 
     /// `IORING_REGISTER_BUFFERS2` with `IORING_RSRC_REGISTER_SPARSE`: `nr` empty slots.
     pub fn register_sparse(&mut self, nr: u32) -> io::Result<()> {
-        self.ring.submitter().register_buffers_sparse(nr)?;
+        self.io()?.submitter().register_buffers_sparse(nr)?;
         self.registered = true;
         Ok(())
     }
@@ -322,7 +337,7 @@ impl Ring {
         }];
         // SAFETY: as `register` (a null iovec empties the slot).
         unsafe {
-            self.ring
+            self.io()?
                 .submitter()
                 .register_buffers_update(offset, &v, None)
         }
@@ -355,20 +370,20 @@ impl Ring {
         // SAFETY: the entry refers to a registered buffer and a descriptor we own,
         // both kept alive until its completion is reaped.
         unsafe {
-            self.ring
+            self.io()?
                 .submission()
                 .push(&e)
                 .map_err(|_| io::Error::other("sq full"))?
         };
-        self.ring.submit()?;
+        self.io()?.submit()?;
         Ok(())
     }
 
     /// Waits for one completion and returns its result.
     pub fn wait_cqe(&mut self) -> io::Result<i32> {
-        self.ring.submit_and_wait(1)?;
+        self.io()?.submit_and_wait(1)?;
         let cqe = self
-            .ring
+            .io()?
             .completion()
             .next()
             .ok_or_else(|| io::Error::other("no cqe"))?;
@@ -379,7 +394,7 @@ impl Ring {
     /// The ring's file descriptor.
     pub fn fd(&self) -> RawFd {
         use std::os::fd::AsRawFd;
-        self.ring.as_raw_fd()
+        self.ring.as_ref().map_or(-1, |r| r.as_raw_fd())
     }
 
     /// `IORING_REGISTER_CLONE_BUFFERS` from the ring `src_fd` (its whole table;
@@ -390,7 +405,7 @@ impl Ring {
         } else {
             io_uring::types::CloneBuffersFlags::empty()
         };
-        self.ring
+        self.io()?
             .submitter()
             .register_buffers_clone_offset(src_fd, 0, 0, 0, flags)?;
         self.registered = true;
@@ -399,20 +414,20 @@ impl Ring {
 
     pub fn unregister(&mut self) -> io::Result<()> {
         self.registered = false;
-        self.ring.submitter().unregister_buffers()
+        self.io()?.submitter().unregister_buffers()
     }
 
     fn run(&mut self, e: io_uring::squeue::Entry) -> io::Result<i32> {
         // SAFETY: the entry refers to a registered buffer and a descriptor we own.
         unsafe {
-            self.ring
+            self.io()?
                 .submission()
                 .push(&e)
                 .map_err(|_| io::Error::other("sq full"))?
         };
-        self.ring.submit_and_wait(1)?;
+        self.io()?.submit_and_wait(1)?;
         let cqe = self
-            .ring
+            .io()?
             .completion()
             .next()
             .ok_or_else(|| io::Error::other("no cqe"))?;
@@ -445,7 +460,9 @@ impl Ring {
 impl Drop for Ring {
     fn drop(&mut self) {
         if self.registered {
-            let _ = self.ring.submitter().unregister_buffers();
+            if let Some(r) = &self.ring {
+                let _ = r.submitter().unregister_buffers();
+            }
         }
     }
 }

@@ -217,3 +217,30 @@ fn a_user_scenario_with_cloned_buffers_replays() {
     // is skipped with its reason).
     assert!(v["passed"].as_u64().unwrap() >= 3, "{v:#}");
 }
+
+#[test]
+fn a_closed_ring_is_freed_by_the_kworker_step_the_replay_waits_for() {
+    let scn = format!("{}/tests/data/ring-exit.scn", env!("CARGO_MANIFEST_DIR"));
+    let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);
+    if !live() {
+        assert!(code == 0 || code == 3, "{err}");
+        return;
+    }
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["failed"], 0, "{v:#}");
+    let traces = v["traces"].as_array().unwrap();
+    // Every trace has the kworker's step; those that run it right after the
+    // close pass, the others are skipped with the reason.
+    for t in traces {
+        let steps = t["steps"].to_string();
+        assert!(steps.contains("io_ring_exit_work"), "{t:#}");
+        let verdict = t["verdict"].as_str().unwrap();
+        assert!(
+            verdict == "PASS"
+                || verdict.contains("kworker may run before it")
+                || verdict.starts_with("SKIP(host busy"),
+            "{t:#}"
+        );
+    }
+    assert!(v["passed"].as_u64().unwrap() >= 1, "{v:#}");
+}

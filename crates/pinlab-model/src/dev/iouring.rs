@@ -89,6 +89,9 @@ pub struct Ring {
     pub next_id: u32,
     /// The process that created the ring: its mm is `ctx->mm_account`.
     pub creator: Pid,
+    /// Its last holder closed it; [`Machine::io_ring_exit_work`] has not torn it
+    /// down yet ([`crate::MachineConfig::async_ring_exit`]).
+    pub dying: bool,
 }
 
 impl Ring {
@@ -126,6 +129,7 @@ impl Machine {
             retired: Vec::new(),
             next_id: 0,
             creator: pid,
+            dying: false,
         });
         self.dev.rings.len() - 1
     }

@@ -96,3 +96,60 @@ impl Machine {
         heir.acct = b.acct;
     }
 }
+
+/// Ring release (`io_uring_release` → `io_ring_ctx_wait_and_kill`): the last
+/// holder's close queues `io_ring_exit_work` on a kworker, which cancels the
+/// ring's requests and frees it (`io_ring_ctx_free`: buffers unregistered,
+/// ring pages uncharged) — a little later, in a step of its own when
+/// [`crate::MachineConfig::async_ring_exit`] is on.
+impl Machine {
+    /// `pid` drops its reference on `ring` (close, or exit); a ring without
+    /// holders dies. Returns whether `pid` held it.
+    pub fn io_uring_release(&mut self, policy: &Policy, pid: Pid, ring: usize) -> bool {
+        let Some(r) = self.dev.rings.get_mut(ring) else {
+            return false;
+        };
+        if !r.holders.remove(&pid) {
+            return false;
+        }
+        if r.holders.is_empty() {
+            if self.cfg.async_ring_exit {
+                r.dying = true;
+            } else {
+                self.io_ring_free(policy, ring);
+            }
+        }
+        true
+    }
+
+    /// `close(ring_fd)`.
+    pub fn io_uring_close(&mut self, policy: &Policy, pid: Pid, ring: usize) -> KResult<()> {
+        if self.io_uring_release(policy, pid, ring) {
+            Ok(())
+        } else {
+            Err(Errno::EBADF)
+        }
+    }
+
+    /// Whether a dead ring waits for its `io_ring_exit_work`.
+    pub fn io_ring_exit_pending(&self) -> bool {
+        self.dev.rings.iter().any(|r| r.dying)
+    }
+
+    /// The kworker's `io_ring_exit_work` for the oldest dead ring: its buffers
+    /// are unregistered (pins released unless a clone still holds them) and its
+    /// pages uncharged. Returns the ring, or `None` if no ring is dying.
+    pub fn io_ring_exit_work(&mut self, policy: &Policy) -> Option<usize> {
+        let ring = self.dev.rings.iter().position(|r| r.dying)?;
+        self.dev.rings[ring].dying = false;
+        self.io_ring_free(policy, ring);
+        Some(ring)
+    }
+
+    /// `io_ring_ctx_free`: the buffers go, the ring's own pages are uncharged.
+    fn io_ring_free(&mut self, policy: &Policy, ring: usize) {
+        self.io_ring_teardown(policy, ring);
+        // io_ring_ctx_free → io_free_region: the rings' pages are uncharged.
+        self.dev.locked_vm -= std::mem::take(&mut self.dev.rings[ring].charged);
+    }
+}

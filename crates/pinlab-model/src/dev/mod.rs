@@ -328,11 +328,7 @@ impl Machine {
             f.holders.remove(&pid);
         }
         for i in 0..self.dev.rings.len() {
-            if self.dev.rings[i].holders.remove(&pid) && self.dev.rings[i].holders.is_empty() {
-                self.io_ring_teardown(policy, i);
-                // io_ring_ctx_free → io_free_region: the rings' pages are uncharged.
-                self.dev.locked_vm -= std::mem::take(&mut self.dev.rings[i].charged);
-            }
+            self.io_uring_release(policy, pid, i);
         }
         for i in 0..self.dev.mrs.len() {
             if self.dev.mrs[i].holders.remove(&pid)

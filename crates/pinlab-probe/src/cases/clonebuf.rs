@@ -1,8 +1,10 @@
-//! `IORING_REGISTER_CLONE_BUFFERS` (io_uring/rsrc.c `io_clone_buffers`, 6.12):
-//! a second ring takes references on the first ring's registered buffers —
-//! nothing is pinned or charged again, and the pages stay pinned until the last
-//! ring drops them. Model tests of the same names:
-//! crates/pinlab-model/tests/clone_buffers.rs.
+//! How a ring's buffers are let go. `IORING_REGISTER_CLONE_BUFFERS`
+//! (io_uring/rsrc.c `io_clone_buffers`, 6.12): a second ring takes references
+//! on the first ring's registered buffers — nothing is pinned or charged again,
+//! and the pages stay pinned until the last ring drops them (model tests of the
+//! same names: crates/pinlab-model/tests/clone_buffers.rs). `close` of a ring
+//! with registered buffers: the kworker's `io_ring_exit_work` unpins them a
+//! little later (the model's `io_ring_exit_work` step).
 
 use super::model::M;
 use super::{Case, Env};
@@ -15,6 +17,7 @@ use std::os::fd::AsRawFd;
 enum C {
     UnregisterSrcFirst,
     Busy,
+    CloseRing,
 }
 
 const ALL: &[(&str, C)] = &[
@@ -25,6 +28,10 @@ const ALL: &[(&str, C)] = &[
     (
         "clone_into_a_ring_with_buffers__ebusy_unless_dst_replace",
         C::Busy,
+    ),
+    (
+        "close_ring_with_registered_buffers__unpinned_by_io_ring_exit_work",
+        C::CloseRing,
     ),
 ];
 
@@ -81,6 +88,14 @@ fn live(c: C, env: &Env) -> Result<String, String> {
                 counters("b unregistered")?
             )
         }
+        C::CloseRing => {
+            let registered = counters("registered")?;
+            a.close();
+            // The kworker runs io_ring_exit_work shortly after the close.
+            let (a1, _) = sys::pin_counters().map_err(|e| e.to_string())?;
+            sys::wait_balanced(a1);
+            format!("{registered} | {}", counters("closed, exit work done")?)
+        }
         C::Busy => {
             b.register(map.at(PAGE), PAGE)
                 .map_err(|e| format!("register b: {e}"))?;
@@ -111,7 +126,10 @@ fn live(c: C, env: &Env) -> Result<String, String> {
 }
 
 fn model(c: C) -> String {
-    let mut m = M::new();
+    let mut m = M::with_cfg(pinlab_model::MachineConfig {
+        async_ring_exit: true,
+        ..Default::default()
+    });
     let pol = m.pol.clone();
     let addr = m
         .anon(2 * PAGE as u64, PROT_READ | PROT_WRITE, false)
@@ -155,6 +173,13 @@ fn model(c: C) -> String {
                 m.m.tag_of(v),
                 counters(&m, "b unregistered")
             )
+        }
+        C::CloseRing => {
+            let registered = counters(&m, "registered");
+            m.m.io_uring_close(&pol, m.pid, a).expect("close");
+            assert!(m.m.io_ring_exit_pending(), "freed by the kworker");
+            m.m.io_ring_exit_work(&pol).expect("exit work");
+            format!("{registered} | {}", counters(&m, "closed, exit work done"))
         }
         C::Busy => {
             m.m.io_uring_register_buffers(&pol, m.pid, b, addr + PAGE as u64, PAGE as u64)

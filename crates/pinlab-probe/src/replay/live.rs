@@ -566,6 +566,13 @@ impl Exec<'_> {
                 }
             }
             Call::Close { fd } => {
+                if let Some(Val::Ring(r)) = self.obj(fd) {
+                    // The kernel frees the ring from a kworker (the trace's
+                    // `io_ring_exit_work` step waits for it).
+                    self.rings[r].0.close();
+                    self.rings[r].1 = None;
+                    return Ok((Some("= 0".into()), None));
+                }
                 let Some(Val::File(f)) = self.obj(fd) else {
                     return Ok((None, Some(Val::Failed)));
                 };

@@ -89,7 +89,7 @@ pub fn unsupported(scn: &Scenario, kind: Kind, call: &Call) -> Option<String> {
     match (kind, call) {
         // The flusher's pass over the scenario's files: syncfs of the private
         // filesystem (submit and wait), run when its last model step comes.
-        (Kind::Kthread, Call::Writeback | Call::Sync) => return None,
+        (Kind::Kthread, Call::Writeback | Call::Sync | Call::IoRingExitWork) => return None,
         (Kind::Kthread, _) => return why("kswapd's pass and drop_caches have no faithful user-space trigger yet (MADV_PAGEOUT/FADV_DONTNEED do not unmap and strip buffers the same way)"),
         _ => {}
     }
@@ -175,6 +175,10 @@ pub struct Predicted {
     /// Whether the statement ended with this step (false for the inner steps
     /// of a statement the model splits where the kernel sleeps).
     pub ends: bool,
+    /// A dead io_uring waits for the kworker's `io_ring_exit_work` after it.
+    pub exit_pending: bool,
+    /// `nr_foll_pin_released` after it (from the start of the trace).
+    pub released: u64,
 }
 
 /// The model's prediction along `trace`: each step, the trace's
@@ -192,13 +196,17 @@ pub fn predict(
         let i = a.actor as usize;
         let pc = s.actors[i].pc as usize;
         let info = model.exec(&mut s, i);
-        let ends = s.actors[i].pc as usize != pc || s.actors[i].status != Status::Running;
+        let ends = s.actors[i].pc as usize != pc
+            || s.actors[i].status != Status::Running
+            || scn.actors[i].is_kworker();
         out.push(Predicted {
             actor: scn.actors[i].name.clone(),
             text: info.text,
             result: info.result,
             pc,
             ends,
+            exit_pending: s.m.io_ring_exit_pending(),
+            released: s.m.vmstat.nr_foll_pin_released,
         });
     }
     let view = end_view(scn, policy, &s);
@@ -310,6 +318,18 @@ pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -
         let op = &prog.body[p.pc];
         if let Some(why) = unsupported(scn, prog.kind, &op.call) {
             return Some(format!("{} `{}`: {why}", prog.name, op.text));
+        }
+        // The kernel's kworker frees a dead ring on its own schedule: the
+        // replay can wait for it, but not hold it back while others run.
+        if p.exit_pending
+            && trace
+                .get(k + 1)
+                .is_none_or(|b| !scn.actors[b.actor as usize].is_kworker())
+        {
+            return Some(format!(
+                "{} `{}` leaves a ring for the kworker's io_ring_exit_work, and the trace runs another step first; the kernel's kworker may run before it, which user space cannot prevent",
+                prog.name, op.text
+            ));
         }
         // The inner steps of a statement the model splits run as the one
         // system call when they are consecutive (nobody runs in between).

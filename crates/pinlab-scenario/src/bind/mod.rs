@@ -88,6 +88,10 @@ pub enum Call {
     },
     /// `io_uring_register(ring, IORING_UNREGISTER_BUFFERS)`.
     UnregisterBuffers { ring: Arg },
+    /// The implicit `kworker` actor's `io_ring_exit_work()`: frees a ring whose
+    /// last holder closed it or exited (enabled only while one waits for it; the
+    /// kworker stays at this statement).
+    IoRingExitWork,
     /// `io_uring_register(ring, IORING_REGISTER_CLONE_BUFFERS, src[, IORING_REGISTER_DST_REPLACE])`:
     /// `ring` takes references on `src`'s whole buffer table.
     CloneBuffers { ring: Arg, src: Arg, replace: bool },
@@ -254,6 +258,17 @@ pub struct ActorProg {
     /// Statements.
     pub body: Vec<Op>,
 }
+
+impl ActorProg {
+    /// The implicit kernel worker that runs `io_ring_exit_work` (see
+    /// [`Call::IoRingExitWork`]): never finishes, never counts as hung.
+    pub fn is_kworker(&self) -> bool {
+        matches!(self.body.as_slice(), [op] if op.call == Call::IoRingExitWork)
+    }
+}
+
+/// Name of the implicit kernel worker actor.
+pub const KWORKER: &str = "kworker";
 
 /// An `expect` line, bound.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -634,6 +649,35 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
     for (n, s) in &b.slots {
         vars[*s] = n.clone();
     }
+    let mut actors: Vec<ActorProg> = actors
+        .into_iter()
+        .map(|a| a.expect("every actor bound"))
+        .collect();
+    // A ring can die (its last holder closes it, exits or is killed): the
+    // kernel worker that frees it is an actor of its own.
+    let ring_can_die = b.uses.contains(&Mechanism::IoUring)
+        && actors
+            .iter()
+            .flat_map(|a| &a.body)
+            .any(|o| matches!(o.call, Call::Exit | Call::Kill { .. } | Call::Close { .. }));
+    if ring_can_die {
+        let taken = |n: &str| actors.iter().any(|a| a.name == n);
+        let name = if taken(KWORKER) {
+            format!("{KWORKER}-io_uring")
+        } else {
+            KWORKER.to_string()
+        };
+        actors.push(ActorProg {
+            name,
+            kind: Kind::Kthread,
+            body: vec![Op {
+                bind: None,
+                call: Call::IoRingExitWork,
+                text: "io_ring_exit_work()".into(),
+                span: Span { line: 1, col: 1 },
+            }],
+        });
+    }
     Ok(Scenario {
         source_hash: 0,
         fine,
@@ -642,10 +686,7 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
         cites: ast.cites.clone(),
         file: file.to_string(),
         cfg,
-        actors: actors
-            .into_iter()
-            .map(|a| a.expect("every actor bound"))
-            .collect(),
+        actors,
         vars,
         expects,
         uses: b.uses,

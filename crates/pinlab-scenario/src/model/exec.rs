@@ -119,7 +119,12 @@ impl Bound<'_> {
                         m.fs.files[f].ino
                     )))
                 }
-                Call::Close { fd } => m.close(p()?, fid(fd)?).map(|_| Some("0".into())),
+                Call::Close { fd } => match self.obj(&me, fd) {
+                    Some(Value::Ring(r)) => {
+                        m.io_uring_close(policy, p()?, r).map(|_| Some("0".into()))
+                    }
+                    _ => m.close(p()?, fid(fd)?).map(|_| Some("0".into())),
+                },
                 Call::MmapFile {
                     len,
                     prot,
@@ -344,6 +349,12 @@ impl Bound<'_> {
                 Call::Reclaim => {
                     notes = m.reclaim(policy);
                     Ok(None)
+                }
+                Call::IoRingExitWork => {
+                    // The kworker stays at its one statement.
+                    next_phase = Some(0);
+                    let r = m.io_ring_exit_work(policy).ok_or(Errno::EINVAL)?;
+                    Ok(Some(format!("ring {r} freed")))
                 }
                 Call::Mmap {
                     len,

@@ -136,6 +136,8 @@ impl Bound<'_> {
             _ => false,
         };
         match op.call.clone() {
+            // The kworker sleeps until a ring waits for its exit work.
+            Call::IoRingExitWork => !s.m.io_ring_exit_pending(),
             // An O_TRUNC open truncates: truncate_inode_pages_range waits for writeback.
             Call::Open { path, flags } if flags & pinlab_model::fs::oflags::O_TRUNC != 0 => {
                 s.m.fs
@@ -243,7 +245,10 @@ impl Bound<'_> {
             return (kernel, harness);
         }
         for i in 0..s.actors.len() {
-            if s.actors[i].status != Status::Running || !self.blocked(s, i) {
+            if s.actors[i].status != Status::Running
+                || !self.blocked(s, i)
+                || self.scn.actors[i].is_kworker()
+            {
                 continue;
             }
             let name = self.scn.actors[i].name.clone();
@@ -327,7 +332,11 @@ impl pinlab_explore::Model for Bound<'_> {
     type Outcome = Outcome;
 
     fn initial_state(&self) -> State {
-        let mut m = Machine::new(self.scn.cfg.clone());
+        let mut cfg = self.scn.cfg.clone();
+        // A dead ring is freed by the kworker's step (an actor of its own, at
+        // either granularity); a scenario that cannot free a ring has none.
+        cfg.async_ring_exit = self.scn.actors.iter().any(|a| a.is_kworker());
+        let mut m = Machine::new(cfg);
         let actors = self
             .scn
             .actors
@@ -385,8 +394,14 @@ impl pinlab_explore::Model for Bound<'_> {
         s.m.check_invariants_with(self.policy, &walks)
     }
 
+    /// Every actor is done — except the kworker, which sleeps when it has no
+    /// ring to free (and is enabled, so the state is not terminal, when it has).
     fn finished(&self, s: &State) -> bool {
-        s.m.ghost.bug || s.actors.iter().all(|a| a.status != Status::Running)
+        s.m.ghost.bug
+            || s.actors
+                .iter()
+                .zip(&self.scn.actors)
+                .all(|(a, p)| a.status != Status::Running || p.is_kworker())
     }
 
     fn persistent(&self, s: &State, enabled: &mut Vec<Action>) {

@@ -233,6 +233,31 @@ pub fn run(
                 results.push(None);
                 continue;
             }
+            (Kind::Kthread, Call::IoRingExitWork) => {
+                // The kernel's kworker frees the ring by itself: wait until
+                // the pins it held are released (as many as the model says).
+                let want = pred[results.len()].released;
+                let until = std::time::Instant::now() + RELEASE_SETTLE;
+                let freed = loop {
+                    let (_, r) = sys::pin_counters().map_err(|e| format!("pin counters: {e}"))?;
+                    if r - r0 >= want {
+                        break true;
+                    }
+                    if std::time::Instant::now() >= until {
+                        break false;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                };
+                results.push(if freed {
+                    pred[results.len()].result.clone()
+                } else {
+                    Some(format!(
+                        "= not freed: nr_foll_pin_released did not reach +{want} within {} ms",
+                        RELEASE_SETTLE.as_millis()
+                    ))
+                });
+                continue;
+            }
             (Kind::Kthread, Call::Writeback | Call::Sync) => {
                 // The pass has no return value; its effect shows in later steps.
                 if !syncfs(&files.root) {
