@@ -670,6 +670,8 @@ pub fn wait_balanced(target_released: u64) {
 pub struct LoopFs {
     /// Mount point.
     pub dir: std::path::PathBuf,
+    /// The filesystem image behind the loop device.
+    pub img: std::path::PathBuf,
     /// Undo entries, newest last: the image, the mount point, the mount.
     entries: Vec<journal::Entry>,
 }
@@ -692,6 +694,7 @@ impl LoopFs {
         let dir = parent.join(format!("{fstype}.mnt"));
         let mut g = LoopFs {
             dir: dir.clone(),
+            img: img.clone(),
             entries: vec![
                 journal::register(journal::Undo::RemoveFile(img.clone())).ok_or_else(full)?
             ],
@@ -797,4 +800,80 @@ impl Drop for TmpfsMount {
             e.undo();
         }
     }
+}
+
+/// `struct fiemap_extent` (include/uapi/linux/fiemap.h).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct FiemapExtent {
+    fe_logical: u64,
+    fe_physical: u64,
+    fe_length: u64,
+    fe_reserved64: [u64; 2],
+    fe_flags: u32,
+    fe_reserved: [u32; 3],
+}
+
+/// `struct fiemap` with room for [`FIEMAP_EXTENTS`] extents.
+#[repr(C)]
+struct Fiemap {
+    fm_start: u64,
+    fm_length: u64,
+    fm_flags: u32,
+    fm_mapped_extents: u32,
+    fm_extent_count: u32,
+    fm_reserved: u32,
+    fm_extents: [FiemapExtent; FIEMAP_EXTENTS],
+}
+
+const FIEMAP_EXTENTS: usize = 256;
+/// `FS_IOC_FIEMAP` = `_IOWR('f', 11, struct fiemap)`.
+const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
+/// Extents whose data is not (or not yet) at `fe_physical`: FIEMAP_EXTENT_UNKNOWN,
+/// _DELALLOC, _ENCODED, _DATA_ENCRYPTED, _NOT_ALIGNED, _DATA_INLINE,
+/// _DATA_TAIL, _UNWRITTEN.
+const FIEMAP_NOT_ON_DISK: u32 = 0x2 | 0x4 | 0x8 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800;
+
+/// The first `len` bytes of `path` as they are on the disk (the filesystem
+/// image `img` of its loop device), without writing any dirty page cache back
+/// first: FIEMAP (no `FIEMAP_FLAG_SYNC`) maps each 512-byte sector to the
+/// image; a hole, a delayed allocation or an unwritten extent reads as zeroes.
+pub fn on_disk_bytes(
+    path: &std::path::Path,
+    img: &std::path::Path,
+    len: u64,
+) -> io::Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    let f = fs::File::open(path)?;
+    let mut fm = Box::new(Fiemap {
+        fm_start: 0,
+        fm_length: len,
+        fm_flags: 0,
+        fm_mapped_extents: 0,
+        fm_extent_count: FIEMAP_EXTENTS as u32,
+        fm_reserved: 0,
+        fm_extents: [FiemapExtent::default(); FIEMAP_EXTENTS],
+    });
+    // SAFETY: FS_IOC_FIEMAP fills the struct we own, up to fm_extent_count extents.
+    if unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_FIEMAP, &mut *fm as *mut Fiemap) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let extents = &fm.fm_extents[..(fm.fm_mapped_extents as usize).min(FIEMAP_EXTENTS)];
+    let image = fs::File::open(img)?;
+    let mut out = vec![0u8; len as usize];
+    for (k, sector) in out.chunks_mut(512).enumerate() {
+        let off = k as u64 * 512;
+        let Some(e) = extents
+            .iter()
+            .find(|e| e.fe_logical <= off && off < e.fe_logical + e.fe_length)
+        else {
+            continue;
+        };
+        if e.fe_flags & FIEMAP_NOT_ON_DISK != 0 {
+            continue;
+        }
+        image.read_exact_at(sector, e.fe_physical + (off - e.fe_logical))?;
+    }
+    Ok(out)
 }

@@ -48,6 +48,41 @@ impl Machine {
     /// Starts writeback of every dirty folio of `ino` (all ext4 inodes if `None`).
     /// Returns what it did, for traces.
     pub fn writeback_start(&mut self, policy: &Policy, ino: Option<u32>) -> Vec<String> {
+        self.writeback_range(policy, ino, None)
+    }
+
+    /// `kiocb_write_and_wait` (mm/filemap.c, v6.6; `filemap_write_and_wait_range`
+    /// before): a direct read of pages `[first, last)` of `ino` first writes
+    /// back their dirty page cache and waits for it — and for writeback already
+    /// in flight there — so the read sees on disk what the cache held.
+    pub fn kiocb_write_and_wait(
+        &mut self,
+        policy: &Policy,
+        ino: u32,
+        first: u64,
+        last: u64,
+    ) -> Vec<String> {
+        let mut notes = self.writeback_range(policy, Some(ino), Some((first, last)));
+        if !self.ghost.bug {
+            let pfns: Vec<u64> = self.fs.inodes[ino as usize]
+                .cache
+                .range(first..last)
+                .map(|(_, p)| *p)
+                .filter(|p| self.fs.inflight.contains_key(p))
+                .collect();
+            notes.extend(self.writeback_end_where(|p| pfns.contains(&p)));
+        }
+        notes
+    }
+
+    /// [`Machine::writeback_start`] of the pages in `range` only (all if `None`).
+    fn writeback_range(
+        &mut self,
+        policy: &Policy,
+        ino: Option<u32>,
+        range: Option<(u64, u64)>,
+    ) -> Vec<String> {
+        let (lo, hi) = range.unwrap_or((0, u64::MAX));
         let mut notes = Vec::new();
         let inos: Vec<u32> = match ino {
             Some(i) => vec![i],
@@ -59,7 +94,7 @@ impl Machine {
             }
             let pages: Vec<(u64, u64)> = self.fs.inodes[ino as usize]
                 .cache
-                .iter()
+                .range(lo..hi)
                 .map(|(i, p)| (*i, *p))
                 .collect();
             for (idx, pfn) in pages {
@@ -117,8 +152,18 @@ impl Machine {
 
     /// Completes every writeback in flight (`folio_end_writeback`).
     pub fn writeback_end(&mut self) -> Vec<String> {
+        self.writeback_end_where(|_| true)
+    }
+
+    /// Completes the writeback in flight of the folios `which` selects.
+    fn writeback_end_where(&mut self, which: impl Fn(u64) -> bool) -> Vec<String> {
         let mut notes = Vec::new();
-        for (pfn, (block, data, bounced)) in std::mem::take(&mut self.fs.inflight) {
+        let (done, rest): (std::collections::BTreeMap<_, _>, _) =
+            std::mem::take(&mut self.fs.inflight)
+                .into_iter()
+                .partition(|(pfn, _)| which(*pfn));
+        self.fs.inflight = rest;
+        for (pfn, (block, data, bounced)) in done {
             self.fs.bdev.data.insert(block, data);
             if let Some(f) = self.frames.get_mut(pfn) {
                 f.writeback = false;

@@ -44,6 +44,8 @@ pub struct Files {
     pub root: PathBuf,
     /// Directory in the /dev/shm tmpfs.
     pub shm: PathBuf,
+    /// The private ext4's image (its disk), for the on-disk view.
+    pub image: Option<PathBuf>,
 }
 
 impl Files {

@@ -308,6 +308,34 @@ pub fn end_view(scn: &Scenario, policy: &Policy, s: &pinlab_scenario::model::Sta
         };
         out.push(format!("file {path}: {desc}"));
     }
+    // What reached the disk of the ext4 files: the block map and the block
+    // device, not the page cache (read live through FIEMAP, without writeback).
+    for path in file_paths(scn) {
+        if path.starts_with("/dev/shm/") {
+            continue;
+        }
+        let Some(ino) = s.m.fs.inodes.iter().position(|i| i.name == path) else {
+            continue;
+        };
+        let inode = &s.m.fs.inodes[ino];
+        let pages = inode.i_size.div_ceil(pinlab_model::vm::PAGE_SIZE);
+        if pages == 0 {
+            continue;
+        }
+        let vs: Vec<_> = (0..pages)
+            .map(|i| {
+                inode
+                    .blocks
+                    .get(&i)
+                    .and_then(|b| s.m.fs.bdev.data.get(b).copied())
+                    .unwrap_or(0)
+            })
+            .collect();
+        out.push(format!(
+            "disk {path}: {}",
+            pinlab_scenario::model::describe_all(&s.m, &vs)
+        ));
+    }
     out
 }
 
@@ -467,11 +495,13 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
                 (_, false) => live::Files {
                     root: dir.clone(),
                     shm: dir.clone(),
+                    image: None,
                 },
                 (Some(Ok(fs)), true) => {
                     let f = live::Files {
                         root: fs.dir.join(format!("t{n}")),
                         shm: shm.join(format!("t{n}")),
+                        image: Some(fs.img.clone()),
                     };
                     if let Err(e) = std::fs::create_dir_all(&f.root)
                         .and_then(|_| std::fs::create_dir_all(&f.shm))

@@ -291,8 +291,14 @@ impl Bound<'_> {
                         .collect();
                     if of.direct {
                         // Direct I/O: iov_iter_extract_pages pins the buffer, the device
-                        // DMAs, bio_release_pages unpins dirty: three steps.
+                        // DMAs, bio_release_pages unpins dirty: three steps. Before
+                        // them, the dirty page cache of the range goes to disk.
                         use pinlab_model::dev::protocol::DioStep;
+                        if phase == 0
+                            && m.fs.inodes[of.ino as usize].kind == pinlab_model::fs::FsKind::Ext4
+                        {
+                            notes.extend(m.kiocb_write_and_wait(policy, of.ino, first, last));
+                        }
                         let st =
                             m.dio_read_step(policy, pid, v(b)?, &tags, wid('?'), phase, &mut held)?;
                         next_phase = st.next_phase();

@@ -326,6 +326,26 @@ pub fn run(
         };
         view.push(format!("file {path}: {desc}"));
     }
+    if let Some(img) = &files.image {
+        for path in crate::replay::file_paths(scn) {
+            if path.starts_with("/dev/shm/") {
+                continue;
+            }
+            let p = files.path(&path);
+            let Ok(len) = std::fs::metadata(&p).map(|m| m.len()) else {
+                continue;
+            };
+            if len == 0 {
+                continue;
+            }
+            let len = len.div_ceil(PAGE as u64) * PAGE as u64;
+            let desc = match sys::on_disk_bytes(&p, img, len) {
+                Ok(b) => describe_pages(&b),
+                Err(e) => format!("unreadable ({e})"),
+            };
+            view.push(format!("disk {path}: {desc}"));
+        }
+    }
     // Children first, so that a parent's exit does not race its child's quit.
     for (i, p) in pipes.iter().enumerate().rev() {
         if alive[i] {
