@@ -1,6 +1,6 @@
-//! `check --cluster HOSTFILE --rank I` and `check --local-cluster N`: the matrix
-//! explored by a cluster of processes on timely-dataflow
-//! ([`pinlab_explore::cluster`]).
+//! `check` and `explore` with `--cluster HOSTFILE --rank I` or
+//! `--local-cluster N`: the matrix (or one cell) explored by a cluster of
+//! processes on timely-dataflow ([`pinlab_explore::cluster`]).
 //!
 //! Every rank runs the same command and walks the same cells in the same order;
 //! each cell's BFS is partitioned over all ranks' workers, and every rank ends
@@ -23,7 +23,7 @@ use pinlab_model::Policy;
 use pinlab_report::Matrix;
 use pinlab_scenario::Scenario;
 
-/// Cluster options of `check`.
+/// Cluster options of `check` and `explore`.
 #[derive(Args, Clone, Debug)]
 pub(crate) struct ClusterArgs {
     /// Explore each cell over a cluster of processes: HOSTFILE lists one `host:port` per rank (rank 0 first). Every rank runs the same command with its own --rank; rank 0 prints the results. --threads sets the timely workers per rank (default 1).
@@ -132,6 +132,24 @@ pub(crate) fn run_rank(
             leader,
         );
         (m, leader)
+    })
+}
+
+/// Explores one cell as one rank of the cluster `ccfg` (`explore --cluster`);
+/// returns the run (the same on every rank) and whether this rank prints it.
+pub(crate) fn run_cell_rank(
+    ccfg: &ClusterConfig,
+    scn: Scenario,
+    pol: Policy,
+    cfg: Config,
+) -> Result<(pinlab_scenario::CellRun, bool), String> {
+    let shared = Arc::new((scn, pol, cfg));
+    cluster::execute(ccfg, move |cl| {
+        let (scn, pol, cfg) = &*shared;
+        let leader = cl.is_leader();
+        let run =
+            pinlab_scenario::run_cell_with(scn, pol, cfg, &mut |model, cfg| cl.explore(model, cfg));
+        (run, leader)
     })
 }
 

@@ -26,6 +26,7 @@ pub(crate) fn explore_cmd(
     save: Option<std::path::PathBuf>,
     full: bool,
     bounds: &Bounds,
+    cluster: &crate::cluster::ClusterArgs,
 ) -> Result<ExitCode, String> {
     let mut scn = load_scenario(scenario)?;
     bounds.apply(&mut scn);
@@ -34,7 +35,20 @@ pub(crate) fn explore_cmd(
         Some(o) => Some(Outcome::parse(o).ok_or_else(|| format!("--outcome {o}: expected OK, ERR(E...), STALE, LOST, LEAK_OTHER, FS_CORRUPT, OOPS, HANG or DOS"))?),
         None => None,
     };
-    let run = run_cell(&scn, &pol, &bounds.config());
+    let cfg = bounds.config();
+    // On a cluster every rank explores the cell; rank 0 prints (and saves).
+    let run = match cluster.mode(&cfg)? {
+        crate::cluster::Mode::Single => run_cell(&scn, &pol, &cfg),
+        crate::cluster::Mode::Local(n) => return crate::cluster::spawn_local(n, cluster.timeout()),
+        crate::cluster::Mode::Rank(ccfg) => {
+            let (run, leader) =
+                crate::cluster::run_cell_rank(&ccfg, scn.clone(), pol.clone(), cfg)?;
+            if !leader {
+                return Ok(ExitCode::SUCCESS);
+            }
+            run
+        }
+    };
     if !run.unmodelled.is_empty() {
         println!("{} under {}: not modelled ({} acts on mechanisms this scenario uses and is not modelled yet)", scn.name, pol.name(), run.unmodelled.join(", "));
         return Ok(ExitCode::SUCCESS);

@@ -149,6 +149,8 @@ enum Cmd {
         state: StateView,
         #[command(flatten)]
         bounds: Bounds,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
     },
     /// Replay a trace saved by `explore --save-traces` and print its timeline.
     ///
@@ -779,6 +781,7 @@ fn main() -> ExitCode {
             save_traces,
             state,
             bounds,
+            cluster,
         } => explore_cmd(
             &scenario,
             &policy,
@@ -787,6 +790,7 @@ fn main() -> ExitCode {
             save_traces,
             state == StateView::Full,
             &bounds,
+            &cluster,
         ),
         Cmd::Merge {
             files,

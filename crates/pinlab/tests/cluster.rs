@@ -226,3 +226,16 @@ fn bad_cluster_input_is_a_clear_error() {
     assert_eq!(code, 2);
     assert!(err.contains("--cluster"), "{err}");
 }
+
+#[test]
+fn explore_on_a_cluster_prints_the_same_shortest_traces() {
+    let args = ["explore", "rdma-pagecache-truncate", "-p", "legacy", "--json"];
+    let (code, one, err) = pinlab(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(one.contains("\"outcome\""), "{one}");
+    let mut a = args.to_vec();
+    a.extend(["--local-cluster", "3"]);
+    let (code, many, err) = pinlab(&a);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(many, one);
+}
