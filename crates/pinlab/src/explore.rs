@@ -18,6 +18,7 @@ pub(crate) enum StateView {
     Full,
 }
 
+#[allow(clippy::too_many_arguments)] // one per command-line option
 pub(crate) fn explore_cmd(
     scenario: &str,
     policy: &str,

@@ -229,7 +229,13 @@ fn bad_cluster_input_is_a_clear_error() {
 
 #[test]
 fn explore_on_a_cluster_prints_the_same_shortest_traces() {
-    let args = ["explore", "rdma-pagecache-truncate", "-p", "legacy", "--json"];
+    let args = [
+        "explore",
+        "rdma-pagecache-truncate",
+        "-p",
+        "legacy",
+        "--json",
+    ];
     let (code, one, err) = pinlab(&args);
     assert_eq!(code, 0, "{err}");
     assert!(one.contains("\"outcome\""), "{one}");
