@@ -21,6 +21,28 @@ fn scaled() -> String {
 
 use common::{pinlab, TempDir};
 
+/// A hostfile of `n` loopback ranks on free ports, in `dir`.
+fn hostfile(dir: &TempDir, n: usize) -> String {
+    let hosts = dir.0.join("hosts");
+    let lines: String = free_ports(n)
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}\n"))
+        .collect();
+    std::fs::write(&hosts, format!("# {n} ranks\n{lines}")).unwrap();
+    hosts.to_str().unwrap().to_string()
+}
+
+/// Starts rank `rank` of `args` on the cluster `hosts`, output captured.
+fn spawn_rank(args: &[&str], hosts: &str, rank: &str) -> std::process::Child {
+    Command::new(BIN)
+        .args(args)
+        .args(["--cluster", hosts, "--rank", rank])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn free_ports(n: usize) -> Vec<u16> {
     let ls: Vec<_> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
@@ -66,33 +88,9 @@ fn a_scaled_cell_of_400k_states_is_the_same_on_1_2_and_3_ranks() {
 #[test]
 fn explicit_ranks_with_a_hostfile_agree_and_only_rank_0_prints() {
     let dir = TempDir::new("hostfile");
-    let hosts = dir.0.join("hosts");
-    let ports = free_ports(2);
-    std::fs::write(
-        &hosts,
-        format!(
-            "# two ranks\n127.0.0.1:{}\n\n127.0.0.1:{}\n",
-            ports[0], ports[1]
-        ),
-    )
-    .unwrap();
-    let h = hosts.to_str().unwrap();
-    let spawn = |rank: &str| {
-        Command::new(BIN)
-            .args([
-                "check",
-                "-s",
-                "fork-after-pin",
-                "--cluster",
-                h,
-                "--rank",
-                rank,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let h = hostfile(&dir, 2);
+    let args = ["check", "-s", "fork-after-pin"];
+    let spawn = |rank: &str| spawn_rank(&args, &h, rank);
     let (r1, r0) = (spawn("1"), spawn("0"));
     let (o0, o1) = (
         r0.wait_with_output().unwrap(),
@@ -118,17 +116,14 @@ fn explicit_ranks_with_a_hostfile_agree_and_only_rank_0_prints() {
 #[test]
 fn a_missing_rank_is_named_after_the_timeout() {
     let dir = TempDir::new("missing");
-    let hosts = dir.0.join("hosts");
-    let ports = free_ports(3);
-    let lines: String = ports.iter().map(|p| format!("127.0.0.1:{p}\n")).collect();
-    std::fs::write(&hosts, lines).unwrap();
+    let hosts = hostfile(&dir, 3);
     let start = Instant::now();
     let (code, out, err) = pinlab(&[
         "check",
         "-s",
         "fork-after-pin",
         "--cluster",
-        hosts.to_str().unwrap(),
+        &hosts,
         "--rank",
         "0",
         "--cluster-timeout",
@@ -144,33 +139,10 @@ fn a_missing_rank_is_named_after_the_timeout() {
 #[test]
 fn a_killed_rank_is_an_error_naming_it_not_a_wrong_answer() {
     let dir = TempDir::new("killed");
-    let hosts = dir.0.join("hosts");
-    let ports = free_ports(2);
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
-    )
-    .unwrap();
+    let h = hostfile(&dir, 2);
     let s = scaled();
-    let h = hosts.to_str().unwrap();
-    let spawn = |rank: &str| {
-        Command::new(BIN)
-            .args([
-                "check",
-                "-s",
-                &s,
-                "-p",
-                "legacy",
-                "--cluster",
-                h,
-                "--rank",
-                rank,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let args = ["check", "-s", &s, "-p", "legacy"];
+    let spawn = |rank: &str| spawn_rank(&args, &h, rank);
     let mut r0 = spawn("0");
     let mut r1 = spawn("1");
     // Let the ranks connect and start exploring, then kill rank 1.

@@ -280,23 +280,8 @@ impl<M: Model> Local<M> {
     }
 }
 
-/// See the module docs.
+/// See the module docs (run inside [`pinlab_state::with_interning`]).
 pub(super) fn explore<M>(
-    worker: &mut Worker,
-    per_rank: usize,
-    model: &M,
-    cfg: &Config,
-) -> Exploration<M>
-where
-    M: Model,
-    M::State: Serialize + DeserializeOwned + 'static,
-    M::Outcome: Serialize + DeserializeOwned,
-{
-    // States from other ranks share their unchanged components again.
-    pinlab_state::with_interning(|| explore_interned(worker, per_rank, model, cfg))
-}
-
-fn explore_interned<M>(
     worker: &mut Worker,
     per_rank: usize,
     model: &M,

@@ -69,7 +69,8 @@ impl Cluster<'_> {
         M::State: Serialize + DeserializeOwned + 'static,
         M::Outcome: Serialize + DeserializeOwned,
     {
-        bfs::explore(self.worker, self.per_rank, model, cfg)
+        // States from other ranks share their unchanged components again.
+        pinlab_state::with_interning(|| bfs::explore(self.worker, self.per_rank, model, cfg))
     }
 }
 
