@@ -171,10 +171,21 @@ pub(crate) fn spawn_local(n: u16, timeout: u64) -> Result<ExitCode, String> {
     }
     std::fs::write(&hostfile, lines).map_err(|e| format!("{}: {e}", hostfile.display()))?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the pinlab binary: {e}"))?;
-    let args = strip(
+    let mut args = strip(
         std::env::args().skip(1),
         &["--local-cluster", "--cluster-timeout"],
     );
+    // The ranks share this machine: without --max-memory, each gets its share
+    // of the default bound (half the available memory), not the whole of it.
+    let given = args
+        .iter()
+        .any(|a| a == "--max-memory" || a.starts_with("--max-memory="));
+    if !given {
+        if let Some(b) = pinlab_explore::memory::default_max_memory() {
+            args.push("--max-memory".into());
+            args.push((b / u64::from(n)).max(1).to_string());
+        }
+    }
     let mut ranks: Vec<Child> = Vec::new();
     for r in 0..n {
         let child = Command::new(&exe)
