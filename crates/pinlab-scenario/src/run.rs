@@ -286,7 +286,9 @@ fn timeline_inner(
             result: info.result,
             folios: pfns.into_iter().filter_map(|p| folio_view(&s, p)).collect(),
             notes,
-            source: Some(format!("{}:{}", scn.file, op_span.line)),
+            // The implicit kworker has no line of its own.
+            source: (!scn.actors[a.actor as usize].is_kworker())
+                .then(|| format!("{}:{}", scn.file, op_span.line)),
             state: if full {
                 let now = crate::view::full_state(&s);
                 let marked = crate::view::diff_marks(&view, &now)

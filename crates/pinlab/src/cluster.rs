@@ -1,4 +1,4 @@
-//! `check` and `explore` with `--cluster HOSTFILE --rank I` or
+//! `check`, `explore` and `report` with `--cluster HOSTFILE --rank I` or
 //! `--local-cluster N`: the matrix (or one cell) explored by a cluster of
 //! processes on timely-dataflow ([`pinlab_explore::cluster`]).
 //!
@@ -23,7 +23,7 @@ use pinlab_model::Policy;
 use pinlab_report::Matrix;
 use pinlab_scenario::Scenario;
 
-/// Cluster options of `check` and `explore`.
+/// Cluster options of `check`, `explore` and `report`.
 #[derive(Args, Clone, Debug)]
 pub(crate) struct ClusterArgs {
     /// Explore each cell over a cluster of processes: HOSTFILE lists one `host:port` per rank (rank 0 first). Every rank runs the same command with its own --rank; rank 0 prints the results. --threads sets the timely workers per rank (default 1).

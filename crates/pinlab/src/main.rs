@@ -90,14 +90,16 @@ fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> 
 }
 
 use clap::{Parser, Subcommand};
-use pinlab_model::{Outcome, Policy, Switch};
+use pinlab_model::{Policy, Switch};
 use pinlab_report::Matrix;
 use pinlab_scenario::builtin::BUILTINS;
-use pinlab_scenario::{run_cell, timeline, Scenario};
+use pinlab_scenario::Scenario;
 use std::process::ExitCode;
 
 mod explore;
+mod report;
 use explore::{explore_cmd, run_trace, StateView};
+use report::report_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -235,6 +237,8 @@ enum Cmd {
         state: StateView,
         #[command(flatten)]
         bounds: Bounds,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
     },
     /// List the built-in scenarios, or print one's source (`pinlab scenarios NAME --source`).
     Scenarios {
@@ -510,76 +514,6 @@ fn matrix_exit(m: &Matrix) -> ExitCode {
     }
 }
 
-fn report_cmd(
-    scenarios: &[String],
-    policies: &[String],
-    out: &std::path::Path,
-    full: bool,
-    bounds: &Bounds,
-) -> Result<ExitCode, String> {
-    let (mut scns, pols) = selection(scenarios, policies)?;
-    scns.iter_mut().for_each(|s| bounds.apply(s));
-    let cfg = bounds.config();
-    let mut m = Matrix { cells: Vec::new() };
-    let mut timelines = Vec::new();
-    let mut tick = MatrixProgress::new(scns.len() * pols.len());
-    for s in &scns {
-        for p in &pols {
-            tick.cell(&s.name, p.name());
-            let run = run_cell(s, p, &cfg);
-            m.cells.push(run.cell(s));
-            if !run.unmodelled.is_empty() {
-                continue;
-            }
-            // One timeline per distinct trace, with every outcome it witnesses.
-            let mut groups: Vec<(&Vec<_>, Vec<Outcome>)> = Vec::new();
-            for (o, trace) in &run.outcomes {
-                if matches!(o, Outcome::Ok | Outcome::Err(_)) {
-                    continue;
-                }
-                match groups.iter_mut().find(|(t, _)| *t == trace) {
-                    Some((_, os)) => os.push(*o),
-                    None => groups.push((trace, vec![*o])),
-                }
-            }
-            for (trace, os) in groups {
-                let mut t = if full {
-                    pinlab_scenario::timeline_full(s, p, os[0], trace)
-                } else {
-                    timeline(s, p, os[0], trace)
-                };
-                for o in &os[1..] {
-                    let more = timeline(s, p, *o, trace).explanation;
-                    t.explanation
-                        .extend(more.into_iter().map(|e| format!("{o}: {e}")));
-                }
-                t.outcome = os
-                    .iter()
-                    .map(|o| o.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                timelines.push(t);
-            }
-        }
-    }
-    let info: Vec<pinlab_report::ScenarioInfo> = scns
-        .iter()
-        .map(|s| pinlab_report::ScenarioInfo {
-            name: s.name.clone(),
-            title: s.title.clone(),
-            cites: s.cites.clone(),
-        })
-        .collect();
-    write_atomic(
-        out,
-        pinlab_report::render_html_with(&m, &timelines, &info).as_bytes(),
-    )
-    .map_err(|e| format!("--out {}: {e}", out.display()))?;
-    println!("{}", out.display());
-    println!("{}", pinlab_report::counts_line(&m));
-    Ok(matrix_exit(&m))
-}
-
 fn probe_cmd(cases: &[String], json: bool, list: bool) -> Result<ExitCode, String> {
     use pinlab_probe::Verdict;
     if !pinlab_probe::supported() {
@@ -803,12 +737,14 @@ fn main() -> ExitCode {
             out,
             state,
             bounds,
+            cluster,
         } => report_cmd(
             &scenarios,
             &policies,
             &out,
             state == StateView::Full,
             &bounds,
+            &cluster,
         ),
         Cmd::Run {
             trace,

@@ -217,3 +217,27 @@ fn explore_on_a_cluster_prints_the_same_shortest_traces() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(many, one);
 }
+
+#[test]
+fn report_on_a_cluster_writes_the_same_page() {
+    let dir = TempDir::new("cluster-report");
+    let one = dir.0.join("one.html");
+    let many = dir.0.join("many.html");
+    let base = [
+        "report",
+        "-s",
+        "fork-after-pin",
+        "-s",
+        "rdma-pagecache-truncate",
+    ];
+    let mut a = base.to_vec();
+    a.extend(["--out", one.to_str().unwrap()]);
+    let (code, _, err) = pinlab(&a);
+    assert_eq!(code, 0, "{err}");
+    let mut b = base.to_vec();
+    b.extend(["--out", many.to_str().unwrap(), "--local-cluster", "2"]);
+    let (code, out, err) = pinlab(&b);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("many.html"), "rank 0 names the page: {out}");
+    assert_eq!(std::fs::read(&one).unwrap(), std::fs::read(&many).unwrap());
+}
