@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::{sample_graph, summary, Counter, Deadlock};
+use common::{sample_graph, summary, Counter, Deadlock, Graph};
 use pinlab_explore::cluster::execute_threads;
 use pinlab_explore::{explore, Config, Model};
+use proptest::prelude::*;
 
 fn cfg() -> Config {
     Config {
@@ -91,4 +92,49 @@ fn a_larger_counter_matches() {
     let one = explore(&m, &cfg());
     assert_eq!(one.states, 107_177);
     agrees(|| Counter::new(4, 2), cfg());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Random graphs (cycles, diamonds, bad and unfinished nodes) under random
+    /// state and depth bounds: the distributed search on 2 and 3 workers gives
+    /// the one-process result.
+    #[test]
+    fn random_graphs_match_the_single_process_search(
+        n in 2usize..24,
+        edges in proptest::collection::vec((0usize..24, 0usize..24), 0..60),
+        bad in proptest::collection::vec(0usize..24, 0..3),
+        unfinished in proptest::collection::vec(0usize..24, 0..3),
+        max_states in proptest::option::of(1u64..30),
+        max_depth in proptest::option::of(0u32..6),
+    ) {
+        let mut adj = vec![Vec::new(); n];
+        for (a, b) in edges {
+            let (a, b) = (a % n, b % n);
+            if !adj[a].contains(&b) {
+                adj[a].push(b);
+            }
+        }
+        let g = Graph {
+            edges: adj,
+            bad: bad.into_iter().filter(|&b| b > 0 && b < n).collect(),
+            unfinished: unfinished.into_iter().filter(|&u| u < n).collect(),
+        };
+        let c = Config { max_states, max_depth, ..cfg() };
+        let one = explore(&g, &c);
+        let want = (summary(&one), one.widest);
+        let g = std::sync::Arc::new(g);
+        for workers in [2, 3] {
+            let (g2, c2) = (g.clone(), c.clone());
+            let got = execute_threads(workers, move |cl| {
+                let e = cl.explore(&*g2, &c2);
+                (summary(&e), e.widest)
+            })
+            .unwrap();
+            for g in got {
+                prop_assert_eq!(&g, &want);
+            }
+        }
+    }
 }
