@@ -51,8 +51,9 @@ impl Machine {
         self.writeback_range(policy, ino, None)
     }
 
-    /// `kiocb_write_and_wait` (mm/filemap.c, v6.6; `filemap_write_and_wait_range`
-    /// before): a direct read of pages `[first, last)` of `ino` first writes
+    /// `kiocb_write_and_wait` (mm/filemap.c, read against v6.18; older kernels
+    /// call `filemap_write_and_wait_range` there, to the same effect): a direct
+    /// read of pages `[first, last)` of `ino` first writes
     /// back their dirty page cache and waits for it — and for writeback already
     /// in flight there — so the read sees on disk what the cache held.
     pub fn kiocb_write_and_wait(
