@@ -41,6 +41,18 @@ pub struct Mapping {
 }
 
 impl Mapping {
+    /// A private anonymous read-write mapping of `len` bytes (nothing touched yet).
+    pub fn anon_rw(len: usize) -> io::Result<Mapping> {
+        Mapping::new(
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+            0,
+        )
+    }
+
     /// `mmap(NULL, len, prot, flags, fd, off)`; `align` > 0 aligns the start.
     pub fn new(
         len: usize,

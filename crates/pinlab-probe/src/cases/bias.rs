@@ -98,15 +98,7 @@ fn hold_refs(addr: *mut u8, n: usize) -> Result<Vec<(OwnedFd, OwnedFd)>, String>
 }
 
 fn live(_env: &Env) -> Result<String, String> {
-    let map = Mapping::new(
-        2 * PAGE,
-        libc::PROT_READ | libc::PROT_WRITE,
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-        -1,
-        0,
-        0,
-    )
-    .map_err(|e| e.to_string())?;
+    let map = Mapping::anon_rw(2 * PAGE).map_err(|e| e.to_string())?;
     map.touch_write(b'P');
     let mut ring = Ring::new().map_err(|e| format!("io_uring unavailable: {e}"))?;
     ring.register(map.at(PAGE), PAGE)

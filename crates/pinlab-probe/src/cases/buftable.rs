@@ -49,15 +49,7 @@ fn res(r: Result<i32, String>) -> String {
 }
 
 fn live(b: B, env: &Env) -> Result<String, String> {
-    let map = Mapping::new(
-        PAGE,
-        libc::PROT_READ | libc::PROT_WRITE,
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-        -1,
-        0,
-        0,
-    )
-    .map_err(|e| e.to_string())?;
+    let map = Mapping::anon_rw(PAGE).map_err(|e| e.to_string())?;
     map.touch_write(b'x');
     let me = sys::getpid();
     let mut ring = Ring::new().map_err(|e| format!("io_uring unavailable: {e}"))?;

@@ -45,15 +45,7 @@ fn errno(e: &std::io::Error) -> String {
 }
 
 fn live(c: C, env: &Env) -> Result<String, String> {
-    let map = Mapping::new(
-        2 * PAGE,
-        libc::PROT_READ | libc::PROT_WRITE,
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-        -1,
-        0,
-        0,
-    )
-    .map_err(|e| e.to_string())?;
+    let map = Mapping::anon_rw(2 * PAGE).map_err(|e| e.to_string())?;
     map.touch_write(b'x');
     let me = sys::getpid();
     let mut a = Ring::new().map_err(|e| format!("io_uring unavailable: {e}"))?;

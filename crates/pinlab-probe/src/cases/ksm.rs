@@ -202,15 +202,7 @@ fn live_state(map: &Mapping, n: usize) -> Result<(Vec<Option<u64>>, Vec<bool>), 
 fn live(k: K, _env: &Env) -> Result<String, String> {
     let guard = KsmGuard::take()?;
     let n = if k == K::Groups { 4 * G } else { G };
-    let map = Mapping::new(
-        n * PAGE,
-        libc::PROT_READ | libc::PROT_WRITE,
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-        -1,
-        0,
-        0,
-    )
-    .map_err(|e| e.to_string())?;
+    let map = Mapping::anon_rw(n * PAGE).map_err(|e| e.to_string())?;
     for i in 0..n {
         fill(&map, i, if k == K::Groups { TAGS[i / G] } else { b'Y' });
     }

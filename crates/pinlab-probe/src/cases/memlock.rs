@@ -77,14 +77,7 @@ fn live(_env: &Env) -> Result<String, String> {
             if !ok {
                 return 3;
             }
-            let Ok(map) = Mapping::new(
-                MAX * PAGE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-                0,
-            ) else {
+            let Ok(map) = Mapping::anon_rw(MAX * PAGE) else {
                 return 3;
             };
             map.touch_write(b'x');

@@ -55,15 +55,7 @@ fn pagemap(addr: usize) -> Result<u64, String> {
 
 fn live(env: &Env) -> Result<String, String> {
     let _swap = sys::Swapfile::new(&env.dir.join("pinlab.swap"), SWAPFILE_SIZE)?;
-    let m = Mapping::new(
-        N * PAGE,
-        libc::PROT_READ | libc::PROT_WRITE,
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-        -1,
-        0,
-        0,
-    )
-    .map_err(|e| format!("mmap: {e}"))?;
+    let m = Mapping::anon_rw(N * PAGE).map_err(|e| format!("mmap: {e}"))?;
     let tag = |i: usize| (i as u8).wrapping_mul(3).wrapping_add(1);
     for i in 0..N {
         // SAFETY: page i of our own writable mapping.

@@ -112,15 +112,7 @@ fn live(s: S, env: &Env) -> Result<String, String> {
     }
     let path = env.dir.join("data");
     std::fs::write(&path, vec![b'S'; len]).map_err(|e| e.to_string())?;
-    let map = Mapping::new(
-        len,
-        libc::PROT_READ | libc::PROT_WRITE,
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-        -1,
-        0,
-        0,
-    )
-    .map_err(|e| e.to_string())?;
+    let map = Mapping::anon_rw(len).map_err(|e| e.to_string())?;
     if s != S::DirectWriteFromZeroPage {
         map.touch_write(b'B');
     }

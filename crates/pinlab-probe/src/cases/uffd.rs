@@ -134,15 +134,7 @@ fn line(reg: &str, missing: u64, wp: u64, pins: (u64, u64), first: char) -> Stri
 
 fn live(s: S) -> Result<String, String> {
     let uffd = userfaultfd(s == S::MissingUserModeOnly)?;
-    let map = Mapping::new(
-        LEN,
-        libc::PROT_READ | libc::PROT_WRITE,
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-        -1,
-        0,
-        0,
-    )
-    .map_err(|e| e.to_string())?;
+    let map = Mapping::anon_rw(LEN).map_err(|e| e.to_string())?;
     if s == S::WpUnprotect {
         map.touch_write(b'A');
     }

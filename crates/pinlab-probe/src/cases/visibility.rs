@@ -88,14 +88,7 @@ fn live(v: V, env: &Env) -> Result<String, String> {
             0,
             0,
         ),
-        None => Mapping::new(
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-            0,
-        ),
+        None => Mapping::anon_rw(len),
     }
     .map_err(|e| e.to_string())?;
     map.touch_write(b'A');
