@@ -8,7 +8,7 @@
 //! last holder closes it or exits.
 
 pub mod iouring;
-mod iouring_clone;
+mod iouring_release;
 pub mod protocol;
 pub mod rdma;
 

@@ -135,12 +135,7 @@ fn model(b: B) -> String {
         .expect("mmap");
     m.write(addr, PAGE as u64, 'x');
     let ring = m.m.io_uring_setup(m.pid);
-    let (a0, r0) = m.counters();
-    let counters = |m: &M, what: &str| {
-        let (a, r) = m.counters();
-        let vm = m.m.mm(m.pid).expect("mm").pinned_vm * 4;
-        format!("{what}: acq+{} rel+{} VmPin {vm} kB", a - a0, r - r0)
-    };
+    let counters = m.pin_meter();
     let res = |r: Result<u64, pinlab_model::Errno>| match r {
         Ok(n) => n.to_string(),
         Err(e) => format!("-{e}"),

@@ -129,12 +129,7 @@ fn model(c: C) -> String {
     m.write(addr, 2 * PAGE as u64, 'x');
     let a = m.m.io_uring_setup(m.pid);
     let b = m.m.io_uring_setup(m.pid);
-    let (a0, r0) = m.counters();
-    let counters = |m: &M, what: &str| {
-        let (a, r) = m.counters();
-        let vm = m.m.mm(m.pid).expect("mm").pinned_vm * 4;
-        format!("{what}: acq+{} rel+{} VmPin {vm} kB", a - a0, r - r0)
-    };
+    let counters = m.pin_meter();
     let res = |r: Result<(), pinlab_model::Errno>| match r {
         Ok(()) => "0".to_string(),
         Err(e) => format!("-{e}"),

@@ -35,6 +35,17 @@ impl M {
         }
     }
 
+    /// The model side of [`super::pin_meter`]: `what: acq+N rel+N VmPin K kB`
+    /// of this process, counted from now.
+    pub fn pin_meter(&self) -> impl Fn(&M, &str) -> String {
+        let (a0, r0) = self.counters();
+        move |m: &M, what: &str| {
+            let (a, r) = m.counters();
+            let vm = m.m.mm(m.pid).expect("mm").pinned_vm * 4;
+            format!("{what}: acq+{} rel+{} VmPin {vm} kB", a - a0, r - r0)
+        }
+    }
+
     /// (acquired, released) so far.
     pub fn counters(&self) -> (u64, u64) {
         (

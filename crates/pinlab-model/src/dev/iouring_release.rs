@@ -1,3 +1,5 @@
+//! How io_uring lets its buffers go: shared with a clone, and at ring release.
+//!
 //! `IORING_REGISTER_CLONE_BUFFERS` (io_uring/rsrc.c `io_register_clone_buffers`,
 //! `io_clone_buffers`; 6.12, read against 6.18): the destination ring gets a
 //! new node per source slot, each referencing the *same* `io_mapped_ubuf` (one
@@ -10,6 +12,10 @@
 //! In the model the pins (`RegBuf::held`) and the charge (`RegBuf::acct`) sit
 //! in one node of the imu and move to another node when that one is put first;
 //! `Devices::imu_refs` counts the nodes of shared imus.
+//!
+//! Ring release (io_uring/io_uring.c, v6.18): the last close queues
+//! `io_ring_exit_work` on a kworker, which frees the ring later; with
+//! [`crate::MachineConfig::async_ring_exit`] that is a step of its own.
 
 use crate::dev::iouring::RegBuf;
 use crate::errno::{Errno, KResult};
