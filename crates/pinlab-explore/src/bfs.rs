@@ -26,7 +26,7 @@
 
 use std::collections::BTreeMap;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use pinlab_state::fingerprint;
@@ -36,30 +36,37 @@ use crate::memory::rss_bytes;
 use crate::progress::Progress;
 use crate::record::Recorder;
 use crate::trace::{actions_from_indices, indices};
-use crate::visited::{Node, Offer, Visited};
+use crate::visited::{Offer, Visited};
 use crate::{enabled, initial, successor, Bound, Config, Exploration, Model, StepError};
 
-/// Level states handed to a worker at a time.
+/// States a worker expands between two publications of its visited-table
+/// insertions and two checks of the time budget.
 const SLICE: usize = 64;
 /// States expanded between two memory readings.
 const MEMORY_EVERY: u64 = 8192;
 
-/// What a worker accumulates over the slices it expands.
+/// A state of a level with its fingerprint and its position in the level (or,
+/// for a new state until its level is done, its order key).
+type Entry<S> = (u64, u64, S);
+
+/// What a worker accumulates over the states it expands.
 struct Acc<M: Model> {
     /// New states (first inserted by this worker) with their fingerprints.
-    next: Vec<(u64, M::State)>,
+    next: Vec<Entry<M::State>>,
     /// For each outcome, the smallest level position of a terminal state with it.
     terminal: BTreeMap<M::Outcome, u32>,
     /// Terminal states seen.
     terminal_states: u64,
     /// New states failing `check()`: (message, fingerprint).
     bugs: Vec<(String, u64)>,
-    /// Steps that panicked: (message, parent position, action index).
-    panics: Vec<(String, u32, u32)>,
+    /// Steps that panicked: (message, parent position, action).
+    panics: Vec<(String, u32, M::Action)>,
     /// Some state at the depth bound had enabled actions.
     blocked: bool,
     /// Edges generated.
     transitions: u64,
+    /// States left for the next pass (the visited table had no room).
+    skipped: Vec<Entry<M::State>>,
 }
 
 impl<M: Model> Acc<M> {
@@ -72,6 +79,7 @@ impl<M: Model> Acc<M> {
             panics: Vec::new(),
             blocked: false,
             transitions: 0,
+            skipped: Vec::new(),
         }
     }
 
@@ -89,7 +97,26 @@ impl<M: Model> Acc<M> {
         self.panics.extend(other.panics);
         self.blocked |= other.blocked;
         self.transitions += other.transitions;
+        self.skipped.extend(other.skipped);
         self
+    }
+}
+
+/// A worker's scratch space, kept across the states of a slice.
+struct Scratch<M: Model> {
+    actions: Vec<M::Action>,
+    successors: Vec<(u64, u32, M::State)>,
+    /// Visited entries inserted and not yet counted ([`Visited::added`]).
+    uncounted: usize,
+}
+
+impl<M: Model> Scratch<M> {
+    fn new() -> Self {
+        Scratch {
+            actions: Vec::new(),
+            successors: Vec::new(),
+            uncounted: 0,
+        }
     }
 }
 
@@ -103,16 +130,51 @@ struct Level<'a, M: Model> {
     stop: &'a AtomicU8,
     expanded: &'a AtomicU64,
     start: Instant,
+    deadline: Option<Instant>,
+    /// Worker threads (for the visited table's margin).
+    threads: usize,
+    /// Most actions enabled in one expanded state so far.
+    widest_state: &'a AtomicUsize,
+}
+
+/// Entries the workers may have inserted into the visited table without
+/// counting them yet: each counts after a slice, and a slice's states have at
+/// most `widest` successors each.
+fn uncounted(threads: usize, widest: usize) -> usize {
+    threads.max(1) * SLICE * widest.max(1)
 }
 
 const STOP_TIME: u8 = 1;
 const STOP_MEMORY: u8 = 2;
 
 impl<M: Model> Level<'_, M> {
-    /// Expands `slice`, whose first state is at position `base` of the level.
-    fn expand(&self, mut acc: Acc<M>, base: usize, slice: &[(u64, M::State)]) -> Acc<M> {
-        if self.stop.load(Ordering::Relaxed) != 0 {
+    /// Expands a slice of the level (states with their level positions), each
+    /// state dropped as soon as it is expanded: its memory serves its successors.
+    fn expand(&self, mut acc: Acc<M>, slice: impl IntoIterator<Item = Entry<M::State>>) -> Acc<M> {
+        let mut states = slice.into_iter();
+        if !self.may_go_on(SLICE as u64) {
             return acc;
+        }
+        let mut scratch = Scratch::new();
+        for entry in states.by_ref() {
+            if let Some(skip) = self.expand_one(&mut acc, &mut scratch, entry) {
+                acc.skipped.push(skip);
+                break;
+            }
+            if self.stop.load(Ordering::Relaxed) != 0 {
+                break;
+            }
+        }
+        acc.skipped.extend(states);
+        self.visited.added(scratch.uncounted);
+        acc
+    }
+
+    /// False once the run is stopped, or stops it when its time budget or its
+    /// memory bound is exceeded; `n` states are about to be expanded.
+    fn may_go_on(&self, n: u64) -> bool {
+        if self.stop.load(Ordering::Relaxed) != 0 {
+            return false;
         }
         if self
             .cfg
@@ -122,13 +184,11 @@ impl<M: Model> Level<'_, M> {
             let _ = self
                 .stop
                 .compare_exchange(0, STOP_TIME, Ordering::Relaxed, Ordering::Relaxed);
-            return acc;
+            return false;
         }
-        let done = self
-            .expanded
-            .fetch_add(slice.len() as u64, Ordering::Relaxed);
+        let done = self.expanded.fetch_add(n, Ordering::Relaxed);
         if let Some(limit) = self.cfg.max_memory {
-            if done / MEMORY_EVERY != (done + slice.len() as u64) / MEMORY_EVERY
+            if done / MEMORY_EVERY != (done + n) / MEMORY_EVERY
                 && rss_bytes().is_some_and(|r| r > limit)
             {
                 let _ = self.stop.compare_exchange(
@@ -137,60 +197,83 @@ impl<M: Model> Level<'_, M> {
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 );
-                return acc;
+                return false;
             }
         }
-        let mut buf = Vec::new();
-        for (k, (fp, state)) in slice.iter().enumerate() {
-            let pos = u32::try_from(base + k).unwrap_or(u32::MAX);
-            enabled(self.model, self.cfg, state, &mut buf);
-            if buf.is_empty() {
-                acc.terminal_states += 1;
-                let hung = !self.model.finished(state);
-                for o in self.model.outcomes(state, hung) {
-                    let e = acc.terminal.entry(o).or_insert(pos);
-                    *e = (*e).min(pos);
-                }
-                continue;
+        true
+    }
+
+    /// Expands a state of the level; gives it back if the visited table has no
+    /// room for its successors.
+    fn expand_one(
+        &self,
+        acc: &mut Acc<M>,
+        scratch: &mut Scratch<M>,
+        (pos, fp, state): Entry<M::State>,
+    ) -> Option<Entry<M::State>> {
+        let buf = &mut scratch.actions;
+        let pos32 = u32::try_from(pos).unwrap_or(u32::MAX);
+        enabled(self.model, self.cfg, &state, buf);
+        if buf.is_empty() {
+            acc.terminal_states += 1;
+            let hung = !self.model.finished(&state);
+            for o in self.model.outcomes(&state, hung) {
+                let e = acc.terminal.entry(o).or_insert(pos32);
+                *e = (*e).min(pos32);
             }
-            if self.peek {
-                acc.blocked = true;
-                continue;
-            }
-            acc.transitions += buf.len() as u64;
-            for (i, a) in buf.iter().enumerate() {
-                let deadline = self.cfg.time_budget.map(|b| self.start + b);
-                let next = match successor(self.model, self.cfg, state, a, deadline) {
-                    Ok(n) => n,
-                    Err(StepError::Panic(msg)) => {
-                        acc.panics.push((msg, pos, i as u32));
-                        continue;
-                    }
-                    Err(StepError::Deadline) => {
-                        let _ = self.stop.compare_exchange(
-                            0,
-                            STOP_TIME,
-                            Ordering::Relaxed,
-                            Ordering::Relaxed,
-                        );
-                        return acc;
-                    }
-                };
-                let node = Node {
-                    parent: *fp,
-                    action: u32::try_from(i).unwrap_or(u32::MAX - 1),
-                    pos,
-                };
-                let nfp = fingerprint(&next);
-                if self.visited.offer(nfp, node) == Offer::New {
-                    if let Err(msg) = self.model.check(&next) {
-                        acc.bugs.push((msg, nfp));
-                    }
-                    acc.next.push((nfp, next));
+            return None;
+        }
+        if self.peek {
+            acc.blocked = true;
+            return None;
+        }
+        if buf.len() > self.widest_state.load(Ordering::Relaxed) {
+            self.widest_state.fetch_max(buf.len(), Ordering::Relaxed);
+        }
+        let widest = self.widest_state.load(Ordering::Relaxed);
+        if !self
+            .visited
+            .room(scratch.uncounted + uncounted(self.threads, widest))
+        {
+            return Some((pos, fp, state));
+        }
+        acc.transitions += buf.len() as u64;
+        // All successors first, prefetching each one's visited slot as it is
+        // made, so that the lookups' cache misses overlap the next steps.
+        for (i, a) in buf.iter().enumerate() {
+            let next = match successor(self.model, self.cfg, &state, a, self.deadline) {
+                Ok(n) => n,
+                Err(StepError::Panic(msg)) => {
+                    acc.panics.push((msg, pos32, a.clone()));
+                    continue;
                 }
+                Err(StepError::Deadline) => {
+                    let _ = self.stop.compare_exchange(
+                        0,
+                        STOP_TIME,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
+                    scratch.successors.clear();
+                    return None;
+                }
+            };
+            let nfp = fingerprint(&next);
+            self.visited.touch(nfp);
+            let action = u32::try_from(i).unwrap_or(u32::MAX - 1);
+            scratch.successors.push((nfp, action, next));
+        }
+        drop(state);
+        for (nfp, action, next) in scratch.successors.drain(..) {
+            if self.visited.offer(nfp, pos32, action) == Offer::New {
+                scratch.uncounted += 1;
+                if let Err(msg) = self.model.check(&next) {
+                    acc.bugs.push((msg, nfp));
+                }
+                acc.next.push((0, nfp, next));
             }
         }
-        acc
+        None
     }
 }
 
@@ -212,58 +295,78 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
                 .ok()
         })
         .flatten();
+    let threads = pool.as_ref().map_or(1, |p| p.current_num_threads());
     let mut progress = Progress::new(cfg.progress, start);
     let mut rec = Recorder::<M>::new();
     let max_states = cfg.max_states.unwrap_or(u64::MAX);
-    let visited = Visited::new();
-    let parent = |fp: u64| visited.get(fp).map(|n| (n.parent, n.action));
-    let trace = |fp: u64| actions_from_indices(model, cfg, &indices(parent, fp));
+    let mut visited = Visited::new();
+    let trace = |visited: &Visited, fp: u64| {
+        let parent = |fp: u64| visited.get(fp).map(|n| (n.parent, n.action));
+        actions_from_indices(model, cfg, &indices(parent, fp))
+    };
 
     let init = initial(model, cfg);
     let fp0 = fingerprint(&init);
     visited.insert_root(fp0);
     rec.states = 1;
-    let mut level: Vec<(u64, M::State)> = Vec::new();
+    let mut level: Vec<Entry<M::State>> = Vec::new();
     match model.check(&init) {
         Err(msg) => rec.bug(msg, 0, false, Vec::new),
-        Ok(()) => level.push((fp0, init)),
+        Ok(()) => level.push((0, fp0, init)),
     }
     let stop = AtomicU8::new(0);
     let expanded = AtomicU64::new(0);
+    let widest_state = AtomicUsize::new(1);
 
     let mut depth = 0u32;
     while !level.is_empty() {
         rec.depth = depth;
         rec.widest = rec.widest.max(level.len() as u64);
-        let ctx = Level {
-            model,
-            cfg,
-            visited: &visited,
-            peek: cfg.max_depth.is_some_and(|d| depth >= d),
-            stop: &stop,
-            expanded: &expanded,
-            start,
-        };
-        let run = |lvl: &[(u64, M::State)]| -> Acc<M> {
+        let fps: Vec<u64> = level.iter().map(|e| e.1).collect();
+        // Passes over the level, which the workers consume: a pass leaves the
+        // states for which the visited table had no room, and the table grows
+        // before the next one.
+        let mut todo = level;
+        let mut acc = Acc::new();
+        while !todo.is_empty() {
+            let widest = widest_state.load(Ordering::Relaxed);
+            visited.grow(uncounted(threads, widest) + 2 * todo.len());
+            let ctx = Level {
+                model,
+                cfg,
+                visited: &visited,
+                peek: cfg.max_depth.is_some_and(|d| depth >= d),
+                stop: &stop,
+                expanded: &expanded,
+                start,
+                deadline: cfg.time_budget.map(|b| start + b),
+                threads,
+                widest_state: &widest_state,
+            };
             // A level of a few slices is not worth waking the pool for.
-            match pool.as_ref().filter(|_| lvl.len() > 4 * SLICE) {
+            let mut pass = match pool.as_ref().filter(|_| todo.len() > 4 * SLICE) {
                 Some(pool) => pool.install(|| {
-                    lvl.par_chunks(SLICE)
-                        .enumerate()
-                        .fold(Acc::new, |acc, (c, slice)| {
-                            ctx.expand(acc, c * SLICE, slice)
-                        })
+                    todo.into_par_iter()
+                        .chunks(SLICE)
+                        .fold(Acc::new, |acc, slice| ctx.expand(acc, slice))
                         .reduce(Acc::new, Acc::merge)
                 }),
-                None => lvl
-                    .chunks(SLICE)
-                    .enumerate()
-                    .fold(Acc::new(), |acc, (c, slice)| {
-                        ctx.expand(acc, c * SLICE, slice)
-                    }),
+                None => {
+                    let mut acc = Acc::new();
+                    acc.next.reserve(todo.len());
+                    let mut states = todo.into_iter();
+                    while !states.as_slice().is_empty() && stop.load(Ordering::Relaxed) == 0 {
+                        acc = ctx.expand(acc, states.by_ref().take(SLICE));
+                    }
+                    acc
+                }
+            };
+            todo = std::mem::take(&mut pass.skipped);
+            acc = acc.merge(pass);
+            if stop.load(Ordering::Relaxed) != 0 {
+                break;
             }
-        };
-        let acc = run(&level);
+        }
         match stop.load(Ordering::Relaxed) {
             0 => {}
             STOP_TIME => {
@@ -281,41 +384,40 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
             rec.cut(Bound::MaxDepth);
         }
         for (o, pos) in acc.terminal {
-            let fp = level[pos as usize].0;
-            rec.outcomes(vec![o], depth as usize, false, || trace(fp));
+            let fp = fps[pos as usize];
+            rec.outcomes(vec![o], depth as usize, false, || trace(&visited, fp));
         }
         // Steps that panicked, first in path order per message: the trace is
         // the parent's plus the action.
         let mut panics = acc.panics;
-        panics.sort_by_key(|p| (p.1, p.2));
-        for (msg, pos, i) in panics {
-            let parent = level[pos as usize].0;
+        panics.sort_by_key(|p| p.1);
+        for (msg, pos, a) in panics {
             rec.bug(msg, depth as usize + 1, false, || {
-                let mut t = trace(parent);
-                let mut buf = Vec::new();
-                enabled(model, cfg, &level[pos as usize].1, &mut buf);
-                t.extend(buf.get(i as usize).cloned());
+                let mut t = trace(&visited, fps[pos as usize]);
+                t.push(a);
                 t
             });
         }
-        // The next level in path order: by the final (parent position, action) key.
-        // (On all workers when the level is large: the freeze lookups and the
-        // sort are the level's sequential tail otherwise.)
-        let key =
-            |(fp, s): (u64, M::State)| (visited.freeze(fp).expect("inserted in this level"), fp, s);
-        let mut next: Vec<(u64, u64, M::State)> =
-            match pool.as_ref().filter(|_| acc.next.len() > 4 * SLICE) {
-                Some(pool) => pool.install(|| {
-                    let mut v: Vec<_> = acc.next.into_par_iter().map(key).collect();
-                    v.par_sort_unstable_by_key(|&(k, _, _)| k);
-                    v
-                }),
-                None => {
-                    let mut v: Vec<_> = acc.next.into_iter().map(key).collect();
-                    v.sort_unstable_by_key(|&(k, _, _)| k);
-                    v
-                }
-            };
+        // The next level in path order: by the final (parent position, action)
+        // key, sorted in place. (On all workers when the level is large: the
+        // freeze lookups and the sort are the level's sequential tail otherwise.)
+        let mut next = acc.next;
+        let parent_fp = |pos: u32| fps[pos as usize];
+        let freeze = |e: &mut Entry<M::State>| {
+            e.0 = visited
+                .freeze(e.1, parent_fp)
+                .expect("inserted in this level");
+        };
+        match pool.as_ref().filter(|_| next.len() > 4 * SLICE) {
+            Some(pool) => pool.install(|| {
+                next.par_iter_mut().for_each(freeze);
+                next.par_sort_unstable_by_key(|e| e.0);
+            }),
+            None => {
+                next.iter_mut().for_each(freeze);
+                next.sort_unstable_by_key(|e| e.0);
+            }
+        }
         let room = max_states.saturating_sub(rec.states);
         if next.len() as u64 > room {
             rec.cut(Bound::MaxStates);
@@ -329,26 +431,25 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
         rec.states += next.len() as u64;
         // Model bugs of the kept states, first in path order per message; a
         // state failing its check is not expanded.
-        let keys: BTreeMap<u64, u64> = if acc.bugs.is_empty() {
-            BTreeMap::new()
-        } else {
-            next.iter().map(|&(key, fp, _)| (fp, key)).collect()
-        };
-        let mut bugs: Vec<(u64, String, u64)> = acc
-            .bugs
-            .into_iter()
-            .filter_map(|(msg, fp)| Some((*keys.get(&fp)?, msg, fp)))
-            .collect();
-        bugs.sort();
-        let bad: HashSet<u64> = bugs.iter().map(|b| b.2).collect();
-        for (_, msg, fp) in bugs {
-            rec.bug(msg, depth as usize + 1, false, || trace(fp));
+        if !acc.bugs.is_empty() {
+            let keys: BTreeMap<u64, u64> = next.iter().map(|&(key, fp, _)| (fp, key)).collect();
+            let mut bugs: Vec<(u64, String, u64)> = acc
+                .bugs
+                .into_iter()
+                .filter_map(|(msg, fp)| Some((*keys.get(&fp)?, msg, fp)))
+                .collect();
+            bugs.sort();
+            let bad: HashSet<u64> = bugs.iter().map(|b| b.2).collect();
+            for (_, msg, fp) in bugs {
+                rec.bug(msg, depth as usize + 1, false, || trace(&visited, fp));
+            }
+            next.retain(|e| !bad.contains(&e.1));
         }
-        level = next
-            .into_iter()
-            .filter(|(_, fp, _)| !bad.contains(fp))
-            .map(|(_, fp, s)| (fp, s))
-            .collect();
+        // Level positions replace the order keys.
+        for (i, e) in next.iter_mut().enumerate() {
+            e.0 = i as u64;
+        }
+        level = next;
         progress.update("bfs", rec.states, depth);
         depth += 1;
     }

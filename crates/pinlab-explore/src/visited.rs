@@ -1,48 +1,47 @@
-//! The BFS visited set, sharded so that every worker inserts directly.
+//! The BFS visited set: one lock-free open-addressing table that every worker
+//! inserts into directly.
 //!
-//! Each stored state costs one entry: its fingerprint (the key), its parent's
-//! fingerprint, the index of the action that reached it and the *order key* of
-//! that edge — the parent's position in its (lexicographically ordered) level and
-//! the action index. While a level is expanded, several parents may reach the same
-//! new state in any order on any thread; the entry keeps the smallest order key,
-//! so when the level is done every new state has the same parent it would have
-//! had in a sequential BFS that expands the level in order. When the level is
-//! done, [`Visited::freeze`] reads each new entry's final key and marks the entry
-//! frozen (position [`FROZEN`]): entries of earlier levels are never changed.
-//! An entry is 24 bytes (key, parent, position, action).
+//! Each stored state costs one 24-byte slot: its fingerprint (the key; 0 marks an
+//! empty slot, so fingerprint 0 is stored as 1), and two words whose meaning
+//! depends on the entry's level:
+//! - while its level is expanded, the *order key* of the best edge seen so far
+//!   — the parent's position in its (lexicographically ordered) level and the
+//!   action index, `pos << 32 | action` — kept complemented so that an atomic
+//!   `fetch_max` keeps the smallest key (0, an empty word, is the worst key);
+//! - once the level is done ([`Visited::freeze`]), the parent's fingerprint and
+//!   the action index with the [`FROZEN`] bit set; entries of earlier levels are
+//!   never changed again.
 //!
-//! Shards are selected by bits 32..40 of the fingerprint; the hash table inside a
-//! shard uses the fingerprint itself (low bits for the bucket, high bits for the
-//! tag), so both stay well distributed.
+//! Several parents may reach the same new state in any order on any thread: the
+//! slot is claimed by one compare-and-swap on the key (that worker owns
+//! expanding the state) and every edge lowers the order key, so when the level is
+//! done every new state has the parent it would have had in a sequential BFS that
+//! expands the level in order. Lookups probe linearly from the fingerprint's low
+//! bits (fingerprints are finalised by a mixer, so the low bits are uniform): a
+//! duplicate of an older state costs one cache miss and no write, no lock.
+//!
+//! The table does not grow while workers insert: [`Visited::room`] tells a
+//! worker whether it may expand another state, and [`Visited::grow`] (with
+//! `&mut self`, between passes over a level) doubles it. Laarman, van de Pol and
+//! Weber, "Boosting multi-core reachability performance with shared hash
+//! tables" (FMCAD 2010) describe the same lockless design for model checkers.
 
-use std::sync::Mutex;
-
-use pinlab_state::FpMap;
-
-const SHARD_BITS: u32 = 8;
-const SHARDS: usize = 1 << SHARD_BITS;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Action index stored for the initial state (it has no parent).
 pub(crate) const ROOT: u32 = u32::MAX;
-/// Position of an entry whose level is done (its order key is final).
-const FROZEN: u32 = u32::MAX;
+/// Bit of the action word marking an entry whose level is done.
+const FROZEN: u64 = 1 << 63;
+/// Smallest table (slots).
+const MIN_SLOTS: usize = 1 << 14;
 
-/// One stored state.
+/// One stored state as traces see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Node {
     /// Parent fingerprint (itself for the root).
     pub parent: u64,
     /// Index of the action in the parent's (reduced) action list; [`ROOT`] for the root.
     pub action: u32,
-    /// Position of the parent in its level (the first half of the order key);
-    /// [`FROZEN`] once the entry's level is done.
-    pub pos: u32,
-}
-
-impl Node {
-    fn key(&self) -> (u32, u32) {
-        (self.pos, self.action)
-    }
 }
 
 /// What [`Visited::offer`] did.
@@ -54,85 +53,222 @@ pub(crate) enum Offer {
     Seen,
 }
 
-/// Sharded map fingerprint -> [`Node`].
+#[derive(Default)]
+struct Slot {
+    /// Fingerprint (0: empty).
+    key: AtomicU64,
+    /// Complemented order key (level being expanded) or parent fingerprint (frozen).
+    link: AtomicU64,
+    /// 0 (level being expanded) or `FROZEN | action`.
+    action: AtomicU64,
+}
+
+/// The stored key of a fingerprint (0 is reserved for empty slots).
+fn key_of(fp: u64) -> u64 {
+    fp.max(1)
+}
+
+/// Lock-free map fingerprint -> parent edge.
 pub(crate) struct Visited {
-    shards: Vec<Mutex<FpMap<Node>>>,
+    slots: Box<[Slot]>,
+    mask: usize,
+    /// Entries stored (exact between passes; workers add theirs as they go).
+    len: AtomicUsize,
 }
 
-fn shard_of(fp: u64) -> usize {
-    ((fp >> 32) as usize) & (SHARDS - 1)
-}
-
-/// [`Visited::offer`] on one locked shard.
-fn offer_in(shard: &mut FpMap<Node>, fp: u64, node: Node) -> Offer {
-    match shard.entry(fp) {
-        std::collections::hash_map::Entry::Vacant(v) => {
-            v.insert(node);
-            Offer::New
-        }
-        std::collections::hash_map::Entry::Occupied(mut o) => {
-            let old = o.get_mut();
-            if old.pos != FROZEN && node.key() < old.key() {
-                *old = node;
-            }
-            Offer::Seen
-        }
-    }
+fn table(n: usize) -> Box<[Slot]> {
+    (0..n).map(|_| Slot::default()).collect()
 }
 
 impl Visited {
     pub fn new() -> Self {
         Visited {
-            shards: (0..SHARDS).map(|_| Mutex::new(FpMap::default())).collect(),
+            slots: table(MIN_SLOTS),
+            mask: MIN_SLOTS - 1,
+            len: AtomicUsize::new(0),
         }
     }
 
-    fn shard(&self, fp: u64) -> std::sync::MutexGuard<'_, FpMap<Node>> {
-        // A worker that panicked while holding a shard lock has already aborted
-        // the run (the panic propagates through rayon); the map itself is
-        // consistent after every single insert, so a poisoned lock is usable.
-        self.shards[shard_of(fp)]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+    /// Index of the slot holding `key`, or of the empty slot where it belongs.
+    fn find(&self, key: u64) -> usize {
+        let mut i = key as usize & self.mask;
+        loop {
+            let k = self.slots[i].key.load(Ordering::Acquire);
+            if k == key || k == 0 {
+                return i;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Prefetches the home slot of `fp`, so that a later [`Visited::offer`] of
+    /// it finds it in the cache while the worker computes other successors.
+    #[inline]
+    pub fn touch(&self, fp: u64) {
+        mem_prefetch::prefetch_write_data::<_, 3>(&self.slots[key_of(fp) as usize & self.mask]);
     }
 
     /// Inserts the root.
     pub fn insert_root(&self, fp: u64) {
-        self.shard(fp).insert(
-            fp,
-            Node {
-                parent: fp,
-                action: ROOT,
-                pos: FROZEN,
-            },
-        );
+        let i = self.find(key_of(fp));
+        let s = &self.slots[i];
+        s.key.store(key_of(fp), Ordering::Release);
+        s.link.store(fp, Ordering::Release);
+        s.action.store(FROZEN | u64::from(ROOT), Ordering::Release);
+        self.len.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Offers the edge `node.parent --node.action--> fp`: inserts `fp` if new, or
-    /// lowers its order key if it was first reached in the level being expanded
-    /// (not yet frozen).
-    pub fn offer(&self, fp: u64, node: Node) -> Offer {
-        offer_in(&mut self.shard(fp), fp, node)
+    /// Offers the edge reaching `fp` from the state at position `pos` of the
+    /// level being expanded by its action `action`: inserts `fp` if new, or lowers
+    /// its order key if it was first reached in this level.
+    ///
+    /// The caller must have been given [`Visited::room`] for it.
+    pub fn offer(&self, fp: u64, pos: u32, action: u32) -> Offer {
+        let key = key_of(fp);
+        let link = !((u64::from(pos) << 32) | u64::from(action));
+        let mut i = key as usize & self.mask;
+        let mut probes = 0;
+        loop {
+            let s = &self.slots[i];
+            let mut k = s.key.load(Ordering::Acquire);
+            if k == 0 {
+                match s
+                    .key
+                    .compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => {
+                        s.link.fetch_max(link, Ordering::AcqRel);
+                        return Offer::New;
+                    }
+                    Err(now) => k = now,
+                }
+            }
+            if k == key {
+                // A better edge than the best so far of this level (most are
+                // not: a worker offers its edges in order) lowers the key.
+                if s.action.load(Ordering::Acquire) & FROZEN == 0
+                    && s.link.load(Ordering::Acquire) < link
+                {
+                    s.link.fetch_max(link, Ordering::AcqRel);
+                }
+                return Offer::Seen;
+            }
+            i = (i + 1) & self.mask;
+            probes += 1;
+            assert!(
+                probes <= self.mask,
+                "visited table full: a worker inserted without room"
+            );
+        }
+    }
+
+    /// Counts `n` entries a worker inserted ([`Offer::New`] results): workers add
+    /// theirs in batches, so [`Visited::room`] may lag behind by the batches in
+    /// flight.
+    pub fn added(&self, n: usize) {
+        if n > 0 {
+            self.len.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// True while the table may take `more` entries beyond those counted without
+    /// filling beyond three quarters. A worker asks before expanding a state, with
+    /// `more` covering the entries it has not counted yet, the state's successors
+    /// and a margin for the other workers' uncounted ones.
+    pub fn room(&self, more: usize) -> bool {
+        self.len.load(Ordering::Relaxed) + more <= self.slots.len() / 4 * 3
+    }
+
+    /// Grows the table (between passes) so that it is at most half full with
+    /// `more` further entries.
+    pub fn grow(&mut self, more: usize) {
+        let need = (self.len.load(Ordering::Relaxed) + more).saturating_mul(2);
+        if need <= self.slots.len() {
+            return;
+        }
+        let n = need.next_power_of_two();
+        let old = std::mem::replace(&mut self.slots, table(n));
+        self.mask = n - 1;
+        for s in old.iter() {
+            let key = s.key.load(Ordering::Relaxed);
+            if key != 0 {
+                let d = &self.slots[self.find(key)];
+                d.key.store(key, Ordering::Relaxed);
+                d.link
+                    .store(s.link.load(Ordering::Relaxed), Ordering::Relaxed);
+                d.action
+                    .store(s.action.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
     }
 
     /// Ends the level of `fp`: returns its final order key `(pos << 32) | action`
-    /// and freezes the entry.
-    pub fn freeze(&self, fp: u64) -> Option<u64> {
-        let mut shard = self.shard(fp);
-        let n = shard.get_mut(&fp)?;
-        let key = (u64::from(n.pos) << 32) | u64::from(n.action);
-        n.pos = FROZEN;
-        Some(key)
+    /// and freezes the entry with the parent `parent(pos)`.
+    pub fn freeze(&self, fp: u64, parent: impl Fn(u32) -> u64) -> Option<u64> {
+        let s = &self.slots[self.find(key_of(fp))];
+        if s.key.load(Ordering::Acquire) == 0 || s.action.load(Ordering::Acquire) & FROZEN != 0 {
+            return None;
+        }
+        let order = !s.link.load(Ordering::Acquire);
+        s.link
+            .store(parent((order >> 32) as u32), Ordering::Release);
+        s.action
+            .store(FROZEN | (order & u64::from(u32::MAX)), Ordering::Release);
+        Some(order)
     }
 
-    /// The stored entry of `fp`.
+    /// The stored entry of `fp`, once its level is done.
     pub fn get(&self, fp: u64) -> Option<Node> {
-        self.shard(fp).get(&fp).copied()
+        let s = &self.slots[self.find(key_of(fp))];
+        let a = s.action.load(Ordering::Acquire);
+        (s.key.load(Ordering::Acquire) != 0 && a & FROZEN != 0).then(|| Node {
+            parent: s.link.load(Ordering::Acquire),
+            action: a as u32,
+        })
     }
 
-    /// Removes `fp` (used to undo insertions beyond a state bound).
-    pub fn remove(&self, fp: u64) {
-        self.shard(fp).remove(&fp);
+    /// Removes `fp` (used between levels to undo insertions beyond a state
+    /// bound): backward-shift deletion keeps every probe sequence intact.
+    pub fn remove(&mut self, fp: u64) {
+        let mut hole = self.find(key_of(fp));
+        if self.slots[hole].key.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        let mut j = hole;
+        loop {
+            j = (j + 1) & self.mask;
+            let key = self.slots[j].key.load(Ordering::Relaxed);
+            if key == 0 {
+                break;
+            }
+            // The entry at j may fill the hole iff its home slot is not in (hole, j].
+            let home = key as usize & self.mask;
+            let stays = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !stays {
+                let (h, s) = (&self.slots[hole], &self.slots[j]);
+                h.key.store(key, Ordering::Relaxed);
+                h.link
+                    .store(s.link.load(Ordering::Relaxed), Ordering::Relaxed);
+                h.action
+                    .store(s.action.load(Ordering::Relaxed), Ordering::Relaxed);
+                hole = j;
+            }
+        }
+        let h = &self.slots[hole];
+        h.key.store(0, Ordering::Relaxed);
+        h.link.store(0, Ordering::Relaxed);
+        h.action.store(0, Ordering::Relaxed);
+    }
+
+    /// Entries stored.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
     }
 }
 
@@ -144,20 +280,47 @@ mod tests {
     fn keeps_the_smallest_order_key_of_the_same_level() {
         let v = Visited::new();
         v.insert_root(1);
-        let n = |parent, pos, action| Node {
-            parent,
-            action,
-            pos,
-        };
-        assert_eq!(v.offer(7, n(1, 3, 0)), Offer::New);
-        assert_eq!(v.offer(7, n(2, 1, 5)), Offer::Seen);
-        assert_eq!(v.offer(7, n(3, 1, 6)), Offer::Seen);
-        assert_eq!(v.get(7).unwrap().parent, 2);
-        assert_eq!(v.freeze(7), Some((1 << 32) | 5));
+        assert_eq!(v.offer(7, 3, 0), Offer::New);
+        assert_eq!(v.offer(7, 1, 5), Offer::Seen);
+        assert_eq!(v.offer(7, 1, 6), Offer::Seen);
+        let parents = [10, 20, 30, 40];
+        assert_eq!(v.freeze(7, |p| parents[p as usize]), Some((1 << 32) | 5));
+        assert_eq!(v.get(7).unwrap().parent, 20);
         // A later level never changes it.
-        assert_eq!(v.offer(7, n(4, 0, 0)), Offer::Seen);
-        assert_eq!(v.get(7).unwrap().parent, 2);
-        assert_eq!(v.offer(1, n(4, 0, 0)), Offer::Seen);
+        assert_eq!(v.offer(7, 0, 0), Offer::Seen);
+        assert_eq!(v.get(7).unwrap().parent, 20);
+        assert_eq!(v.get(7).unwrap().action, 5);
+        assert_eq!(v.offer(1, 0, 0), Offer::Seen);
         assert_eq!(v.get(1).unwrap().action, ROOT);
+    }
+
+    #[test]
+    fn grows_and_removes_without_losing_entries() {
+        let mut v = Visited::new();
+        v.insert_root(0);
+        // Keys that collide in the low bits exercise probing across the wrap.
+        let keys: Vec<u64> = (1..5000u64)
+            .map(|i| (i << 20) | (MIN_SLOTS as u64 - 3))
+            .collect();
+        for (n, &k) in keys.iter().enumerate() {
+            if !v.room(1) {
+                v.grow(1000);
+            }
+            assert_eq!(v.offer(k, n as u32, 0), Offer::New);
+            v.added(1);
+        }
+        for &k in &keys {
+            assert_eq!(v.offer(k, 0, 1), Offer::Seen);
+            assert!(v.freeze(k, u64::from).is_some());
+        }
+        v.grow(100_000);
+        for &k in keys.iter().step_by(3) {
+            v.remove(k);
+        }
+        for (n, &k) in keys.iter().enumerate() {
+            assert_eq!(v.get(k).is_some(), n % 3 != 0, "key {k}");
+        }
+        assert_eq!(v.len(), 1 + keys.len() - keys.len().div_ceil(3));
+        assert_eq!(v.get(0).unwrap().action, ROOT);
     }
 }
