@@ -1,20 +1,29 @@
 //! Exhaustive level-synchronous breadth-first search on all cores.
 //!
-//! State kept: the sharded visited map (fingerprint -> parent fingerprint, action
-//! index, order key; see [`crate::visited`]) for every state ever stored, and full
-//! states for the current level and the next one only (states are cheap to
-//! keep when their components are [`Shared`](crate::Shared)).
+//! State kept: the lock-free visited table (fingerprint -> order key while the
+//! state's level is expanded, then parent fingerprint and action index; see
+//! [`crate::visited`]) for every state ever stored, and full states for the
+//! level being expanded and the next one only. Workers *consume* the level: a
+//! state is dropped as soon as it is expanded, so its memory serves its
+//! successors (states are cheap to keep when their components are
+//! [`Shared`](crate::Shared)).
 //!
 //! A level is a list of states in *lexicographic path order*: a state comes
 //! before another if its (shortest, lexicographically smallest) action-index
 //! path from the initial state is smaller. Workers expand slices of the level in
-//! parallel and insert successors straight into the visited map (duplicate
-//! detection happens in the workers, no sequential merge); the map keeps, for a
-//! state reached several times in the same level, the smallest order key
-//! (parent position, action index). When the level is done, the new states are
-//! sorted by their final key, which is exactly the order a sequential BFS would
-//! have produced. So state counts, outcomes, the chosen shortest traces and the
-//! model bugs are identical for every thread count.
+//! parallel and insert successors straight into the visited table (duplicate
+//! detection happens in the workers, no sequential merge, no lock); the table
+//! keeps, for a state reached several times in the same level, the smallest
+//! order key (parent position, action index). When the level is done, the new
+//! states are sorted in place by their final key, which is exactly the order a
+//! sequential BFS would have produced. So state counts, outcomes, the chosen
+//! shortest traces and the model bugs are identical for every thread count.
+//!
+//! The table grows only between *passes* over a level: a worker that finds it
+//! three quarters full (counting a margin for the other workers' uncounted
+//! insertions) leaves the rest of its slice for the next pass, which runs after
+//! the table has doubled. Which pass expands a state does not change its order
+//! key, so passes do not change any result.
 //!
 //! Bounds: a state at `max_depth` is only peeked at (terminal or not), and if it
 //! has enabled actions the run is cut by `MaxDepth`; `max_states` keeps the first

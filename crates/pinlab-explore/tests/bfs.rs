@@ -1,9 +1,10 @@
 //! Exhaustive BFS on toy models: outcomes, shortest traces, hangs, model bugs,
-//! exact counters and thread-count independence.
+//! exact counters and thread-count independence; random graphs against a plain
+//! sequential BFS.
 
 mod common;
 
-use common::{sample_graph, summary, CAct, Counter, Deadlock, LAct, Outcome};
+use common::{sample_graph, summary, CAct, Counter, Deadlock, Graph, LAct, Outcome};
 use pinlab_explore::{explore, replay, Config, Model};
 
 fn threads(n: usize) -> Config {
@@ -163,5 +164,110 @@ fn every_outcome_trace_replays_to_a_terminal_state_with_that_outcome() {
         m.actions(last, &mut acts);
         assert!(acts.is_empty());
         assert!(m.outcomes(last, !m.finished(last)).contains(o));
+    }
+}
+
+/// What a plain sequential BFS over `g` finds (first-discovery parents, so
+/// each trace is the shortest and, among those, lexicographically first):
+/// the summary [`explore`] must produce.
+fn reference_bfs(g: &Graph) -> String {
+    use std::collections::{BTreeMap, VecDeque};
+    let n = g.edges.len();
+    let mut parent: Vec<Option<usize>> = vec![None; n];
+    let mut seen = vec![false; n];
+    let mut depth_of = vec![0u32; n];
+    let path = |parent: &[Option<usize>], mut v: usize| {
+        let mut p = vec![];
+        while v != 0 {
+            p.push(v);
+            v = parent[v].expect("reached");
+        }
+        p.reverse();
+        p
+    };
+    let (mut states, mut transitions, mut terminal, mut depth) = (1u64, 0u64, 0u64, 0u32);
+    let mut outcomes = BTreeMap::new();
+    let mut bugs: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut queue = VecDeque::new();
+    seen[0] = true;
+    if g.bad.contains(&0) {
+        bugs.push(("bad node 0".into(), vec![]));
+    } else {
+        queue.push_back(0);
+    }
+    while let Some(v) = queue.pop_front() {
+        if g.edges[v].is_empty() {
+            terminal += 1;
+            let hung = g.unfinished.contains(&v);
+            for o in g.outcomes(&v, hung) {
+                outcomes.entry(o).or_insert_with(|| path(&parent, v));
+            }
+            continue;
+        }
+        transitions += g.edges[v].len() as u64;
+        for &w in &g.edges[v] {
+            if !seen[w] {
+                seen[w] = true;
+                parent[w] = Some(v);
+                depth_of[w] = depth_of[v] + 1;
+                depth = depth.max(depth_of[w]);
+                states += 1;
+                if g.bad.contains(&w) {
+                    bugs.push((format!("bad node {w}"), path(&parent, w)));
+                } else {
+                    queue.push_back(w);
+                }
+            }
+        }
+    }
+    format!(
+        "outcomes={outcomes:?}\nbugs={bugs:?}\nstates={states} transitions={transitions} terminal={terminal} depth={depth} exhaustive=true bound=None"
+    )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+    /// Random graphs of up to 40,000 nodes (the visited table grows several
+    /// times, also in the middle of a level): 1, 2 and 3 threads give exactly
+    /// the plain sequential BFS's counts, outcomes, shortest traces and bugs.
+    #[test]
+    fn random_graphs_match_a_plain_bfs(
+        n in 2usize..40_000,
+        seed: u64,
+        degree in 1u64..5,
+        bad in proptest::collection::vec(1usize..40_000, 0..3),
+        unfinished in proptest::collection::vec(0usize..40_000, 0..3),
+    ) {
+        // A splitmix64 stream: node v gets 0..=degree edges, some backwards.
+        let mut x = seed;
+        let mut next = move || {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let edges: Vec<Vec<usize>> = (0..n)
+            .map(|_| {
+                let mut e: Vec<usize> = (0..next() % (degree + 1))
+                    .map(|_| (next() % n as u64) as usize)
+                    .collect();
+                e.dedup();
+                e.sort_unstable();
+                e.dedup();
+                e
+            })
+            .collect();
+        let g = Graph {
+            edges,
+            bad: bad.into_iter().filter(|&b| b < n).collect(),
+            unfinished: unfinished.into_iter().filter(|&u| u < n).collect(),
+        };
+        let want = reference_bfs(&g);
+        for t in [1, 2, 3] {
+            let e = explore(&g, &Config { por: false, symmetry: false, ..threads(t) });
+            proptest::prop_assert_eq!(summary(&e), want.clone(), "threads={}", t);
+        }
     }
 }

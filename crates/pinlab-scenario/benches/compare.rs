@@ -225,6 +225,32 @@ fn median(n: usize, mut f: impl FnMut() -> u64) -> (u64, Duration) {
     (states, times[times.len() / 2])
 }
 
+/// Medians of `n` timings each of `a` and `b`, run alternately after one
+/// untimed run of each: the first run in a process pays for faulting in its
+/// heap (on this VM, zeroing fresh pages is a quarter of a first run), and
+/// alternating spreads the machine's drift over both.
+fn median_pair(
+    n: usize,
+    mut a: impl FnMut() -> u64,
+    mut b: impl FnMut() -> u64,
+) -> ((u64, Duration), (u64, Duration)) {
+    a();
+    b();
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    let (mut sa, mut sb) = (0, 0);
+    for _ in 0..n {
+        let t = Instant::now();
+        sa = a();
+        ta.push(t.elapsed());
+        let t = Instant::now();
+        sb = b();
+        tb.push(t.elapsed());
+    }
+    ta.sort();
+    tb.sort();
+    ((sa, ta[n / 2]), (sb, tb[n / 2]))
+}
+
 fn rate(states: u64, d: Duration) -> f64 {
     states as f64 / d.as_secs_f64()
 }
@@ -283,10 +309,11 @@ fn section_stateright() {
     for threads in [1usize, 2] {
         for rms in [6usize, 7] {
             let n = samples(rms == 7);
-            let (sp, tp) = median(n, || {
-                pinlab_explore::explore(&twopc::TwoPhase { rms }, &no_reduction(threads)).states
-            });
-            let (ss, ts) = median(n, || stateright_bfs(twopc::TwoPhase { rms }, threads));
+            let ((sp, tp), (ss, ts)) = median_pair(
+                n,
+                || pinlab_explore::explore(&twopc::TwoPhase { rms }, &no_reduction(threads)).states,
+                || stateright_bfs(twopc::TwoPhase { rms }, threads),
+            );
             assert_eq!(sp, ss, "both explorers must see the same state graph");
             println!(
                 "| two-phase commit, {rms} RMs | {sp} | {threads} | {:.0} | {:.0} | {:.2}× |",
@@ -296,10 +323,11 @@ fn section_stateright() {
             );
         }
         let n = samples(true);
-        let (sp, tp) = median(n, || {
-            pinlab_explore::explore(&cell(real, "legacy"), &no_reduction(threads)).states
-        });
-        let (ss, ts) = median(n, || stateright_bfs(cell(real, "legacy"), threads));
+        let ((sp, tp), (ss, ts)) = median_pair(
+            n,
+            || pinlab_explore::explore(&cell(real, "legacy"), &no_reduction(threads)).states,
+            || stateright_bfs(cell(real, "legacy"), threads),
+        );
         assert_eq!(sp, ss, "both explorers must see the same state graph");
         println!(
             "| {real} / legacy | {sp} | {threads} | {:.0} | {:.0} | {:.2}× |",
