@@ -36,6 +36,7 @@
 use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use pinlab_state::fingerprint;
@@ -79,9 +80,10 @@ struct Acc<M: Model> {
 }
 
 impl<M: Model> Acc<M> {
-    fn new() -> Self {
+    /// An empty accumulator collecting new states into `next` (an empty buffer).
+    fn new(next: Vec<Entry<M::State>>) -> Self {
         Acc {
-            next: Vec::new(),
+            next,
             terminal: BTreeMap::new(),
             terminal_states: 0,
             bugs: Vec::new(),
@@ -92,11 +94,12 @@ impl<M: Model> Acc<M> {
         }
     }
 
-    fn merge(mut self, other: Self) -> Self {
+    fn merge(mut self, mut other: Self, buffers: &Buffers<M::State>) -> Self {
         if self.next.len() < other.next.len() {
-            return other.merge(self);
+            return other.merge(self, buffers);
         }
-        self.next.extend(other.next);
+        self.next.append(&mut other.next);
+        buffers.give(other.next);
         for (o, pos) in other.terminal {
             let e = self.terminal.entry(o).or_insert(pos);
             *e = (*e).min(pos);
@@ -108,6 +111,44 @@ impl<M: Model> Acc<M> {
         self.transitions += other.transitions;
         self.skipped.extend(other.skipped);
         self
+    }
+}
+
+/// Empty level buffers for reuse: a level and the next one are large vectors,
+/// and reusing their memory (instead of growing fresh vectors every level) is
+/// what keeps the allocator from handing out, and the kernel from zeroing, new
+/// pages: growing the next level's vector was most of a run's page faults.
+struct Buffers<S>(Mutex<Vec<Vec<Entry<S>>>>);
+
+/// Buffers kept for reuse (the largest ones).
+const BUFFERS: usize = 8;
+
+impl<S> Buffers<S> {
+    fn new() -> Self {
+        Buffers(Mutex::new(Vec::new()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Entry<S>>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The largest empty buffer kept, or a new one.
+    fn take(&self) -> Vec<Entry<S>> {
+        self.lock().pop().unwrap_or_default()
+    }
+
+    /// Keeps `v`'s memory for a later [`Buffers::take`].
+    fn give(&self, mut v: Vec<Entry<S>>) {
+        v.clear();
+        if v.capacity() == 0 {
+            return;
+        }
+        let mut kept = self.lock();
+        kept.push(v);
+        kept.sort_by_key(Vec::capacity);
+        if kept.len() > BUFFERS {
+            kept.remove(0);
+        }
     }
 }
 
@@ -326,6 +367,7 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
     let stop = AtomicU8::new(0);
     let expanded = AtomicU64::new(0);
     let widest_state = AtomicUsize::new(1);
+    let buffers = Buffers::new();
 
     let mut depth = 0u32;
     while !level.is_empty() {
@@ -336,7 +378,7 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
         // states for which the visited table had no room, and the table grows
         // before the next one.
         let mut todo = level;
-        let mut acc = Acc::new();
+        let mut acc = Acc::new(buffers.take());
         while !todo.is_empty() {
             let widest = widest_state.load(Ordering::Relaxed);
             visited.grow(uncounted(threads, widest) + 2 * todo.len());
@@ -355,23 +397,26 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
             // A level of a few slices is not worth waking the pool for.
             let mut pass = match pool.as_ref().filter(|_| todo.len() > 4 * SLICE) {
                 Some(pool) => pool.install(|| {
-                    todo.into_par_iter()
+                    todo.par_drain(..)
                         .chunks(SLICE)
-                        .fold(Acc::new, |acc, slice| ctx.expand(acc, slice))
-                        .reduce(Acc::new, Acc::merge)
+                        .fold(
+                            || Acc::new(buffers.take()),
+                            |acc, slice| ctx.expand(acc, slice),
+                        )
+                        .reduce(|| Acc::new(Vec::new()), |a, b| a.merge(b, &buffers))
                 }),
                 None => {
-                    let mut acc = Acc::new();
-                    acc.next.reserve(todo.len());
-                    let mut states = todo.into_iter();
+                    let mut acc = Acc::new(buffers.take());
+                    let mut states = todo.drain(..);
                     while !states.as_slice().is_empty() && stop.load(Ordering::Relaxed) == 0 {
                         acc = ctx.expand(acc, states.by_ref().take(SLICE));
                     }
                     acc
                 }
             };
+            buffers.give(std::mem::take(&mut todo));
             todo = std::mem::take(&mut pass.skipped);
-            acc = acc.merge(pass);
+            acc = acc.merge(pass, &buffers);
             if stop.load(Ordering::Relaxed) != 0 {
                 break;
             }
