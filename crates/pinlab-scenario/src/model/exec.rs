@@ -6,6 +6,20 @@ use super::*;
 impl Bound<'_> {
     /// Executes one step in place and describes it.
     pub fn exec(&self, s: &mut State, actor: usize) -> StepInfo {
+        self.exec_as(s, actor, true)
+    }
+
+    /// Executes one step in place; `describe` renders what a read returned in
+    /// the step's result (traces need it, the search does not: it discards the
+    /// [`StepInfo`], and rendering the versions read was ~4 % of a search).
+    pub(super) fn exec_as(&self, s: &mut State, actor: usize, describe: bool) -> StepInfo {
+        let describe_all = |m: &Machine, vs: &[pinlab_model::Ver]| {
+            if describe {
+                describe_all(m, vs)
+            } else {
+                String::new()
+            }
+        };
         if let Some(info) = self.substep(s, actor) {
             return info;
         }
@@ -629,7 +643,7 @@ impl Bound<'_> {
                         _ => None,
                     };
                     if let Some(mir) = mirror {
-                        let (r, np) = mirror_step(m, policy, mir, true, Some(w), phase);
+                        let (r, np) = mirror_step(m, policy, mir, true, Some(w), phase, describe);
                         next_phase = np;
                         held = np.map(|_| mir);
                         return r;
@@ -671,7 +685,7 @@ impl Bound<'_> {
                         _ => None,
                     };
                     if let Some(mir) = mirror {
-                        let (r, np) = mirror_step(m, policy, mir, false, None, phase);
+                        let (r, np) = mirror_step(m, policy, mir, false, None, phase, describe);
                         next_phase = np;
                         held = np.map(|_| mir);
                         return r;

@@ -377,7 +377,7 @@ impl pinlab_explore::Model for Bound<'_> {
 
     fn step(&self, s: &State, a: &Action) -> State {
         let mut n = s.clone();
-        self.exec(&mut n, a.actor as usize);
+        self.exec_as(&mut n, a.actor as usize, false);
         n
     }
 
@@ -459,12 +459,14 @@ fn mirror_step(
     write: bool,
     wid: Option<WriteId>,
     phase: u8,
+    describe: bool,
 ) -> (Result<Option<String>, Errno>, Option<u8>) {
     use pinlab_model::dev::protocol::MirrorStep;
     match m.mirror_step(policy, mir, write, wid, phase) {
         Ok(st) => {
             let text = match &st {
                 MirrorStep::Done(_) if write => "success".to_string(),
+                MirrorStep::Done(_) if !describe => String::new(),
                 MirrorStep::Done(vs) => format!("success, read {}", describe_all(m, vs)),
                 MirrorStep::NoWriteAccess => "remote access error (no write access)".into(),
                 MirrorStep::Fault => "[device page fault]".into(),
