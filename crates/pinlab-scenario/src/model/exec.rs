@@ -9,9 +9,9 @@ impl Bound<'_> {
         self.exec_as(s, actor, true)
     }
 
-    /// Executes one step in place; `describe` renders what a read returned in
-    /// the step's result (traces need it, the search does not: it discards the
-    /// [`StepInfo`], and rendering the versions read was ~4 % of a search).
+    /// Executes one step in place; `describe` renders the statement's text and
+    /// result, with what a read returned (traces need them, the search does not:
+    /// it discards the [`StepInfo`], and rendering was ~5 % of a search).
     pub(super) fn exec_as(&self, s: &mut State, actor: usize, describe: bool) -> StepInfo {
         let describe_all = |m: &Machine, vs: &[pinlab_model::Ver]| {
             if describe {
@@ -33,6 +33,7 @@ impl Bound<'_> {
         let op = &prog.body[pc];
         let mut info = StepInfo {
             text: match (&op.call, had_sub) {
+                _ if !describe => String::new(),
                 (Call::Fork { .. }, true) => format!(
                     "{} [fork: copy_page_range, write_protect_seq end, mmap_write_unlock]",
                     op.text
@@ -713,6 +714,7 @@ impl Bound<'_> {
             };
         }
         info.result = match &res {
+            _ if !describe => None,
             Ok(Some(v)) => Some(format!("= {v}")),
             Ok(None) => None,
             Err(e) => Some(format!("= -{e}")),
