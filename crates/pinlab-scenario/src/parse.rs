@@ -119,7 +119,7 @@ impl Parser<'_> {
         }
     }
 
-    /// "expected WHAT, found <current token>" at the current token; a lexical
+    /// `"expected WHAT, found <current token>"` at the current token; a lexical
     /// error token reports its own message instead.
     fn unexpected(&self, what: &str) -> ParseError {
         let t = self.peek();

@@ -51,7 +51,7 @@ pub struct RegBuf {
     /// buffer was cloned into (`IORING_REGISTER_CLONE_BUFFERS`). The pins and
     /// the VmPin charge (`held`, `acct`) are carried by one of the nodes of an
     /// imu only, and move to another when that node goes first
-    /// (see [`Machine::io_imu_put`]).
+    /// (see `Machine::io_imu_put`).
     pub imu: u32,
     /// Fixed requests in flight that hold a reference on it.
     pub inflight: u32,

@@ -14,7 +14,7 @@
 //! at the end `gup_fast: write_protect_seq retry` (5.11+, FOLL_PIN): pins taken
 //! while a fork write-protected the mm are dropped and everything goes to the
 //! slow path. The scenario runs these as separate steps (another actor can run
-//! between them); [`Machine::gup_fast_fallback`] runs them back to back, or
+//! between them); `Machine::gup_fast_fallback` runs them back to back, or
 //! finishes a walk a scenario started ([`Machine::gup_fast_resume`]).
 
 use super::foll::*;

@@ -154,7 +154,7 @@ fn read_reply(fd: RawFd) -> Option<Option<String>> {
 /// Runs `trace` on the kernel (`pred` gives each step's statement); returns each
 /// step's result, the pin counter deltas over the trace and the end view (see
 /// [`crate::replay::end_view`]). The released delta is read once it reaches
-/// `want_released` (the model's), or after [`RELEASE_SETTLE`]: the kernel
+/// `want_released` (the model's), or after `RELEASE_SETTLE`: the kernel
 /// releases some pins asynchronously.
 pub fn run(
     scn: &Scenario,
