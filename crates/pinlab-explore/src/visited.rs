@@ -63,6 +63,19 @@ struct Slot {
     action: AtomicU64,
 }
 
+impl Slot {
+    /// Copies `other`'s entry into this slot (single-threaded: growth, removal).
+    fn copy_from(&self, other: &Slot) {
+        for (d, s) in [
+            (&self.key, &other.key),
+            (&self.link, &other.link),
+            (&self.action, &other.action),
+        ] {
+            d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+}
+
 /// The stored key of a fingerprint (0 is reserved for empty slots).
 fn key_of(fp: u64) -> u64 {
     fp.max(1)
@@ -89,9 +102,14 @@ impl Visited {
         }
     }
 
+    /// The slot where the probe for `key` starts.
+    fn home(&self, key: u64) -> usize {
+        key as usize & self.mask
+    }
+
     /// Index of the slot holding `key`, or of the empty slot where it belongs.
     fn find(&self, key: u64) -> usize {
-        let mut i = key as usize & self.mask;
+        let mut i = self.home(key);
         loop {
             let k = self.slots[i].key.load(Ordering::Acquire);
             if k == key || k == 0 {
@@ -105,7 +123,7 @@ impl Visited {
     /// it finds it in the cache while the worker computes other successors.
     #[inline]
     pub fn touch(&self, fp: u64) {
-        mem_prefetch::prefetch_write_data::<_, 3>(&self.slots[key_of(fp) as usize & self.mask]);
+        mem_prefetch::prefetch_write_data::<_, 3>(&self.slots[self.home(key_of(fp))]);
     }
 
     /// Inserts the root.
@@ -126,7 +144,7 @@ impl Visited {
     pub fn offer(&self, fp: u64, pos: u32, action: u32) -> Offer {
         let key = key_of(fp);
         let link = !((u64::from(pos) << 32) | u64::from(action));
-        let mut i = key as usize & self.mask;
+        let mut i = self.home(key);
         let mut probes = 0;
         loop {
             let s = &self.slots[i];
@@ -192,12 +210,7 @@ impl Visited {
         for s in old.iter() {
             let key = s.key.load(Ordering::Relaxed);
             if key != 0 {
-                let d = &self.slots[self.find(key)];
-                d.key.store(key, Ordering::Relaxed);
-                d.link
-                    .store(s.link.load(Ordering::Relaxed), Ordering::Relaxed);
-                d.action
-                    .store(s.action.load(Ordering::Relaxed), Ordering::Relaxed);
+                self.slots[self.find(key)].copy_from(s);
             }
         }
     }
@@ -243,19 +256,14 @@ impl Visited {
                 break;
             }
             // The entry at j may fill the hole iff its home slot is not in (hole, j].
-            let home = key as usize & self.mask;
+            let home = self.home(key);
             let stays = if hole <= j {
                 hole < home && home <= j
             } else {
                 hole < home || home <= j
             };
             if !stays {
-                let (h, s) = (&self.slots[hole], &self.slots[j]);
-                h.key.store(key, Ordering::Relaxed);
-                h.link
-                    .store(s.link.load(Ordering::Relaxed), Ordering::Relaxed);
-                h.action
-                    .store(s.action.load(Ordering::Relaxed), Ordering::Relaxed);
+                self.slots[hole].copy_from(&self.slots[j]);
                 hole = j;
             }
         }
