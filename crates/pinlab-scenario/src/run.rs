@@ -201,6 +201,28 @@ pub fn timeline(scn: &Scenario, policy: &Policy, outcome: Outcome, trace: &[Acti
     timeline_inner(scn, policy, outcome, trace, false)
 }
 
+/// The timeline of a model bug's trace (an entry of
+/// [`CellRun::model_bugs`]), outcome `MODEL BUG`, explained by its message:
+/// up to the state that failed its invariant, or — for a panic, whose trace
+/// ends with the step that panicked — up to that step, which is named and not
+/// replayed.
+pub fn bug_timeline(scn: &Scenario, policy: &Policy, msg: &str, trace: &[Action]) -> Timeline {
+    let panicked = msg.starts_with("model panic");
+    let last = trace.last().filter(|_| panicked);
+    let before = &trace[..trace.len() - usize::from(last.is_some())];
+    let mut t = timeline(scn, policy, Outcome::Ok, before);
+    t.outcome = "MODEL BUG".into();
+    t.explanation = vec![msg.to_string()];
+    if let Some(a) = last {
+        t.explanation.push(format!(
+            "step {} ({}'s next statement) panics",
+            trace.len(),
+            scn.actors[a.actor as usize].name
+        ));
+    }
+    t
+}
+
 /// [`timeline`] with the full state after every step (`explore --state full`):
 /// each line of [`crate::view::full_state`], prefixed `* ` if it changed.
 pub fn timeline_full(

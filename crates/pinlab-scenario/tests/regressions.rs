@@ -320,3 +320,81 @@ fn the_time_budget_cuts_a_long_step() {
     assert_eq!(run.bound.as_deref(), Some("time-budget"));
     assert!(run.model_bugs.is_empty(), "{:?}", run.model_bugs);
 }
+
+#[test]
+fn munmap_between_gup_fast_and_the_rest_of_the_registration_does_not_panic() {
+    // Was (found by tests/reductions_fuzz.rs): `ibv_reg_mr` panicked ("pinned
+    // page has a vma") when the owner's munmap ran after GUP-fast had taken and
+    // rechecked the page but before the registration recorded it; the kernel
+    // keeps the reference and registers the now unmapped page. The same for
+    // io_uring fixed buffers.
+    let reg = |call: &str, peer: &str| {
+        format!(
+            r#"scenario munmap-vs-registration
+process app {{
+    buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+    memset(buf, 'P', 4K)
+    pthread_create(t)
+    munmap(buf, 4K)
+    wait(t)
+}}
+thread t of app {{
+{call}
+}}
+{peer}
+"#
+        )
+    };
+    let mr = reg(
+        "    mr = ibv_reg_mr(buf, 4K, IBV_ACCESS_LOCAL_WRITE|IBV_ACCESS_REMOTE_WRITE|IBV_ACCESS_REMOTE_READ)",
+        "peer remote {\n    rdma_write(t.mr, 'D')\n    rdma_read(t.mr)\n}",
+    );
+    for p in Policy::presets() {
+        let o = outcomes(&mr, p.name());
+        if p.name() == "odp" || p.name() == "hmm_mirror" {
+            continue;
+        }
+        // Registered before the munmap (OK), refused after it (EFAULT), or
+        // registered on the page the munmap just dropped from the mm: the
+        // NIC's write is acknowledged for memory the app no longer has.
+        assert_eq!(
+            o,
+            ["ERR(EFAULT)", "LOST", "OK"].map(String::from).into(),
+            "{}",
+            p.name()
+        );
+    }
+    every_preset(&reg(
+        "    ring = io_uring_setup(4)\n    io_uring_register(ring, IORING_REGISTER_BUFFERS, buf, 4K)\n    read_fixed(ring, 0, 4K, 'F')",
+        "",
+    ));
+}
+
+#[test]
+fn a_model_bug_is_shown_with_its_trace() {
+    // `explore` prints each model bug's timeline: a panic's trace ends with
+    // the step that panicked, which is named and not replayed (replaying it
+    // would panic again).
+    let scn = pinlab_scenario::builtin::builtin("rdma-pagecache-truncate")
+        .unwrap()
+        .unwrap();
+    let p = Policy::preset("legacy").unwrap();
+    let run = run_cell(&scn, &p, &Config::default());
+    let trace = &run.outcomes[&pinlab_model::Outcome::Lost];
+    let cut = &trace[..4];
+    let t = pinlab_scenario::run::bug_timeline(&scn, &p, "model panic in step X: boom", cut);
+    assert_eq!(t.outcome, "MODEL BUG");
+    assert_eq!(t.steps.len(), 3);
+    let who = &scn.actors[cut[3].actor as usize].name;
+    assert_eq!(
+        t.explanation,
+        [
+            "model panic in step X: boom".to_string(),
+            format!("step 4 ({who}'s next statement) panics")
+        ]
+    );
+    // An invariant failure: the whole trace, to the failing state.
+    let t = pinlab_scenario::run::bug_timeline(&scn, &p, "refcount < pincount", cut);
+    assert_eq!(t.steps.len(), 4);
+    assert_eq!(t.explanation, ["refcount < pincount"]);
+}

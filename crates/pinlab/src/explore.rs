@@ -72,6 +72,14 @@ pub(crate) fn explore_cmd(
     for (msg, trace) in &run.model_bugs {
         println!("MODEL BUG: {msg} (after {} steps)", trace.len());
     }
+    // The trace to each model bug, so that it can be reported and fixed.
+    if !json {
+        for (msg, trace) in &run.model_bugs {
+            let t = pinlab_scenario::run::bug_timeline(&scn, &pol, msg, trace);
+            println!();
+            print!("{}", pinlab_report::render_timeline(&t));
+        }
+    }
     let mut shown = 0;
     let mut out_json = Vec::new();
     // Text prints a trace once; an outcome the same trace reaches too refers to it.

@@ -382,11 +382,9 @@ impl Machine {
             self.dev.locked_vm += acct;
         }
         self.mm_mut(pid).expect("mm").pinned_vm += acct;
-        let targets = (0..nr)
-            .map(|i| {
-                self.target_of(pid, first + i)
-                    .expect("pinned page has a vma")
-            })
+        let targets = (first..)
+            .zip(&pages)
+            .map(|(vpn, &page)| self.pinned_target(pid, vpn, page))
             .collect();
         self.dev.next_imu += 1;
         let imu = self.dev.next_imu;

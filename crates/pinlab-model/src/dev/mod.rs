@@ -152,6 +152,32 @@ impl Machine {
         })
     }
 
+    /// The ghost target of page `page`, which GUP returned for page number
+    /// `vpn` of `pid`: [`Machine::target_of`], or — when the VMA is already gone
+    /// because a munmap ran between GUP-fast taking the page and its caller
+    /// recording it (`ib_umem_get`, `io_uring_sqe_buffer_register` and gup_test
+    /// look at no VMA after GUP returns; the reference keeps the page) — what
+    /// the page itself was meant as: its file page for a page-cache folio (a
+    /// writable pin of a private mapping would have COWed it to an anonymous
+    /// one), else `pid`'s private page. `[model assumption]`: the kernel keeps
+    /// no record of the mapping; this is the intent the oracle judges by.
+    pub fn pinned_target(&self, pid: Pid, vpn: u64, page: u64) -> Target {
+        if let Some(t) = self.target_of(pid, vpn) {
+            return t;
+        }
+        let file =
+            self.frames
+                .page_folio(page)
+                .and_then(|(head, i)| match self.frames.get(head)?.kind {
+                    crate::mem::FolioKind::File { ino, index } => Some(Target::File {
+                        ino,
+                        index: index + i as u64,
+                    }),
+                    _ => None,
+                });
+        file.unwrap_or(Target::Private { pid, vpn })
+    }
+
     /// A raw GUP call by a scenario step (as gup_test does): returns the handle id
     /// and the count.
     pub fn gup_handle(
@@ -180,14 +206,9 @@ impl Machine {
             FOLL_GET
         };
         let first = start / crate::vm::PAGE_SIZE;
-        let targets = (0..r.pages.len() as u64)
-            .map(|i| {
-                self.target_of(target, first + i)
-                    .unwrap_or(Target::Private {
-                        pid: target,
-                        vpn: first + i,
-                    })
-            })
+        let targets = (first..)
+            .zip(&r.pages)
+            .map(|(vpn, &page)| self.pinned_target(target, vpn, page))
             .collect();
         self.dev.handles.push(Some(GupHandle {
             holder,

@@ -193,11 +193,9 @@ impl Machine {
             }
         }
         self.mm_mut(pid).expect("mm").pinned_vm += nr;
-        let targets = (0..nr)
-            .map(|i| {
-                self.target_of(pid, first + i)
-                    .expect("pinned page has a vma")
-            })
+        let targets = (first..)
+            .zip(&pages)
+            .map(|(vpn, &page)| self.pinned_target(pid, vpn, page))
             .collect();
         self.dev.mrs.push(Mr {
             holders: [pid].into_iter().collect(),

@@ -322,12 +322,7 @@ impl Machine {
         }
         let targets: Vec<Target> = pages
             .iter()
-            .map(|(vpn, _)| {
-                self.target_of(m.owner, *vpn).unwrap_or(Target::Private {
-                    pid: m.owner,
-                    vpn: *vpn,
-                })
-            })
+            .map(|&(vpn, pfn)| self.pinned_target(m.owner, vpn, pfn))
             .collect();
         let pfns: Vec<u64> = pages.iter().map(|(_, p)| *p).collect();
         Ok(if write {
