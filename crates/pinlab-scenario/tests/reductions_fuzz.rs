@@ -5,16 +5,18 @@
 //! partial-order reduction, frame symmetry and both. Every mutant that binds
 //! and is exhausted within the budget must reach the same outcome set and
 //! verdict in all four runs, and none may break an invariant or make the
-//! model panic. Seeded: `PINLAB_REDUCTION_FUZZ_ITERS` mutants (default 2000)
-//! from seed `PINLAB_REDUCTION_FUZZ_SEED`; a failure prints the seed, the
-//! policy and the mutant. (Run with 220,000 mutants from three seeds when it
-//! was written: no difference; it found one model panic, now in
+//! model panic; with both reductions, two BFS workers must find what one
+//! finds (states, outcomes, the same shortest traces) and DFS the same states
+//! and outcomes as BFS. Seeded: `PINLAB_REDUCTION_FUZZ_ITERS` mutants
+//! (default 2000) from seed `PINLAB_REDUCTION_FUZZ_SEED`; a failure prints the
+//! seed, the policy and the mutant. (Run with 250,000 mutants from four seeds
+//! when it was written: no difference; it found one model panic, now in
 //! `tests/regressions.rs`.)
 
 mod common;
 use common::mutate;
 
-use pinlab_explore::{Config, SplitMix64};
+use pinlab_explore::{Config, Search, SplitMix64};
 use pinlab_model::Policy;
 use pinlab_scenario::builtin::BUILTINS;
 use pinlab_scenario::{load, run_cell};
@@ -84,6 +86,7 @@ fn spliced_scenarios_have_the_same_outcomes_with_and_without_reductions() {
                 p.name()
             )
         };
+        let mut both = None;
         for (por, sym) in [(true, false), (false, true), (true, true)] {
             let run = run_cell(&scn, p, &cfg(por, sym));
             assert!(run.exhaustive, "{}: bounded", what(por, sym));
@@ -104,7 +107,40 @@ fn spliced_scenarios_have_the_same_outcomes_with_and_without_reductions() {
             if run.states < base.states {
                 reduced += 1;
             }
+            both = Some(run);
         }
+        // The other searches and thread counts, with both reductions (the
+        // default): two BFS workers find the same states and the same
+        // shortest traces as one; DFS the same states and outcomes.
+        let both = both.expect("ran");
+        let two = run_cell(
+            &scn,
+            p,
+            &Config {
+                threads: 2,
+                ..cfg(true, true)
+            },
+        );
+        assert_eq!(
+            (two.states, &two.outcomes),
+            (both.states, &both.outcomes),
+            "{}: two threads differ from one",
+            what(true, true)
+        );
+        let dfs = run_cell(
+            &scn,
+            p,
+            &Config {
+                search: Search::Dfs,
+                ..cfg(true, true)
+            },
+        );
+        assert_eq!(
+            (dfs.states, dfs.labels()),
+            (both.states, both.labels()),
+            "{}: DFS differs from BFS",
+            what(true, true)
+        );
     }
     eprintln!("{compared} mutants compared, {reduced} reduced runs");
     assert!(
