@@ -55,18 +55,21 @@ pub(crate) fn explore_cmd(
         return Ok(ExitCode::SUCCESS);
     }
     let labels: Vec<String> = run.labels().into_iter().collect();
+    // A bounded run names its bound (`--max-states`, `--max-depth`,
+    // `--time-budget`, `--max-memory`, or random walks).
+    let extent = match (run.exhaustive, &run.bound) {
+        (true, _) => ", exhaustive".to_string(),
+        (false, Some(b)) if b == "walk" => ", BOUNDED: random walks".to_string(),
+        (false, Some(b)) => format!(", BOUNDED by --{b}"),
+        (false, None) => ", BOUNDED".to_string(),
+    };
     if !json {
         println!(
-            "{} under {}: reachable {{{}}} ({} states{})",
+            "{} under {}: reachable {{{}}} ({} states{extent})",
             scn.name,
             pol.name(),
             labels.join(", "),
             run.states,
-            if run.exhaustive {
-                ", exhaustive"
-            } else {
-                ", BOUNDED"
-            }
         );
     }
     for (msg, trace) in &run.model_bugs {
@@ -140,9 +143,15 @@ pub(crate) fn explore_cmd(
             serde_json::to_string_pretty(&serde_json::Value::Array(out_json)).expect("json")
         );
     } else if shown == 0 {
+        // Only an exhaustive run shows that an outcome is unreachable.
         println!(
-            "\nno {} outcome reachable",
-            want.map_or("bad".to_string(), |w| w.to_string())
+            "\nno {} outcome {}",
+            want.map_or("bad".to_string(), |w| w.to_string()),
+            if run.exhaustive {
+                "reachable"
+            } else {
+                "found (the run is bounded: some may be reachable)"
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

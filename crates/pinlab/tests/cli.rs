@@ -97,6 +97,45 @@ fn explore_prints_the_lost_trace_under_legacy() {
 }
 
 #[test]
+fn a_bounded_explore_names_its_bound_and_claims_no_unreachability() {
+    let (code, out, _) = pinlab(&[
+        "explore",
+        "rdma-pagecache-truncate",
+        "--policy",
+        "upstream",
+        "--outcome",
+        "LOST",
+        "--max-states",
+        "3",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("(3 states, BOUNDED by --max-states)"), "{out}");
+    assert!(
+        out.contains("no LOST outcome found (the run is bounded: some may be reachable)"),
+        "{out}"
+    );
+    let (_, out, _) = pinlab(&[
+        "explore",
+        "rdma-pagecache-truncate",
+        "--policy",
+        "upstream",
+        "--outcome",
+        "LOST",
+    ]);
+    assert!(out.contains(", exhaustive)"), "{out}");
+    assert!(out.contains("no LOST outcome reachable"), "{out}");
+    let (_, out, _) = pinlab(&[
+        "explore",
+        "rdma-pagecache-truncate",
+        "--search",
+        "walk",
+        "--walks",
+        "2",
+    ]);
+    assert!(out.contains("BOUNDED: random walks"), "{out}");
+}
+
+#[test]
 fn saved_traces_replay() {
     let _tmp_dir = common::TempDir::new("traces");
     let dir = _tmp_dir.0.clone();
