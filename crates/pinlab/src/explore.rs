@@ -37,6 +37,7 @@ pub(crate) fn explore_cmd(
         None => None,
     };
     let cfg = bounds.config();
+    let bfs = cfg.search == pinlab_explore::Search::Bfs;
     // On a cluster every rank explores the cell; rank 0 prints (and saves).
     let run = match cluster.mode(&cfg)? {
         crate::cluster::Mode::Single => run_cell(&scn, &pol, &cfg),
@@ -71,6 +72,11 @@ pub(crate) fn explore_cmd(
             labels.join(", "),
             run.states,
         );
+        // BFS reaches terminal states only at the end of the deepest paths: a
+        // cut BFS of a large cell often has none yet.
+        if !run.exhaustive && run.outcomes.is_empty() && bfs {
+            println!("hint: the BFS was cut before it reached any terminal state; `--search dfs` or `--search walk` reach outcomes of a large cell within the same bounds (traces not shortest)");
+        }
     }
     for (msg, trace) in &run.model_bugs {
         println!("MODEL BUG: {msg} (after {} steps)", trace.len());

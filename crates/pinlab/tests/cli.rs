@@ -110,6 +110,7 @@ fn a_bounded_explore_names_its_bound_and_claims_no_unreachability() {
     ]);
     assert_eq!(code, 0);
     assert!(out.contains("(3 states, BOUNDED by --max-states)"), "{out}");
+    assert!(out.contains("hint: the BFS was cut before"), "{out}");
     assert!(
         out.contains("no LOST outcome found (the run is bounded: some may be reachable)"),
         "{out}"
@@ -123,6 +124,7 @@ fn a_bounded_explore_names_its_bound_and_claims_no_unreachability() {
         "LOST",
     ]);
     assert!(out.contains(", exhaustive)"), "{out}");
+    assert!(!out.contains("hint:"), "{out}");
     assert!(out.contains("no LOST outcome reachable"), "{out}");
     let (_, out, _) = pinlab(&[
         "explore",
