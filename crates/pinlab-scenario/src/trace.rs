@@ -161,6 +161,7 @@ pub fn parse_trace(file: &str, text: &str) -> Result<SavedTrace, String> {
                 t.source_hash = Some(h);
             }
             "policy" if !v.is_empty() => {
+                pinlab_model::Policy::parse(v).map_err(|e| format!("{file}:{n}:8: {e}"))?;
                 t.policy = v.to_string();
                 have_pol = true;
             }

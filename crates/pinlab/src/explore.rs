@@ -169,7 +169,8 @@ pub(crate) fn run_trace(
     policy: Option<String>,
 ) -> Result<ExitCode, String> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: {e}"))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("{file}: {e}"))?;
+    let text = crate::utf8_text(&file, bytes, "a trace `explore --save-traces` wrote")?;
     let saved = pinlab_scenario::trace::parse_trace(&file, &text)?;
     let mut scn = match (&scenario, &saved.source) {
         (Some(s), _) => load_scenario(s)?,

@@ -306,14 +306,28 @@ fn load_scenario(s: &str) -> Result<Scenario, String> {
     if let Some(r) = pinlab_scenario::builtin::builtin(s) {
         return r.map_err(|e| e.to_string());
     }
-    let text = std::fs::read_to_string(s).map_err(|e| {
+    let bytes = std::fs::read(s).map_err(|e| {
         let hint = pinlab_model::policy::did_you_mean(s, BUILTINS.iter().map(|b| b.name))
             .map_or(String::new(), |c| format!(" (did you mean `{c}`?)"));
         format!(
             "{s}: not a built-in scenario and not a readable file ({e}){hint}; see `pinlab scenarios`"
         )
     })?;
+    let text = utf8_text(s, bytes, "a scenario")?;
     pinlab_scenario::load(s, &text).map_err(|e| e.to_string())
+}
+
+/// `bytes` of `file` as text, or an error naming the line and column of the
+/// first byte that is not UTF-8 and what the file should be (`what`).
+fn utf8_text(file: &str, bytes: Vec<u8>, what: &str) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let ok = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = 1 + ok.iter().filter(|&&b| b == b'\n').count();
+        let start = ok.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let col = 1 + String::from_utf8_lossy(&ok[start..]).chars().count();
+        let byte = e.as_bytes()[ok.len()];
+        format!("{file}:{line}:{col}: byte {byte:#04x} is not UTF-8; expected {what} in UTF-8 text")
+    })
 }
 
 fn scale_cmd(family: Option<&str>, values: &[u32]) -> Result<ExitCode, String> {

@@ -66,7 +66,8 @@ pub(crate) fn merge(files: &[PathBuf], scenario_files: &[String]) -> Result<Matr
     let mut index: HashMap<(String, String), usize> = HashMap::new();
     for f in files {
         let name = f.display().to_string();
-        let text = std::fs::read_to_string(f).map_err(|e| format!("{name}: cannot read: {e}"))?;
+        let bytes = std::fs::read(f).map_err(|e| format!("{name}: cannot read: {e}"))?;
+        let text = crate::utf8_text(&name, bytes, "the JSON `check --json` prints")?;
         let doc: Doc = serde_json::from_str(&text).map_err(|e| {
             format!(
                 "{name}:{}:{}: expected the JSON of `pinlab check --json` ({e})",

@@ -187,6 +187,26 @@ fn bad_input_is_a_clear_error_not_a_panic() {
     let (code, _, err) = pinlab(&["check", "--scenario", "no-such-scenario"]);
     assert_eq!(code, 2);
     assert!(err.contains("not a built-in scenario"), "{err}");
+    // Bytes that are not UTF-8: the line and column of the first one.
+    std::fs::write(&f, b"scenario bad\nprocess p {\n    h\xc3\xa9llo\xff\n}\n").unwrap();
+    let (code, _, err) = pinlab(&["explore", f.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.scn:3:10: byte 0xff is not UTF-8; expected a scenario in UTF-8 text"),
+        "{err}"
+    );
+    let t = dir.join("bad.trace");
+    std::fs::write(
+        &t,
+        "# pinlab trace v2\nscenario fork-after-pin\npolicy upstrem\n",
+    )
+    .unwrap();
+    let (code, _, err) = pinlab(&["run", "--trace", t.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.trace:3:8: policy 'upstrem': unknown preset or switch"),
+        "{err}"
+    );
 }
 
 #[test]
