@@ -172,10 +172,24 @@ pub(crate) fn run_trace(
     let bytes = std::fs::read(path).map_err(|e| format!("{file}: {e}"))?;
     let text = crate::utf8_text(&file, bytes, "a trace `explore --save-traces` wrote")?;
     let saved = pinlab_scenario::trace::parse_trace(&file, &text)?;
+    // Where the trace names what could not be loaded: `file:line:column`.
+    let at = |key: &str| {
+        let line = text
+            .lines()
+            .position(|l| l.split_whitespace().next() == Some(key))
+            .map_or(1, |i| i + 1);
+        format!("{file}:{line}:{}", key.len() + 2)
+    };
     let mut scn = match (&scenario, &saved.source) {
         (Some(s), _) => load_scenario(s)?,
-        (None, Some(src)) if src != "builtin" => load_scenario(src)?,
-        _ => load_scenario(&saved.scenario)?,
+        (None, Some(src)) if src != "builtin" => load_scenario(src)
+            .map_err(|e| format!("{}: the trace's source cannot be loaded: {e}", at("source")))?,
+        _ => load_scenario(&saved.scenario).map_err(|e| {
+            format!(
+                "{}: the trace's scenario cannot be loaded: {e}",
+                at("scenario")
+            )
+        })?,
     };
     // Replayed at the granularity it was recorded at.
     scn.fine = saved.fine;

@@ -207,6 +207,13 @@ fn bad_input_is_a_clear_error_not_a_panic() {
         err.contains("bad.trace:3:8: policy 'upstrem': unknown preset or switch"),
         "{err}"
     );
+    std::fs::write(&t, "# pinlab trace v2\nscenario nosuch\npolicy upstream\n").unwrap();
+    let (code, _, err) = pinlab(&["run", "--trace", t.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.trace:2:10: the trace's scenario cannot be loaded: nosuch: not a built-in scenario"),
+        "{err}"
+    );
 }
 
 #[test]
