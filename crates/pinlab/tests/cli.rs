@@ -207,7 +207,11 @@ fn bad_input_is_a_clear_error_not_a_panic() {
         err.contains("bad.trace:3:8: policy 'upstrem': unknown preset or switch"),
         "{err}"
     );
-    std::fs::write(&t, "# pinlab trace v2\nscenario nosuch\npolicy upstream\n").unwrap();
+    std::fs::write(
+        &t,
+        "# pinlab trace v2\nscenario nosuch\npolicy upstream\noutcome OK\n",
+    )
+    .unwrap();
     let (code, _, err) = pinlab(&["run", "--trace", t.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(
