@@ -1,5 +1,6 @@
 //! Scenario mutators shared by the fuzzers: seeded, so a failure is
-//! reproducible from its seed.
+//! reproducible from its seed. (Each test crate uses some of them.)
+#![allow(dead_code)]
 
 use pinlab_explore::SplitMix64;
 
