@@ -1,17 +1,17 @@
 //! Reductions prove themselves on scenarios nobody wrote: built-in scenarios
 //! with statements spliced in from other scenarios (sometimes with a peer,
 //! child or thread duplicated, sometimes mutated further), under a random
-//! policy preset, explored exhaustively without reductions and then with
-//! partial-order reduction, frame symmetry and both. Every mutant that binds
-//! and is exhausted within the budget must reach the same outcome set and
-//! verdict in all four runs, and none may break an invariant or make the
-//! model panic; with both reductions, two BFS workers must find what one
-//! finds (states, outcomes, the same shortest traces) and DFS the same states
-//! and outcomes as BFS. Seeded: `PINLAB_REDUCTION_FUZZ_ITERS` mutants
-//! (default 2000) from seed `PINLAB_REDUCTION_FUZZ_SEED`; a failure prints the
-//! seed, the policy and the mutant. (Run with 250,000 mutants from four seeds
-//! when it was written: no difference; it found one model panic, now in
-//! `tests/regressions.rs`.)
+//! policy or release preset, at fine or atomic granularity, explored
+//! exhaustively without reductions and then with partial-order reduction,
+//! frame symmetry and both. Every mutant that binds and is exhausted within the
+//! budget must reach the same outcome set and verdict in all four runs, and
+//! none may break an invariant or make the model panic; with both reductions,
+//! two BFS workers must find what one finds (states, outcomes, the same
+//! shortest traces) and DFS the same states and outcomes as BFS. Seeded:
+//! `PINLAB_REDUCTION_FUZZ_ITERS` mutants (default 2000) from seed
+//! `PINLAB_REDUCTION_FUZZ_SEED`; a failure prints the seed, the policy and the
+//! mutant. (Run with 310,000 mutants from five seeds when it was written: no
+//! difference; it found one model panic, now in `tests/regressions.rs`.)
 
 mod common;
 use common::mutate;
@@ -54,7 +54,11 @@ fn spliced_scenarios_have_the_same_outcomes_with_and_without_reductions() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0x7ed0_0000);
-    let presets = Policy::presets();
+    // Policy presets and kernel releases.
+    let presets: Vec<Policy> = Policy::presets()
+        .into_iter()
+        .chain(Policy::releases())
+        .collect();
     let (mut compared, mut reduced) = (0u64, 0u64);
     for i in 0..iters {
         let seed = first + i;
@@ -68,9 +72,14 @@ fn spliced_scenarios_have_the_same_outcomes_with_and_without_reductions() {
         if rng.below(4) == 0 {
             src = mutate::mutate(&mut rng, &src, &words);
         }
-        let Ok(scn) = load("mutant.scn", &src) else {
+        let Ok(mut scn) = load("mutant.scn", &src) else {
             continue;
         };
+        // Every fourth at atomic granularity (no sub-steps inside fork and
+        // GUP-fast).
+        if rng.below(4) == 0 {
+            scn.fine = false;
+        }
         let p = &presets[rng.below(presets.len())];
         let base = run_cell(&scn, p, &cfg(false, false));
         if !base.exhaustive {
@@ -82,8 +91,9 @@ fn spliced_scenarios_have_the_same_outcomes_with_and_without_reductions() {
         });
         let what = |por, sym| {
             format!(
-                "mutant {i} (seed {seed:#x}) / {} with por={por} symmetry={sym}:\n{src}",
-                p.name()
+                "mutant {i} (seed {seed:#x}) / {} fine={} with por={por} symmetry={sym}:\n{src}",
+                p.name(),
+                scn.fine
             )
         };
         let mut both = None;
