@@ -293,9 +293,21 @@ pub(crate) fn serve_cmd(
                 None => (200, ui.matrix()),
             }
         } else if url.starts_with("/cell") {
-            match ui.cell(&query(&url)) {
-                Ok(b) => (200, b),
-                Err(e) => (400, page("bad request", &format!("<p>{}</p>", esc(&e)))),
+            // A panic in a modelled kernel function is a model bug: the page
+            // says so and the server keeps serving.
+            let q = query(&url);
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ui.cell(&q))) {
+                Ok(Ok(b)) => (200, b),
+                Ok(Err(e)) => (400, page("bad request", &format!("<p>{}</p>", esc(&e)))),
+                Err(p) => {
+                    let msg = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    let body = format!("<p>MODEL BUG: a step panicked: {}</p>", esc(&msg));
+                    (500, page("model bug", &body))
+                }
             }
         } else {
             (
