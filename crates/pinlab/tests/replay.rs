@@ -200,6 +200,55 @@ fn threads_and_fatal_faults_replay_too() {
 }
 
 #[test]
+fn each_actor_binds_its_own_variables_and_the_kernel_answers_fixed_io_without_buffers() {
+    if !live() {
+        return;
+    }
+    // Was (found by replaying spliced scenarios): the executor shared one
+    // variable table between a process and its threads, so a thread's
+    // `buf = mmap(...)` rebound the process's `buf` (the model gives the
+    // thread its own copy, as docs/scenarios.md says); and a fixed read on a
+    // ring with no registered buffer was an executor error instead of the
+    // kernel's -EFAULT.
+    let _tmp_dir = common::TempDir::new("replay-vars");
+    let dir = _tmp_dir.0.clone();
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("vars.scn");
+    std::fs::write(
+        &f,
+        "scenario vars
+process parent {
+    buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+    memset(buf, 'P', 4K)
+    pthread_create(t)
+    wait(t)
+    fork(child)
+    ring = io_uring_setup(8)
+    read_fixed(ring, 0, 4K, 'F')
+}
+thread t of parent {
+    buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+}
+child child of parent {
+    load(buf, 4K)
+}
+",
+    )
+    .unwrap();
+    let (code, v, err) = pinlab(&[
+        "probe",
+        "--replay",
+        f.to_str().unwrap(),
+        "--max-traces",
+        "4",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["failed"], 0, "{v:#}");
+    assert!(v["passed"].as_u64().unwrap() >= 2, "{v:#}");
+}
+
+#[test]
 fn a_user_scenario_with_cloned_buffers_replays() {
     let scn = format!(
         "{}/tests/data/clone-buffers.scn",

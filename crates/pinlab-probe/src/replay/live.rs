@@ -72,7 +72,12 @@ enum Val {
 /// One executor's state (copied into a child by `fork`).
 struct Exec<'a> {
     scn: &'a Scenario,
-    vars: Vec<Option<Val>>,
+    /// Each actor's variables, by actor then slot: a thread gets a copy of
+    /// its process's at `pthread_create`, a child of its parent's at `fork`
+    /// (as the model's actors do), and each binds its own.
+    vars: Vec<Vec<Option<Val>>>,
+    /// The actor whose statement runs (whose variables arguments name).
+    cur: usize,
     /// Rings, with the buffer registered on each (start, length).
     rings: Vec<(Ring, Option<(u64, u64)>)>,
     files: Files,
@@ -81,10 +86,10 @@ struct Exec<'a> {
     /// pipe can (the model's pipes are unbounded).
     pipes: Vec<Vec<(RawFd, RawFd, usize)>>,
     /// Length of each mapping variable (copied into a child by `fork`).
-    lens: Vec<Option<u64>>,
+    lens: Vec<Vec<Option<u64>>>,
     /// A mapping variable whose range a later mapping of this process took
     /// over (the kernel reuses freed addresses; the model never does).
-    stale: Vec<bool>,
+    stale: Vec<Vec<bool>>,
 }
 
 /// Per-actor pipes: (command read, command write, reply read, reply write).
@@ -179,7 +184,7 @@ impl Exec<'_> {
     fn val(&self, a: Arg) -> Result<u64, ()> {
         match a {
             Arg::Const(c) => Ok(c),
-            Arg::Var(slot, off) => match self.vars[slot] {
+            Arg::Var(slot, off) => match self.vars[self.cur][slot] {
                 Some(Val::Int(v)) => Ok(v.wrapping_add(off)),
                 _ => Err(()),
             },
@@ -188,7 +193,7 @@ impl Exec<'_> {
 
     fn obj(&self, a: Arg) -> Option<Val> {
         match a {
-            Arg::Var(slot, _) => self.vars[slot],
+            Arg::Var(slot, _) => self.vars[self.cur][slot],
             Arg::Const(_) => None,
         }
     }
@@ -219,8 +224,10 @@ impl Exec<'_> {
     fn dma_in(&mut self, ring: usize, off: u64, len: u64, tag: char) -> Result<i32, String> {
         use std::os::fd::AsRawFd;
         let f = self.payload(tag, len)?;
-        let (base, _) = self.rings[ring].1.ok_or("no registered buffer")?;
-        let ptr = (base + off) as *mut u8;
+        // A ring without a registered buffer: the kernel answers (buffer index
+        // 0 does not exist: -EFAULT), as the model predicts.
+        let base = self.rings[ring].1.map_or(0, |(b, _)| b);
+        let ptr = base.wrapping_add(off) as *mut u8;
         self.rings[ring]
             .0
             .read_fixed(f.as_raw_fd(), ptr, len as usize, 0)
@@ -232,10 +239,8 @@ impl Exec<'_> {
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::FileExt;
         let f = self.scratch()?;
-        let Some((base, _)) = self.rings[ring].1 else {
-            return Ok(None);
-        };
-        let ptr = (base + off) as *const u8;
+        let base = self.rings[ring].1.map_or(0, |(b, _)| b);
+        let ptr = base.wrapping_add(off) as *const u8;
         let n = self.rings[ring]
             .0
             .write_fixed(f.as_raw_fd(), ptr, len as usize, 0)
@@ -252,10 +257,11 @@ impl Exec<'_> {
     /// Runs statement `pc` of actor `who` (this executor's own, or a peer's
     /// device access on an MR of ours). Returns the result and what to bind.
     fn run(&mut self, who: usize, pc: usize) -> Result<(Option<String>, Option<Val>), String> {
+        self.cur = who;
         let op = &self.scn.actors[who].body[pc];
         let call = op.call.clone();
         // An argument naming a failed call: the statement is skipped.
-        let failed = |e: &Self, a: Arg| matches!(a, Arg::Var(s, _) if matches!(e.vars[s], Some(Val::Failed)));
+        let failed = |e: &Self, a: Arg| matches!(a, Arg::Var(s, _) if matches!(e.vars[e.cur][s], Some(Val::Failed)));
         macro_rules! v {
             ($a:expr) => {
                 match self.val($a) {
@@ -513,7 +519,7 @@ impl Exec<'_> {
                 )
             }
             Call::RdmaWrite { mr, tag } => {
-                let r = match self.vars[mr.slot] {
+                let r = match self.vars[mr.actor][mr.slot] {
                     Some(Val::Mr(r)) => r,
                     _ => return Ok((Some("= IBV_WC_REM_ACCESS_ERR (no MR)".into()), None)),
                 };
@@ -531,7 +537,7 @@ impl Exec<'_> {
                 )
             }
             Call::RdmaRead { mr } => {
-                let r = match self.vars[mr.slot] {
+                let r = match self.vars[mr.actor][mr.slot] {
                     Some(Val::Mr(r)) => r,
                     _ => return Ok((Some("= IBV_WC_REM_ACCESS_ERR (no MR)".into()), None)),
                 };
@@ -716,27 +722,40 @@ impl Exec<'_> {
     /// Binds the statement's variable, if it has one and the step gave a value
     /// (a mapping's length too).
     fn bind(&mut self, who: usize, pc: usize, v: Option<Val>) {
+        self.cur = who;
         let op = &self.scn.actors[who].body[pc];
         if let (Some(slot), Some(x)) = (op.bind, v) {
-            self.vars[slot] = Some(x);
+            self.vars[who][slot] = Some(x);
             if let (Val::Int(a), Call::Mmap { len, .. } | Call::MmapFile { len, .. }) =
                 (x, &op.call)
             {
                 let l = self.val(*len).ok();
-                self.lens[slot] = l;
-                self.stale[slot] = false;
+                self.lens[who][slot] = l;
+                self.stale[who][slot] = false;
+                // Any variable (of this process's actors) naming a range the
+                // new mapping took over.
                 let end = a.saturating_add(l.unwrap_or(0));
-                for y in 0..self.vars.len() {
-                    if let (true, Some(Val::Int(b)), Some(m)) =
-                        (y != slot, self.vars[y], self.lens[y])
-                    {
-                        if b < end && a < b.saturating_add(m) {
-                            self.stale[y] = true;
+                for (q, vars) in self.vars.iter().enumerate() {
+                    for (y, var) in vars.iter().enumerate() {
+                        if let (true, Some(Val::Int(b)), Some(m)) =
+                            ((q, y) != (who, slot), *var, self.lens[q][y])
+                        {
+                            if b < end && a < b.saturating_add(m) {
+                                self.stale[q][y] = true;
+                            }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// Gives actor `to` (a thread being created, or a child being forked) a
+    /// copy of actor `from`'s variables.
+    fn inherit(&mut self, from: usize, to: usize) {
+        self.vars[to] = self.vars[from].clone();
+        self.lens[to] = self.lens[from].clone();
+        self.stale[to] = self.stale[from].clone();
     }
 
     /// What a load of each mapping variable's range reads now, through
@@ -747,13 +766,14 @@ impl Exec<'_> {
         let mem = std::fs::File::open("/proc/self/mem");
         let vmpin = sys::vm_pin_kb(sys::getpid()).map_or("?".to_string(), |k| k.to_string());
         let mut lines = vec![format!("{}: VmPin {vmpin} kB", self.scn.actors[me].name)];
-        for slot in 0..self.vars.len() {
-            let (Some(Val::Int(addr)), Some(len)) = (self.vars[slot], self.lens[slot]) else {
+        for slot in 0..self.vars[me].len() {
+            let (Some(Val::Int(addr)), Some(len)) = (self.vars[me][slot], self.lens[me][slot])
+            else {
                 continue;
             };
             let mut b = vec![0u8; len as usize];
             let desc = match &mem {
-                Ok(f) if !self.stale[slot] && f.read_exact_at(&mut b, addr).is_ok() => {
+                Ok(f) if !self.stale[me][slot] && f.read_exact_at(&mut b, addr).is_ok() => {
                     describe_pages(&b)
                 }
                 _ => "gone".into(),

@@ -15,7 +15,8 @@ pub type LiveRun = (Vec<Option<String>>, (u64, u64), Vec<String>);
 const RELEASE_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The executor loop of actor `me` (a process, a forked child, or a thread
-/// of one: threads share the executor state): never returns.
+/// of one: threads share the executor state — rings, files, pipes — but each
+/// actor binds its own variables): never returns.
 fn serve(exec: Arc<Mutex<Exec<'static>>>, mut me: usize, pipes: Arc<Vec<Pipes>>) -> ! {
     loop {
         let mut cmd = [0u8; 5];
@@ -45,6 +46,7 @@ fn serve(exec: Arc<Mutex<Exec<'static>>>, mut me: usize, pipes: Arc<Vec<Pipes>>)
                     // executor of `child` (other threads do not exist there).
                     let pid = unsafe { libc::fork() };
                     if pid == 0 {
+                        ex.inherit(who, child);
                         me = child;
                         continue;
                     }
@@ -59,6 +61,7 @@ fn serve(exec: Arc<Mutex<Exec<'static>>>, mut me: usize, pipes: Arc<Vec<Pipes>>)
                     continue;
                 }
                 Call::PthreadCreate { thread } => {
+                    ex.inherit(who, thread);
                     let (e2, p2) = (exec.clone(), pipes.clone());
                     drop(ex);
                     std::thread::spawn(move || serve(e2, thread, p2));
@@ -205,11 +208,12 @@ pub fn run(
             let scn: &'static Scenario = Box::leak(Box::new(scn.clone()));
             let exec = Exec {
                 scn,
-                vars: vec![None; scn.vars.len()],
+                vars: vec![vec![None; scn.vars.len()]; scn.actors.len()],
+                cur: i,
                 rings: Vec::new(),
                 files: files.clone(),
-                lens: vec![None; scn.vars.len()],
-                stale: vec![false; scn.vars.len()],
+                lens: vec![vec![None; scn.vars.len()]; scn.actors.len()],
+                stale: vec![vec![false; scn.vars.len()]; scn.actors.len()],
                 pipes: Vec::new(),
             };
             serve(Arc::new(Mutex::new(exec)), i, Arc::new(pipes.clone()));
