@@ -102,10 +102,7 @@ impl Machine {
         let pmm = self.mm(parent).ok_or(Errno::EINVAL)?.clone();
         self.ghost.forks += 1;
         let child = self.procs.len() as Pid;
-        let mut cmm = Mm {
-            mmap_next: pmm.mmap_next,
-            ..Mm::default()
-        };
+        let mut cmm = Mm { ..Mm::default() };
         let mut copy = Vec::new();
         for v in pmm.vmas.values() {
             if v.flags & VM_DONTCOPY != 0 {

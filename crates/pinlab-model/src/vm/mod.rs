@@ -202,8 +202,6 @@ pub struct Mm {
     pub has_pinned: bool,
     /// `mm->pinned_vm` in pages (VmPin), as io_uring and RDMA charge it.
     pub pinned_vm: u64,
-    /// Next address for `get_unmapped_area` (bottom-up; `[model assumption]`).
-    pub mmap_next: u64,
     /// Swap entries by page number: the content of private anonymous pages that
     /// were swapped out ([`swap`]); such a page number has no PTE or PMD.
     pub swapped: BTreeMap<u64, crate::ghost::Ver>,
@@ -242,7 +240,45 @@ impl Mapping {
     }
 }
 
+/// `mm->mmap_base` in pages: the top of the area `mmap(NULL, ...)` fills
+/// downwards. `[model assumption]`: fixed (no ASLR), chosen so that a
+/// process's first 4 KiB mapping lands at `0x7f0000000000`.
+pub const MMAP_BASE_VPN: u64 = 0x7f00_0000_1000 / PAGE_SIZE;
+
+/// `mmap_min_addr` (64 KiB, the x86-64 default) in pages: nothing is placed below.
+pub const MMAP_MIN_VPN: u64 = 0x10000 / PAGE_SIZE;
+
 impl Mm {
+    /// `get_unmapped_area` for `mmap(NULL, ...)` and a moving `mremap`:
+    /// `arch_get_unmapped_area_topdown` → `vm_unmapped_area` with
+    /// `VM_UNMAPPED_AREA_TOPDOWN` (mm/mmap.c, v6.12): the *highest* free gap
+    /// below `mmap_base` that fits `npages` (start aligned down to `align`
+    /// pages), so a range just unmapped is handed out again, as the kernel
+    /// does. `[model assumption]`: the model does not merge neighbouring VMAs,
+    /// so it keeps one free page between a new VMA and its neighbours (the
+    /// kernel places it adjacent and merges); a freed range between two VMAs
+    /// is still reused at the same address. Returns the start page.
+    pub fn get_unmapped_area(&self, npages: u64, align: u64) -> Option<u64> {
+        let align = align.max(1);
+        // The highest aligned start in [lo, hi) with room for npages.
+        let fit = |lo: u64, hi: u64| -> Option<u64> {
+            let s = hi.checked_sub(npages)? / align * align;
+            (s >= lo && s.checked_add(npages)? <= hi).then_some(s)
+        };
+        let mut ceil = MMAP_BASE_VPN;
+        for v in self.vmas.values().rev() {
+            // Each VMA keeps one free page on either side.
+            if v.start.saturating_sub(1) >= ceil {
+                continue;
+            }
+            if let Some(s) = fit((v.end + 1).max(MMAP_MIN_VPN), ceil) {
+                return Some(s);
+            }
+            ceil = ceil.min(v.start.saturating_sub(1));
+        }
+        fit(MMAP_MIN_VPN, ceil)
+    }
+
     /// `find_vma` restricted to a VMA containing `vpn` (`vma_lookup`).
     pub fn vma_lookup(&self, vpn: u64) -> Option<&Vma> {
         self.vmas
@@ -306,12 +342,13 @@ impl Machine {
             return Err(Errno::EINVAL);
         }
         self.munmap(pid, addr, len)?;
-        let mm = self.mm_mut(pid).ok_or(Errno::EFAULT)?;
-        let saved = mm.mmap_next;
-        mm.mmap_next = addr / PAGE_SIZE;
-        let r = self.mmap_anon(pid, len, prot, (flags & !MAP_FIXED) | MAP_ANONYMOUS);
-        let mm = self.mm_mut(pid).expect("mm");
-        mm.mmap_next = mm.mmap_next.max(saved);
+        let r = self.mmap_anon_at(
+            pid,
+            len,
+            prot,
+            (flags & !MAP_FIXED) | MAP_ANONYMOUS,
+            Some(addr / PAGE_SIZE),
+        );
         match r {
             Ok(a) if a == addr => Ok(a),
             Ok(_) => Err(Errno::EINVAL),
@@ -323,6 +360,20 @@ impl Machine {
     /// the shared kind gets a shmem object as `shmem_zero_setup` does). Mappings of
     /// at least 2 MiB are PMD-aligned (`thp_get_unmapped_area`, v6.7+).
     pub fn mmap_anon(&mut self, pid: Pid, len: u64, prot: u64, flags: u64) -> KResult<u64> {
+        self.mm_or_efault(pid)?;
+        self.mmap_anon_at(pid, len, prot, flags, None)
+    }
+
+    /// [`Machine::mmap_anon`] at start page `at` (MAP_FIXED, the range already
+    /// unmapped), or where [`Mm::get_unmapped_area`] puts it.
+    fn mmap_anon_at(
+        &mut self,
+        pid: Pid,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        at: Option<u64>,
+    ) -> KResult<u64> {
         self.mm_or_efault(pid)?;
         if len == 0 || flags & MAP_ANONYMOUS == 0 {
             return Err(Errno::EINVAL);
@@ -343,13 +394,14 @@ impl Machine {
                 pos: 0,
                 holders: [pid].into_iter().collect(),
             });
-            let r = self.mmap_file(
+            let r = self.mmap_file_at(
                 pid,
                 size,
                 prot,
                 flags & !(MAP_ANONYMOUS | MAP_HUGETLB),
                 file,
                 0,
+                at,
             );
             self.fs.files[file].holders.clear();
             return r;
@@ -374,15 +426,15 @@ impl Machine {
             Backing::Anon
         };
         let mm = self.mm_mut(pid).ok_or(Errno::EFAULT)?;
-        if mm.mmap_next == 0 {
-            mm.mmap_next = 0x7f00_0000_0000 / PAGE_SIZE;
-        }
-        let mut start = mm.mmap_next;
-        if npages >= HPAGE_PMD_NR {
-            start = start.div_ceil(HPAGE_PMD_NR) * HPAGE_PMD_NR;
-        }
-        // Leave a one-page gap so that neighbouring VMAs stay distinct.
-        mm.mmap_next = start + npages + 1;
+        let align = if npages >= HPAGE_PMD_NR {
+            HPAGE_PMD_NR
+        } else {
+            1
+        };
+        let start = match at {
+            Some(a) => a,
+            None => mm.get_unmapped_area(npages, align).ok_or(Errno::ENOMEM)?,
+        };
         mm.vmas.insert(
             start,
             Vma {
@@ -412,9 +464,25 @@ impl Machine {
         file: usize,
         off: u64,
     ) -> KResult<u64> {
+        self.mmap_file_at(pid, len, prot, flags, file, off, None)
+    }
+
+    /// [`Machine::mmap_file`] at start page `at`, or where
+    /// [`Mm::get_unmapped_area`] puts it.
+    #[allow(clippy::too_many_arguments)]
+    fn mmap_file_at(
+        &mut self,
+        pid: Pid,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        file: usize,
+        off: u64,
+        at: Option<u64>,
+    ) -> KResult<u64> {
         let ino = self.file(pid, file)?.ino;
         if self.fs.inodes[ino as usize].name == crate::fs::DEV_ZERO {
-            return self.mmap_anon(pid, len, prot, flags | MAP_ANONYMOUS);
+            return self.mmap_anon_at(pid, len, prot, flags | MAP_ANONYMOUS, at);
         }
         if len == 0 || off % PAGE_SIZE != 0 {
             return Err(Errno::EINVAL);
@@ -455,14 +523,15 @@ impl Machine {
             vflags |= VM_HUGETLB;
         }
         let mm = self.mm_mut(pid).ok_or(Errno::EFAULT)?;
-        if mm.mmap_next == 0 {
-            mm.mmap_next = 0x7f00_0000_0000 / PAGE_SIZE;
-        }
-        let mut start = mm.mmap_next;
-        if hugetlb || npages >= HPAGE_PMD_NR {
-            start = start.div_ceil(HPAGE_PMD_NR) * HPAGE_PMD_NR;
-        }
-        mm.mmap_next = start + npages + 1;
+        let align = if hugetlb || npages >= HPAGE_PMD_NR {
+            HPAGE_PMD_NR
+        } else {
+            1
+        };
+        let start = match at {
+            Some(a) => a,
+            None => mm.get_unmapped_area(npages, align).ok_or(Errno::ENOMEM)?,
+        };
         mm.vmas.insert(
             start,
             Vma {

@@ -126,7 +126,6 @@ impl Machine {
             if self.vma_expandable(pid, &vma, delta) {
                 let mm = self.mm_mut(pid).expect("mm");
                 mm.vmas.get_mut(&vma.start).expect("vma").end += delta;
-                mm.mmap_next = mm.mmap_next.max(vma.end + delta + 1);
                 return Ok(addr);
             }
         }
@@ -165,8 +164,6 @@ impl Machine {
         }
         let vma = self.vma_to_resize(pid, addr, old_len)?;
         let to = if flags & MREMAP_FIXED != 0 {
-            let mm = self.mm_mut(pid).expect("mm");
-            mm.mmap_next = mm.mmap_next.max((new_addr + new_len) / PAGE_SIZE + 1);
             new_addr
         } else {
             self.mremap_unmapped_area(pid, &vma, new_len)?
@@ -195,7 +192,10 @@ impl Machine {
     }
 
     /// `vma_expandable` (mm/mremap.c, v6.14): nothing mapped in the `delta`
-    /// pages after the VMA, and they stay below `TASK_SIZE`.
+    /// pages after the VMA, and they stay below `TASK_SIZE`. The model keeps
+    /// the one free page it leaves between VMAs ([`crate::vm::Mm::get_unmapped_area`]):
+    /// a VMA placed right above is in the way however small the growth, as
+    /// the kernel's adjacent one is.
     fn vma_expandable(&self, pid: Pid, vma: &Vma, delta: u64) -> bool {
         let end = vma.end + delta;
         end.checked_mul(PAGE_SIZE).is_some_and(|e| e <= TASK_SIZE)
@@ -203,30 +203,25 @@ impl Machine {
                 .mm(pid)
                 .expect("mm")
                 .vmas
-                .range(..end)
+                .range(..=end)
                 .any(|(_, v)| v.end > vma.end && v.start != vma.start)
     }
 
     /// `get_unmapped_area` for a moved mapping of `len` bytes: placed as `mmap`
-    /// places one (bottom-up, PMD-aligned for a hugetlb VMA or 2 MiB and more);
-    /// -ENOMEM when it does not fit below `TASK_SIZE`.
+    /// places one ([`crate::vm::Mm::get_unmapped_area`], PMD-aligned for a
+    /// hugetlb VMA or 2 MiB and more); -ENOMEM when no gap fits.
     fn mremap_unmapped_area(&mut self, pid: Pid, vma: &Vma, len: u64) -> KResult<u64> {
         if len > TASK_SIZE {
             return Err(Errno::ENOMEM);
         }
         let npages = len / PAGE_SIZE;
-        let mm = self.mm_mut(pid).expect("mm");
-        if mm.mmap_next == 0 {
-            mm.mmap_next = 0x7f00_0000_0000 / PAGE_SIZE;
-        }
-        let mut start = mm.mmap_next;
-        if vma.has(VM_HUGETLB) || npages >= HPAGE_PMD_NR {
-            start = start.div_ceil(HPAGE_PMD_NR) * HPAGE_PMD_NR;
-        }
-        if (start + npages) * PAGE_SIZE > TASK_SIZE {
-            return Err(Errno::ENOMEM);
-        }
-        mm.mmap_next = start + npages + 1;
+        let align = if vma.has(VM_HUGETLB) || npages >= HPAGE_PMD_NR {
+            HPAGE_PMD_NR
+        } else {
+            1
+        };
+        let mm = self.mm(pid).expect("mm");
+        let start = mm.get_unmapped_area(npages, align).ok_or(Errno::ENOMEM)?;
         Ok(start * PAGE_SIZE)
     }
 

@@ -87,9 +87,6 @@ struct Exec<'a> {
     pipes: Vec<Vec<(RawFd, RawFd, usize)>>,
     /// Length of each mapping variable (copied into a child by `fork`).
     lens: Vec<Vec<Option<u64>>>,
-    /// A mapping variable whose range a later mapping of this process took
-    /// over (the kernel reuses freed addresses; the model never does).
-    stale: Vec<Vec<bool>>,
 }
 
 /// Per-actor pipes: (command read, command write, reply read, reply write).
@@ -326,7 +323,7 @@ impl Exec<'_> {
                 }
                 (Some(format!("= {}", describe_pages(&b))), None)
             }
-            Call::IoUringSetup => match Ring::new() {
+            Call::IoUringSetup => match self.new_ring() {
                 Ok(r) => {
                     self.rings.push((r, None));
                     (
@@ -421,7 +418,9 @@ impl Exec<'_> {
                 let (a, l) = (v!(addr), v!(len));
                 let start = a / PAGE as u64 * PAGE as u64;
                 let end = (a + l).div_ceil(PAGE as u64) * PAGE as u64;
-                let mut ring = Ring::new().map_err(|e| format!("io_uring unavailable: {e}"))?;
+                let mut ring = self
+                    .new_ring()
+                    .map_err(|e| format!("io_uring unavailable: {e}"))?;
                 match ring.register(start as *mut u8, (end - start) as usize) {
                     Ok(()) => {
                         self.rings.push((ring, Some((start, end - start))));
@@ -726,28 +725,56 @@ impl Exec<'_> {
         let op = &self.scn.actors[who].body[pc];
         if let (Some(slot), Some(x)) = (op.bind, v) {
             self.vars[who][slot] = Some(x);
-            if let (Val::Int(a), Call::Mmap { len, .. } | Call::MmapFile { len, .. }) =
+            if let (Val::Int(_), Call::Mmap { len, .. } | Call::MmapFile { len, .. }) =
                 (x, &op.call)
             {
-                let l = self.val(*len).ok();
-                self.lens[who][slot] = l;
-                self.stale[who][slot] = false;
-                // Any variable (of this process's actors) naming a range the
-                // new mapping took over.
-                let end = a.saturating_add(l.unwrap_or(0));
-                for (q, vars) in self.vars.iter().enumerate() {
-                    for (y, var) in vars.iter().enumerate() {
-                        if let (true, Some(Val::Int(b)), Some(m)) =
-                            ((q, y) != (who, slot), *var, self.lens[q][y])
-                        {
-                            if b < end && a < b.saturating_add(m) {
-                                self.stale[q][y] = true;
-                            }
-                        }
+                self.lens[who][slot] = self.val(*len).ok();
+            }
+        }
+    }
+
+    /// A new io_uring instance whose ring memory (mapped by `io_uring_setup`'s
+    /// caller, here the executor) cannot land on an address a scenario
+    /// variable names: the kernel hands out the highest free gap, which may be
+    /// a range the scenario unmapped (or a child did not inherit) and will
+    /// map again — the model's own mappings are the scenario's alone. Each
+    /// such free range is held by a `PROT_NONE` placeholder
+    /// (`MAP_FIXED_NOREPLACE`, which fails on anything mapped) while the ring
+    /// is set up.
+    fn new_ring(&self) -> std::io::Result<Ring> {
+        let mut held = Vec::new();
+        for (vars, lens) in self.vars.iter().zip(&self.lens) {
+            for (v, l) in vars.iter().zip(lens) {
+                if let (Some(Val::Int(a)), Some(l)) = (*v, *l) {
+                    // SAFETY: maps only where nothing is mapped
+                    // (MAP_FIXED_NOREPLACE), unmapped again below.
+                    let p = unsafe {
+                        libc::mmap(
+                            a as *mut _,
+                            l as usize,
+                            libc::PROT_NONE,
+                            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                            -1,
+                            0,
+                        )
+                    };
+                    if p as u64 == a {
+                        held.push((a, l));
+                    } else if p != libc::MAP_FAILED {
+                        // An old kernel without MAP_FIXED_NOREPLACE placed
+                        // it elsewhere: give it back.
+                        // SAFETY: unmapping what this call just mapped.
+                        unsafe { libc::munmap(p, l as usize) };
                     }
                 }
             }
         }
+        let r = Ring::new();
+        for (a, l) in held {
+            // SAFETY: unmapping the placeholders mapped above.
+            unsafe { libc::munmap(a as *mut _, l as usize) };
+        }
+        r
     }
 
     /// Gives actor `to` (a thread being created, or a child being forked) a
@@ -755,7 +782,6 @@ impl Exec<'_> {
     fn inherit(&mut self, from: usize, to: usize) {
         self.vars[to] = self.vars[from].clone();
         self.lens[to] = self.lens[from].clone();
-        self.stale[to] = self.stale[from].clone();
     }
 
     /// What a load of each mapping variable's range reads now, through
@@ -773,9 +799,7 @@ impl Exec<'_> {
             };
             let mut b = vec![0u8; len as usize];
             let desc = match &mem {
-                Ok(f) if !self.stale[me][slot] && f.read_exact_at(&mut b, addr).is_ok() => {
-                    describe_pages(&b)
-                }
+                Ok(f) if f.read_exact_at(&mut b, addr).is_ok() => describe_pages(&b),
                 _ => "gone".into(),
             };
             lines.push(format!(

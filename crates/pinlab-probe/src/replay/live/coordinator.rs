@@ -213,7 +213,6 @@ pub fn run(
                 rings: Vec::new(),
                 files: files.clone(),
                 lens: vec![vec![None; scn.vars.len()]; scn.actors.len()],
-                stale: vec![vec![false; scn.vars.len()]; scn.actors.len()],
                 pipes: Vec::new(),
             };
             serve(Arc::new(Mutex::new(exec)), i, Arc::new(pipes.clone()));
