@@ -36,6 +36,10 @@ const DEVICE: u8 = 2;
 const VIEW: u8 = 3;
 const QUIT: u8 = 0xff;
 
+/// How an executor's error reply starts when the step cannot be replayed
+/// faithfully: the trace is skipped with the rest of the message.
+const UNFAITHFUL: &str = "unfaithful: ";
+
 /// Where a trace's files live: scenario paths map to `root/<path>`, and
 /// `/dev/shm/<name>` to `shm/<name>` (fresh directories per trace).
 #[derive(Debug, Clone)]
@@ -251,12 +255,59 @@ impl Exec<'_> {
         Ok(Some(b))
     }
 
+    /// Why the user memory `call` hands the kernel cannot be replayed
+    /// faithfully, if so: a range reaching beyond the mapping its variable
+    /// names, or a constant address. The model's address space holds the
+    /// scenario's mappings alone (with a free page between two); the
+    /// executor's holds its own code, heap and rings too, which such a range
+    /// could reach — with a different result, and a store or an munmap there
+    /// would wreck the executor.
+    fn outside_mappings(&self, call: &Call) -> Option<String> {
+        let (addr, len) = match *call {
+            Call::Munmap { addr, len }
+            | Call::Mprotect { addr, len, .. }
+            | Call::Madvise { addr, len, .. }
+            | Call::Memset { addr, len, .. }
+            | Call::Load { addr, len }
+            | Call::RegisterBuffers { addr, len, .. }
+            | Call::RegMr { addr, len, .. }
+            | Call::Vmsplice { addr, len, .. } => (addr, len),
+            Call::FileRead {
+                buf: Some(addr),
+                len,
+                ..
+            } => (addr, len),
+            _ => return None,
+        };
+        let n = self.val(len).ok()?;
+        match addr {
+            Arg::Const(0) => None,
+            Arg::Const(a) => Some(format!(
+                "a constant address ({a:#x}): the model's and the kernel's layouts differ"
+            )),
+            Arg::Var(slot, off) => {
+                let l = self.lens[self.cur][slot]?;
+                (off.checked_add(n).is_none_or(|end| end > l)).then(|| {
+                    format!(
+                        "`{}` + {off:#x}, {n:#x} bytes, reaches beyond the {l:#x}-byte mapping it names (the executor's own memory may be mapped there)",
+                        self.scn.vars[slot]
+                    )
+                })
+            }
+        }
+    }
+
     /// Runs statement `pc` of actor `who` (this executor's own, or a peer's
-    /// device access on an MR of ours). Returns the result and what to bind.
+    /// device access on an MR of ours). Returns the result and what to bind;
+    /// `Err` starting with [`UNFAITHFUL`] when the step cannot be replayed
+    /// faithfully ([`Exec::outside_mappings`]).
     fn run(&mut self, who: usize, pc: usize) -> Result<(Option<String>, Option<Val>), String> {
         self.cur = who;
         let op = &self.scn.actors[who].body[pc];
         let call = op.call.clone();
+        if let Some(why) = self.outside_mappings(&call) {
+            return Err(format!("{UNFAITHFUL}{why}"));
+        }
         // An argument naming a failed call: the statement is skipped.
         let failed = |e: &Self, a: Arg| matches!(a, Arg::Var(s, _) if matches!(e.vars[e.cur][s], Some(Val::Failed)));
         macro_rules! v {

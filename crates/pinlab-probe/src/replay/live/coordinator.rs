@@ -222,6 +222,9 @@ pub fn run(
     // Executors running: the processes, and children once forked.
     let mut started: Vec<bool> = scn.actors.iter().map(|a| a.kind == Kind::Process).collect();
     let mut results = Vec::new();
+    // Why the trace cannot be replayed faithfully, found mid-way: the run
+    // stops, cleans up as usual and is skipped with this reason.
+    let mut unfaithful: Option<String> = None;
     for a in trace {
         let i = a.actor as usize;
         let pc = pred[results.len()].pc;
@@ -264,7 +267,8 @@ pub fn run(
             (Kind::Kthread, Call::Writeback | Call::Sync) => {
                 // The pass has no return value; its effect shows in later steps.
                 if !syncfs(&files.root) {
-                    return Err("syncfs of the private filesystem failed".into());
+                    unfaithful = Some("syncfs of the private filesystem failed".into());
+                    break;
                 }
                 results.push(None);
                 continue;
@@ -272,6 +276,17 @@ pub fn run(
             (Kind::Peer, Call::RdmaWrite { mr, .. } | Call::RdmaRead { mr }) => (mr.actor, DEVICE),
             _ => (i, RUN),
         };
+        let predicted = pred[results.len()].result.as_deref().unwrap_or("");
+        if !alive[target] && kind == DEVICE && predicted.starts_with("= IBV_WC_SUCCESS") {
+            // The model's MR outlives the process that registered it (a child
+            // inherited the verbs context); the emulating io_uring ring died
+            // with that process.
+            unfaithful = Some(format!(
+                "step {}: the MR outlives the process that registered it, and the io_uring ring standing in for it died with that process",
+                results.len() + 1
+            ));
+            break;
+        }
         if !alive[target] {
             results.push(Some(match kind {
                 DEVICE => "= IBV_WC_REM_ACCESS_ERR".to_string(),
@@ -284,6 +299,13 @@ pub fn run(
         cmd.extend_from_slice(&(pc as u16).to_le_bytes());
         write_all(pipes[target].cmd_w, &cmd);
         match read_reply(pipes[target].rep_r) {
+            Some(Some(r)) if r.starts_with(&format!("(executor error: {UNFAITHFUL}")) => {
+                let why = r
+                    .trim_start_matches(&format!("(executor error: {UNFAITHFUL}"))
+                    .trim_end_matches(')');
+                unfaithful = Some(format!("step {}: {why}", results.len() + 1));
+                break;
+            }
             Some(r) => {
                 if matches!(call, Call::Exit) {
                     alive[target] = false;
@@ -360,6 +382,9 @@ pub fn run(
     unsafe { while libc::waitpid(-1, std::ptr::null_mut(), 0) > 0 {} };
     if let Ok((a, _)) = sys::pin_counters() {
         sys::wait_balanced(a);
+    }
+    if let Some(why) = unfaithful {
+        return Err(why);
     }
     Ok((results, (a1 - a0, r1 - r0), view))
 }
