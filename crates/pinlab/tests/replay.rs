@@ -249,6 +249,34 @@ child child of parent {
 }
 
 #[test]
+fn memory_beyond_a_variables_mapping_is_skipped_not_touched() {
+    if !live() {
+        return;
+    }
+    // The model's address space holds the scenario's mappings alone; the
+    // executor's its own memory too, which a store past `buf`'s 4 KiB could
+    // reach (and wreck): such a trace is skipped with the reason.
+    let _tmp_dir = common::TempDir::new("replay-beyond");
+    let dir = _tmp_dir.0.clone();
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("beyond.scn");
+    std::fs::write(
+        &f,
+        "scenario beyond\nprocess p {\n    buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n    memset(buf + 8K, 'X', 4K)\n}\n",
+    )
+    .unwrap();
+    let (code, v, err) = pinlab(&["probe", "--replay", f.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 3, "{err}");
+    let s = v["traces"][0]["verdict"].as_str().unwrap();
+    assert!(
+        s.starts_with(
+            "SKIP(step 2: `buf` + 0x2000, 0x1000 bytes, reaches beyond the 0x1000-byte mapping"
+        ),
+        "{s}"
+    );
+}
+
+#[test]
 fn a_user_scenario_with_cloned_buffers_replays() {
     let scn = format!(
         "{}/tests/data/clone-buffers.scn",
