@@ -398,3 +398,76 @@ fn a_model_bug_is_shown_with_its_trace() {
     assert_eq!(t.steps.len(), 4);
     assert_eq!(t.explanation, ["refcount < pincount"]);
 }
+
+/// The results of the steps of the one trace reaching `outcome`.
+fn step_results(text: &str, policy: &str, outcome: pinlab_model::Outcome) -> Vec<String> {
+    let scn = load("regression.scn", text).unwrap();
+    let p = Policy::parse(policy).unwrap();
+    let run = run_cell(&scn, &p, &Config::default());
+    assert!(run.model_bugs.is_empty(), "{:?}", run.model_bugs);
+    let t = pinlab_scenario::timeline(&scn, &p, outcome, &run.outcomes[&outcome]);
+    t.steps
+        .iter()
+        .map(|s| format!("{} {}", s.action, s.result.clone().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn a_read_into_an_unmapped_buffer_fails_efault_without_a_signal() {
+    // Was (found by replaying spliced scenarios on the kernel): a buffered
+    // pread into an unmapped buffer killed the process (SIGSEGV); the kernel's
+    // copy_to_user fails, read(2) returns -EFAULT and the process goes on.
+    let r = step_results(
+        r#"scenario efault-pread
+process p {
+    fd = open("data", O_RDWR|O_CREAT)
+    pwrite(fd, 'A', 4K, 0)
+    buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+    munmap(buf, 4K)
+    pread(fd, buf, 4K, 0)
+    pwrite(fd, 'B', 4K, 0)
+    pread(fd, 4K, 0)
+}
+"#,
+        "v6.18",
+        pinlab_model::Outcome::Err(pinlab_model::Errno::EFAULT),
+    );
+    assert_eq!(r.len(), 7, "{r:#?}");
+    assert!(r[4].ends_with("= -EFAULT"), "{}", r[4]);
+    assert!(r[6].ends_with("= 'B'"), "{}", r[6]);
+}
+
+#[test]
+fn a_direct_read_past_eof_zero_fills_the_rest_of_the_buffer() {
+    // iomap_dio_hole_iter (ext4, checked on Linux 6.18): an O_DIRECT read
+    // returns the bytes below EOF but zeroes the rest of the user buffer, and
+    // fails -EFAULT if that reaches unmapped memory.
+    let r = step_results(
+        r#"scenario dio-eof
+process app {
+    src = open("src", O_RDWR|O_CREAT)
+    pwrite(src, 'S', 4K, 0)
+    fsync(src)
+    buf = mmap(NULL, 12K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+    memset(buf, 'B', 12K)
+    dsrc = open("src", O_RDONLY|O_DIRECT)
+    pread(dsrc, buf, 8K, 0)
+    load(buf, 12K)
+    memset(buf, 'C', 12K)
+    munmap(buf + 8K, 4K)
+    pread(dsrc, buf, 12K, 0)
+    load(buf, 8K)
+}
+"#,
+        "v6.18",
+        pinlab_model::Outcome::Err(pinlab_model::Errno::EFAULT),
+    );
+    let loads: Vec<&String> = r.iter().filter(|s| s.starts_with("load")).collect();
+    assert!(loads[0].ends_with("= 'S' 0 'B'"), "{r:#?}");
+    assert!(
+        r.iter()
+            .any(|s| s.starts_with("pread(dsrc, buf, 12288, 0) = -EFAULT")),
+        "{r:#?}"
+    );
+    assert!(loads[1].ends_with("= 'S' 0"), "{r:#?}");
+}

@@ -277,6 +277,26 @@ fn memory_beyond_a_variables_mapping_is_skipped_not_touched() {
 }
 
 #[test]
+fn copies_to_user_memory_fail_and_zero_fill_as_the_kernel_does() {
+    if !live() {
+        return;
+    }
+    // Found by replaying spliced scenarios: read(2) into an unmapped buffer
+    // is -EFAULT without a signal, and an O_DIRECT read past EOF zero-fills
+    // the rest of the buffer (-EFAULT where it is unmapped).
+    for name in ["read-into-unmapped", "dio-read-past-eof"] {
+        let scn = format!("{}/tests/data/{name}.scn", env!("CARGO_MANIFEST_DIR"));
+        let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);
+        assert_eq!(code, 0, "{name}: {err}");
+        assert_eq!(
+            (&v["passed"], &v["failed"]),
+            (&1.into(), &0.into()),
+            "{v:#}"
+        );
+    }
+}
+
+#[test]
 fn a_user_scenario_with_cloned_buffers_replays() {
     let scn = format!(
         "{}/tests/data/clone-buffers.scn",

@@ -21,6 +21,7 @@ use crate::gup::GupApi;
 use crate::machine::{Machine, Pid};
 use crate::notifier::Access;
 use crate::policy::Policy;
+use crate::vm::PAGE_SIZE;
 
 /// What one step of a mirrored device access did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,9 +102,15 @@ impl Machine {
         }
     }
 
-    /// One step of a direct-I/O read of `tags` into `pid`'s buffer at `buf`:
+    /// One step of a direct-I/O read of `tags` into `pid`'s buffer at `buf`,
+    /// followed by `past_eof` pages of the request beyond end of file:
     /// phase 0 pins (`pin_user_pages_fast(FOLL_WRITE)`, the handle goes to
-    /// `held`), phase 1 DMAs, phase 2 unpins dirty and clears `held`.
+    /// `held`) and zero-fills the pages past EOF (`iomap_dio_hole_iter`,
+    /// fs/iomap/direct-io.c, v6.12: the read returns only the bytes below EOF
+    /// but zeroes the rest of the buffer), phase 1 DMAs, phase 2 unpins dirty
+    /// and clears `held`. If the zero-fill faults (no signal), the read fails
+    /// `-EFAULT` once the data's bio is done: `[model assumption]` the DMA
+    /// and the unpin then happen in the same step.
     #[allow(clippy::too_many_arguments)]
     pub fn dio_read_step(
         &mut self,
@@ -111,6 +118,7 @@ impl Machine {
         pid: Pid,
         buf: u64,
         tags: &[char],
+        past_eof: u64,
         wid: WriteId,
         phase: u8,
         held: &mut Option<usize>,
@@ -126,6 +134,16 @@ impl Machine {
                     tags.len() as u64,
                     FOLL_WRITE,
                 )?;
+                // A read starting at or past EOF returns 0 and touches nothing.
+                let tail = (buf / PAGE_SIZE + tags.len() as u64) * PAGE_SIZE;
+                if !tags.is_empty()
+                    && past_eof > 0
+                    && !self.zero_user_pages(policy, pid, tail, past_eof)
+                {
+                    self.dma_write_handle(h, wid, tags)?;
+                    self.gup_release(policy, h, true)?;
+                    return Err(crate::Errno::EFAULT);
+                }
                 *held = Some(h);
                 Ok(DioStep::Pinned(n as u64))
             }

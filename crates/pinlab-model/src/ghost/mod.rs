@@ -317,6 +317,51 @@ impl Machine {
         Ok(())
     }
 
+    /// The kernel copying `tags` (one per page) to `pid`'s memory at `addr`
+    /// (`copy_to_user` / `copy_page_to_iter`, as `filemap_read` does, v6.12):
+    /// page by page, faulting pages in; a fault ends the copy without a
+    /// signal. Returns the pages copied (the syscall returns that many bytes,
+    /// or `-EFAULT` when none).
+    pub fn copy_to_user_tags(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        addr: u64,
+        tags: &[char],
+        wid: WriteId,
+    ) -> usize {
+        let first = addr / PAGE_SIZE;
+        for (i, &tag) in tags.iter().enumerate() {
+            let vpn = first + i as u64;
+            let Ok(page) = self.user_access(policy, pid, vpn, true) else {
+                return i;
+            };
+            let t = self.target_of(pid, vpn).expect("mapped");
+            self.write_page_version(Some(page), t, wid, i as u64, tag, WritePath::Cpu);
+        }
+        tags.len()
+    }
+
+    /// `iov_iter_zero` of `pages` pages of `pid`'s memory from `addr` (the
+    /// kernel zero-filling a user buffer, e.g. `iomap_dio_hole_iter`): page by
+    /// page, faulting pages in; returns whether every page was zeroed (a fault
+    /// ends it, without a signal).
+    pub fn zero_user_pages(&mut self, policy: &Policy, pid: Pid, addr: u64, pages: u64) -> bool {
+        let first = addr / PAGE_SIZE;
+        for vpn in first..first + pages {
+            let Ok(page) = self.user_access(policy, pid, vpn, true) else {
+                return false;
+            };
+            if page != ZERO_PFN {
+                self.set_page_data(page, 0);
+            }
+            // Zeroes are now what the owner should see there.
+            let t = self.target_of(pid, vpn).expect("mapped");
+            self.ghost.last_write.insert(t, 0);
+        }
+        true
+    }
+
     /// A CPU load by `pid` of `[addr, addr+len)`; returns what it read.
     pub fn cpu_load(
         &mut self,

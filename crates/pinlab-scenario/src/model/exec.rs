@@ -314,8 +314,24 @@ impl Bound<'_> {
                         {
                             notes.extend(m.kiocb_write_and_wait(policy, of.ino, first, last));
                         }
-                        let st =
-                            m.dio_read_step(policy, pid, v(b)?, &tags, wid('?'), phase, &mut held)?;
+                        // iomap (ext4): past EOF the request is a hole that
+                        // `iomap_dio_hole_iter` zero-fills in the user buffer.
+                        let past_eof = match m.fs.inodes[of.ino as usize].kind {
+                            pinlab_model::fs::FsKind::Ext4 => {
+                                (last - first).saturating_sub(tags.len() as u64)
+                            }
+                            _ => 0,
+                        };
+                        let st = m.dio_read_step(
+                            policy,
+                            pid,
+                            v(b)?,
+                            &tags,
+                            past_eof,
+                            wid('?'),
+                            phase,
+                            &mut held,
+                        )?;
                         next_phase = st.next_phase();
                         Ok(Some(match st {
                             DioStep::Pinned(n) => format!("[DIO: {n} pages pinned]"),
@@ -332,12 +348,12 @@ impl Bound<'_> {
                             let x = m.file_page_data(of.ino, i).unwrap_or(0);
                             m.observe_file(pid, of.ino, i, x);
                         }
-                        match m.cpu_store_tags(policy, pid, v(b)?, &tags, wid('?')) {
-                            Ok(()) => Ok(Some((tags.len() as u64 * PAGE_SIZE).to_string())),
-                            Err(_) => {
-                                kill = true;
-                                Err(Errno::EFAULT)
-                            }
+                        // filemap_read: copy_page_to_iter page by page; a
+                        // fault ends the read without a signal: the bytes
+                        // copied, or -EFAULT when none.
+                        match m.copy_to_user_tags(policy, pid, v(b)?, &tags, wid('?')) {
+                            0 if !tags.is_empty() => Err(Errno::EFAULT),
+                            n => Ok(Some((n as u64 * PAGE_SIZE).to_string())),
                         }
                     }
                 }
