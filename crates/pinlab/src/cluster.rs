@@ -153,6 +153,27 @@ pub(crate) fn run_cell_rank(
     })
 }
 
+/// A listener on a free loopback port below the ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`, 32768 by default), tried from
+/// a point that depends on the process id and `k`; port 0 (an ephemeral
+/// port) if none is free.
+fn free_listener(k: usize) -> Result<std::net::TcpListener, String> {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768)
+        .clamp(2048, 65535);
+    let span = low - 1024;
+    let start = (std::process::id().wrapping_mul(7919) + k as u32 * 104_729) % span;
+    for i in 0..span.min(4096) {
+        let port = 1024 + (start + i) % span;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port as u16)) {
+            return Ok(l);
+        }
+    }
+    std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())
+}
+
 /// `--local-cluster N`: runs this command as N ranks on loopback and returns
 /// rank 0's exit status, or an error naming the first rank that failed.
 pub(crate) fn spawn_local(n: u16, timeout: u64) -> Result<ExitCode, String> {
@@ -161,14 +182,19 @@ pub(crate) fn spawn_local(n: u16, timeout: u64) -> Result<ExitCode, String> {
     let _cleanup = RemoveDir(dir.clone());
     let hostfile = dir.join("hostfile");
     let mut lines = String::new();
+    let mut held = Vec::new();
     for _ in 0..n {
-        // Port 0: the kernel picks a free port; it stays free until the rank
-        // binds it a moment later (another process could take it first: the
-        // rank then fails to listen and says so).
-        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        // A free port below the kernel's ephemeral range, so that no rank's
+        // outgoing connection (which gets an ephemeral port) can take it
+        // before its rank listens; all are held until every one is chosen.
+        // (Another process could still take one first: the rank then fails
+        // to listen and says so.)
+        let l = free_listener(held.len())?;
         let port = l.local_addr().map_err(|e| e.to_string())?.port();
         lines.push_str(&format!("127.0.0.1:{port}\n"));
+        held.push(l);
     }
+    drop(held);
     std::fs::write(&hostfile, lines).map_err(|e| format!("{}: {e}", hostfile.display()))?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the pinlab binary: {e}"))?;
     let mut args = strip(
