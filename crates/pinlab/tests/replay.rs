@@ -282,9 +282,14 @@ fn copies_to_user_memory_fail_and_zero_fill_as_the_kernel_does() {
         return;
     }
     // Found by replaying spliced scenarios: read(2) into an unmapped buffer
-    // is -EFAULT without a signal, and an O_DIRECT read past EOF zero-fills
-    // the rest of the buffer (-EFAULT where it is unmapped).
-    for name in ["read-into-unmapped", "dio-read-past-eof"] {
+    // is -EFAULT without a signal, an O_DIRECT read past EOF zero-fills the
+    // rest of the buffer (-EFAULT where it is unmapped), and closing a file
+    // truncated to zero writes its new data back (ext4 auto_da_alloc).
+    for name in [
+        "read-into-unmapped",
+        "dio-read-past-eof",
+        "close-after-truncate",
+    ] {
         let scn = format!("{}/tests/data/{name}.scn", env!("CARGO_MANIFEST_DIR"));
         let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);
         assert_eq!(code, 0, "{name}: {err}");

@@ -345,8 +345,10 @@ impl Machine {
     /// this was are torn down (io_uring unregisters, uverbs deregisters MRs, pipes
     /// drop their pages, gup_test-like handles unpin).
     pub fn close_files(&mut self, policy: &Policy, pid: Pid) {
-        for f in self.fs.files.iter_mut() {
-            f.holders.remove(&pid);
+        for file in 0..self.fs.files.len() {
+            if self.fs.files[file].holders.remove(&pid) {
+                self.ext4_release_file(policy, file);
+            }
         }
         for i in 0..self.dev.rings.len() {
             self.io_uring_release(policy, pid, i);

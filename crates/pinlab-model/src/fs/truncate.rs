@@ -199,6 +199,11 @@ impl Machine {
             }
         }
         self.fs.inodes[ino as usize].i_size = new;
+        // ext4_truncate (called when the size does not grow): a file left
+        // empty writes its new data back at its last close.
+        if new == 0 && len <= old && self.fs.inodes[ino as usize].kind == FsKind::Ext4 {
+            self.fs.inodes[ino as usize].da_alloc_close = true;
+        }
     }
 
     /// `ftruncate(fd, len)`.

@@ -838,14 +838,18 @@ impl Exec<'_> {
     /// What a load of each mapping variable's range reads now, through
     /// `/proc/self/mem` (an unmapped or SIGBUS range reads as `fault`), one line
     /// per variable as [`super::end_view`] prints them.
-    fn view(&self, me: usize) -> String {
+    fn view(&mut self, me: usize) -> String {
         use std::os::unix::fs::FileExt;
         let mem = std::fs::File::open("/proc/self/mem");
         let vmpin = sys::vm_pin_kb(sys::getpid()).map_or("?".to_string(), |k| k.to_string());
         let mut lines = vec![format!("{}: VmPin {vmpin} kB", self.scn.actors[me].name)];
+        self.cur = me;
         for slot in 0..self.vars[me].len() {
-            let (Some(Val::Int(addr)), Some(len)) = (self.vars[me][slot], self.lens[me][slot])
-            else {
+            // The length the model's view uses ([`crate::replay::mapping_len`]:
+            // the first mmap binding the variable), also when a later one
+            // rebound it.
+            let len = crate::replay::mapping_len(self.scn, slot).and_then(|l| self.val(l).ok());
+            let (Some(Val::Int(addr)), Some(len)) = (self.vars[me][slot], len) else {
                 continue;
             };
             let mut b = vec![0u8; len as usize];

@@ -393,6 +393,11 @@ fn normalize(call: &Call, r: &Option<String>) -> Option<String> {
     );
     match r {
         Some(s) if handle && !s.starts_with("= -") => Some("= <handle>".into()),
+        // The remote side sees a completion status; why there was no MR
+        // (never registered, or its process died) is the model's comment.
+        Some(s) if matches!(call, Call::RdmaWrite { .. } | Call::RdmaRead { .. }) => {
+            Some(s.trim_end_matches(" (no MR)").to_string())
+        }
         // A split statement's last step carries its sub-step in brackets
         // (`= 4096 [DIO: unpin_user_pages_dirty_lock]`): the value is before.
         Some(s) => Some(s.split(" [").next().unwrap_or(s).to_string()),

@@ -138,7 +138,12 @@ impl Bound<'_> {
                     Some(Value::Ring(r)) => {
                         m.io_uring_close(policy, p()?, r).map(|_| Some("0".into()))
                     }
-                    _ => m.close(p()?, fid(fd)?).map(|_| Some("0".into())),
+                    _ => {
+                        let file = fid(fd)?;
+                        m.close(p()?, file)?;
+                        notes.extend(m.ext4_release_file(policy, file));
+                        Ok(Some("0".into()))
+                    }
                 },
                 Call::MmapFile {
                     len,

@@ -343,14 +343,10 @@ pub fn run(
             view.extend(v.lines().map(str::to_string));
         }
     }
-    for path in crate::replay::file_paths(scn) {
-        let desc = match std::fs::read(files.path(&path)) {
-            Err(_) => "absent".to_string(),
-            Ok(b) if b.is_empty() => "empty".into(),
-            Ok(b) => describe_pages(&b),
-        };
-        view.push(format!("file {path}: {desc}"));
-    }
+    // The on-disk view first: closing a file truncated to zero makes ext4
+    // write it back (auto_da_alloc, `ext4_release_file`), so reading a file
+    // through a descriptor of our own would change what is on disk.
+    let mut disk = Vec::new();
     if let Some(img) = &files.image {
         for path in crate::replay::file_paths(scn) {
             if path.starts_with("/dev/shm/") {
@@ -368,9 +364,18 @@ pub fn run(
                 Ok(b) => describe_pages(&b),
                 Err(e) => format!("unreadable ({e})"),
             };
-            view.push(format!("disk {path}: {desc}"));
+            disk.push(format!("disk {path}: {desc}"));
         }
     }
+    for path in crate::replay::file_paths(scn) {
+        let desc = match std::fs::read(files.path(&path)) {
+            Err(_) => "absent".to_string(),
+            Ok(b) if b.is_empty() => "empty".into(),
+            Ok(b) => describe_pages(&b),
+        };
+        view.push(format!("file {path}: {desc}"));
+    }
+    view.extend(disk);
     // Children first, so that a parent's exit does not race its child's quit.
     for (i, p) in pipes.iter().enumerate().rev() {
         if alive[i] {
