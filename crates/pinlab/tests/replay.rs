@@ -284,11 +284,13 @@ fn copies_to_user_memory_fail_and_zero_fill_as_the_kernel_does() {
     // Found by replaying spliced scenarios: read(2) into an unmapped buffer
     // is -EFAULT without a signal, an O_DIRECT read past EOF zero-fills the
     // rest of the buffer (-EFAULT where it is unmapped), and closing a file
-    // truncated to zero writes its new data back (ext4 auto_da_alloc).
+    // truncated to zero writes its new data back (ext4 auto_da_alloc); and
+    // the executor's stand-in NIC checks an MR's remote access rights.
     for name in [
         "read-into-unmapped",
         "dio-read-past-eof",
         "close-after-truncate",
+        "mr-access-rights",
     ] {
         let scn = format!("{}/tests/data/{name}.scn", env!("CARGO_MANIFEST_DIR"));
         let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);

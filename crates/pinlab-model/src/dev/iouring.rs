@@ -592,10 +592,15 @@ impl Machine {
             .and_then(|t| t.get(index as usize))
             .and_then(Option::as_ref)
             .ok_or(Errno::EFAULT)?;
-        // io_import_fixed: an overflowing or out-of-range request is -EFAULT.
+        // io_import_fixed: an overflowing or out-of-range request is -EFAULT;
+        // a zero-length one inside the buffer is a transfer of nothing (the
+        // CQE says 0; checked on Linux 6.18).
         let end = off.checked_add(len).ok_or(Errno::EFAULT)?;
-        if len == 0 || end > b.pages.len() as u64 * PAGE_SIZE {
+        if end > b.pages.len() as u64 * PAGE_SIZE {
             return Err(Errno::EFAULT);
+        }
+        if len == 0 {
+            return Ok((Vec::new(), Vec::new()));
         }
         let (a, z) = ((off / PAGE_SIZE) as usize, end.div_ceil(PAGE_SIZE) as usize);
         Ok((b.pages[a..z].to_vec(), b.targets[a..z].to_vec()))

@@ -27,6 +27,7 @@ use pinlab_scenario::bind::{Arg, Call, Kind, Scenario};
 use pinlab_scenario::model::Action;
 
 use crate::sys::{self, Ring, PAGE};
+use pinlab_model::dev::rdma::access::{IBV_ACCESS_REMOTE_READ, IBV_ACCESS_REMOTE_WRITE};
 
 mod coordinator;
 pub use coordinator::{run, LiveRun};
@@ -91,6 +92,9 @@ struct Exec<'a> {
     pipes: Vec<Vec<(RawFd, RawFd, usize)>>,
     /// Length of each mapping variable (copied into a child by `fork`).
     lens: Vec<Vec<Option<u64>>>,
+    /// The `ibv_reg_mr` access flags of each MR (by ring), which the HCA
+    /// checks before a remote access.
+    mr_access: std::collections::HashMap<usize, u64>,
 }
 
 /// Per-actor pipes: (command read, command write, reply read, reply write).
@@ -465,8 +469,15 @@ impl Exec<'_> {
                     None => (Some("= -EFAULT".into()), None),
                 }
             }
-            Call::RegMr { addr, len, .. } => {
+            Call::RegMr { addr, len, access } => {
                 let (a, l) = (v!(addr), v!(len));
+                if l == 0 {
+                    // ib_umem_get refuses an empty MR (-EINVAL); io_uring's
+                    // registration standing in for it checks otherwise.
+                    return Err(format!(
+                        "{UNFAITHFUL}an MR of length 0: the io_uring registration standing in for it has other argument checks than ib_umem_get"
+                    ));
+                }
                 let start = a / PAGE as u64 * PAGE as u64;
                 let end = (a + l).div_ceil(PAGE as u64) * PAGE as u64;
                 let mut ring = self
@@ -475,6 +486,7 @@ impl Exec<'_> {
                 match ring.register(start as *mut u8, (end - start) as usize) {
                     Ok(()) => {
                         self.rings.push((ring, Some((start, end - start))));
+                        self.mr_access.insert(self.rings.len() - 1, access);
                         (
                             Some("= <handle>".into()),
                             Some(Val::Mr(self.rings.len() - 1)),
@@ -573,6 +585,14 @@ impl Exec<'_> {
                     Some(Val::Mr(r)) => r,
                     _ => return Ok((Some("= IBV_WC_REM_ACCESS_ERR (no MR)".into()), None)),
                 };
+                // The HCA checks the MR's remote access rights first.
+                if self
+                    .mr_access
+                    .get(&r)
+                    .is_some_and(|a| a & IBV_ACCESS_REMOTE_WRITE == 0)
+                {
+                    return Ok((Some("= IBV_WC_REM_ACCESS_ERR".into()), None));
+                }
                 let Some((_, len)) = self.rings[r].1 else {
                     return Ok((Some("= IBV_WC_REM_ACCESS_ERR".into()), None));
                 };
@@ -591,6 +611,13 @@ impl Exec<'_> {
                     Some(Val::Mr(r)) => r,
                     _ => return Ok((Some("= IBV_WC_REM_ACCESS_ERR (no MR)".into()), None)),
                 };
+                if self
+                    .mr_access
+                    .get(&r)
+                    .is_some_and(|a| a & IBV_ACCESS_REMOTE_READ == 0)
+                {
+                    return Ok((Some("= IBV_WC_REM_ACCESS_ERR".into()), None));
+                }
                 let Some((_, len)) = self.rings[r].1 else {
                     return Ok((Some("= IBV_WC_REM_ACCESS_ERR".into()), None));
                 };

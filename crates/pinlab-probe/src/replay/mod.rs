@@ -217,17 +217,23 @@ pub fn predict(
     (out, counters, view)
 }
 
-/// The length argument of the statement that bound mapping variable `slot`.
+/// The length argument of the statements that bind mapping variable `slot`,
+/// if they all give the same one: a variable rebound to mappings of different
+/// lengths is left out of the end views (which of its lengths applies depends
+/// on the interleaving, and reading past a mapping reaches what the model's
+/// one-page gaps and the kernel's adjacent mappings put there differently).
 pub fn mapping_len(scn: &Scenario, slot: usize) -> Option<pinlab_scenario::bind::Arg> {
-    scn.actors
+    let mut lens = scn
+        .actors
         .iter()
         .flat_map(|a| &a.body)
-        .find_map(|o| match o.call {
-            Call::Mmap { len, .. } | Call::MmapFile { len, .. } if o.bind == Some(slot) => {
-                Some(len)
-            }
+        .filter(|o| o.bind == Some(slot))
+        .filter_map(|o| match o.call {
+            Call::Mmap { len, .. } | Call::MmapFile { len, .. } => Some(len),
             _ => None,
-        })
+        });
+    let first = lens.next()?;
+    lens.all(|l| l == first).then_some(first)
 }
 
 /// The files a scenario opens by path, in order of first appearance.

@@ -213,6 +213,7 @@ pub fn run(
                 rings: Vec::new(),
                 files: files.clone(),
                 lens: vec![vec![None; scn.vars.len()]; scn.actors.len()],
+                mr_access: Default::default(),
                 pipes: Vec::new(),
             };
             serve(Arc::new(Mutex::new(exec)), i, Arc::new(pipes.clone()));
