@@ -174,8 +174,11 @@ fn buffered_pread__262144_acq_0_rel_0() {
     let data = s.pread(p, f, 0, LEN);
     let t: Vec<char> = data.iter().map(|&v| s.m.tag_of(v)).collect();
     let w = s.wid(p, '?');
-    s.m.cpu_store_tags(&s.pol.clone(), p, a, &t, w)
-        .expect("copy_to_user");
+    assert_eq!(
+        s.m.copy_to_user_tags(&s.pol.clone(), p, a, &t, w),
+        t.len(),
+        "copy_to_user"
+    );
     s.check();
     assert_eq!(data.len() as u64 * PAGE_SIZE, 262144);
     assert_eq!(s.pins_since(base), (0, 0));

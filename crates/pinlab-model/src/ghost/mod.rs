@@ -297,26 +297,6 @@ impl Machine {
         self.ghost.versions.get(&v).map_or('0', |i| i.tag)
     }
 
-    /// `copy_to_user` of data with the given per-page tags (a buffered read into a
-    /// user buffer): each page is a new version written by the statement `wid`.
-    pub fn cpu_store_tags(
-        &mut self,
-        policy: &Policy,
-        pid: Pid,
-        addr: u64,
-        tags: &[char],
-        wid: WriteId,
-    ) -> Result<(), VmFault> {
-        let first = addr / PAGE_SIZE;
-        for (i, &tag) in tags.iter().enumerate() {
-            let vpn = first + i as u64;
-            let page = self.user_access(policy, pid, vpn, true)?;
-            let t = self.target_of(pid, vpn).expect("mapped");
-            self.write_page_version(Some(page), t, wid, i as u64, tag, WritePath::Cpu);
-        }
-        Ok(())
-    }
-
     /// The kernel copying `tags` (one per page) to `pid`'s memory at `addr`
     /// (`copy_to_user` / `copy_page_to_iter`, as `filemap_read` does, v6.12):
     /// page by page, faulting pages in; a fault ends the copy without a
