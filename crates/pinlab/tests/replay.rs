@@ -3,6 +3,7 @@
 //! without it every trace is skipped with that reason, which is checked too.
 
 mod common;
+use common::{live, root};
 
 use std::process::Command;
 
@@ -23,17 +24,6 @@ fn pinlab(args: &[&str]) -> (i32, serde_json::Value, String) {
     )
 }
 
-fn root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 /// All `n` traces passed, except any skipped because foreign pins moved the
 /// host's counters (`host busy`); most of them passed.
 fn passed_or_busy(v: &serde_json::Value, n: u64) -> bool {
@@ -45,14 +35,6 @@ fn passed_or_busy(v: &serde_json::Value, n: u64) -> bool {
         .count() as u64;
     let passed = v["passed"].as_u64().unwrap();
     v["failed"] == 0 && passed + busy == n && passed * 2 >= n
-}
-
-/// Root and io_uring enabled: the live replays can run.
-fn live() -> bool {
-    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
-        .map(|s| s.trim() != "0")
-        .unwrap_or(false);
-    root() && !disabled
 }
 
 #[test]

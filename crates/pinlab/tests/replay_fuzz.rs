@@ -19,21 +19,6 @@ use pinlab_explore::SplitMix64;
 use pinlab_scenario::builtin::BUILTINS;
 use std::process::Command;
 
-fn live() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
-    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
-        .map(|s| s.trim() != "0")
-        .unwrap_or(false);
-    root && !disabled
-}
-
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -43,7 +28,7 @@ fn env(name: &str, default: u64) -> u64 {
 
 #[test]
 fn spliced_scenarios_replay_on_the_kernel_as_the_model_predicts() {
-    if !live() {
+    if !common::live() {
         return;
     }
     let want = env("PINLAB_REPLAY_FUZZ_ITERS", 120);
