@@ -471,3 +471,23 @@ process app {
     );
     assert!(loads[1].ends_with("= 'S' 0"), "{r:#?}");
 }
+
+#[test]
+fn a_punch_hole_with_a_negative_offset_on_fs_dax_is_einval_not_a_panic() {
+    // Was (found by tests/reductions_fuzz.rs): on fs-dax the scenario layer
+    // asked dax_break_layout about the range before vfs_fallocate's argument
+    // checks, and an offset of -1 panicked on an inverted range.
+    let text = r#"scenario punch-negative
+process app {
+    fd = open("/mnt/pmem/data", O_RDWR|O_CREAT)
+    ftruncate(fd, 8K)
+    buf = mmap(NULL, 8K, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)
+    memset(buf, 'A', 8K)
+    mr = ibv_reg_mr(buf, 4K, IBV_ACCESS_LOCAL_WRITE|IBV_ACCESS_REMOTE_WRITE)
+    fallocate(fd, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE, 0xffffffffffffffff, 0xfffffffffffff000)
+    ibv_dereg_mr(mr)
+}
+"#;
+    every_preset(text);
+    assert!(outcomes(text, "upstream").contains("ERR(EINVAL)"));
+}

@@ -255,7 +255,7 @@ impl Machine {
         last: u64,
     ) -> KResult<bool> {
         let ino = self.file(pid, file)?.ino;
-        if !self.is_dax(ino) {
+        if !self.is_dax(ino) || first >= last {
             return Ok(false);
         }
         self.dax_layout_change_allowed(policy, file, ino, first, last, false)?;
@@ -263,6 +263,22 @@ impl Machine {
             return Ok(false);
         }
         Ok(!self.dax_break_layout(ino, first, last).is_empty())
+    }
+
+    /// The argument checks of `vfs_fallocate` (fs/open.c, v6.14), which come
+    /// before the filesystem sees the call: offset < 0 or len <= 0 is
+    /// -EINVAL, an end past s_maxbytes (or overflowing loff_t) -EFBIG.
+    /// Returns the inode.
+    pub fn vfs_fallocate_check(&self, pid: Pid, file: usize, off: u64, len: u64) -> KResult<u32> {
+        let ino = self.file(pid, file)?.ino;
+        let (o, l) = (off as i64, len as i64);
+        if o < 0 || l <= 0 {
+            return Err(Errno::EINVAL);
+        }
+        match o.checked_add(l) {
+            Some(end) if end as u64 <= self.s_maxbytes(ino) => Ok(ino),
+            _ => Err(Errno::EFBIG),
+        }
     }
 
     /// `fallocate(fd, mode, off, len)`: mode 0 allocates blocks (and extends
@@ -276,17 +292,7 @@ impl Machine {
         off: u64,
         len: u64,
     ) -> KResult<()> {
-        let ino = self.file(pid, file)?.ino;
-        // vfs_fallocate (fs/open.c, v6.14): offset < 0 or len <= 0 is -EINVAL,
-        // an end past s_maxbytes (or overflowing loff_t) -EFBIG.
-        let (o, l) = (off as i64, len as i64);
-        if o < 0 || l <= 0 {
-            return Err(Errno::EINVAL);
-        }
-        match o.checked_add(l) {
-            Some(end) if end as u64 <= self.s_maxbytes(ino) => {}
-            _ => return Err(Errno::EFBIG),
-        }
+        let ino = self.vfs_fallocate_check(pid, file, off, len)?;
         let kind = self.fs.inodes[ino as usize].kind;
         if kind == FsKind::Secretmem || kind == FsKind::DevDax {
             return Err(Errno::EOPNOTSUPP);

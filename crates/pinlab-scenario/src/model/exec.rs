@@ -185,6 +185,8 @@ impl Bound<'_> {
                 Call::Fallocate { fd, mode, off, len }
                     if phase == 0
                         && mode == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+                        // vfs_fallocate checks the arguments first.
+                        && m.vfs_fallocate_check(p()?, fid(fd)?, v(off)?, v(len)?).is_ok()
                         && m.dax_truncate_prepare(
                             policy,
                             p()?,
