@@ -297,6 +297,11 @@ impl Ring {
         self.ring = None;
     }
 
+    /// Whether [`Ring::close`] ran.
+    pub fn is_closed(&self) -> bool {
+        self.ring.is_none()
+    }
+
     /// `io_uring_setup(8)`.
     pub fn new() -> io::Result<Ring> {
         Ok(Ring {

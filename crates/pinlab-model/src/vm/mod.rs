@@ -253,11 +253,11 @@ impl Mm {
     /// `arch_get_unmapped_area_topdown` → `vm_unmapped_area` with
     /// `VM_UNMAPPED_AREA_TOPDOWN` (mm/mmap.c, v6.12): the *highest* free gap
     /// below `mmap_base` that fits `npages` (start aligned down to `align`
-    /// pages), so a range just unmapped is handed out again, as the kernel
-    /// does. `[model assumption]`: the model does not merge neighbouring VMAs,
-    /// so it keeps one free page between a new VMA and its neighbours (the
-    /// kernel places it adjacent and merges); a freed range between two VMAs
-    /// is still reused at the same address. Returns the start page.
+    /// pages), right below its upper neighbour, so a range just unmapped is
+    /// handed out again, as the kernel does. (The kernel then merges a new
+    /// anonymous VMA with a compatible neighbour; the model keeps them apart,
+    /// `[model assumption]`, which no count it observes depends on.) Returns
+    /// the start page.
     pub fn get_unmapped_area(&self, npages: u64, align: u64) -> Option<u64> {
         let align = align.max(1);
         // The highest aligned start in [lo, hi) with room for npages.
@@ -267,14 +267,13 @@ impl Mm {
         };
         let mut ceil = MMAP_BASE_VPN;
         for v in self.vmas.values().rev() {
-            // Each VMA keeps one free page on either side.
-            if v.start.saturating_sub(1) >= ceil {
+            if v.start >= ceil {
                 continue;
             }
-            if let Some(s) = fit((v.end + 1).max(MMAP_MIN_VPN), ceil) {
+            if let Some(s) = fit(v.end.max(MMAP_MIN_VPN), ceil) {
                 return Some(s);
             }
-            ceil = ceil.min(v.start.saturating_sub(1));
+            ceil = v.start;
         }
         fit(MMAP_MIN_VPN, ceil)
     }

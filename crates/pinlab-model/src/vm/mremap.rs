@@ -192,10 +192,7 @@ impl Machine {
     }
 
     /// `vma_expandable` (mm/mremap.c, v6.14): nothing mapped in the `delta`
-    /// pages after the VMA, and they stay below `TASK_SIZE`. The model keeps
-    /// the one free page it leaves between VMAs ([`crate::vm::Mm::get_unmapped_area`]):
-    /// a VMA placed right above is in the way however small the growth, as
-    /// the kernel's adjacent one is.
+    /// pages after the VMA, and they stay below `TASK_SIZE`.
     fn vma_expandable(&self, pid: Pid, vma: &Vma, delta: u64) -> bool {
         let end = vma.end + delta;
         end.checked_mul(PAGE_SIZE).is_some_and(|e| e <= TASK_SIZE)
@@ -203,7 +200,7 @@ impl Machine {
                 .mm(pid)
                 .expect("mm")
                 .vmas
-                .range(..=end)
+                .range(..end)
                 .any(|(_, v)| v.end > vma.end && v.start != vma.start)
     }
 

@@ -95,6 +95,10 @@ struct Exec<'a> {
     /// The `ibv_reg_mr` access flags of each MR (by ring), which the HCA
     /// checks before a remote access.
     mr_access: std::collections::HashMap<usize, u64>,
+    /// Descriptors the scenario closed, and those of them a later open got
+    /// again (the kernel reuses the lowest free number).
+    closed_fds: std::collections::HashSet<RawFd>,
+    reused_fds: std::collections::HashSet<RawFd>,
 }
 
 /// Per-actor pipes: (command read, command write, reply read, reply write).
@@ -262,7 +266,7 @@ impl Exec<'_> {
     /// Why the user memory `call` hands the kernel cannot be replayed
     /// faithfully, if so: a range reaching beyond the mapping its variable
     /// names, or a constant address. The model's address space holds the
-    /// scenario's mappings alone (with a free page between two); the
+    /// scenario's mappings alone; the
     /// executor's holds its own code, heap and rings too, which such a range
     /// could reach — with a different result, and a store or an munmap there
     /// would wreck the executor.
@@ -652,6 +656,10 @@ impl Exec<'_> {
             }
             Call::Close { fd } => {
                 if let Some(Val::Ring(r)) = self.obj(fd) {
+                    if self.rings[r].0.is_closed() {
+                        // Its descriptor is closed already.
+                        return Ok((Some("= -EBADF".into()), None));
+                    }
                     // The kernel frees the ring from a kworker (the trace's
                     // `io_ring_exit_work` step waits for it).
                     self.rings[r].0.close();
@@ -661,8 +669,18 @@ impl Exec<'_> {
                 let Some(Val::File(f)) = self.obj(fd) else {
                     return Ok((None, Some(Val::Failed)));
                 };
+                if self.reused_fds.contains(&f) {
+                    // The kernel hands out the lowest free descriptor number:
+                    // a later open took this one, and close(2) would close
+                    // that file; the model's open files have no numbers.
+                    return Err(format!(
+                        "{UNFAITHFUL}a closed descriptor number a later open reused"
+                    ));
+                }
                 // SAFETY: closing the scenario's own descriptor.
-                ok0(unsafe { libc::close(f) })
+                let r = ok0(unsafe { libc::close(f) });
+                self.closed_fds.insert(f);
+                r
             }
             Call::MmapFile {
                 len,
@@ -803,6 +821,9 @@ impl Exec<'_> {
         let op = &self.scn.actors[who].body[pc];
         if let (Some(slot), Some(x)) = (op.bind, v) {
             self.vars[who][slot] = Some(x);
+            if let Val::File(fd) = x {
+                self.note_fd(fd);
+            }
             if let (Val::Int(_), Call::Mmap { len, .. } | Call::MmapFile { len, .. }) =
                 (x, &op.call)
             {
@@ -819,7 +840,7 @@ impl Exec<'_> {
     /// such free range is held by a `PROT_NONE` placeholder
     /// (`MAP_FIXED_NOREPLACE`, which fails on anything mapped) while the ring
     /// is set up.
-    fn new_ring(&self) -> std::io::Result<Ring> {
+    fn new_ring(&mut self) -> std::io::Result<Ring> {
         let mut held = Vec::new();
         for (vars, lens) in self.vars.iter().zip(&self.lens) {
             for (v, l) in vars.iter().zip(lens) {
@@ -848,11 +869,22 @@ impl Exec<'_> {
             }
         }
         let r = Ring::new();
+        if let Ok(ring) = &r {
+            self.note_fd(ring.fd());
+        }
         for (a, l) in held {
             // SAFETY: unmapping the placeholders mapped above.
             unsafe { libc::munmap(a as *mut _, l as usize) };
         }
         r
+    }
+
+    /// A descriptor the kernel just handed out: if the scenario had closed
+    /// that number, closing the old variable again would close this one.
+    fn note_fd(&mut self, fd: RawFd) {
+        if self.closed_fds.remove(&fd) {
+            self.reused_fds.insert(fd);
+        }
     }
 
     /// Gives actor `to` (a thread being created, or a child being forked) a

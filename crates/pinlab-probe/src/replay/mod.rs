@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 
 use pinlab_explore::{Model, SplitMix64};
 use pinlab_model::Policy;
-use pinlab_scenario::bind::{Call, Kind, Scenario};
+use pinlab_scenario::bind::{Arg, Call, Kind, Scenario};
 use pinlab_scenario::model::{Action, Bound, Status};
 
 pub mod live;
@@ -220,8 +220,8 @@ pub fn predict(
 /// The length argument of the statements that bind mapping variable `slot`,
 /// if they all give the same one: a variable rebound to mappings of different
 /// lengths is left out of the end views (which of its lengths applies depends
-/// on the interleaving, and reading past a mapping reaches what the model's
-/// one-page gaps and the kernel's adjacent mappings put there differently).
+/// on the interleaving, and reading past a mapping reaches whatever the
+/// process mapped next to it — in the kernel, the executor's own memory too).
 pub fn mapping_len(scn: &Scenario, slot: usize) -> Option<pinlab_scenario::bind::Arg> {
     let mut lens = scn
         .actors
@@ -353,6 +353,12 @@ pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -
         if let Some(why) = unsupported(scn, prog.kind, &op.call) {
             return Some(format!("{} `{}`: {why}", prog.name, op.text));
         }
+        if let Some(n) = sub_page(&op.call) {
+            return Some(format!(
+                "{} `{}`: {n:#x} is not a whole number of pages; the model's data, file sizes and transfer counts are whole pages (docs/model.md, model assumptions)",
+                prog.name, op.text
+            ));
+        }
         // The kernel's kworker frees a dead ring on its own schedule: the
         // replay can wait for it, but not hold it back while others run.
         if p.exit_pending
@@ -379,6 +385,35 @@ pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -
     } else {
         Some("a setup the live replay does not configure (swap, hugetlb pool)".into())
     }
+}
+
+/// A length or file offset of `call` that is not a whole number of pages,
+/// if there is one: the model counts data, file sizes and transfers in pages
+/// (`[model assumption]`), the kernel in bytes. Mapping lengths (`mmap`,
+/// `munmap`, ...) and CPU accesses round the same way on both sides, and the
+/// replay compares the first byte of each page, so only the calls whose byte
+/// counts the kernel reports or keeps (file sizes, transfer counts, a fixed
+/// buffer's length, `O_DIRECT` alignment) are checked.
+fn sub_page(call: &Call) -> Option<u64> {
+    let args: Vec<Arg> = match call {
+        Call::FileWrite { len, off, .. } => [Some(*len), *off].into_iter().flatten().collect(),
+        Call::FileRead { len, off, .. } => vec![*len, *off],
+        Call::Vmsplice { len, .. } => vec![*len],
+        Call::RegisterBuffers { len, .. } => vec![*len],
+        Call::RegisterBuffersIov { iovs, .. } | Call::UpdateBuffers { iovs, .. } => {
+            iovs.iter().map(|&(_, l)| l).collect()
+        }
+        Call::ReadFixed { off, len, .. } | Call::WriteFixed { off, len, .. } => vec![*off, *len],
+        Call::RegMr { len, .. } => vec![*len],
+        Call::Ftruncate { len, .. } => vec![*len],
+        Call::Fallocate { off, len, .. } => vec![*off, *len],
+        Call::Lseek { off, .. } => vec![*off],
+        _ => return None,
+    };
+    args.into_iter().find_map(|a| match a {
+        Arg::Const(c) | Arg::Var(_, c) if c % pinlab_model::vm::PAGE_SIZE != 0 => Some(c),
+        _ => None,
+    })
 }
 
 /// Handle-returning statements: their values (addresses, pids, ids, descriptors)
