@@ -37,6 +37,22 @@ fn passed_or_busy(v: &serde_json::Value, n: u64) -> bool {
     v["failed"] == 0 && passed + busy == n && passed * 2 >= n
 }
 
+/// Replays the scenario `text` (written to a private file named after
+/// `tag`) with up to `max_traces` traces: (exit status, JSON, stderr).
+fn replay_text(tag: &str, text: &str, max_traces: &str) -> (i32, serde_json::Value, String) {
+    let dir = common::TempDir::new(tag);
+    let f = dir.0.join(format!("{tag}.scn"));
+    std::fs::write(&f, text).unwrap();
+    pinlab(&[
+        "probe",
+        "--replay",
+        f.to_str().unwrap(),
+        "--max-traces",
+        max_traces,
+        "--json",
+    ])
+}
+
 #[test]
 fn replayed_traces_agree_with_the_model() {
     let (code, v, err) = pinlab(&[
@@ -166,17 +182,11 @@ fn threads_and_fatal_faults_replay_too() {
     assert_eq!(code, 0, "{err}");
     assert!(passed_or_busy(&v, 6), "{v:#}");
     // A store to an unmapped page kills the process: -EFAULT on both sides.
-    let _tmp_dir = common::TempDir::new("replay-segv");
-    let dir = _tmp_dir.0.clone();
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("segv.scn");
-    std::fs::write(
-        &f,
+    let (code, v, err) = replay_text(
+        "replay-segv",
         "scenario segv\nprocess p {\n  buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n  munmap(buf, 4K)\n  memset(buf, 'X', 4K)\n}\n",
-    )
-    .unwrap();
-    let (code, v, err) = pinlab(&["probe", "--replay", f.to_str().unwrap(), "--json"]);
-    let _ = std::fs::remove_dir_all(&dir);
+        "60",
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["passed"], 1, "{v:#}");
 }
@@ -192,12 +202,8 @@ fn each_actor_binds_its_own_variables_and_the_kernel_answers_fixed_io_without_bu
     // thread its own copy, as docs/scenarios.md says); and a fixed read on a
     // ring with no registered buffer was an executor error instead of the
     // kernel's -EFAULT.
-    let _tmp_dir = common::TempDir::new("replay-vars");
-    let dir = _tmp_dir.0.clone();
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("vars.scn");
-    std::fs::write(
-        &f,
+    let (code, v, err) = replay_text(
+        "replay-vars",
         "scenario vars
 process parent {
     buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
@@ -215,16 +221,8 @@ child child of parent {
     load(buf, 4K)
 }
 ",
-    )
-    .unwrap();
-    let (code, v, err) = pinlab(&[
-        "probe",
-        "--replay",
-        f.to_str().unwrap(),
-        "--max-traces",
         "4",
-        "--json",
-    ]);
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["failed"], 0, "{v:#}");
     assert!(v["passed"].as_u64().unwrap() >= 2, "{v:#}");
@@ -238,16 +236,11 @@ fn memory_beyond_a_variables_mapping_is_skipped_not_touched() {
     // The model's address space holds the scenario's mappings alone; the
     // executor's its own memory too, which a store past `buf`'s 4 KiB could
     // reach (and wreck): such a trace is skipped with the reason.
-    let _tmp_dir = common::TempDir::new("replay-beyond");
-    let dir = _tmp_dir.0.clone();
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("beyond.scn");
-    std::fs::write(
-        &f,
+    let (code, v, err) = replay_text(
+        "replay-beyond",
         "scenario beyond\nprocess p {\n    buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n    memset(buf + 8K, 'X', 4K)\n}\n",
-    )
-    .unwrap();
-    let (code, v, err) = pinlab(&["probe", "--replay", f.to_str().unwrap(), "--json"]);
+        "60",
+    );
     assert_eq!(code, 3, "{err}");
     let s = v["traces"][0]["verdict"].as_str().unwrap();
     assert!(
