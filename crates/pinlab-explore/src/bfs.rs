@@ -45,6 +45,7 @@ use rayon::prelude::*;
 use crate::memory::rss_bytes;
 use crate::progress::Progress;
 use crate::record::Recorder;
+use crate::sleep::Sleep;
 use crate::trace::{actions_from_indices, indices};
 use crate::visited::{Offer, Visited};
 use crate::{enabled, initial, successor, Bound, Config, Exploration, Model, StepError};
@@ -55,9 +56,10 @@ const SLICE: usize = 64;
 /// States expanded between two memory readings.
 const MEMORY_EVERY: u64 = 8192;
 
-/// A state of a level with its fingerprint and its position in the level (or,
-/// for a new state until its level is done, its order key).
-type Entry<S> = (u64, u64, S);
+/// A state of a level with its fingerprint, its sleep set ([`crate::sleep`])
+/// and its position in the level (or, for a new state until its level is done,
+/// its order key).
+type Entry<S> = (u64, u64, u64, S);
 
 /// What a worker accumulates over the states it expands.
 struct Acc<M: Model> {
@@ -155,7 +157,9 @@ impl<S> Buffers<S> {
 /// A worker's scratch space, kept across the states of a slice.
 struct Scratch<M: Model> {
     actions: Vec<M::Action>,
-    successors: Vec<(u64, u32, M::State)>,
+    /// Successors: fingerprint, action index, the edge's sleep set, state.
+    successors: Vec<(u64, u32, u64, M::State)>,
+    sleep: Sleep,
     /// Visited entries inserted and not yet counted ([`Visited::added`]).
     uncounted: usize,
 }
@@ -165,6 +169,7 @@ impl<M: Model> Scratch<M> {
         Scratch {
             actions: Vec::new(),
             successors: Vec::new(),
+            sleep: Sleep::default(),
             uncounted: 0,
         }
     }
@@ -176,6 +181,8 @@ struct Level<'a, M: Model> {
     cfg: &'a Config,
     visited: &'a Visited,
     peek: bool,
+    /// Sleep sets apply ([`Config::sleep_sets`] without [`Config::por`]).
+    sleep: bool,
     /// 0, or the bound that stopped the run ([`STOP_TIME`], [`STOP_MEMORY`]).
     stop: &'a AtomicU8,
     expanded: &'a AtomicU64,
@@ -259,7 +266,7 @@ impl<M: Model> Level<'_, M> {
         &self,
         acc: &mut Acc<M>,
         scratch: &mut Scratch<M>,
-        (pos, fp, state): Entry<M::State>,
+        (pos, fp, z, state): Entry<M::State>,
     ) -> Option<Entry<M::State>> {
         let buf = &mut scratch.actions;
         let pos32 = u32::try_from(pos).unwrap_or(u32::MAX);
@@ -285,12 +292,23 @@ impl<M: Model> Level<'_, M> {
             .visited
             .room(scratch.uncounted + uncounted(self.threads, widest))
         {
-            return Some((pos, fp, state));
+            return Some((pos, fp, z, state));
         }
-        acc.transitions += buf.len() as u64;
+        if self.sleep {
+            scratch.sleep.at(self.model, &state, buf, z);
+        }
         // All successors first, prefetching each one's visited slot as it is
         // made, so that the lookups' cache misses overlap the next steps.
         for (i, a) in buf.iter().enumerate() {
+            let edge = if self.sleep {
+                if scratch.sleep.asleep(i) {
+                    continue;
+                }
+                scratch.sleep.edge(i)
+            } else {
+                0
+            };
+            acc.transitions += 1;
             let next = match successor(self.model, self.cfg, &state, a, self.deadline) {
                 Ok(n) => n,
                 Err(StepError::Panic(msg)) => {
@@ -311,16 +329,16 @@ impl<M: Model> Level<'_, M> {
             let nfp = fingerprint(&next);
             self.visited.touch(nfp);
             let action = u32::try_from(i).unwrap_or(u32::MAX - 1);
-            scratch.successors.push((nfp, action, next));
+            scratch.successors.push((nfp, action, edge, next));
         }
         drop(state);
-        for (nfp, action, next) in scratch.successors.drain(..) {
-            if self.visited.offer(nfp, pos32, action) == Offer::New {
+        for (nfp, action, edge, next) in scratch.successors.drain(..) {
+            if self.visited.offer(nfp, pos32, action, edge) == Offer::New {
                 scratch.uncounted += 1;
                 if let Err(msg) = self.model.check(&next) {
                     acc.bugs.push((msg, nfp));
                 }
-                acc.next.push((0, nfp, next));
+                acc.next.push((0, nfp, 0, next));
             }
         }
         None
@@ -332,8 +350,32 @@ impl<M: Model> Level<'_, M> {
 /// Every outcome comes with a shortest trace and every model bug with a shortest
 /// trace to the first failing state; the result does not depend on `cfg.threads`
 /// (except `elapsed`, and where a time or memory bound cuts the run).
+///
+/// Sleep sets ([`Config::sleep_sets`], without [`Config::por`]) change nothing
+/// in the result but `transitions`. Their argument ([`crate::sleep`]) needs
+/// every state on a path to be expanded, which a model bug (a state failing
+/// its check, a panicking step) breaks; a run with sleep sets finds the
+/// shallowest model bug if there is one, and is then done again without them,
+/// so that the states, outcomes and bugs reported are exactly the unreduced
+/// run's.
 pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
     let start = Instant::now();
+    let e = explore_once(model, cfg, start);
+    if !cfg.sleep_sets || cfg.por || e.model_bugs.is_empty() {
+        return e;
+    }
+    let cfg = Config {
+        sleep_sets: false,
+        time_budget: cfg.time_budget.map(|b| b.saturating_sub(start.elapsed())),
+        ..cfg.clone()
+    };
+    let mut again = explore_once(model, &cfg, Instant::now());
+    again.elapsed = start.elapsed();
+    again
+}
+
+/// One BFS of `model` (see [`explore`]); `start` is when the run began.
+fn explore_once<M: Model>(model: &M, cfg: &Config, start: Instant) -> Exploration<M> {
     // One thread expands sequentially (no pool); more use a rayon pool, and
     // fall back to sequential expansion if it cannot be built.
     let pool = (cfg.threads != 1)
@@ -362,7 +404,7 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
     let mut level: Vec<Entry<M::State>> = Vec::new();
     match model.check(&init) {
         Err(msg) => rec.bug(msg, 0, false, Vec::new),
-        Ok(()) => level.push((0, fp0, init)),
+        Ok(()) => level.push((0, fp0, 0, init)),
     }
     let stop = AtomicU8::new(0);
     let expanded = AtomicU64::new(0);
@@ -387,6 +429,7 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
                 cfg,
                 visited: &visited,
                 peek: cfg.max_depth.is_some_and(|d| depth >= d),
+                sleep: cfg.sleep_sets && !cfg.por,
                 stop: &stop,
                 expanded: &expanded,
                 start,
@@ -458,7 +501,7 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
         let mut next = acc.next;
         let parent_fp = |pos: u32| fps[pos as usize];
         let freeze = |e: &mut Entry<M::State>| {
-            e.0 = visited
+            (e.0, e.2) = visited
                 .freeze(e.1, parent_fp)
                 .expect("inserted in this level");
         };
@@ -475,7 +518,7 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
         let room = max_states.saturating_sub(rec.states);
         if next.len() as u64 > room {
             rec.cut(Bound::MaxStates);
-            for (_, fp, _) in next.drain(room as usize..) {
+            for (_, fp, _, _) in next.drain(room as usize..) {
                 visited.remove(fp);
             }
         }
@@ -486,7 +529,7 @@ pub fn explore<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
         // Model bugs of the kept states, first in path order per message; a
         // state failing its check is not expanded.
         if !acc.bugs.is_empty() {
-            let keys: BTreeMap<u64, u64> = next.iter().map(|&(key, fp, _)| (fp, key)).collect();
+            let keys: BTreeMap<u64, u64> = next.iter().map(|&(key, fp, _, _)| (fp, key)).collect();
             let mut bugs: Vec<(u64, String, u64)> = acc
                 .bugs
                 .into_iter()

@@ -32,6 +32,7 @@ mod dfs;
 pub mod memory;
 mod progress;
 mod record;
+mod sleep;
 mod trace;
 mod visited;
 mod walk;
@@ -43,6 +44,7 @@ use std::time::Duration;
 pub use bfs::explore;
 pub use dfs::explore_dfs;
 pub use pinlab_state::{fingerprint, FpHasher, Shared};
+pub use sleep::check_independence;
 pub use trace::{replay, ReplayError};
 pub use walk::{random_walks, random_walks_with, SplitMix64};
 
@@ -84,7 +86,29 @@ pub trait Model: Sync {
     /// index and meaning), successors to renamed successors, and keeps
     /// `check`, `finished` and `outcomes`. Default: no reduction.
     fn canonicalize(&self, _state: &mut Self::State) {}
+
+    /// Sleep sets ([`Config::sleep_sets`]): a stable identity of `a`, below
+    /// [`SLEEP_IDS`], naming the *same* action in every state (two distinct
+    /// actions enabled in one state never share an id). `None`: `a` is never
+    /// put to sleep. Default: `None`.
+    fn action_id(&self, _a: &Self::Action) -> Option<u32> {
+        None
+    }
+
+    /// Sleep sets: for each action `enabled[i]` (the output of
+    /// [`Model::actions`] at `state`, at most 64 considered), push the bitmask
+    /// of the indices `j` such that `enabled[i]` and `enabled[j]` are
+    /// *independent* at `state`: executing either leaves the other enabled and
+    /// both orders reach the same state (`step(step(s, a), b) == step(step(s,
+    /// b), a)`, after canonicalization under symmetry reduction). A claim may
+    /// only be missing, never wrong: `tests` check claims with
+    /// [`check_independence`]. Default: nothing is independent.
+    fn independence(&self, _state: &Self::State, _enabled: &[Self::Action], _out: &mut Vec<u64>) {}
 }
+
+/// Action ids usable in a sleep set ([`Model::action_id`]): they are bits of a
+/// 63-bit mask.
+pub const SLEEP_IDS: u32 = 63;
 
 /// The initial state as the search sees it (canonical under symmetry reduction).
 pub(crate) fn initial<M: Model>(model: &M, cfg: &Config) -> M::State {
@@ -196,6 +220,12 @@ pub struct Config {
     pub por: bool,
     /// Symmetry reduction: canonical states ([`Model::canonicalize`]).
     pub symmetry: bool,
+    /// Sleep sets ([`Model::independence`]): BFS does not execute an action
+    /// whose successor another explored interleaving reaches. Every state is
+    /// still stored, checked and reached at its depth with the same shortest
+    /// trace; only transitions are saved. Applies to BFS without partial-order
+    /// reduction ([`Config::por`] off): see [`explore`].
+    pub sleep_sets: bool,
     /// The search [`run`] performs.
     pub search: Search,
 }
@@ -243,6 +273,7 @@ impl Default for Config {
             max_memory: memory::default_max_memory(),
             por: true,
             symmetry: true,
+            sleep_sets: true,
             search: Search::Bfs,
         }
     }
@@ -283,7 +314,8 @@ pub struct Exploration<M: Model> {
     pub model_bugs: Vec<(String, Vec<M::Action>)>,
     /// Unique states (by fingerprint).
     pub states: u64,
-    /// Transitions generated (edges, including those to already visited states).
+    /// Transitions executed (edges, including those to already visited states;
+    /// not those sleep sets skip).
     pub transitions: u64,
     /// Unique states with no enabled action.
     pub terminal_states: u64,

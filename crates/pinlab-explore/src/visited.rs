@@ -8,6 +8,9 @@
 //!   — the parent's position in its (lexicographically ordered) level and the
 //!   action index, `pos << 32 | action` — kept complemented so that an atomic
 //!   `fetch_max` keeps the smallest key (0, an empty word, is the worst key);
+//!   The third word holds the state's sleep set, complemented (an OR of the
+//!   complemented edge sets is the intersection of the edges' sets, see
+//!   [`crate::sleep`]);
 //! - once the level is done ([`Visited::freeze`]), the parent's fingerprint and
 //!   the action index with the [`FROZEN`] bit set; entries of earlier levels are
 //!   never changed again.
@@ -27,6 +30,8 @@
 //! tables" (FMCAD 2010) describe the same lockless design for model checkers.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crate::sleep::SLEEP_MASK;
 
 /// Action index stored for the initial state (it has no parent).
 pub(crate) const ROOT: u32 = u32::MAX;
@@ -59,7 +64,7 @@ struct Slot {
     key: AtomicU64,
     /// Complemented order key (level being expanded) or parent fingerprint (frozen).
     link: AtomicU64,
-    /// 0 (level being expanded) or `FROZEN | action`.
+    /// The complemented sleep set (level being expanded) or `FROZEN | action`.
     action: AtomicU64,
 }
 
@@ -137,13 +142,15 @@ impl Visited {
     }
 
     /// Offers the edge reaching `fp` from the state at position `pos` of the
-    /// level being expanded by its action `action`: inserts `fp` if new, or lowers
-    /// its order key if it was first reached in this level.
+    /// level being expanded by its action `action`, with the sleep set `sleep`
+    /// it carries: inserts `fp` if new, or lowers its order key and narrows its
+    /// sleep set if it was first reached in this level.
     ///
     /// The caller must have been given [`Visited::room`] for it.
-    pub fn offer(&self, fp: u64, pos: u32, action: u32) -> Offer {
+    pub fn offer(&self, fp: u64, pos: u32, action: u32, sleep: u64) -> Offer {
         let key = key_of(fp);
         let link = !((u64::from(pos) << 32) | u64::from(action));
+        let awake = !sleep & SLEEP_MASK;
         let mut i = self.home(key);
         let mut probes = 0;
         loop {
@@ -156,6 +163,9 @@ impl Visited {
                 {
                     Ok(_) => {
                         s.link.fetch_max(link, Ordering::AcqRel);
+                        if awake != 0 {
+                            s.action.fetch_or(awake, Ordering::AcqRel);
+                        }
                         return Offer::New;
                     }
                     Err(now) => k = now,
@@ -164,10 +174,14 @@ impl Visited {
             if k == key {
                 // A better edge than the best so far of this level (most are
                 // not: a worker offers its edges in order) lowers the key.
-                if s.action.load(Ordering::Acquire) & FROZEN == 0
-                    && s.link.load(Ordering::Acquire) < link
-                {
-                    s.link.fetch_max(link, Ordering::AcqRel);
+                let word = s.action.load(Ordering::Acquire);
+                if word & FROZEN == 0 {
+                    if s.link.load(Ordering::Acquire) < link {
+                        s.link.fetch_max(link, Ordering::AcqRel);
+                    }
+                    if word | awake != word {
+                        s.action.fetch_or(awake, Ordering::AcqRel);
+                    }
                 }
                 return Offer::Seen;
             }
@@ -216,18 +230,20 @@ impl Visited {
     }
 
     /// Ends the level of `fp`: returns its final order key `(pos << 32) | action`
-    /// and freezes the entry with the parent `parent(pos)`.
-    pub fn freeze(&self, fp: u64, parent: impl Fn(u32) -> u64) -> Option<u64> {
+    /// and its sleep set, and freezes the entry with the parent `parent(pos)`.
+    pub fn freeze(&self, fp: u64, parent: impl Fn(u32) -> u64) -> Option<(u64, u64)> {
         let s = &self.slots[self.find(key_of(fp))];
-        if s.key.load(Ordering::Acquire) == 0 || s.action.load(Ordering::Acquire) & FROZEN != 0 {
+        let word = s.action.load(Ordering::Acquire);
+        if s.key.load(Ordering::Acquire) == 0 || word & FROZEN != 0 {
             return None;
         }
+        let sleep = !word & SLEEP_MASK;
         let order = !s.link.load(Ordering::Acquire);
         s.link
             .store(parent((order >> 32) as u32), Ordering::Release);
         s.action
             .store(FROZEN | (order & u64::from(u32::MAX)), Ordering::Release);
-        Some(order)
+        Some((order, sleep))
     }
 
     /// The stored entry of `fp`, once its level is done.
@@ -288,17 +304,21 @@ mod tests {
     fn keeps_the_smallest_order_key_of_the_same_level() {
         let v = Visited::new();
         v.insert_root(1);
-        assert_eq!(v.offer(7, 3, 0), Offer::New);
-        assert_eq!(v.offer(7, 1, 5), Offer::Seen);
-        assert_eq!(v.offer(7, 1, 6), Offer::Seen);
+        assert_eq!(v.offer(7, 3, 0, 0b1110), Offer::New);
+        assert_eq!(v.offer(7, 1, 5, 0b0111), Offer::Seen);
+        assert_eq!(v.offer(7, 1, 6, 0b1111), Offer::Seen);
         let parents = [10, 20, 30, 40];
-        assert_eq!(v.freeze(7, |p| parents[p as usize]), Some((1 << 32) | 5));
+        // The sleep set is the intersection of the edges'.
+        assert_eq!(
+            v.freeze(7, |p| parents[p as usize]),
+            Some(((1 << 32) | 5, 0b0110))
+        );
         assert_eq!(v.get(7).unwrap().parent, 20);
         // A later level never changes it.
-        assert_eq!(v.offer(7, 0, 0), Offer::Seen);
+        assert_eq!(v.offer(7, 0, 0, 0), Offer::Seen);
         assert_eq!(v.get(7).unwrap().parent, 20);
         assert_eq!(v.get(7).unwrap().action, 5);
-        assert_eq!(v.offer(1, 0, 0), Offer::Seen);
+        assert_eq!(v.offer(1, 0, 0, 0), Offer::Seen);
         assert_eq!(v.get(1).unwrap().action, ROOT);
     }
 
@@ -314,11 +334,11 @@ mod tests {
             if !v.room(1) {
                 v.grow(1000);
             }
-            assert_eq!(v.offer(k, n as u32, 0), Offer::New);
+            assert_eq!(v.offer(k, n as u32, 0, 0), Offer::New);
             v.added(1);
         }
         for &k in &keys {
-            assert_eq!(v.offer(k, 0, 1), Offer::Seen);
+            assert_eq!(v.offer(k, 0, 1, 0), Offer::Seen);
             assert!(v.freeze(k, u64::from).is_some());
         }
         v.grow(100_000);

@@ -39,6 +39,9 @@ pub(crate) struct Bounds {
     /// Turn symmetry reduction off (it is on by default; outcomes are the same either way).
     #[arg(long)]
     no_symmetry: bool,
+    /// Turn sleep sets off. They apply to BFS with `--no-por` (which checks every state): the same states, outcomes and traces, fewer transitions executed.
+    #[arg(long)]
+    no_sleep_sets: bool,
     /// Step granularity: `fine` runs fork and GUP-fast as their kernel sub-steps (other actors interleave between them), `atomic` runs every statement as one step. Default: the scenario's `setup { granularity = ... }`, else fine.
     #[arg(long, value_enum)]
     granularity: Option<GranularityArg>,
@@ -131,6 +134,7 @@ impl Bounds {
             },
             por: !self.no_por,
             symmetry: !self.no_symmetry,
+            sleep_sets: !self.no_sleep_sets,
             search: match self.search {
                 SearchArg::Bfs => Search::Bfs,
                 SearchArg::Dfs => Search::Dfs,

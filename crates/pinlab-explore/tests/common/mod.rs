@@ -109,6 +109,25 @@ impl Model for Counter {
         }
         v
     }
+
+    /// A thread's next step; two reads commute (each writes its own `tmp`).
+    fn action_id(&self, a: &CAct) -> Option<u32> {
+        match *a {
+            CAct::Read(t) | CAct::Write(t) => Some(t as u32),
+        }
+    }
+
+    fn independence(&self, _: &CState, enabled: &[CAct], out: &mut Vec<u64>) {
+        let reads = enabled
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| matches!(a, CAct::Read(_)))
+            .fold(0u64, |m, (j, _)| m | 1 << j);
+        out.extend(enabled.iter().enumerate().map(|(i, a)| match a {
+            CAct::Read(_) => reads & !(1 << i),
+            CAct::Write(_) => 0,
+        }));
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -291,4 +310,111 @@ pub fn summary<M: Model>(e: &Exploration<M>) -> String {
         e.exhaustive,
         e.bound
     )
+}
+
+// ---------------------------------------------------------------------------
+// Straight-line programs over shared variables, with the exact independence
+// relation of their operations (for sleep sets).
+
+/// One operation of a [`Prog`] thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `reg = var`.
+    Load(usize),
+    /// `var = (reg + 1) % 4`.
+    Store(usize),
+    /// `reg ^= 1`.
+    Local,
+}
+
+/// Threads running straight-line code; the action is the thread index.
+pub struct Prog {
+    pub code: Vec<Vec<Op>>,
+    pub vars: usize,
+    /// `check` fails when variable `.0` holds `.1`.
+    pub bad: Option<(usize, u8)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PState {
+    pub pc: Vec<u8>,
+    pub reg: Vec<u8>,
+    pub var: Vec<u8>,
+}
+
+impl Prog {
+    fn op(&self, s: &PState, t: usize) -> Op {
+        self.code[t][s.pc[t] as usize]
+    }
+}
+
+impl Model for Prog {
+    type State = PState;
+    type Action = usize;
+    type Outcome = Outcome;
+
+    fn initial_state(&self) -> PState {
+        PState {
+            pc: vec![0; self.code.len()],
+            reg: vec![0; self.code.len()],
+            var: vec![0; self.vars],
+        }
+    }
+
+    fn actions(&self, s: &PState, out: &mut Vec<usize>) {
+        out.extend((0..self.code.len()).filter(|&t| (s.pc[t] as usize) < self.code[t].len()));
+    }
+
+    fn step(&self, s: &PState, &t: &usize) -> PState {
+        let mut n = s.clone();
+        match self.op(s, t) {
+            Op::Load(v) => n.reg[t] = s.var[v],
+            Op::Store(v) => n.var[v] = (s.reg[t] + 1) % 4,
+            Op::Local => n.reg[t] ^= 1,
+        }
+        n.pc[t] += 1;
+        n
+    }
+
+    fn check(&self, s: &PState) -> Result<(), String> {
+        match self.bad {
+            Some((v, x)) if s.var[v] == x => Err(format!("var {v} = {x}")),
+            _ => Ok(()),
+        }
+    }
+
+    fn finished(&self, _: &PState) -> bool {
+        true
+    }
+
+    fn outcomes(&self, s: &PState, _: bool) -> Vec<Outcome> {
+        vec![Outcome::Final(s.var.iter().fold(0, |m, &x| m * 4 + u32::from(x)))]
+    }
+
+    fn action_id(&self, &t: &usize) -> Option<u32> {
+        Some(t as u32)
+    }
+
+    /// Operations of two threads conflict when they reach the same variable
+    /// and one stores to it.
+    fn independence(&self, s: &PState, enabled: &[usize], out: &mut Vec<u64>) {
+        let var = |op| match op {
+            Op::Load(v) => Some((v, false)),
+            Op::Store(v) => Some((v, true)),
+            Op::Local => None,
+        };
+        for &a in enabled {
+            let mut m = 0u64;
+            for (j, &b) in enabled.iter().enumerate() {
+                let conflict = match (var(self.op(s, a)), var(self.op(s, b))) {
+                    (Some((x, wa)), Some((y, wb))) => x == y && (wa || wb),
+                    _ => false,
+                };
+                if a != b && !conflict {
+                    m |= 1 << j;
+                }
+            }
+            out.push(m);
+        }
+    }
 }

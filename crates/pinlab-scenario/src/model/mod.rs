@@ -404,6 +404,15 @@ impl pinlab_explore::Model for Bound<'_> {
                 .all(|(a, p)| a.status != Status::Running || p.is_kworker())
     }
 
+    /// The actor: its next statement, whichever other actor ran.
+    fn action_id(&self, a: &Action) -> Option<u32> {
+        Some(u32::from(a.actor))
+    }
+
+    fn independence(&self, s: &State, enabled: &[Action], out: &mut Vec<u64>) {
+        por::independence(self, s, enabled, out)
+    }
+
     fn persistent(&self, s: &State, enabled: &mut Vec<Action>) {
         if let Some(a) = por::singleton(self, s, enabled) {
             enabled.clear();

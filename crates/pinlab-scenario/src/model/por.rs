@@ -32,7 +32,7 @@
 //! any interleaving. docs/PERFORMANCE.md measures what the reduction gains.
 
 use super::{Action, Bound, State, Status, Value};
-use crate::bind::{Call, VarRef};
+use crate::bind::{Call, Kind, VarRef};
 
 /// The footprint class of a statement (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,34 @@ fn writes_actor(
         Call::Fork { child } | Call::PthreadCreate { thread: child } => *child == who,
         Call::Kill { actor, var, .. } => var.is_some() || *actor == Some(who),
         _ => false,
+    }
+}
+
+/// The process an actor runs in, as the actor that started it (threads resolve
+/// to their parent's); `None` for peers and kernel threads.
+fn process_of(m: &Bound<'_>, mut a: usize) -> Option<usize> {
+    loop {
+        match m.scn.actors[a].kind {
+            Kind::Child {
+                parent,
+                thread: true,
+            } => a = parent,
+            Kind::Peer | Kind::Kthread => return None,
+            _ => return Some(a),
+        }
+    }
+}
+
+/// Whether statement `call` of actor `q` may end actor `who` (and so disable
+/// its next statement): any statement that reaches the machine may kill its
+/// own process with a fatal signal (a fault) or `exit` it, ending every thread
+/// of it, and a `kill` ends or signals every thread of its target's process.
+fn may_end(m: &Bound<'_>, q: usize, call: &Call, who: usize) -> bool {
+    let same = |x: usize| process_of(m, x).is_some_and(|p| process_of(m, who) == Some(p));
+    match call {
+        Call::Kill { var: Some(_), .. } => true,
+        Call::Kill { actor: Some(t), .. } if same(*t) => true,
+        _ => foot(call) == Foot::Machine && same(q),
     }
 }
 
@@ -127,9 +155,68 @@ pub(super) fn singleton(m: &Bound<'_>, s: &State, enabled: &[Action]) -> Option<
                     (Foot::Machine, _) => true,
                 };
                 !machine_conflict
+                    && !may_end(m, q, &o.call, me)
                     && !writes_actor(q, &o.call, o.bind, me, None)
                     && !writes_actor(q, &o.call, o.bind, reads_actor, reads_slot)
             })
         })
     })
+}
+
+/// What the current statement of an actor whose footprint is not the machine
+/// reads of the actors' states: `wait(x)` reads `x`'s status, a peer's read
+/// the variable naming its MR.
+fn reads(f: Foot) -> Option<(usize, Option<usize>)> {
+    match f {
+        Foot::Wait(x) => Some((x, None)),
+        Foot::PeerRead(r) => Some((r.actor, Some(r.slot))),
+        Foot::Machine => None,
+    }
+}
+
+/// Sleep sets: for each enabled action, the enabled actions independent of it
+/// at `s` — both current statements have a footprint outside the machine
+/// ([`next_foot`]: a `wait` on a finished actor, a peer's read of a pinned MR
+/// with no mirror) and neither writes the actor state the other reads or
+/// ends the other's actor. Every statement that reaches the machine is
+/// dependent on every other: besides what it touches, it may hit a kernel BUG,
+/// which stops every actor. Two such statements commute exactly: each writes
+/// its own actor state, and the reads insert into the ghost's observation sets
+/// only.
+pub(super) fn independence(m: &Bound<'_>, s: &State, enabled: &[Action], out: &mut Vec<u64>) {
+    let feet: Vec<Option<Foot>> = enabled.iter().map(|&a| next_foot(m, s, a)).collect();
+    let op = |a: Action| {
+        let q = a.actor as usize;
+        m.scn.actors[q].body.get(s.actors[q].pc as usize)
+    };
+    for (i, &a) in enabled.iter().enumerate() {
+        let mut mask = 0u64;
+        let (Some(fa), Some(oa)) = (feet[i], op(a)) else {
+            out.push(0);
+            continue;
+        };
+        for (j, &b) in enabled.iter().enumerate().take(64) {
+            let (Some(fb), Some(ob)) = (feet[j], op(b)) else {
+                continue;
+            };
+            let (qa, qb) = (a.actor as usize, b.actor as usize);
+            let (Some((ra, sa)), Some((rb, sb))) = (reads(fa), reads(fb)) else {
+                continue;
+            };
+            let writes = |q: usize, o: &crate::bind::Op, who: usize, slot: Option<usize>| {
+                writes_actor(q, &o.call, o.bind, who, slot)
+            };
+            let conflict = qa == qb
+                || writes(qa, oa, qb, None)
+                || writes(qb, ob, qa, None)
+                || writes(qa, oa, rb, sb)
+                || writes(qb, ob, ra, sa)
+                || may_end(m, qa, &oa.call, qb)
+                || may_end(m, qb, &ob.call, qa);
+            if !conflict {
+                mask |= 1 << j;
+            }
+        }
+        out.push(mask);
+    }
 }
