@@ -75,7 +75,10 @@ fn independent_threads_execute_about_one_transition_per_state() {
     assert_eq!(off.states, 256);
     assert_eq!(same_search(&on), same_search(&off));
     assert_eq!(off.transitions, 4 * 3 * 64);
-    assert_eq!(on.transitions, 255, "one executed edge into every state but the initial one");
+    assert_eq!(
+        on.transitions, 255,
+        "one executed edge into every state but the initial one"
+    );
 }
 
 #[test]
@@ -85,7 +88,10 @@ fn sleep_sets_do_nothing_with_persistent_sets() {
         por: true,
         ..cfg(sleep_sets, 1)
     };
-    assert_eq!(summary(&explore(&m, &por(true))), summary(&explore(&m, &por(false))));
+    assert_eq!(
+        summary(&explore(&m, &por(true))),
+        summary(&explore(&m, &por(false)))
+    );
 }
 
 #[test]

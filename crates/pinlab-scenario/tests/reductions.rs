@@ -39,7 +39,10 @@ fn sleep_sets_keep_every_state_and_every_shortest_trace() {
                 );
                 let what = format!("{} / {} symmetry={symmetry}", scn.name, p.name());
                 assert_eq!(on.states, off.states, "{what}: states differ");
-                assert_eq!(on.outcomes, off.outcomes, "{what}: outcomes or traces differ");
+                assert_eq!(
+                    on.outcomes, off.outcomes,
+                    "{what}: outcomes or traces differ"
+                );
                 assert_eq!(on.model_bugs, off.model_bugs, "{what}");
             }
         }

@@ -2,8 +2,9 @@
 //! with statements spliced in from other scenarios (sometimes with a peer,
 //! child or thread duplicated, sometimes mutated further), under a random
 //! policy or release preset, at fine or atomic granularity, explored
-//! exhaustively without reductions and then with partial-order reduction,
-//! frame symmetry and both. Every mutant that binds and is exhausted within the
+//! exhaustively without reductions and then with sleep sets (same states,
+//! outcomes and traces; the model's independence claims checked on every
+//! state), partial-order reduction, frame symmetry and both. Every mutant that binds and is exhausted within the
 //! budget must reach the same outcome set and verdict in all four runs, and
 //! none may break an invariant or make the model panic; with both reductions,
 //! two BFS workers must find what one finds (states, outcomes, the same
@@ -16,7 +17,7 @@
 mod common;
 use common::mutate;
 
-use pinlab_explore::{Config, Search, SplitMix64};
+use pinlab_explore::{check_independence, Config, Search, SplitMix64};
 use pinlab_model::Policy;
 use pinlab_scenario::builtin::BUILTINS;
 use pinlab_scenario::{load, run_cell};
@@ -29,6 +30,7 @@ fn cfg(por: bool, symmetry: bool) -> Config {
         max_states: Some(20_000),
         time_budget: Some(std::time::Duration::from_secs(10)),
         max_memory: Some(2 << 30),
+        sleep_sets: false,
         ..Config::default()
     }
 }
@@ -96,6 +98,30 @@ fn spliced_scenarios_have_the_same_outcomes_with_and_without_reductions() {
                 scn.fine
             )
         };
+        // Sleep sets keep every state: the same states, outcomes and
+        // shortest traces; and the independence they rely on holds.
+        let sleep = run_cell(
+            &scn,
+            p,
+            &Config {
+                sleep_sets: true,
+                ..cfg(false, false)
+            },
+        );
+        assert_eq!(
+            (sleep.states, &sleep.outcomes),
+            (base.states, &base.outcomes),
+            "{}: sleep sets change the search",
+            what(false, false)
+        );
+        let eff = p.with_switches(&scn.driver_bugs);
+        let model = pinlab_scenario::model::Bound {
+            scn: &scn,
+            policy: &eff,
+        };
+        if let Err(e) = check_independence(&model, &cfg(false, false), 20_000) {
+            panic!("{}: {e}", what(false, false));
+        }
         let mut both = None;
         for (por, sym) in [(true, false), (false, true), (true, true)] {
             let run = run_cell(&scn, p, &cfg(por, sym));

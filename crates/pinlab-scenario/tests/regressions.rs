@@ -491,3 +491,55 @@ process app {
     every_preset(text);
     assert!(outcomes(text, "upstream").contains("ERR(EINVAL)"));
 }
+
+#[test]
+fn a_process_exit_releases_its_mirrors_in_the_same_step() {
+    // Was (found by tests/reductions_fuzz.rs, an outcome partial-order
+    // reduction lost): the MMU_NOTIFY_RELEASE of an owner killed by SIGSEGV
+    // was raised at the end of the *next* step, whichever actor ran it. A
+    // peer's write between the two went through the dead process's device
+    // PTEs (LOST); a `wait` taken alone by the reduction synced first. The
+    // kernel's exit_mmap calls mmu_notifier_release before it unmaps anything.
+    let text = r#"scenario odp-owner-dies
+setup { granularity = atomic }
+process owner {
+    fd = open("/mnt/pmem/data", O_RDWR|O_CREAT)
+    ftruncate(fd, 4K)
+    buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)
+    memset(buf, 'A', 4K)
+    mr = ibv_reg_mr(buf, 4K, IBV_ACCESS_LOCAL_WRITE|IBV_ACCESS_REMOTE_WRITE)
+    send_fd(helper, mr)
+    memset(buf, 'A', 8K)
+}
+process helper {
+    wait(owner)
+}
+process admin {
+    wait(owner)
+    fd2 = open("/mnt/pmem/data", O_RDWR)
+    ftruncate(fd2, 0)
+}
+peer remote {
+    rdma_write(owner.mr, 'D')
+}
+peer remote2 {
+    rdma_write(owner.mr, 'D')
+}
+"#;
+    let scn = load("regression.scn", text).unwrap();
+    let p = Policy::parse("odp").unwrap();
+    let run = |por| {
+        let r = run_cell(
+            &scn,
+            &p,
+            &Config {
+                por,
+                ..Config::default()
+            },
+        );
+        assert!(r.exhaustive && r.model_bugs.is_empty());
+        r.labels()
+    };
+    assert_eq!(run(true), run(false));
+    assert!(!run(false).contains("LOST"), "{:?}", run(false));
+}

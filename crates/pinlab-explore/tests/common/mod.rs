@@ -388,7 +388,9 @@ impl Model for Prog {
     }
 
     fn outcomes(&self, s: &PState, _: bool) -> Vec<Outcome> {
-        vec![Outcome::Final(s.var.iter().fold(0, |m, &x| m * 4 + u32::from(x)))]
+        vec![Outcome::Final(
+            s.var.iter().fold(0, |m, &x| m * 4 + u32::from(x)),
+        )]
     }
 
     fn action_id(&self, &t: &usize) -> Option<u32> {

@@ -12,7 +12,22 @@ impl Bound<'_> {
     /// Executes one step in place; `describe` renders the statement's text and
     /// result, with what a read returned (traces need them, the search does not:
     /// it discards the [`StepInfo`], and rendering was ~5 % of a search).
+    ///
+    /// Every step ends with the invalidations its page-table changes imply
+    /// ([`Machine::mmu_notifier_sync`]), a process's exit (its own, a fault's
+    /// SIGSEGV, a SIGKILL) included: `exit_mmap` calls `mmu_notifier_release`
+    /// before it unmaps anything, so a device never sees a dead process's
+    /// pages through its PTEs, and nothing is left pending for whichever
+    /// actor runs next (a `wait`, which partial-order reduction takes to touch
+    /// no machine state). Sub-steps of fork and GUP-fast too.
     pub(super) fn exec_as(&self, s: &mut State, actor: usize, describe: bool) -> StepInfo {
+        let mut info = self.exec_step(s, actor, describe);
+        info.notes.extend(s.m.mmu_notifier_sync());
+        info
+    }
+
+    /// One step of `actor` (see [`Bound::exec_as`]), before the notifiers.
+    fn exec_step(&self, s: &mut State, actor: usize, describe: bool) -> StepInfo {
         let describe_all = |m: &Machine, vs: &[pinlab_model::Ver]| {
             if describe {
                 describe_all(m, vs)
@@ -757,7 +772,6 @@ impl Bound<'_> {
         }
         self.abandon_substep(s);
         info.notes.extend(notes);
-        info.notes.extend(s.m.mmu_notifier_sync());
         if sig_consumed {
             s.actors[actor].sigpending = false;
         }
