@@ -48,6 +48,8 @@ pub(crate) struct Sleep {
     indep: Vec<u64>,
     /// The state's sleep set (only bits of enabled actions).
     z: u64,
+    /// The indices of the enabled actions asleep.
+    asleep: u64,
 }
 
 impl Sleep {
@@ -64,6 +66,14 @@ impl Sleep {
         }));
         let all = self.bits.iter().fold(0, |m, b| m | b);
         self.z = z & all;
+        self.asleep = 0;
+        if self.z != 0 {
+            for (j, &b) in self.bits.iter().enumerate().take(64) {
+                if b & self.z != 0 {
+                    self.asleep |= 1 << j;
+                }
+            }
+        }
         if enabled.len() > 1 {
             model.independence(state, enabled, &mut self.indep);
         }
@@ -71,7 +81,7 @@ impl Sleep {
 
     /// Whether the `i`-th enabled action is asleep (not to be executed).
     pub fn asleep(&self, i: usize) -> bool {
-        self.bits.get(i).is_some_and(|&b| b & self.z != 0)
+        i < 64 && self.asleep & (1 << i) != 0
     }
 
     /// The sleep set the edge of the `i`-th enabled action carries: the
@@ -80,11 +90,16 @@ impl Sleep {
         let Some(&indep) = self.indep.get(i) else {
             return 0;
         };
+        let before = if i >= 64 { u64::MAX } else { (1 << i) - 1 };
+        let mut idx = indep & (before | self.asleep);
+        if i < 64 {
+            idx &= !(1 << i);
+        }
         let mut out = 0;
-        for (j, &b) in self.bits.iter().enumerate().take(64) {
-            if j != i && indep & (1 << j) != 0 && (j < i || b & self.z != 0) {
-                out |= b;
-            }
+        while idx != 0 {
+            let j = idx.trailing_zeros() as usize;
+            idx &= idx - 1;
+            out |= self.bits.get(j).copied().unwrap_or(0);
         }
         out
     }

@@ -465,8 +465,18 @@ fn section_stateright() {
         });
     }
     println!();
-    // How much a finer independence relation could give on the real cell.
     let one = no_reduction(1);
+    let twopc = |c: &Config| pinlab_explore::explore(&twopc::TwoPhase { rms: 7 }, c).transitions;
+    println!(
+        "Transitions executed on two-phase commit, 7 RMs: {} without sleep sets, {} with.",
+        twopc(&Config {
+            sleep_sets: false,
+            ..one.clone()
+        }),
+        twopc(&one)
+    );
+    println!();
+    // How much a finer independence relation could give on the real cell.
     let off = pinlab_explore::explore(
         &cell(real, "legacy"),
         &Config {
