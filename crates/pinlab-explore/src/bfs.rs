@@ -25,6 +25,12 @@
 //! the table has doubled. Which pass expands a state does not change its order
 //! key, so passes do not change any result.
 //!
+//! Sleep sets (`src/sleep.rs`, with [`Config::sleep_sets`] and without
+//! partial-order reduction): a new state's sleep set is built in its visited
+//! slot while its level is expanded (the intersection of its edges' sets), and
+//! handed to the state with its final order key; asleep actions are not
+//! executed. They change nothing in the result but the transition count.
+//!
 //! Bounds: a state at `max_depth` is only peeked at (terminal or not), and if it
 //! has enabled actions the run is cut by `MaxDepth`; `max_states` keeps the first
 //! new states of a level in path order and drops the rest (`MaxStates`), already
@@ -352,7 +358,7 @@ impl<M: Model> Level<'_, M> {
 /// (except `elapsed`, and where a time or memory bound cuts the run).
 ///
 /// Sleep sets ([`Config::sleep_sets`], without [`Config::por`]) change nothing
-/// in the result but `transitions`. Their argument ([`crate::sleep`]) needs
+/// in the result but `transitions`. Their argument (`src/sleep.rs`) needs
 /// every state on a path to be expanded, which a model bug (a state failing
 /// its check, a panicking step) breaks; a run with sleep sets finds the
 /// shallowest model bug if there is one, and is then done again without them,
