@@ -4,12 +4,17 @@
 //!
 //! Three modes share the same result type, [`Exploration`]:
 //!
-//! * [`explore`]: level-synchronous BFS. Every level is expanded in parallel, but
-//!   successors are merged sequentially in frontier order, so the result (states,
-//!   outcomes, traces) is identical whatever the thread count, and every outcome
+//! * [`explore`]: level-synchronous BFS. Every level is expanded in parallel;
+//!   workers insert successors into one lock-free visited table, and the next
+//!   level is ordered by each state's smallest (parent position, action) key, so
+//!   the result (states, outcomes, traces) is identical whatever the thread
+//!   count, and every outcome
 //!   comes with a *shortest* trace. Only fingerprints plus a parent pointer
 //!   (parent fingerprint, action index) are kept for visited states; full states
 //!   are kept for the current and next frontier only.
+//!   Without partial-order reduction it uses sleep sets ([`Config::sleep_sets`],
+//!   [`Model::independence`]): the same states, outcomes and traces, fewer
+//!   transitions executed.
 //! * [`explore_dfs`]: sequential DFS storing fingerprints only (memory-lean,
 //!   traces not shortest).
 //! * [`random_walks`]: seeded random walks, reproducible from the seed.
