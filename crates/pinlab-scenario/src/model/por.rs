@@ -136,10 +136,8 @@ pub(super) fn singleton(m: &Bound<'_>, s: &State, enabled: &[Action]) -> Option<
         };
         // Actor states `a` reads (besides its own, which only it writes except
         // through fork and kill).
-        let (reads_actor, reads_slot) = match f {
-            Foot::Wait(x) => (x, None),
-            Foot::PeerRead(r) => (r.actor, Some(r.slot)),
-            Foot::Machine => return false,
+        let Some((reads_actor, reads_slot)) = reads(f) else {
+            return false;
         };
         (0..s.actors.len()).filter(|&q| q != me).all(|q| {
             let from = match s.actors[q].status {
@@ -184,37 +182,36 @@ fn reads(f: Foot) -> Option<(usize, Option<usize>)> {
 /// its own actor state, and the reads insert into the ghost's observation sets
 /// only.
 pub(super) fn independence(m: &Bound<'_>, s: &State, enabled: &[Action], out: &mut Vec<u64>) {
-    let feet: Vec<Option<Foot>> = enabled.iter().map(|&a| next_foot(m, s, a)).collect();
-    let op = |a: Action| {
-        let q = a.actor as usize;
-        m.scn.actors[q].body.get(s.actors[q].pc as usize)
-    };
-    for (i, &a) in enabled.iter().enumerate() {
-        let mut mask = 0u64;
-        let (Some(fa), Some(oa)) = (feet[i], op(a)) else {
-            out.push(0);
-            continue;
+    // Per enabled action that may commute: its actor, its statement and the
+    // actor state it reads.
+    type Now<'o> = (usize, &'o crate::bind::Op, (usize, Option<usize>));
+    let now: Vec<Option<Now<'_>>> = enabled
+        .iter()
+        .map(|&a| {
+            let q = a.actor as usize;
+            let op = m.scn.actors[q].body.get(s.actors[q].pc as usize)?;
+            Some((q, op, reads(next_foot(m, s, a)?)?))
+        })
+        .collect();
+    let commute = |&(qa, oa, (ra, sa)): &Now<'_>, &(qb, ob, (rb, sb)): &Now<'_>| {
+        let writes = |q: usize, o: &crate::bind::Op, who: usize, slot: Option<usize>| {
+            writes_actor(q, &o.call, o.bind, who, slot)
         };
-        for (j, &b) in enabled.iter().enumerate().take(64) {
-            let (Some(fb), Some(ob)) = (feet[j], op(b)) else {
-                continue;
-            };
-            let (qa, qb) = (a.actor as usize, b.actor as usize);
-            let (Some((ra, sa)), Some((rb, sb))) = (reads(fa), reads(fb)) else {
-                continue;
-            };
-            let writes = |q: usize, o: &crate::bind::Op, who: usize, slot: Option<usize>| {
-                writes_actor(q, &o.call, o.bind, who, slot)
-            };
-            let conflict = qa == qb
-                || writes(qa, oa, qb, None)
-                || writes(qb, ob, qa, None)
-                || writes(qa, oa, rb, sb)
-                || writes(qb, ob, ra, sa)
-                || may_end(m, qa, &oa.call, qb)
-                || may_end(m, qb, &ob.call, qa);
-            if !conflict {
-                mask |= 1 << j;
+        !(qa == qb
+            || writes(qa, oa, qb, None)
+            || writes(qb, ob, qa, None)
+            || writes(qa, oa, rb, sb)
+            || writes(qb, ob, ra, sa)
+            || may_end(m, qa, &oa.call, qb)
+            || may_end(m, qb, &ob.call, qa))
+    };
+    for a in &now {
+        let mut mask = 0u64;
+        if let Some(a) = a {
+            for (j, b) in now.iter().enumerate().take(64) {
+                if b.as_ref().is_some_and(|b| commute(a, b)) {
+                    mask |= 1 << j;
+                }
             }
         }
         out.push(mask);
