@@ -204,7 +204,7 @@ pub fn render_text(m: &Matrix) -> String {
     );
     out.push_str("  #    the model broke one of its own invariants (see Model bugs)\n");
     out.push_str(
-        "  ~    bounded run (a state, depth or time bound was hit): outcomes found so far\n",
+        "  ~    bounded run (a state, depth, time or memory bound, or random walks; see Bounded): outcomes found so far\n",
     );
     out.push_str("  n/m  not modelled: the policy needs a mechanism the model lacks\n");
     out.push_str("  -    no outcome reached\n");
@@ -255,6 +255,23 @@ pub fn render_text(m: &Matrix) -> String {
         }
     }
 
+    let bounded: Vec<&Cell> = m
+        .cells
+        .iter()
+        .filter(|c| !c.exhaustive && !c.is_unmodelled())
+        .collect();
+    if !bounded.is_empty() {
+        out.push_str(&format!("Bounded ({}):\n", bounded.len()));
+        for c in bounded {
+            out.push_str(&format!(
+                "  {} / {}: {}\n",
+                c.scenario,
+                c.policy,
+                bound_line(c)
+            ));
+        }
+    }
+
     let bugs: Vec<&Cell> = m
         .cells
         .iter()
@@ -275,6 +292,25 @@ pub fn render_text(m: &Matrix) -> String {
     out.push_str(&counts_line(m));
     out.push('\n');
     out
+}
+
+/// Why a bounded cell is not exhaustive, in words: the bound (the JSON
+/// `bound` name, which is also the command-line option) and the states seen.
+fn bound_line(c: &Cell) -> String {
+    match c.bound.as_deref() {
+        Some("walk") => format!(
+            "random walks (never exhaustive) visited {} states; outcomes found so far",
+            c.states
+        ),
+        Some(b) => format!(
+            "cut by --{b} after {} states; outcomes found so far",
+            c.states
+        ),
+        None => format!(
+            "not exhaustive after {} states; outcomes found so far",
+            c.states
+        ),
+    }
 }
 
 /// The closing line of `check` and `report`: `cells: N passed, N failed, N
@@ -345,7 +381,27 @@ dio-writeback | ! LOST, OOPS | -
         assert!(out.contains(
             "Model bugs (1):\n  truncate-rdma / legacy: pins released != pins acquired at end\n"
         ));
+        assert!(out.contains(
+            "Bounded (1):\n  fork-cow / legacy: not exhaustive after 42 states; outcomes found so far\n"
+        ));
         assert!(out.lines().all(|l| l == l.trim_end()));
+    }
+
+    #[test]
+    fn bounded_cells_name_their_bound() {
+        let mut mem = cell("s", "legacy", &["OK"], Verdict::NoExpectation);
+        mem.exhaustive = false;
+        mem.bound = Some("max-memory".into());
+        mem.states = 14_809;
+        let mut walk = cell("s", "upstream", &["OK"], Verdict::NoExpectation);
+        walk.exhaustive = false;
+        walk.bound = Some("walk".into());
+        let out = render_text(&Matrix {
+            cells: vec![mem, walk],
+        });
+        assert!(out.contains(
+            "Bounded (2):\n  s / legacy: cut by --max-memory after 14809 states; outcomes found so far\n  s / upstream: random walks (never exhaustive) visited 42 states; outcomes found so far\n"
+        ), "\n{out}");
     }
 
     #[test]

@@ -27,12 +27,12 @@ pub(crate) struct Bounds {
     /// Search strategy: `bfs` (exhaustive, shortest traces), `dfs` (exhaustive, about 12 bytes per state, traces not shortest) or `walk` (seeded random walks, never exhaustive).
     #[arg(long, value_enum, default_value_t = SearchArg::Bfs)]
     search: SearchArg,
-    /// Seed of `--search walk` (the same seed gives the same walks).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Number of walks of `--search walk` (each at most `--max-depth` steps, default 10000).
-    #[arg(long, default_value_t = 10_000)]
-    walks: u64,
+    /// Seed of `--search walk` (the same seed gives the same walks) [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Number of walks of `--search walk` (each at most `--max-depth` steps, default 10000) [default: 10000].
+    #[arg(long, value_parser = parse_walks)]
+    walks: Option<u64>,
     /// Turn partial-order reduction off (it is on by default; outcomes are the same either way).
     #[arg(long)]
     no_por: bool,
@@ -85,6 +85,13 @@ fn parse_threads(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("expected a thread count from 0 (all cores) to 256, found {s:?}"))
 }
 
+fn parse_walks(s: &str) -> Result<u64, String> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("expected a positive number of walks, found {s:?}"))
+}
+
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let v: f64 = s
         .parse()
@@ -119,9 +126,24 @@ fn parse_memory(s: &str) -> Result<MemoryBound, String> {
 }
 
 impl Bounds {
-    pub(crate) fn config(&self) -> Config {
+    /// The explorer's configuration; an error for options that the chosen
+    /// search would ignore (`--seed` or `--walks` without `--search walk`).
+    pub(crate) fn config(&self) -> Result<Config, String> {
+        if self.search != SearchArg::Walk {
+            for (given, flag) in [
+                (self.seed.is_some(), "--seed"),
+                (self.walks.is_some(), "--walks"),
+            ] {
+                if given {
+                    return Err(format!(
+                        "{flag} applies only to random walks: add `--search walk` (the search is `--search {}`)",
+                        if self.search == SearchArg::Dfs { "dfs" } else { "bfs" }
+                    ));
+                }
+            }
+        }
         let default = Config::default();
-        Config {
+        Ok(Config {
             max_states: self.max_states,
             max_depth: self.max_depth,
             time_budget: self.time_budget,
@@ -139,10 +161,10 @@ impl Bounds {
                 SearchArg::Bfs => Search::Bfs,
                 SearchArg::Dfs => Search::Dfs,
                 SearchArg::Walk => Search::Walk {
-                    seed: self.seed,
-                    walks: self.walks,
+                    seed: self.seed.unwrap_or(0),
+                    walks: self.walks.unwrap_or(10_000),
                 },
             },
-        }
+        })
     }
 }

@@ -36,7 +36,7 @@ pub(crate) fn explore_cmd(
         Some(o) => Some(Outcome::parse(o).ok_or_else(|| format!("--outcome {o}: expected OK, ERR(E...), STALE, LOST, LEAK_OTHER, FS_CORRUPT, OOPS, HANG or DOS"))?),
         None => None,
     };
-    let cfg = bounds.config();
+    let cfg = bounds.config()?;
     let bfs = cfg.search == pinlab_explore::Search::Bfs;
     // On a cluster every rank explores the cell; rank 0 prints (and saves).
     let run = match cluster.mode(&cfg)? {

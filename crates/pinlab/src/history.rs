@@ -143,7 +143,7 @@ fn to_text(scn: &Scenario, h: &History) -> String {
 
 /// `pinlab history`.
 pub(crate) fn history_cmd(scn: &Scenario, json: bool, bounds: &Bounds) -> Result<ExitCode, String> {
-    let h = history(scn, &bounds.config());
+    let h = history(scn, &bounds.config()?);
     if json {
         println!("{}", to_json(scn, &h));
     } else {

@@ -425,7 +425,7 @@ fn check(
 ) -> Result<ExitCode, String> {
     let (mut scns, pols) = selection(&scenarios, &policies)?;
     scns.iter_mut().for_each(|s| bounds.apply(s));
-    let cfg = bounds.config();
+    let cfg = bounds.config()?;
     let m = match cluster.mode(&cfg)? {
         cluster::Mode::Local(n) => return cluster::spawn_local(n, cluster.timeout()),
         cluster::Mode::Rank(ccfg) => {

@@ -194,6 +194,7 @@ fn bad_bounds_are_clear_errors_not_panics() {
         ("--max-memory", "12X"),
         ("--max-memory", "99999999999G"),
         ("--search", "sideways"),
+        ("--walks", "0"),
     ] {
         let (code, _, err) = pinlab(&["check", "-s", "fork-after-pin", flag, v]);
         assert_eq!(code, 2, "{flag} {v}: {err}");
@@ -202,4 +203,39 @@ fn bad_bounds_are_clear_errors_not_panics() {
             "{flag} {v}: {err}"
         );
     }
+}
+
+#[test]
+fn walk_options_without_a_walk_are_errors() {
+    // Was: `--walks 5` with the default BFS was silently ignored.
+    for extra in [
+        &["--walks", "5"][..],
+        &["--seed", "7"][..],
+        &["--search", "dfs", "--seed", "7"][..],
+    ] {
+        let mut args = vec!["check", "-s", "fork-after-pin", "-p", "legacy"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = pinlab(&args);
+        assert_eq!(code, 2, "{extra:?}: {err}");
+        assert!(out.is_empty(), "{extra:?}: {out}");
+        assert!(err.contains("add `--search walk`"), "{extra:?}: {err}");
+    }
+    let (code, out, _) = pinlab(&[
+        "check",
+        "-s",
+        "fork-after-pin",
+        "-p",
+        "legacy",
+        "--search",
+        "walk",
+        "--walks",
+        "3",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("fork-after-pin / legacy: random walks (never exhaustive) visited"),
+        "{out}"
+    );
 }
