@@ -35,31 +35,45 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Old head pfn → new head pfn, for every live folio.
 type Renaming = BTreeMap<u64, u64>;
 
+/// A class's next free pfn after the dense numbering, per (zone, order), in
+/// key order (a handful of classes: a vector, not a map).
+type NextFree = Vec<((Zone, u8), u64)>;
+
+/// Folios in a state beyond which [`Machine::canonicalize_frames_with`] tracks
+/// the heads it has seen in a set instead of searching its (short) order list.
+const LINEAR_SEEN: usize = 32;
+
 impl Frames {
     /// Head of the live folio holding page `pfn`, if any.
     fn head_of(&self, pfn: u64) -> Option<u64> {
         self.page_folio(pfn).map(|(h, _)| h)
     }
 
-    /// The dense numbering of `order` (heads in traversal order) per class.
-    /// Returns the renaming and the allocator's next pfn per class.
-    fn dense(&self, order: &[u64]) -> (Renaming, BTreeMap<(Zone, u8), u64>) {
-        let mut next: BTreeMap<(Zone, u8), u64> = BTreeMap::new();
-        let mut map = Renaming::new();
+    /// The dense numbering of `order` (heads in traversal order): the new head
+    /// of each, in the same order, and the allocator's next pfn per class.
+    fn dense(&self, order: &[u64]) -> (Vec<u64>, NextFree) {
+        let mut next: NextFree = Vec::new();
+        let mut new = Vec::with_capacity(order.len());
         for &head in order {
-            let f = &self.folios[&head];
             let zone = Zone::of_pfn(head);
             if zone == Zone::Device {
-                map.insert(head, head);
+                new.push(head);
                 continue;
             }
-            let slot = next
-                .entry((zone, f.order))
-                .or_insert_with(|| zone.base(f.order));
-            map.insert(head, *slot);
-            *slot += 1 << f.order;
+            let f = &self.folios[&head];
+            let key = (zone, f.order);
+            let i = match next.iter().position(|(k, _)| *k == key) {
+                Some(i) => i,
+                None => {
+                    next.push((key, zone.base(f.order)));
+                    next.len() - 1
+                }
+            };
+            new.push(next[i].1);
+            next[i].1 += 1 << f.order;
         }
-        (map, next)
+        next.sort_unstable_by_key(|(k, _)| *k);
+        (new, next)
     }
 }
 
@@ -75,40 +89,38 @@ fn page(frames: &Frames, map: &Renaming, pfn: u64) -> u64 {
 }
 
 impl Machine {
-    /// Every page frame the state names outside `frames`, in a pfn-independent
-    /// order (see the module docs).
-    fn frame_references(&self) -> Vec<u64> {
-        let mut refs = Vec::new();
+    /// Calls `f` on every page frame the state names outside `frames`, in a
+    /// pfn-independent order (see the module docs).
+    fn for_each_frame_reference(&self, mut f: impl FnMut(u64)) {
         for p in self.procs.iter() {
             if let Some(mm) = &p.mm {
-                refs.extend(mm.pmds.values().map(|m| m.pfn));
-                refs.extend(mm.ptes.values().map(|m| m.pfn));
+                mm.pmds.values().for_each(|m| f(m.pfn));
+                mm.ptes.values().for_each(|m| f(m.pfn));
                 if let Some(u) = &mm.uffd {
-                    refs.extend(u.wp.values().copied());
+                    u.wp.values().for_each(|&p| f(p));
                 }
             }
         }
         for i in self.fs.inodes.iter() {
-            refs.extend(i.cache.values().copied());
+            i.cache.values().for_each(|&p| f(p));
         }
-        refs.extend(self.fs.pmem.values().copied());
-        refs.extend(self.fs.inflight.keys().copied());
+        self.fs.pmem.values().for_each(|&p| f(p));
+        self.fs.inflight.keys().for_each(|&p| f(p));
         for r in &self.dev.rings {
             for b in r.bufs() {
-                refs.extend(b.pages.iter().copied());
-                refs.extend(b.held.iter().map(|h| h.0));
+                b.pages.iter().for_each(|&p| f(p));
+                b.held.iter().for_each(|h| f(h.0));
             }
         }
         for m in &self.dev.mrs {
-            refs.extend(m.pages.iter().copied());
+            m.pages.iter().for_each(|&p| f(p));
         }
         for p in &self.dev.pipes {
-            refs.extend(p.bufs.iter().copied());
+            p.bufs.iter().for_each(|&p| f(p));
         }
         for h in self.dev.handles.iter().flatten() {
-            refs.extend(h.pages.iter().copied());
+            h.pages.iter().for_each(|&p| f(p));
         }
-        refs
     }
 
     /// Renumbers folios canonically (see the module docs). Changes nothing when
@@ -121,37 +133,53 @@ impl Machine {
     /// [`Machine::canonicalize_frames`] for a state that also names the frames
     /// `extra` outside the machine (a scenario statement between its sub-steps):
     /// they are traversed after everything else names and renamed with the rest.
+    ///
+    /// Runs on every successor the search stores, and almost always finds the
+    /// state canonical already: that path allocates two short vectors only.
     pub fn canonicalize_frames_with(&mut self, extra: &mut [u64]) -> bool {
         if !self.notifiers.mirrors.is_empty() {
             return false;
         }
-        let mut refs = self.frame_references();
-        refs.extend(extra.iter().copied());
-        let mut seen = BTreeSet::new();
-        let mut order = Vec::with_capacity(self.frames.len());
-        for &p in &refs {
-            if p == ZERO_PFN {
-                continue;
+        let live = self.frames.len();
+        let mut order: Vec<u64> = Vec::with_capacity(live);
+        let mut seen: Option<BTreeSet<u64>> = (live > LINEAR_SEEN).then(BTreeSet::new);
+        let mut dangling = false;
+        let mut visit = |p: u64| {
+            if p == ZERO_PFN || dangling {
+                return;
             }
             let Some(h) = self.frames.head_of(p) else {
-                return false; // a dangling reference: leave the state alone
+                dangling = true; // a dangling reference: leave the state alone
+                return;
             };
-            if seen.insert(h) {
+            let new = match seen.as_mut() {
+                Some(set) => set.insert(h),
+                None => !order.contains(&h),
+            };
+            if new {
                 order.push(h);
             }
+        };
+        self.for_each_frame_reference(&mut visit);
+        extra.iter().for_each(|&p| visit(p));
+        if dangling {
+            return false;
         }
-        if seen.len() < self.frames.len() {
+        if order.len() < live {
             let mut rest: Vec<(u64, u64)> = self
                 .frames
                 .iter()
-                .filter(|(h, _)| !seen.contains(h))
+                .filter(|(h, _)| match seen.as_ref() {
+                    Some(set) => !set.contains(h),
+                    None => !order.contains(h),
+                })
                 .map(|(h, f)| (fingerprint(f), h))
                 .collect();
             rest.sort_unstable();
             order.extend(rest.into_iter().map(|(_, h)| h));
         }
-        let (map, next) = self.frames.dense(&order);
-        let identity = map.iter().all(|(a, b)| a == b);
+        let (new, next) = self.frames.dense(&order);
+        let identity = order == new;
         // Device-zone frames keep their numbers and their allocator state.
         let free_clean = self.frames.free.keys().all(|k| k.0 == Zone::Device);
         let next_clean = self
@@ -159,11 +187,13 @@ impl Machine {
             .next
             .iter()
             .filter(|(k, _)| k.0 != Zone::Device)
-            .eq(next.iter());
+            .map(|(k, v)| (*k, *v))
+            .eq(next.iter().copied());
         if identity && free_clean && next_clean {
             return true;
         }
         if !identity {
+            let map: Renaming = order.into_iter().zip(new).collect();
             for p in extra.iter_mut() {
                 *p = page(&self.frames, &map, *p);
             }

@@ -79,21 +79,21 @@ impl Bound<'_> {
         let phase = me.phase;
         let mut sig_consumed = false;
         let mut signal_to: Option<(Pid, u64)> = None;
-        let send_to = match op.call.clone() {
-            Call::SendFd { to, .. } => s.actors[to].pid,
+        let send_to = match &op.call {
+            Call::SendFd { to, .. } => s.actors[*to].pid,
             _ => None,
         };
-        let kill_actor_pid = match op.call.clone() {
-            Call::Kill { actor: Some(t), .. } => s.actors[t].pid,
+        let kill_actor_pid = match &op.call {
+            Call::Kill { actor: Some(t), .. } => s.actors[*t].pid,
             _ => None,
         };
-        let target_pid = match op.call.clone() {
+        let target_pid = match &op.call {
             Call::Gup {
                 target: Some(t), ..
-            } => s.actors[t].pid,
+            } => s.actors[*t].pid,
             _ => None,
         };
-        let peer_mr = match op.call.clone() {
+        let peer_mr = match &op.call {
             Call::RdmaWrite { mr, .. }
             | Call::RdmaRead { mr }
             | Call::GpuWrite { svm: mr, .. }
@@ -120,8 +120,8 @@ impl Bound<'_> {
                 Some(Value::Failed) => Err(SKIPPED),
                 _ => Err(Errno::EBADF),
             };
-            match op.call.clone() {
-                Call::Open { path, flags } => {
+            match op.call {
+                Call::Open { ref path, flags } => {
                     let f = m.open(policy, p()?, &path, flags)?;
                     bind = Some(Value::File(f));
                     Ok(Some(format!(
@@ -129,7 +129,7 @@ impl Bound<'_> {
                         m.fs.files[f].ino
                     )))
                 }
-                Call::MemfdCreate { name, hugetlb } => {
+                Call::MemfdCreate { ref name, hugetlb } => {
                     let f = if hugetlb {
                         m.memfd_create_hugetlb(p()?, &name)?
                     } else {
@@ -276,7 +276,7 @@ impl Bound<'_> {
                     bind = Some(Value::Mirror(id));
                     Ok(Some(format!("svm mirror {id}")))
                 }
-                Call::FilePins { path } => {
+                Call::FilePins { ref path } => {
                     let all = m.file_pins();
                     for (pid, owner, file) in &all {
                         notes.push(format!(
@@ -284,7 +284,7 @@ impl Bound<'_> {
                             m.procs[*pid as usize].name
                         ));
                     }
-                    match all.iter().find(|(_, _, f)| *f == path) {
+                    match all.iter().find(|(_, _, f)| *f == *path) {
                         Some((pid, _, _)) => {
                             bind = Some(Value::Pid(*pid));
                             Ok(Some(format!("{pid} ({})", m.procs[*pid as usize].name)))
@@ -508,7 +508,7 @@ impl Bound<'_> {
                     m.io_uring_register_buffers(policy, p()?, r, v(addr)?, v(len)?)
                         .map(|_| Some("0".into()))
                 }
-                Call::RegisterBuffersIov { ring, iovs } => {
+                Call::RegisterBuffersIov { ring, ref iovs } => {
                     let Some(Value::Ring(r)) = self.obj(&me, ring) else {
                         return Err(if failed(ring) { SKIPPED } else { Errno::EBADF });
                     };
@@ -526,7 +526,11 @@ impl Bound<'_> {
                     m.io_uring_register_buffers_sparse(p()?, r, v(nr)?)
                         .map(|_| Some("0".into()))
                 }
-                Call::UpdateBuffers { ring, off, iovs } => {
+                Call::UpdateBuffers {
+                    ring,
+                    off,
+                    ref iovs,
+                } => {
                     let Some(Value::Ring(r)) = self.obj(&me, ring) else {
                         return Err(if failed(ring) { SKIPPED } else { Errno::EBADF });
                     };

@@ -135,15 +135,15 @@ impl Bound<'_> {
             Some(Value::File(f)) => ino_busy(s.m.fs.files[f].ino),
             _ => false,
         };
-        match op.call.clone() {
+        match op.call {
             // The kworker sleeps until a ring waits for its exit work.
             Call::IoRingExitWork => !s.m.io_ring_exit_pending(),
             // An O_TRUNC open truncates: truncate_inode_pages_range waits for writeback.
-            Call::Open { path, flags } if flags & pinlab_model::fs::oflags::O_TRUNC != 0 => {
+            Call::Open { ref path, flags } if flags & pinlab_model::fs::oflags::O_TRUNC != 0 => {
                 s.m.fs
                     .inodes
                     .iter()
-                    .position(|i| i.name == path)
+                    .position(|i| i.name == *path)
                     .is_some_and(|ino| ino_busy(ino as u32))
             }
             // truncate_inode_pages_range waits for writeback of the folios it removes.
@@ -430,6 +430,10 @@ impl pinlab_explore::Model for Bound<'_> {
         }
         // A statement between sub-steps names page frames too: they are
         // renamed with the machine's.
+        if s.actors.iter().all(|a| a.sub.is_none()) {
+            s.m.canonicalize_frames();
+            return;
+        }
         let mut pfns: Vec<u64> = Vec::new();
         let mut lens = Vec::new();
         for a in &s.actors {
