@@ -122,7 +122,7 @@ impl Bound<'_> {
             };
             match op.call {
                 Call::Open { ref path, flags } => {
-                    let f = m.open(policy, p()?, &path, flags)?;
+                    let f = m.open(policy, p()?, path, flags)?;
                     bind = Some(Value::File(f));
                     Ok(Some(format!(
                         "fd (open file {f}, inode {})",
@@ -131,9 +131,9 @@ impl Bound<'_> {
                 }
                 Call::MemfdCreate { ref name, hugetlb } => {
                     let f = if hugetlb {
-                        m.memfd_create_hugetlb(p()?, &name)?
+                        m.memfd_create_hugetlb(p()?, name)?
                     } else {
-                        m.memfd_create(p()?, &name)?
+                        m.memfd_create(p()?, name)?
                     };
                     bind = Some(Value::File(f));
                     Ok(Some(format!(
