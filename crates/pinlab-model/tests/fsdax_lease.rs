@@ -105,7 +105,7 @@ fn unlock(s: &mut Sim, pid: Pid, fd: usize) -> Result<(), Errno> {
 }
 
 fn leaks(s: &Sim) -> Vec<String> {
-    s.m.ghost.leaks.iter().cloned().collect()
+    s.m.observation_texts(&s.m.ghost.leaks)
 }
 
 // ---------------------------------------------------------------------------

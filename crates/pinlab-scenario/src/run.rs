@@ -295,10 +295,14 @@ fn timeline_inner(
         for o in s.m.ghost.oops.difference(&before.m.ghost.oops) {
             notes.push(o.clone());
         }
-        for l in s.m.ghost.leaks.difference(&before.m.ghost.leaks) {
+        for l in
+            s.m.observation_texts(s.m.ghost.leaks.difference(&before.m.ghost.leaks))
+        {
             notes.push(format!("LEAK_OTHER: {l}"));
         }
-        for l in s.m.ghost.stale.difference(&before.m.ghost.stale) {
+        for l in
+            s.m.observation_texts(s.m.ghost.stale.difference(&before.m.ghost.stale))
+        {
             notes.push(format!("STALE: {l}"));
         }
         steps.push(TraceStep {

@@ -10,6 +10,7 @@
 //! MADV_DONTNEED, exit) clears it. Observations by processes and devices are
 //! checked as they happen (LEAK_OTHER, STALE); LOST is judged at the end.
 
+mod observation;
 pub mod oracle;
 
 use crate::machine::{Machine, Pid};
@@ -20,6 +21,7 @@ use crate::vm::PAGE_SIZE;
 use pinlab_state::Shared;
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use observation::{Desc, Meant, Observation};
 pub use oracle::Outcome;
 
 /// A symbolic content version; 0 means zero-filled.
@@ -48,7 +50,9 @@ pub enum Target {
 }
 
 /// How a version was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum WritePath {
     /// A CPU store by the owner.
     Cpu,
@@ -104,10 +108,11 @@ pub struct Ghost {
     pub oops: BTreeSet<String>,
     /// A BUG stopped the machine.
     pub bug: bool,
-    /// Observations of data meant for someone else.
-    pub leaks: BTreeSet<String>,
+    /// Observations of data meant for someone else (rendered by
+    /// [`Machine::observation_text`]).
+    pub leaks: BTreeSet<Observation>,
     /// Device reads of data older than the owner's.
-    pub stale: BTreeSet<String>,
+    pub stale: BTreeSet<Observation>,
     /// Filesystem inconsistencies (a folio modified under writeback on a
     /// stable-pages device, a block owned by two files).
     pub fs_corrupt: BTreeSet<String>,
@@ -190,40 +195,22 @@ impl Machine {
         false
     }
 
-    /// Describes a version for explanations: `'D' (RDMA/DMA by actor 2 for pid 0)`.
+    /// Describes a version for explanations: `'D' (DMA meant for app)`,
+    /// `zeroes` ([`Machine::desc_text`] of [`Machine::desc`]).
     pub fn describe(&self, v: Ver) -> String {
-        match self.ghost.versions.get(&v) {
-            None => "zeroes".to_string(),
-            Some(i) => {
-                let who = match i.target {
-                    Target::Private { pid, .. } => self
-                        .procs
-                        .get(pid as usize)
-                        .map_or("?".to_string(), |p| p.name.clone()),
-                    Target::File { ino, index } => format!(
-                        "{} page {index}",
-                        self.fs
-                            .inodes
-                            .get(ino as usize)
-                            .map_or("?", |i| i.name.as_str())
-                    ),
-                };
-                let path = match i.path {
-                    WritePath::Cpu => "CPU store",
-                    WritePath::Dma => "DMA",
-                };
-                format!("'{}' ({path} meant for {who})", i.tag)
-            }
-        }
+        self.desc_text(&self.desc(v))
     }
 
     /// Records that `pid` observed `v` (a load or a read) and flags LEAK_OTHER.
-    pub fn observe(&mut self, pid: Pid, v: Ver, how: &str) {
+    pub fn observe(&mut self, pid: Pid, v: Ver, how: &'static str) {
         if !self.legit(pid, v) {
-            let name = self.procs[pid as usize].name.clone();
-            let msg = format!("{name} sees {} via {how}", self.describe(v));
-            if !self.ghost.leaks.contains(&msg) {
-                self.ghost.leaks.insert(msg);
+            let o = Observation::Sees {
+                reader: pid,
+                what: self.desc(v),
+                how: how.into(),
+            };
+            if !self.ghost.leaks.contains(&o) {
+                self.ghost.leaks.insert(o);
             }
         }
     }
@@ -237,14 +224,14 @@ impl Machine {
         }) = self.ghost.versions.get(&v)
         {
             if *other != ino {
-                let name = self.procs[pid as usize].name.clone();
-                let msg = format!(
-                    "{name} reads {} from page {index} of {}",
-                    self.describe(v),
-                    self.fs.inodes[ino as usize].name
-                );
-                if !self.ghost.leaks.contains(&msg) {
-                    self.ghost.leaks.insert(msg);
+                let o = Observation::ReadsFile {
+                    reader: pid,
+                    what: self.desc(v),
+                    index,
+                    ino,
+                };
+                if !self.ghost.leaks.contains(&o) {
+                    self.ghost.leaks.insert(o);
                 }
             }
         }
@@ -395,7 +382,7 @@ impl Machine {
     }
 
     /// Device DMA out of `pages`: STALE when the owner sees other data there.
-    pub fn dma_read(&mut self, pages: &[u64], targets: &[Target], how: &str) -> Vec<Ver> {
+    pub fn dma_read(&mut self, pages: &[u64], targets: &[Target], how: &'static str) -> Vec<Ver> {
         let mut out = Vec::new();
         for (&p, &t) in pages.iter().zip(targets) {
             let d = self.page_data(p);
@@ -409,24 +396,24 @@ impl Machine {
             {
                 if *other != ino {
                     // The device reads a block that now belongs to another file.
-                    let msg = format!(
-                        "{how} returns {} from a block that now belongs to another file",
-                        self.describe(d)
-                    );
-                    if !self.ghost.leaks.contains(&msg) {
-                        self.ghost.leaks.insert(msg);
+                    let o = Observation::OtherFileBlock {
+                        how: how.into(),
+                        what: self.desc(d),
+                    };
+                    if !self.ghost.leaks.contains(&o) {
+                        self.ghost.leaks.insert(o);
                     }
                 }
             }
             if let Some(v) = self.visible(t) {
                 if v != d {
-                    let msg = format!(
-                        "{how} returns {} but the owner sees {}",
-                        self.describe(d),
-                        self.describe(v)
-                    );
-                    if !self.ghost.stale.contains(&msg) {
-                        self.ghost.stale.insert(msg);
+                    let o = Observation::Stale {
+                        how: how.into(),
+                        read: self.desc(d),
+                        sees: self.desc(v),
+                    };
+                    if !self.ghost.stale.contains(&o) {
+                        self.ghost.stale.insert(o);
                     }
                 }
             }

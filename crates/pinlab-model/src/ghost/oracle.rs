@@ -190,7 +190,7 @@ impl Machine {
                 view.ghost.fs_corrupt.iter().cloned().collect(),
             ));
         }
-        let mut leaks: Vec<String> = view.ghost.leaks.iter().cloned().collect();
+        let mut leaks: Vec<String> = self.observation_texts(&view.ghost.leaks);
         for (pid, p) in self.procs.iter().enumerate() {
             let Some(mm) = &p.mm else { continue };
             let mapped = mm
@@ -253,7 +253,7 @@ impl Machine {
             }
         }
         if !view.ghost.stale.is_empty() {
-            out.push((Outcome::Stale, view.ghost.stale.iter().cloned().collect()));
+            out.push((Outcome::Stale, self.observation_texts(&view.ghost.stale)));
         }
         if !lost.is_empty() {
             lost.sort();

@@ -28,6 +28,17 @@ impl Bound<'_> {
 
     /// One step of `actor` (see [`Bound::exec_as`]), before the notifiers.
     fn exec_step(&self, s: &mut State, actor: usize, describe: bool) -> StepInfo {
+        // A result or a note, rendered for traces only (the search discards
+        // them). Only for texts whose arguments have no side effect.
+        macro_rules! say {
+            ($($t:tt)*) => {
+                if describe {
+                    format!($($t)*)
+                } else {
+                    String::new()
+                }
+            };
+        }
         let describe_all = |m: &Machine, vs: &[pinlab_model::Ver]| {
             if describe {
                 describe_all(m, vs)
@@ -124,7 +135,7 @@ impl Bound<'_> {
                 Call::Open { ref path, flags } => {
                     let f = m.open(policy, p()?, path, flags)?;
                     bind = Some(Value::File(f));
-                    Ok(Some(format!(
+                    Ok(Some(say!(
                         "fd (open file {f}, inode {})",
                         m.fs.files[f].ino
                     )))
@@ -136,7 +147,7 @@ impl Bound<'_> {
                         m.memfd_create(p()?, name)?
                     };
                     bind = Some(Value::File(f));
-                    Ok(Some(format!(
+                    Ok(Some(say!(
                         "fd (open file {f}, inode {})",
                         m.fs.files[f].ino
                     )))
@@ -144,7 +155,7 @@ impl Bound<'_> {
                 Call::MemfdSecret => {
                     let f = m.memfd_secret(p()?)?;
                     bind = Some(Value::File(f));
-                    Ok(Some(format!(
+                    Ok(Some(say!(
                         "fd (open file {f}, inode {})",
                         m.fs.files[f].ino
                     )))
@@ -169,7 +180,7 @@ impl Bound<'_> {
                 } => {
                     let addr = m.mmap_file(p()?, v(len)?, prot, flags, fid(fd)?, v(off)?)?;
                     bind = Some(Value::Int(addr));
-                    Ok(Some(format!("{addr:#x}")))
+                    Ok(Some(say!("{addr:#x}")))
                 }
                 Call::Ftruncate { fd, len } => {
                     let (pid, f, newlen) = (p()?, fid(fd)?, v(len)?);
@@ -274,12 +285,12 @@ impl Bound<'_> {
                         true,
                     )?;
                     bind = Some(Value::Mirror(id));
-                    Ok(Some(format!("svm mirror {id}")))
+                    Ok(Some(say!("svm mirror {id}")))
                 }
                 Call::FilePins { ref path } => {
                     let all = m.file_pins();
                     for (pid, owner, file) in &all {
-                        notes.push(format!(
+                        notes.push(say!(
                             "/proc/{pid}/file_pins ({}): {owner} -> {file}",
                             m.procs[*pid as usize].name
                         ));
@@ -287,7 +298,7 @@ impl Bound<'_> {
                     match all.iter().find(|(_, _, f)| *f == *path) {
                         Some((pid, _, _)) => {
                             bind = Some(Value::Pid(*pid));
-                            Ok(Some(format!("{pid} ({})", m.procs[*pid as usize].name)))
+                            Ok(Some(say!("{pid} ({})", m.procs[*pid as usize].name)))
                         }
                         None => Err(Errno::ESRCH),
                     }
@@ -356,11 +367,11 @@ impl Bound<'_> {
                         )?;
                         next_phase = st.next_phase();
                         Ok(Some(match st {
-                            DioStep::Pinned(n) => format!("[DIO: {n} pages pinned]"),
+                            DioStep::Pinned(n) => say!("[DIO: {n} pages pinned]"),
                             DioStep::Dma => {
-                                format!("[DIO: device DMA '{}']", tags.iter().collect::<String>())
+                                say!("[DIO: device DMA '{}']", tags.iter().collect::<String>())
                             }
-                            DioStep::Unpinned => format!(
+                            DioStep::Unpinned => say!(
                                 "{} [DIO: unpin_user_pages_dirty_lock]",
                                 tags.len() as u64 * PAGE_SIZE
                             ),
@@ -413,7 +424,7 @@ impl Bound<'_> {
                     // The kworker stays at its one statement.
                     next_phase = Some(0);
                     let r = m.io_ring_exit_work(policy).ok_or(Errno::EINVAL)?;
-                    Ok(Some(format!("ring {r} freed")))
+                    Ok(Some(say!("ring {r} freed")))
                 }
                 Call::Mmap {
                     len,
@@ -426,7 +437,7 @@ impl Bound<'_> {
                         None => m.mmap_anon(p()?, v(len)?, prot, flags)?,
                     };
                     bind = Some(Value::Int(addr));
-                    Ok(Some(format!("{addr:#x}")))
+                    Ok(Some(say!("{addr:#x}")))
                 }
                 Call::Munmap { addr, len } => {
                     m.munmap(p()?, v(addr)?, v(len)?).map(|_| Some("0".into()))
@@ -444,7 +455,7 @@ impl Bound<'_> {
                     };
                     let addr = m.mremap(p()?, v(addr)?, v(old_len)?, v(new_len)?, flags, to)?;
                     bind = Some(Value::Int(addr));
-                    Ok(Some(format!("{addr:#x}")))
+                    Ok(Some(say!("{addr:#x}")))
                 }
                 Call::Mprotect { addr, len, prot } => m
                     .mprotect(policy, p()?, v(addr)?, v(len)?, prot)
@@ -475,17 +486,14 @@ impl Bound<'_> {
                         None => m.fork(policy, p()?, name)?,
                     };
                     forked = Some((child, c));
-                    Ok(Some(format!(
-                        "{c} (pid of {})",
-                        self.scn.actors[child].name
-                    )))
+                    Ok(Some(say!("{c} (pid of {})", self.scn.actors[child].name)))
                 }
                 Call::PthreadCreate { thread } => {
                     // clone(CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD):
                     // no new mm, the thread runs on this process's.
                     let pid = p()?;
                     forked = Some((thread, pid));
-                    Ok(Some(format!(
+                    Ok(Some(say!(
                         "thread {} of pid {pid}",
                         self.scn.actors[thread].name
                     )))
@@ -499,7 +507,7 @@ impl Bound<'_> {
                 Call::IoUringSetup => {
                     let r = m.io_uring_setup_charged(policy, p()?)?;
                     bind = Some(Value::Ring(r));
-                    Ok(Some(format!("ring {r}")))
+                    Ok(Some(say!("ring {r}")))
                 }
                 Call::RegisterBuffers { ring, addr, len } => {
                     let Some(Value::Ring(r)) = self.obj(&me, ring) else {
@@ -583,7 +591,7 @@ impl Bound<'_> {
                         }
                         Some(req) => m
                             .io_uring_read_fixed_complete(policy, r, req, wid(tag))
-                            .map(|n| Some(format!("cqe.res {n}"))),
+                            .map(|n| Some(say!("cqe.res {n}"))),
                     }
                 }
                 Call::WriteFixed {
@@ -596,12 +604,12 @@ impl Bound<'_> {
                         return Err(if failed(ring) { SKIPPED } else { Errno::EBADF });
                     };
                     m.io_uring_write_fixed_at(p()?, r, v(index)?, v(off)?, v(len)?)
-                        .map(|vs| Some(format!("device read {}", describe_all(m, &vs))))
+                        .map(|vs| Some(say!("device read {}", describe_all(m, &vs))))
                 }
                 Call::RegMr { addr, len, access } => {
                     let id = m.ibv_reg_mr(policy, p()?, v(addr)?, v(len)?, access)?;
                     bind = Some(Value::Mr(id));
-                    Ok(Some(format!("mr {id}")))
+                    Ok(Some(say!("mr {id}")))
                 }
                 Call::DeregMr { mr } => {
                     let Some(Value::Mr(id)) = self.obj(&me, mr) else {
@@ -612,7 +620,7 @@ impl Bound<'_> {
                 Call::Pipe => {
                     let id = m.pipe(p()?);
                     bind = Some(Value::Pipe(id));
-                    Ok(Some(format!("pipe {id}")))
+                    Ok(Some(say!("pipe {id}")))
                 }
                 Call::Vmsplice {
                     pipe,
@@ -738,7 +746,7 @@ impl Bound<'_> {
                         _ => return Ok(Some("IBV_WC_REM_ACCESS_ERR (no MR)".into())),
                     };
                     Ok(Some(match m.rdma_read(id) {
-                        Ok(vs) => format!("IBV_WC_SUCCESS, read {}", describe_all(m, &vs)),
+                        Ok(vs) => say!("IBV_WC_SUCCESS, read {}", describe_all(m, &vs)),
                         Err(_) => "IBV_WC_REM_ACCESS_ERR".into(),
                     }))
                 }
