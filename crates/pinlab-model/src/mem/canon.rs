@@ -44,33 +44,38 @@ type NextFree = Vec<((Zone, u8), u64)>;
 const LINEAR_SEEN: usize = 32;
 
 impl Frames {
-    /// Head of the live folio holding page `pfn`, if any.
-    fn head_of(&self, pfn: u64) -> Option<u64> {
-        self.page_folio(pfn).map(|(h, _)| h)
+    /// Head and order of the live folio holding page `pfn`, if any (most
+    /// references name a head: one exact lookup before the range search).
+    fn head_of(&self, pfn: u64) -> Option<(u64, u8)> {
+        if let Some(f) = self.folios.get(&pfn) {
+            return Some((pfn, f.order));
+        }
+        let (h, _) = self.page_folio(pfn)?;
+        Some((h, self.folios[&h].order))
     }
 
-    /// The dense numbering of `order` (heads in traversal order): the new head
-    /// of each, in the same order, and the allocator's next pfn per class.
-    fn dense(&self, order: &[u64]) -> (Vec<u64>, NextFree) {
+    /// The dense numbering of `order` (heads and folio orders in traversal
+    /// order): the new head of each, in the same order, and the allocator's
+    /// next pfn per class.
+    fn dense(order: &[(u64, u8)]) -> (Vec<u64>, NextFree) {
         let mut next: NextFree = Vec::new();
         let mut new = Vec::with_capacity(order.len());
-        for &head in order {
+        for &(head, forder) in order {
             let zone = Zone::of_pfn(head);
             if zone == Zone::Device {
                 new.push(head);
                 continue;
             }
-            let f = &self.folios[&head];
-            let key = (zone, f.order);
+            let key = (zone, forder);
             let i = match next.iter().position(|(k, _)| *k == key) {
                 Some(i) => i,
                 None => {
-                    next.push((key, zone.base(f.order)));
+                    next.push((key, zone.base(forder)));
                     next.len() - 1
                 }
             };
             new.push(next[i].1);
-            next[i].1 += 1 << f.order;
+            next[i].1 += 1 << forder;
         }
         next.sort_unstable_by_key(|(k, _)| *k);
         (new, next)
@@ -141,23 +146,23 @@ impl Machine {
             return false;
         }
         let live = self.frames.len();
-        let mut order: Vec<u64> = Vec::with_capacity(live);
+        let mut order: Vec<(u64, u8)> = Vec::with_capacity(live);
         let mut seen: Option<BTreeSet<u64>> = (live > LINEAR_SEEN).then(BTreeSet::new);
         let mut dangling = false;
         let mut visit = |p: u64| {
             if p == ZERO_PFN || dangling {
                 return;
             }
-            let Some(h) = self.frames.head_of(p) else {
+            let Some((h, forder)) = self.frames.head_of(p) else {
                 dangling = true; // a dangling reference: leave the state alone
                 return;
             };
             let new = match seen.as_mut() {
                 Some(set) => set.insert(h),
-                None => !order.contains(&h),
+                None => !order.iter().any(|&(x, _)| x == h),
             };
             if new {
-                order.push(h);
+                order.push((h, forder));
             }
         };
         self.for_each_frame_reference(&mut visit);
@@ -166,20 +171,20 @@ impl Machine {
             return false;
         }
         if order.len() < live {
-            let mut rest: Vec<(u64, u64)> = self
+            let mut rest: Vec<(u64, u64, u8)> = self
                 .frames
                 .iter()
                 .filter(|(h, _)| match seen.as_ref() {
                     Some(set) => !set.contains(h),
-                    None => !order.contains(h),
+                    None => !order.iter().any(|&(x, _)| x == *h),
                 })
-                .map(|(h, f)| (fingerprint(f), h))
+                .map(|(h, f)| (fingerprint(f), h, f.order))
                 .collect();
             rest.sort_unstable();
-            order.extend(rest.into_iter().map(|(_, h)| h));
+            order.extend(rest.into_iter().map(|(_, h, o)| (h, o)));
         }
-        let (new, next) = self.frames.dense(&order);
-        let identity = order == new;
+        let (new, next) = Frames::dense(&order);
+        let identity = order.iter().zip(&new).all(|(&(a, _), &b)| a == b);
         // Device-zone frames keep their numbers and their allocator state.
         let free_clean = self.frames.free.keys().all(|k| k.0 == Zone::Device);
         let next_clean = self
@@ -193,7 +198,7 @@ impl Machine {
             return true;
         }
         if !identity {
-            let map: Renaming = order.into_iter().zip(new).collect();
+            let map: Renaming = order.into_iter().map(|(h, _)| h).zip(new).collect();
             for p in extra.iter_mut() {
                 *p = page(&self.frames, &map, *p);
             }
