@@ -57,7 +57,7 @@ pub enum Status {
 }
 
 /// One actor's execution state.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ActorState {
     /// Next statement.
     pub pc: u16,
@@ -78,6 +78,44 @@ pub struct ActorState {
     pub sub: Option<Box<SubStep>>,
     /// A READ_FIXED submitted and not completed yet.
     pub fixed: Option<pinlab_model::dev::iouring::FixedReq>,
+}
+
+/// Feeds the program counter, status, phase, pending signal and pid as one
+/// word (every state's fingerprint hashes every actor: ten words per actor
+/// were a tenth of a successor's fingerprint), then the rest. Injective:
+/// `pc` 16 bits, status 2, phase 8, signal 1, pid presence 1 and value 32.
+impl std::hash::Hash for ActorState {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let ActorState {
+            pc,
+            status,
+            pid,
+            vars,
+            phase,
+            held,
+            sigpending,
+            sub,
+            fixed,
+        } = self;
+        let status = match status {
+            Status::NotStarted => 0u64,
+            Status::Running => 1,
+            Status::Done => 2,
+        };
+        let (has_pid, pid) = pid.map_or((0u64, 0u64), |p| (1, u64::from(p)));
+        h.write_u64(
+            u64::from(*pc)
+                | status << 16
+                | u64::from(*phase) << 18
+                | u64::from(*sigpending) << 26
+                | has_pid << 27
+                | pid << 28,
+        );
+        vars.hash(h);
+        held.hash(h);
+        sub.hash(h);
+        fixed.hash(h);
+    }
 }
 
 /// The explored state.
