@@ -92,6 +92,16 @@ pub trait Model: Sync {
     /// `check`, `finished` and `outcomes`. Default: no reduction.
     fn canonicalize(&self, _state: &mut Self::State) {}
 
+    /// Symmetry reduction of a successor: `state` is the step of `parent`, a
+    /// state the search stores (so already the output of
+    /// [`Model::canonicalize`]). The result must be exactly
+    /// `canonicalize(state)`; a model may use `parent` to skip the work when
+    /// the step changed nothing the renaming depends on (canonicalization is
+    /// idempotent). Default: [`Model::canonicalize`].
+    fn canonicalize_successor(&self, _parent: &Self::State, state: &mut Self::State) {
+        self.canonicalize(state)
+    }
+
     /// Sleep sets ([`Config::sleep_sets`]): a stable identity of `a`, below
     /// [`SLEEP_IDS`], naming the *same* action in every state (two distinct
     /// actions enabled in one state never share an id). `None`: `a` is never
@@ -166,7 +176,7 @@ pub(crate) fn successor<M: Model>(
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut n = model.step(s, a);
         if cfg.symmetry {
-            model.canonicalize(&mut n);
+            model.canonicalize_successor(s, &mut n);
         }
         n
     }));

@@ -491,6 +491,34 @@ impl pinlab_explore::Model for Bound<'_> {
         }
     }
 
+    /// Skips the renaming when the step left every component it reads and
+    /// writes (frames, each process, the file system, the devices, the mmu
+    /// notifiers) the very same (shared, unchanged) value as in `parent`, and
+    /// neither state has a statement between sub-steps (whose frames are
+    /// renamed too): `parent` is canonical, so `state` is. Most steps of a
+    /// peer (an RDMA read) or a `wait` are such steps.
+    fn canonicalize_successor(&self, parent: &State, s: &mut State) {
+        use pinlab_explore::Shared;
+        let (a, b) = (&parent.m, &s.m);
+        let unchanged = Shared::ptr_eq(&a.frames, &b.frames)
+            && Shared::ptr_eq(&a.fs, &b.fs)
+            && Shared::ptr_eq(&a.dev, &b.dev)
+            && Shared::ptr_eq(&a.notifiers, &b.notifiers)
+            && a.procs.len() == b.procs.len()
+            && a.procs
+                .iter()
+                .zip(&b.procs)
+                .all(|(x, y)| Shared::ptr_eq(x, y))
+            && parent
+                .actors
+                .iter()
+                .chain(&s.actors)
+                .all(|x| x.sub.is_none());
+        if !unchanged {
+            self.canonicalize(s);
+        }
+    }
+
     fn outcomes(&self, s: &State, _hung: bool) -> Vec<Outcome> {
         self.judge(s).into_iter().map(|(o, _)| o).collect()
     }
