@@ -105,7 +105,7 @@ fn unlock(s: &mut Sim, pid: Pid, fd: usize) -> Result<(), Errno> {
 }
 
 fn leaks(s: &Sim) -> Vec<String> {
-    s.m.observation_texts(&s.m.ghost.leaks)
+    s.m.observation_texts(s.m.ghost.leaks.iter())
 }
 
 // ---------------------------------------------------------------------------

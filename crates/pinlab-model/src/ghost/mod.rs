@@ -103,27 +103,27 @@ pub struct Ghost {
     /// Last acknowledged write per target (shared until a step writes).
     pub last_write: Shared<BTreeMap<Target, Ver>>,
     /// Errors returned by syscalls and registrations.
-    pub errors: BTreeSet<crate::errno::Errno>,
+    pub errors: Shared<BTreeSet<crate::errno::Errno>>,
     /// BUG/WARN conditions hit.
-    pub oops: BTreeSet<String>,
+    pub oops: Shared<BTreeSet<String>>,
     /// A BUG stopped the machine.
     pub bug: bool,
     /// Observations of data meant for someone else (rendered by
     /// [`Machine::observation_text`]).
-    pub leaks: BTreeSet<Observation>,
+    pub leaks: Shared<BTreeSet<Observation>>,
     /// Device reads of data older than the owner's.
-    pub stale: BTreeSet<Observation>,
+    pub stale: Shared<BTreeSet<Observation>>,
     /// Filesystem inconsistencies (a folio modified under writeback on a
     /// stable-pages device, a block owned by two files).
-    pub fs_corrupt: BTreeSet<String>,
+    pub fs_corrupt: Shared<BTreeSet<String>>,
     /// File pages their owner asked to free (truncate, hole punch), by (inode,
     /// page index): history for the DOS judgment. An entry goes when the page is
     /// wanted again: a CPU or syscall write to it, a new block allocated for it
     /// (a fault, a write, `fallocate`), or the file growing over it at its
     /// owner's request.
-    pub released: BTreeSet<(u32, u64)>,
+    pub released: Shared<BTreeSet<(u32, u64)>>,
     /// Internal inconsistencies (model bugs, not outcomes).
-    pub model_bugs: BTreeSet<String>,
+    pub model_bugs: Shared<BTreeSet<String>>,
 }
 
 /// Number of pages `[addr, addr+len)` touches; a range that wraps around the

@@ -95,7 +95,7 @@ impl Machine {
     /// kept ones.
     fn dos_held(&self) -> Vec<String> {
         let mut v = Vec::new();
-        for &(ino, idx) in &self.ghost.released {
+        for &(ino, idx) in self.ghost.released.iter() {
             let Some(i) = self.fs.inodes.get(ino as usize) else {
                 continue;
             };
@@ -150,7 +150,7 @@ impl Machine {
         stuck: &[String],
     ) -> Vec<(Outcome, Vec<String>)> {
         let mut out: Vec<(Outcome, Vec<String>)> = Vec::new();
-        for e in &self.ghost.errors {
+        for e in self.ghost.errors.iter() {
             out.push((Outcome::Err(*e), vec![format!("a call failed with {e}")]));
         }
         // The end of a run: a final `sync` and `drop_caches` under the policy (on
@@ -190,7 +190,7 @@ impl Machine {
                 view.ghost.fs_corrupt.iter().cloned().collect(),
             ));
         }
-        let mut leaks: Vec<String> = self.observation_texts(&view.ghost.leaks);
+        let mut leaks: Vec<String> = self.observation_texts(view.ghost.leaks.iter());
         for (pid, p) in self.procs.iter().enumerate() {
             let Some(mm) = &p.mm else { continue };
             let mapped = mm
@@ -253,7 +253,10 @@ impl Machine {
             }
         }
         if !view.ghost.stale.is_empty() {
-            out.push((Outcome::Stale, self.observation_texts(&view.ghost.stale)));
+            out.push((
+                Outcome::Stale,
+                self.observation_texts(view.ghost.stale.iter()),
+            ));
         }
         if !lost.is_empty() {
             lost.sort();
