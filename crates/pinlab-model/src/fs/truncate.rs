@@ -83,6 +83,9 @@ impl Machine {
         last: u64,
         even_cows: bool,
     ) -> Vec<u64> {
+        if first >= last {
+            return Vec::new(); // no whole page in the range
+        }
         let keep_pinned = policy.truncate_keeps_pinned();
         if even_cows {
             // unmap_mapping_range(..., even_cows = 1): private COW copies of the
@@ -307,14 +310,13 @@ impl Machine {
             mode & FALLOC_FL_PUNCH_HOLE == 0,
         )?;
         if mode == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE {
-            // Whole pages only; partial pages are zeroed in place (not modelled).
-            self.truncate_range(
-                policy,
-                ino,
-                off.div_ceil(PAGE_SIZE),
-                (off + len) / PAGE_SIZE,
-                false,
-            );
+            // Whole pages only; partial pages are zeroed in place
+            // (`ext4_zero_partial_blocks`), which a page-granular model does
+            // not represent: a punch inside one page removes nothing.
+            let (first, last) = (off.div_ceil(PAGE_SIZE), (off + len) / PAGE_SIZE);
+            if first < last {
+                self.truncate_range(policy, ino, first, last, false);
+            }
             return Ok(());
         }
         if mode & FALLOC_FL_PUNCH_HOLE != 0 {
