@@ -140,7 +140,7 @@ impl Machine {
     /// they are traversed after everything else names and renamed with the rest.
     ///
     /// Runs on every successor the search stores, and almost always finds the
-    /// state canonical already: that path allocates two short vectors only.
+    /// state canonical already: that path allocates three short vectors only.
     pub fn canonicalize_frames_with(&mut self, extra: &mut [u64]) -> bool {
         if !self.notifiers.mirrors.is_empty() {
             return false;
