@@ -26,6 +26,12 @@
 //! state (Godefroid 1996, Thm. 4.3) and hence every outcome. States in which the
 //! others ran first are skipped, with their invariant checks.
 //!
+//! Sleep sets use a finer, per-state relation ([`independence`]): a `wait`
+//! on a finished actor also commutes with a [`quiet`] statement of another
+//! process — one that can neither hit a kernel BUG nor end a process — which
+//! would not do for persistent sets, whose footprints must cover every
+//! *remaining* statement of the other actors.
+//!
 //! Why so little is independent: almost every statement reaches shared kernel
 //! state (frames, page caches, the ghost's provenance), and a sound *future*
 //! footprint of a syscall would have to cover every folio it could touch after
