@@ -49,9 +49,9 @@ fn sleep_sets_keep_every_state_and_every_shortest_trace() {
     }
 }
 
-#[test]
-fn independence_claims_hold_on_every_builtin_cell() {
-    let mut claims = 0;
+/// Calls `f` with every built-in cell the model runs (scenario × preset, the
+/// preset with the scenario's driver bugs), as a model.
+fn for_each_modelled_builtin_cell(mut f: impl FnMut(&Bound<'_>, &str)) {
     for scn in all().unwrap() {
         for p in Policy::presets() {
             if !p.unmodelled_for(&scn.uses).is_empty() {
@@ -62,13 +62,21 @@ fn independence_claims_hold_on_every_builtin_cell() {
                 scn: &scn,
                 policy: &eff,
             };
-            for symmetry in [false, true] {
-                let c = cfg(false, symmetry, Search::Bfs);
-                claims += check_independence(&model, &c, 20_000)
-                    .unwrap_or_else(|e| panic!("{} / {}: {e}", scn.name, p.name()));
-            }
+            f(&model, &format!("{} / {}", scn.name, p.name()));
         }
     }
+}
+
+#[test]
+fn independence_claims_hold_on_every_builtin_cell() {
+    let mut claims = 0;
+    for_each_modelled_builtin_cell(|model, cell| {
+        for symmetry in [false, true] {
+            let c = cfg(false, symmetry, Search::Bfs);
+            claims +=
+                check_independence(model, &c, 20_000).unwrap_or_else(|e| panic!("{cell}: {e}"));
+        }
+    });
     assert!(claims > 0, "no independence claimed at all");
 }
 
@@ -126,43 +134,33 @@ fn canonicalizing_a_successor_from_its_parent_is_canonicalizing_it() {
     // what `canonicalize` gives, on every successor of every built-in cell.
     use pinlab_explore::Model;
     let mut skipped = 0u64;
-    for scn in all().unwrap() {
-        for p in Policy::presets() {
-            if !p.unmodelled_for(&scn.uses).is_empty() {
-                continue;
+    for_each_modelled_builtin_cell(|model, cell| {
+        let mut init = model.initial_state();
+        model.canonicalize(&mut init);
+        let mut seen = std::collections::HashSet::from([pinlab_explore::fingerprint(&init)]);
+        let mut queue = std::collections::VecDeque::from([init]);
+        let mut actions = Vec::new();
+        while let Some(s) = queue.pop_front() {
+            if seen.len() > 5_000 {
+                break;
             }
-            let eff = p.with_switches(&scn.driver_bugs);
-            let model = Bound {
-                scn: &scn,
-                policy: &eff,
-            };
-            let mut init = model.initial_state();
-            model.canonicalize(&mut init);
-            let mut seen = std::collections::HashSet::from([pinlab_explore::fingerprint(&init)]);
-            let mut queue = std::collections::VecDeque::from([init]);
-            let mut actions = Vec::new();
-            while let Some(s) = queue.pop_front() {
-                if seen.len() > 5_000 {
-                    break;
+            actions.clear();
+            model.actions(&s, &mut actions);
+            for a in &actions {
+                let n = model.step(&s, a);
+                let mut full = n.clone();
+                model.canonicalize(&mut full);
+                let mut quick = n;
+                model.canonicalize_successor(&s, &mut quick);
+                assert_eq!(quick, full, "{cell}: after {a:?}");
+                if pinlab_explore::Shared::ptr_eq(&quick.m.frames, &s.m.frames) {
+                    skipped += 1;
                 }
-                actions.clear();
-                model.actions(&s, &mut actions);
-                for a in &actions {
-                    let n = model.step(&s, a);
-                    let mut full = n.clone();
-                    model.canonicalize(&mut full);
-                    let mut quick = n;
-                    model.canonicalize_successor(&s, &mut quick);
-                    assert_eq!(quick, full, "{} / {}: after {a:?}", scn.name, p.name());
-                    if pinlab_explore::Shared::ptr_eq(&quick.m.frames, &s.m.frames) {
-                        skipped += 1;
-                    }
-                    if seen.insert(pinlab_explore::fingerprint(&full)) {
-                        queue.push_back(full);
-                    }
+                if seen.insert(pinlab_explore::fingerprint(&full)) {
+                    queue.push_back(full);
                 }
             }
         }
-    }
+    });
     assert!(skipped > 0, "no successor left the frames shared");
 }
