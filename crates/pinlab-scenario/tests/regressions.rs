@@ -575,3 +575,46 @@ process app {{
         );
     }
 }
+
+/// The trace notes of the one trace reaching `outcome`.
+fn step_notes(text: &str, policy: &str, outcome: pinlab_model::Outcome) -> Vec<String> {
+    let scn = load("regression.scn", text).unwrap();
+    let p = Policy::parse(policy).unwrap();
+    let run = run_cell(&scn, &p, &Config::default());
+    let t = pinlab_scenario::timeline(&scn, &p, outcome, &run.outcomes[&outcome]);
+    t.steps.iter().flat_map(|s| s.notes.clone()).collect()
+}
+
+#[test]
+fn a_store_beyond_eof_of_a_shared_file_mapping_kills_by_sigbus() {
+    // Was: every faulting CPU access was noted "killed by SIGSEGV". A page
+    // of a MAP_SHARED file mapping beyond EOF is VM_FAULT_SIGBUS
+    // (filemap_fault), which mm_fault_error delivers as SIGBUS; an access
+    // to an unmapped address stays SIGSEGV.
+    let bus = step_notes(
+        r#"scenario sigbus
+process app {
+    fd = open("data", O_RDWR|O_CREAT)
+    ftruncate(fd, 4K)
+    buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)
+    ftruncate(fd, 0)
+    memset(buf, 'A', 4K)
+}
+"#,
+        "v6.12",
+        pinlab_model::Outcome::Err(pinlab_model::Errno::EFAULT),
+    );
+    assert_eq!(bus, vec!["app killed by SIGBUS".to_string()]);
+    let segv = step_notes(
+        r#"scenario sigsegv
+process app {
+    buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+    munmap(buf, 4K)
+    load(buf, 4K)
+}
+"#,
+        "v6.12",
+        pinlab_model::Outcome::Err(pinlab_model::Errno::EFAULT),
+    );
+    assert_eq!(segv, vec!["app killed by SIGSEGV".to_string()]);
+}

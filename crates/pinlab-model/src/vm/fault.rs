@@ -40,6 +40,16 @@ impl VmFault {
     pub fn to_errno(self) -> Errno {
         Errno::EFAULT
     }
+
+    /// The signal a user-mode access that gets this fault dies of
+    /// (`mm_fault_error` in arch/x86/mm/fault.c, v6.12: `VM_FAULT_SIGBUS` →
+    /// `do_sigbus`, `VM_FAULT_SIGSEGV` or a bad area → SIGSEGV).
+    pub fn signal(self) -> &'static str {
+        match self {
+            VmFault::Sigsegv => "SIGSEGV",
+            VmFault::Sigbus => "SIGBUS",
+        }
+    }
 }
 
 impl Machine {

@@ -82,6 +82,9 @@ impl Bound<'_> {
         };
         let mut bind: Option<Value> = None;
         let mut kill = false;
+        // The signal a faulting CPU access dies of (`VM_FAULT_SIGBUS` or
+        // `VM_FAULT_SIGSEGV`, as `mm_fault_error` delivers it).
+        let mut signal = "SIGSEGV";
         let mut forked: Option<(usize, Pid)> = None;
         let mut notes: Vec<String> = Vec::new();
         let mut next_phase: Option<u8> = None;
@@ -466,16 +469,18 @@ impl Bound<'_> {
                 Call::Memset { addr, tag, len } => {
                     match m.cpu_store(policy, p()?, v(addr)?, v(len)?, wid(tag)) {
                         Ok(()) => Ok(None),
-                        Err(_) => {
+                        Err(f) => {
                             kill = true;
+                            signal = f.signal();
                             Err(Errno::EFAULT)
                         }
                     }
                 }
                 Call::Load { addr, len } => match m.cpu_load(policy, p()?, v(addr)?, v(len)?) {
                     Ok(vs) => Ok(Some(describe_all(m, &vs))),
-                    Err(_) => {
+                    Err(f) => {
                         kill = true;
+                        signal = f.signal();
                         Err(Errno::EFAULT)
                     }
                 },
@@ -823,7 +828,7 @@ impl Bound<'_> {
         if kill {
             if let Some(pid) = pid {
                 if s.m.alive(pid) {
-                    info.notes.push(format!("{} killed by SIGSEGV", prog.name));
+                    info.notes.push(format!("{} killed by {signal}", prog.name));
                     s.m.exit(policy, pid);
                 }
                 // exit() and a fatal signal end every thread of the process.

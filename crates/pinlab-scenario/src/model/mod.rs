@@ -6,7 +6,8 @@
 //! An actor is blocked while it `wait`s for an unfinished actor, or while a peer
 //! waits for the MR it names to be set. A terminal state with a blocked actor is a
 //! HANG. A failing syscall records `ERR(errno)` and binds its variable as failed;
-//! a CPU access that faults kills the process (SIGSEGV, recorded as `ERR(EFAULT)`).
+//! a CPU access that faults kills the process (SIGSEGV or SIGBUS, recorded as
+//! `ERR(EFAULT)`).
 
 mod exec;
 mod por;
