@@ -10,11 +10,30 @@
 //! only a KSM page is a stable-tree node; a swapped page number is neither
 //! present nor outside a private anonymous VMA. A violation is a model bug, never a
 //! scenario outcome.
+//!
+//! The invariants read only the frames, the processes, the file system, vmstat,
+//! the devices, the GUP-fast walks' holds and two policy switches. The
+//! explorer checks each new state; states that differ only in what the
+//! invariants do not read (the actors' program counters, the ghost's oracle
+//! data) share that part, so [`Machine::check_invariants_memo`] remembers, per
+//! thread, the fingerprints of the parts it found sound and checks each part
+//! once (a fingerprint collision could skip a check, the same assumption the
+//! explorer's visited set makes).
 
 use crate::machine::Machine;
 use crate::mem::{GUP_PIN_COUNTING_BIAS, ZERO_PFN};
 use crate::policy::Policy;
+use pinlab_state::FpHasher;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+
+/// Slots of the per-thread memo of sound machine parts (direct-mapped).
+const MEMO_SLOTS: usize = 1 << 14;
+
+thread_local! {
+    static SOUND: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
 
 #[derive(Default)]
 struct Expect {
@@ -28,6 +47,44 @@ impl Machine {
     /// Checks every invariant; `Err` describes the first violation.
     pub fn check_invariants(&self, policy: &Policy) -> Result<(), String> {
         self.check_invariants_with(policy, &[])
+    }
+
+    /// [`Machine::check_invariants_with`], skipped when this thread already
+    /// found the same frames, processes, file system, vmstat, devices and
+    /// `extra` holds sound under the same two policy switches (module docs).
+    pub fn check_invariants_memo(
+        &self,
+        policy: &Policy,
+        extra: &[crate::dev::Hold],
+    ) -> Result<(), String> {
+        if let Some(b) = self.ghost.model_bugs.iter().next() {
+            return Err(b.clone());
+        }
+        let mut h = FpHasher::default();
+        self.frames.hash(&mut h);
+        self.procs.hash(&mut h);
+        self.fs.hash(&mut h);
+        self.vmstat.hash(&mut h);
+        self.dev.hash(&mut h);
+        for x in extra {
+            (x.page, x.count, x.pin).hash(&mut h);
+        }
+        (policy.page_anon_exclusive(), policy.pins_zero_page()).hash(&mut h);
+        let key = h.finish().max(1);
+        let slot = (key as usize) & (MEMO_SLOTS - 1);
+        let seen = SOUND.with(|m| m.borrow().get(slot) == Some(&key));
+        if seen {
+            return Ok(());
+        }
+        self.check_invariants_with(policy, extra)?;
+        SOUND.with(|m| {
+            let mut m = m.borrow_mut();
+            if m.is_empty() {
+                m.resize(MEMO_SLOTS, 0);
+            }
+            m[slot] = key;
+        });
+        Ok(())
     }
 
     /// [`Machine::check_invariants`] with `extra` references held outside the

@@ -431,7 +431,7 @@ impl pinlab_explore::Model for Bound<'_> {
             })
             .flatten()
             .collect();
-        s.m.check_invariants_with(self.policy, &walks)
+        s.m.check_invariants_memo(self.policy, &walks)
     }
 
     /// Every actor is done — except the kworker, which sleeps when it has no
