@@ -3,7 +3,8 @@
 //! `IORING_REGISTER_BUFFERS` pins with `pin_user_pages_fast(FOLL_WRITE|FOLL_LONGTERM)`
 //! (`io_pin_pages`; a partial pin is undone and fails -EFAULT), then
 //! `io_coalesce_buffer` keeps one pin per large folio (a 2 MiB THP shows acquired
-//! +512, released +511). `VmPin` is charged per small page and once per large
+//! +512, released +511; switches `io_uring_coalesce_huge_page`, v6.3, for a
+//! buffer inside one folio and `io_uring_coalesce_buffers`, v6.12, for several). `VmPin` is charged per small page and once per large
 //! folio per ring (`headpage_already_acct`). READ_FIXED is device DMA into the
 //! pinned pages, WRITE_FIXED DMA out of them. Unregister unpins without dirtying.
 //! Without `foll_pin_tracking` the same calls take FOLL_GET references.
@@ -337,7 +338,7 @@ impl Machine {
         }
         let pages = res.pages;
         let runs = self.folio_runs(&pages);
-        let coalesce = self.io_check_coalesce_buffer(&pages, &runs);
+        let coalesce = self.io_check_coalesce_buffer(policy, &pages, &runs);
         let mut held = Vec::new();
         if coalesce {
             for &(i, n) in &runs {
@@ -424,11 +425,20 @@ impl Machine {
         runs
     }
 
-    /// `io_check_coalesce_buffer`: more than one page, all in large folios of one
-    /// order, each folio covered contiguously (only the first may start inside a
-    /// folio and only the last may end inside one).
-    fn io_check_coalesce_buffer(&self, pages: &[u64], runs: &[(usize, usize)]) -> bool {
-        if pages.len() <= 1 {
+    /// `io_check_coalesce_buffer` (v6.12, a8edbb424b13): more than one page,
+    /// all in large folios of one order, each folio covered contiguously (only
+    /// the first may start inside a folio and only the last may end inside
+    /// one). From v6.3 to v6.11 (57bebf807e2a, with 776617db78c6's check that
+    /// the pages are consecutive) only a buffer inside one folio; before v6.3
+    /// nothing: one pin per page.
+    fn io_check_coalesce_buffer(
+        &self,
+        policy: &Policy,
+        pages: &[u64],
+        runs: &[(usize, usize)],
+    ) -> bool {
+        let (single, multi) = policy.io_uring_coalesces();
+        if pages.len() <= 1 || !(multi || single && runs.len() == 1) {
             return false;
         }
         let mut order = None;

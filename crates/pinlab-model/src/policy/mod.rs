@@ -81,6 +81,10 @@ switches! {
     gup_fast_write_protect_seq = "gup_fast_write_protect_seq", since "5.11", modelled true, affects [Gup, Fork, Rdma, IoUring];
     /// io_uring's SQ and CQ rings are memory regions charged to the user's locked_vm (RLIMIT_MEMLOCK) when the creator lacks CAP_IPC_LOCK.
     io_uring_charges_rings = "io_uring_charges_rings", since "6.14", modelled true, affects [IoUring];
+    /// io_uring keeps one pin per folio of a registered buffer whose pages all lie in one large folio (io_sqe_buffer_register unpins the others).
+    io_uring_coalesce_huge_page = "io_uring_coalesce_huge_page", since "6.3", modelled true, affects [IoUring];
+    /// io_uring keeps one pin per folio of a registered buffer made of several large folios of one size, each covered whole except the first and last (io_coalesce_buffer).
+    io_uring_coalesce_buffers = "io_uring_coalesce_buffers", since "6.12", modelled true, affects [IoUring];
     /// IORING_REGISTER_CLONE_BUFFERS: a ring takes references on another ring's registered buffers (shared io_mapped_ubuf, pinned until the last ring drops it); before, the opcode is EINVAL.
     io_uring_clone_buffers = "io_uring_clone_buffers", since "6.12", modelled true, affects [IoUring];
     /// do_wp_page reuses an anon page only if it holds the sole reference (not merely the sole mapping).
@@ -140,6 +144,8 @@ const UPSTREAM: &[Switch] = &[
     foll_pin_tracking,
     io_uring_charges_rings,
     io_uring_clone_buffers,
+    io_uring_coalesce_huge_page,
+    io_uring_coalesce_buffers,
     early_cow_on_fork,
     gup_fast_write_protect_seq,
     cow_reuse_by_refcount,
@@ -164,7 +170,7 @@ pub const PRESETS: &[Preset] = &[
     Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[foll_pin_tracking, truncate_races_like_pwrite] },
     Preset { name: "immutable", label: "P6 IMMUTABLE", summary: "pins of fs-dax files only in an explicit immutable-layout mode; layout changes fail (Williams/Chinner 2019)", switches: &[immutable_layout, dax_truncate_waits_for_idle] },
     Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, io_uring_charges_rings, io_uring_clone_buffers, early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
+    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
     Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },
 ];
 

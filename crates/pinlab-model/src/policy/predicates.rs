@@ -115,6 +115,16 @@ impl Policy {
         self.has(io_uring_charges_rings)
     }
 
+    /// Which registered buffers io_uring coalesces to one pin per folio:
+    /// `(single, multi)` — a buffer inside one large folio (57bebf807e2a,
+    /// v6.3), several large folios of one size (a8edbb424b13, v6.12).
+    pub fn io_uring_coalesces(&self) -> (bool, bool) {
+        (
+            self.has(io_uring_coalesce_huge_page),
+            self.has(io_uring_coalesce_buffers),
+        )
+    }
+
     /// `io_uring_register` knows `IORING_REGISTER_CLONE_BUFFERS` (6.12).
     pub fn io_uring_clone_buffers(&self) -> bool {
         self.has(io_uring_clone_buffers)

@@ -105,6 +105,20 @@ pub const COMMITS: &[Commit] = &[
         backports: "6.2.y",
     },
     Commit {
+        switch: io_uring_coalesce_huge_page,
+        id: "57bebf807e2a",
+        title: "io_uring/rsrc: optimise registered huge pages",
+        release: (6, 3),
+        backports: "776617db78c6 \"io_uring/rsrc: check for nonconsecutive pages\" (v6.4, 6.3.2; CVE-2023-2598)",
+    },
+    Commit {
+        switch: io_uring_coalesce_buffers,
+        id: "a8edbb424b13",
+        title: "io_uring/rsrc: enable multi-hugepage buffer coalescing",
+        release: (6, 12),
+        backports: "",
+    },
+    Commit {
         switch: io_uring_clone_buffers,
         id: "7cc2a6eadcd7",
         title: "io_uring: add IORING_REGISTER_COPY_BUFFERS method",
