@@ -77,6 +77,8 @@ switches! {
     foll_pin_tracking = "foll_pin_tracking", since "5.7", modelled true, affects [Gup, IoUring, Rdma];
     /// copy_page_range copies maybe-DMA-pinned exclusive anon pages for the child (and splits pinned PMD THPs).
     early_cow_on_fork = "early_cow_on_fork", since "5.9", modelled true, affects [Fork];
+    /// copy_hugetlb_page_range copies a maybe-DMA-pinned anonymous hugetlb page for the child (an empty pool fails the fork with ENOMEM) instead of sharing it.
+    hugetlb_early_cow_on_fork = "hugetlb_early_cow_on_fork", since "5.12", modelled true, affects [Fork];
     /// fork holds mm->write_protect_seq while it write-protects; GUP-fast with FOLL_PIN reads it before the walk and drops its pins and falls back to the slow path if it was odd or moved.
     gup_fast_write_protect_seq = "gup_fast_write_protect_seq", since "5.11", modelled true, affects [Gup, Fork, Rdma, IoUring];
     /// io_uring's SQ and CQ rings are memory regions charged to the user's locked_vm (RLIMIT_MEMLOCK) when the creator lacks CAP_IPC_LOCK.
@@ -147,6 +149,7 @@ const UPSTREAM: &[Switch] = &[
     io_uring_coalesce_huge_page,
     io_uring_coalesce_buffers,
     early_cow_on_fork,
+    hugetlb_early_cow_on_fork,
     gup_fast_write_protect_seq,
     cow_reuse_by_refcount,
     anon_exclusive,
@@ -170,7 +173,7 @@ pub const PRESETS: &[Preset] = &[
     Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[foll_pin_tracking, truncate_races_like_pwrite] },
     Preset { name: "immutable", label: "P6 IMMUTABLE", summary: "pins of fs-dax files only in an explicit immutable-layout mode; layout changes fail (Williams/Chinner 2019)", switches: &[immutable_layout, dax_truncate_waits_for_idle] },
     Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
+    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
     Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },
 ];
 

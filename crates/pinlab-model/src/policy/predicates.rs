@@ -62,6 +62,14 @@ impl Policy {
         self.has(early_cow_on_fork) || self.has(anon_exclusive)
     }
 
+    /// fork copies a maybe-pinned anonymous hugetlb page for the child
+    /// (`copy_hugetlb_page_range`: 4eae4efa2c29, v5.12; with `anon_exclusive`,
+    /// v5.19, `hugetlb_try_dup_anon_rmap` refusing does the same). Before,
+    /// hugetlb pages are shared at fork whatever their pins.
+    pub fn fork_copies_maybe_pinned_hugetlb(&self) -> bool {
+        self.has(hugetlb_early_cow_on_fork) || self.has(anon_exclusive)
+    }
+
     /// `copy_present_ptes` takes the child's reference before the maybe-pinned
     /// test (`folio_get` then `folio_try_dup_anon_rmap_pte`, v5.19); before,
     /// `copy_present_page` tested first.

@@ -56,6 +56,13 @@ pub const COMMITS: &[Commit] = &[
         backports: "",
     },
     Commit {
+        switch: hugetlb_early_cow_on_fork,
+        id: "4eae4efa2c29",
+        title: "hugetlb: do early cow when page pinned on src mm",
+        release: (5, 12),
+        backports: "",
+    },
+    Commit {
         switch: cow_reuse_by_refcount,
         id: "09854ba94c6a",
         title: "mm: do_wp_page() simplification",

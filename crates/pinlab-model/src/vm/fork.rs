@@ -66,8 +66,9 @@ impl Machine {
         let copy = heads
             .into_iter()
             .filter(|&h| {
-                self.frames.get(h).is_some_and(|f| f.is_anon())
-                    && self.needs_cow_for_dma(policy, parent, h)
+                self.frames.get(h).is_some_and(|f| {
+                    f.is_anon() && (!f.hugetlb || policy.fork_copies_maybe_pinned_hugetlb())
+                }) && self.needs_cow_for_dma(policy, parent, h)
             })
             .collect();
         Ok(ForkPlan { copy })

@@ -1,0 +1,58 @@
+//! Fork after a long-term pin of a private hugetlb page, by release: the
+//! early COW of 70e806e4e645 (v5.9) covered PTE-mapped pages and split PMD
+//! THPs; hugetlb pages were still shared with the child, so the parent's next
+//! write moved it off the pinned page, until 4eae4efa2c29 (v5.12) copied them
+//! for the child at fork (switch `hugetlb_early_cow_on_fork`). This is why
+//! rdma-core reports fork safety (RDMA_NLDEV_SYS_ATTR_COPY_ON_FORK) only with
+//! both commits.
+
+use pinlab_explore::Config;
+use pinlab_model::Policy;
+use pinlab_scenario::{load, run_cell};
+use std::collections::BTreeSet;
+
+const SCENARIO: &str = r#"scenario hugetlb-fork-after-pin
+setup { nr_hugepages = 4 }
+process parent {
+    fd = memfd_create("h", MFD_HUGETLB)
+    ftruncate(fd, 2M)
+    buf = mmap(NULL, 2M, PROT_READ|PROT_WRITE, MAP_PRIVATE, fd, 0)
+    memset(buf, 'P', 4K)
+    mr = ibv_reg_mr(buf, 4K, IBV_ACCESS_LOCAL_WRITE|IBV_ACCESS_REMOTE_WRITE|IBV_ACCESS_REMOTE_READ)
+    fork(child)
+    memset(buf, 'Q', 4K)
+    wait(remote)
+    load(buf, 4K)
+}
+child child of parent {
+    load(buf, 4K)
+}
+peer remote {
+    rdma_write(parent.mr, 'D')
+}
+"#;
+
+fn outcomes(policy: &str) -> BTreeSet<String> {
+    let scn = load("hugetlb-fork-after-pin.scn", SCENARIO).unwrap();
+    let run = run_cell(&scn, &Policy::parse(policy).unwrap(), &Config::default());
+    assert!(run.exhaustive && run.model_bugs.is_empty(), "{policy}");
+    run.labels()
+}
+
+fn set(v: &[&str]) -> BTreeSet<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn before_v5_12_a_pinned_hugetlb_page_is_shared_at_fork_and_the_parent_loses_the_dma() {
+    for p in ["follpin", "v5.10"] {
+        assert_eq!(outcomes(p), set(&["LEAK_OTHER", "LOST", "OK"]), "{p}");
+    }
+}
+
+#[test]
+fn from_v5_12_the_child_gets_a_copy_at_fork() {
+    for p in ["v5.15", "upstream", "follpin+hugetlb_early_cow_on_fork"] {
+        assert_eq!(outcomes(p), set(&["OK"]), "{p}");
+    }
+}
