@@ -419,3 +419,21 @@ fn fork_bias_false_positive__extra_refs_that_make_fork_copy_found_by_search() {
     assert_eq!(fork_copy_threshold("upstream"), 1022);
     assert_eq!(fork_copy_threshold("v5.10"), 1023);
 }
+
+/// Fork decides copy-or-share only for the pages `copy_page_range` visits: a
+/// pinned page in a `MADV_DONTFORK` or `MADV_WIPEONFORK` VMA is neither copied
+/// nor shared (the child gets no VMA, or an empty one).
+#[test]
+fn fork_plans_no_copy_for_pinned_pages_it_does_not_visit() {
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("app");
+    let a = s.mmap(p, 3 * PAGE_SIZE);
+    buf(&mut s, p, a, 3 * PAGE_SIZE, true);
+    s.madvise(p, a, PAGE_SIZE, MADV_WIPEONFORK).unwrap();
+    s.madvise(p, a + PAGE_SIZE, PAGE_SIZE, MADV_DONTFORK)
+        .unwrap();
+    let pol = s.pol.clone();
+    let plan = s.m.fork_begin(&pol, p).unwrap();
+    let copied = s.pfn(p, a + 2 * PAGE_SIZE).unwrap();
+    assert_eq!(plan.copy.into_iter().collect::<Vec<_>>(), vec![copied]);
+}

@@ -56,12 +56,23 @@ impl Machine {
             mm.write_protect_seq = mm.write_protect_seq.wrapping_add(1);
         }
         let mm = self.mm(parent).expect("mm");
-        let mut heads: Vec<u64> = mm.pmds.values().map(|p| p.pfn).collect();
+        // Only the pages copy_page_range will visit: VMAs fork copies
+        // (neither VM_DONTCOPY nor VM_WIPEONFORK) with an anon_vma.
+        let copied = |vpn: u64| {
+            mm.vma_lookup(vpn)
+                .is_some_and(|v| v.anon_vma && v.flags & (VM_DONTCOPY | VM_WIPEONFORK) == 0)
+        };
+        let mut heads: Vec<u64> = mm
+            .pmds
+            .iter()
+            .filter(|(idx, _)| copied(**idx * HPAGE_PMD_NR))
+            .map(|(_, p)| p.pfn)
+            .collect();
         heads.extend(
             mm.ptes
-                .values()
-                .filter(|p| p.pfn != ZERO_PFN)
-                .filter_map(|p| self.frames.page_folio(p.pfn).map(|(h, _)| h)),
+                .iter()
+                .filter(|(vpn, p)| p.pfn != ZERO_PFN && copied(**vpn))
+                .filter_map(|(_, p)| self.frames.page_folio(p.pfn).map(|(h, _)| h)),
         );
         let copy = heads
             .into_iter()
