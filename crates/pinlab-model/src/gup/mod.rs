@@ -216,8 +216,10 @@ pub fn check_vma_flags(
 }
 
 /// `gup_must_unshare` (mm/internal.h, v6.14), under `anon_exclusive`: a R/O pin of
-/// a non-exclusive anonymous page, or a R/O long-term pin of a non-anonymous page
-/// (the zero page included) in a COW mapping (or with no VMA, on the fast path).
+/// a non-exclusive anonymous page, or, under `longterm_unshares_cow_mappings`
+/// (v6.2), a R/O long-term pin of a non-anonymous page (the zero page included)
+/// in a COW mapping (or with no VMA, on the fast path). From v5.19 to v6.1
+/// non-anonymous pages are never unshared (a7f226604170).
 pub fn gup_must_unshare(
     policy: &Policy,
     vma: Option<&Vma>,
@@ -232,7 +234,7 @@ pub fn gup_must_unshare(
         return false;
     }
     if !page_is_anon {
-        if flags & FOLL_LONGTERM == 0 {
+        if flags & FOLL_LONGTERM == 0 || !policy.longterm_unshares_cow_mappings() {
             return false;
         }
         return vma.is_none_or(|v| v.is_cow_mapping());

@@ -93,6 +93,8 @@ switches! {
     cow_reuse_by_refcount = "cow_reuse_by_refcount", since "5.9", modelled true, affects [AnonMemory];
     /// PageAnonExclusive: COW reuse, fork duplication (a maybe-pinned exclusive page is copied, never shared) and R/O pin unsharing (FAULT_FLAG_UNSHARE).
     anon_exclusive = "anon_exclusive", since "5.19", modelled true, affects [AnonMemory, Fork, Gup];
+    /// A R/O FOLL_LONGTERM pin of a non-anonymous page (the shared zero page, a page-cache page) in a COW mapping unshares it first (FAULT_FLAG_UNSHARE): the pin holds an exclusive anonymous page.
+    longterm_unshares_cow_mappings = "longterm_unshares_cow_mappings", since "6.2", modelled true, affects [Gup, AnonMemory];
     /// FOLL_LONGTERM migrates ZONE_MOVABLE/CMA folios before pinning (check_and_migrate_movable_pages).
     longterm_migrates_movable = "longterm_migrates_movable", since "5.13", modelled true, affects [Gup, IoUring, Rdma];
     /// is_valid_gup_args: FOLL_LONGTERM requires FOLL_PIN; pin_user_pages() returns 0 on invalid flags.
@@ -153,6 +155,7 @@ const UPSTREAM: &[Switch] = &[
     gup_fast_write_protect_seq,
     cow_reuse_by_refcount,
     anon_exclusive,
+    longterm_unshares_cow_mappings,
     longterm_migrates_movable,
     is_valid_gup_args,
     zero_page_not_pinned,
@@ -173,7 +176,7 @@ pub const PRESETS: &[Preset] = &[
     Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[foll_pin_tracking, truncate_races_like_pwrite] },
     Preset { name: "immutable", label: "P6 IMMUTABLE", summary: "pins of fs-dax files only in an explicit immutable-layout mode; layout changes fail (Williams/Chinner 2019)", switches: &[immutable_layout, dax_truncate_waits_for_idle] },
     Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
+    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
     Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },
 ];
 

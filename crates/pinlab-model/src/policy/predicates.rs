@@ -62,6 +62,13 @@ impl Policy {
         self.has(early_cow_on_fork) || self.has(anon_exclusive)
     }
 
+    /// `gup_must_unshare` also unshares a non-anonymous page (the shared zero
+    /// page, a page-cache page) of a COW mapping for a R/O long-term pin
+    /// (84209e87c696, v6.2; 5.19–6.1 unshare anonymous pages only).
+    pub fn longterm_unshares_cow_mappings(&self) -> bool {
+        self.has(longterm_unshares_cow_mappings)
+    }
+
     /// fork copies a maybe-pinned anonymous hugetlb page for the child
     /// (`copy_hugetlb_page_range`: 4eae4efa2c29, v5.12; with `anon_exclusive`,
     /// v5.19, `hugetlb_try_dup_anon_rmap` refusing does the same). Before,

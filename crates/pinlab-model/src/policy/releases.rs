@@ -98,6 +98,13 @@ pub const COMMITS: &[Commit] = &[
         backports: "",
     },
     Commit {
+        switch: longterm_unshares_cow_mappings,
+        id: "84209e87c696",
+        title: "mm/gup: reliable R/O long-term pinning in COW mappings",
+        release: (6, 2),
+        backports: "",
+    },
+    Commit {
         switch: is_valid_gup_args,
         id: "d64e2dbc33a1",
         title: "mm/gup: simplify the external interface functions and consolidate invariants",
