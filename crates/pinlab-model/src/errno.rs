@@ -33,6 +33,7 @@ pub enum Errno {
     ESPIPE,
     ECANCELED,
     EFBIG,
+    ENOSYS,
 }
 
 impl Errno {
@@ -62,6 +63,7 @@ impl Errno {
             Errno::ESPIPE => "ESPIPE",
             Errno::ECANCELED => "ECANCELED",
             Errno::EFBIG => "EFBIG",
+            Errno::ENOSYS => "ENOSYS",
         }
     }
 
@@ -71,7 +73,7 @@ impl Errno {
     }
 
     /// Every errno the model can return.
-    pub const ALL: [Errno; 23] = [
+    pub const ALL: [Errno; 24] = [
         Errno::EPERM,
         Errno::EINTR,
         Errno::ENOMEM,
@@ -95,6 +97,7 @@ impl Errno {
         Errno::ESPIPE,
         Errno::ECANCELED,
         Errno::EFBIG,
+        Errno::ENOSYS,
     ];
 }
 

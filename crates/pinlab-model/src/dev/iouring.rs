@@ -141,6 +141,10 @@ impl Machine {
     /// `io_create_region` charges them to `user->locked_vm`), the ring's own
     /// pages count against RLIMIT_MEMLOCK: ENOMEM past it.
     pub fn io_uring_setup_charged(&mut self, policy: &Policy, pid: Pid) -> KResult<usize> {
+        if !policy.has_io_uring() {
+            // Before v5.1 there is no io_uring_setup(2).
+            return Err(Errno::ENOSYS);
+        }
         let mut charged = 0;
         if let Some(limit) = self.cfg.memlock {
             if policy.io_uring_charges_rings() {
@@ -336,6 +340,12 @@ impl Machine {
             }
             Ok(_) => {}
         }
+        if !policy.io_uring_delegates_file_check() && self.io_buffer_file_backed(pid, first, nr) {
+            // io_pin_pages before v6.5: "don't support file backed memory"
+            // (shmem and hugetlbfs excepted), checked after pinning.
+            self.release_user_pages(policy, &res.pages, flags, false);
+            return Err(Errno::EOPNOTSUPP);
+        }
         let pages = res.pages;
         let runs = self.folio_runs(&pages);
         let coalesce = self.io_check_coalesce_buffer(policy, &pages, &runs);
@@ -423,6 +433,23 @@ impl Machine {
             }
         }
         runs
+    }
+
+    /// Whether a page of `nr` pages from page `first` of `pid` lies in a file VMA
+    /// that is neither shmem nor hugetlbfs (`vma->vm_file && !vma_is_shmem(vma)
+    /// && !is_file_hugepages(file)` in `io_pin_pages`, v5.1–v6.4).
+    fn io_buffer_file_backed(&self, pid: Pid, first: u64, nr: u64) -> bool {
+        let Some(mm) = self.mm(pid) else {
+            return false;
+        };
+        (first..first + nr).any(|vpn| {
+            mm.vma_lookup(vpn)
+                .and_then(|v| v.file_index(v.start))
+                .is_some_and(|(ino, _)| {
+                    let kind = self.fs.inodes[ino as usize].kind;
+                    !kind.is_shmem() && kind != crate::fs::FsKind::Hugetlbfs
+                })
+        })
     }
 
     /// `io_check_coalesce_buffer` (v6.12, a8edbb424b13): more than one page,

@@ -130,6 +130,18 @@ impl Policy {
         self.has(io_uring_charges_rings)
     }
 
+    /// The io_uring interface exists (2b188cc1bb85, v5.1).
+    pub fn has_io_uring(&self) -> bool {
+        self.has(io_uring)
+    }
+
+    /// io_uring relies on GUP's FOLL_LONGTERM checks for file-backed buffers
+    /// (34ed8d0dcd69, v6.5); before, `io_pin_pages` refused a buffer in a
+    /// file VMA other than shmem or hugetlbfs with EOPNOTSUPP after pinning.
+    pub fn io_uring_delegates_file_check(&self) -> bool {
+        self.has(io_uring_delegates_file_check)
+    }
+
     /// Which registered buffers io_uring coalesces to one pin per folio:
     /// `(single, multi)` — a buffer inside one large folio (57bebf807e2a,
     /// v6.3), several large folios of one size (a8edbb424b13, v6.12).

@@ -42,6 +42,13 @@ pub const COMMITS: &[Commit] = &[
         backports: "xfs in v4.18 (d6dc57e251a4); ext4 from v4.19 (430657b6be89)",
     },
     Commit {
+        switch: io_uring,
+        id: "2b188cc1bb85",
+        title: "Add io_uring IO interface",
+        release: (5, 1),
+        backports: "",
+    },
+    Commit {
         switch: foll_pin_tracking,
         id: "3faa52c03f44",
         title: "mm/gup: track FOLL_PIN pages",
@@ -152,6 +159,13 @@ pub const COMMITS: &[Commit] = &[
         title: "mm: Don't pin ZERO_PAGE in pin_user_pages()",
         release: (6, 5),
         backports: "some stable series (476c1dfefab8)",
+    },
+    Commit {
+        switch: io_uring_delegates_file_check,
+        id: "34ed8d0dcd69",
+        title: "io_uring: rsrc: delegate VMA file-backed check to GUP",
+        release: (6, 5),
+        backports: "",
     },
     Commit {
         switch: longterm_refuses_writable_file,

@@ -151,6 +151,7 @@ fn errno_name(e: i32) -> String {
         libc::ESRCH => "ESRCH",
         libc::ENOENT => "ENOENT",
         libc::EFBIG => "EFBIG",
+        libc::ENOSYS => "ENOSYS",
         _ => return format!("errno {e}"),
     };
     n.to_string()

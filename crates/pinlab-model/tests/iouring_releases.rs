@@ -1,0 +1,64 @@
+//! io_uring by release: no io_uring before v5.1 (`ENOSYS`); before v6.5
+//! `io_pin_pages` refuses, after pinning, a buffer in a file VMA other than
+//! shmem or hugetlbfs (`EOPNOTSUPP`, the pins released again); from v6.5
+//! (34ed8d0dcd69) GUP's FOLL_LONGTERM checks decide: a shared writable ext4
+//! mapping is `EFAULT`, a private one registers (its pages are COW copies).
+
+mod common;
+use common::Sim;
+use pinlab_model::fs::oflags::{O_CREAT, O_RDWR};
+use pinlab_model::vm::uapi::*;
+use pinlab_model::vm::PAGE_SIZE;
+use pinlab_model::Errno;
+
+#[test]
+fn v4_19_has_no_io_uring() {
+    let mut s = Sim::new("v4.19");
+    let p = s.spawn("app");
+    let pol = s.pol.clone();
+    assert_eq!(s.m.io_uring_setup_charged(&pol, p), Err(Errno::ENOSYS));
+    let mut s = Sim::new("v5.4");
+    let p = s.spawn("app");
+    let pol = s.pol.clone();
+    assert!(s.m.io_uring_setup_charged(&pol, p).is_ok());
+}
+
+/// Registers a 2-page buffer over an ext4 file mapped `flags` (or a memfd when
+/// `memfd`); returns the result and the (acquired, released) pin deltas.
+fn register_file(release: &str, flags: u64, memfd: bool) -> (Result<(), Errno>, (u64, u64)) {
+    let mut s = Sim::new(release);
+    let p = s.spawn("app");
+    let f = if memfd {
+        s.memfd(p, "m")
+    } else {
+        s.open(p, "data", O_RDWR | O_CREAT)
+    };
+    s.ftruncate(p, f, 2 * PAGE_SIZE);
+    let a = s.mmap_file(p, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, flags, f, 0);
+    s.store(p, a, 2 * PAGE_SIZE, 'A');
+    let ring = s.ring(p);
+    let base = s.pins();
+    let r = s.register(p, ring, a, 2 * PAGE_SIZE);
+    (r, s.pins_since(base))
+}
+
+#[test]
+fn before_v6_5_io_uring_refuses_ext4_buffers_after_pinning_them() {
+    assert_eq!(
+        register_file("v6.1", MAP_SHARED, false),
+        (Err(Errno::EOPNOTSUPP), (2, 2))
+    );
+    assert_eq!(
+        register_file("v6.1", MAP_PRIVATE, false),
+        (Err(Errno::EOPNOTSUPP), (2, 2))
+    );
+    assert_eq!(register_file("v6.1", MAP_SHARED, true), (Ok(()), (2, 0)));
+}
+
+#[test]
+fn from_v6_5_gup_decides() {
+    let (r, _) = register_file("v6.6", MAP_SHARED, false);
+    assert_eq!(r, Err(Errno::EFAULT));
+    assert_eq!(register_file("v6.6", MAP_PRIVATE, false), (Ok(()), (2, 0)));
+    assert_eq!(register_file("v6.6", MAP_SHARED, true), (Ok(()), (2, 0)));
+}
