@@ -329,6 +329,16 @@ impl Machine {
         Ok(self.new_file(pid, ino, O_RDWR))
     }
 
+    /// `memfd_secret(2)` as a process calls it under `policy`: `ENOSYS` when
+    /// secretmem is off (`secretmem_enable`, the default before v6.5), else
+    /// [`Machine::memfd_secret`].
+    pub fn sys_memfd_secret(&mut self, policy: &crate::Policy, pid: Pid) -> KResult<usize> {
+        if !policy.has_memfd_secret() {
+            return Err(Errno::ENOSYS);
+        }
+        self.memfd_secret(pid)
+    }
+
     /// `memfd_secret(0)`: a secretmem inode.
     pub fn memfd_secret(&mut self, pid: Pid) -> KResult<usize> {
         self.mm(pid).ok_or(Errno::EINVAL)?;

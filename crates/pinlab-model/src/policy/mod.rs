@@ -83,6 +83,8 @@ switches! {
     gup_fast_write_protect_seq = "gup_fast_write_protect_seq", since "5.11", modelled true, affects [Gup, Fork, Rdma, IoUring];
     /// The io_uring interface exists: without it io_uring_setup is ENOSYS (the proposal presets have it, so that io_uring scenarios compare their pinning rules).
     io_uring = "io_uring", since "5.1", modelled true, affects [IoUring];
+    /// memfd_secret(2) works in the default configuration (secretmem on by default); without it the syscall is ENOSYS (from 5.14 it needed secretmem.enable=1). Of the policy presets, upstream and odp have it.
+    memfd_secret = "memfd_secret", since "6.5", modelled true, affects [PageCache];
     /// io_uring leaves file-backed buffers to GUP's FOLL_LONGTERM checks; without it io_uring_register refuses a buffer in a file VMA other than shmem or hugetlbfs with EOPNOTSUPP after pinning it.
     io_uring_delegates_file_check = "io_uring_delegates_file_check", since "6.5", modelled true, affects [IoUring];
     /// io_uring's SQ and CQ rings are memory regions charged to the user's locked_vm (RLIMIT_MEMLOCK) when the creator lacks CAP_IPC_LOCK.
@@ -152,6 +154,7 @@ const UPSTREAM: &[Switch] = &[
     foll_pin_tracking,
     io_uring,
     io_uring_delegates_file_check,
+    memfd_secret,
     io_uring_charges_rings,
     io_uring_clone_buffers,
     io_uring_coalesce_huge_page,
@@ -182,7 +185,7 @@ pub const PRESETS: &[Preset] = &[
     Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[io_uring, foll_pin_tracking, truncate_races_like_pwrite] },
     Preset { name: "immutable", label: "P6 IMMUTABLE", summary: "pins of fs-dax files only in an explicit immutable-layout mode; layout changes fail (Williams/Chinner 2019)", switches: &[io_uring, immutable_layout, dax_truncate_waits_for_idle] },
     Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[io_uring, exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, io_uring, io_uring_delegates_file_check, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
+    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, io_uring, io_uring_delegates_file_check, memfd_secret, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
     Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },
 ];
 
@@ -383,7 +386,9 @@ mod tests {
         assert!(p.has(anon_exclusive) && p.has(bounce_writeback));
         let q = Policy::parse("upstream+no_anon_exclusive").unwrap();
         assert!(!q.has(anon_exclusive) && q.has(early_cow_on_fork));
-        assert!(Policy::parse("legacy").unwrap().switches().next().is_none());
+        // legacy: no pinning mechanism, only io_uring's existence.
+        let legacy: Vec<Switch> = Policy::parse("legacy").unwrap().switches().collect();
+        assert_eq!(legacy, vec![io_uring]);
         assert!(Policy::parse("pwrite-race")
             .unwrap()
             .has(truncate_races_like_pwrite));

@@ -130,6 +130,13 @@ impl Policy {
         self.has(io_uring_charges_rings)
     }
 
+    /// `memfd_secret(2)` is available in the default configuration
+    /// (b758fe6df50d, v6.5; since 1507f51255c9, v5.14, only with
+    /// `secretmem.enable=1`).
+    pub fn has_memfd_secret(&self) -> bool {
+        self.has(memfd_secret)
+    }
+
     /// The io_uring interface exists (2b188cc1bb85, v5.1).
     pub fn has_io_uring(&self) -> bool {
         self.has(io_uring)

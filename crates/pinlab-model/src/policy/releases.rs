@@ -161,6 +161,13 @@ pub const COMMITS: &[Commit] = &[
         backports: "some stable series (476c1dfefab8)",
     },
     Commit {
+        switch: memfd_secret,
+        id: "b758fe6df50d",
+        title: "mm/secretmem: make it on by default",
+        release: (6, 5),
+        backports: "the syscall itself is 1507f51255c9 (v5.14), off unless booted with secretmem.enable=1",
+    },
+    Commit {
         switch: io_uring_delegates_file_check,
         id: "34ed8d0dcd69",
         title: "io_uring: rsrc: delegate VMA file-backed check to GUP",

@@ -156,7 +156,7 @@ impl Bound<'_> {
                     )))
                 }
                 Call::MemfdSecret => {
-                    let f = m.memfd_secret(p()?)?;
+                    let f = m.sys_memfd_secret(policy, p()?)?;
                     bind = Some(Value::File(f));
                     Ok(Some(say!(
                         "fd (open file {f}, inode {})",

@@ -1,4 +1,6 @@
-//! io_uring by release: no io_uring before v5.1 (`ENOSYS`); before v6.5
+//! System calls by release. memfd_secret(2) is `ENOSYS` in the default
+//! configuration before v6.5 (b758fe6df50d turned secretmem on; from v5.14 it
+//! needed `secretmem.enable=1`). io_uring: none before v5.1 (`ENOSYS`); before v6.5
 //! `io_pin_pages` refuses, after pinning, a buffer in a file VMA other than
 //! shmem or hugetlbfs (`EOPNOTSUPP`, the pins released again); from v6.5
 //! (34ed8d0dcd69) GUP's FOLL_LONGTERM checks decide: a shared writable ext4
@@ -61,4 +63,23 @@ fn from_v6_5_gup_decides() {
     assert_eq!(r, Err(Errno::EFAULT));
     assert_eq!(register_file("v6.6", MAP_PRIVATE, false), (Ok(()), (2, 0)));
     assert_eq!(register_file("v6.6", MAP_SHARED, true), (Ok(()), (2, 0)));
+}
+
+#[test]
+fn memfd_secret_is_enosys_before_v6_5() {
+    for (release, ok) in [
+        ("v6.1", false),
+        ("v6.6", true),
+        ("upstream", true),
+        ("legacy", false),
+    ] {
+        let mut s = Sim::new(release);
+        let p = s.spawn("app");
+        let pol = s.pol.clone();
+        let r = s.m.sys_memfd_secret(&pol, p);
+        assert_eq!(r.is_ok(), ok, "{release}: {r:?}");
+        if !ok {
+            assert_eq!(r, Err(Errno::ENOSYS), "{release}");
+        }
+    }
 }
