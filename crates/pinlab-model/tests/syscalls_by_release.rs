@@ -83,3 +83,34 @@ fn memfd_secret_is_enosys_before_v6_5() {
         }
     }
 }
+
+#[test]
+fn madvise_knows_cold_and_pageout_from_v5_4_and_collapse_from_v6_1() {
+    use pinlab_model::vm::uapi::{MADV_COLD, MADV_COLLAPSE, MADV_PAGEOUT};
+    for (release, cold, collapse) in [
+        ("v4.19", false, false),
+        ("v5.4", true, false),
+        ("v5.15", true, false),
+        ("v6.1", true, true),
+        ("legacy", true, false),
+        ("upstream", true, true),
+    ] {
+        let mut s = Sim::new(release);
+        let p = s.spawn("app");
+        let a = s.mmap(p, PAGE_SIZE);
+        s.store(p, a, PAGE_SIZE, 'A');
+        let pol = s.pol.clone();
+        for (advice, known) in [
+            (MADV_COLD, cold),
+            (MADV_PAGEOUT, cold),
+            (MADV_COLLAPSE, collapse),
+        ] {
+            let r = s.m.sys_madvise(&pol, p, a, PAGE_SIZE, advice);
+            if known {
+                assert_ne!(r, Err(Errno::EINVAL), "{release} advice {advice}");
+            } else {
+                assert_eq!(r, Err(Errno::EINVAL), "{release} advice {advice}");
+            }
+        }
+    }
+}

@@ -162,6 +162,7 @@ fn release_presets_are_the_commits_in_them() {
             "foll_pin_tracking",
             "early_cow_on_fork",
             "io_uring",
+            "madv_cold_pageout",
             "cow_reuse_by_refcount",
             "longterm_refuses_fsdax",
             "dax_truncate_waits_for_idle"

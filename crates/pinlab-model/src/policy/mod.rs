@@ -81,8 +81,12 @@ switches! {
     hugetlb_early_cow_on_fork = "hugetlb_early_cow_on_fork", since "5.12", modelled true, affects [Fork];
     /// fork holds mm->write_protect_seq while it write-protects; GUP-fast with FOLL_PIN reads it before the walk and drops its pins and falls back to the slow path if it was odd or moved.
     gup_fast_write_protect_seq = "gup_fast_write_protect_seq", since "5.11", modelled true, affects [Gup, Fork, Rdma, IoUring];
-    /// The io_uring interface exists: without it io_uring_setup is ENOSYS (the proposal presets have it, so that io_uring scenarios compare their pinning rules).
+    /// The io_uring interface exists: without it io_uring_setup is ENOSYS. Every policy preset has it (the v4.14 and v4.19 releases do not), so that io_uring scenarios compare the proposals' pinning rules.
     io_uring = "io_uring", since "5.1", modelled true, affects [IoUring];
+    /// madvise(2) knows MADV_COLD and MADV_PAGEOUT; without it they are EINVAL. Every policy preset has it (the v4.14 and v4.19 releases do not).
+    madv_cold_pageout = "madv_cold_pageout", since "5.4", modelled true, affects [AnonMemory, Reclaim];
+    /// madvise(2) knows MADV_COLLAPSE; without it it is EINVAL. Of the policy presets, upstream and odp have it.
+    madv_collapse = "madv_collapse", since "6.1", modelled true, affects [AnonMemory];
     /// memfd_secret(2) works in the default configuration (secretmem on by default); without it the syscall is ENOSYS (from 5.14 it needed secretmem.enable=1). Of the policy presets, upstream and odp have it.
     memfd_secret = "memfd_secret", since "6.5", modelled true, affects [PageCache];
     /// io_uring leaves file-backed buffers to GUP's FOLL_LONGTERM checks; without it io_uring_register refuses a buffer in a file VMA other than shmem or hugetlbfs with EOPNOTSUPP after pinning it.
@@ -155,6 +159,8 @@ const UPSTREAM: &[Switch] = &[
     io_uring,
     io_uring_delegates_file_check,
     memfd_secret,
+    madv_cold_pageout,
+    madv_collapse,
     io_uring_charges_rings,
     io_uring_clone_buffers,
     io_uring_coalesce_huge_page,
@@ -177,15 +183,15 @@ const UPSTREAM: &[Switch] = &[
 
 /// The named presets of `shared/kernel/policies.md`, in the order the matrix shows them.
 pub const PRESETS: &[Preset] = &[
-    Preset { name: "legacy", label: "P0 LEGACY", summary: "GUP with FOLL_GET only: the ≤4.14 kernel", switches: &[io_uring] },
-    Preset { name: "pgflag", label: "P1 PGFLAG", summary: "PG_dma_pinned set on GUP, never cleared; reclaim/migration skip flagged pages (Hubbard RFC 2018)", switches: &[io_uring, pg_dma_pinned] },
-    Preset { name: "longterm", label: "P2 LONGTERM", summary: "get_user_pages_longterm / FOLL_LONGTERM refuses fsdax; DAX truncate waits for idle (4.15–5.6)", switches: &[io_uring, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "follpin", label: "P3 FOLLPIN", summary: "pin_user_pages/FOLL_PIN tracking with early COW at fork (5.7–5.9)", switches: &[io_uring, foll_pin_tracking, early_cow_on_fork, cow_reuse_by_refcount, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "lease", label: "P4 LEASE", summary: "exclusive layout leases gate fsdax pins (Weiny RFC v2, 2019)", switches: &[io_uring, layout_leases, dax_truncate_waits_for_idle] },
-    Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[io_uring, foll_pin_tracking, truncate_races_like_pwrite] },
-    Preset { name: "immutable", label: "P6 IMMUTABLE", summary: "pins of fs-dax files only in an explicit immutable-layout mode; layout changes fail (Williams/Chinner 2019)", switches: &[io_uring, immutable_layout, dax_truncate_waits_for_idle] },
-    Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[io_uring, exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, io_uring, io_uring_delegates_file_check, memfd_secret, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
+    Preset { name: "legacy", label: "P0 LEGACY", summary: "GUP with FOLL_GET only: the ≤4.14 kernel", switches: &[io_uring, madv_cold_pageout] },
+    Preset { name: "pgflag", label: "P1 PGFLAG", summary: "PG_dma_pinned set on GUP, never cleared; reclaim/migration skip flagged pages (Hubbard RFC 2018)", switches: &[io_uring, madv_cold_pageout, pg_dma_pinned] },
+    Preset { name: "longterm", label: "P2 LONGTERM", summary: "get_user_pages_longterm / FOLL_LONGTERM refuses fsdax; DAX truncate waits for idle (4.15–5.6)", switches: &[io_uring, madv_cold_pageout, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
+    Preset { name: "follpin", label: "P3 FOLLPIN", summary: "pin_user_pages/FOLL_PIN tracking with early COW at fork (5.7–5.9)", switches: &[io_uring, madv_cold_pageout, foll_pin_tracking, early_cow_on_fork, cow_reuse_by_refcount, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
+    Preset { name: "lease", label: "P4 LEASE", summary: "exclusive layout leases gate fsdax pins (Weiny RFC v2, 2019)", switches: &[io_uring, madv_cold_pageout, layout_leases, dax_truncate_waits_for_idle] },
+    Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[io_uring, madv_cold_pageout, foll_pin_tracking, truncate_races_like_pwrite] },
+    Preset { name: "immutable", label: "P6 IMMUTABLE", summary: "pins of fs-dax files only in an explicit immutable-layout mode; layout changes fail (Williams/Chinner 2019)", switches: &[io_uring, madv_cold_pageout, immutable_layout, dax_truncate_waits_for_idle] },
+    Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[io_uring, madv_cold_pageout, exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
+    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, io_uring, io_uring_delegates_file_check, memfd_secret, madv_cold_pageout, madv_collapse, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
     Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },
 ];
 
@@ -386,9 +392,9 @@ mod tests {
         assert!(p.has(anon_exclusive) && p.has(bounce_writeback));
         let q = Policy::parse("upstream+no_anon_exclusive").unwrap();
         assert!(!q.has(anon_exclusive) && q.has(early_cow_on_fork));
-        // legacy: no pinning mechanism, only io_uring's existence.
+        // legacy: no pinning mechanism, only io_uring and MADV_COLD/PAGEOUT.
         let legacy: Vec<Switch> = Policy::parse("legacy").unwrap().switches().collect();
-        assert_eq!(legacy, vec![io_uring]);
+        assert_eq!(legacy, vec![io_uring, madv_cold_pageout]);
         assert!(Policy::parse("pwrite-race")
             .unwrap()
             .has(truncate_races_like_pwrite));

@@ -137,6 +137,19 @@ impl Policy {
         self.has(memfd_secret)
     }
 
+    /// Whether `madvise_behavior_valid` knows `advice` in this release: MADV_COLD
+    /// and MADV_PAGEOUT from v5.4 (9c276cc65a58, 1a4e58cce84e), MADV_COLLAPSE
+    /// from v6.1 (7d8faaf15545); the others the model knows are older than
+    /// every preset.
+    pub fn knows_madvise(&self, advice: u64) -> bool {
+        use crate::vm::uapi::{MADV_COLD, MADV_COLLAPSE, MADV_PAGEOUT};
+        match advice {
+            MADV_COLD | MADV_PAGEOUT => self.has(madv_cold_pageout),
+            MADV_COLLAPSE => self.has(madv_collapse),
+            _ => true,
+        }
+    }
+
     /// The io_uring interface exists (2b188cc1bb85, v5.1).
     pub fn has_io_uring(&self) -> bool {
         self.has(io_uring)

@@ -49,6 +49,13 @@ pub const COMMITS: &[Commit] = &[
         backports: "",
     },
     Commit {
+        switch: madv_cold_pageout,
+        id: "1a4e58cce84e",
+        title: "mm: introduce MADV_PAGEOUT",
+        release: (5, 4),
+        backports: "with 9c276cc65a58 \"mm: introduce MADV_COLD\"",
+    },
+    Commit {
         switch: foll_pin_tracking,
         id: "3faa52c03f44",
         title: "mm/gup: track FOLL_PIN pages",
@@ -109,6 +116,13 @@ pub const COMMITS: &[Commit] = &[
         id: "84209e87c696",
         title: "mm/gup: reliable R/O long-term pinning in COW mappings",
         release: (6, 2),
+        backports: "",
+    },
+    Commit {
+        switch: madv_collapse,
+        id: "7d8faaf15545",
+        title: "mm/madvise: introduce MADV_COLLAPSE sync hugepage collapse",
+        release: (6, 1),
         backports: "",
     },
     Commit {

@@ -45,6 +45,23 @@ impl Machine {
         Ok(())
     }
 
+    /// `madvise(2)` as a process calls it under `policy`: advice this release
+    /// does not know is `EINVAL` (`madvise_behavior_valid`), else
+    /// [`Machine::madvise`].
+    pub fn sys_madvise(
+        &mut self,
+        policy: &crate::Policy,
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        advice: u64,
+    ) -> KResult<()> {
+        if !policy.knows_madvise(advice) {
+            return Err(Errno::EINVAL);
+        }
+        self.madvise(pid, addr, len, advice)
+    }
+
     /// `madvise` with the advice values the model knows: DONTNEED, DONTFORK,
     /// DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE, NOHUGEPAGE, MERGEABLE
     /// ([`super::ksm`]), COLLAPSE ([`super::collapse`]), COLD ([`super::split`])

@@ -464,7 +464,7 @@ impl Bound<'_> {
                     .mprotect(policy, p()?, v(addr)?, v(len)?, prot)
                     .map(|_| Some("0".into())),
                 Call::Madvise { addr, len, advice } => m
-                    .madvise(p()?, v(addr)?, v(len)?, advice)
+                    .sys_madvise(policy, p()?, v(addr)?, v(len)?, advice)
                     .map(|_| Some("0".into())),
                 Call::Memset { addr, tag, len } => {
                     match m.cpu_store(policy, p()?, v(addr)?, v(len)?, wid(tag)) {
