@@ -114,3 +114,31 @@ fn madvise_knows_cold_and_pageout_from_v5_4_and_collapse_from_v6_1() {
         }
     }
 }
+
+#[test]
+fn mremap_dontunmap_from_v5_7_private_anon_only_until_v5_13() {
+    use pinlab_model::vm::mremap::{MREMAP_DONTUNMAP, MREMAP_MAYMOVE};
+    let flags = MREMAP_MAYMOVE | MREMAP_DONTUNMAP;
+    // (release, private anonymous ok, shared anonymous ok)
+    for (release, anon, shared) in [
+        ("v5.4", false, false),
+        ("v5.10", true, false),
+        ("v5.15", true, true),
+        ("upstream", true, true),
+    ] {
+        let mut s = Sim::new(release);
+        let p = s.spawn("app");
+        let pol = s.pol.clone();
+        let a = s.mmap(p, PAGE_SIZE);
+        s.store(p, a, PAGE_SIZE, 'A');
+        let r = s.m.sys_mremap(&pol, p, a, PAGE_SIZE, PAGE_SIZE, flags, 0);
+        assert_eq!(r.is_ok(), anon, "{release} private: {r:?}");
+        let b = s.mmap_shared(p, PAGE_SIZE);
+        s.store(p, b, PAGE_SIZE, 'B');
+        let r = s.m.sys_mremap(&pol, p, b, PAGE_SIZE, PAGE_SIZE, flags, 0);
+        assert_eq!(r.is_ok(), shared, "{release} shared: {r:?}");
+        if !shared {
+            assert_eq!(r, Err(Errno::EINVAL), "{release}");
+        }
+    }
+}

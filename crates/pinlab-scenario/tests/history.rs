@@ -162,6 +162,7 @@ fn release_presets_are_the_commits_in_them() {
             "foll_pin_tracking",
             "early_cow_on_fork",
             "io_uring",
+            "mremap_dontunmap",
             "madv_cold_pageout",
             "cow_reuse_by_refcount",
             "longterm_refuses_fsdax",

@@ -11,13 +11,6 @@
 
 #![forbid(unsafe_code)]
 
-mod args;
-mod cluster;
-mod history;
-mod merge;
-mod replay;
-mod serve;
-
 use args::Bounds;
 
 /// mimalloc: exploration allocates and frees many small, short-lived state
@@ -96,8 +89,15 @@ use pinlab_scenario::builtin::BUILTINS;
 use pinlab_scenario::Scenario;
 use std::process::ExitCode;
 
+// Declared after the output macros above, so that every module prints through them.
+mod args;
+mod cluster;
 mod explore;
+mod history;
+mod merge;
+mod replay;
 mod report;
+mod serve;
 use explore::{explore_cmd, run_trace, StateView};
 use report::report_cmd;
 

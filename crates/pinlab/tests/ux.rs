@@ -254,3 +254,35 @@ fn explore_prints_a_trace_once_for_all_the_outcomes_it_reaches() {
     );
     assert!(out.contains("why LEAK_OTHER:"), "{out}");
 }
+
+/// A reader that closes the pipe early (`pinlab ... | head -1`) ends every
+/// command quietly with 141 (as a SIGPIPE death would), never a panic: the
+/// subcommands in their own modules (`policies --show`, `history`) print
+/// through the same checked macros as `check`.
+#[test]
+fn a_closed_pipe_ends_every_command_quietly() {
+    use std::process::{Command, Stdio};
+    for args in [
+        &["policies", "--show", "v6.18"][..],
+        &["policies"][..],
+        &["history", "fork-after-pin"][..],
+        &["scenarios"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pinlab"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run pinlab");
+        // Close the read end before the program writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        let code = out.status.code();
+        assert!(
+            code == Some(141) || code == Some(0),
+            "{args:?}: {code:?} {err}"
+        );
+    }
+}

@@ -83,6 +83,10 @@ switches! {
     gup_fast_write_protect_seq = "gup_fast_write_protect_seq", since "5.11", modelled true, affects [Gup, Fork, Rdma, IoUring];
     /// The io_uring interface exists: without it io_uring_setup is ENOSYS. Every policy preset has it (the v4.14 and v4.19 releases do not), so that io_uring scenarios compare the proposals' pinning rules.
     io_uring = "io_uring", since "5.1", modelled true, affects [IoUring];
+    /// mremap(2) knows MREMAP_DONTUNMAP (for private anonymous VMAs); without it the flag is EINVAL.
+    mremap_dontunmap = "mremap_dontunmap", since "5.7", modelled true, affects [AnonMemory];
+    /// MREMAP_DONTUNMAP works on any VMA; without it (5.7–5.12) a shared or file-backed VMA is EINVAL.
+    mremap_dontunmap_any_vma = "mremap_dontunmap_any_vma", since "5.13", modelled true, affects [AnonMemory, PageCache];
     /// madvise(2) knows MADV_COLD and MADV_PAGEOUT; without it they are EINVAL. Every policy preset has it (the v4.14 and v4.19 releases do not).
     madv_cold_pageout = "madv_cold_pageout", since "5.4", modelled true, affects [AnonMemory, Reclaim];
     /// madvise(2) knows MADV_COLLAPSE; without it it is EINVAL. Of the policy presets, upstream and odp have it.
@@ -161,6 +165,8 @@ const UPSTREAM: &[Switch] = &[
     memfd_secret,
     madv_cold_pageout,
     madv_collapse,
+    mremap_dontunmap,
+    mremap_dontunmap_any_vma,
     io_uring_charges_rings,
     io_uring_clone_buffers,
     io_uring_coalesce_huge_page,
@@ -186,12 +192,12 @@ pub const PRESETS: &[Preset] = &[
     Preset { name: "legacy", label: "P0 LEGACY", summary: "GUP with FOLL_GET only: the ≤4.14 kernel", switches: &[io_uring, madv_cold_pageout] },
     Preset { name: "pgflag", label: "P1 PGFLAG", summary: "PG_dma_pinned set on GUP, never cleared; reclaim/migration skip flagged pages (Hubbard RFC 2018)", switches: &[io_uring, madv_cold_pageout, pg_dma_pinned] },
     Preset { name: "longterm", label: "P2 LONGTERM", summary: "get_user_pages_longterm / FOLL_LONGTERM refuses fsdax; DAX truncate waits for idle (4.15–5.6)", switches: &[io_uring, madv_cold_pageout, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "follpin", label: "P3 FOLLPIN", summary: "pin_user_pages/FOLL_PIN tracking with early COW at fork (5.7–5.9)", switches: &[io_uring, madv_cold_pageout, foll_pin_tracking, early_cow_on_fork, cow_reuse_by_refcount, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
+    Preset { name: "follpin", label: "P3 FOLLPIN", summary: "pin_user_pages/FOLL_PIN tracking with early COW at fork (5.7–5.9)", switches: &[io_uring, madv_cold_pageout, mremap_dontunmap, foll_pin_tracking, early_cow_on_fork, cow_reuse_by_refcount, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
     Preset { name: "lease", label: "P4 LEASE", summary: "exclusive layout leases gate fsdax pins (Weiny RFC v2, 2019)", switches: &[io_uring, madv_cold_pageout, layout_leases, dax_truncate_waits_for_idle] },
     Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[io_uring, madv_cold_pageout, foll_pin_tracking, truncate_races_like_pwrite] },
     Preset { name: "immutable", label: "P6 IMMUTABLE", summary: "pins of fs-dax files only in an explicit immutable-layout mode; layout changes fail (Williams/Chinner 2019)", switches: &[io_uring, madv_cold_pageout, immutable_layout, dax_truncate_waits_for_idle] },
     Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[io_uring, madv_cold_pageout, exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, io_uring, io_uring_delegates_file_check, memfd_secret, madv_cold_pageout, madv_collapse, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
+    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, io_uring, io_uring_delegates_file_check, memfd_secret, madv_cold_pageout, madv_collapse, mremap_dontunmap, mremap_dontunmap_any_vma, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
     Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },
 ];
 

@@ -150,6 +150,16 @@ impl Policy {
         }
     }
 
+    /// Which `MREMAP_DONTUNMAP` this release has: `(flag, any_vma)` — the flag
+    /// (e346b3813067, v5.7; private anonymous VMAs only), any VMA
+    /// (a4609387859f, v5.13).
+    pub fn mremap_dontunmap(&self) -> (bool, bool) {
+        (
+            self.has(mremap_dontunmap),
+            self.has(mremap_dontunmap_any_vma),
+        )
+    }
+
     /// The io_uring interface exists (2b188cc1bb85, v5.1).
     pub fn has_io_uring(&self) -> bool {
         self.has(io_uring)

@@ -56,6 +56,20 @@ pub const COMMITS: &[Commit] = &[
         backports: "with 9c276cc65a58 \"mm: introduce MADV_COLD\"",
     },
     Commit {
+        switch: mremap_dontunmap,
+        id: "e346b3813067",
+        title: "mm/mremap: add MREMAP_DONTUNMAP to mremap()",
+        release: (5, 7),
+        backports: "",
+    },
+    Commit {
+        switch: mremap_dontunmap_any_vma,
+        id: "a4609387859f",
+        title: "mm: extend MREMAP_DONTUNMAP to non-anonymous mappings",
+        release: (5, 13),
+        backports: "",
+    },
+    Commit {
         switch: foll_pin_tracking,
         id: "3faa52c03f44",
         title: "mm/gup: track FOLL_PIN pages",

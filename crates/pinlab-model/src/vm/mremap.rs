@@ -60,6 +60,36 @@ fn page_align(len: u64) -> u64 {
 }
 
 impl Machine {
+    /// `mremap(2)` as a process calls it under `policy`: `MREMAP_DONTUNMAP` is
+    /// an unknown flag (`EINVAL`) before v5.7, and from v5.7 to v5.12 it is
+    /// `EINVAL` for a VMA that is shared or not anonymous (`vma_to_resize`);
+    /// else [`Machine::mremap`].
+    pub fn sys_mremap(
+        &mut self,
+        policy: &crate::Policy,
+        pid: Pid,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u64,
+        new_addr: u64,
+    ) -> KResult<u64> {
+        if flags & MREMAP_DONTUNMAP != 0 {
+            let (known, any_vma) = policy.mremap_dontunmap();
+            if !known {
+                return Err(Errno::EINVAL);
+            }
+            let private_anon = self
+                .mm(pid)
+                .and_then(|m| m.vma_lookup(addr / PAGE_SIZE))
+                .is_some_and(|v| v.is_anonymous() && v.flags & VM_SHARED == 0);
+            if !any_vma && !private_anon {
+                return Err(Errno::EINVAL);
+            }
+        }
+        self.mremap(pid, addr, old_len, new_len, flags, new_addr)
+    }
+
     /// `mremap(addr, old_len, new_len, flags, new_addr)` (`SYSCALL_DEFINE5(mremap)`,
     /// mm/mremap.c, v6.14). Returns the (new) address of the mapping.
     ///

@@ -456,7 +456,8 @@ impl Bound<'_> {
                         Some(a) => v(a)?,
                         None => 0,
                     };
-                    let addr = m.mremap(p()?, v(addr)?, v(old_len)?, v(new_len)?, flags, to)?;
+                    let addr =
+                        m.sys_mremap(policy, p()?, v(addr)?, v(old_len)?, v(new_len)?, flags, to)?;
                     bind = Some(Value::Int(addr));
                     Ok(Some(say!("{addr:#x}")))
                 }
