@@ -618,3 +618,36 @@ process app {
     );
     assert_eq!(segv, vec!["app killed by SIGSEGV".to_string()]);
 }
+
+#[test]
+fn an_mr_over_rlimit_memlock_fails_before_pinning_at_fine_granularity() {
+    // Was: at granularity fine the GUP-fast walk of ibv_reg_mr ran before the
+    // RLIMIT_MEMLOCK check, so the refused registration pinned and unpinned
+    // its pages (acquired +1, released +1). ib_umem_get charges
+    // mm->pinned_vm first: the refusal takes no pin, in one step.
+    let scn = load(
+        "memlock.scn",
+        r#"scenario memlock
+setup { memlock = 8K }
+process app {
+    buf = mmap(NULL, 12K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+    memset(buf, 'A', 12K)
+    mr = ibv_reg_mr(buf, 8K, IBV_ACCESS_LOCAL_WRITE)
+    mr2 = ibv_reg_mr(buf + 8K, 4K, IBV_ACCESS_LOCAL_WRITE)
+}
+"#,
+    )
+    .unwrap();
+    let p = Policy::parse("upstream").unwrap();
+    let run = run_cell(&scn, &p, &Config::default());
+    let o = pinlab_model::Outcome::Err(pinlab_model::Errno::ENOMEM);
+    let t = pinlab_scenario::timeline(&scn, &p, o, &run.outcomes[&o]);
+    let mr2: Vec<_> = t
+        .steps
+        .iter()
+        .filter(|s| s.action.starts_with("mr2 ="))
+        .collect();
+    assert_eq!(mr2.len(), 1, "{mr2:#?}");
+    assert_eq!(mr2[0].result.as_deref(), Some("= -ENOMEM"));
+    assert!(mr2[0].notes.is_empty(), "{:?}", mr2[0].notes);
+}

@@ -83,12 +83,15 @@ impl Machine {
         access & (IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC) != 0
     }
 
-    /// The first `pin_user_pages_fast` call of `ib_umem_get` for a pinned MR:
-    /// `(start, nr_pages, gup_flags)`; `None` if the registration pins nothing
-    /// (ODP, `hmm_mirror`) or fails before pinning (empty, overflowing range).
+    /// The first `pin_user_pages_fast` call of `ib_umem_get` for a pinned MR
+    /// of `pid`: `(start, nr_pages, gup_flags)`; `None` if the registration
+    /// pins nothing (ODP, `hmm_mirror`) or fails before pinning (empty,
+    /// overflowing range, or `mm->pinned_vm` over RLIMIT_MEMLOCK: the charge
+    /// comes before the pins).
     pub fn ib_umem_gup_range(
         &self,
         policy: &Policy,
+        pid: Pid,
         start: u64,
         len: u64,
         access: u64,
@@ -101,9 +104,15 @@ impl Machine {
             .checked_next_multiple_of(PAGE_SIZE)?;
         let writable = Self::ib_access_writable(access);
         let first = start / PAGE_SIZE;
+        let nr = end / PAGE_SIZE - first;
+        if let Some(limit) = self.cfg.memlock {
+            if self.mm(pid).map_or(0, |m| m.pinned_vm) + nr > limit / PAGE_SIZE {
+                return None;
+            }
+        }
         Some((
             first * PAGE_SIZE,
-            end / PAGE_SIZE - first,
+            nr,
             FOLL_LONGTERM | if writable { FOLL_WRITE } else { 0 },
         ))
     }

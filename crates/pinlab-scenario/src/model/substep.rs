@@ -72,6 +72,7 @@ impl Bound<'_> {
             Call::RegMr { addr, len, access } => {
                 let (start, nr, f) = s.m.ib_umem_gup_range(
                     self.policy,
+                    pid,
                     self.val(a, addr)?,
                     self.val(a, len)?,
                     access,
