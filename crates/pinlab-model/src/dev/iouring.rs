@@ -4,10 +4,14 @@
 //! (`io_pin_pages`; a partial pin is undone and fails -EFAULT), then
 //! `io_coalesce_buffer` keeps one pin per large folio (a 2 MiB THP shows acquired
 //! +512, released +511; switches `io_uring_coalesce_huge_page`, v6.3, for a
-//! buffer inside one folio and `io_uring_coalesce_buffers`, v6.12, for several). `VmPin` is charged per small page and once per large
-//! folio per ring (`headpage_already_acct`). READ_FIXED is device DMA into the
+//! buffer inside one folio and `io_uring_coalesce_buffers`, v6.12, for
+//! several). `VmPin` is charged per small page and once per large folio per
+//! ring (`headpage_already_acct`). READ_FIXED is device DMA into the
 //! pinned pages, WRITE_FIXED DMA out of them. Unregister unpins without dirtying.
 //! Without `foll_pin_tracking` the same calls take FOLL_GET references.
+//! Without `io_uring_delegates_file_check` (before v6.5) a buffer in a file
+//! VMA other than shmem or hugetlbfs is unpinned again and `EOPNOTSUPP`;
+//! without `io_uring` (before v5.1) `io_uring_setup` is `ENOSYS`.
 //!
 //! The buffer table (`ctx->buf_table`): `IORING_REGISTER_BUFFERS` with several
 //! iovecs fills one slot each (an iovec `{NULL, 0}` leaves its slot empty; any
