@@ -323,3 +323,46 @@ fn a_closed_ring_is_freed_by_the_kworker_step_the_replay_waits_for() {
     }
     assert!(v["passed"].as_u64().unwrap() >= 1, "{v:#}");
 }
+
+/// Reads a sysfs/procfs setting (for checking that a replay restored it).
+fn setting(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn the_host_settings_a_scenario_sets_up_are_made_true_for_its_replay_and_restored() {
+    // THP mode, hugetlb pool, mprotect and mremap: every trace passes (the
+    // host's THP mode `madvise` alone gave `VmPin 8 kB` for a pinned THP
+    // the model counts as 2048 kB), and the host is as before afterwards.
+    const THP: &str = "/sys/kernel/mm/transparent_hugepage/enabled";
+    const POOL: &str = "/proc/sys/vm/nr_hugepages";
+    let before = (setting(THP), setting(POOL));
+    for name in [
+        "thp-dontneed-pinned",
+        "mremap-dontunmap-pin",
+        "mprotect-pin-cow",
+        "hugetlb-fork-pin",
+        "hugetlb-memfd-truncate",
+    ] {
+        let scn = format!("{}/tests/data/{name}.scn", env!("CARGO_MANIFEST_DIR"));
+        let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--max-traces", "12", "--json"]);
+        if !live() {
+            assert!(code == 0 || code == 3, "{name}: {err}");
+            continue;
+        }
+        assert_eq!(code, 0, "{name}: {err}\n{v:#}");
+        let n = v["traces"].as_array().unwrap().len() as u64;
+        let host = v["traces"].as_array().unwrap().iter().any(|t| {
+            let s = t["verdict"].as_str().unwrap();
+            s.contains("THP mode") || s.contains("hugetlb pool") || s.contains("hugepages-")
+        });
+        if host {
+            // A host whose pool is in use or whose mTHP sizes are on: skipped
+            // with the reason, never failed.
+            assert_eq!(v["failed"], 0, "{name}: {v:#}");
+            continue;
+        }
+        assert!(n >= 1 && passed_or_busy(&v, n), "{name}: {v:#}");
+    }
+    assert_eq!((setting(THP), setting(POOL)), before);
+}

@@ -275,6 +275,9 @@ impl Exec<'_> {
         let (addr, len) = match *call {
             Call::Munmap { addr, len }
             | Call::Mprotect { addr, len, .. }
+            | Call::Mremap {
+                addr, old_len: len, ..
+            }
             | Call::Madvise { addr, len, .. }
             | Call::Memset { addr, len, .. }
             | Call::Load { addr, len }
@@ -366,6 +369,48 @@ impl Exec<'_> {
                 let (a, l) = (v!(addr), v!(len));
                 // SAFETY: advice on this executor's own range.
                 ok0(unsafe { libc::madvise(a as *mut _, l as usize, advice as i32) })
+            }
+            Call::Mprotect { addr, len, prot } => {
+                let (a, l) = (v!(addr), v!(len));
+                // SAFETY: protection change of this executor's own range.
+                ok0(unsafe { libc::mprotect(a as *mut _, l as usize, prot as i32) })
+            }
+            Call::Mremap {
+                addr,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+            } => {
+                // Only the forms `unsupported` lets through: a shrink (in
+                // place) or MREMAP_DONTUNMAP (always moves, to an address
+                // the kernel picks). The fifth argument is always passed
+                // (variadic in libc: left out, whatever the register holds
+                // is the kernel's new_addr, and 6.18 refuses a bad one).
+                let (a, o, n) = (v!(addr), v!(old_len), v!(new_len));
+                let to = match new_addr {
+                    Some(t) => v!(t),
+                    None => 0,
+                };
+                // SAFETY: remaps this executor's own (scenario's) range.
+                let p = unsafe {
+                    libc::mremap(
+                        a as *mut _,
+                        o as usize,
+                        n as usize,
+                        flags as i32,
+                        to as usize as *mut libc::c_void,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    (Some(last_err()), Some(Val::Failed))
+                } else {
+                    // What is left at the old address (a shrink keeps its head).
+                    if let Arg::Var(slot, 0) = addr {
+                        self.lens[who][slot] = Some(if p as u64 == a { n } else { o });
+                    }
+                    (Some(format!("= {:#x}", p as u64)), Some(Val::Int(p as u64)))
+                }
             }
             Call::Memset { addr, tag, len } => {
                 let (a, l) = (v!(addr), v!(len));
@@ -645,10 +690,11 @@ impl Exec<'_> {
                     (Some("= <handle>".into()), Some(Val::File(fd)))
                 }
             }
-            Call::MemfdCreate { name, .. } => {
+            Call::MemfdCreate { name, hugetlb } => {
                 let c = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
+                let flags = if hugetlb { libc::MFD_HUGETLB } else { 0 };
                 // SAFETY: a new anonymous memfd.
-                let fd = unsafe { libc::memfd_create(c.as_ptr(), 0) };
+                let fd = unsafe { libc::memfd_create(c.as_ptr(), flags) };
                 if fd < 0 {
                     (Some(last_err()), Some(Val::Failed))
                 } else {
@@ -825,8 +871,12 @@ impl Exec<'_> {
             if let Val::File(fd) = x {
                 self.note_fd(fd);
             }
-            if let (Val::Int(_), Call::Mmap { len, .. } | Call::MmapFile { len, .. }) =
-                (x, &op.call)
+            if let (
+                Val::Int(_),
+                Call::Mmap { len, .. }
+                | Call::MmapFile { len, .. }
+                | Call::Mremap { new_len: len, .. },
+            ) = (x, &op.call)
             {
                 self.lens[who][slot] = self.val(*len).ok();
             }

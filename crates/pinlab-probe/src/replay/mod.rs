@@ -19,6 +19,7 @@ use pinlab_model::Policy;
 use pinlab_scenario::bind::{Arg, Call, Kind, Scenario};
 use pinlab_scenario::model::{Action, Bound, Status};
 
+mod host;
 pub mod live;
 
 /// One replayed trace.
@@ -85,6 +86,7 @@ pub fn sample_traces(scn: &Scenario, policy: &Policy, n: usize) -> Vec<Vec<Actio
 /// `kind` faithfully, if it cannot.
 pub fn unsupported(scn: &Scenario, kind: Kind, call: &Call) -> Option<String> {
     use pinlab_model::dev::rdma::access::*;
+    use pinlab_model::vm::mremap::{MREMAP_DONTUNMAP, MREMAP_FIXED};
     let why = |s: &str| Some(s.to_string());
     match (kind, call) {
         // The flusher's pass over the scenario's files: syncfs of the private
@@ -94,10 +96,19 @@ pub fn unsupported(scn: &Scenario, kind: Kind, call: &Call) -> Option<String> {
         _ => {}
     }
     match call {
-        Call::Mmap {
-            flags, fixed: None, ..
-        } if flags & pinlab_model::vm::uapi::MAP_HUGETLB == 0 => None,
+        Call::Mmap { fixed: None, .. } => None,
+        Call::Mremap { flags, .. } if flags & MREMAP_FIXED != 0 => {
+            why("MREMAP_FIXED (a target address: the model's and the executor's address-space layouts differ)")
+        }
+        Call::Mremap { flags, .. } if flags & MREMAP_DONTUNMAP != 0 => None,
+        Call::Mremap {
+            old_len: Arg::Const(o),
+            new_len: Arg::Const(n),
+            ..
+        } if n <= o => None,
+        Call::Mremap { .. } => why("an mremap that may grow, without MREMAP_DONTUNMAP (whether it grows in place or moves depends on the address-space layout, which differs between the model and the executor)"),
         Call::PthreadCreate { .. }
+        | Call::Mprotect { .. }
         | Call::Munmap { .. }
         | Call::Madvise { .. }
         | Call::Memset { .. }
@@ -128,7 +139,7 @@ pub fn unsupported(scn: &Scenario, kind: Kind, call: &Call) -> Option<String> {
             why("fs-dax, device dax and /dev/zero files (no pmem on this host; /dev/zero not mapped yet)")
         }
         Call::Open { .. }
-        | Call::MemfdCreate { hugetlb: false, .. }
+        | Call::MemfdCreate { .. }
         | Call::Close { .. }
         | Call::MmapFile { .. }
         | Call::Ftruncate { .. }
@@ -380,11 +391,9 @@ pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -
             ));
         }
     }
-    if !scn.cfg.swap && scn.cfg.nr_hugepages == 0 {
-        None
-    } else {
-        Some("a setup the live replay does not configure (swap, hugetlb pool)".into())
-    }
+    scn.cfg
+        .swap
+        .then(|| "a setup the live replay does not configure (swap)".into())
 }
 
 /// A length or file offset of `call` that is not a whole number of pages,
@@ -423,6 +432,7 @@ fn normalize(call: &Call, r: &Option<String>) -> Option<String> {
     let handle = matches!(
         call,
         Call::Mmap { .. }
+            | Call::Mremap { .. }
             | Call::Fork { .. }
             | Call::PthreadCreate { .. }
             | Call::IoUringSetup
@@ -497,20 +507,59 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
     let dir_entry = crate::journal::register(crate::journal::Undo::RemoveTree(dir.clone()))
         .ok_or("probe undo journal full")?;
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let shm = std::path::PathBuf::from(format!("/dev/shm/pinlab-replay-{}", crate::sys::getpid()));
-    let shm_entry = crate::journal::register(crate::journal::Undo::RemoveTree(shm.clone()))
-        .ok_or("probe undo journal full")?;
     let root = crate::sys::is_root() && crate::sys::pin_counters().is_ok();
-    // A private ext4 for the scenarios' files, and a private directory in the
-    // /dev/shm tmpfs; each trace gets fresh directories in both.
+    // A private ext4 for the scenarios' files, and private tmpfs mounts (one
+    // per `huge=` option the scenarios ask for) standing for /dev/shm; each
+    // trace gets fresh directories in both.
     let ext4 = (root && scns.iter().any(uses_files))
         .then(|| crate::sys::LoopFs::new(&dir, "ext4", 64 << 20));
+    let mut shm_mounts: Vec<(
+        pinlab_model::ShmemHuge,
+        Result<crate::sys::TmpfsMount, String>,
+    )> = Vec::new();
     let mut n = 0;
     let mut out = Vec::new();
     for scn in scns {
         let mut scn = scn.clone();
         scn.fine = false;
         let eff = policy.with_switches(&scn.driver_bugs);
+        // The host's THP mode made the scenario's for its traces (restored
+        // when `_thp` drops), or the reason its traces are skipped.
+        let (_thp, host_skip) = if root {
+            match host::ThpMode::set(scn.cfg.thp) {
+                Ok(g) => (Some(g), host::conflict(&scn, scn.cfg.thp)),
+                Err(e) => (
+                    None,
+                    Some(format!("THP mode `{}`: {e}", host::thp_word(scn.cfg.thp))),
+                ),
+            }
+        } else {
+            (None, None)
+        };
+        // The hugetlb pool made exactly the scenario's (the model's pool has
+        // `nr_hugepages` free pages and no others), restored when `_pool` drops.
+        let (_pool, host_skip) = match (root, host_skip) {
+            (true, None) if host::uses_hugetlb(&scn) => {
+                match host::HugetlbPool::set(scn.cfg.nr_hugepages) {
+                    Ok(g) => (Some(g), None),
+                    Err(e) => (
+                        None,
+                        Some(format!("hugetlb pool of {}: {e}", scn.cfg.nr_hugepages)),
+                    ),
+                }
+            }
+            (_, skip) => (None, skip),
+        };
+        let huge = scn.cfg.shmem_huge;
+        if root && uses_files(&scn) && !shm_mounts.iter().any(|(h, _)| *h == huge) {
+            let opt = host::shmem_huge_opt(huge);
+            let name = format!("shm-{}", opt.trim_start_matches("huge="));
+            shm_mounts.push((
+                huge,
+                crate::sys::TmpfsMount::new(&dir, &name, &format!("{opt},size=256m")),
+            ));
+        }
+        let shm = shm_mounts.iter().find(|(h, _)| *h == huge).map(|(_, m)| m);
         for (k, trace) in sample_traces(&scn, &eff, max).into_iter().enumerate() {
             let (pred, (acq, rel), view) = predict(&scn, &eff, &trace);
             let steps: Vec<String> = pred
@@ -536,17 +585,25 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
                 out.push(skip(why));
                 continue;
             }
+            if let Some(why) = &host_skip {
+                out.push(skip(why.clone()));
+                continue;
+            }
             n += 1;
-            let files = match (&ext4, uses_files(&scn)) {
-                (_, false) => live::Files {
+            let files = match (&ext4, uses_files(&scn), shm) {
+                (_, false, _) => live::Files {
                     root: dir.clone(),
                     shm: dir.clone(),
                     image: None,
                 },
-                (Some(Ok(fs)), true) => {
+                (_, true, Some(Err(e))) => {
+                    out.push(skip(format!("no private tmpfs for /dev/shm: {e}")));
+                    continue;
+                }
+                (Some(Ok(fs)), true, Some(Ok(shm))) => {
                     let f = live::Files {
                         root: fs.dir.join(format!("t{n}")),
-                        shm: shm.join(format!("t{n}")),
+                        shm: shm.dir.join(format!("t{n}")),
                         image: Some(fs.img.clone()),
                     };
                     if let Err(e) = std::fs::create_dir_all(&f.root)
@@ -557,11 +614,11 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
                     }
                     f
                 }
-                (Some(Err(e)), true) => {
+                (Some(Err(e)), true, _) => {
                     out.push(skip(format!("no private ext4: {e}")));
                     continue;
                 }
-                (None, true) => {
+                (_, true, _) => {
                     out.push(skip("no private ext4".into()));
                     continue;
                 }
@@ -628,9 +685,8 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
             out.push(result(verdict, diff));
         }
     }
+    drop(shm_mounts);
     drop(ext4);
-    let _ = std::fs::remove_dir_all(&shm);
-    shm_entry.undo();
     let _ = std::fs::remove_dir_all(&dir);
     dir_entry.undo();
     crate::journal::close();
