@@ -331,9 +331,11 @@ fn setting(path: &str) -> String {
 
 #[test]
 fn the_host_settings_a_scenario_sets_up_are_made_true_for_its_replay_and_restored() {
-    // THP mode, hugetlb pool, mprotect and mremap: every trace passes (the
-    // host's THP mode `madvise` alone gave `VmPin 8 kB` for a pinned THP
-    // the model counts as 2048 kB), and the host is as before afterwards.
+    // THP mode, hugetlb pool, a huge=always tmpfs, mprotect and mremap:
+    // every trace passes (the host's THP mode `madvise` alone gave `VmPin
+    // 8 kB` for a pinned THP the model counts as 2048 kB; the tmpfs THP's
+    // pages beyond EOF were `gone` in the model while it PTE-mapped shmem
+    // THPs, readable zeroes on 6.18), and the host is as before afterwards.
     const THP: &str = "/sys/kernel/mm/transparent_hugepage/enabled";
     const POOL: &str = "/proc/sys/vm/nr_hugepages";
     let before = (setting(THP), setting(POOL));
@@ -343,6 +345,7 @@ fn the_host_settings_a_scenario_sets_up_are_made_true_for_its_replay_and_restore
         "mprotect-pin-cow",
         "hugetlb-fork-pin",
         "hugetlb-memfd-truncate",
+        "shmem-huge-truncate",
     ] {
         let scn = format!("{}/tests/data/{name}.scn", env!("CARGO_MANIFEST_DIR"));
         let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--max-traces", "12", "--json"]);

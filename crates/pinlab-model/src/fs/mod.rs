@@ -655,6 +655,20 @@ impl Machine {
         self.rmap_ptes_range(pfn, 1)
     }
 
+    /// Every (pid, PMD index) whose PMD maps the folio with head `head`.
+    pub fn rmap_pmds(&self, head: u64) -> Vec<(Pid, u64)> {
+        let mut v = Vec::new();
+        for (pid, p) in self.procs.iter().enumerate() {
+            let Some(mm) = &p.mm else { continue };
+            for (idx, pmd) in &mm.pmds {
+                if pmd.pfn == head {
+                    v.push((pid as Pid, *idx));
+                }
+            }
+        }
+        v
+    }
+
     /// Every (pid, vpn) whose PTE maps one of the `nr` pages from `pfn` on.
     pub fn rmap_ptes_range(&self, pfn: u64, nr: u64) -> Vec<(Pid, u64)> {
         let mut v = Vec::new();

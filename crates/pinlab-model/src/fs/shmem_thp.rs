@@ -8,14 +8,17 @@
 //! around an absent index, if no page of that block is in the page cache yet
 //! and, for a fault, the VMA is suitably aligned (`thp_vma_suitable_order`);
 //! otherwise an order-0 folio. The folio is cached under its first index and
-//! holds `nr_pages` page-cache references. `[model assumption]`: a fault maps
-//! it with PTEs (the kernel PMD-maps it through `finish_fault` → `do_set_pmd`);
-//! pin counts, PFNs and the kpageflags THP bit are the same either way.
+//! holds `nr_pages` page-cache references. A fault maps it whole with one PMD
+//! where the VMA is suitably aligned and nothing is below the PMD yet
+//! (`finish_fault` → `do_set_pmd`, mm/memory.c v6.12, in vm/fault.rs) — also
+//! its pages beyond `i_size`, which shmem, unlike other files, allows; else
+//! one PTE per fault.
 //!
 //! Truncate and hole punch of part of such a folio go through
 //! `truncate_inode_partial_folio` (from `shmem_undo_range`, which marks the
 //! folio dirty first), after `unmap_mapping_range` zapped the PTEs of the
-//! range (they refault to the same pages if the folio stays): the range is
+//! range and any PMD mapping the folio (a partly covered file PMD is split,
+//! which clears it; they refault to the same pages if the folio stays): the range is
 //! zeroed in place, then `split_folio` is
 //! tried ([`Machine::split_folio`]); on success the small folios in the range
 //! are removed like any others; on failure (a pin: `thp_split_page_failed` +1)
@@ -120,9 +123,14 @@ impl Machine {
                 f.data[(i - start) as usize] = 0;
             }
             // shmem_fallocate / shmem_setattr unmap the range first
-            // (unmap_mapping_range): the PTEs of those pages go, the rest stay.
+            // (unmap_mapping_range): the PTEs of those pages go, the rest
+            // stay; a PMD mapping the folio is only partly in the range, so
+            // zap_pmd_range splits it, which for a file THP clears it whole.
             for (pid, vpn) in self.rmap_ptes_range(head + (a - start), z - a) {
                 self.zap_pte(pid, vpn);
+            }
+            for (pid, idx) in self.rmap_pmds(head) {
+                self.split_huge_pmd(pid, idx);
             }
             if self.split_folio(head).is_err() {
                 kept.push(head);

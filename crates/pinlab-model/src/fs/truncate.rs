@@ -29,17 +29,8 @@ impl Machine {
         for (pid, vpn) in self.rmap_ptes_range(pfn, nr) {
             self.zap_pte(pid, vpn);
         }
-        // PMD mappings (hugetlb): the whole folio goes.
-        let mut pmds = Vec::new();
-        for (pid, p) in self.procs.iter().enumerate() {
-            let Some(mm) = &p.mm else { continue };
-            for (idx, pmd) in &mm.pmds {
-                if pmd.pfn == pfn {
-                    pmds.push((pid as Pid, *idx));
-                }
-            }
-        }
-        for (pid, idx) in pmds {
+        // PMD mappings (hugetlb, shmem THP): the whole folio goes.
+        for (pid, idx) in self.rmap_pmds(pfn) {
             self.zap_range(
                 pid,
                 idx * crate::mem::HPAGE_PMD_NR,

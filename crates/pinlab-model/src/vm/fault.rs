@@ -109,16 +109,25 @@ impl Machine {
             Thp::Never => false,
         };
         let haddr = vpn & !(HPAGE_PMD_NR - 1);
-        on && haddr >= vma.start
-            && haddr + HPAGE_PMD_NR <= vma.end
-            && self.mm(pid).is_some_and(|mm| {
-                mm.ptes.range(haddr..haddr + HPAGE_PMD_NR).next().is_none()
-                    && mm
-                        .swapped
-                        .range(haddr..haddr + HPAGE_PMD_NR)
-                        .next()
-                        .is_none()
-            })
+        on && haddr >= vma.start && haddr + HPAGE_PMD_NR <= vma.end && self.pmd_none(pid, vpn)
+    }
+
+    /// `pmd_none(*vmf->pmd)` for the PMD covering page `vpn`: no PMD leaf and
+    /// no PTE (or swap entry) below it. `[model assumption]`: the model keeps
+    /// no page tables apart from their entries, so a PTE table whose entries
+    /// were all zapped counts as freed (the kernel frees it only with the VMA
+    /// range, `free_pgtables`, or when khugepaged retracts it).
+    fn pmd_none(&self, pid: Pid, vpn: u64) -> bool {
+        let haddr = vpn & !(HPAGE_PMD_NR - 1);
+        self.mm(pid).is_some_and(|mm| {
+            !mm.pmds.contains_key(&(vpn >> 9))
+                && mm.ptes.range(haddr..haddr + HPAGE_PMD_NR).next().is_none()
+                && mm
+                    .swapped
+                    .range(haddr..haddr + HPAGE_PMD_NR)
+                    .next()
+                    .is_none()
+        })
     }
 
     /// `handle_mm_fault` (mm/memory.c, v6.14) for the page number `vpn`.
@@ -179,6 +188,13 @@ impl Machine {
                         .dirty = true;
                     Ok(())
                 }
+                _ if !vma.is_anonymous() => {
+                    // wp_huge_pmd on a file VMA (shmem has no ->huge_fault):
+                    // "COW or write-notify handled on pte level: split pmd"
+                    // (for a file PMD: the mapping goes), VM_FAULT_FALLBACK.
+                    self.split_huge_pmd(pid, vpn >> 9);
+                    self.do_pte_missing(policy, pid, &vma, vpn, kind, memalloc_pin)
+                }
                 _ => self.do_huge_pmd_wp_page(
                     policy,
                     pid,
@@ -238,7 +254,7 @@ impl Machine {
                     && haddr >= vma.start
                     && haddr + HPAGE_PMD_NR <= vma.end;
                 let head = self.filemap_get_folio_huge(ino, index, memalloc_pin, huge_ok);
-                // The page of a large folio (PTE-mapped, `[model assumption]`).
+                // The page of a large folio.
                 let k = self.cached_folio(ino, index).map_or(0, |(_, k)| k);
                 let src = head + k;
                 if !shared && kind != FaultKind::Read {
@@ -257,6 +273,26 @@ impl Machine {
                     self.page_mkwrite(ino, index, head);
                     write = writable;
                     dirty = true;
+                }
+                if huge_ok && self.pmd_none(pid, vpn) {
+                    let f = self.frames.get_mut(head).expect("file folio");
+                    if f.order == HPAGE_PMD_ORDER && !f.hugetlb {
+                        // finish_fault → do_set_pmd (mm/memory.c, v6.12): the
+                        // whole folio under one PMD, also its pages beyond
+                        // i_size ("an exception for shmem/tmpfs that for long
+                        // time intentionally mapped with PMDs across i_size").
+                        f.refcount += 1;
+                        f.entire_mapcount += 1;
+                        self.mm_mut(pid).expect("mm").pmds.insert(
+                            vpn >> 9,
+                            Pmd {
+                                pfn: head,
+                                write,
+                                dirty,
+                            },
+                        );
+                        return Ok(());
+                    }
                 }
                 let f = self.frames.get_mut(head).expect("file folio");
                 f.refcount += 1;

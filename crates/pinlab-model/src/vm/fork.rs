@@ -209,6 +209,11 @@ impl Machine {
                 let f = self.frames.get(pmd.pfn).expect("folio");
                 (f.anon_exclusive[0], f.hugetlb, f.is_anon())
             };
+            if !hugetlb && !anon {
+                // copy_huge_pmd: "Skip if can be re-fill on fault" (a file
+                // THP in a private file VMA: the child faults it in).
+                continue;
+            }
             if hugetlb && anon && plan.copy.contains(&pmd.pfn) && (!anon_excl || excl) {
                 // hugetlb_try_dup_anon_rmap refused: copy the whole 2 MiB page for the
                 // child now; an empty pool fails the fork.

@@ -603,14 +603,28 @@ impl Machine {
         Ok(())
     }
 
-    /// `__split_huge_pmd_locked` for an anonymous THP: the PMD becomes 512 PTEs,
-    /// the folio gains `HPAGE_PMD_NR - 1` references, `_entire_mapcount` moves to
-    /// the per-page mapcounts; the folio stays large. Counts `thp_split_pmd`.
+    /// `__split_huge_pmd_locked` (mm/huge_memory.c, v6.12) for an anonymous
+    /// THP: the PMD becomes 512 PTEs, the folio gains `HPAGE_PMD_NR - 1`
+    /// references, `_entire_mapcount` moves to the per-page mapcounts; the
+    /// folio stays large. For a file (shmem) THP the PMD is only cleared
+    /// (`folio_remove_rmap_pmd`, `folio_put`, a dirty PMD dirties the folio):
+    /// its pages refault. Counts `thp_split_pmd` either way.
     pub fn split_huge_pmd(&mut self, pid: Pid, pmd_idx: u64) {
         let Some(mm) = self.mm_mut(pid) else { return };
         let Some(pmd) = mm.pmds.remove(&pmd_idx) else {
             return;
         };
+        let f = self.frames.get_mut(pmd.pfn).expect("pmd maps a live folio");
+        if !f.is_anon() && !f.hugetlb {
+            f.entire_mapcount -= 1;
+            if pmd.dirty {
+                f.dirty = true;
+            }
+            self.frames.put_refs(pmd.pfn, 1);
+            self.vmstat.thp_split_pmd += 1;
+            return;
+        }
+        let Some(mm) = self.mm_mut(pid) else { return };
         for i in 0..HPAGE_PMD_NR {
             mm.ptes.insert(
                 pmd_idx * HPAGE_PMD_NR + i,

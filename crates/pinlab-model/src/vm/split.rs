@@ -101,19 +101,7 @@ impl Machine {
             return Ok(());
         }
         // unmap_folio: TTU_SPLIT_HUGE_PMD in every mm that PMD-maps it.
-        let pmds: Vec<(Pid, u64)> = self
-            .procs
-            .iter()
-            .enumerate()
-            .filter_map(|(pid, p)| Some((pid, p.mm.as_ref()?)))
-            .flat_map(|(pid, mm)| {
-                mm.pmds
-                    .iter()
-                    .filter(|(_, pmd)| pmd.pfn == head)
-                    .map(move |(idx, _)| (pid as Pid, *idx))
-            })
-            .collect();
-        for (pid, idx) in pmds {
+        for (pid, idx) in self.rmap_pmds(head) {
             self.split_huge_pmd(pid, idx);
         }
         self.frames.split(head);

@@ -19,8 +19,18 @@ pub const KPF_THP: u64 = 1 << 22;
 
 /// The `/proc/kpageflags` word of a page frame (root).
 pub fn kpageflags(pfn: u64) -> io::Result<u64> {
+    kpage_word("/proc/kpageflags", pfn)
+}
+
+/// `/proc/kpagecount` of `pfn` (root): how many times the page is mapped
+/// (`folio_precise_page_mapcount`, fs/proc/page.c, v6.12), not its refcount.
+pub fn kpagecount(pfn: u64) -> io::Result<u64> {
+    kpage_word("/proc/kpagecount", pfn)
+}
+
+fn kpage_word(path: &str, pfn: u64) -> io::Result<u64> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open("/proc/kpageflags")?;
+    let mut f = std::fs::File::open(path)?;
     f.seek(SeekFrom::Start(pfn * 8))?;
     let mut b = [0u8; 8];
     f.read_exact(&mut b)?;

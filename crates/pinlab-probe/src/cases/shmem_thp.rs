@@ -4,7 +4,7 @@
 //! private directory and unmounts it at the end; the model runs with `/dev/shm`
 //! mounted `huge=always` ([`ShmemHuge::Always`]).
 
-use super::ksm::{kpageflags, KPF_THP};
+use super::ksm::{kpagecount, kpageflags, KPF_THP};
 use super::model::M;
 use super::{Case, Env};
 use crate::sys::{self, Mapping, Ring, TmpfsMount, PAGE, PMD};
@@ -33,6 +33,12 @@ pub fn cases() -> Vec<Case> {
             true,
             |e| live_orphan(e, true),
             |_| model_orphan(true),
+        ),
+        Case::new(
+            "tmpfs_thp_fault_then_punch_unpinned__pmd_mapped_then_split",
+            true,
+            live_unpinned,
+            |_| model_unpinned(),
         ),
     ]
 }
@@ -345,5 +351,157 @@ fn model_orphan(punch: bool) -> String {
         fp.is_some() && fp == pinned,
         orphan,
         (a1 - a0, r1 - r0),
+    )
+}
+
+/// `ShmemPmdMapped` of this process (`/proc/self/smaps_rollup`, kB).
+fn shmem_pmd_mapped_kb() -> Result<u64, String> {
+    let s = std::fs::read_to_string("/proc/self/smaps_rollup").map_err(|e| e.to_string())?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("ShmemPmdMapped:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| "no ShmemPmdMapped in smaps_rollup".into())
+}
+
+/// The model's `ShmemPmdMapped`: PMDs of process `pid` mapping shmem folios.
+fn model_shmem_pmd_mapped_kb(m: &M) -> u64 {
+    m.m.mm(m.pid).map_or(0, |mm| {
+        mm.pmds
+            .values()
+            .filter(|p| {
+                m.m.frames
+                    .get(p.pfn)
+                    .is_some_and(|f| !f.is_anon() && !f.hugetlb)
+            })
+            .count() as u64
+            * (PMD / 1024) as u64
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fmt_unpinned(
+    pmd_kb: u64,
+    split_pmd: u64,
+    split_page: u64,
+    punched: u8,
+    first: u8,
+    kept: bool,
+    count: u64,
+    pmd_kb_after: u64,
+) -> String {
+    let b = |x: u8| {
+        if x == 0 {
+            "0".into()
+        } else {
+            (x as char).to_string()
+        }
+    };
+    format!(
+        "fault: ShmemPmdMapped {pmd_kb} kB; punch 4 pages at 64K: thp_split_pmd +{split_pmd} thp_split_page +{split_page}; punched page reads {}; page 0 reads {} pfn {} kpagecount {count}; ShmemPmdMapped {pmd_kb_after} kB",
+        b(punched),
+        b(first),
+        if kept { "kept" } else { "changed" },
+    )
+}
+
+/// The unpinned control of the punch (host-probe Exp. 4): the first write
+/// fault PMD-maps the whole tmpfs THP (`do_set_pmd`); the punch clears that
+/// PMD (a partly covered file PMD is split, which unmaps it whole) and
+/// splits the folio; the pages outside the hole refault as small folios at
+/// the same frames, mapped once (`/proc/kpagecount` is the mapcount).
+fn live_unpinned(env: &Env) -> Result<String, String> {
+    let mnt = TmpfsMount::new(&env.dir, "tmpfs-huge", "huge=always,size=16m")?;
+    let (fd, map) = live_file(&mnt, PMD)?;
+    map.touch_write(b'A');
+    let me = sys::getpid();
+    let before = sys::pfn(me, map.at(0) as usize).map_err(|e| e.to_string())?;
+    if thp_flag(before)? != 1 {
+        return Err("the tmpfs huge=always mount gave no THP".into());
+    }
+    let pmd_kb = shmem_pmd_mapped_kb()?;
+    let vm = |k: &str| sys::vmstat(k).map_err(|e| e.to_string());
+    let (sp0, pg0) = (vm("thp_split_pmd")?, vm("thp_split_page")?);
+    sys::fallocate(
+        &fd,
+        libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+        PUNCH_OFF,
+        PUNCH_LEN,
+    )
+    .map_err(|e| e.to_string())?;
+    let (sp, pg) = (vm("thp_split_pmd")? - sp0, vm("thp_split_page")? - pg0);
+    let punched = map.read(PUNCH_OFF);
+    let first = map.read(0);
+    let after = sys::pfn(me, map.at(0) as usize).map_err(|e| e.to_string())?;
+    let count = match after {
+        Some(p) => kpagecount(p).map_err(|e| e.to_string())?,
+        None => 0,
+    };
+    let pmd_kb_after = shmem_pmd_mapped_kb()?;
+    drop(map);
+    drop(fd);
+    drop(mnt);
+    Ok(fmt_unpinned(
+        pmd_kb,
+        sp,
+        pg,
+        punched,
+        first,
+        before.is_some() && before == after,
+        count,
+        pmd_kb_after,
+    ))
+}
+
+fn model_unpinned() -> String {
+    let mut m = model_machine();
+    let len = PMD as u64;
+    let pol = m.pol.clone();
+    let pid = m.pid;
+    let Ok((fd, a)) = m.file("/dev/shm/probe", len, PROT_READ | PROT_WRITE, true) else {
+        return "mmap failed in the model".into();
+    };
+    m.write(a, len, 'A');
+    let before = m.pfn(pid, a);
+    let pmd_kb = model_shmem_pmd_mapped_kb(&m);
+    let (sp0, pg0) = (m.m.vmstat.thp_split_pmd, m.m.vmstat.thp_split_page);
+    if let Err(e) = m.m.fallocate(
+        &pol,
+        pid,
+        fd,
+        FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+        PUNCH_OFF as u64,
+        PUNCH_LEN as u64,
+    ) {
+        return e.name().to_string();
+    }
+    let (sp, pg) = (
+        m.m.vmstat.thp_split_pmd - sp0,
+        m.m.vmstat.thp_split_page - pg0,
+    );
+    let tag = |m: &mut M, addr: u64| {
+        m.m.cpu_load(&pol, pid, addr, 1).map_or(b'?', |vs| {
+            if vs[0] == 0 {
+                0
+            } else {
+                m.m.tag_of(vs[0]) as u8
+            }
+        })
+    };
+    let punched = tag(&mut m, a + PUNCH_OFF as u64);
+    let first = tag(&mut m, a);
+    let after = m.pfn(pid, a);
+    let count = after
+        .and_then(|p| m.m.frames.page_folio(p))
+        .and_then(|(h, i)| Some((m.m.frames.get(h)?, i)))
+        .map_or(0, |(f, i)| (f.entire_mapcount + f.page_mapcount[i]) as u64);
+    fmt_unpinned(
+        pmd_kb,
+        sp,
+        pg,
+        punched,
+        first,
+        before.is_some() && before == after,
+        count,
+        model_shmem_pmd_mapped_kb(&m),
     )
 }

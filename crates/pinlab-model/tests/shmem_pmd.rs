@@ -1,0 +1,132 @@
+//! PMD mappings of tmpfs THPs (`/dev/shm` mounted `huge=always`):
+//! `finish_fault` → `do_set_pmd` (mm/memory.c, v6.12) maps a PMD-order shmem
+//! folio whole with one PMD — also across `i_size`, the exception shmem keeps —
+//! and splitting a file PMD clears it (the pages refault). Checked against
+//! 6.18 by the probe case
+//! `tmpfs_thp_fault_then_punch_unpinned__pmd_mapped_then_split` and the replay
+//! of `crates/pinlab/tests/data/shmem-huge-truncate.scn`.
+
+mod common;
+
+use common::*;
+use pinlab_model::fs::oflags::*;
+use pinlab_model::vm::fault::VmFault;
+use pinlab_model::vm::uapi::*;
+use pinlab_model::vm::{PAGE_SIZE, PMD_SIZE};
+use pinlab_model::{MachineConfig, Pid, ShmemHuge};
+
+const RW: u64 = PROT_READ | PROT_WRITE;
+
+/// A 2 MiB file on the huge tmpfs, mapped with `flags` (PMD-aligned).
+fn huge_file(flags: u64) -> (Sim, Pid, usize, u64) {
+    let mut s = Sim::with_cfg(
+        "upstream",
+        MachineConfig {
+            shmem_huge: ShmemHuge::Always,
+            ..MachineConfig::default()
+        },
+    );
+    let p = s.spawn("t");
+    let fd = s.open(p, "/dev/shm/t", O_RDWR | O_CREAT);
+    s.ftruncate(p, fd, PMD_SIZE);
+    let a = s.mmap_file(p, PMD_SIZE, RW, flags, fd, 0);
+    assert_eq!(a % PMD_SIZE, 0, "a PMD-aligned mapping");
+    (s, p, fd, a)
+}
+
+#[test]
+fn a_write_fault_maps_the_whole_shmem_thp_with_one_pmd() {
+    let (mut s, p, _, a) = huge_file(MAP_SHARED);
+    s.store(p, a, 2 * PAGE_SIZE, 'A');
+    assert!(s.is_pmd_mapped(p, a));
+    let head = s.pfn(p, a).expect("mapped");
+    let f = s.folio(head);
+    // 512 page-cache references and the PMD's one; mapped once, whole.
+    assert_eq!((f.order, f.refcount, f.entire_mapcount), (9, 513, 1));
+    assert_eq!(f.mapcount(), 1);
+    // Every page of the folio is reachable without another fault.
+    assert_eq!(s.pfn(p, a + PMD_SIZE - PAGE_SIZE), Some(head + 511));
+    s.check();
+}
+
+#[test]
+fn a_pinned_thp_left_whole_by_a_truncate_is_pmd_mapped_again_beyond_eof() {
+    let (mut s, p, fd, a) = huge_file(MAP_SHARED);
+    s.store(p, a, 2 * PAGE_SIZE, 'A');
+    let ring = s.ring(p);
+    s.register(p, ring, a, 2 * PAGE_SIZE).expect("register");
+    let split_pmd = s.m.vmstat.thp_split_pmd;
+    s.ftruncate(p, fd, PAGE_SIZE);
+    // unmap_mapping_range split (cleared) the PMD; the pinned folio did not split.
+    assert!(!s.is_pmd_mapped(p, a));
+    assert_eq!(s.m.vmstat.thp_split_pmd, split_pmd + 1);
+    s.ftruncate(p, fd, 2 * PAGE_SIZE);
+    // A fault inside the new size maps the whole folio again; pages beyond
+    // EOF read zeroes instead of SIGBUS.
+    let v = s.load(p, a, PMD_SIZE);
+    assert!(s.is_pmd_mapped(p, a));
+    assert!(v[2..].iter().all(|&x| x == 0));
+    s.check();
+}
+
+#[test]
+fn an_unpinned_thp_truncated_splits_and_pages_beyond_eof_sigbus() {
+    let (mut s, p, fd, a) = huge_file(MAP_SHARED);
+    s.store(p, a, 2 * PAGE_SIZE, 'A');
+    s.ftruncate(p, fd, PAGE_SIZE);
+    s.ftruncate(p, fd, 2 * PAGE_SIZE);
+    assert!(s.try_load(p, a, 2 * PAGE_SIZE).is_some());
+    assert!(!s.is_pmd_mapped(p, a), "small folios: PTEs");
+    assert!(s.try_load(p, a + 2 * PAGE_SIZE, PAGE_SIZE).is_none());
+    assert_eq!(
+        s.m.user_access(&s.pol, p, (a + 2 * PAGE_SIZE) / PAGE_SIZE, false),
+        Err(VmFault::Sigbus)
+    );
+    s.check();
+}
+
+#[test]
+fn a_private_mapping_reads_through_a_pmd_and_a_write_copies_one_page() {
+    let (mut s, p, _, a) = huge_file(MAP_PRIVATE);
+    s.load(p, a, PAGE_SIZE);
+    assert!(s.is_pmd_mapped(p, a), "a read fault PMD-maps the file THP");
+    let head = s.pfn(p, a).expect("mapped");
+    let split_pmd = s.m.vmstat.thp_split_pmd;
+    s.store(p, a, PAGE_SIZE, 'C');
+    // wp_huge_pmd on a file VMA: the PMD is cleared, the write COWs one page.
+    assert_eq!(s.m.vmstat.thp_split_pmd, split_pmd + 1);
+    assert!(!s.is_pmd_mapped(p, a));
+    assert_ne!(s.pfn(p, a), Some(head));
+    assert!(s.folio(s.pfn(p, a).expect("copy")).is_anon());
+    assert_eq!(s.folio(head).mapcount(), 0);
+    s.check();
+}
+
+#[test]
+fn fork_does_not_copy_a_file_pmd() {
+    let (mut s, p, _, a) = huge_file(MAP_SHARED);
+    s.store(p, a, PAGE_SIZE, 'A');
+    let head = s.pfn(p, a).expect("mapped");
+    let c = s.fork(p);
+    assert_eq!(s.pfn(c, a), None, "the child faults it in");
+    assert_eq!(s.folio(head).refcount, 513);
+    s.load(c, a, PAGE_SIZE);
+    assert!(s.is_pmd_mapped(c, a));
+    assert_eq!(s.folio(head).entire_mapcount, 2);
+    s.check();
+}
+
+#[test]
+fn mprotect_of_part_of_a_file_pmd_clears_it() {
+    let (mut s, p, _, a) = huge_file(MAP_SHARED);
+    s.store(p, a, PAGE_SIZE, 'A');
+    let head = s.pfn(p, a).expect("mapped");
+    s.mprotect(p, a, PAGE_SIZE, PROT_READ);
+    assert!(!s.is_pmd_mapped(p, a));
+    assert_eq!(s.folio(head).refcount, 512, "only the page cache holds it");
+    // The rest refaults with PTEs (the VMA no longer covers the PMD range).
+    s.load(p, a + PAGE_SIZE, PAGE_SIZE);
+    assert_eq!(s.pfn(p, a + PAGE_SIZE), Some(head + 1));
+    assert!(!s.is_pmd_mapped(p, a + PAGE_SIZE));
+    s.check();
+}
