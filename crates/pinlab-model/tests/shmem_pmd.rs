@@ -130,3 +130,36 @@ fn mprotect_of_part_of_a_file_pmd_clears_it() {
     assert!(!s.is_pmd_mapped(p, a + PAGE_SIZE));
     s.check();
 }
+
+#[test]
+fn gup_fast_grabs_the_pmd_heads_folio_even_when_a_split_came_between() {
+    use pinlab_model::gup::fast::FastStep;
+    use pinlab_model::gup::foll::*;
+    use pinlab_model::mem::GUP_PIN_COUNTING_BIAS;
+    let (mut s, p, fd, a) = huge_file(MAP_SHARED);
+    s.store(p, a, 2 * PAGE_SIZE, 'A');
+    let head = s.pfn(p, a).expect("mapped");
+    let pol = s.pol.clone();
+    let flags = FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM;
+    let mut g = s.m.gup_fast_begin(&pol, p, a + PAGE_SIZE, 1, flags);
+    assert_eq!(s.m.gup_fast_step(&pol, &mut g), Some(FastStep::WalkPte));
+    let c = g.cur.expect("the PMD was read");
+    assert_eq!((c.page, c.grab, c.refs, c.pmd), (head + 1, head, 1, true));
+    // The truncate splits the (unpinned) folio and frees page 1 before the grab.
+    s.ftruncate(p, fd, PAGE_SIZE);
+    assert_eq!(s.folio(head).order, 0);
+    assert_eq!(
+        s.m.gup_fast_step(&pol, &mut g),
+        Some(FastStep::TryGrabFolio)
+    );
+    // try_grab_folio_fast(pmd_page(orig)): the pin lands on the small folio
+    // now at the head frame, and the invariant check counts it there.
+    assert_eq!(s.folio(head).refcount, 1 + GUP_PIN_COUNTING_BIAS);
+    assert_eq!(s.m.check_invariants_with(&pol, &g.holds()), Ok(()));
+    // The recheck sees the PMD gone: the pin is dropped, the slow path goes on.
+    assert_eq!(s.m.gup_fast_step(&pol, &mut g), Some(FastStep::Recheck));
+    assert!(g.stopped && g.pages.is_empty());
+    assert_eq!(s.folio(head).refcount, 1);
+    assert_eq!(s.pins(), (1, 1));
+    s.check();
+}

@@ -2,11 +2,17 @@
 //! built-in and scaled ones do not have (an io_uring buffer over a truncated
 //! shared file mapping, vmsplice + pin + fork + hole punch, a THP pinned
 //! across fork and mprotect, an ODP MR with three peers, two threads pinning
-//! by GUP-fast while the main thread forks twice): each keeps its outcome set
-//! with and without the reductions, under BFS and DFS, and breaks no
-//! invariant. (Written in the eighth session, when the same comparison ran on
-//! larger variants of them, up to 327,062 states per cell, with no
-//! difference; docs/PERFORMANCE.md.)
+//! by GUP-fast while the main thread forks twice; from the ninth session, a
+//! huge=always tmpfs file PMD-mapped shared and private, and three processes
+//! racing a pin, a truncate and a private mapping over one): each keeps its
+//! outcome set with and without the reductions, under BFS and DFS, and breaks
+//! no invariant. (The first five were written in the eighth session, when the
+//! same comparison ran on larger variants of them, up to 327,062 states per
+//! cell, with no difference; docs/PERFORMANCE.md. `shmem-huge-race` found a
+//! model bug when shmem THPs became PMD-mapped: a GUP-fast walk that read the
+//! PMD before a truncate split the folio grabbed the head page's folio, as
+//! `gup_fast_pmd_leaf` does, but the invariant check counted the grab per
+//! page.)
 
 use pinlab_explore::{Config, Search};
 use pinlab_model::Policy;
@@ -30,7 +36,7 @@ fn scenarios() -> Vec<(String, String)> {
 #[test]
 fn independent_scenarios_keep_their_outcomes_under_every_reduction_and_search() {
     let all = scenarios();
-    assert_eq!(all.len(), 5);
+    assert_eq!(all.len(), 7);
     let unreduced = Config {
         por: false,
         symmetry: false,

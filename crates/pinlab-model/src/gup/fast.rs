@@ -32,10 +32,18 @@ pub struct FastCur {
     pub vpn: u64,
     /// The page the entry mapped when it was read.
     pub page: u64,
+    /// The page `try_grab_folio_fast` is handed, whose folio the references
+    /// go to: `pmd_page(orig)` (the PMD's first page) for a PMD leaf
+    /// (`gup_fast_pmd_leaf`, mm/gup.c v6.12), else `page`. Different folios
+    /// only if the THP was split after the walk read the PMD.
+    pub grab: u64,
     /// References to take (a PMD leaf covers several pages).
     pub refs: u64,
     /// Whether the entry was writable when read.
     pub writable: bool,
+    /// Whether the entry was a PMD leaf (the recheck compares the PMD value:
+    /// a PMD split into PTEs since is a change).
+    pub pmd: bool,
     /// `try_grab_folio_fast` succeeded (the refs are held).
     pub grabbed: bool,
 }
@@ -98,11 +106,11 @@ impl GupFast {
             })
             .collect();
         if let Some(c) = self.cur.filter(|c| c.grabbed) {
-            v.extend((c.page..c.page + c.refs).map(|page| crate::dev::Hold {
-                page,
-                count: 1,
+            v.push(crate::dev::Hold {
+                page: c.grab,
+                count: c.refs as i64,
                 pin,
-            }));
+            });
         }
         v
     }
@@ -201,11 +209,13 @@ impl Machine {
                     return Some(step);
                 };
                 let left = g.nr_pages - g.pages.len() as u64;
-                let (page, refs) = match m {
-                    Mapping::Pmd(pmd, idx) => {
-                        (pmd.pfn + idx as u64, (HPAGE_PMD_NR - idx as u64).min(left))
-                    }
-                    Mapping::Pte(pte) => (pte.pfn, 1),
+                let (page, grab, refs) = match m {
+                    Mapping::Pmd(pmd, idx) => (
+                        pmd.pfn + idx as u64,
+                        pmd.pfn,
+                        (HPAGE_PMD_NR - idx as u64).min(left),
+                    ),
+                    Mapping::Pte(pte) => (pte.pfn, pte.pfn, 1),
                 };
                 let fsdax_refused = g.flags & FOLL_LONGTERM != 0
                     && policy.gup_fast_defers_fsdax_longterm()
@@ -218,8 +228,10 @@ impl Machine {
                     g.cur = Some(FastCur {
                         vpn,
                         page,
+                        grab,
                         refs,
                         writable: m.writable(),
+                        pmd: matches!(m, Mapping::Pmd(..)),
                         grabbed: false,
                     });
                 }
@@ -227,7 +239,7 @@ impl Machine {
             FastStep::TryGrabFolio => {
                 let c = g.cur.as_mut().expect("an entry was read");
                 if self
-                    .try_grab_folio_fast(policy, c.page, c.refs as i64, g.flags)
+                    .try_grab_folio_fast(policy, c.grab, c.refs as i64, g.flags)
                     .is_some()
                 {
                     c.grabbed = true;
@@ -239,14 +251,14 @@ impl Machine {
             FastStep::Recheck => {
                 let c = g.cur.take().expect("an entry was grabbed");
                 let now = self.mm(g.pid).and_then(|mm| mm.lookup(c.vpn)).map(|m| {
-                    let page = match m {
-                        Mapping::Pmd(pmd, idx) => pmd.pfn + idx as u64,
-                        Mapping::Pte(pte) => pte.pfn,
+                    let (page, pmd) = match m {
+                        Mapping::Pmd(pmd, idx) => (pmd.pfn + idx as u64, true),
+                        Mapping::Pte(pte) => (pte.pfn, false),
                     };
-                    (page, m.writable())
+                    (page, pmd, m.writable())
                 });
                 let head = self.frames.page_folio(c.page).map(|(h, _)| h);
-                let keep = now == Some((c.page, c.writable))
+                let keep = now == Some((c.page, c.pmd, c.writable))
                     && head.is_some_and(|h| self.gup_fast_folio_allowed(policy, h, g.flags))
                     && (c.writable || {
                         let (h, idx) = self.frames.page_folio(c.page).expect("folio");
@@ -256,7 +268,7 @@ impl Machine {
                 if keep {
                     g.pages.extend(c.page..c.page + c.refs);
                 } else {
-                    self.gup_put_folio(policy, c.page, c.refs as i64, g.flags);
+                    self.gup_put_folio(policy, c.grab, c.refs as i64, g.flags);
                     g.stopped = true;
                 }
             }
@@ -288,7 +300,7 @@ impl Machine {
             self.gup_put_folio(policy, p, 1, g.flags);
         }
         if let Some(c) = g.cur.filter(|c| c.grabbed) {
-            self.gup_put_folio(policy, c.page, c.refs as i64, g.flags);
+            self.gup_put_folio(policy, c.grab, c.refs as i64, g.flags);
         }
     }
 

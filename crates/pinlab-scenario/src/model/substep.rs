@@ -41,7 +41,7 @@ impl SubStep {
                 .pages
                 .iter()
                 .copied()
-                .chain(g.cur.map(|c| c.page))
+                .chain(g.cur.into_iter().flat_map(|c| [c.page, c.grab]))
                 .collect(),
         }
     }
@@ -55,6 +55,7 @@ impl SubStep {
                 g.pages.copy_from_slice(&pfns[..n]);
                 if let Some(c) = g.cur.as_mut() {
                     c.page = pfns[n];
+                    c.grab = pfns[n + 1];
                 }
             }
         }
