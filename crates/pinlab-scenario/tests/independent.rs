@@ -3,8 +3,10 @@
 //! shared file mapping, vmsplice + pin + fork + hole punch, a THP pinned
 //! across fork and mprotect, an ODP MR with three peers, two threads pinning
 //! by GUP-fast while the main thread forks twice; from the ninth session, a
-//! huge=always tmpfs file PMD-mapped shared and private, and three processes
-//! racing a pin, a truncate and a private mapping over one): each keeps its
+//! huge=always tmpfs file PMD-mapped shared and private, three processes
+//! racing a pin, a truncate and a private mapping over one, and a thread
+//! registering a THP while the main thread splits it with MADV_COLD and
+//! forks): each keeps its
 //! outcome set with and without the reductions, under BFS and DFS, and breaks
 //! no invariant. (The first five were written in the eighth session, when the
 //! same comparison ran on larger variants of them, up to 327,062 states per
@@ -36,7 +38,7 @@ fn scenarios() -> Vec<(String, String)> {
 #[test]
 fn independent_scenarios_keep_their_outcomes_under_every_reduction_and_search() {
     let all = scenarios();
-    assert_eq!(all.len(), 7);
+    assert_eq!(all.len(), 8);
     let unreduced = Config {
         por: false,
         symmetry: false,

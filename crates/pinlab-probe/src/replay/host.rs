@@ -9,7 +9,10 @@
 //!
 //! * the THP mode is written to the scenario's (root; recorded in the probe's
 //!   undo journal first and restored after the scenario, also after a signal or
-//!   a killed run, see [`crate::journal`]);
+//!   a killed run, see [`crate::journal`]); so is the default-size hugetlb
+//!   pool ([`HugetlbPool`]) of a scenario that maps hugetlb memory, and a
+//!   scenario with `swap = true` gets a private swapfile if the host has no
+//!   swap on;
 //! * `/dev/shm` paths go to a private tmpfs mounted with the scenario's
 //!   `huge=` option (never the host's `/dev/shm` mount, whose options the probe
 //!   does not change);
@@ -181,6 +184,11 @@ pub fn uses_hugetlb(scn: &Scenario) -> bool {
             Call::MemfdCreate { hugetlb, .. } => hugetlb,
             _ => false,
         })
+}
+
+/// Whether the host has a swap device or file on (`/proc/swaps` lists one).
+pub fn swap_active() -> bool {
+    std::fs::read_to_string("/proc/swaps").is_ok_and(|s| s.lines().count() > 1)
 }
 
 /// A `/proc/meminfo` field (in pages or kB, as the kernel prints it).

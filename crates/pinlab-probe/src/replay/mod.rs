@@ -391,9 +391,7 @@ pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -
             ));
         }
     }
-    scn.cfg
-        .swap
-        .then(|| "a setup the live replay does not configure (swap)".into())
+    None
 }
 
 /// A length or file offset of `call` that is not a whole number of pages,
@@ -546,6 +544,17 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
                         None,
                         Some(format!("hugetlb pool of {}: {e}", scn.cfg.nr_hugepages)),
                     ),
+                }
+            }
+            (_, skip) => (None, skip),
+        };
+        // A swap device for `setup { swap = true }` (a private swapfile,
+        // swapped off and removed afterwards) unless the host has one.
+        let (_swap, host_skip) = match (root, host_skip) {
+            (true, None) if scn.cfg.swap && !host::swap_active() => {
+                match crate::sys::Swapfile::new(&dir.join("pinlab-replay.swap"), 64 << 20) {
+                    Ok(g) => (Some(g), None),
+                    Err(e) => (None, Some(format!("swap: {e}"))),
                 }
             }
             (_, skip) => (None, skip),
