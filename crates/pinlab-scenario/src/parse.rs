@@ -641,8 +641,9 @@ fn starts_expr(tok: &Tok) -> bool {
     }
 }
 
-/// Checks every `child X of P`: `P` is a declared process or child, and the
-/// `of` chain leads to a process (no cycle).
+/// Checks every `child X of P`: `P` is a declared process, child or thread
+/// (a thread that forks), every `thread X of P`: `P` is a process or child,
+/// and the `of` chain leads to a process (no cycle).
 fn check_parents(actors: &[Actor]) -> Result<(), (Span, String)> {
     let find = |name: &str| actors.iter().find(|a| a.name == name);
     let children = actors.iter().filter_map(|a| match &a.kind {
@@ -654,7 +655,7 @@ fn check_parents(actors: &[Actor]) -> Result<(), (Span, String)> {
         _ => None,
     });
     for (actor, parent, span) in children.clone() {
-        match find(parent) {
+        match find(parent).map(|p| &p.kind) {
             None => {
                 return Err((
                     span,
@@ -665,19 +666,29 @@ fn check_parents(actors: &[Actor]) -> Result<(), (Span, String)> {
                     ),
                 ))
             }
-            Some(p)
-                if matches!(
-                    p.kind,
-                    ActorKind::Peer | ActorKind::Kthread | ActorKind::Child { thread: true, .. }
-                ) =>
-            {
+            // A thread may fork (the child copies the whole process), but a
+            // thread's threads are its process's: `thread b of <process>`.
+            Some(ActorKind::Child {
+                thread: true,
+                parent: up,
+                ..
+            }) if matches!(actor.kind, ActorKind::Child { thread: true, .. }) => {
                 return Err((
                     span,
                     format!(
-                        "parent \"{parent}\" of {} {} is a {}; only a process or child can fork or create threads",
+                        "parent \"{parent}\" of thread {} is a thread; only a process or child can create threads (a thread's threads belong to its process: `thread {} of {up}`)",
+                        actor.name, actor.name
+                    ),
+                ))
+            }
+            Some(k @ (ActorKind::Peer | ActorKind::Kthread)) => {
+                return Err((
+                    span,
+                    format!(
+                        "parent \"{parent}\" of {} {} is a {}; only a process, child or thread can fork, and only a process or child can create threads",
                         actor.kind.keyword(),
                         actor.name,
-                        p.kind.keyword()
+                        k.keyword()
                     ),
                 ))
             }

@@ -203,7 +203,8 @@ fn threads_share_the_process() {
     let e = pinlab_scenario::load("t.scn", bad).unwrap_err().to_string();
     assert!(
         e.contains("t.scn:7:13")
-            && e.contains("only a process or child can fork or create threads"),
+            && e.contains("only a process or child can create threads")
+            && e.contains("`thread b of p`"),
         "{e}"
     );
     let twice = "scenario t\nprocess p {\n  pthread_create(a)\n  pthread_create(a)\n}\nthread a of p {\n}\n";

@@ -412,7 +412,7 @@ fn child_of_unknown_parent() {
         "scenario s\npeer r { }\nchild c of r { }",
         3,
         12,
-        "is a peer; only a process or child can fork",
+        "is a peer; only a process, child or thread can fork",
     );
     assert_err(
         "scenario s\nchild a of b { }\nchild b of a { }",
@@ -682,4 +682,20 @@ fn long_operator_chains_are_bounded() {
     let src = format!("scenario s\nprocess p {{ f(1{}) }}", " + 1".repeat(100_000));
     let e = err(&src);
     assert!(e.message.contains("too long"), "{e}");
+}
+
+#[test]
+fn a_thread_may_fork_but_not_create_threads() {
+    let ok = "scenario s\nprocess p {\n  pthread_create(t)\n}\nthread t of p {\n  fork(c)\n}\nchild c of t {\n}\n";
+    let scn = pinlab_scenario::load("s.scn", ok).expect("a thread forks");
+    assert!(matches!(
+        scn.actors[2].kind,
+        pinlab_scenario::bind::Kind::Child { thread: false, .. }
+    ));
+    assert_err(
+        "scenario s\nprocess p {\n  pthread_create(t)\n}\nthread t of p {\n  pthread_create(u)\n}\nthread u of t {\n}\n",
+        8,
+        13,
+        "only a process or child can create threads (a thread's threads belong to its process: `thread u of p`)",
+    );
 }

@@ -104,7 +104,9 @@ impl Machine {
 
     /// One step of a direct-I/O read of `tags` into `pid`'s buffer at `buf`,
     /// followed by `past_eof` pages of the request beyond end of file:
-    /// phase 0 pins (`pin_user_pages_fast(FOLL_WRITE)`, the handle goes to
+    /// phase 0 pins (`iov_iter_extract_pages` → `pin_user_pages_fast(FOLL_WRITE)`
+    /// under `bio_page_pinned`, v6.5; before, `iov_iter_get_pages` →
+    /// `get_user_pages_fast(FOLL_WRITE)`, FOLL_GET; the handle goes to
     /// `held`) and zero-fills the pages past EOF (`iomap_dio_hole_iter`,
     /// fs/iomap/direct-io.c, v6.12: the read returns only the bytes below EOF
     /// but zeroes the rest of the buffer), phase 1 DMAs, phase 2 unpins dirty
@@ -125,15 +127,13 @@ impl Machine {
     ) -> KResult<DioStep> {
         match (phase, *held) {
             (0, _) => {
-                let (h, n) = self.gup_handle(
-                    policy,
-                    GupApi::PinUserPagesFast,
-                    pid,
-                    pid,
-                    buf,
-                    tags.len() as u64,
-                    FOLL_WRITE,
-                )?;
+                let api = if policy.dio_pins() {
+                    GupApi::PinUserPagesFast
+                } else {
+                    GupApi::GetUserPagesFast
+                };
+                let (h, n) =
+                    self.gup_handle(policy, api, pid, pid, buf, tags.len() as u64, FOLL_WRITE)?;
                 // A read starting at or past EOF returns 0 and touches nothing.
                 let tail = (buf / PAGE_SIZE + tags.len() as u64) * PAGE_SIZE;
                 if !tags.is_empty()

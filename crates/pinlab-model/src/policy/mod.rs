@@ -75,6 +75,8 @@ macro_rules! switches {
 switches! {
     /// FOLL_PIN and pin_user_pages*(): pins add GUP_PIN_COUNTING_BIAS (or _pincount), nr_foll_pin_* counted, MMF_HAS_PINNED.
     foll_pin_tracking = "foll_pin_tracking", since "5.7", modelled true, affects [Gup, IoUring, Rdma];
+    /// Direct I/O pins the user buffer with FOLL_PIN (bio_iov_iter_get_pages → iov_iter_extract_pages, BIO_PAGE_PINNED) and unpins it; without it direct I/O takes FOLL_GET references (iov_iter_get_pages) and drops them with put_page, so fork, writeback and reclaim see no pin.
+    bio_page_pinned = "bio_page_pinned", since "6.5", modelled true, affects [Gup];
     /// copy_page_range copies maybe-DMA-pinned exclusive anon pages for the child (and splits pinned PMD THPs).
     early_cow_on_fork = "early_cow_on_fork", since "5.9", modelled true, affects [Fork];
     /// copy_hugetlb_page_range copies a maybe-DMA-pinned anonymous hugetlb page for the child (an empty pool fails the fork with ENOMEM) instead of sharing it.
@@ -160,6 +162,7 @@ use Switch::*;
 
 const UPSTREAM: &[Switch] = &[
     foll_pin_tracking,
+    bio_page_pinned,
     io_uring,
     io_uring_delegates_file_check,
     memfd_secret,
@@ -192,12 +195,12 @@ pub const PRESETS: &[Preset] = &[
     Preset { name: "legacy", label: "P0 LEGACY", summary: "GUP with FOLL_GET only: the ≤4.14 kernel", switches: &[io_uring, madv_cold_pageout] },
     Preset { name: "pgflag", label: "P1 PGFLAG", summary: "PG_dma_pinned set on GUP, never cleared; reclaim/migration skip flagged pages (Hubbard RFC 2018)", switches: &[io_uring, madv_cold_pageout, pg_dma_pinned] },
     Preset { name: "longterm", label: "P2 LONGTERM", summary: "get_user_pages_longterm / FOLL_LONGTERM refuses fsdax; DAX truncate waits for idle (4.15–5.6)", switches: &[io_uring, madv_cold_pageout, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "follpin", label: "P3 FOLLPIN", summary: "pin_user_pages/FOLL_PIN tracking with early COW at fork (5.7–5.9)", switches: &[io_uring, madv_cold_pageout, mremap_dontunmap, foll_pin_tracking, early_cow_on_fork, cow_reuse_by_refcount, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
+    Preset { name: "follpin", label: "P3 FOLLPIN", summary: "pin_user_pages/FOLL_PIN tracking with early COW at fork (5.7–5.9)", switches: &[io_uring, madv_cold_pageout, mremap_dontunmap, foll_pin_tracking, bio_page_pinned, early_cow_on_fork, cow_reuse_by_refcount, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
     Preset { name: "lease", label: "P4 LEASE", summary: "exclusive layout leases gate fsdax pins (Weiny RFC v2, 2019)", switches: &[io_uring, madv_cold_pageout, layout_leases, dax_truncate_waits_for_idle] },
-    Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[io_uring, madv_cold_pageout, foll_pin_tracking, truncate_races_like_pwrite] },
+    Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[io_uring, madv_cold_pageout, foll_pin_tracking, bio_page_pinned, truncate_races_like_pwrite] },
     Preset { name: "immutable", label: "P6 IMMUTABLE", summary: "pins of fs-dax files only in an explicit immutable-layout mode; layout changes fail (Williams/Chinner 2019)", switches: &[io_uring, madv_cold_pageout, immutable_layout, dax_truncate_waits_for_idle] },
     Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[io_uring, madv_cold_pageout, exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, io_uring, io_uring_delegates_file_check, memfd_secret, madv_cold_pageout, madv_collapse, mremap_dontunmap, mremap_dontunmap_any_vma, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
+    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, bio_page_pinned, io_uring, io_uring_delegates_file_check, memfd_secret, madv_cold_pageout, madv_collapse, mremap_dontunmap, mremap_dontunmap_any_vma, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, hmm_mirror, truncate_races_like_pwrite] },
     Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },
 ];
 

@@ -31,6 +31,13 @@ impl Policy {
         self.has(foll_pin_tracking)
     }
 
+    /// Direct I/O pins with FOLL_PIN (`bio_iov_iter_get_pages` →
+    /// `iov_iter_extract_pages`, a7e689dd1c06, v6.5); before, it took FOLL_GET
+    /// references (`iov_iter_get_pages`) even where FOLL_PIN existed.
+    pub fn dio_pins(&self) -> bool {
+        self.has(foll_pin_tracking) && self.has(bio_page_pinned)
+    }
+
     /// `is_valid_gup_args()` (d64e2dbc33a1, v6.3) instead of the per-wrapper
     /// flag checks of 5.7–6.2.
     pub fn is_valid_gup_args(&self) -> bool {

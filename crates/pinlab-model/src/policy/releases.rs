@@ -196,6 +196,13 @@ pub const COMMITS: &[Commit] = &[
         backports: "the syscall itself is 1507f51255c9 (v5.14), off unless booted with secretmem.enable=1",
     },
     Commit {
+        switch: bio_page_pinned,
+        id: "a7e689dd1c06",
+        title: "block: Convert bio_iov_iter_get_pages to use iov_iter_extract_pages",
+        release: (6, 5),
+        backports: "with fd363244e883 \"block: Add BIO_PAGE_PINNED and associated infrastructure\" and 403b6fb8dac1 \"block: convert bio_map_user_iov to use iov_iter_extract_pages\"",
+    },
+    Commit {
         switch: io_uring_delegates_file_check,
         id: "34ed8d0dcd69",
         title: "io_uring: rsrc: delegate VMA file-backed check to GUP",
