@@ -349,6 +349,7 @@ fn the_host_settings_a_scenario_sets_up_are_made_true_for_its_replay_and_restore
         "shmem-huge-truncate",
         "swap-pageout-pin",
         "dio-fork-thread",
+        "memfd-seal-pin",
     ] {
         let scn = format!("{}/tests/data/{name}.scn", env!("CARGO_MANIFEST_DIR"));
         let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--max-traces", "12", "--json"]);

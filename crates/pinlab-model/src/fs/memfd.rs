@@ -1,8 +1,10 @@
 //! memfd seals (mm/memfd.c, mm/shmem.c, fs/hugetlbfs, v6.14).
 //!
 //! Each tmpfs and hugetlbfs inode has `seals` (`shmem_inode_info.seals`); they
-//! start as `F_SEAL_SEAL` (no sealing allowed) except for memfds, which the
-//! model always creates with `MFD_ALLOW_SEALING`. `F_ADD_SEALS` with
+//! start as `F_SEAL_SEAL` (no sealing allowed) except for memfds created with
+//! `MFD_ALLOW_SEALING` ([`Machine::memfd_create_with`]; the scenario
+//! language's `memfd_create(name, MFD_ALLOW_SEALING)`, while the model's own
+//! `memfd_create` helpers always allow it). `F_ADD_SEALS` with
 //! `F_SEAL_WRITE` first denies new writable mappings (`mapping_deny_writable`:
 //! `-EBUSY` while any `VM_SHARED|VM_MAYWRITE` mapping of the file exists), then
 //! waits for pins (`memfd_wait_for_pins`): a page-cache folio whose references
@@ -42,6 +44,33 @@ pub const F_SEAL_EXEC: u32 = 0x0020;
 /// `F_ALL_SEALS`.
 pub const F_ALL_SEALS: u32 =
     F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC;
+
+/// Seals as their names joined by `|` (`F_SEAL_SHRINK|F_SEAL_WRITE`), `0` for none:
+/// how a trace (and the live replay) prints `F_GET_SEALS`.
+pub fn seal_names(seals: u32) -> String {
+    const NAMES: [(u32, &str); 6] = [
+        (F_SEAL_SEAL, "F_SEAL_SEAL"),
+        (F_SEAL_SHRINK, "F_SEAL_SHRINK"),
+        (F_SEAL_GROW, "F_SEAL_GROW"),
+        (F_SEAL_WRITE, "F_SEAL_WRITE"),
+        (F_SEAL_FUTURE_WRITE, "F_SEAL_FUTURE_WRITE"),
+        (F_SEAL_EXEC, "F_SEAL_EXEC"),
+    ];
+    let mut v: Vec<String> = NAMES
+        .iter()
+        .filter(|(b, _)| seals & b != 0)
+        .map(|(_, n)| n.to_string())
+        .collect();
+    let rest = seals & !F_ALL_SEALS;
+    if rest != 0 {
+        v.push(format!("{rest:#x}"));
+    }
+    if v.is_empty() {
+        "0".into()
+    } else {
+        v.join("|")
+    }
+}
 
 impl Machine {
     /// `memfd_file_seals_ptr`: the seals of a tmpfs or hugetlbfs inode, `None`

@@ -317,6 +317,19 @@ impl Machine {
     }
 
     fn memfd_create_flags(&mut self, pid: Pid, name: &str, hugetlb: bool) -> KResult<usize> {
+        self.memfd_create_with(pid, name, hugetlb, true)
+    }
+
+    /// `memfd_create(name, flags)` (mm/memfd.c, v6.14) with `MFD_HUGETLB` as
+    /// `hugetlb` and `MFD_ALLOW_SEALING` as `allow_sealing`: without it the
+    /// inode keeps `F_SEAL_SEAL` (`F_ADD_SEALS` is `EPERM`).
+    pub fn memfd_create_with(
+        &mut self,
+        pid: Pid,
+        name: &str,
+        hugetlb: bool,
+        allow_sealing: bool,
+    ) -> KResult<usize> {
         self.mm(pid).ok_or(Errno::EINVAL)?;
         let kind = if hugetlb {
             FsKind::Hugetlbfs
@@ -324,8 +337,10 @@ impl Machine {
             FsKind::Tmpfs
         };
         let ino = self.new_inode(kind, &format!("memfd:{name}"));
-        // MFD_ALLOW_SEALING: every model memfd is sealable (no seals yet).
-        self.fs.inodes[ino as usize].seals = 0;
+        if allow_sealing {
+            // MFD_ALLOW_SEALING: `*file_seals &= ~F_SEAL_SEAL`.
+            self.fs.inodes[ino as usize].seals &= !memfd::F_SEAL_SEAL;
+        }
         Ok(self.new_file(pid, ino, O_RDWR))
     }
 

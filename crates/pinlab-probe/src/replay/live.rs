@@ -690,9 +690,14 @@ impl Exec<'_> {
                     (Some("= <handle>".into()), Some(Val::File(fd)))
                 }
             }
-            Call::MemfdCreate { name, hugetlb } => {
+            Call::MemfdCreate {
+                name,
+                hugetlb,
+                sealing,
+            } => {
                 let c = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
-                let flags = if hugetlb { libc::MFD_HUGETLB } else { 0 };
+                let flags = if hugetlb { libc::MFD_HUGETLB } else { 0 }
+                    | if sealing { libc::MFD_ALLOW_SEALING } else { 0 };
                 // SAFETY: a new anonymous memfd.
                 let fd = unsafe { libc::memfd_create(c.as_ptr(), flags) };
                 if fd < 0 {
@@ -855,6 +860,31 @@ impl Exec<'_> {
                     Some(if r < 0 { last_err() } else { format!("= {r}") }),
                     None,
                 )
+            }
+            Call::AddSeals { fd, seals } => {
+                let Some(Val::File(f)) = self.obj(fd) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                // SAFETY: fcntl on the scenario's own file.
+                ok0(unsafe { libc::fcntl(f, libc::F_ADD_SEALS, seals as libc::c_int) })
+            }
+            Call::GetSeals { fd } => {
+                let Some(Val::File(f)) = self.obj(fd) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                // SAFETY: fcntl on the scenario's own file.
+                let r = unsafe { libc::fcntl(f, libc::F_GET_SEALS) };
+                if r < 0 {
+                    (Some(last_err()), Some(Val::Failed))
+                } else {
+                    (
+                        Some(format!(
+                            "= {}",
+                            pinlab_model::fs::memfd::seal_names(r as u32)
+                        )),
+                        Some(Val::Int(r as u64)),
+                    )
+                }
             }
             Call::Wait { .. } => (None, None),
             other => return Err(format!("no live mapping for {other:?}")),

@@ -140,6 +140,8 @@ pub fn unsupported(scn: &Scenario, kind: Kind, call: &Call) -> Option<String> {
         }
         Call::Open { .. }
         | Call::MemfdCreate { .. }
+        | Call::AddSeals { .. }
+        | Call::GetSeals { .. }
         | Call::Close { .. }
         | Call::MmapFile { .. }
         | Call::Ftruncate { .. }

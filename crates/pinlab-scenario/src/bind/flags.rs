@@ -1,6 +1,6 @@
 //! The flag names a scenario may use in each argument position, with their
 //! uapi values (x86-64): `PROT_*`, `MAP_*`, `MADV_*`, `MREMAP_*`, `O_*`,
-//! `FALLOC_FL_*`, `SEEK_*`, `MFD_*`, `IBV_ACCESS_*`. A name not in the table
+//! `FALLOC_FL_*`, `SEEK_*`, `MFD_*`, `F_SEAL_*`, `IBV_ACCESS_*`. A name not in the table
 //! for its position is a binding error at its token.
 
 use pinlab_model::dev::rdma::access::*;
@@ -59,6 +59,20 @@ pub(super) const MFD: &[(&str, u64)] = &[
     ("MFD_CLOEXEC", 1),
     ("MFD_ALLOW_SEALING", 2),
     ("MFD_HUGETLB", 4),
+];
+pub(super) const SEALS: &[(&str, u64)] = &[
+    ("F_SEAL_SEAL", pinlab_model::fs::memfd::F_SEAL_SEAL as u64),
+    (
+        "F_SEAL_SHRINK",
+        pinlab_model::fs::memfd::F_SEAL_SHRINK as u64,
+    ),
+    ("F_SEAL_GROW", pinlab_model::fs::memfd::F_SEAL_GROW as u64),
+    ("F_SEAL_WRITE", pinlab_model::fs::memfd::F_SEAL_WRITE as u64),
+    (
+        "F_SEAL_FUTURE_WRITE",
+        pinlab_model::fs::memfd::F_SEAL_FUTURE_WRITE as u64,
+    ),
+    ("F_SEAL_EXEC", pinlab_model::fs::memfd::F_SEAL_EXEC as u64),
 ];
 pub(super) const IBV: &[(&str, u64)] = &[
     ("IBV_ACCESS_LOCAL_WRITE", IBV_ACCESS_LOCAL_WRITE),

@@ -143,8 +143,13 @@ pub enum Call {
     RdmaRead { mr: VarRef },
     /// `fd = open("path", O_...)` (ext4-like; `/dev/shm/...` is tmpfs).
     Open { path: String, flags: u64 },
-    /// `fd = memfd_create("name", flags)` (`MFD_HUGETLB`: hugetlbfs).
-    MemfdCreate { name: String, hugetlb: bool },
+    /// `fd = memfd_create("name", flags)` (`MFD_HUGETLB`: hugetlbfs;
+    /// `MFD_ALLOW_SEALING`: `F_ADD_SEALS` allowed).
+    MemfdCreate {
+        name: String,
+        hugetlb: bool,
+        sealing: bool,
+    },
     /// `fd = memfd_secret(0)`.
     MemfdSecret,
     /// `close(fd)`.
@@ -195,6 +200,10 @@ pub enum Call {
     Reclaim,
     /// `fcntl(fd, F_SETLEASE, F_LAYOUT|F_EXCLUSIVE)` (take) or `F_UNLCK` (release).
     SetLease { fd: Arg, take: bool },
+    /// `fcntl(fd, F_ADD_SEALS, F_SEAL_...)` (`memfd_add_seals`).
+    AddSeals { fd: Arg, seals: u32 },
+    /// `fcntl(fd, F_GET_SEALS)` (`memfd_get_seals`); binds the seals.
+    GetSeals { fd: Arg },
     /// `ioctl(fd, FS_IOC_SETFLAGS, FS_IMMUTABLE_LAYOUT_FL)`.
     SetImmutableLayout { fd: Arg },
     /// `kill(target, SIGINT|SIGTERM|SIGKILL)`: target is an actor or a pid variable.

@@ -292,6 +292,7 @@ impl Binder<'_> {
                 Call::MemfdCreate {
                     name,
                     hugetlb: flags & 4 != 0,
+                    sealing: flags & 2 != 0,
                 }
             }
             "memfd_secret" => {
@@ -498,18 +499,45 @@ impl Binder<'_> {
                 Call::Exit
             }
             "fcntl" => {
-                self.nargs(
-                    s,
-                    &[3],
-                    "fcntl(fd, F_SETLEASE, F_LAYOUT|F_EXCLUSIVE or F_UNLCK)",
-                )?;
-                match &a[1].kind {
-                    ExprKind::Ident(c) if c == "F_SETLEASE" => {}
-                    _ => {
-                        return Err(
-                            self.e(a[1].span, format!("expected F_SETLEASE, found `{}`", a[1]))
-                        )
+                const SIG: &str = "fcntl(fd, F_SETLEASE, F_LAYOUT|F_EXCLUSIVE or F_UNLCK), fcntl(fd, F_ADD_SEALS, F_SEAL_...) or fcntl(fd, F_GET_SEALS)";
+                self.nargs(s, &[2, 3], SIG)?;
+                let cmd = match &a[1].kind {
+                    ExprKind::Ident(c)
+                        if ["F_SETLEASE", "F_ADD_SEALS", "F_GET_SEALS"].contains(&c.as_str()) =>
+                    {
+                        c.as_str()
                     }
+                    _ => {
+                        return Err(self.e(
+                            a[1].span,
+                            format!(
+                                "expected F_SETLEASE, F_ADD_SEALS or F_GET_SEALS, found `{}`",
+                                a[1]
+                            ),
+                        ))
+                    }
+                };
+                let want = if cmd == "F_GET_SEALS" { 2 } else { 3 };
+                self.nargs(s, &[want], SIG)?;
+                match cmd {
+                    "F_GET_SEALS" => {
+                        self.uses.insert(Shmem);
+                        return Ok(Call::GetSeals {
+                            fd: self.arg(&a[0], known)?,
+                        });
+                    }
+                    "F_ADD_SEALS" => {
+                        self.uses.insert(Shmem);
+                        let seals = self.flags(&a[2], SEALS, "F_SEAL_*")?;
+                        let seals = u32::try_from(seals).map_err(|_| {
+                            self.e(a[2].span, format!("seals {seals:#x} do not fit in 32 bits"))
+                        })?;
+                        return Ok(Call::AddSeals {
+                            fd: self.arg(&a[0], known)?,
+                            seals,
+                        });
+                    }
+                    _ => {}
                 }
                 let names = a[2].flag_names().unwrap_or_default();
                 let take = if names == ["F_UNLCK"] {

@@ -143,12 +143,12 @@ impl Bound<'_> {
                         m.fs.files[f].ino
                     )))
                 }
-                Call::MemfdCreate { ref name, hugetlb } => {
-                    let f = if hugetlb {
-                        m.memfd_create_hugetlb(p()?, name)?
-                    } else {
-                        m.memfd_create(p()?, name)?
-                    };
+                Call::MemfdCreate {
+                    ref name,
+                    hugetlb,
+                    sealing,
+                } => {
+                    let f = m.memfd_create_with(p()?, name, hugetlb, sealing)?;
                     bind = Some(Value::File(f));
                     Ok(Some(say!(
                         "fd (open file {f}, inode {})",
@@ -245,6 +245,14 @@ impl Bound<'_> {
                         m.release_layout_lease(pid, f)
                     }
                     .map(|_| Some("0".into()))
+                }
+                Call::AddSeals { fd, seals } => m
+                    .memfd_add_seals(p()?, fid(fd)?, seals)
+                    .map(|_| Some("0".into())),
+                Call::GetSeals { fd } => {
+                    let seals = m.memfd_get_seals(p()?, fid(fd)?)?;
+                    bind = Some(Value::Int(u64::from(seals)));
+                    Ok(Some(pinlab_model::fs::memfd::seal_names(seals)))
                 }
                 Call::SetImmutableLayout { fd } => {
                     if !policy.immutable_layout() {
