@@ -267,15 +267,26 @@ fn live_orphan(env: &Env, punch: bool) -> Result<String, String> {
     ))
 }
 
-fn model_orphan(punch: bool) -> String {
+/// The model's side of a case on one THP-sized file on the huge tmpfs,
+/// mapped shared and written with 'A': (machine, policy, pid, fd, address).
+fn model_thp_file() -> Result<(M, pinlab_model::Policy, pinlab_model::Pid, usize, u64), String> {
     let mut m = model_machine();
     let len = PMD as u64;
     let pol = m.pol.clone();
     let pid = m.pid;
-    let Ok((fd, a)) = m.file("/dev/shm/probe", len, PROT_READ | PROT_WRITE, true) else {
-        return "mmap failed in the model".into();
-    };
+    let (fd, a) = m
+        .file("/dev/shm/probe", len, PROT_READ | PROT_WRITE, true)
+        .map_err(|_| "mmap failed in the model".to_string())?;
     m.write(a, len, 'A');
+    Ok((m, pol, pid, fd, a))
+}
+
+fn model_orphan(punch: bool) -> String {
+    let len = PMD as u64;
+    let (mut m, pol, pid, fd, a) = match model_thp_file() {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
     let off = if punch { PUNCH_OFF as u64 } else { 0 };
     let pinned = m.pfn(pid, a + off);
     let fail0 = m.m.vmstat.thp_split_page_failed;
@@ -453,14 +464,10 @@ fn live_unpinned(env: &Env) -> Result<String, String> {
 }
 
 fn model_unpinned() -> String {
-    let mut m = model_machine();
-    let len = PMD as u64;
-    let pol = m.pol.clone();
-    let pid = m.pid;
-    let Ok((fd, a)) = m.file("/dev/shm/probe", len, PROT_READ | PROT_WRITE, true) else {
-        return "mmap failed in the model".into();
+    let (mut m, pol, pid, fd, a) = match model_thp_file() {
+        Ok(x) => x,
+        Err(e) => return e,
     };
-    m.write(a, len, 'A');
     let before = m.pfn(pid, a);
     let pmd_kb = model_shmem_pmd_mapped_kb(&m);
     let (sp0, pg0) = (m.m.vmstat.thp_split_pmd, m.m.vmstat.thp_split_page);
