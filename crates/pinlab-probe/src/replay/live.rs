@@ -405,9 +405,13 @@ impl Exec<'_> {
                 if p == libc::MAP_FAILED {
                     (Some(last_err()), Some(Val::Failed))
                 } else {
-                    // What is left at the old address (a shrink keeps its head).
-                    if let Arg::Var(slot, 0) = addr {
-                        self.lens[who][slot] = Some(if p as u64 == a { n } else { o });
+                    // A shrink in place leaves the head: later accesses past
+                    // it are treated as beyond the mapping (skipped), also
+                    // when the shrunk range was only part of it (the hole
+                    // could hold the executor's own memory). A move with
+                    // MREMAP_DONTUNMAP leaves the old mapping as it was.
+                    if let (Arg::Var(slot, 0), true) = (addr, p as u64 == a) {
+                        self.lens[who][slot] = Some(n.min(o));
                     }
                     (Some(format!("= {:#x}", p as u64)), Some(Val::Int(p as u64)))
                 }
