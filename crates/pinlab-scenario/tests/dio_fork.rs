@@ -114,3 +114,64 @@ fn the_pin_counters_show_which_kind_of_reference_the_read_took() {
         );
     }
 }
+
+/// Kara's 2018 race (an O_DIRECT read into a shared ext4 mapping while
+/// kswapd strips the page's buffers; the read's completion then dirties a
+/// page without buffers) needs two fixes: d824ec2a1546 (v6.4) makes reclaim
+/// keep *maybe-pinned* folios, and only a7e689dd1c06 (v6.5) makes direct I/O
+/// pin them. `history` says both are needed (each alone brings it back).
+const KARA: &str = r#"scenario dio-into-mmap-reclaim
+process app {
+    src = open("src", O_RDWR|O_CREAT)
+    pwrite(src, 'S', 4K, 0)
+    fsync(src)
+    dfd = open("src", O_RDWR|O_DIRECT)
+    fd = open("dst", O_RDWR|O_CREAT)
+    ftruncate(fd, 4K)
+    buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)
+    memset(buf, 'A', 4K)
+    fsync(fd)
+    munmap(buf, 4K)
+    buf2 = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)
+    load(buf2, 4K)
+    pread(dfd, buf2, 4K, 0)
+    fsync(fd)
+}
+kthread kswapd {
+    reclaim()
+}
+kthread flusher {
+    writeback()
+}
+"#;
+
+#[test]
+fn reclaim_during_a_direct_read_needs_both_the_vmscan_and_the_block_fix() {
+    let scn = load("dio-into-mmap-reclaim.scn", KARA).unwrap();
+    let h = pinlab_scenario::history::history(&scn, &Config::default());
+    for o in ["LOST", "OOPS", "FS_CORRUPT"] {
+        let c = h
+            .closed
+            .iter()
+            .find(|c| c.outcome.to_string() == o)
+            .unwrap_or_else(|| panic!("{o} is closed"));
+        assert_eq!(c.release, "v6.6", "{o}");
+        let mut ids: Vec<_> = c.commits.iter().map(|k| k.id).collect();
+        ids.sort();
+        assert_eq!(ids, ["a7e689dd1c06", "d824ec2a1546"], "{o}");
+        assert_eq!(c.set_size, 1, "{o}: each is needed");
+    }
+    for p in ["v6.1+vmscan_skips_pinned", "v6.1+bio_page_pinned"] {
+        assert!(outcomes_of(&scn, p).contains("LOST"), "{p}");
+    }
+    assert_eq!(
+        outcomes_of(&scn, "v6.1+vmscan_skips_pinned+bio_page_pinned"),
+        set(&["OK"])
+    );
+}
+
+fn outcomes_of(scn: &pinlab_scenario::Scenario, policy: &str) -> BTreeSet<String> {
+    let run = run_cell(scn, &Policy::parse(policy).unwrap(), &Config::default());
+    assert!(run.exhaustive && run.model_bugs.is_empty(), "{policy}");
+    run.labels()
+}

@@ -122,8 +122,10 @@ fn to_text(scn: &Scenario, h: &History) -> String {
         if c.commits.is_empty() {
             o.push_str(": removing every new commit does not bring it back (another outcome now comes first)\n");
         } else {
-            o.push_str(if c.set_size == 1 {
+            o.push_str(if c.set_size == 1 && c.commits.len() == 1 {
                 ", closed by:\n"
+            } else if c.set_size == 1 {
+                ", closed by all of (it needs each: removing any one brings it back):\n"
             } else {
                 ", closed redundantly by (removing any one leaves it out, removing these together brings it back):\n"
             });

@@ -108,3 +108,21 @@ fn granularity_atomic_cannot_reach_the_race() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["cells"][0]["outcomes"], serde_json::json!(["OK"]));
 }
+
+#[test]
+fn history_text_says_when_a_fix_needs_several_commits() {
+    let scn = format!(
+        "{}/tests/data/dio-into-mmap-reclaim.scn",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (code, out, err) = pinlab(&["history", &scn]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("OOPS not reachable from v6.6, closed by all of (it needs each: removing any one brings it back):"),
+        "{out}"
+    );
+    assert!(
+        out.contains("d824ec2a1546") && out.contains("a7e689dd1c06"),
+        "{out}"
+    );
+}
