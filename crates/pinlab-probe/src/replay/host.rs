@@ -141,11 +141,17 @@ pub struct ThpMode {
 
 impl ThpMode {
     /// Sets `/sys/kernel/mm/transparent_hugepage/enabled` to `t` (root), if it
-    /// is not already; an error names why it could not.
-    pub fn set(t: Thp) -> Result<ThpMode, String> {
+    /// is not already; an error names why it could not. A kernel without
+    /// THP behaves as `never`: that is an error only for a scenario that
+    /// needs THPs (`thp = always`, or `MADV_HUGEPAGE` / `MADV_COLLAPSE` under
+    /// `madvise`; [`needs_thp`]).
+    pub fn set(t: Thp, needs_thp: bool) -> Result<ThpMode, String> {
         let path = Path::new(THP).join("enabled");
         let want = thp_word(t);
         let Some(old) = selected(&path) else {
+            if !needs_thp {
+                return Ok(ThpMode { entry: None });
+            }
             return Err(format!(
                 "{} unreadable: no transparent hugepages",
                 path.display()
@@ -170,6 +176,19 @@ impl Drop for ThpMode {
         if let Some(e) = self.entry.take() {
             e.undo();
         }
+    }
+}
+
+/// Whether `scn` can get a THP: `thp = always`, or `madvise` with a
+/// `MADV_HUGEPAGE` or `MADV_COLLAPSE` in some statement.
+pub fn needs_thp(scn: &Scenario) -> bool {
+    use pinlab_model::vm::uapi::{MADV_COLLAPSE, MADV_HUGEPAGE};
+    match scn.cfg.thp {
+        Thp::Always => true,
+        Thp::Never => false,
+        Thp::Madvise => scn.actors.iter().flat_map(|a| &a.body).any(|o| {
+            matches!(o.call, Call::Madvise { advice, .. } if advice == MADV_HUGEPAGE || advice == MADV_COLLAPSE)
+        }),
     }
 }
 
@@ -367,6 +386,23 @@ mod tests {
         let d = fake(&files);
         let why = conflict_in(&d.0, &scn("2M"), Thp::Never).expect("a conflict");
         assert!(why.contains("shmem_enabled is `within_size`"), "{why}");
+    }
+
+    #[test]
+    fn a_scenario_needs_thps_under_always_or_when_it_asks_for_them() {
+        let with = |setup: &str, body: &str| {
+            let text = format!(
+                "scenario t\n{setup}\nprocess p {{\n    b = mmap(NULL, 2M, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n{body}}}\n"
+            );
+            pinlab_scenario::load("t.scn", &text).expect("scenario")
+        };
+        assert!(needs_thp(&with("setup { thp = always }", "")));
+        assert!(!needs_thp(&with("", "")));
+        assert!(needs_thp(&with("", "    madvise(b, 2M, MADV_HUGEPAGE)\n")));
+        assert!(!needs_thp(&with(
+            "setup { thp = never }",
+            "    madvise(b, 2M, MADV_HUGEPAGE)\n"
+        )));
     }
 
     #[test]

@@ -526,7 +526,7 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
         // The host's THP mode made the scenario's for its traces (restored
         // when `_thp` drops), or the reason its traces are skipped.
         let (_thp, host_skip) = if root {
-            match host::ThpMode::set(scn.cfg.thp) {
+            match host::ThpMode::set(scn.cfg.thp, host::needs_thp(&scn)) {
                 Ok(g) => (Some(g), host::conflict(&scn, scn.cfg.thp)),
                 Err(e) => (
                     None,
