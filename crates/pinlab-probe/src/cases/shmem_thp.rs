@@ -66,6 +66,25 @@ fn live_file(mnt: &TmpfsMount, len: usize) -> Result<(OwnedFd, Mapping), String>
     Ok((f, m))
 }
 
+/// Punches the 4 pages at 64 KiB out of the live file.
+fn live_punch(fd: &OwnedFd) -> Result<(), String> {
+    sys::fallocate(
+        fd,
+        libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+        PUNCH_OFF,
+        PUNCH_LEN,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// An error unless `pfn` is a page of a THP (the mount gave one).
+fn require_thp(pfn: Option<u64>) -> Result<(), String> {
+    if thp_flag(pfn)? != 1 {
+        return Err("the tmpfs huge=always mount gave no THP".into());
+    }
+    Ok(())
+}
+
 fn thp_flag(pfn: Option<u64>) -> Result<u8, String> {
     match pfn {
         Some(p) => Ok((kpageflags(p).map_err(|e| e.to_string())? & KPF_THP != 0) as u8),
@@ -198,21 +217,13 @@ fn live_orphan(env: &Env, punch: bool) -> Result<String, String> {
     let me = sys::getpid();
     let off = if punch { PUNCH_OFF } else { 0 };
     let pinned = sys::pfn(me, map.at(off) as usize).map_err(|e| e.to_string())?;
-    if thp_flag(pinned)? != 1 {
-        return Err("the tmpfs huge=always mount gave no THP".into());
-    }
+    require_thp(pinned)?;
     let fail0 = sys::vmstat("thp_split_page_failed").map_err(|e| e.to_string())?;
     let mut ring = Ring::new().map_err(|e| format!("io_uring unavailable: {e}"))?;
     let (a0, r0) = sys::pin_counters().map_err(|e| e.to_string())?;
     ring.register(map.at(0), PMD).map_err(|e| e.to_string())?;
     let op = if punch {
-        sys::fallocate(
-            &fd,
-            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-            PUNCH_OFF,
-            PUNCH_LEN,
-        )
-        .map_err(|e| e.to_string())?;
+        live_punch(&fd)?;
         "punch 4 pages at 64K"
     } else {
         sys::ftruncate(&fd, 0).map_err(|e| e.to_string())?;
@@ -426,19 +437,11 @@ fn live_unpinned(env: &Env) -> Result<String, String> {
     map.touch_write(b'A');
     let me = sys::getpid();
     let before = sys::pfn(me, map.at(0) as usize).map_err(|e| e.to_string())?;
-    if thp_flag(before)? != 1 {
-        return Err("the tmpfs huge=always mount gave no THP".into());
-    }
+    require_thp(before)?;
     let pmd_kb = shmem_pmd_mapped_kb()?;
     let vm = |k: &str| sys::vmstat(k).map_err(|e| e.to_string());
     let (sp0, pg0) = (vm("thp_split_pmd")?, vm("thp_split_page")?);
-    sys::fallocate(
-        &fd,
-        libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-        PUNCH_OFF,
-        PUNCH_LEN,
-    )
-    .map_err(|e| e.to_string())?;
+    live_punch(&fd)?;
     let (sp, pg) = (vm("thp_split_pmd")? - sp0, vm("thp_split_page")? - pg0);
     let punched = map.read(PUNCH_OFF);
     let first = map.read(0);
