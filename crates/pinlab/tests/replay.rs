@@ -385,3 +385,19 @@ fn the_host_settings_a_scenario_sets_up_are_made_true_for_its_replay_and_restore
     }
     assert_eq!((setting(THP), setting(POOL), setting(SWAPS)), before);
 }
+
+#[test]
+fn a_thread_registering_an_unmapped_range_gets_efault_as_in_the_model() {
+    let scn = format!(
+        "{}/tests/data/unmapped-register.scn",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);
+    if !live() {
+        assert!(code == 0 || code == 3, "{err}");
+        return;
+    }
+    assert_eq!(code, 0, "{err}\n{v:#}");
+    let n = v["traces"].as_array().unwrap().len() as u64;
+    assert!(n >= 2 && passed_or_busy(&v, n), "{v:#}");
+}

@@ -64,7 +64,20 @@ fn serve(exec: Arc<Mutex<Exec<'static>>>, mut me: usize, pipes: Arc<Vec<Pipes>>)
                     ex.inherit(who, thread);
                     let (e2, p2) = (exec.clone(), pipes.clone());
                     drop(ex);
-                    std::thread::spawn(move || serve(e2, thread, p2));
+                    // The new thread's first allocation sets up the
+                    // allocator's per-thread state with an mmap of its own;
+                    // made now, before the step ends, it cannot land in a
+                    // range the scenario unmaps later (the model's address
+                    // space has no executor memory: a register of that
+                    // range would succeed on the kernel, found replaying a
+                    // thread that registers after its process's munmap).
+                    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+                    std::thread::spawn(move || {
+                        drop(std::hint::black_box(vec![0u8; 64]));
+                        let _ = ready_tx.send(());
+                        serve(e2, thread, p2)
+                    });
+                    let _ = ready_rx.recv();
                     reply(pipes[me].rep_w, Some("= <handle>"));
                     continue;
                 }
