@@ -12,7 +12,9 @@
 //! scenario outcome.
 //!
 //! The invariants read only the frames, the processes, the file system, vmstat,
-//! the devices, the GUP-fast walks' holds and two policy switches. The
+//! the devices, the GUP-fast walks' holds and four policy switches (PageAnonExclusive,
+//! the zero page's pin, and the two write_protect_seq switches the
+//! "pinned anon pages are exclusive" invariant rests on). The
 //! explorer checks each new state; states that differ only in what the
 //! invariants do not read (the actors' program counters, the ghost's oracle
 //! data) share that part, so [`Machine::check_invariants_memo`] remembers, per
@@ -51,7 +53,7 @@ impl Machine {
 
     /// [`Machine::check_invariants_with`], skipped when this thread already
     /// found the same frames, processes, file system, vmstat, devices and
-    /// `extra` holds sound under the same two policy switches (module docs).
+    /// `extra` holds sound under the same four policy switches (module docs).
     pub fn check_invariants_memo(
         &self,
         policy: &Policy,
@@ -70,7 +72,13 @@ impl Machine {
         for x in extra {
             (x.page, x.count, x.pin).hash(&mut h);
         }
-        (policy.page_anon_exclusive(), policy.pins_zero_page()).hash(&mut h);
+        (
+            policy.page_anon_exclusive(),
+            policy.pins_zero_page(),
+            policy.write_protect_seq(),
+            policy.hugetlb_fork_write_protect_seq(),
+        )
+            .hash(&mut h);
         let key = h.finish().max(1);
         let slot = (key as usize) & (MEMO_SLOTS - 1);
         let seen = SOUND.with(|m| m.borrow().get(slot) == Some(&key));
@@ -219,8 +227,14 @@ impl Machine {
                 }
                 // A GUP-fast walk may hold a pin on a page fork just shared:
                 // its write_protect_seq retry drops it (the invariant holds
-                // for the pins a walk hands over).
+                // for the pins a walk hands over) — if fork takes the
+                // seqcount for this page's VMA. A policy that lacks it (a
+                // composed one: every release with PageAnonExclusive has
+                // both) reaches that kernel bug, judged as an outcome.
+                let seq_covers = policy.write_protect_seq()
+                    && (!f.hugetlb || policy.hugetlb_fork_write_protect_seq());
                 if k < walking
+                    && seq_covers
                     && policy.page_anon_exclusive()
                     && f.is_anon()
                     && !f.anon_exclusive[i]

@@ -98,6 +98,13 @@ impl Policy {
         self.has(gup_fast_write_protect_seq)
     }
 
+    /// `copy_hugetlb_page_range` takes `write_protect_seq` for a private
+    /// hugetlb VMA too (623a1ddfeb23, v5.19); before, only `copy_page_range`
+    /// of other COW VMAs did.
+    pub fn hugetlb_fork_write_protect_seq(&self) -> bool {
+        self.has(hugetlb_fork_write_protect_seq)
+    }
+
     /// `pin_user_pages*()` of the shared zero page take a real pin (before
     /// c8070b787519, v6.5, which only pretends).
     pub fn pins_zero_page(&self) -> bool {

@@ -119,6 +119,13 @@ pub const COMMITS: &[Commit] = &[
         backports: "4.14.276, 4.19.238, 5.4.189, 5.10.110, 5.15.33 (CVE-2022-49171)",
     },
     Commit {
+        switch: hugetlb_fork_write_protect_seq,
+        id: "623a1ddfeb23",
+        title: "mm/hugetlb: take src_mm->write_protect_seq in copy_hugetlb_page_range()",
+        release: (5, 19),
+        backports: "",
+    },
+    Commit {
         switch: anon_exclusive,
         id: "6c287605fd56",
         title: "mm: remember exclusively mapped anonymous pages with PG_anon_exclusive",

@@ -49,7 +49,26 @@ impl Machine {
     /// `gup_fast_write_protect_seq`), and the copy-or-share decision of every
     /// mapped anonymous folio.
     pub fn fork_begin(&mut self, policy: &Policy, parent: Pid) -> KResult<ForkPlan> {
-        let seq = policy.write_protect_seq();
+        // copy_page_range takes the seqcount for each COW VMA it copies (one
+        // with an anon_vma, neither VM_DONTCOPY nor VM_WIPEONFORK); before
+        // 623a1ddfeb23 (v5.19) a hugetlb VMA went to copy_hugetlb_page_range
+        // first, without it. `[model assumption]`: one seqcount section for
+        // the whole fork, so with a hugetlb VMA and another COW VMA the other
+        // one's section covers the hugetlb copy too (the kernel's sections
+        // are per VMA).
+        let hugetlb_seq = policy.hugetlb_fork_write_protect_seq();
+        let seq = policy.write_protect_seq()
+            && self
+                .mm(parent)
+                .ok_or(Errno::EINVAL)?
+                .vmas
+                .values()
+                .any(|v| {
+                    v.anon_vma
+                        && v.flags & (VM_DONTCOPY | VM_WIPEONFORK) == 0
+                        && v.flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
+                        && (hugetlb_seq || v.flags & VM_HUGETLB == 0)
+                });
         let mm = self.mm_mut(parent).ok_or(Errno::EINVAL)?;
         mm.mmap_write_locked = true;
         if seq {
@@ -96,7 +115,9 @@ impl Machine {
     ) -> KResult<Pid> {
         let r = self.dup_mmap(policy, parent, child_name, plan);
         if let Some(mm) = self.mm_mut(parent) {
-            if policy.write_protect_seq() {
+            // raw_write_seqcount_end, if fork_begin began it (only fork
+            // makes it odd, under mmap_write_lock).
+            if mm.write_protect_seq % 2 == 1 {
                 mm.write_protect_seq = mm.write_protect_seq.wrapping_add(1);
             }
             mm.mmap_write_locked = false;
