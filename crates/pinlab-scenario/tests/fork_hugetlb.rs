@@ -33,11 +33,17 @@ peer remote {
 }
 "#;
 
-fn outcomes(policy: &str) -> BTreeSet<String> {
-    let scn = load("hugetlb-fork-after-pin.scn", SCENARIO).unwrap();
+/// The reachable outcomes of scenario `text` under `policy` (exhaustive,
+/// no model bug).
+fn labels(text: &str, policy: &str) -> BTreeSet<String> {
+    let scn = load("t.scn", text).unwrap();
     let run = run_cell(&scn, &Policy::parse(policy).unwrap(), &Config::default());
     assert!(run.exhaustive && run.model_bugs.is_empty(), "{policy}");
     run.labels()
+}
+
+fn outcomes(policy: &str) -> BTreeSet<String> {
+    labels(SCENARIO, policy)
 }
 
 fn set(v: &[&str]) -> BTreeSet<String> {
@@ -87,10 +93,7 @@ child child of app {
 "#;
 
 fn race(policy: &str) -> BTreeSet<String> {
-    let scn = load("hugetlb-gupfast-fork.scn", GUP_FAST_RACE).unwrap();
-    let run = run_cell(&scn, &Policy::parse(policy).unwrap(), &Config::default());
-    assert!(run.exhaustive && run.model_bugs.is_empty(), "{policy}");
-    run.labels()
+    labels(GUP_FAST_RACE, policy)
 }
 
 #[test]
