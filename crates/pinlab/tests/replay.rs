@@ -266,6 +266,7 @@ fn copies_to_user_memory_fail_and_zero_fill_as_the_kernel_does() {
         "dio-read-past-eof",
         "close-after-truncate",
         "mr-access-rights",
+        "dio-holes",
     ] {
         let scn = format!("{}/tests/data/{name}.scn", env!("CARGO_MANIFEST_DIR"));
         let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);
@@ -400,4 +401,20 @@ fn a_thread_registering_an_unmapped_range_gets_efault_as_in_the_model() {
     assert_eq!(code, 0, "{err}\n{v:#}");
     let n = v["traces"].as_array().unwrap().len() as u64;
     assert!(n >= 2 && passed_or_busy(&v, n), "{v:#}");
+}
+
+#[test]
+fn direct_io_pins_only_what_its_bios_cover_and_reruns_start_from_empty_directories() {
+    let scn = format!(
+        "{}/tests/data/dio-write-truncate.scn",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--max-traces", "12", "--json"]);
+    if !live() {
+        assert!(code == 0 || code == 3, "{err}");
+        return;
+    }
+    assert_eq!(code, 0, "{err}\n{v:#}");
+    assert_eq!(v["failed"], 0, "{v:#}");
+    assert!(v["passed"].as_u64().unwrap() >= 6, "{v:#}");
 }

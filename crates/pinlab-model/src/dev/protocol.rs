@@ -113,6 +113,15 @@ impl Machine {
     /// and clears `held`. If the zero-fill faults (no signal), the read fails
     /// `-EFAULT` once the data's bio is done: `[model assumption]` the DMA
     /// and the unpin then happen in the same step.
+    ///
+    /// `holes[i]` marks page `i` of the request as a hole or an unwritten
+    /// extent (`IOMAP_HOLE` / `IOMAP_UNWRITTEN`): `iomap_dio_iter` zero-fills
+    /// those pages of the buffer with `iov_iter_zero` (the CPU) instead of
+    /// pinning them for a bio, so only the mapped pages are pinned and DMA'd
+    /// (`tags` holds one tag per page; those of holes are ignored). Each run of
+    /// mapped pages is one GUP call; the pins go into one handle.
+    /// `[model assumption]`: the holes are zeroed in phase 0, with the pins
+    /// (the kernel zeroes each hole when its iteration reaches it).
     #[allow(clippy::too_many_arguments)]
     pub fn dio_read_step(
         &mut self,
@@ -120,27 +129,28 @@ impl Machine {
         pid: Pid,
         buf: u64,
         tags: &[char],
+        holes: &[bool],
         past_eof: u64,
         wid: WriteId,
         phase: u8,
         held: &mut Option<usize>,
     ) -> KResult<DioStep> {
+        let hole = |i: usize| holes.get(i).copied().unwrap_or(false);
+        let mapped: Vec<char> = (0..tags.len())
+            .filter(|&i| !hole(i))
+            .map(|i| tags[i])
+            .collect();
         match (phase, *held) {
             (0, _) => {
-                let api = if policy.dio_pins() {
-                    GupApi::PinUserPagesFast
-                } else {
-                    GupApi::GetUserPagesFast
-                };
-                let (h, n) =
-                    self.gup_handle(policy, api, pid, pid, buf, tags.len() as u64, FOLL_WRITE)?;
+                let (h, n, zeroed) = self.dio_pin_runs(policy, pid, buf, tags.len(), &hole)?;
                 // A read starting at or past EOF returns 0 and touches nothing.
                 let tail = (buf / PAGE_SIZE + tags.len() as u64) * PAGE_SIZE;
-                if !tags.is_empty()
-                    && past_eof > 0
-                    && !self.zero_user_pages(policy, pid, tail, past_eof)
+                if !zeroed
+                    || (!tags.is_empty()
+                        && past_eof > 0
+                        && !self.zero_user_pages(policy, pid, tail, past_eof))
                 {
-                    self.dma_write_handle(h, wid, tags)?;
+                    self.dma_write_handle(h, wid, &mapped)?;
                     self.gup_release(policy, h, true)?;
                     return Err(crate::Errno::EFAULT);
                 }
@@ -148,7 +158,7 @@ impl Machine {
                 Ok(DioStep::Pinned(n as u64))
             }
             (1, Some(h)) => {
-                self.dma_write_handle(h, wid, tags)?;
+                self.dma_write_handle(h, wid, &mapped)?;
                 Ok(DioStep::Dma)
             }
             (_, Some(h)) => {
@@ -157,6 +167,102 @@ impl Machine {
                 Ok(DioStep::Unpinned)
             }
             (_, None) => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Phase 0 of [`Machine::dio_read_step`]: pins each run of mapped pages of
+    /// the `n`-page buffer at `buf` (`bio_iov_iter_get_pages`, one GUP call per
+    /// run) into one handle, and zero-fills the holes in between. Returns the
+    /// handle, the pages pinned and whether every hole was zeroed (a fault ends
+    /// the zeroing).
+    fn dio_pin_runs(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        buf: u64,
+        n: usize,
+        hole: &dyn Fn(usize) -> bool,
+    ) -> KResult<(usize, usize, bool)> {
+        let api = if policy.dio_pins() {
+            GupApi::PinUserPagesFast
+        } else {
+            GupApi::GetUserPagesFast
+        };
+        let page = |i: usize| buf + i as u64 * PAGE_SIZE;
+        let mut handle: Option<usize> = None;
+        let (mut pinned, mut i) = (0, 0);
+        while i < n {
+            let start = i;
+            let is_hole = hole(i);
+            while i < n && hole(i) == is_hole {
+                i += 1;
+            }
+            let len = (i - start) as u64;
+            if is_hole {
+                if !self.zero_user_pages(policy, pid, page(start), len) {
+                    let h = self.dio_empty_handle(handle, pid);
+                    return Ok((h, pinned, false));
+                }
+                continue;
+            }
+            let got = self.gup_handle(policy, api, pid, pid, page(start), len, FOLL_WRITE);
+            let (h, k) = match got {
+                Ok(x) => x,
+                Err(e) => {
+                    if let Some(h) = handle {
+                        self.gup_release(policy, h, false)?;
+                    }
+                    return Err(e);
+                }
+            };
+            pinned += k;
+            handle = Some(match handle {
+                None => h,
+                Some(first) => self.merge_handles(first, h),
+            });
+        }
+        Ok((self.dio_empty_handle(handle, pid), pinned, true))
+    }
+
+    /// `handle`, or a new handle holding nothing (a read of holes only).
+    fn dio_empty_handle(&mut self, handle: Option<usize>, pid: Pid) -> usize {
+        handle.unwrap_or_else(|| {
+            self.dev.handles.push(Some(crate::dev::GupHandle {
+                holder: pid,
+                pages: Vec::new(),
+                flags: crate::gup::foll::FOLL_GET,
+                targets: Vec::new(),
+            }));
+            self.dev.handles.len() - 1
+        })
+    }
+
+    /// Moves the pages of handle `from` (the last one made) into `into`.
+    fn merge_handles(&mut self, into: usize, from: usize) -> usize {
+        if let Some(Some(h)) = self.dev.handles.get_mut(from).map(Option::take) {
+            if let Some(Some(dst)) = self.dev.handles.get_mut(into) {
+                dst.pages.extend(h.pages);
+                dst.targets.extend(h.targets);
+            }
+        }
+        if from + 1 == self.dev.handles.len() {
+            self.dev.handles.pop();
+        }
+        into
+    }
+
+    /// The pins of a direct I/O's buffer that the scenario does not name (a
+    /// tagged `pwrite` or a buffer-less `pread` on an `O_DIRECT` fd: the
+    /// caller's private, page-aligned memory, not modelled as a mapping):
+    /// `bio_iov_iter_get_pages` pins its `pages` pages for the bio and
+    /// `bio_release_pages` unpins them when it completes, within the call.
+    /// Under `bio_page_pinned` (v6.5) that is FOLL_PIN, so
+    /// `nr_foll_pin_acquired` and `nr_foll_pin_released` each grow by `pages`;
+    /// before, FOLL_GET references, which no counter shows.
+    pub fn dio_private_buffer(&mut self, policy: &Policy, pages: u64) {
+        if policy.dio_pins() {
+            self.vmstat.nr_foll_pin_acquired += pages;
+            self.vmstat.nr_foll_pin_released += pages;
         }
     }
 

@@ -52,7 +52,7 @@ impl Machine {
         match self.fs.pmem.get(&block) {
             Some(&p) => self.frames.get_mut(p).expect("pmem folio").data[0] = v,
             None => {
-                self.fs.bdev.data.insert(block, v);
+                self.fs.bdev.write(block, v);
             }
         }
     }

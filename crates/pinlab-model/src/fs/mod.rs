@@ -95,6 +95,12 @@ pub struct BlockDev {
     holes: std::collections::BTreeSet<u64>,
     /// One past the highest allocated block.
     top: u64,
+    /// Allocated blocks nothing has written yet (`fallocate` leaves unwritten
+    /// extents): they read as zeroes, and a direct read zero-fills instead of
+    /// reading them ([`Machine::dio_mapped`]). A write of the block
+    /// ([`BlockDev::write`]) or its freeing ends it.
+    #[serde(default)]
+    pub unwritten: std::collections::BTreeSet<u64>,
 }
 
 impl BlockDev {
@@ -111,11 +117,18 @@ impl BlockDev {
         self.data.insert(b, 0);
         b
     }
+    /// Writes block `b` (the unwritten extent, if it was one, is converted).
+    pub fn write(&mut self, b: u64, v: Ver) {
+        self.data.insert(b, v);
+        self.unwritten.remove(&b);
+    }
+
     /// Frees a block (its old content stays on the medium).
     pub fn free(&mut self, b: u64) {
         if self.owner.remove(&b).is_none() {
             return;
         }
+        self.unwritten.remove(&b);
         if b + 1 == self.top {
             self.top = self.owner.keys().next_back().map_or(0, |&k| k + 1);
             let top = self.top;
@@ -448,6 +461,36 @@ impl Machine {
         })
     }
 
+    /// Whether a direct I/O on `file` goes to the block device in bios (whose
+    /// user pages `bio_iov_iter_get_pages` pins): an `O_DIRECT` descriptor of
+    /// the ext4-like filesystem (`ext4_dio_read_iter` / `ext4_dio_write_iter`
+    /// → `iomap_dio_rw`). fs-dax copies with the CPU (`dax_iomap_rw`), tmpfs
+    /// and the other memory filesystems do buffered I/O.
+    pub fn dio_goes_to_bio(&self, pid: Pid, file: usize) -> bool {
+        self.file(pid, file).is_ok_and(|f| {
+            f.direct
+                && self
+                    .fs
+                    .inodes
+                    .get(f.ino as usize)
+                    .is_some_and(|i| i.kind == FsKind::Ext4)
+        })
+    }
+
+    /// Whether `iomap_iter` reports page `index` of `ino` as `IOMAP_MAPPED`
+    /// for a direct read: below EOF with a block that holds written data. A
+    /// hole (no block) or an unwritten extent (a block `fallocate` allocated
+    /// and nothing wrote yet) is zero-filled in the user buffer by
+    /// `iomap_dio_hole_iter` (fs/iomap/direct-io.c, v6.12) and not pinned.
+    pub fn dio_mapped(&self, ino: u32, index: u64) -> bool {
+        self.fs.inodes.get(ino as usize).is_some_and(|i| {
+            index * PAGE_SIZE < i.i_size
+                && i.blocks
+                    .get(&index)
+                    .is_some_and(|b| !self.fs.bdev.unwritten.contains(b))
+        })
+    }
+
     /// What page `index` of file `ino` holds *on its storage*, ignoring the page
     /// cache: for the ext4-like filesystem the block's content (zeroes for a
     /// hole); for memory filesystems and fs-dax (whose page cache or pmem is the
@@ -598,7 +641,7 @@ impl Machine {
                         b
                     }
                 };
-                self.fs.bdev.data.insert(b, v);
+                self.fs.bdev.write(b, v);
             } else {
                 let pfn = self.filemap_get_folio(ino, idx, false);
                 self.attach_buffers(ino, idx, pfn);

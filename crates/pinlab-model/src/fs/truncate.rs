@@ -334,8 +334,11 @@ impl Machine {
         if kind == FsKind::Ext4 {
             for idx in off / PAGE_SIZE..(off + len).div_ceil(PAGE_SIZE) {
                 if !self.fs.inodes[ino as usize].blocks.contains_key(&idx) {
+                    // An unwritten extent (ext4_alloc_file_blocks with
+                    // EXT4_GET_BLOCKS_CREATE_UNWRIT_EXT).
                     let b = self.alloc_block(ino, idx);
                     self.fs.inodes[ino as usize].blocks.insert(idx, b);
+                    self.fs.bdev.unwritten.insert(b);
                 }
             }
         }
@@ -454,7 +457,7 @@ impl Machine {
             if self.frames.get(pfn).is_some_and(|f| f.dirty && f.private) {
                 let data = self.frames.get(pfn).expect("folio").data[0];
                 if let Some(&b) = self.fs.inodes[ino as usize].blocks.get(&idx) {
-                    self.fs.bdev.data.insert(b, data);
+                    self.fs.bdev.write(b, data);
                 }
                 self.frames.get_mut(pfn).expect("folio").dirty = false;
             }

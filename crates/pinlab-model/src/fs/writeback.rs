@@ -165,7 +165,7 @@ impl Machine {
                 .partition(|(pfn, _)| which(*pfn));
         self.fs.inflight = rest;
         for (pfn, (block, data, bounced)) in done {
-            self.fs.bdev.data.insert(block, data);
+            self.fs.bdev.write(block, data);
             if let Some(f) = self.frames.get_mut(pfn) {
                 f.writeback = false;
                 if f.data[0] != data && self.fs.stable_writes && !bounced {

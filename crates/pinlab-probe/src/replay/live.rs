@@ -164,6 +164,65 @@ fn last_err() -> String {
     )
 }
 
+/// A page-aligned private anonymous buffer for the executor's own reads and
+/// writes (`pwrite` of a content tag, `pread` without a buffer): an
+/// `O_DIRECT` descriptor needs an aligned buffer, and the kernel pins exactly
+/// `len / 4096` pages of it, as the model counts.
+struct PageBuf {
+    addr: usize,
+    map: usize,
+    len: usize,
+}
+
+impl PageBuf {
+    fn new(len: usize, fill: u8) -> Result<PageBuf, String> {
+        let map = len.div_ceil(PAGE).max(1) * PAGE;
+        // SAFETY: a new private anonymous mapping, owned by the PageBuf.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(format!(
+                "buffer of {len} bytes: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if fill != 0 {
+            // SAFETY: the mapping is `map >= len` bytes and writable.
+            unsafe { std::ptr::write_bytes(p as *mut u8, fill, len) };
+        }
+        Ok(PageBuf {
+            addr: p as usize,
+            map,
+            len,
+        })
+    }
+
+    fn ptr(&self) -> *mut u8 {
+        self.addr as *mut u8
+    }
+
+    /// A copy of its first `n` bytes.
+    fn bytes(&self, n: usize) -> Vec<u8> {
+        // SAFETY: the mapping is readable and `n <= len` (a read returns at most len).
+        unsafe { std::slice::from_raw_parts(self.ptr(), n.min(self.len)) }.to_vec()
+    }
+}
+
+impl Drop for PageBuf {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the PageBuf's own mapping.
+        unsafe { libc::munmap(self.ptr() as *mut _, self.map) };
+    }
+}
+
 /// `'P'×4 0`: the first byte of each page, run-length encoded as the model's
 /// traces print versions.
 pub fn describe_pages(bytes: &[u8]) -> String {
@@ -787,14 +846,12 @@ impl Exec<'_> {
                     return Ok((None, Some(Val::Failed)));
                 };
                 let l = v!(len);
-                let b = vec![tag as u8; l as usize];
+                let b = PageBuf::new(l as usize, tag as u8)?;
                 let r = match off {
                     // SAFETY: writing a local buffer to the scenario's own file.
-                    Some(o) => unsafe {
-                        libc::pwrite(f, b.as_ptr() as *const _, b.len(), v!(o) as i64)
-                    },
+                    Some(o) => unsafe { libc::pwrite(f, b.ptr() as *const _, b.len, v!(o) as i64) },
                     // SAFETY: the same, at the file position.
-                    None => unsafe { libc::write(f, b.as_ptr() as *const _, b.len()) },
+                    None => unsafe { libc::write(f, b.ptr() as *const _, b.len) },
                 };
                 (
                     Some(if r < 0 { last_err() } else { format!("= {r}") }),
@@ -818,15 +875,14 @@ impl Exec<'_> {
                         )
                     }
                     None => {
-                        let mut b = vec![0u8; l as usize];
+                        let b = PageBuf::new(l as usize, 0)?;
                         // SAFETY: reading into a local buffer.
-                        let r =
-                            unsafe { libc::pread(f, b.as_mut_ptr() as *mut _, b.len(), o as i64) };
+                        let r = unsafe { libc::pread(f, b.ptr() as *mut _, b.len, o as i64) };
                         if r < 0 {
                             (Some(last_err()), None)
                         } else {
-                            b.truncate(r as usize);
-                            (Some(format!("= {}", describe_pages(&b))), None)
+                            let got = b.bytes(r as usize);
+                            (Some(format!("= {}", describe_pages(&got))), None)
                         }
                     }
                 }

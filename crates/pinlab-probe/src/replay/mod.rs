@@ -638,7 +638,15 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
             // host is busy (foreign pins), the trace is skipped, not failed.
             let mut verdict = crate::Verdict::Fail;
             let mut diff = None;
-            for _ in 0..2 {
+            for attempt in 0..2 {
+                // The second run starts from empty trace directories: the
+                // first one's files would change what `open` finds.
+                if attempt > 0 && files.image.is_some() {
+                    if let Err(e) = fresh_dirs(&files) {
+                        verdict = crate::Verdict::Skip(format!("trace directories: {e}"));
+                        break;
+                    }
+                }
                 let (live, (live_acq, live_rel), live_view) =
                     match live::run(&scn, &trace, &pred, &files, rel) {
                         Ok(x) => x,
@@ -702,4 +710,13 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
     dir_entry.undo();
     crate::journal::close();
     Ok(out)
+}
+
+/// Empties a trace's directories on the private ext4 and tmpfs (for a rerun).
+fn fresh_dirs(f: &live::Files) -> std::io::Result<()> {
+    for d in [&f.root, &f.shm] {
+        std::fs::remove_dir_all(d)?;
+        std::fs::create_dir_all(d)?;
+    }
+    Ok(())
 }

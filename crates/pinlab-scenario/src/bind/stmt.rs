@@ -99,6 +99,10 @@ impl Binder<'_> {
 
     fn tag(&self, e: &Expr) -> Result<char, ParseError> {
         match e.kind {
+            ExprKind::Char('0') => Err(self.e(
+                e.span,
+                "content tag '0' stands for zero bytes (a hole, a fresh page); expected another character such as 'P'".to_string(),
+            )),
             ExprKind::Char(c) => Ok(c),
             _ => Err(self.e(
                 e.span,

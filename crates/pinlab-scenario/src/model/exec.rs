@@ -322,17 +322,33 @@ impl Bound<'_> {
                         Some(o) => Some(v(o)?),
                         None => None,
                     };
-                    m.file_write(p()?, fid(fd)?, off, v(len)?, wid(tag))
-                        .map(|n| Some(n.to_string()))
+                    let (pid, file) = (p()?, fid(fd)?);
+                    let n = m.file_write(pid, file, off, v(len)?, wid(tag))?;
+                    // A direct write to the block device pins the caller's buffer.
+                    if m.dio_goes_to_bio(pid, file) {
+                        m.dio_private_buffer(policy, n.div_ceil(PAGE_SIZE));
+                    }
+                    Ok(Some(n.to_string()))
                 }
                 Call::FileRead {
                     fd,
                     buf: None,
                     len,
                     off,
-                } => m
-                    .file_read(p()?, fid(fd)?, v(off)?, v(len)?)
-                    .map(|vs| Some(describe_all(m, &vs))),
+                } => {
+                    let (pid, file, off) = (p()?, fid(fd)?, v(off)?);
+                    let vs = m.file_read(pid, file, off, v(len)?)?;
+                    // A direct read pins the caller's buffer for the mapped pages.
+                    if m.dio_goes_to_bio(pid, file) {
+                        let ino = m.file(pid, file)?.ino;
+                        let first = off / PAGE_SIZE;
+                        let mapped = (first..first + vs.len() as u64)
+                            .filter(|&i| m.dio_mapped(ino, i))
+                            .count();
+                        m.dio_private_buffer(policy, mapped as u64);
+                    }
+                    Ok(Some(describe_all(m, &vs)))
+                }
                 Call::FileRead {
                     fd,
                     buf: Some(b),
@@ -366,11 +382,17 @@ impl Bound<'_> {
                             }
                             _ => 0,
                         };
+                        let ext4 =
+                            m.fs.inodes[of.ino as usize].kind == pinlab_model::fs::FsKind::Ext4;
+                        let holes: Vec<bool> = (first..first + tags.len() as u64)
+                            .map(|i| ext4 && !m.dio_mapped(of.ino, i))
+                            .collect();
                         let st = m.dio_read_step(
                             policy,
                             pid,
                             v(b)?,
                             &tags,
+                            &holes,
                             past_eof,
                             wid('?'),
                             phase,

@@ -561,12 +561,15 @@ fn mirror_step(
     }
 }
 
-/// Summarises what a sequence of pages held: `'P'×4`, `'D', zeroes`.
+/// Summarises what a sequence of pages held: `'P'×4`, `'D' 0`. A version
+/// tagged `'0'` (zeroes the kernel copied or DMA'd from a hole; scenarios
+/// cannot use that tag) reads `0`, as the live kernel's bytes do.
 pub fn describe_all(m: &Machine, vs: &[pinlab_model::Ver]) -> String {
     let tag = |v: &pinlab_model::Ver| {
         m.ghost
             .versions
             .get(v)
+            .filter(|i| i.tag != '0')
             .map_or("0".to_string(), |i| format!("'{}'", i.tag))
     };
     let mut out: Vec<(String, usize)> = Vec::new();
