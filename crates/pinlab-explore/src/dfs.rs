@@ -167,5 +167,7 @@ pub fn explore_dfs<M: Model>(model: &M, cfg: &Config) -> Exploration<M> {
         }
     }
     progress.finish();
-    rec.finish(start.elapsed())
+    let mut out = rec.finish(start.elapsed());
+    crate::trace::concretize_all(model, cfg, &mut out);
+    out
 }

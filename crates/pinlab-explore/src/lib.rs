@@ -87,9 +87,13 @@ pub trait Model: Sync {
     /// Symmetry reduction (called on every reached state when
     /// [`Config::symmetry`] is set): replace `state` by the representative of its
     /// class, e.g. renumber frames in a canonical order. The renaming must be an
-    /// automorphism of the model: it maps actions to the *same* actions (same
-    /// index and meaning), successors to renamed successors, and keeps
-    /// `check`, `finished` and `outcomes`. Default: no reduction.
+    /// automorphism of the model: it maps actions to actions, successors to
+    /// renamed successors, and keeps `check`, `finished` and `outcomes`. It
+    /// may permute actions (interchangeable actors); such an action must have
+    /// no [`Model::action_id`] (its id would not name the same action in the
+    /// renamed state), and the traces the searches report are mapped back to
+    /// runs from [`Model::initial_state`] by matching canonical successors
+    /// (`trace::concretize`). Default: no reduction.
     fn canonicalize(&self, _state: &mut Self::State) {}
 
     /// Symmetry reduction of a successor: `state` is the step of `parent`, a

@@ -50,7 +50,89 @@ pub(crate) fn actions_from_indices<M: Model>(
             Err(_) => break,
         }
     }
-    trace
+    concretize(model, cfg, trace)
+}
+
+/// Turns a trace the search recorded — actions of the canonical states it
+/// stored, from the canonical initial state — into a run of the model's own
+/// states from [`Model::initial_state`]. A symmetry that renames only what
+/// actions do not name (frames) leaves every action as it is; one that
+/// permutes actors ([`Model::canonicalize`]) may give a canonical state's
+/// action to another actor of the concrete state. At each step the concrete
+/// action is the canonical one if its step reaches the same canonical
+/// successor, else the first of the model's actions that does (one does: the
+/// canonical state is a renaming of the concrete one, and the renaming maps
+/// actions to actions). A step that panics (a model bug's last step) is
+/// matched by one that panics. Without symmetry reduction the trace is
+/// returned as it is.
+pub(crate) fn concretize<M: Model>(
+    model: &M,
+    cfg: &Config,
+    trace: Vec<M::Action>,
+) -> Vec<M::Action> {
+    if !cfg.symmetry {
+        return trace;
+    }
+    let raw = Config {
+        symmetry: false,
+        ..cfg.clone()
+    };
+    let mut canon = initial(model, cfg);
+    let mut conc = model.initial_state();
+    let mut all = Vec::new();
+    let mut out = Vec::with_capacity(trace.len());
+    for (k, a) in trace.iter().enumerate() {
+        let want = successor(model, cfg, &canon, a, None).map(|n| crate::fingerprint(&n));
+        // The concrete step of `b`, if it reaches what the canonical step did.
+        let reaches = |b: &M::Action| match (&want, successor(model, &raw, &conc, b, None)) {
+            (Ok(fp), Ok(mut n)) => {
+                let step = n.clone();
+                model.canonicalize(&mut n);
+                (crate::fingerprint(&n) == *fp).then_some(Some(step))
+            }
+            (Err(_), Err(_)) => Some(None),
+            _ => None,
+        };
+        all.clear();
+        model.actions(&conc, &mut all);
+        let found = reaches(a)
+            .map(|n| (a.clone(), n))
+            .or_else(|| all.iter().find_map(|b| reaches(b).map(|n| (b.clone(), n))));
+        match found {
+            Some((b, Some(next))) => {
+                out.push(b);
+                conc = next;
+                canon = match successor(model, cfg, &canon, a, None) {
+                    Ok(n) => n,
+                    Err(_) => break,
+                };
+            }
+            Some((b, None)) => {
+                out.push(b);
+                break;
+            }
+            // Only after a fingerprint collision: keep the rest as recorded.
+            None => {
+                out.extend(trace[k..].iter().cloned());
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// [`concretize`] on every trace of `e` (searches that record action paths
+/// of canonical states: DFS, random walks).
+pub(crate) fn concretize_all<M: Model>(model: &M, cfg: &Config, e: &mut crate::Exploration<M>) {
+    if !cfg.symmetry {
+        return;
+    }
+    for t in e.outcomes.values_mut() {
+        *t = concretize(model, cfg, std::mem::take(t));
+    }
+    for (_, t) in e.model_bugs.iter_mut() {
+        *t = concretize(model, cfg, std::mem::take(t));
+    }
 }
 
 /// A trace step that is not enabled in the state reached by the steps before it.

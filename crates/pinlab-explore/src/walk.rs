@@ -189,5 +189,6 @@ pub fn random_walks_with<M: Model>(
     rec.terminal_states = terminals.len() as u64;
     let mut out = rec.finish(start.elapsed());
     out.exhaustive = false;
+    crate::trace::concretize_all(model, cfg, &mut out);
     out
 }

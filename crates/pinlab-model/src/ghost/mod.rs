@@ -238,7 +238,16 @@ impl Machine {
     }
 
     pub(crate) fn record_write(&mut self, t: Target, v: Ver, wid: WriteId, path: WritePath) {
-        let forks = self.ghost.forks;
+        let mut forks = self.ghost.forks;
+        // The same version written again for the same target is an identical
+        // peer's write of the same statement (scenario twins write as one
+        // writer): the data existed since the first, so a child forked in
+        // between may see it.
+        if let Some(old) = self.ghost.versions.get(&v) {
+            if old.tag == wid.tag && old.path == path && old.target == t {
+                forks = forks.min(old.forks);
+            }
+        }
         self.ghost.versions.insert(
             v,
             VerInfo {

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod flags;
 mod stmt;
+mod twins;
 
 /// An address or length argument: a constant, or a variable plus a constant offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,6 +385,10 @@ pub struct Scenario {
     /// Whether fork and GUP-fast run as their sub-steps (`setup { granularity =
     /// fine }`, the default) or as one atomic step each (`atomic`).
     pub fine: bool,
+    /// For each actor, the first of its identical peers (itself if none; see
+    /// `bind/twins.rs`): writes name that one, and symmetry reduction permutes
+    /// the execution states of a class.
+    pub twin: Vec<u16>,
 }
 
 pub(crate) struct Binder<'a> {
@@ -687,9 +692,11 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
             }],
         });
     }
+    let twin = twins::twins(&actors);
     Ok(Scenario {
         source_hash: 0,
         fine,
+        twin,
         name: ast.name.clone(),
         title: ast.title.clone(),
         cites: ast.cites.clone(),

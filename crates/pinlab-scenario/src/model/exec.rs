@@ -76,7 +76,7 @@ impl Bound<'_> {
         let me = s.actors[actor].clone();
         let pid = me.pid;
         let wid = |tag: char| WriteId {
-            actor: actor as u16,
+            actor: self.scn.twin[actor],
             pc: pc as u16,
             tag,
         };
@@ -709,7 +709,7 @@ impl Bound<'_> {
                 Call::RdmaWrite { mr, tag } | Call::GpuWrite { svm: mr, tag } => {
                     let _ = mr;
                     let w = WriteId {
-                        actor: actor as u16,
+                        actor: self.scn.twin[actor],
                         pc: pc as u16,
                         tag,
                     };
@@ -743,7 +743,7 @@ impl Bound<'_> {
                         match m.rdma_write(
                             id,
                             WriteId {
-                                actor: actor as u16,
+                                actor: self.scn.twin[actor],
                                 pc: pc as u16,
                                 tag,
                             },

@@ -242,6 +242,47 @@ impl Bound<'_> {
         }
     }
 
+    /// Whether actor `i` is one of two or more identical peers
+    /// ([`Scenario::twin`](crate::Scenario)).
+    fn has_twin(&self, i: usize) -> bool {
+        let t = &self.scn.twin;
+        t.get(i)
+            .is_some_and(|&r| t.iter().filter(|&&x| x == r).count() > 1)
+    }
+
+    /// Symmetry between identical peers: within each class of twins, their
+    /// execution states are put in the order of their fingerprints (twins
+    /// write as one writer and nothing else in the state names them, so
+    /// any order is a renaming of the same state; `bind/twins.rs`).
+    fn sort_twins(&self, s: &mut State) {
+        let t = &self.scn.twin;
+        if t.iter().enumerate().all(|(i, &r)| r as usize == i) {
+            return;
+        }
+        for rep in 0..t.len() {
+            let class: Vec<usize> = (0..t.len()).filter(|&i| t[i] as usize == rep).collect();
+            if class.len() < 2 {
+                continue;
+            }
+            let mut states: Vec<(u64, ActorState)> = class
+                .iter()
+                .map(|&i| {
+                    (
+                        pinlab_explore::fingerprint(&s.actors[i]),
+                        s.actors[i].clone(),
+                    )
+                })
+                .collect();
+            if states.windows(2).all(|w| w[0].0 <= w[1].0) {
+                continue;
+            }
+            states.sort_by_key(|x| x.0);
+            for (&i, (_, a)) in class.iter().zip(states) {
+                s.actors[i] = a;
+            }
+        }
+    }
+
     /// Whether some statement may create an mmu notifier mirror: `gpu_svm_bind`,
     /// or `ibv_reg_mr` with `IBV_ACCESS_ON_DEMAND` or under `hmm_mirror`.
     pub fn may_mirror(&self) -> bool {
@@ -444,9 +485,12 @@ impl pinlab_explore::Model for Bound<'_> {
                 .all(|(a, p)| a.status != Status::Running || p.is_kworker())
     }
 
-    /// The actor: its next statement, whichever other actor ran.
+    /// The actor: its next statement, whichever other actor ran. None for an
+    /// identical peer (symmetry reduction may give its execution state to
+    /// its twin, so its index does not name the same action from state to
+    /// state).
     fn action_id(&self, a: &Action) -> Option<u32> {
-        Some(u32::from(a.actor))
+        (!self.has_twin(a.actor as usize)).then_some(u32::from(a.actor))
     }
 
     fn independence(&self, s: &State, enabled: &[Action], out: &mut Vec<u64>) {
@@ -468,6 +512,7 @@ impl pinlab_explore::Model for Bound<'_> {
         if self.may_mirror() {
             return;
         }
+        self.sort_twins(s);
         // A statement between sub-steps names page frames too: they are
         // renamed with the machine's.
         if s.actors.iter().all(|a| a.sub.is_none()) {
@@ -518,6 +563,8 @@ impl pinlab_explore::Model for Bound<'_> {
                 .all(|x| x.sub.is_none());
         if !unchanged {
             self.canonicalize(s);
+        } else if !self.may_mirror() {
+            self.sort_twins(s);
         }
     }
 

@@ -1,0 +1,102 @@
+//! Symmetry between identical peers ("twins", `src/bind/twins.rs`): which
+//! peers are twins, that permuting them keeps every outcome while storing
+//! fewer states, and that the traces the searches report are runs of the
+//! scenario itself (the search's canonical states may have given one twin's
+//! step to another; `pinlab_explore` maps the trace back).
+
+use pinlab_explore::{replay, Config, Model, Search};
+use pinlab_model::Policy;
+use pinlab_scenario::model::Bound;
+use pinlab_scenario::{load, run_cell};
+use std::collections::BTreeSet;
+
+const TWINS: &str = include_str!("independent/twin-peers-fork.scn");
+
+fn twins_of(src: &str) -> Vec<u16> {
+    load("t.scn", src).unwrap().twin
+}
+
+const OWNER: &str = "process app {
+    buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
+    mr = ibv_reg_mr(buf, 4K, IBV_ACCESS_LOCAL_WRITE|IBV_ACCESS_REMOTE_WRITE|IBV_ACCESS_REMOTE_READ)
+";
+
+#[test]
+fn peers_with_the_same_statements_that_nobody_names_are_twins() {
+    let peers = "peer a {\n rdma_write(app.mr, 'D')\n}\npeer b {\n rdma_write(app.mr, 'D')\n}\npeer c {\n rdma_write(app.mr, 'E')\n}\n";
+    let t = twins_of(&format!("scenario t\n{OWNER}}}\n{peers}"));
+    assert_eq!(
+        t,
+        vec![0, 1, 1, 3],
+        "a and b are twins, c writes other data"
+    );
+    // Named by the owner's wait: not interchangeable.
+    let t = twins_of(&format!("scenario t\n{OWNER}    wait(a)\n}}\n{peers}"));
+    assert_eq!(t, vec![0, 1, 2, 3]);
+    // Processes with the same statements are never twins.
+    let t = twins_of("scenario t\nprocess p {\n    x = mmap(NULL, 4K, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS)\n}\nprocess q {\n    x = mmap(NULL, 4K, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS)\n}\n");
+    assert_eq!(t, vec![0, 1]);
+}
+
+fn cfg(symmetry: bool, search: Search) -> Config {
+    Config {
+        symmetry,
+        search,
+        threads: 1,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn permuting_twins_keeps_every_outcome_with_fewer_states() {
+    let scn = load("twin-peers-fork.scn", TWINS).unwrap();
+    for p in ["legacy", "v5.10", "upstream"] {
+        let policy = Policy::parse(p).unwrap();
+        let with = run_cell(&scn, &policy, &cfg(true, Search::Bfs));
+        let without = run_cell(&scn, &policy, &cfg(false, Search::Bfs));
+        let keys = |r: &pinlab_scenario::CellRun| r.outcomes.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&with), keys(&without), "{p}");
+        assert!(
+            with.states * 2 < without.states,
+            "{p}: {} vs {}",
+            with.states,
+            without.states
+        );
+    }
+}
+
+#[test]
+fn every_reported_trace_is_a_run_of_the_scenario_reaching_its_outcome() {
+    let scn = load("twin-peers-fork.scn", TWINS).unwrap();
+    let policy = Policy::parse("legacy").unwrap();
+    let m = Bound {
+        scn: &scn,
+        policy: &policy,
+    };
+    for search in [
+        Search::Bfs,
+        Search::Dfs,
+        Search::Walk {
+            seed: 7,
+            walks: 2000,
+        },
+    ] {
+        let e = pinlab_explore::run(&m, &cfg(true, search));
+        let found: BTreeSet<String> = e.outcomes.keys().map(|o| o.to_string()).collect();
+        assert!(found.contains("LOST"), "{search:?}: {found:?}");
+        for (o, trace) in &e.outcomes {
+            let states = replay(&m, trace).unwrap_or_else(|r| panic!("{search:?} {o}: {r}"));
+            let end = states.last().unwrap();
+            let mut next = Vec::new();
+            m.actions(end, &mut next);
+            assert!(
+                next.is_empty(),
+                "{search:?} {o}: the trace ends in a terminal state"
+            );
+            assert!(
+                m.outcomes(end, !m.finished(end)).contains(o),
+                "{search:?} {o}"
+            );
+        }
+    }
+}
