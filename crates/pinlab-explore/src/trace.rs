@@ -95,9 +95,14 @@ pub(crate) fn concretize<M: Model>(
         };
         all.clear();
         model.actions(&conc, &mut all);
-        let found = reaches(a)
-            .map(|n| (a.clone(), n))
-            .or_else(|| all.iter().find_map(|b| reaches(b).map(|n| (b.clone(), n))));
+        // The recorded action first, if the concrete state has it enabled
+        // (actions are told apart by their `Debug` text, as in [`replay`]);
+        // only enabled actions are stepped.
+        let same = format!("{a:?}");
+        if let Some(i) = all.iter().position(|b| format!("{b:?}") == same) {
+            all[..=i].rotate_right(1);
+        }
+        let found = all.iter().find_map(|b| reaches(b).map(|n| (b.clone(), n)));
         match found {
             Some((b, Some(next))) => {
                 out.push(b);
