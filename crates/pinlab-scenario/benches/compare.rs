@@ -586,6 +586,7 @@ const SCALED: &[(&str, &str)] = &[
     ("rdma-pagecache-truncate-p2-n4", "legacy"),
     ("rdma-pagecache-truncate-p2-n5", "legacy"),
     ("fork-after-pin-c5-n2", "upstream"),
+    ("fork-after-pin-twins-c1-n4", "legacy"),
     ("dio-writeback-truncate-p3-d2", "legacy"),
 ];
 
@@ -628,7 +629,7 @@ fn section_scale() {
 fn section_reductions() {
     println!("## 3. States with and without each reduction (BFS, 2 threads)");
     println!();
-    println!("| cell | none | POR | frame symmetry | both | outcomes equal |");
+    println!("| cell | none | POR | symmetry (frames, identical peers) | both | outcomes equal |");
     println!("|---|---|---|---|---|---|");
     for (name, policy) in SCALED {
         let runs: Vec<Run> = [(false, false), (true, false), (false, true), (true, true)]

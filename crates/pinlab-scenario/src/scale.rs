@@ -32,6 +32,11 @@ pub const FAMILIES: &[Family] = &[
         text: fork_after_pin,
     },
     Family {
+        name: "fork-after-pin-twins",
+        params: &[("c", "children"), ("n", "identical peers")],
+        text: fork_after_pin_twins,
+    },
+    Family {
         name: "dio-writeback-truncate",
         params: &[("p", "pages"), ("d", "devices")],
         text: dio_writeback_truncate,
@@ -48,6 +53,7 @@ pub const COMMITTED: &[(&str, &[u32])] = &[
     ("fork-after-pin", &[1, 1]),
     ("fork-after-pin", &[3, 2]),
     ("fork-after-pin", &[5, 2]),
+    ("fork-after-pin-twins", &[1, 4]),
     ("dio-writeback-truncate", &[1, 1]),
     ("dio-writeback-truncate", &[2, 2]),
     ("dio-writeback-truncate", &[3, 2]),
@@ -144,13 +150,35 @@ fn rdma_pagecache_truncate(v: &[u32]) -> String {
 /// `fork-after-pin` with `children` children that each read the buffer and
 /// `peers` remote peers.
 fn fork_after_pin(v: &[u32]) -> String {
+    fork_after_pin_family(v, false)
+}
+
+/// `fork-after-pin` whose `peers` peers are identical (each writes `'D'` and
+/// reads): twins, which symmetry reduction permutes (docs/model.md,
+/// "Identical peers").
+fn fork_after_pin_twins(v: &[u32]) -> String {
+    fork_after_pin_family(v, true)
+}
+
+fn fork_after_pin_family(v: &[u32], twins: bool) -> String {
     let (children, peers) = (v[0], v[1]);
     let mut s = String::new();
+    let (family, title) = if twins {
+        (
+            "fork-after-pin-twins",
+            "RDMA MR over anonymous memory written and read by identical NICs, then fork()s; the parent writes",
+        )
+    } else {
+        (
+            "fork-after-pin",
+            "RDMA MR over anonymous memory, then several fork()s; the parent writes",
+        )
+    };
     header(
         &mut s,
-        "fork-after-pin",
+        family,
         v,
-        "RDMA MR over anonymous memory, then several fork()s; the parent writes",
+        title,
         "scenarios/fork-after-pin.scn, scaled",
     );
     let _ = writeln!(s, "process parent {{");
@@ -173,7 +201,8 @@ fn fork_after_pin(v: &[u32]) -> String {
     }
     for i in 0..peers {
         let _ = writeln!(s, "\npeer remote{} {{", i + 1);
-        let _ = writeln!(s, "    rdma_write(parent.mr, '{}')", tag(b'D', i));
+        let t = if twins { 'D' } else { tag(b'D', i) };
+        let _ = writeln!(s, "    rdma_write(parent.mr, '{t}')");
         let _ = writeln!(s, "    rdma_read(parent.mr)");
         let _ = writeln!(s, "}}");
     }

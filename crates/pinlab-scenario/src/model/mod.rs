@@ -493,8 +493,29 @@ impl pinlab_explore::Model for Bound<'_> {
         (!self.has_twin(a.actor as usize)).then_some(u32::from(a.actor))
     }
 
+    /// `por::independence`, without claims between two twins: sleep sets
+    /// never put a twin to sleep (it has no action id), and under symmetry
+    /// reduction the second twin's index may name the first one's execution
+    /// state once the first has stepped (the pair would not commute as indices).
     fn independence(&self, s: &State, enabled: &[Action], out: &mut Vec<u64>) {
-        por::independence(self, s, enabled, out)
+        por::independence(self, s, enabled, out);
+        let twin: Vec<bool> = enabled
+            .iter()
+            .map(|a| self.has_twin(a.actor as usize))
+            .collect();
+        if !twin.contains(&true) {
+            return;
+        }
+        let mask = twin
+            .iter()
+            .enumerate()
+            .filter(|(j, &t)| t && *j < 64)
+            .fold(0u64, |m, (j, _)| m | 1 << j);
+        for (i, bits) in out.iter_mut().enumerate() {
+            if twin.get(i).copied().unwrap_or(false) {
+                *bits &= !mask;
+            }
+        }
     }
 
     fn persistent(&self, s: &State, enabled: &mut Vec<Action>) {
