@@ -118,8 +118,8 @@ fn twin_cells() -> Vec<pinlab_scenario::Scenario> {
     ]
 }
 
-#[test]
-fn canonicalizing_a_successor_from_its_parent_sorts_twins_as_canonicalizing_it_does() {
+/// Runs `f` on each twin cell under legacy and upstream.
+fn for_each_twin_cell(mut f: impl FnMut(&Bound, &str)) {
     for scn in twin_cells() {
         for p in ["legacy", "upstream"] {
             let policy = Policy::parse(p).unwrap();
@@ -127,28 +127,35 @@ fn canonicalizing_a_successor_from_its_parent_sorts_twins_as_canonicalizing_it_d
                 scn: &scn,
                 policy: &policy,
             };
-            let mut init = m.initial_state();
-            m.canonicalize(&mut init);
-            let mut seen = std::collections::HashSet::from([pinlab_explore::fingerprint(&init)]);
-            let mut queue = std::collections::VecDeque::from([init]);
-            let mut actions = Vec::new();
-            while let Some(s) = queue.pop_front() {
-                actions.clear();
-                m.actions(&s, &mut actions);
-                for a in &actions {
-                    let n = m.step(&s, a);
-                    let mut full = n.clone();
-                    m.canonicalize(&mut full);
-                    let mut quick = n;
-                    m.canonicalize_successor(&s, &mut quick);
-                    assert_eq!(quick, full, "{} / {p}: after {a:?}", scn.name);
-                    if seen.insert(pinlab_explore::fingerprint(&full)) {
-                        queue.push_back(full);
-                    }
+            f(&m, &format!("{} / {p}", scn.name));
+        }
+    }
+}
+
+#[test]
+fn canonicalizing_a_successor_from_its_parent_sorts_twins_as_canonicalizing_it_does() {
+    for_each_twin_cell(|m, cell| {
+        let mut init = m.initial_state();
+        m.canonicalize(&mut init);
+        let mut seen = std::collections::HashSet::from([pinlab_explore::fingerprint(&init)]);
+        let mut queue = std::collections::VecDeque::from([init]);
+        let mut actions = Vec::new();
+        while let Some(s) = queue.pop_front() {
+            actions.clear();
+            m.actions(&s, &mut actions);
+            for a in &actions {
+                let n = m.step(&s, a);
+                let mut full = n.clone();
+                m.canonicalize(&mut full);
+                let mut quick = n;
+                m.canonicalize_successor(&s, &mut quick);
+                assert_eq!(quick, full, "{cell}: after {a:?}");
+                if seen.insert(pinlab_explore::fingerprint(&full)) {
+                    queue.push_back(full);
                 }
             }
         }
-    }
+    });
 }
 
 #[test]
@@ -156,31 +163,24 @@ fn independence_claims_hold_with_twins() {
     // Sleep sets with twins: twins have no action id, and every pair the
     // model calls independent still reaches the same canonical state both ways.
     let mut claims = 0;
-    for scn in twin_cells() {
-        for p in ["legacy", "upstream"] {
-            let policy = Policy::parse(p).unwrap();
-            let m = Bound {
-                scn: &scn,
-                policy: &policy,
-            };
-            let cfg = Config {
-                por: false,
-                threads: 1,
-                ..Config::default()
-            };
-            claims += pinlab_explore::check_independence(&m, &cfg, 200_000)
-                .unwrap_or_else(|e| panic!("{} / {p}: {e}", scn.name));
-            let e = pinlab_explore::run(&m, &cfg);
-            let unreduced = pinlab_explore::run(
-                &m,
-                &Config {
-                    sleep_sets: false,
-                    ..cfg.clone()
-                },
-            );
-            assert_eq!(e.states, unreduced.states, "{} / {p}", scn.name);
-            assert!(e.transitions <= unreduced.transitions);
-        }
-    }
+    for_each_twin_cell(|m, cell| {
+        let cfg = Config {
+            por: false,
+            threads: 1,
+            ..Config::default()
+        };
+        claims += pinlab_explore::check_independence(m, &cfg, 200_000)
+            .unwrap_or_else(|e| panic!("{cell}: {e}"));
+        let e = pinlab_explore::run(m, &cfg);
+        let unreduced = pinlab_explore::run(
+            m,
+            &Config {
+                sleep_sets: false,
+                ..cfg.clone()
+            },
+        );
+        assert_eq!(e.states, unreduced.states, "{cell}");
+        assert!(e.transitions <= unreduced.transitions);
+    });
     assert!(claims > 0);
 }
