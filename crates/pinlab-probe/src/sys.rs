@@ -453,7 +453,20 @@ impl Ring {
 
     /// `IORING_OP_READ_FIXED` of `len` bytes from `fd` at `off` into `ptr`.
     pub fn read_fixed(&mut self, fd: RawFd, ptr: *mut u8, len: usize, off: u64) -> io::Result<i32> {
-        let e = io_uring::opcode::ReadFixed::new(io_uring::types::Fd(fd), ptr, len as u32, 0)
+        self.read_fixed_buf(fd, ptr, len, off, 0)
+    }
+
+    /// `IORING_OP_READ_FIXED` of `len` bytes from `fd` at `off` into `ptr`,
+    /// inside registered buffer `index`.
+    pub fn read_fixed_buf(
+        &mut self,
+        fd: RawFd,
+        ptr: *mut u8,
+        len: usize,
+        off: u64,
+        index: u16,
+    ) -> io::Result<i32> {
+        let e = io_uring::opcode::ReadFixed::new(io_uring::types::Fd(fd), ptr, len as u32, index)
             .offset(off)
             .build();
         self.run(e)
@@ -467,7 +480,20 @@ impl Ring {
         len: usize,
         off: u64,
     ) -> io::Result<i32> {
-        let e = io_uring::opcode::WriteFixed::new(io_uring::types::Fd(fd), ptr, len as u32, 0)
+        self.write_fixed_buf(fd, ptr, len, off, 0)
+    }
+
+    /// `IORING_OP_WRITE_FIXED` of `len` bytes from `ptr` to `fd` at `off`,
+    /// inside registered buffer `index`.
+    pub fn write_fixed_buf(
+        &mut self,
+        fd: RawFd,
+        ptr: *const u8,
+        len: usize,
+        off: u64,
+        index: u16,
+    ) -> io::Result<i32> {
+        let e = io_uring::opcode::WriteFixed::new(io_uring::types::Fd(fd), ptr, len as u32, index)
             .offset(off)
             .build();
         self.run(e)

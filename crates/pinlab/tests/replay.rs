@@ -418,3 +418,23 @@ fn direct_io_pins_only_what_its_bios_cover_and_reruns_start_from_empty_directori
     assert_eq!(v["failed"], 0, "{v:#}");
     assert!(v["passed"].as_u64().unwrap() >= 6, "{v:#}");
 }
+
+#[test]
+fn buffer_tables_replay_slot_by_slot() {
+    // Several iovecs, sparse tables, BUFFERS_UPDATE and fixed I/O through a
+    // slot other than 0 (the executor used slot 0 for every fixed I/O).
+    for name in ["buffer-slots", "thp-ring-two-iovecs"] {
+        let scn = format!("{}/tests/data/{name}.scn", env!("CARGO_MANIFEST_DIR"));
+        let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);
+        if !live() {
+            assert!(code == 0 || code == 3, "{err}");
+            continue;
+        }
+        assert_eq!(code, 0, "{name}: {err}\n{v:#}");
+        assert_eq!(
+            (&v["passed"], &v["failed"]),
+            (&1.into(), &0.into()),
+            "{name}: {v:#}"
+        );
+    }
+}

@@ -84,7 +84,7 @@ struct Exec<'a> {
     /// The actor whose statement runs (whose variables arguments name).
     cur: usize,
     /// Rings, with the buffer registered on each (start, length).
-    rings: Vec<(Ring, Option<(u64, u64)>)>,
+    rings: Vec<(Ring, Vec<Option<(u64, u64)>>)>,
     files: Files,
     /// The scenario's pipes: each a group of real pipes (read end, write end,
     /// buffers used), so that one scenario pipe holds more buffers than a real
@@ -290,29 +290,51 @@ impl Exec<'_> {
     }
 
     /// A device write of `tag` into fixed buffer `ring` at `off`, `len` bytes.
-    fn dma_in(&mut self, ring: usize, off: u64, len: u64, tag: char) -> Result<i32, String> {
+    fn dma_in(
+        &mut self,
+        ring: usize,
+        index: u16,
+        off: u64,
+        len: u64,
+        tag: char,
+    ) -> Result<i32, String> {
         use std::os::fd::AsRawFd;
         let f = self.payload(tag, len)?;
-        // A ring without a registered buffer: the kernel answers (buffer index
-        // 0 does not exist: -EFAULT), as the model predicts.
-        let base = self.rings[ring].1.map_or(0, |(b, _)| b);
+        // A slot without a registered buffer: the kernel answers (-EFAULT), as
+        // the model predicts.
+        let base = self.slot(ring, index).map_or(0, |(b, _)| b);
         let ptr = base.wrapping_add(off) as *mut u8;
         self.rings[ring]
             .0
-            .read_fixed(f.as_raw_fd(), ptr, len as usize, 0)
+            .read_fixed_buf(f.as_raw_fd(), ptr, len as usize, 0, index)
             .map_err(|e| e.to_string())
     }
 
+    /// Buffer `index` of the table of ring `ring`, as registered: `(address, length)`.
+    fn slot(&self, ring: usize, index: u16) -> Option<(u64, u64)> {
+        self.rings[ring]
+            .1
+            .get(usize::from(index))
+            .copied()
+            .flatten()
+    }
+
     /// A device read of fixed buffer `ring` at `off`: what it read.
-    fn dma_out(&mut self, ring: usize, off: u64, len: u64) -> Result<Option<Vec<u8>>, String> {
+    fn dma_out(
+        &mut self,
+        ring: usize,
+        index: u16,
+        off: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, String> {
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::FileExt;
         let f = self.scratch()?;
-        let base = self.rings[ring].1.map_or(0, |(b, _)| b);
+        let base = self.slot(ring, index).map_or(0, |(b, _)| b);
         let ptr = base.wrapping_add(off) as *const u8;
         let n = self.rings[ring]
             .0
-            .write_fixed(f.as_raw_fd(), ptr, len as usize, 0)
+            .write_fixed_buf(f.as_raw_fd(), ptr, len as usize, 0, index)
             .map_err(|e| e.to_string())?;
         if n != len as i32 {
             return Ok(None);
@@ -332,6 +354,9 @@ impl Exec<'_> {
     /// would wreck the executor.
     fn outside_mappings(&self, call: &Call) -> Option<String> {
         let (addr, len) = match *call {
+            Call::RegisterBuffersIov { ref iovs, .. } | Call::UpdateBuffers { ref iovs, .. } => {
+                return iovs.iter().find_map(|&(a, l)| self.outside(a, l));
+            }
             Call::Munmap { addr, len }
             | Call::Mprotect { addr, len, .. }
             | Call::Mremap {
@@ -350,6 +375,11 @@ impl Exec<'_> {
             } => (addr, len),
             _ => return None,
         };
+        self.outside(addr, len)
+    }
+
+    /// [`Exec::outside_mappings`] of one range.
+    fn outside(&self, addr: Arg, len: Arg) -> Option<String> {
         let n = self.val(len).ok()?;
         match addr {
             Arg::Const(0) => None,
@@ -493,7 +523,7 @@ impl Exec<'_> {
             }
             Call::IoUringSetup => match self.new_ring() {
                 Ok(r) => {
-                    self.rings.push((r, None));
+                    self.rings.push((r, Vec::new()));
                     (
                         Some("= <handle>".into()),
                         Some(Val::Ring(self.rings.len() - 1)),
@@ -511,13 +541,104 @@ impl Exec<'_> {
                 let (a, l) = (v!(addr), v!(len));
                 match self.rings[r].0.register(a as *mut u8, l as usize) {
                     Ok(()) => {
-                        self.rings[r].1 = Some((a, l));
+                        self.rings[r].1 = vec![Some((a, l))];
                         (Some("= 0".into()), None)
                     }
                     Err(e) => (
                         Some(format!("= -{}", errno_name(e.raw_os_error().unwrap_or(0)))),
                         None,
                     ),
+                }
+            }
+            Call::RegisterBuffersIov { ring, ref iovs } => {
+                let Some(Val::Ring(r)) = self.obj(ring) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let mut table = Vec::new();
+                for &(a, l) in iovs {
+                    table.push((v!(a), v!(l)));
+                }
+                let ptrs: Vec<(*mut u8, usize)> = table
+                    .iter()
+                    .map(|&(a, l)| (a as *mut u8, l as usize))
+                    .collect();
+                match self.rings[r].0.register_iovs(&ptrs) {
+                    Ok(()) => {
+                        // A `NULL, 0` iovec leaves its slot empty.
+                        self.rings[r].1 = table
+                            .into_iter()
+                            .map(|(a, l)| (a != 0 || l != 0).then_some((a, l)))
+                            .collect();
+                        (Some("= 0".into()), None)
+                    }
+                    Err(e) => (
+                        Some(format!("= -{}", errno_name(e.raw_os_error().unwrap_or(0)))),
+                        None,
+                    ),
+                }
+            }
+            Call::RegisterSparse { ring, nr } => {
+                let Some(Val::Ring(r)) = self.obj(ring) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let n = v!(nr);
+                let Ok(n32) = u32::try_from(n) else {
+                    return Err(format!("{UNFAITHFUL}a table of {n} slots"));
+                };
+                match self.rings[r].0.register_sparse(n32) {
+                    Ok(()) => {
+                        self.rings[r].1 = vec![None; n as usize];
+                        (Some("= 0".into()), None)
+                    }
+                    Err(e) => (
+                        Some(format!("= -{}", errno_name(e.raw_os_error().unwrap_or(0)))),
+                        None,
+                    ),
+                }
+            }
+            Call::UpdateBuffers {
+                ring,
+                off,
+                ref iovs,
+            } => {
+                let Some(Val::Ring(r)) = self.obj(ring) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let first = v!(off);
+                let mut table = Vec::new();
+                for &(a, l) in iovs {
+                    table.push((v!(a), v!(l)));
+                }
+                // One slot per call: the kernel updates the iovecs in order
+                // and returns how many it updated before the first failure
+                // (or that failure when none), which is what this gives.
+                let mut done = 0u64;
+                let mut fail = None;
+                for (k, &(a, l)) in table.iter().enumerate() {
+                    let Ok(slot) = u32::try_from(first + k as u64) else {
+                        return Err(format!("{UNFAITHFUL}a slot number beyond u32"));
+                    };
+                    match self.rings[r].0.update(slot, a as *mut u8, l as usize) {
+                        Ok(_) => {
+                            let i = slot as usize;
+                            if self.rings[r].1.len() <= i {
+                                self.rings[r].1.resize(i + 1, None);
+                            }
+                            self.rings[r].1[i] = (a != 0 || l != 0).then_some((a, l));
+                            done += 1;
+                        }
+                        Err(e) => {
+                            fail = Some(e);
+                            break;
+                        }
+                    }
+                }
+                match (done, fail) {
+                    (0, Some(e)) => (
+                        Some(format!("= -{}", errno_name(e.raw_os_error().unwrap_or(0)))),
+                        None,
+                    ),
+                    (n, _) => (Some(format!("= {n}")), None),
                 }
             }
             Call::CloneBuffers { ring, src, replace } => {
@@ -528,7 +649,7 @@ impl Exec<'_> {
                 let src_fd = self.rings[s].0.fd();
                 match self.rings[d].0.clone_buffers(src_fd, replace) {
                     Ok(()) => {
-                        self.rings[d].1 = self.rings[s].1;
+                        self.rings[d].1 = self.rings[s].1.clone();
                         (Some("= 0".into()), None)
                     }
                     Err(e) => (
@@ -542,7 +663,7 @@ impl Exec<'_> {
                     Some(Val::Ring(r) | Val::Mr(r)) => r,
                     _ => return Ok((None, Some(Val::Failed))),
                 };
-                self.rings[r].1 = None;
+                self.rings[r].1.clear();
                 match self.rings[r].0.unregister() {
                     Ok(()) => (Some("= 0".into()), None),
                     Err(e) => (
@@ -556,13 +677,16 @@ impl Exec<'_> {
                 off,
                 len,
                 tag,
-                ..
+                index,
             } => {
                 let Some(Val::Ring(r)) = self.obj(ring) else {
                     return Ok((None, Some(Val::Failed)));
                 };
-                let (o, l) = (v!(off), v!(len));
-                let n = self.dma_in(r, o, l, tag)?;
+                let (o, l, i) = (v!(off), v!(len), v!(index));
+                let Ok(i) = u16::try_from(i) else {
+                    return Err(format!("{UNFAITHFUL}a buffer index ({i}) beyond u16"));
+                };
+                let n = self.dma_in(r, i, o, l, tag)?;
                 (
                     Some(if n < 0 {
                         format!("= -{}", errno_name(-n))
@@ -572,12 +696,20 @@ impl Exec<'_> {
                     None,
                 )
             }
-            Call::WriteFixed { ring, off, len, .. } => {
+            Call::WriteFixed {
+                ring,
+                off,
+                len,
+                index,
+            } => {
                 let Some(Val::Ring(r)) = self.obj(ring) else {
                     return Ok((None, Some(Val::Failed)));
                 };
-                let (o, l) = (v!(off), v!(len));
-                match self.dma_out(r, o, l)? {
+                let (o, l, i) = (v!(off), v!(len), v!(index));
+                let Ok(i) = u16::try_from(i) else {
+                    return Err(format!("{UNFAITHFUL}a buffer index ({i}) beyond u16"));
+                };
+                match self.dma_out(r, i, o, l)? {
                     Some(b) => (Some(format!("= device read {}", describe_pages(&b))), None),
                     None => (Some("= -EFAULT".into()), None),
                 }
@@ -598,7 +730,7 @@ impl Exec<'_> {
                     .map_err(|e| format!("io_uring unavailable: {e}"))?;
                 match ring.register(start as *mut u8, (end - start) as usize) {
                     Ok(()) => {
-                        self.rings.push((ring, Some((start, end - start))));
+                        self.rings.push((ring, vec![Some((start, end - start))]));
                         self.mr_access.insert(self.rings.len() - 1, access);
                         (
                             Some("= <handle>".into()),
@@ -706,10 +838,10 @@ impl Exec<'_> {
                 {
                     return Ok((Some("= IBV_WC_REM_ACCESS_ERR".into()), None));
                 }
-                let Some((_, len)) = self.rings[r].1 else {
+                let Some((_, len)) = self.slot(r, 0) else {
                     return Ok((Some("= IBV_WC_REM_ACCESS_ERR".into()), None));
                 };
-                let n = self.dma_in(r, 0, len, tag)?;
+                let n = self.dma_in(r, 0, 0, len, tag)?;
                 (
                     Some(if n == len as i32 {
                         "= IBV_WC_SUCCESS".into()
@@ -731,10 +863,10 @@ impl Exec<'_> {
                 {
                     return Ok((Some("= IBV_WC_REM_ACCESS_ERR".into()), None));
                 }
-                let Some((_, len)) = self.rings[r].1 else {
+                let Some((_, len)) = self.slot(r, 0) else {
                     return Ok((Some("= IBV_WC_REM_ACCESS_ERR".into()), None));
                 };
-                match self.dma_out(r, 0, len)? {
+                match self.dma_out(r, 0, 0, len)? {
                     Some(b) => (
                         Some(format!("= IBV_WC_SUCCESS, read {}", describe_pages(&b))),
                         None,
@@ -778,7 +910,7 @@ impl Exec<'_> {
                     // The kernel frees the ring from a kworker (the trace's
                     // `io_ring_exit_work` step waits for it).
                     self.rings[r].0.close();
-                    self.rings[r].1 = None;
+                    self.rings[r].1.clear();
                     return Ok((Some("= 0".into()), None));
                 }
                 let Some(Val::File(f)) = self.obj(fd) else {

@@ -118,16 +118,13 @@ pub fn unsupported(scn: &Scenario, kind: Kind, call: &Call) -> Option<String> {
         | Call::Wait { .. }
         | Call::IoUringSetup
         | Call::RegisterBuffers { .. }
+        | Call::RegisterBuffersIov { .. }
+        | Call::RegisterSparse { .. }
+        | Call::UpdateBuffers { .. }
         | Call::UnregisterBuffers { .. }
         | Call::CloneBuffers { .. }
-        | Call::ReadFixed {
-            index: pinlab_scenario::bind::Arg::Const(0),
-            ..
-        }
-        | Call::WriteFixed {
-            index: pinlab_scenario::bind::Arg::Const(0),
-            ..
-        }
+        | Call::ReadFixed { .. }
+        | Call::WriteFixed { .. }
         | Call::DeregMr { .. }
         | Call::Pipe
         | Call::PipeRead { .. }
