@@ -41,6 +41,10 @@ const QUIT: u8 = 0xff;
 /// faithfully: the trace is skipped with the rest of the message.
 const UNFAITHFUL: &str = "unfaithful: ";
 
+/// A ring's registered buffers as the executor registered them: each slot's
+/// `(address, length)`, `None` for an empty slot.
+type BufTable = Vec<Option<(u64, u64)>>;
+
 /// Where a trace's files live: scenario paths map to `root/<path>`, and
 /// `/dev/shm/<name>` to `shm/<name>` (fresh directories per trace).
 #[derive(Debug, Clone)]
@@ -84,7 +88,7 @@ struct Exec<'a> {
     /// The actor whose statement runs (whose variables arguments name).
     cur: usize,
     /// Rings, with the buffer registered on each (start, length).
-    rings: Vec<(Ring, Vec<Option<(u64, u64)>>)>,
+    rings: Vec<(Ring, BufTable)>,
     files: Files,
     /// The scenario's pipes: each a group of real pipes (read end, write end,
     /// buffers used), so that one scenario pipe holds more buffers than a real
