@@ -87,7 +87,7 @@ struct Exec<'a> {
     vars: Vec<Vec<Option<Val>>>,
     /// The actor whose statement runs (whose variables arguments name).
     cur: usize,
-    /// Rings, with the buffer registered on each (start, length).
+    /// Rings, with the buffer table registered on each.
     rings: Vec<(Ring, BufTable)>,
     files: Files,
     /// The scenario's pipes: each a group of real pipes (read end, write end,
