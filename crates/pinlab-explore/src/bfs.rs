@@ -52,7 +52,7 @@ use crate::memory::rss_bytes;
 use crate::progress::Progress;
 use crate::record::Recorder;
 use crate::sleep::Sleep;
-use crate::trace::{actions_from_indices, indices};
+use crate::trace::{actions_from_indices, canonical_actions_from_indices, concretize, indices};
 use crate::visited::{Offer, Visited};
 use crate::{enabled, initial, successor, Bound, Config, Exploration, Model, StepError};
 
@@ -496,9 +496,11 @@ fn explore_once<M: Model>(model: &M, cfg: &Config, start: Instant) -> Exploratio
         panics.sort_by_key(|p| p.1);
         for (msg, pos, a) in panics {
             rec.bug(msg, depth as usize + 1, false, || {
-                let mut t = trace(&visited, fps[pos as usize]);
+                let parent = |fp: u64| visited.get(fp).map(|n| (n.parent, n.action));
+                let mut t =
+                    canonical_actions_from_indices(model, cfg, &indices(parent, fps[pos as usize]));
                 t.push(a);
-                t
+                concretize(model, cfg, t)
             });
         }
         // The next level in path order: by the final (parent position, action)

@@ -38,6 +38,16 @@ pub(crate) fn actions_from_indices<M: Model>(
     cfg: &Config,
     idx: &[u32],
 ) -> Vec<M::Action> {
+    concretize(model, cfg, canonical_actions_from_indices(model, cfg, idx))
+}
+
+/// [`actions_from_indices`] before [`concretize`]: the actions of the
+/// canonical states the search stored.
+pub(crate) fn canonical_actions_from_indices<M: Model>(
+    model: &M,
+    cfg: &Config,
+    idx: &[u32],
+) -> Vec<M::Action> {
     let mut state = initial(model, cfg);
     let mut buf = Vec::new();
     let mut trace = Vec::with_capacity(idx.len());
@@ -50,7 +60,7 @@ pub(crate) fn actions_from_indices<M: Model>(
             Err(_) => break,
         }
     }
-    concretize(model, cfg, trace)
+    trace
 }
 
 /// Turns a trace the search recorded — actions of the canonical states it
