@@ -30,8 +30,28 @@ fn peers_with_the_same_statements_that_nobody_names_are_twins() {
         vec![0, 1, 1, 3],
         "a and b are twins, c writes other data"
     );
-    // Named by the owner's wait: not interchangeable.
+    // Named by the owner's wait for one of them only: not interchangeable.
     let t = twins_of(&format!("scenario t\n{OWNER}    wait(a)\n}}\n{peers}"));
+    assert_eq!(t, vec![0, 1, 2, 3]);
+    // Waited for by one block of consecutive waits, one each: twins, and the
+    // block is a barrier (each of its waits waits for both).
+    let scn = load(
+        "t.scn",
+        &format!("scenario t\n{OWNER}    wait(b)\n    wait(a)\n    wait(c)\n}}\n{peers}"),
+    )
+    .unwrap();
+    assert_eq!(scn.twin, vec![0, 1, 1, 3]);
+    assert_eq!(scn.barriers.len(), 1);
+    assert_eq!((scn.barriers[0].owner, scn.barriers[0].start), (0, 2));
+    assert_eq!(
+        scn.barriers[0].members,
+        vec![2, 1],
+        "in the order of the waits"
+    );
+    // Waits that are not one consecutive block: no twins.
+    let t = twins_of(&format!(
+        "scenario t\n{OWNER}    wait(a)\n    wait(c)\n    wait(b)\n}}\n{peers}"
+    ));
     assert_eq!(t, vec![0, 1, 2, 3]);
     // Processes with the same statements are never twins.
     let t = twins_of("scenario t\nprocess p {\n    x = mmap(NULL, 4K, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS)\n}\nprocess q {\n    x = mmap(NULL, 4K, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS)\n}\n");
@@ -115,6 +135,7 @@ fn twin_cells() -> Vec<pinlab_scenario::Scenario> {
         load("twin-peers-fork.scn", TWINS).unwrap(),
         load(&scaled, &std::fs::read_to_string(&scaled).unwrap()).unwrap(),
         load("readers.scn", &readers).unwrap(),
+        load("waited.scn", &waited(['D', 'D', 'D'])).unwrap(),
     ]
 }
 
@@ -183,4 +204,35 @@ fn independence_claims_hold_with_twins() {
         assert!(e.transitions <= unreduced.transitions);
     });
     assert!(claims > 0);
+}
+
+/// fork-after-pin with three NICs the owner waits for before deregistering:
+/// identical (`'D'` each) or telling their writes apart (`'D'`, `'E'`, `'F'`).
+fn waited(tags: [char; 3]) -> String {
+    let mut s = format!("scenario waited\n{OWNER}    memset(buf, 'P', 4K)\n    fork(c)\n    memset(buf, 'Q', 4K)\n    wait(r1)\n    wait(r2)\n    wait(r3)\n    ibv_dereg_mr(mr)\n    load(buf, 4K)\n}}\nchild c of app {{\n    load(buf, 4K)\n}}\n");
+    for (i, t) in tags.iter().enumerate() {
+        s += &format!(
+            "peer r{} {{\n    rdma_write(app.mr, '{t}')\n    rdma_read(app.mr)\n}}\n",
+            i + 1
+        );
+    }
+    s
+}
+
+#[test]
+fn a_wait_block_for_identical_peers_is_a_barrier_that_changes_no_outcome() {
+    let twins = load("w.scn", &waited(['D', 'D', 'D'])).unwrap();
+    let distinct = load("d.scn", &waited(['D', 'E', 'F'])).unwrap();
+    assert_eq!(twins.barriers.len(), 1);
+    assert!(distinct.barriers.is_empty());
+    for p in ["legacy", "v5.10", "upstream"] {
+        let policy = Policy::parse(p).unwrap();
+        let keys = |r: &pinlab_scenario::CellRun| r.outcomes.keys().cloned().collect::<Vec<_>>();
+        let t = run_cell(&twins, &policy, &cfg(true, Search::Bfs));
+        let u = run_cell(&twins, &policy, &cfg(false, Search::Bfs));
+        let d = run_cell(&distinct, &policy, &cfg(false, Search::Bfs));
+        assert_eq!(keys(&t), keys(&d), "{p}");
+        assert_eq!(keys(&u), keys(&d), "{p}");
+        assert!(t.states * 2 < u.states && u.states < d.states, "{p}");
+    }
 }

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod flags;
 mod stmt;
-mod twins;
+pub mod twins;
 
 /// An address or length argument: a constant, or a variable plus a constant offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -389,6 +389,9 @@ pub struct Scenario {
     /// `bind/twins.rs`): writes name that one, and symmetry reduction permutes
     /// the execution states of a class.
     pub twin: Vec<u16>,
+    /// Blocks of `wait`s for a class of twins, each of whose waits waits for
+    /// all of them (`bind/twins.rs`).
+    pub barriers: Vec<twins::Barrier>,
 }
 
 pub(crate) struct Binder<'a> {
@@ -692,11 +695,12 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
             }],
         });
     }
-    let twin = twins::twins(&actors);
+    let (twin, barriers) = twins::twins(&actors);
     Ok(Scenario {
         source_hash: 0,
         fine,
         twin,
+        barriers,
         name: ast.name.clone(),
         title: ast.title.clone(),
         cites: ast.cites.clone(),

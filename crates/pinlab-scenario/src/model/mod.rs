@@ -233,7 +233,19 @@ impl Bound<'_> {
                     _ => false,
                 }
             }
-            Call::Wait { actor } => s.actors[actor].status != Status::Done,
+            Call::Wait { actor } => match self
+                .scn
+                .barriers
+                .iter()
+                .find(|b| b.covers(i, a.pc as usize))
+            {
+                // A wait of a block for identical peers waits for all of them.
+                Some(b) => b
+                    .members
+                    .iter()
+                    .any(|&m| s.actors[m].status != Status::Done),
+                None => s.actors[actor].status != Status::Done,
+            },
             Call::RdmaWrite { mr, .. }
             | Call::RdmaRead { mr }
             | Call::GpuWrite { svm: mr, .. }
