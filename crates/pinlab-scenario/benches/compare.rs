@@ -587,6 +587,7 @@ const SCALED: &[(&str, &str)] = &[
     ("rdma-pagecache-truncate-p2-n5", "legacy"),
     ("fork-after-pin-c5-n2", "upstream"),
     ("fork-after-pin-twins-c1-n4", "legacy"),
+    ("rdma-pagecache-truncate-twins-p2-n4", "legacy"),
     ("dio-writeback-truncate-p3-d2", "legacy"),
 ];
 

@@ -27,6 +27,11 @@ pub const FAMILIES: &[Family] = &[
         text: rdma_pagecache_truncate,
     },
     Family {
+        name: "rdma-pagecache-truncate-twins",
+        params: &[("p", "pages"), ("n", "identical peers")],
+        text: rdma_pagecache_truncate_twins,
+    },
+    Family {
         name: "fork-after-pin",
         params: &[("c", "children"), ("n", "peers")],
         text: fork_after_pin,
@@ -50,6 +55,7 @@ pub const COMMITTED: &[(&str, &[u32])] = &[
     ("rdma-pagecache-truncate", &[2, 2]),
     ("rdma-pagecache-truncate", &[2, 4]),
     ("rdma-pagecache-truncate", &[2, 5]),
+    ("rdma-pagecache-truncate-twins", &[2, 4]),
     ("fork-after-pin", &[1, 1]),
     ("fork-after-pin", &[3, 2]),
     ("fork-after-pin", &[5, 2]),
@@ -103,14 +109,32 @@ fn header(out: &mut String, f: &str, values: &[u32], title: &str, cite: &str) {
 /// `rdma-pagecache-truncate` with `pages` pages, `peers` remote peers and a
 /// writer process that opens the file and writes its last page.
 fn rdma_pagecache_truncate(v: &[u32]) -> String {
+    rdma_pagecache_truncate_family(v, false)
+}
+
+/// `rdma-pagecache-truncate` whose peers are identical (each writes `'D'`):
+/// twins behind the owner's block of waits (docs/model.md, "Identical peers").
+fn rdma_pagecache_truncate_twins(v: &[u32]) -> String {
+    rdma_pagecache_truncate_family(v, true)
+}
+
+fn rdma_pagecache_truncate_family(v: &[u32], twins: bool) -> String {
     let (pages, peers) = (v[0], v[1]);
     let len = format!("{}K", 4 * pages);
     let mut s = String::new();
     header(
         &mut s,
-        "rdma-pagecache-truncate",
+        if twins {
+            "rdma-pagecache-truncate-twins"
+        } else {
+            "rdma-pagecache-truncate"
+        },
         v,
-        "RDMA MR over an ext4 MAP_SHARED file; truncate, re-extend and a pwrite race the peers",
+        if twins {
+            "RDMA MR over an ext4 MAP_SHARED file; truncate, re-extend and a pwrite race identical peers"
+        } else {
+            "RDMA MR over an ext4 MAP_SHARED file; truncate, re-extend and a pwrite race the peers"
+        },
         "scenarios/rdma-pagecache-truncate.scn, scaled",
     );
     let _ = writeln!(s, "process app {{");
@@ -140,7 +164,8 @@ fn rdma_pagecache_truncate(v: &[u32]) -> String {
     let _ = writeln!(s, "}}");
     for i in 0..peers {
         let _ = writeln!(s, "\npeer r{} {{", i + 1);
-        let _ = writeln!(s, "    rdma_write(app.mr, '{}')", tag(b'D', i));
+        let t = if twins { 'D' } else { tag(b'D', i) };
+        let _ = writeln!(s, "    rdma_write(app.mr, '{t}')");
         let _ = writeln!(s, "    rdma_read(app.mr)");
         let _ = writeln!(s, "}}");
     }
