@@ -36,7 +36,7 @@ pub(crate) struct Bounds {
     /// Turn partial-order reduction off (it is on by default; outcomes are the same either way).
     #[arg(long)]
     no_por: bool,
-    /// Turn symmetry reduction off (it is on by default; outcomes are the same either way).
+    /// Turn symmetry reduction off (page frames, identical peers; it is on by default; outcomes are the same either way).
     #[arg(long)]
     no_symmetry: bool,
     /// Turn sleep sets off. They apply to BFS with `--no-por` (which checks every state): the same states, outcomes and traces, fewer transitions executed.
