@@ -438,3 +438,42 @@ fn buffer_tables_replay_slot_by_slot() {
         );
     }
 }
+
+#[test]
+fn an_interrupted_replay_leaves_no_executor_behind() {
+    // The executors held every pipe end, so a coordinator that died on
+    // SIGINT left them waiting forever — with the trace's files open (the
+    // private ext4's loop device stayed attached) and the probe's lock.
+    if !live() {
+        return;
+    }
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let scn = format!(
+        "{}/tests/data/dio-write-truncate.scn",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pinlab"))
+        .args(["probe", "--replay", &scn])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run pinlab");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let st = child.wait().expect("wait");
+    assert_eq!(st.code(), Some(130), "{st:?}");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let cmd = std::fs::read(p.join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (cmd.contains("--replay") && cmd.contains("dio-write-truncate.scn"))
+                .then(|| format!("{}: {cmd}", p.display()))
+        })
+        .collect();
+    assert!(left.is_empty(), "executors left: {left:?}");
+}

@@ -14,13 +14,57 @@ pub type LiveRun = (Vec<Option<String>>, (u64, u64), Vec<String>);
 /// process's ring goes the same way, milliseconds after the step.
 const RELEASE_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// A pidfd of the coordinator, opened before it forks the executors (which
+/// inherit it): it becomes readable when the coordinator exits, e.g. when an
+/// interrupted probe restores the host and leaves. -1 when none.
+static COORD_PIDFD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Waits for the next command on `fd` into `cmd`: false when the pipe ends or
+/// the coordinator is gone. Every executor holds both ends of every actor's
+/// pipes (threads and forked children serve other actors from them), so a
+/// dead coordinator ends no read: without this an interrupted run left its
+/// executors waiting forever, holding the trace's files (so the private
+/// ext4's loop device stayed attached) and the probe's lock.
+fn next_command(fd: RawFd, cmd: &mut [u8]) -> bool {
+    let pidfd = COORD_PIDFD.load(std::sync::atomic::Ordering::Relaxed);
+    if pidfd < 0 {
+        return read_exact(fd, cmd);
+    }
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: pidfd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: polling two descriptors of a local array.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if n < 0 || fds[0].revents != 0 {
+            break;
+        }
+        if fds[1].revents != 0 {
+            return false;
+        }
+    }
+    read_exact(fd, cmd)
+}
+
 /// The executor loop of actor `me` (a process, a forked child, or a thread
 /// of one: threads share the executor state — rings, files, pipes — but each
 /// actor binds its own variables): never returns.
 fn serve(exec: Arc<Mutex<Exec<'static>>>, mut me: usize, pipes: Arc<Vec<Pipes>>) -> ! {
     loop {
         let mut cmd = [0u8; 5];
-        if !read_exact(pipes[me].cmd_r, &mut cmd) || cmd[0] == QUIT {
+        if !next_command(pipes[me].cmd_r, &mut cmd) || cmd[0] == QUIT {
             // Reap our own children that already quit, then leave without
             // running destructors (rings stay registered until the fd closes).
             // SAFETY: non-blocking reaping and _exit (the whole process).
@@ -192,7 +236,15 @@ pub fn run(
             rep_w,
         });
     }
+    // SAFETY: pidfd_open of this process; the descriptor is closed below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) } as i32;
+    COORD_PIDFD.store(pidfd, std::sync::atomic::Ordering::Relaxed);
     let close_all = |pipes: &[Pipes]| {
+        let pidfd = COORD_PIDFD.swap(-1, std::sync::atomic::Ordering::Relaxed);
+        if pidfd >= 0 {
+            // SAFETY: closing the pidfd this run opened.
+            unsafe { libc::close(pidfd) };
+        }
         for p in pipes {
             // SAFETY: closing the pipes this run created.
             unsafe {
