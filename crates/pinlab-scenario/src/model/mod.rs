@@ -266,9 +266,10 @@ impl Bound<'_> {
     /// execution states are put in the order of their fingerprints (twins
     /// write as one writer and nothing else in the state names them, so
     /// any order is a renaming of the same state; `bind/twins.rs`).
+    /// Not when the scenario may create a mirror (as frame renaming).
     fn sort_twins(&self, s: &mut State) {
         let t = &self.scn.twin;
-        if t.iter().enumerate().all(|(i, &r)| r as usize == i) {
+        if t.iter().enumerate().all(|(i, &r)| r as usize == i) || self.may_mirror() {
             return;
         }
         for rep in 0..t.len() {
@@ -596,7 +597,7 @@ impl pinlab_explore::Model for Bound<'_> {
                 .all(|x| x.sub.is_none());
         if !unchanged {
             self.canonicalize(s);
-        } else if !self.may_mirror() {
+        } else {
             self.sort_twins(s);
         }
     }
