@@ -710,9 +710,33 @@ fn policies_cmd() -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Turns transparent huge pages off for this process's heap before a command
+/// that explores (`check`, `explore`, `report`, `history`, `serve`): mimalloc
+/// backs its arenas with THP and purges freed parts of them, and each purge of
+/// a part of a huge page made the kernel fault in and clear a whole 2 MiB page
+/// again — 7,669 huge-page faults (15 GiB cleared) for a 2.6 GiB peak in one
+/// BFS, 15–35 % of its time (docs/PERFORMANCE.md, eleventh session).
+/// `prctl(PR_SET_THP_DISABLE)` applies to this process only; the probe, which
+/// tests THP, never calls it. A kernel without the prctl changes nothing.
+fn no_thp_heap() {
+    if std::env::var_os("PINLAB_HEAP_THP").is_none() {
+        let _ = rustix::thread::disable_transparent_huge_pages(true);
+    }
+}
+
 fn main() -> ExitCode {
     pinlab_explore::quiet_model_panics();
     let cli = Cli::parse();
+    if matches!(
+        cli.cmd,
+        Cmd::Check { .. }
+            | Cmd::Explore { .. }
+            | Cmd::Report { .. }
+            | Cmd::History { .. }
+            | Cmd::Serve { .. }
+    ) {
+        no_thp_heap();
+    }
     let r = match cli.cmd {
         Cmd::Check {
             scenarios,
