@@ -331,6 +331,27 @@ fn setting(path: &str) -> String {
 }
 
 #[test]
+fn independent_scenarios_replay_with_the_outcomes_they_expect() {
+    if !live() {
+        return;
+    }
+    // Written in the eleventh session for pinlab-scenario's independent test
+    // (which checks their `expect` lines in the model): the kernel gives the
+    // same outcome and pin counters on every trace — a memfd shrunk under a
+    // fixed buffer loses the READ_FIXED (LOST), an O_DIRECT read racing a
+    // hole punched in its memfd buffer is lost or kept.
+    for (name, traces) in [("memfd-ring-shrink", 1), ("dio-memfd-punch-thread", 2)] {
+        let scn = format!(
+            "{}/../pinlab-scenario/tests/independent/{name}.scn",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);
+        assert_eq!(code, 0, "{name}: {err}");
+        assert!(passed_or_busy(&v, traces), "{name}: {v:#}");
+    }
+}
+
+#[test]
 fn the_host_settings_a_scenario_sets_up_are_made_true_for_its_replay_and_restored() {
     // THP mode, hugetlb pool, a huge=always tmpfs, swap, mprotect and mremap:
     // every trace passes (the host's THP mode `madvise` alone gave `VmPin
