@@ -48,7 +48,7 @@ use std::time::Duration;
 
 pub use bfs::explore;
 pub use dfs::explore_dfs;
-pub use pinlab_state::{fingerprint, FpHasher, Shared};
+pub use pinlab_state::{fingerprint, FpHasher, Shared, SharedDefault};
 pub use sleep::check_independence;
 pub use trace::{replay, ReplayError};
 pub use walk::{random_walks, random_walks_with, SplitMix64};

@@ -107,7 +107,7 @@ impl Machine {
             return Err(b.clone());
         }
         let mut exp: BTreeMap<u64, Expect> = BTreeMap::new();
-        for p in &self.procs {
+        for p in self.procs.iter() {
             let Some(mm) = &p.mm else { continue };
             for vpn in mm.swapped.keys() {
                 if mm.lookup(*vpn).is_some() {

@@ -13,7 +13,7 @@ use crate::fs::Fs;
 use crate::ghost::Ghost;
 use crate::mem::{Frames, VmStat, Zone};
 use crate::vm::Mm;
-use pinlab_state::Shared;
+use pinlab_state::{Shared, SharedDefault};
 
 /// A process id (index into [`Machine::procs`]).
 pub type Pid = u32;
@@ -107,25 +107,34 @@ pub struct Machine {
     pub cfg: MachineConfig,
     /// All folios.
     pub frames: Shared<Frames>,
-    /// Processes by pid.
-    pub procs: Vec<Shared<Process>>,
+    /// Processes by pid (one shared vector: a step that changes no process
+    /// copies one pointer, not the vector).
+    pub procs: Shared<Vec<Shared<Process>>>,
     /// Filesystems: inodes, page caches, the block device, open files.
     pub fs: Shared<Fs>,
     /// `/proc/vmstat`.
-    pub vmstat: Shared<VmStat>,
+    pub vmstat: SharedDefault<VmStat>,
     /// io_uring rings, RDMA MRs, pipes and raw GUP handles.
-    pub dev: Shared<Devices>,
+    pub dev: SharedDefault<Devices>,
     /// ksmd's scan state (rmap items and their checksums).
-    pub ksm: Shared<crate::vm::ksm::Ksm>,
+    pub ksm: SharedDefault<crate::vm::ksm::Ksm>,
     /// Provenance and oracle state.
     pub ghost: Shared<Ghost>,
     /// mmu interval notifiers and device mirrors (HMM, ODP).
-    pub notifiers: Shared<crate::notifier::Notifiers>,
+    pub notifiers: SharedDefault<crate::notifier::Notifiers>,
     /// A GUP-fast walk a scenario ran as separate steps, for the next
     /// `gup_fast_fallback` with the same arguments to finish (`None` between
     /// steps: set and consumed within one step).
     pub gup_fast_resume: Option<Box<crate::gup::fast::GupFast>>,
 }
+
+// Components that many runs never change: uncounted while at their default.
+pinlab_state::static_default!(
+    VmStat,
+    Devices,
+    crate::vm::ksm::Ksm,
+    crate::notifier::Notifiers
+);
 
 impl Machine {
     /// A machine with no processes.
@@ -136,16 +145,16 @@ impl Machine {
         Machine {
             cfg,
             frames: Shared::new(frames),
-            procs: Vec::new(),
+            procs: Shared::default(),
             fs: Shared::new(Fs {
                 stable_writes,
                 ..Fs::default()
             }),
-            vmstat: Shared::default(),
-            dev: Shared::default(),
-            ksm: Shared::default(),
+            vmstat: SharedDefault::default(),
+            dev: SharedDefault::default(),
+            ksm: SharedDefault::default(),
             ghost: Shared::default(),
-            notifiers: Shared::default(),
+            notifiers: SharedDefault::default(),
             gup_fast_resume: None,
         }
     }

@@ -215,8 +215,8 @@ impl Machine {
     fn rename_frames(&mut self, map: &Renaming) {
         let fr = self.frames.clone();
         let pg = |p: u64| page(&fr, map, p);
-        for p in self.procs.iter_mut() {
-            let touches = p.mm.as_ref().is_some_and(|mm| {
+        for pid in 0..self.procs.len() {
+            let touches = self.procs[pid].mm.as_ref().is_some_and(|mm| {
                 mm.pmds.values().any(|m| pg(m.pfn) != m.pfn)
                     || mm.ptes.values().any(|m| pg(m.pfn) != m.pfn)
                     || mm
@@ -227,7 +227,9 @@ impl Machine {
             if !touches {
                 continue;
             }
-            let Some(mm) = p.mm.as_mut() else { continue };
+            let Some(mm) = self.procs[pid].mm.as_mut() else {
+                continue;
+            };
             for m in mm.pmds.values_mut() {
                 m.pfn = pg(m.pfn);
             }

@@ -12,11 +12,12 @@
 mod exec;
 mod por;
 mod substep;
+mod vars;
+pub use vars::Vars;
 
 pub use substep::SubStep;
 
 use crate::bind::{Arg, Call, Kind, Scenario};
-use pinlab_explore::Shared;
 use pinlab_model::fs::oflags::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
 use pinlab_model::ghost::WriteId;
 use pinlab_model::gup::GupApi;
@@ -67,7 +68,7 @@ pub struct ActorState {
     /// Its process (none for a peer).
     pub pid: Option<Pid>,
     /// Variables by slot (shared with the parent state until a statement binds one).
-    pub vars: Shared<Vec<Option<Value>>>,
+    pub vars: Vars,
     /// Phase of a statement that sleeps (direct I/O: pin, DMA, unpin; writeback:
     /// submit, complete); 0 when between statements.
     pub phase: u8,
@@ -446,7 +447,7 @@ impl pinlab_explore::Model for Bound<'_> {
                     pc: 0,
                     status,
                     pid,
-                    vars: Shared::new(vec![None; self.scn.vars.len()]),
+                    vars: Vars::default(),
                     phase: 0,
                     held: None,
                     sigpending: false,
@@ -579,17 +580,18 @@ impl pinlab_explore::Model for Bound<'_> {
     /// renamed too): `parent` is canonical, so `state` is. Most steps of a
     /// peer (an RDMA read) or a `wait` are such steps.
     fn canonicalize_successor(&self, parent: &State, s: &mut State) {
-        use pinlab_explore::Shared;
+        use pinlab_explore::{Shared, SharedDefault};
         let (a, b) = (&parent.m, &s.m);
         let unchanged = Shared::ptr_eq(&a.frames, &b.frames)
             && Shared::ptr_eq(&a.fs, &b.fs)
-            && Shared::ptr_eq(&a.dev, &b.dev)
-            && Shared::ptr_eq(&a.notifiers, &b.notifiers)
-            && a.procs.len() == b.procs.len()
-            && a.procs
-                .iter()
-                .zip(&b.procs)
-                .all(|(x, y)| Shared::ptr_eq(x, y))
+            && SharedDefault::ptr_eq(&a.dev, &b.dev)
+            && SharedDefault::ptr_eq(&a.notifiers, &b.notifiers)
+            && (Shared::ptr_eq(&a.procs, &b.procs)
+                || a.procs.len() == b.procs.len()
+                    && a.procs
+                        .iter()
+                        .zip(b.procs.iter())
+                        .all(|(x, y)| Shared::ptr_eq(x, y)))
             && parent
                 .actors
                 .iter()
