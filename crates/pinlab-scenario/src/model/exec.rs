@@ -842,7 +842,7 @@ impl Bound<'_> {
         }
         let a = &mut s.actors[actor];
         if let (Some(slot), Some(v)) = (op.bind, bind) {
-            a.vars.set(slot, v, self.scn.vars.len());
+            a.vars.set(slot, v);
         }
         a.held = held;
         a.fixed = fixed;

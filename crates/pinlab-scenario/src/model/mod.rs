@@ -447,7 +447,7 @@ impl pinlab_explore::Model for Bound<'_> {
                     pc: 0,
                     status,
                     pid,
-                    vars: Vars::default(),
+                    vars: Vars::new(self.scn.vars.len()),
                     phase: 0,
                     held: None,
                     sigpending: false,

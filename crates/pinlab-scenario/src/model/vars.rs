@@ -8,6 +8,7 @@
 //! eleventh session). Here the empty slots are no allocation at all; the first
 //! binding makes the vector. Invariant: a vector, once made, has a slot set,
 //! so "all slots empty" has one representation and equal states hash equally.
+//! States serialize as before (every slot, `null` when unset).
 
 use std::ops::Index;
 
@@ -15,19 +16,30 @@ use pinlab_explore::Shared;
 
 use super::Value;
 
-/// The variable slots of one actor (see the module docs).
+/// The variable slots of one actor (see the module docs): how many the
+/// scenario has, and the vector once one is set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct Vars(Option<Shared<Vec<Option<Value>>>>);
+pub struct Vars {
+    nr: usize,
+    slots: Option<Shared<Vec<Option<Value>>>>,
+}
 
 /// What an unset slot reads.
 const UNSET: &Option<Value> = &None;
 
 impl Vars {
-    /// Binds `slot` of a scenario with `nr` variables to `v`.
-    pub fn set(&mut self, slot: usize, v: Value, nr: usize) {
+    /// `nr` unset slots.
+    pub fn new(nr: usize) -> Self {
+        Vars { nr, slots: None }
+    }
+
+    /// Binds `slot` to `v`.
+    pub fn set(&mut self, slot: usize, v: Value) {
+        let nr = self.nr.max(slot + 1);
+        self.nr = nr;
         let vec = self
-            .0
-            .get_or_insert_with(|| Shared::new(vec![None; nr.max(slot + 1)]));
+            .slots
+            .get_or_insert_with(|| Shared::new(vec![None; nr]));
         vec.make_mut()[slot] = Some(v);
     }
 }
@@ -35,16 +47,21 @@ impl Vars {
 impl Index<usize> for Vars {
     type Output = Option<Value>;
     fn index(&self, slot: usize) -> &Option<Value> {
-        self.0.as_ref().and_then(|v| v.get(slot)).unwrap_or(UNSET)
+        self.slots
+            .as_ref()
+            .and_then(|v| v.get(slot))
+            .unwrap_or(UNSET)
     }
 }
 
-/// Serialized as the slot vector; no vector (every slot unset) as `[]`, and a
-/// slot beyond the vector reads unset, so both forms mean the same.
+/// Serialized as the slot vector (`null` for an unset slot), as before the
+/// vector was made lazily.
 impl serde::Serialize for Vars {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let slots: &[Option<Value>] = self.0.as_deref().map_or(&[], Vec::as_slice);
-        slots.serialize(s)
+        match &self.slots {
+            Some(v) => v.serialize(s),
+            None => vec![None::<Value>; self.nr].serialize(s),
+        }
     }
 }
 
@@ -52,10 +69,10 @@ impl serde::Serialize for Vars {
 impl<'de> serde::Deserialize<'de> for Vars {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let slots = Vec::<Option<Value>>::deserialize(d)?;
-        Ok(if slots.iter().all(Option::is_none) {
-            Vars(None)
-        } else {
-            Vars(Some(Shared::new(slots)))
+        let nr = slots.len();
+        Ok(Vars {
+            nr,
+            slots: (!slots.iter().all(Option::is_none)).then(|| Shared::new(slots)),
         })
     }
 }
@@ -66,16 +83,16 @@ mod tests {
 
     #[test]
     fn unset_slots_read_none_and_a_binding_makes_the_vector() {
-        let mut v = Vars::default();
+        let mut v = Vars::new(4);
         assert_eq!(v[3], None);
-        assert_eq!(v, Vars(None));
-        v.set(1, Value::Int(7), 4);
+        assert_eq!(serde_json::to_string(&v).unwrap(), "[null,null,null,null]");
+        v.set(1, Value::Int(7));
         assert_eq!((v[0], v[1], v[3]), (None, Some(Value::Int(7)), None));
         let json = serde_json::to_string(&v).unwrap();
         assert_eq!(json, r#"[null,{"Int":7},null,null]"#);
         let back: Vars = serde_json::from_str(&json).unwrap();
         assert_eq!(back, v);
         let empty: Vars = serde_json::from_str("[null,null]").unwrap();
-        assert_eq!(empty, Vars::default());
+        assert_eq!(empty, Vars::new(2));
     }
 }
