@@ -352,6 +352,39 @@ fn independent_scenarios_replay_with_the_outcomes_they_expect() {
 }
 
 #[test]
+fn a_memlock_setup_is_skipped_with_its_reason_not_failed() {
+    // Found in the eleventh session: the executor runs as root (CAP_IPC_LOCK),
+    // so the kernel registered what RLIMIT_MEMLOCK refuses in the model, and
+    // the replay reported FAIL for a limit it had never set.
+    let scn = "scenario memlock-two-mrs\n\
+        setup {\n    memlock = 12K\n}\n\
+        process app {\n\
+            buf = mmap(NULL, 8K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n\
+            memset(buf, 'A', 8K)\n\
+            mr = ibv_reg_mr(buf, 8K, IBV_ACCESS_LOCAL_WRITE)\n\
+            mr2 = ibv_reg_mr(buf, 8K, IBV_ACCESS_LOCAL_WRITE)\n\
+        }\n";
+    let (code, v, err) = replay_text("memlock-two-mrs", scn, "4");
+    assert_eq!(code, 3, "{err}\n{v:#}");
+    assert_eq!(
+        (&v["passed"], &v["failed"]),
+        (&0.into(), &0.into()),
+        "{v:#}"
+    );
+    for t in v["traces"].as_array().unwrap() {
+        let verdict = t["verdict"].as_str().unwrap();
+        if live() {
+            assert!(
+                verdict.starts_with("SKIP(setup { memlock = 12288 }"),
+                "{verdict}"
+            );
+        } else {
+            assert!(verdict.starts_with("SKIP("), "{verdict}");
+        }
+    }
+}
+
+#[test]
 fn the_host_settings_a_scenario_sets_up_are_made_true_for_its_replay_and_restored() {
     // THP mode, hugetlb pool, a huge=always tmpfs, swap, mprotect and mremap:
     // every trace passes (the host's THP mode `madvise` alone gave `VmPin

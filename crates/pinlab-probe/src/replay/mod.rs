@@ -357,6 +357,11 @@ pub fn end_view(scn: &Scenario, policy: &Policy, s: &pinlab_scenario::model::Sta
 
 /// The first statement of `trace` the live replay cannot run, as a reason.
 pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -> Option<String> {
+    if let Some(limit) = scn.cfg.memlock {
+        return Some(format!(
+            "setup {{ memlock = {limit} }}: the executor runs as root with CAP_IPC_LOCK, so no RLIMIT_MEMLOCK limits it, and the io_uring registration standing in for an MR is charged per user where ib_umem_get charges the mm's pinned_vm (the probe's register_rlimit_memlock_* cases check the charging as an unprivileged user)"
+        ));
+    }
     for (k, (a, p)) in trace.iter().zip(pred).enumerate() {
         let prog = &scn.actors[a.actor as usize];
         let op = &prog.body[p.pc];
