@@ -275,6 +275,30 @@ pub fn getpid() -> i32 {
     unsafe { libc::getpid() }
 }
 
+/// Makes this process (a replay executor) an unprivileged user: RLIMIT_MEMLOCK
+/// set to `memlock` bytes, no supplementary groups, gid and uid `uid` (which
+/// drops CAP_IPC_LOCK with every other capability); dumpable again, so that it
+/// can still read its own `/proc/self/mem` (a change of uid clears the flag).
+pub fn become_unprivileged(uid: u32, memlock: u64) -> io::Result<()> {
+    let lim = libc::rlimit {
+        rlim_cur: memlock,
+        rlim_max: memlock,
+    };
+    // SAFETY: changing this process's own limit and credentials.
+    let ok = unsafe {
+        libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) == 0
+            && libc::setgroups(0, std::ptr::null()) == 0
+            && libc::setgid(uid) == 0
+            && libc::setuid(uid) == 0
+            && libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) == 0
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// An io_uring with a one-slot buffer table.
 pub struct Ring {
     /// `None` once closed ([`Ring::close`]).

@@ -55,6 +55,9 @@ pub struct Files {
     pub shm: PathBuf,
     /// The private ext4's image (its disk), for the on-disk view.
     pub image: Option<PathBuf>,
+    /// `setup { memlock }`: the executors run as this unused uid under this
+    /// RLIMIT_MEMLOCK (bytes), without CAP_IPC_LOCK, as the model's processes do.
+    pub user: Option<(u32, u64)>,
 }
 
 impl Files {

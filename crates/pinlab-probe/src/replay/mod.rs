@@ -358,9 +358,16 @@ pub fn end_view(scn: &Scenario, policy: &Policy, s: &pinlab_scenario::model::Sta
 /// The first statement of `trace` the live replay cannot run, as a reason.
 pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -> Option<String> {
     if let Some(limit) = scn.cfg.memlock {
-        return Some(format!(
-            "setup {{ memlock = {limit} }}: the executor runs as root with CAP_IPC_LOCK, so no RLIMIT_MEMLOCK limits it, and the io_uring registration standing in for an MR is charged per user where ib_umem_get charges the mm's pinned_vm (the probe's register_rlimit_memlock_* cases check the charging as an unprivileged user)"
-        ));
+        let mr = scn
+            .actors
+            .iter()
+            .flat_map(|a| &a.body)
+            .any(|op| matches!(op.call, Call::RegMr { .. }));
+        if mr {
+            return Some(format!(
+                "setup {{ memlock = {limit} }} with an MR: the io_uring registration standing in for it is charged to the user's locked_vm, with its ring's own pages, where ib_umem_get charges the mm's pinned_vm"
+            ));
+        }
     }
     for (k, (a, p)) in trace.iter().zip(pred).enumerate() {
         let prog = &scn.actors[a.actor as usize];
@@ -604,10 +611,26 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
             }
             n += 1;
             let files = match (&ext4, uses_files(&scn), shm) {
+                (_, false, _) if scn.cfg.memlock.is_some() => {
+                    // The unprivileged executors' payload and scratch files.
+                    let d = dir.join(format!("u{n}"));
+                    let f = live::Files {
+                        root: d.clone(),
+                        shm: d,
+                        image: None,
+                        user: None,
+                    };
+                    if let Err(e) = make_dirs(&f, true) {
+                        out.push(skip(format!("trace directories: {e}")));
+                        continue;
+                    }
+                    f
+                }
                 (_, false, _) => live::Files {
                     root: dir.clone(),
                     shm: dir.clone(),
                     image: None,
+                    user: None,
                 },
                 (_, true, Some(Err(e))) => {
                     out.push(skip(format!("no private tmpfs for /dev/shm: {e}")));
@@ -618,10 +641,9 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
                         root: fs.dir.join(format!("t{n}")),
                         shm: shm.dir.join(format!("t{n}")),
                         image: Some(fs.img.clone()),
+                        user: None,
                     };
-                    if let Err(e) = std::fs::create_dir_all(&f.root)
-                        .and_then(|_| std::fs::create_dir_all(&f.shm))
-                    {
+                    if let Err(e) = make_dirs(&f, scn.cfg.memlock.is_some()) {
                         out.push(skip(format!("trace directories: {e}")));
                         continue;
                     }
@@ -636,6 +658,13 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
                     continue;
                 }
             };
+            // `setup { memlock }`: the executors drop to an unused user (a new
+            // one per trace, so no earlier trace's charges count) under the limit.
+            let mut files = files;
+            files.user = scn.cfg.memlock.map(|m| {
+                let uid = 45_000 + (crate::sys::getpid() as u32 % 1000) * 100 + (n as u32 % 100);
+                (uid, m)
+            });
             // A run that differs only in the pin counters is run again; if the
             // host is busy (foreign pins), the trace is skipped, not failed.
             let mut verdict = crate::Verdict::Fail;
@@ -718,7 +747,19 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
 fn fresh_dirs(f: &live::Files) -> std::io::Result<()> {
     for d in [&f.root, &f.shm] {
         std::fs::remove_dir_all(d)?;
+    }
+    make_dirs(f, f.user.is_some())
+}
+
+/// Creates a trace's directories; writable by anyone when its executors run
+/// as an unprivileged user (`setup { memlock }`).
+fn make_dirs(f: &live::Files, open: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for d in [&f.root, &f.shm] {
         std::fs::create_dir_all(d)?;
+        if open {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777))?;
+        }
     }
     Ok(())
 }

@@ -268,6 +268,13 @@ pub fn run(
             return Err(format!("fork: {}", std::io::Error::last_os_error()));
         }
         if pid == 0 {
+            if let Some((uid, memlock)) = files.user {
+                if crate::sys::become_unprivileged(uid, memlock).is_err() {
+                    // SAFETY: leaving the forked executor; the coordinator
+                    // sees no answer and skips the trace.
+                    unsafe { libc::_exit(125) };
+                }
+            }
             // The executor process lives until it _exits: its own copy of the
             // scenario may as well live forever.
             let scn: &'static Scenario = Box::leak(Box::new(scn.clone()));
