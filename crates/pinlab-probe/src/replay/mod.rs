@@ -610,17 +610,24 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
                 continue;
             }
             n += 1;
+            // `setup { memlock }`: the executors drop to an unused user (a new
+            // one per trace, so no earlier trace's charges count) under the
+            // limit, and own the trace's directories.
+            let user = scn.cfg.memlock.map(|m| {
+                let uid = 45_000 + (crate::sys::getpid() as u32 % 1000) * 100 + (n as u32 % 100);
+                (uid, m)
+            });
             let files = match (&ext4, uses_files(&scn), shm) {
-                (_, false, _) if scn.cfg.memlock.is_some() => {
+                (_, false, _) if user.is_some() => {
                     // The unprivileged executors' payload and scratch files.
                     let d = dir.join(format!("u{n}"));
                     let f = live::Files {
                         root: d.clone(),
                         shm: d,
                         image: None,
-                        user: None,
+                        user,
                     };
-                    if let Err(e) = make_dirs(&f, true) {
+                    if let Err(e) = make_dirs(&f) {
                         out.push(skip(format!("trace directories: {e}")));
                         continue;
                     }
@@ -641,9 +648,9 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
                         root: fs.dir.join(format!("t{n}")),
                         shm: shm.dir.join(format!("t{n}")),
                         image: Some(fs.img.clone()),
-                        user: None,
+                        user,
                     };
-                    if let Err(e) = make_dirs(&f, scn.cfg.memlock.is_some()) {
+                    if let Err(e) = make_dirs(&f) {
                         out.push(skip(format!("trace directories: {e}")));
                         continue;
                     }
@@ -658,13 +665,6 @@ pub fn run(scns: &[Scenario], policy: &Policy, max: usize) -> Result<Vec<TraceRe
                     continue;
                 }
             };
-            // `setup { memlock }`: the executors drop to an unused user (a new
-            // one per trace, so no earlier trace's charges count) under the limit.
-            let mut files = files;
-            files.user = scn.cfg.memlock.map(|m| {
-                let uid = 45_000 + (crate::sys::getpid() as u32 % 1000) * 100 + (n as u32 % 100);
-                (uid, m)
-            });
             // A run that differs only in the pin counters is run again; if the
             // host is busy (foreign pins), the trace is skipped, not failed.
             let mut verdict = crate::Verdict::Fail;
@@ -748,17 +748,16 @@ fn fresh_dirs(f: &live::Files) -> std::io::Result<()> {
     for d in [&f.root, &f.shm] {
         std::fs::remove_dir_all(d)?;
     }
-    make_dirs(f, f.user.is_some())
+    make_dirs(f)
 }
 
-/// Creates a trace's directories; writable by anyone when its executors run
-/// as an unprivileged user (`setup { memlock }`).
-fn make_dirs(f: &live::Files, open: bool) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+/// Creates a trace's directories, owned by the unprivileged user its executors
+/// run as (`setup { memlock }`), if any.
+fn make_dirs(f: &live::Files) -> std::io::Result<()> {
     for d in [&f.root, &f.shm] {
         std::fs::create_dir_all(d)?;
-        if open {
-            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777))?;
+        if let Some((uid, _)) = f.user {
+            std::os::unix::fs::chown(d, Some(uid), Some(uid))?;
         }
     }
     Ok(())
