@@ -361,16 +361,25 @@ fn memlock_scenarios_replay_as_an_unprivileged_user_under_the_limit() {
     // 6.14); a THP registered in two rings is charged twice (512 pages each),
     // a third does not fit in 4 MiB until the first ring unregisters; a
     // cloned table is not charged again and keeps the charge after its source
-    // unregisters (a third ring no longer fits).
+    // unregisters (a third ring no longer fits); half a hugetlb page in a
+    // second ring charges the whole page, one page over a limit of two rings
+    // and two hugetlb pages.
     if !live() {
         return;
     }
-    for name in ["memlock-rings", "memlock-thp-rings", "memlock-clone-rings"] {
+    for name in [
+        "memlock-rings",
+        "memlock-thp-rings",
+        "memlock-clone-rings",
+        "memlock-hugetlb-rings",
+    ] {
         let scn = format!("{}/tests/data/{name}.scn", env!("CARGO_MANIFEST_DIR"));
         let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);
         let host = v["traces"].as_array().is_some_and(|t| {
-            t.iter()
-                .any(|t| t["verdict"].as_str().unwrap_or("").contains("THP mode"))
+            t.iter().any(|t| {
+                let s = t["verdict"].as_str().unwrap_or("");
+                s.contains("THP mode") || s.contains("hugetlb pool")
+            })
         });
         if host {
             assert_eq!(v["failed"], 0, "{name}: {v:#}");
