@@ -82,9 +82,9 @@ pub fn sample_traces(scn: &Scenario, policy: &Policy, n: usize) -> Vec<Vec<Actio
     out
 }
 
-/// Why the live replay cannot run `scn`'s statement `call` of an actor of kind
+/// Why the live replay cannot run the statement `call` of an actor of kind
 /// `kind` faithfully, if it cannot.
-pub fn unsupported(scn: &Scenario, kind: Kind, call: &Call) -> Option<String> {
+pub fn unsupported(kind: Kind, call: &Call) -> Option<String> {
     use pinlab_model::dev::rdma::access::*;
     use pinlab_model::vm::mremap::{MREMAP_DONTUNMAP, MREMAP_FIXED};
     let why = |s: &str| Some(s.to_string());
@@ -152,8 +152,7 @@ pub fn unsupported(scn: &Scenario, kind: Kind, call: &Call) -> Option<String> {
         Call::Vmsplice { .. } => why("vmsplice of more than 4096 iovecs"),
         Call::RegMr { access, .. }
             if access & IBV_ACCESS_ON_DEMAND == 0
-                && pinlab_model::Machine::ib_access_writable(*access)
-                && scn.cfg.user_zone == pinlab_model::mem::Zone::Normal =>
+                && pinlab_model::Machine::ib_access_writable(*access) =>
         {
             // ib_umem_get and IORING_REGISTER_BUFFERS both pin with
             // pin_user_pages_fast(FOLL_WRITE|FOLL_LONGTERM).
@@ -357,6 +356,22 @@ pub fn end_view(scn: &Scenario, policy: &Policy, s: &pinlab_scenario::model::Sta
 
 /// The first statement of `trace` the live replay cannot run, as a reason.
 pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -> Option<String> {
+    // The model places the processes' pages in the scenario's zone; on the
+    // host they come from wherever the page allocator finds them (ZONE_NORMAL
+    // on a host booted without movablecore= or CMA), so a FOLL_LONGTERM pin
+    // would not migrate them as the model predicts.
+    use pinlab_model::mem::Zone;
+    let zone = match scn.cfg.user_zone {
+        Zone::Normal => None,
+        Zone::Movable => Some("ZONE_MOVABLE"),
+        Zone::Cma => Some("MIGRATE_CMA"),
+        Zone::Device => Some("ZONE_DEVICE"),
+    };
+    if let Some(zone) = zone {
+        return Some(format!(
+            "setup {{ user_zone = {zone} }}: user space cannot make the host's page allocator place the scenario's pages there, so a FOLL_LONGTERM pin would not migrate them as the model predicts"
+        ));
+    }
     if let Some(limit) = scn.cfg.memlock {
         let mr = scn
             .actors
@@ -372,7 +387,7 @@ pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -
     for (k, (a, p)) in trace.iter().zip(pred).enumerate() {
         let prog = &scn.actors[a.actor as usize];
         let op = &prog.body[p.pc];
-        if let Some(why) = unsupported(scn, prog.kind, &op.call) {
+        if let Some(why) = unsupported(prog.kind, &op.call) {
             return Some(format!("{} `{}`: {why}", prog.name, op.text));
         }
         if let Some(n) = sub_page(&op.call) {
