@@ -9,7 +9,10 @@
 //! forks; from the tenth, a read-only MR registered while a thread forks,
 //! and a fixed-buffer registration racing a thread's MADV_DONTNEED; from the
 //! eleventh, a memfd shrunk under a fixed buffer, an O_DIRECT read racing a
-//! thread's fork, and one racing a hole punched in its memfd buffer): each
+//! thread's fork, and one racing a hole punched in its memfd buffer; from the
+//! twelfth, a memfd seal refused while io_uring pins its pages, a pinned
+//! page made read-only across fork and writable again, and a registered
+//! part of a THP whose rest is unmapped, across fork): each
 //! keeps its
 //! outcome set with and without the reductions, under BFS and DFS, and breaks
 //! no invariant, and the unreduced run meets the file's `expect` lines for
@@ -44,7 +47,7 @@ fn scenarios() -> Vec<(String, String)> {
 #[test]
 fn independent_scenarios_keep_their_outcomes_under_every_reduction_and_search() {
     let all = scenarios();
-    assert_eq!(all.len(), 14);
+    assert_eq!(all.len(), 17);
     let unreduced = Config {
         por: false,
         symmetry: false,
