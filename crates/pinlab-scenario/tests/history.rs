@@ -5,9 +5,11 @@
 use std::collections::BTreeSet;
 
 use pinlab_explore::Config;
+use pinlab_model::Outcome;
 use pinlab_model::Policy;
 use pinlab_scenario::builtin::builtin;
 use pinlab_scenario::history::history;
+use pinlab_scenario::model::Action;
 use pinlab_scenario::{run_cell, timeline, Scenario};
 
 fn scn(name: &str) -> Scenario {
@@ -82,6 +84,37 @@ fn gup_fast_vs_fork_is_a_race_inside_the_system_calls() {
     assert!(
         decide < walk && walk < grab && grab < recheck && recheck < wrprotect,
         "{texts:#?}"
+    );
+}
+
+#[test]
+fn a_gup_fast_walk_that_a_fork_overtook_says_it_dropped_its_pins() {
+    // v5.15 (write_protect_seq): the thread's walk takes the page, the fork
+    // starts and ends, and the walk's last step sees the seqcount moved:
+    // `gup_fast_unpin_user_pages`, then the slow path for every page. A walk
+    // no fork overtook takes the page and needs no slow path.
+    let s = scn("gup-fast-vs-fork");
+    let p = Policy::parse("v5.15").unwrap();
+    let idx = |name: &str| s.actors.iter().position(|a| a.name == name).unwrap() as u16;
+    let (parent, t) = (idx("parent"), idx("t"));
+    let steps = |order: &[u16]| {
+        let trace: Vec<Action> = order.iter().map(|&actor| Action { actor }).collect();
+        let tl = timeline(&s, &p, Outcome::Ok, &trace);
+        tl.steps.last().unwrap().action.clone()
+    };
+    // mmap, memset, pthread_create; walk, grab, recheck; fork (two steps);
+    // the walk's end.
+    let overtaken = steps(&[parent, parent, parent, t, t, t, parent, parent, t]);
+    assert!(
+        overtaken.contains(
+            "[gup_fast: write_protect_seq moved (a fork ran): 1 pin(s) dropped, slow path for 1 of 1 page(s), rest of the call]"
+        ),
+        "{overtaken}"
+    );
+    let alone = steps(&[parent, parent, parent, t, t, t, t]);
+    assert!(
+        alone.contains("[gup_fast: write_protect_seq unchanged, no slow path, rest of the call]"),
+        "{alone}"
     );
 }
 

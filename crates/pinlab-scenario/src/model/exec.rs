@@ -50,6 +50,7 @@ impl Bound<'_> {
             return info;
         }
         let had_sub = s.actors[actor].sub.is_some();
+        let fast_end = describe.then(|| self.gup_fast_end(s, actor)).flatten();
         let fork_plan = self.take_substep(s, actor);
         if had_sub {
             s.actors[actor].phase = 0;
@@ -65,8 +66,9 @@ impl Bound<'_> {
                     op.text
                 ),
                 (_, true) => format!(
-                    "{} [gup_fast: write_protect_seq retry, slow path, rest of the call]",
-                    op.text
+                    "{} [gup_fast: {}, rest of the call]",
+                    op.text,
+                    fast_end.as_deref().unwrap_or("end of the walk")
                 ),
                 _ => op.text.clone(),
             },

@@ -175,6 +175,41 @@ impl Bound<'_> {
         }
     }
 
+    /// What the last step of actor `actor`'s GUP-fast walk does after the
+    /// lockless part, for its trace line: the `write_protect_seq` check
+    /// (`read_seqcount_retry`, FOLL_PIN under `gup_fast_write_protect_seq`) and
+    /// how much is left for the slow path (`gup_fast_fallback`, mm/gup.c
+    /// v6.14). `None` if the actor is not in a GUP-fast walk.
+    pub(super) fn gup_fast_end(&self, s: &State, actor: usize) -> Option<String> {
+        let Some(SubStep::GupFast(g)) = s.actors[actor].sub.as_deref() else {
+            return None;
+        };
+        let taken = g.pages.len() as u64;
+        let moved = g
+            .seq
+            .is_some_and(|q| s.m.mm(g.pid).map(|mm| mm.write_protect_seq) != Some(q));
+        let seq = match g.seq {
+            None => String::new(),
+            Some(_) if moved => {
+                format!("write_protect_seq moved (a fork ran): {taken} pin(s) dropped, ")
+            }
+            Some(_) => "write_protect_seq unchanged, ".to_string(),
+        };
+        let rest = if moved {
+            g.nr_pages
+        } else {
+            g.nr_pages - taken
+        };
+        let slow = match rest {
+            _ if g.flags & pinlab_model::gup::foll::FOLL_FAST_ONLY != 0 => {
+                "FOLL_FAST_ONLY: no slow path".to_string()
+            }
+            0 => "no slow path".to_string(),
+            n => format!("slow path for {n} of {} page(s)", g.nr_pages),
+        };
+        Some(format!("{seq}{slow}"))
+    }
+
     /// Drops a GUP-fast walk the statement's last step did not finish.
     pub(super) fn abandon_substep(&self, s: &mut State) {
         if let Some(g) = s.m.gup_fast_resume.take() {
