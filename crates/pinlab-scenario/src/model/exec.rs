@@ -91,7 +91,7 @@ impl Bound<'_> {
         let mut notes: Vec<String> = Vec::new();
         let mut next_phase: Option<u8> = None;
         let mut held = me.held;
-        let mut fixed = me.fixed;
+        let mut fixed = me.fixed.clone();
         let phase = me.phase;
         let mut sig_consumed = false;
         let mut signal_to: Option<(Pid, u64)> = None;
@@ -623,12 +623,12 @@ impl Bound<'_> {
                         None => {
                             let req =
                                 m.io_uring_read_fixed_submit(p()?, r, v(index)?, v(off)?, v(len)?)?;
-                            fixed = Some(req);
+                            fixed = Some(Box::new(req));
                             next_phase = Some(1);
                             Ok(Some("[submitted]".into()))
                         }
                         Some(req) => m
-                            .io_uring_read_fixed_complete(policy, r, req, wid(tag))
+                            .io_uring_read_fixed_complete(policy, r, *req, wid(tag))
                             .map(|n| Some(say!("cqe.res {n}"))),
                     }
                 }
