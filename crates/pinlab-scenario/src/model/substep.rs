@@ -185,9 +185,7 @@ impl Bound<'_> {
             return None;
         };
         let taken = g.pages.len() as u64;
-        let moved = g
-            .seq
-            .is_some_and(|q| s.m.mm(g.pid).map(|mm| mm.write_protect_seq) != Some(q));
+        let moved = seq_moved(s, g);
         let seq = match g.seq {
             None => String::new(),
             Some(_) if moved => {
@@ -244,16 +242,17 @@ impl Bound<'_> {
         match a.sub.as_deref() {
             // A lockless walk step, or a walk that took everything and whose
             // write_protect_seq retry will not send it to the slow path.
-            Some(SubStep::GupFast(g)) => {
-                g.next().is_none()
-                    && (g.stopped
-                        || g.seq.is_some_and(|q| {
-                            pid.and_then(|p| s.m.mm(p)).map(|mm| mm.write_protect_seq) != Some(q)
-                        }))
-            }
+            Some(SubStep::GupFast(g)) => g.next().is_none() && (g.stopped || seq_moved(s, g)),
             // Starting a GUP-fast walk is lockless too.
             None if self.scn.fine && a.phase == 0 && self.gup_fast_call(s, i).is_some() => false,
             _ => true,
         }
     }
+}
+
+/// Whether a fork began since walk `g` read its mm's `write_protect_seq`
+/// (`read_seqcount_retry` would send it to the slow path).
+fn seq_moved(s: &State, g: &GupFast) -> bool {
+    g.seq
+        .is_some_and(|q| s.m.mm(g.pid).map(|mm| mm.write_protect_seq) != Some(q))
 }
