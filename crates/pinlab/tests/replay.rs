@@ -343,13 +343,16 @@ fn independent_scenarios_replay_with_the_outcomes_they_expect() {
     // memfd seal refused (EBUSY) while its pages are pinned and taken after
     // the unregister, a pinned page made read-only across fork and writable
     // again (no copy on 6.18: OK), a registered part of a split THP across
-    // fork.
+    // fork, an io_uring registration racing a thread's fork on small and on
+    // hugetlb pages (whole system calls on the kernel: OK in every order).
     for (name, traces) in [
         ("memfd-ring-shrink", 1),
         ("dio-memfd-punch-thread", 2),
         ("memfd-seal-pinned", 1),
         ("ro-fork-ring", 5),
         ("thp-split-ring", 2),
+        ("iouring-register-vs-fork", 11),
+        ("hugetlb-gupfast-vs-fork", 11),
     ] {
         let scn = format!(
             "{}/../pinlab-scenario/tests/independent/{name}.scn",
