@@ -453,6 +453,11 @@ impl Ring {
         Ok(())
     }
 
+    /// Whether buffers are registered (since the last unregister).
+    pub fn is_registered(&self) -> bool {
+        self.registered
+    }
+
     pub fn unregister(&mut self) -> io::Result<()> {
         self.registered = false;
         self.io()?.submitter().unregister_buffers()

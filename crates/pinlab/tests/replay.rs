@@ -438,6 +438,45 @@ fn every_trace_is_skipped(tag: &str, scn: &str, reason: &str) {
 }
 
 #[test]
+fn error_paths_replay_with_the_kernels_errnos() {
+    // Twelfth session: one trace each, step by step. Found on the way: an
+    // MR's stand-in ring mapped into a hole the scenario had unmapped inside
+    // a variable's range (a registration across the hole then succeeded on
+    // the kernel), MADV_DONTNEED over a hole is -ENOMEM, MADV_COLLAPSE of a
+    // VMA smaller than a PMD is -EINVAL, fixed I/O is bounded by the
+    // registered bytes, and a PROT_NONE mapping cannot be loaded (the
+    // executor's /proc/self/mem reads through it).
+    if !live() {
+        return;
+    }
+    for name in ["errno-ring", "errno-vm", "errno-mr", "errno-files"] {
+        let scn = format!("{}/tests/data/{name}.scn", env!("CARGO_MANIFEST_DIR"));
+        let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);
+        assert_eq!(code, 0, "{name}: {err}");
+        assert!(passed_or_busy(&v, 1), "{name}: {v:#}");
+    }
+}
+
+#[test]
+fn a_second_ibv_dereg_mr_is_skipped_not_failed() {
+    // The io_uring registration standing in for the MR answers a second
+    // unregister with ENXIO; uverbs finds no object under the handle
+    // (ENOENT, as the model says).
+    let scn = "scenario dereg-twice\n\
+        process app {\n\
+            buf = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n\
+            mr = ibv_reg_mr(buf, 4K, IBV_ACCESS_LOCAL_WRITE)\n\
+            ibv_dereg_mr(mr)\n\
+            ibv_dereg_mr(mr)\n\
+        }\n";
+    every_trace_is_skipped(
+        "dereg-twice",
+        scn,
+        "SKIP(step 4: ibv_dereg_mr of an MR deregistered already",
+    );
+}
+
+#[test]
 fn a_scenario_whose_pages_live_in_zone_movable_is_skipped_not_failed() {
     // The model migrates the buffer out of ZONE_MOVABLE before its long-term
     // pin (pin, unpin, migrate, pin again: nr_foll_pin_acquired +4 for two

@@ -36,11 +36,12 @@ use std::collections::BTreeSet;
 pub struct RegBuf {
     /// The registering process (whose memory the buffer is).
     pub owner: Pid,
-    /// Start address.
+    /// Start address (`imu->ubuf`: the iovec's base, not necessarily on a
+    /// page boundary).
     pub start: u64,
-    /// Length in bytes.
+    /// Length in bytes (`imu->len`).
     pub len: u64,
-    /// The page behind each 4 KiB of the buffer.
+    /// The page behind each 4 KiB page the buffer spans.
     pub pages: Vec<u64>,
     /// Ghost target of each page (where its owner sees it).
     pub targets: Vec<Target>,
@@ -407,7 +408,7 @@ impl Machine {
         r.next_id += 1;
         Ok(Some(RegBuf {
             owner: pid,
-            start: first * PAGE_SIZE,
+            start,
             len,
             pages,
             targets,
@@ -633,17 +634,23 @@ impl Machine {
             .and_then(|t| t.get(index as usize))
             .and_then(Option::as_ref)
             .ok_or(Errno::EFAULT)?;
-        // io_import_fixed: an overflowing or out-of-range request is -EFAULT;
-        // a zero-length one inside the buffer is a transfer of nothing (the
-        // CQE says 0; checked on Linux 6.18).
+        // io_import_fixed (io_uring/rsrc.c, v6.12): an overflowing request, or
+        // one outside the registered bytes `[ubuf, ubuf + len)` — not the
+        // pages they span — is -EFAULT; a zero-length one inside the buffer is
+        // a transfer of nothing (the CQE says 0; checked on Linux 6.18).
         let end = off.checked_add(len).ok_or(Errno::EFAULT)?;
-        if end > b.pages.len() as u64 * PAGE_SIZE {
+        if end > b.len {
             return Err(Errno::EFAULT);
         }
         if len == 0 {
             return Ok((Vec::new(), Vec::new()));
         }
-        let (a, z) = ((off / PAGE_SIZE) as usize, end.div_ceil(PAGE_SIZE) as usize);
+        // The pages the bytes fall in (an iovec need not start on a page).
+        let head = b.start % PAGE_SIZE;
+        let (a, z) = (
+            ((head + off) / PAGE_SIZE) as usize,
+            (head + end).div_ceil(PAGE_SIZE) as usize,
+        );
         Ok((b.pages[a..z].to_vec(), b.targets[a..z].to_vec()))
     }
 

@@ -221,16 +221,21 @@ impl Machine {
         Ok(self.dev.mrs.len() - 1)
     }
 
-    /// `ibv_dereg_mr`.
+    /// `ibv_dereg_mr`: `UVERBS_METHOD_MR_DESTROY` on the MR's handle. A handle
+    /// the caller's uverbs file does not hold — the MR was deregistered
+    /// already (its handle left the file's IDR), or the caller has no share
+    /// of the context that registered it — is not found:
+    /// `lookup_get_idr_uobject` (drivers/infiniband/core/rdma_core.c, v6.12)
+    /// returns `-ENOENT`.
     pub fn ibv_dereg_mr(&mut self, policy: &Policy, pid: Pid, mr: usize) -> KResult<()> {
         let m = self
             .dev
             .mrs
             .get(mr)
             .filter(|m| m.holders.contains(&pid))
-            .ok_or(Errno::EINVAL)?;
+            .ok_or(Errno::ENOENT)?;
         if m.state != MrState::Registered {
-            return Err(Errno::EINVAL);
+            return Err(Errno::ENOENT);
         }
         self.ib_umem_release(policy, mr);
         Ok(())

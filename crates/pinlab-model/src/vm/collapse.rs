@@ -86,8 +86,17 @@ impl Machine {
     /// `madvise_collapse(vma, prev, start, end)` (mm/khugepaged.c, v6.14; 6.18 as
     /// measured) for one VMA piece.
     fn madvise_collapse_vma(&mut self, pid: Pid, vma: &Vma, start: u64, end: u64) -> KResult<()> {
-        // thp_vma_allowable_order(vma, vm_flags, 0, PMD_ORDER)
-        if !vma.is_anonymous() || vma.flags & (VM_NOHUGEPAGE | VM_HUGETLB) != 0 || !vma.anon_vma {
+        // thp_vma_allowable_order(vma, vm_flags, 0, PMD_ORDER), with its
+        // size check (`__thp_vma_allowable_orders` outside a fault:
+        // `thp_vma_suitable_order(vma, vm_end - HPAGE_PMD_SIZE, PMD_ORDER)`, a
+        // PMD-aligned 2 MiB block must fit in the VMA; mm/huge_memory.c v6.14).
+        let haddr = vma.end.saturating_sub(HPAGE_PMD_NR) / HPAGE_PMD_NR * HPAGE_PMD_NR;
+        let fits = vma.end >= HPAGE_PMD_NR && haddr >= vma.start && haddr + HPAGE_PMD_NR <= vma.end;
+        if !vma.is_anonymous()
+            || vma.flags & (VM_NOHUGEPAGE | VM_HUGETLB) != 0
+            || !vma.anon_vma
+            || !fits
+        {
             return Err(Errno::EINVAL);
         }
         let hstart = start.div_ceil(HPAGE_PMD_NR) * HPAGE_PMD_NR;

@@ -94,15 +94,14 @@ impl Machine {
         }
         let (start, end) = page_range(addr, len).ok_or(Errno::EINVAL)?;
         match advice {
-            MADV_DONTNEED => {
-                let covered = self.mm(pid).expect("mm").vma_lookup(start).is_some();
-                if !covered {
-                    return Err(Errno::ENOMEM);
-                }
-                self.zap_range(pid, start, end);
-                self.ghost_discard(pid, start, end);
+            // madvise_dontneed_free through madvise_walk_vmas: every mapped
+            // piece of the range is zapped, and a hole anywhere in it (also
+            // at its start) makes the call -ENOMEM afterwards.
+            MADV_DONTNEED => self.madvise_walk_vmas(pid, start, end, |m, _, s, e| {
+                m.zap_range(pid, s, e);
+                m.ghost_discard(pid, s, e);
                 Ok(())
-            }
+            }),
             MADV_WIPEONFORK => {
                 let ok = self
                     .mm(pid)

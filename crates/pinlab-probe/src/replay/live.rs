@@ -670,6 +670,11 @@ impl Exec<'_> {
                     Some(Val::Ring(r) | Val::Mr(r)) => r,
                     _ => return Ok((None, Some(Val::Failed))),
                 };
+                if matches!(op.call, Call::DeregMr { .. }) && !self.rings[r].0.is_registered() {
+                    return Err(format!(
+                        "{UNFAITHFUL}ibv_dereg_mr of an MR deregistered already: the io_uring registration standing in for it answers ENXIO, uverbs finds no object under the handle"
+                    ));
+                }
                 self.rings[r].1.clear();
                 match self.rings[r].0.unregister() {
                     Ok(()) => (Some("= 0".into()), None),
@@ -1117,35 +1122,43 @@ impl Exec<'_> {
     /// variable names: the kernel hands out the highest free gap, which may be
     /// a range the scenario unmapped (or a child did not inherit) and will
     /// map again — the model's own mappings are the scenario's alone. Each
-    /// such free range is held by a `PROT_NONE` placeholder
-    /// (`MAP_FIXED_NOREPLACE`, which fails on anything mapped) while the ring
-    /// is set up.
+    /// such free range — a whole variable's range, or the holes a partial
+    /// `munmap` left in it (read from `/proc/self/maps`) — is held by a
+    /// `PROT_NONE` placeholder (`MAP_FIXED_NOREPLACE`, which fails on anything
+    /// mapped) while the ring is set up.
     fn new_ring(&mut self) -> std::io::Result<Ring> {
         let mut held = Vec::new();
+        let mapped = mapped_ranges();
+        let mut gaps = Vec::new();
         for (vars, lens) in self.vars.iter().zip(&self.lens) {
             for (v, l) in vars.iter().zip(lens) {
                 if let (Some(Val::Int(a)), Some(l)) = (*v, *l) {
-                    // SAFETY: maps only where nothing is mapped
-                    // (MAP_FIXED_NOREPLACE), unmapped again below.
-                    let p = unsafe {
-                        libc::mmap(
-                            a as *mut _,
-                            l as usize,
-                            libc::PROT_NONE,
-                            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-                            -1,
-                            0,
-                        )
-                    };
-                    if p as u64 == a {
-                        held.push((a, l));
-                    } else if p != libc::MAP_FAILED {
-                        // An old kernel without MAP_FIXED_NOREPLACE placed
-                        // it elsewhere: give it back.
-                        // SAFETY: unmapping what this call just mapped.
-                        unsafe { libc::munmap(p, l as usize) };
-                    }
+                    gaps.extend(free_gaps(a, l, &mapped));
                 }
+            }
+        }
+        gaps.sort_unstable();
+        gaps.dedup();
+        for (a, l) in gaps {
+            // SAFETY: maps only where nothing is mapped
+            // (MAP_FIXED_NOREPLACE), unmapped again below.
+            let p = unsafe {
+                libc::mmap(
+                    a as *mut _,
+                    l as usize,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                    -1,
+                    0,
+                )
+            };
+            if p as u64 == a {
+                held.push((a, l));
+            } else if p != libc::MAP_FAILED {
+                // An old kernel without MAP_FIXED_NOREPLACE placed
+                // it elsewhere: give it back.
+                // SAFETY: unmapping what this call just mapped.
+                unsafe { libc::munmap(p, l as usize) };
             }
         }
         let r = Ring::new();
@@ -1192,8 +1205,12 @@ impl Exec<'_> {
                 continue;
             };
             let mut b = vec![0u8; len as usize];
+            // /proc/self/mem reads with FOLL_FORCE, through PROT_NONE too; a
+            // load does not (`access_error`: not `vma_is_accessible`), and the
+            // model's view is a load.
+            let loadable = free_gaps(addr, len, &mapped_ranges_where(accessible)).is_empty();
             let desc = match &mem {
-                Ok(f) if f.read_exact_at(&mut b, addr).is_ok() => describe_pages(&b),
+                Ok(f) if loadable && f.read_exact_at(&mut b, addr).is_ok() => describe_pages(&b),
                 _ => "gone".into(),
             };
             lines.push(format!(
@@ -1226,4 +1243,93 @@ fn new_pipe() -> Result<(RawFd, RawFd, usize), String> {
         return Err("= -EPERM (cannot size a pipe to 1 MiB: /proc/sys/fs/pipe-max-size)".into());
     }
     Ok((p[0], p[1], 0))
+}
+
+/// The address ranges mapped in this process (`/proc/self/maps`), sorted.
+fn mapped_ranges() -> Vec<(u64, u64)> {
+    mapped_ranges_where(|_| true)
+}
+
+/// Whether a mapping with `/proc/self/maps` permissions `perms` (`rw-p`) can
+/// be loaded from (`vma_is_accessible`: read, write or execute; on x86 a
+/// writable page is readable).
+fn accessible(perms: &str) -> bool {
+    perms.chars().take(3).any(|c| c != '-')
+}
+
+/// [`mapped_ranges`] whose permissions satisfy `keep`.
+fn mapped_ranges_where(keep: impl Fn(&str) -> bool) -> Vec<(u64, u64)> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut v: Vec<(u64, u64)> = maps
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (a, b) = f.next()?.split_once('-')?;
+            keep(f.next()?).then_some(())?;
+            Some((
+                u64::from_str_radix(a, 16).ok()?,
+                u64::from_str_radix(b, 16).ok()?,
+            ))
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// The parts of `[a, a + len)` that none of the sorted `mapped` ranges
+/// (start, end) covers, as (start, length).
+fn free_gaps(a: u64, len: u64, mapped: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let end = a.saturating_add(len);
+    let mut out = Vec::new();
+    let mut at = a;
+    for &(s, e) in mapped {
+        if e <= at {
+            continue;
+        }
+        if s >= end {
+            break;
+        }
+        if s > at {
+            out.push((at, s - at));
+        }
+        at = at.max(e);
+        if at >= end {
+            break;
+        }
+    }
+    if at < end {
+        out.push((at, end - at));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{accessible, free_gaps};
+
+    #[test]
+    fn prot_none_is_not_accessible() {
+        assert!(!accessible("---p"));
+        assert!(accessible("r--p") && accessible("-w-p") && accessible("rw-s"));
+    }
+
+    #[test]
+    fn free_gaps_are_the_holes_a_partial_munmap_left() {
+        let k = 0x1000;
+        // A whole range unmapped, one hole in the middle, none, and a range
+        // that ends inside a mapping.
+        assert_eq!(
+            free_gaps(10 * k, 2 * k, &[(0, 10 * k)]),
+            vec![(10 * k, 2 * k)]
+        );
+        assert_eq!(
+            free_gaps(10 * k, 3 * k, &[(10 * k, 11 * k), (12 * k, 20 * k)]),
+            vec![(11 * k, k)]
+        );
+        assert_eq!(free_gaps(10 * k, 2 * k, &[(8 * k, 14 * k)]), vec![]);
+        assert_eq!(
+            free_gaps(10 * k, 4 * k, &[(11 * k, 12 * k), (13 * k, 30 * k)]),
+            vec![(10 * k, k), (12 * k, k)]
+        );
+    }
 }

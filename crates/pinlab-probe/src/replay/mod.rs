@@ -430,14 +430,19 @@ pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -
 fn sub_page(call: &Call) -> Option<u64> {
     let args: Vec<Arg> = match call {
         Call::FileWrite { len, off, .. } => [Some(*len), *off].into_iter().flatten().collect(),
-        Call::FileRead { len, off, .. } => vec![*len, *off],
-        Call::Vmsplice { len, .. } => vec![*len],
-        Call::RegisterBuffers { len, .. } => vec![*len],
+        Call::FileRead { buf, len, off, .. } => [*buf, Some(*len), Some(*off)]
+            .into_iter()
+            .flatten()
+            .collect(),
+        // Buffers handed to the kernel for DMA or a pipe: their start too (a
+        // buffer starting inside a page moves bytes the model keeps per page).
+        Call::Vmsplice { addr, len, .. }
+        | Call::RegisterBuffers { addr, len, .. }
+        | Call::RegMr { addr, len, .. } => vec![*addr, *len],
         Call::RegisterBuffersIov { iovs, .. } | Call::UpdateBuffers { iovs, .. } => {
-            iovs.iter().map(|&(_, l)| l).collect()
+            iovs.iter().flat_map(|&(a, l)| [a, l]).collect()
         }
         Call::ReadFixed { off, len, .. } | Call::WriteFixed { off, len, .. } => vec![*off, *len],
-        Call::RegMr { len, .. } => vec![*len],
         Call::Ftruncate { len, .. } => vec![*len],
         Call::Fallocate { off, len, .. } => vec![*off, *len],
         Call::Lseek { off, .. } => vec![*off],

@@ -1,0 +1,98 @@
+//! Error paths the live replay (`probe --replay`) found the model wrong on,
+//! twelfth session, each as measured on Linux 6.18 and as the kernel source
+//! says:
+//!
+//! - `MADV_DONTNEED` over a range with a hole zaps every mapped piece and
+//!   returns `-ENOMEM` (`madvise_walk_vmas`), also when the hole is at the
+//!   start; the model returned 0, or `-ENOMEM` without zapping the rest;
+//! - `MADV_COLLAPSE` of a VMA that cannot hold a PMD-aligned 2 MiB block is
+//!   `-EINVAL` (`thp_vma_allowable_order`'s size check); the model returned 0;
+//! - a fixed I/O is checked against the registered *bytes*
+//!   (`io_import_fixed`: `[ubuf, ubuf + len)`), not the pages they span;
+//! - `ibv_dereg_mr` of an MR deregistered already finds no object under its
+//!   handle: `-ENOENT` (`lookup_get_idr_uobject`).
+
+mod common;
+
+use common::*;
+use pinlab_model::dev::rdma::access::*;
+use pinlab_model::vm::uapi::*;
+use pinlab_model::vm::PAGE_SIZE;
+use pinlab_model::Errno;
+
+#[test]
+fn madv_dontneed_over_a_hole_zaps_the_mapped_pieces_and_says_enomem() {
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("app");
+    let a = s.mmap(p, 3 * PAGE_SIZE);
+    s.store(p, a, 3 * PAGE_SIZE, 'A');
+    s.munmap(p, a + PAGE_SIZE, PAGE_SIZE);
+    assert_eq!(
+        s.madvise(p, a, 3 * PAGE_SIZE, MADV_DONTNEED),
+        Err(Errno::ENOMEM)
+    );
+    assert_eq!(s.pfn(p, a), None, "the first page is zapped");
+    assert_eq!(s.pfn(p, a + 2 * PAGE_SIZE), None, "the last page is zapped");
+    // A hole at the start: the mapped page after it is zapped too.
+    s.store(p, a + 2 * PAGE_SIZE, PAGE_SIZE, 'B');
+    assert_eq!(
+        s.madvise(p, a + PAGE_SIZE, 2 * PAGE_SIZE, MADV_DONTNEED),
+        Err(Errno::ENOMEM)
+    );
+    assert_eq!(s.pfn(p, a + 2 * PAGE_SIZE), None);
+    // No hole: 0.
+    s.store(p, a, PAGE_SIZE, 'C');
+    assert_eq!(s.madvise(p, a, PAGE_SIZE, MADV_DONTNEED), Ok(()));
+}
+
+#[test]
+fn madv_collapse_of_a_vma_smaller_than_a_pmd_is_einval() {
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("app");
+    let a = s.mmap(p, 2 * PAGE_SIZE);
+    s.store(p, a, 2 * PAGE_SIZE, 'A');
+    assert_eq!(
+        s.madvise(p, a, PAGE_SIZE, MADV_COLLAPSE),
+        Err(Errno::EINVAL)
+    );
+    // A 2 MiB VMA and a range holding no aligned block: nothing to do, 0.
+    let b = s.mmap(p, pinlab_model::vm::PMD_SIZE);
+    s.store(p, b, PAGE_SIZE, 'B');
+    assert_eq!(s.madvise(p, b, PAGE_SIZE, MADV_COLLAPSE), Ok(()));
+}
+
+#[test]
+fn fixed_io_is_bounded_by_the_registered_bytes_not_their_pages() {
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("app");
+    let a = s.mmap(p, 4 * PAGE_SIZE);
+    s.store(p, a, 4 * PAGE_SIZE, 'A');
+    let r = s.ring(p);
+    // 4 KiB from 1 KiB into the first page: two pages pinned, 4 KiB usable.
+    s.register(p, r, a + 1024, PAGE_SIZE).expect("register");
+    assert_eq!(
+        s.m.io_uring_write_fixed(p, r, 0, 2 * PAGE_SIZE),
+        Err(Errno::EFAULT)
+    );
+    assert_eq!(
+        s.m.io_uring_write_fixed(p, r, 1024, PAGE_SIZE),
+        Err(Errno::EFAULT)
+    );
+    // The whole buffer reads both pages it spans.
+    assert_eq!(s.write_fixed(p, r, 0, PAGE_SIZE).len(), 2);
+}
+
+#[test]
+fn ibv_dereg_mr_twice_is_enoent() {
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("app");
+    let a = s.mmap(p, PAGE_SIZE);
+    s.store(p, a, PAGE_SIZE, 'A');
+    let pol = s.pol.clone();
+    let mr =
+        s.m.ibv_reg_mr(&pol, p, a, PAGE_SIZE, IBV_ACCESS_LOCAL_WRITE)
+            .expect("reg");
+    assert_eq!(s.m.ibv_dereg_mr(&pol, p, mr), Ok(()));
+    assert_eq!(s.m.ibv_dereg_mr(&pol, p, mr), Err(Errno::ENOENT));
+    s.check();
+}
