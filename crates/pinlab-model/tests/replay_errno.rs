@@ -10,7 +10,9 @@
 //! - a fixed I/O is checked against the registered *bytes*
 //!   (`io_import_fixed`: `[ubuf, ubuf + len)`), not the pages they span;
 //! - `ibv_dereg_mr` of an MR deregistered already finds no object under its
-//!   handle: `-ENOENT` (`lookup_get_idr_uobject`).
+//!   handle: `-ENOENT` (`lookup_get_idr_uobject`);
+//! - GUP-fast stops at a `PROT_NONE` entry (`pte_protnone`), and the slow
+//!   path refuses the VMA: `vmsplice` of it is `-EFAULT`, nothing referenced.
 
 mod common;
 
@@ -94,5 +96,23 @@ fn ibv_dereg_mr_twice_is_enoent() {
             .expect("reg");
     assert_eq!(s.m.ibv_dereg_mr(&pol, p, mr), Ok(()));
     assert_eq!(s.m.ibv_dereg_mr(&pol, p, mr), Err(Errno::ENOENT));
+    s.check();
+}
+
+#[test]
+fn vmsplice_of_a_prot_none_page_is_efault_and_takes_no_reference() {
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("app");
+    let a = s.mmap(p, PAGE_SIZE);
+    s.store(p, a, PAGE_SIZE, 'A');
+    s.mprotect(p, a, PAGE_SIZE, PROT_NONE);
+    let pfn = s.pfn(p, a).expect("still mapped");
+    let pipe = s.pipe(p);
+    let pol = s.pol.clone();
+    assert_eq!(
+        s.m.vmsplice(&pol, p, pipe, a, PAGE_SIZE),
+        Err(Errno::EFAULT)
+    );
+    assert_eq!(s.folio(pfn).refcount, 1, "no reference left behind");
     s.check();
 }

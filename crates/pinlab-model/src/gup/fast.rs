@@ -23,6 +23,7 @@ use crate::errno::Errno;
 use crate::machine::{Machine, Pid};
 use crate::mem::{FolioKind, HPAGE_PMD_NR, ZERO_PFN};
 use crate::policy::Policy;
+use crate::vm::vmflags::{VM_EXEC, VM_READ, VM_WRITE};
 use crate::vm::{Mapping, PAGE_SIZE};
 
 /// The page a GUP-fast walk read and is working on.
@@ -220,9 +221,14 @@ impl Machine {
                 let fsdax_refused = g.flags & FOLL_LONGTERM != 0
                     && policy.gup_fast_defers_fsdax_longterm()
                     && self.is_fsdax_page(page);
-                // !pte_access_permitted; pte_special (the zero page); pte_devmap
-                // with FOLL_LONGTERM (left to the slow path).
-                if (write && !m.writable()) || page == ZERO_PFN || fsdax_refused {
+                // !pte_access_permitted (also pte_protnone: a PROT_NONE entry);
+                // pte_special (the zero page); pte_devmap with FOLL_LONGTERM
+                // (left to the slow path).
+                if (write && !m.writable())
+                    || !self.entry_accessible(g.pid, vpn)
+                    || page == ZERO_PFN
+                    || fsdax_refused
+                {
                     g.stopped = true;
                 } else {
                     g.cur = Some(FastCur {
@@ -259,6 +265,7 @@ impl Machine {
                 });
                 let head = self.frames.page_folio(c.page).map(|(h, _)| h);
                 let keep = now == Some((c.page, c.pmd, c.writable))
+                    && self.entry_accessible(g.pid, c.vpn)
                     && head.is_some_and(|h| self.gup_fast_folio_allowed(policy, h, g.flags))
                     && (c.writable || {
                         let (h, idx) = self.frames.page_folio(c.page).expect("folio");
@@ -274,6 +281,17 @@ impl Machine {
             }
         }
         Some(step)
+    }
+
+    /// Whether the page-table entry of `vpn` grants user access: the model keeps
+    /// a mapping's protection on its VMA, which `mprotect` changes together
+    /// with the entries, so an entry of a `PROT_NONE` VMA is `pte_protnone`
+    /// (`gup_fast_pte_range` and `pte_access_permitted` refuse it, mm/gup.c
+    /// v6.14; `vma_is_accessible`).
+    fn entry_accessible(&self, pid: Pid, vpn: u64) -> bool {
+        self.mm(pid)
+            .and_then(|mm| mm.vma_lookup(vpn))
+            .is_some_and(|v| v.flags & (VM_READ | VM_WRITE | VM_EXEC) != 0)
     }
 
     /// Finishes `g`'s lockless walk: the remaining sub-steps, then the
