@@ -110,9 +110,11 @@ impl Machine {
     /// `held`) and zero-fills the pages past EOF (`iomap_dio_hole_iter`,
     /// fs/iomap/direct-io.c, v6.12: the read returns only the bytes below EOF
     /// but zeroes the rest of the buffer), phase 1 DMAs, phase 2 unpins dirty
-    /// and clears `held`. If the zero-fill faults (no signal), the read fails
-    /// `-EFAULT` once the data's bio is done: `[model assumption]` the DMA
-    /// and the unpin then happen in the same step.
+    /// and clears `held`. If the zero-fill faults (no signal), or the buffer
+    /// ends in unmapped or inaccessible pages part way, the read fails
+    /// `-EFAULT` once the bios of the pages pinned so far are done (their data
+    /// lands; checked on Linux 6.18): `[model assumption]` the DMA and the
+    /// unpin then happen in the same step.
     ///
     /// `holes[i]` marks page `i` of the request as a hole or an unwritten
     /// extent (`IOMAP_HOLE` / `IOMAP_UNWRITTEN`): `iomap_dio_iter` zero-fills
@@ -173,8 +175,8 @@ impl Machine {
     /// Phase 0 of [`Machine::dio_read_step`]: pins each run of mapped pages of
     /// the `n`-page buffer at `buf` (`bio_iov_iter_get_pages`, one GUP call per
     /// run) into one handle, and zero-fills the holes in between. Returns the
-    /// handle, the pages pinned and whether every hole was zeroed (a fault ends
-    /// the zeroing).
+    /// handle, the pages pinned and whether the buffer was all there (a fault
+    /// in the zeroing, or a pin that stops part way, ends the phase: `false`).
     fn dio_pin_runs(
         &mut self,
         policy: &Policy,
@@ -220,6 +222,13 @@ impl Machine {
                 None => h,
                 Some(first) => self.merge_handles(first, h),
             });
+            if (k as u64) < len {
+                // A fault part way (`bio_iov_iter_get_pages` keeps what it
+                // extracted; the next extraction fails): the bios of the
+                // pinned pages complete, the read fails -EFAULT (ext4 does
+                // not pass IOMAP_DIO_PARTIAL; fs/iomap/direct-io.c, v6.12).
+                return Ok((self.dio_empty_handle(handle, pid), pinned, false));
+            }
         }
         Ok((self.dio_empty_handle(handle, pid), pinned, true))
     }
