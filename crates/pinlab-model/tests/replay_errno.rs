@@ -12,7 +12,11 @@
 //! - `ibv_dereg_mr` of an MR deregistered already finds no object under its
 //!   handle: `-ENOENT` (`lookup_get_idr_uobject`);
 //! - GUP-fast stops at a `PROT_NONE` entry (`pte_protnone`), and the slow
-//!   path refuses the VMA: `vmsplice` of it is `-EFAULT`, nothing referenced.
+//!   path refuses the VMA: `vmsplice` of it is `-EFAULT`, nothing referenced;
+//! - a descriptor's access mode: `O_RDONLY` cannot write (`EBADF`), truncate
+//!   (`EINVAL`), allocate (`EBADF`) or map shared-writable (`EACCES`; a shared
+//!   read-only mapping of it cannot be made writable either); `O_WRONLY`
+//!   cannot read (`EBADF`) or map (`EACCES`).
 
 mod common;
 
@@ -114,5 +118,50 @@ fn vmsplice_of_a_prot_none_page_is_efault_and_takes_no_reference() {
         Err(Errno::EFAULT)
     );
     assert_eq!(s.folio(pfn).refcount, 1, "no reference left behind");
+    s.check();
+}
+
+#[test]
+fn a_descriptors_access_mode_decides_what_it_may_do() {
+    use pinlab_model::fs::oflags::*;
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("app");
+    let pol = s.pol.clone();
+    let fd = s.m.open(&pol, p, "f", O_RDWR | O_CREAT).expect("open");
+    let w = s.wid(p, 'D');
+    s.m.file_write(p, fd, Some(0), 2 * PAGE_SIZE, w)
+        .expect("write");
+    let r = s.m.open(&pol, p, "f", O_RDONLY).expect("open r");
+    let wo = s.m.open(&pol, p, "f", O_WRONLY).expect("open w");
+    let w2 = s.wid(p, 'X');
+    assert_eq!(
+        s.m.file_write(p, r, Some(0), PAGE_SIZE, w2),
+        Err(Errno::EBADF)
+    );
+    assert_eq!(s.m.ftruncate(&pol, p, r, 0), Err(Errno::EINVAL));
+    assert_eq!(
+        s.m.fallocate(&pol, p, r, 0, 0, PAGE_SIZE),
+        Err(Errno::EBADF)
+    );
+    assert_eq!(
+        s.m.mmap_file(p, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, r, 0),
+        Err(Errno::EACCES)
+    );
+    let ro =
+        s.m.mmap_file(p, PAGE_SIZE, PROT_READ, MAP_SHARED, r, 0)
+            .expect("shared read-only mapping");
+    assert_eq!(
+        s.m.mprotect(&pol, p, ro, PAGE_SIZE, PROT_READ | PROT_WRITE),
+        Err(Errno::EACCES)
+    );
+    assert!(s
+        .m
+        .mmap_file(p, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE, r, 0)
+        .is_ok());
+    assert_eq!(s.m.file_read(p, wo, 0, PAGE_SIZE), Err(Errno::EBADF));
+    assert_eq!(
+        s.m.mmap_file(p, PAGE_SIZE, PROT_READ, MAP_PRIVATE, wo, 0),
+        Err(Errno::EACCES)
+    );
     s.check();
 }

@@ -447,7 +447,8 @@ fn error_paths_replay_with_the_kernels_errnos() {
     // registered bytes, a PROT_NONE mapping cannot be loaded (the
     // executor's /proc/self/mem reads through it), and GUP-fast stops at a
     // PROT_NONE entry (vmsplice of one is -EFAULT), and an O_DIRECT read into
-    // a buffer that ends part way fails -EFAULT after its first bio.
+    // a buffer that ends part way fails -EFAULT after its first bio, and a
+    // descriptor's access mode (O_RDONLY / O_WRONLY) decides what it may do.
     if !live() {
         return;
     }
@@ -463,6 +464,10 @@ fn error_paths_replay_with_the_kernels_errnos() {
         ("errno-mremap", 1),
         ("errno-pipe", 3),
         ("errno-dio", 1),
+        ("errno-access", 1),
+        ("errno-wronly", 1),
+        ("errno-threads", 2),
+        ("errno-pipefork", 6),
     ] {
         let scn = format!("{}/tests/data/{name}.scn", env!("CARGO_MANIFEST_DIR"));
         let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);

@@ -94,6 +94,10 @@ impl Machine {
         if seals & !F_ALL_SEALS != 0 {
             return Err(Errno::EINVAL);
         }
+        // memfd_add_seals: a descriptor not open for writing.
+        if !self.file_fmode(pid, file)?.1 {
+            return Err(Errno::EPERM);
+        }
         let cur = self.memfd_file_seals(ino).ok_or(Errno::EINVAL)?;
         if cur & F_SEAL_SEAL != 0 {
             return Err(Errno::EPERM);

@@ -148,6 +148,9 @@ pub struct OpenFile {
     pub direct: bool,
     /// `O_APPEND`.
     pub append: bool,
+    /// The access mode (`flags & O_ACCMODE`: `O_RDONLY`, `O_WRONLY`,
+    /// `O_RDWR`), which sets `FMODE_READ` / `FMODE_WRITE`.
+    pub mode: u64,
     /// `f_pos`.
     pub pos: u64,
     /// Processes holding a descriptor of it.
@@ -200,6 +203,8 @@ pub mod oflags {
     pub const O_RDONLY: u64 = 0;
     /// O_WRONLY.
     pub const O_WRONLY: u64 = 1;
+    /// The access-mode bits.
+    pub const O_ACCMODE: u64 = 3;
     /// O_RDWR.
     pub const O_RDWR: u64 = 2;
     /// O_CREAT.
@@ -251,11 +256,42 @@ impl Machine {
         (self.fs.inodes.len() - 1) as u32
     }
 
+    /// `FMODE_READ` and `FMODE_WRITE` of open file `file` (as `pid` holds it):
+    /// `O_RDONLY` reads, `O_WRONLY` writes, `O_RDWR` both (fs/open.c,
+    /// `OPEN_FMODE`).
+    pub fn file_fmode(&self, pid: Pid, file: usize) -> KResult<(bool, bool)> {
+        Ok(match self.file(pid, file)?.mode {
+            O_RDONLY => (true, false),
+            O_WRONLY => (false, true),
+            O_RDWR => (true, true),
+            _ => (false, false),
+        })
+    }
+
+    /// `vfs_read`'s first check (fs/read_write.c, v6.14): a descriptor not
+    /// open for reading is `-EBADF`.
+    pub fn vfs_read_check(&self, pid: Pid, file: usize) -> KResult<()> {
+        match self.file_fmode(pid, file)? {
+            (true, _) => Ok(()),
+            _ => Err(Errno::EBADF),
+        }
+    }
+
+    /// `vfs_write`'s first check (fs/read_write.c, v6.14): a descriptor not
+    /// open for writing is `-EBADF`.
+    pub fn vfs_write_check(&self, pid: Pid, file: usize) -> KResult<()> {
+        match self.file_fmode(pid, file)? {
+            (_, true) => Ok(()),
+            _ => Err(Errno::EBADF),
+        }
+    }
+
     fn new_file(&mut self, pid: Pid, ino: u32, flags: u64) -> usize {
         self.fs.files.push(OpenFile {
             ino,
             direct: flags & O_DIRECT != 0,
             append: flags & O_APPEND != 0,
+            mode: flags & O_ACCMODE,
             pos: 0,
             holders: [pid].into_iter().collect(),
         });
@@ -581,6 +617,7 @@ impl Machine {
         len: u64,
         wid: WriteId,
     ) -> KResult<u64> {
+        self.vfs_write_check(pid, file)?;
         let f = self.file(pid, file)?.clone();
         let ino = f.ino;
         if matches!(
@@ -661,6 +698,7 @@ impl Machine {
     /// `read(2)` / `pread(2)` into nothing but the caller's eyes: the reader
     /// observes each page's content. Returns what it read (short at EOF).
     pub fn file_read(&mut self, pid: Pid, file: usize, off: u64, len: u64) -> KResult<Vec<Ver>> {
+        self.vfs_read_check(pid, file)?;
         let f = self.file(pid, file)?.clone();
         let len = rw_verify_area(off, len)?;
         // Pages past EOF end the read (file_page_data is None there), so the

@@ -200,11 +200,22 @@ impl Machine {
         }
     }
 
+    /// `do_ftruncate`'s descriptor check (fs/open.c, v6.14): a descriptor not
+    /// open for writing is `-EINVAL`.
+    pub fn do_ftruncate_check(&self, pid: Pid, file: usize) -> KResult<()> {
+        if self.file_fmode(pid, file)?.1 {
+            Ok(())
+        } else {
+            Err(Errno::EINVAL)
+        }
+    }
+
     /// `ftruncate(fd, len)`.
     ///
     /// `do_sys_ftruncate` / `inode_newsize_ok` (fs/open.c, fs/attr.c, v6.14): a
     /// negative length (as `loff_t`) is `-EINVAL`, one past `s_maxbytes` `-EFBIG`.
     pub fn ftruncate(&mut self, policy: &Policy, pid: Pid, file: usize, len: u64) -> KResult<()> {
+        self.do_ftruncate_check(pid, file)?;
         let ino = self.file(pid, file)?.ino;
         if (len as i64) < 0 {
             return Err(Errno::EINVAL);
@@ -268,6 +279,10 @@ impl Machine {
         let (o, l) = (off as i64, len as i64);
         if o < 0 || l <= 0 {
             return Err(Errno::EINVAL);
+        }
+        // vfs_fallocate: a descriptor not open for writing.
+        if !self.file_fmode(pid, file)?.1 {
+            return Err(Errno::EBADF);
         }
         match o.checked_add(l) {
             Some(end) if end as u64 <= self.s_maxbytes(ino) => Ok(ino),

@@ -390,6 +390,7 @@ impl Machine {
                 ino,
                 direct: false,
                 append: false,
+                mode: crate::fs::oflags::O_RDWR,
                 pos: 0,
                 holders: [pid].into_iter().collect(),
             });
@@ -448,8 +449,8 @@ impl Machine {
     }
 
     /// `do_mmap` of a file: `MAP_SHARED` or `MAP_PRIVATE` over `[off, off+len)` of
-    /// the open file. `-EACCES` if a shared writable mapping of a file not opened for
-    /// writing is asked for is not modelled (files are opened O_RDWR).
+    /// the open file: `-EACCES` for a shared writable mapping of a descriptor
+    /// not open for writing, or any mapping of one not open for reading.
     /// A mapping of `/dev/zero` is `mmap_zero` (drivers/char/mem.c, v6.14): a
     /// MAP_SHARED one gets a fresh shmem object (`shmem_zero_setup`), a
     /// MAP_PRIVATE one is anonymous memory (`vma_set_anonymous`); both are placed
@@ -513,9 +514,25 @@ impl Machine {
         } else {
             pages(len)
         };
+        // do_mmap (mm/mmap.c, v6.14): a shared writable mapping needs
+        // FMODE_WRITE, any file mapping FMODE_READ (-EACCES); a shared mapping
+        // of a descriptor not open for writing loses VM_MAYWRITE, so
+        // mprotect(PROT_WRITE) of it is -EACCES. (The kernel clears VM_SHARED
+        // too; the model keeps it to mark the mapping as the file's own pages,
+        // which it is: it can never be written, so it never copies.)
+        let (readable, writable) = self.file_fmode(pid, file)?;
+        if shared && prot & PROT_WRITE != 0 && !writable {
+            return Err(Errno::EACCES);
+        }
+        if !readable {
+            return Err(Errno::EACCES);
+        }
         let mut vflags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
         if shared {
             vflags |= VM_SHARED | VM_MAYSHARE;
+            if !writable {
+                vflags &= !VM_MAYWRITE;
+            }
             vflags = self.seal_check_write(ino, vflags)?;
         }
         if hugetlb {

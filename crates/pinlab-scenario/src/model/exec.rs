@@ -190,6 +190,7 @@ impl Bound<'_> {
                 Call::Ftruncate { fd, len } => {
                     let (pid, f, newlen) = (p()?, fid(fd)?, v(len)?);
                     if phase == 0 {
+                        m.do_ftruncate_check(pid, f)?;
                         let old = m.fs.inodes[m.file(pid, f)?.ino as usize].i_size;
                         if newlen < old
                             && m.dax_truncate_prepare(
@@ -358,6 +359,7 @@ impl Bound<'_> {
                     off,
                 } => {
                     let pid = p()?;
+                    m.vfs_read_check(pid, fid(fd)?)?;
                     let of = m.file(pid, fid(fd)?)?.clone();
                     let count = pinlab_model::fs::rw_verify_area(v(off)?, v(len)?)?;
                     let (first, last) =
