@@ -16,7 +16,9 @@
 //! - a descriptor's access mode: `O_RDONLY` cannot write (`EBADF`), truncate
 //!   (`EINVAL`), allocate (`EBADF`) or map shared-writable (`EACCES`; a shared
 //!   read-only mapping of it cannot be made writable either); `O_WRONLY`
-//!   cannot read (`EBADF`) or map (`EACCES`).
+//!   cannot read (`EBADF`) or map (`EACCES`);
+//! - a hugetlbfs file is truncated to whole huge pages only
+//!   (`hugetlbfs_setattr`: `EINVAL`).
 
 mod common;
 
@@ -162,6 +164,20 @@ fn a_descriptors_access_mode_decides_what_it_may_do() {
     assert_eq!(
         s.m.mmap_file(p, PAGE_SIZE, PROT_READ, MAP_PRIVATE, wo, 0),
         Err(Errno::EACCES)
+    );
+    s.check();
+}
+
+#[test]
+fn a_hugetlb_memfd_is_truncated_to_whole_huge_pages_only() {
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("app");
+    let pol = s.pol.clone();
+    let m = s.m.memfd_create_hugetlb(p, "h").expect("memfd");
+    assert_eq!(s.m.ftruncate(&pol, p, m, PAGE_SIZE), Err(Errno::EINVAL));
+    assert_eq!(
+        s.m.ftruncate(&pol, p, m, pinlab_model::vm::PMD_SIZE),
+        Ok(())
     );
     s.check();
 }

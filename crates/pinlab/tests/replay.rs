@@ -448,7 +448,8 @@ fn error_paths_replay_with_the_kernels_errnos() {
     // executor's /proc/self/mem reads through it), and GUP-fast stops at a
     // PROT_NONE entry (vmsplice of one is -EFAULT), and an O_DIRECT read into
     // a buffer that ends part way fails -EFAULT after its first bio, and a
-    // descriptor's access mode (O_RDONLY / O_WRONLY) decides what it may do.
+    // descriptor's access mode (O_RDONLY / O_WRONLY) decides what it may do,
+    // and a hugetlbfs file's size is a whole number of huge pages.
     if !live() {
         return;
     }
@@ -468,6 +469,9 @@ fn error_paths_replay_with_the_kernels_errnos() {
         ("errno-wronly", 1),
         ("errno-threads", 2),
         ("errno-pipefork", 6),
+        ("errno-madvise2", 1),
+        ("errno-dontfork", 4),
+        ("errno-memfd-huge", 1),
     ] {
         let scn = format!("{}/tests/data/{name}.scn", env!("CARGO_MANIFEST_DIR"));
         let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);

@@ -19,7 +19,7 @@ use crate::fs::FsKind;
 use crate::ghost::Target;
 use crate::machine::{Machine, Pid};
 use crate::policy::Policy;
-use crate::vm::PAGE_SIZE;
+use crate::vm::{PAGE_SIZE, PMD_SIZE};
 
 impl Machine {
     /// Zaps every PTE mapping `pfn` (`unmap_mapping_folio` / `try_to_unmap`).
@@ -222,6 +222,11 @@ impl Machine {
         }
         if len > self.s_maxbytes(ino) {
             return Err(Errno::EFBIG);
+        }
+        // hugetlbfs_setattr (fs/hugetlbfs/inode.c, v6.14): a size that is not
+        // a whole number of huge pages, before the seal checks.
+        if self.fs.inodes[ino as usize].kind == FsKind::Hugetlbfs && len % PMD_SIZE != 0 {
+            return Err(Errno::EINVAL);
         }
         self.seal_check_setattr(ino, len)?;
         if self.fs.inodes[ino as usize].kind == FsKind::DevDax {
