@@ -354,14 +354,17 @@ fn independent_scenarios_replay_with_the_outcomes_they_expect() {
         ("iouring-register-vs-fork", 11),
         ("hugetlb-gupfast-vs-fork", 11),
     ] {
-        let scn = format!(
-            "{}/../pinlab-scenario/tests/independent/{name}.scn",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);
-        assert_eq!(code, 0, "{name}: {err}");
-        assert!(passed_or_busy(&v, traces), "{name}: {v:#}");
+        replays_pass("../pinlab-scenario/tests/independent", name, traces);
     }
+}
+
+/// Replays `DIR/NAME.scn` (`DIR` relative to this crate): exit 0, and every
+/// one of `traces` traces passes (or is skipped as `host busy`).
+fn replays_pass(dir: &str, name: &str, traces: u64) {
+    let scn = format!("{}/{dir}/{name}.scn", env!("CARGO_MANIFEST_DIR"));
+    let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);
+    assert_eq!(code, 0, "{name}: {err}");
+    assert!(passed_or_busy(&v, traces), "{name}: {v:#}");
 }
 
 #[test]
@@ -473,10 +476,7 @@ fn error_paths_replay_with_the_kernels_errnos() {
         ("errno-dontfork", 4),
         ("errno-memfd-huge", 1),
     ] {
-        let scn = format!("{}/tests/data/{name}.scn", env!("CARGO_MANIFEST_DIR"));
-        let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);
-        assert_eq!(code, 0, "{name}: {err}");
-        assert!(passed_or_busy(&v, traces), "{name}: {v:#}");
+        replays_pass("tests/data", name, traces);
     }
 }
 
