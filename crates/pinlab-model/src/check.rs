@@ -106,6 +106,12 @@ impl Machine {
         if let Some(b) = self.ghost.model_bugs.iter().next() {
             return Err(b.clone());
         }
+        if self.frames.hugetlb_resv > self.frames.hugetlb_free as i64 {
+            return Err(format!(
+                "HugePages_Rsvd {} exceeds HugePages_Free {}",
+                self.frames.hugetlb_resv, self.frames.hugetlb_free
+            ));
+        }
         let mut exp: BTreeMap<u64, Expect> = BTreeMap::new();
         for p in self.procs.iter() {
             let Some(mm) = &p.mm else { continue };

@@ -80,6 +80,11 @@ pub struct Inode {
     /// [`Machine::ext4_release_file`]).
     #[serde(default)]
     pub da_alloc_close: bool,
+    /// hugetlbfs: the region map (`inode->i_mapping->i_private_data`, a
+    /// `resv_map`) — huge-page indexes reserved by a shared mapping or
+    /// instantiated in the page cache ([`crate::vm::hugetlb`]).
+    #[serde(default)]
+    pub resv_map: std::collections::BTreeSet<u64>,
 }
 
 /// The block device: the persistent truth.
@@ -252,6 +257,7 @@ impl Machine {
                 0
             },
             da_alloc_close: false,
+            resv_map: Default::default(),
         }));
         (self.fs.inodes.len() - 1) as u32
     }
@@ -423,6 +429,7 @@ impl Machine {
     pub fn close(&mut self, pid: Pid, file: usize) -> KResult<()> {
         self.file(pid, file)?;
         self.fs.files[file].holders.remove(&pid);
+        self.hugetlbfs_evict_unreferenced();
         Ok(())
     }
 

@@ -49,7 +49,7 @@ impl Machine {
 
     /// Removes a folio from its inode's page cache (`filemap_remove_folio`),
     /// dropping the cache reference; the folio is freed if nothing else holds it.
-    fn remove_from_cache(&mut self, ino: u32, idx: u64) {
+    pub(crate) fn remove_from_cache(&mut self, ino: u32, idx: u64) {
         if let Some(pfn) = self.fs.inodes[ino as usize].cache.remove(&idx) {
             let nr = self.frames.get(pfn).map_or(1, |f| f.nr_pages() as i64);
             self.frames.put_refs(pfn, nr);
@@ -66,7 +66,7 @@ impl Machine {
 
     /// `truncate_inode_pages_range` + block freeing for `[first, last)`. Returns
     /// the page indexes kept because they are pinned (`truncate_races_like_pwrite`).
-    fn truncate_range(
+    pub(crate) fn truncate_range(
         &mut self,
         policy: &Policy,
         ino: u32,
@@ -187,9 +187,17 @@ impl Machine {
         }
         let mut new = len;
         if len < old {
-            let kept = self.truncate_range(policy, ino, len.div_ceil(PAGE_SIZE), u64::MAX, true);
+            let first = len.div_ceil(PAGE_SIZE);
+            let cached = |m: &Machine| m.fs.inodes[ino as usize].cache.range(first..).count();
+            let before = cached(self);
+            let kept = self.truncate_range(policy, ino, first, u64::MAX, true);
             if let Some(&last) = kept.iter().max() {
                 new = new.max((last + 1) * PAGE_SIZE);
+            }
+            if self.fs.inodes[ino as usize].kind == FsKind::Hugetlbfs {
+                // remove_inode_hugepages(inode, len, LLONG_MAX) (v6.12).
+                let freed = (before - cached(self)) as u64;
+                self.hugetlb_unreserve_pages(ino, new.div_ceil(PMD_SIZE), u64::MAX, freed);
             }
         }
         self.fs.inodes[ino as usize].i_size = new;
@@ -320,6 +328,10 @@ impl Machine {
             (off + len).div_ceil(PAGE_SIZE),
             mode & FALLOC_FL_PUNCH_HOLE == 0,
         )?;
+        if mode == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE && kind == FsKind::Hugetlbfs {
+            self.hugetlbfs_punch_hole(policy, ino, off, len);
+            return Ok(());
+        }
         if mode == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE {
             // Whole pages only; partial pages are zeroed in place
             // (`ext4_zero_partial_blocks`), which a page-granular model does
@@ -342,8 +354,7 @@ impl Machine {
             while idx * PAGE_SIZE < off + len {
                 if !self.fs.inodes[ino as usize].cache.contains_key(&idx) {
                     let p = self
-                        .frames
-                        .alloc_hugetlb(crate::mem::FolioKind::File { ino, index: idx })
+                        .alloc_hugetlb_for_inode(ino, idx / nr)
                         .ok_or(Errno::ENOSPC)?;
                     self.frames.get_mut(p).expect("folio").refcount = nr as i64;
                     self.fs.inodes[ino as usize].cache.insert(idx, p);

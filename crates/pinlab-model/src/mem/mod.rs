@@ -132,6 +132,10 @@ pub struct Folio {
     pub writeback: bool,
     /// A hugetlb folio (from the hugetlb pool; never split, returned to the pool when freed).
     pub hugetlb: bool,
+    /// `HPG_restore_reserve` (hugetlb): freeing this folio gives its
+    /// mapping's reserve back (`free_huge_folio`, [`crate::vm::hugetlb`]).
+    #[serde(default)]
+    pub hugetlb_restore_reserve: bool,
     /// `folio_test_ksm`: a KSM page (`PAGE_MAPPING_KSM`; anonymous, order 0, never
     /// `PageAnonExclusive`, mapped read-only). See [`crate::vm::ksm`].
     pub ksm: bool,
@@ -159,6 +163,7 @@ impl Folio {
             private: false,
             writeback: false,
             hugetlb: false,
+            hugetlb_restore_reserve: false,
             ksm: false,
             stable_node: false,
             data: vec![0; n],
@@ -286,6 +291,13 @@ pub struct Frames {
     next: BTreeMap<(Zone, u8), u64>,
     /// `HugePages_Free`: 2 MiB pages left in the hugetlb pool.
     pub hugetlb_free: u64,
+    /// `HugePages_Rsvd` (`resv_huge_pages`): free pages promised to mappings
+    /// ([`crate::vm::hugetlb`]); never more than `hugetlb_free`. Signed: the
+    /// kernel's unsigned count goes below zero for a while when the owner
+    /// unmaps a page a pin still holds (see [`crate::vm::hugetlb`]), and its
+    /// arithmetic wraps as a signed one would.
+    #[serde(default)]
+    pub hugetlb_resv: i64,
 }
 
 impl Frames {
@@ -310,8 +322,12 @@ impl Frames {
     pub fn free(&mut self, pfn: u64) {
         if let Some(f) = self.folios.remove(&pfn) {
             if f.hugetlb {
-                // free_huge_folio: back to the pool.
+                // free_huge_folio: back to the pool, with its reserve if the
+                // owner's unmap asked for it.
                 self.hugetlb_free += 1;
+                if f.hugetlb_restore_reserve {
+                    self.hugetlb_resv += 1;
+                }
             }
             self.free
                 .entry((Zone::of_pfn(pfn), f.order))
@@ -320,8 +336,10 @@ impl Frames {
         }
     }
 
-    /// `alloc_hugetlb_folio`: a 2 MiB folio from the pool, or `None` if it is empty.
-    pub fn alloc_hugetlb(&mut self, kind: FolioKind) -> Option<u64> {
+    /// `dequeue_hugetlb_folio_nodemask`: a 2 MiB folio from the pool, or `None`
+    /// if it is empty (reservations are the caller's, see
+    /// [`Frames::alloc_hugetlb`]).
+    pub(crate) fn alloc_hugetlb_pool(&mut self, kind: FolioKind) -> Option<u64> {
         if self.hugetlb_free == 0 {
             return None;
         }

@@ -144,6 +144,8 @@ impl Machine {
             let mut cv = v.clone();
             // dup_userfaultfd without UFFD_FEATURE_EVENT_FORK.
             cv.flags &= !(VM_UFFD_MISSING | VM_UFFD_WP);
+            // hugetlb_dup_vma_private: a private mapping's reserves are the parent's.
+            cv.resv = Default::default();
             if v.flags & VM_WIPEONFORK != 0 {
                 cv.anon_vma = false;
             } else if v.anon_vma {
@@ -239,9 +241,10 @@ impl Machine {
                 // hugetlb_try_dup_anon_rmap refused: copy the whole 2 MiB page for the
                 // child now; an empty pool fails the fork.
                 let data = self.frames.get(pmd.pfn).expect("folio").data.clone();
-                let new = self
-                    .frames
-                    .alloc_hugetlb(FolioKind::Anon)
+                let vpn = idx * HPAGE_PMD_NR;
+                let cvma = self.mm(child).and_then(|m| m.vma_lookup(vpn)).cloned();
+                let new = cvma
+                    .and_then(|v| self.alloc_hugetlb_folio(child, &v, vpn, FolioKind::Anon, false))
                     .ok_or(Errno::ENOMEM)?;
                 let nf = self.frames.get_mut(new).expect("folio");
                 nf.data = data;
@@ -378,8 +381,14 @@ impl Machine {
         for (s, e) in ranges {
             self.zap_range(pid, s, e);
         }
+        // exit_mmap: remove_vma → vma_close of each VMA, after the zap.
+        let vmas: Vec<super::Vma> = self.mm(pid).expect("mm").vmas.values().cloned().collect();
+        for v in &vmas {
+            self.hugetlb_vm_op_close(v);
+        }
         self.procs[pid as usize].mm = None;
         self.ghost_exit(pid);
         self.close_files(policy, pid);
+        self.hugetlbfs_evict_unreferenced();
     }
 }

@@ -13,6 +13,7 @@ use super::vmflags::*;
 use super::{page_range, Vma, PAGE_SIZE};
 use crate::errno::{Errno, KResult};
 use crate::machine::{Machine, Pid};
+use crate::mem::HPAGE_PMD_NR;
 
 impl Machine {
     /// `madvise_walk_vmas` (mm/madvise.c, v6.14): call `visit` on each VMA piece
@@ -97,9 +98,20 @@ impl Machine {
             // madvise_dontneed_free through madvise_walk_vmas: every mapped
             // piece of the range is zapped, and a hole anywhere in it (also
             // at its start) makes the call -ENOMEM afterwards.
-            MADV_DONTNEED => self.madvise_walk_vmas(pid, start, end, |m, _, s, e| {
-                m.zap_range(pid, s, e);
-                m.ghost_discard(pid, s, e);
+            // A hugetlb VMA (madvise_dontneed_free_valid_vma, v6.12): the
+            // piece must start on a huge page (-EINVAL) and its end is rounded
+            // down to one, so a partial huge page is left alone.
+            MADV_DONTNEED => self.madvise_walk_vmas(pid, start, end, |m, v, s, mut e| {
+                if v.has(VM_HUGETLB) {
+                    if s % HPAGE_PMD_NR != 0 {
+                        return Err(Errno::EINVAL);
+                    }
+                    e -= e % HPAGE_PMD_NR;
+                }
+                if s < e {
+                    m.zap_range(pid, s, e);
+                    m.ghost_discard(pid, s, e);
+                }
                 Ok(())
             }),
             MADV_WIPEONFORK => {

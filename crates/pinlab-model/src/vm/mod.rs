@@ -13,6 +13,7 @@
 pub mod collapse;
 pub mod fault;
 pub mod fork;
+pub mod hugetlb;
 pub mod ksm;
 pub mod madvise;
 pub mod mremap;
@@ -144,6 +145,9 @@ pub struct Vma {
     pub backing: Backing,
     /// Whether an `anon_vma` was prepared (first anonymous folio); fork copies page tables only then.
     pub anon_vma: bool,
+    /// A private hugetlb VMA's reservation state ([`hugetlb`]); empty otherwise.
+    #[serde(default)]
+    pub resv: hugetlb::HugetlbResv,
 }
 
 impl Vma {
@@ -443,6 +447,7 @@ impl Machine {
                 flags: vflags,
                 backing,
                 anon_vma: false,
+                resv: Default::default(),
             },
         );
         Ok(start * PAGE_SIZE)
@@ -548,7 +553,20 @@ impl Machine {
             Some(a) => a,
             None => mm.get_unmapped_area(npages, align).ok_or(Errno::ENOMEM)?,
         };
-        mm.vmas.insert(
+        let resv = if hugetlb {
+            // hugetlbfs_file_mmap (fs/hugetlbfs/inode.c, v6.12): reserve the
+            // pages (-ENOMEM), then a writable mapping past EOF extends the file.
+            let (from, to) = (off / PMD_SIZE, off / PMD_SIZE + npages / HPAGE_PMD_NR);
+            let resv = self.hugetlb_reserve_pages(ino, from, to, shared)?;
+            let inode = &mut self.fs.inodes[ino as usize];
+            if vflags & VM_WRITE != 0 && inode.i_size < to * PMD_SIZE {
+                inode.i_size = to * PMD_SIZE;
+            }
+            resv
+        } else {
+            hugetlb::HugetlbResv::default()
+        };
+        self.mm_mut(pid).ok_or(Errno::EFAULT)?.vmas.insert(
             start,
             Vma {
                 start,
@@ -559,6 +577,7 @@ impl Machine {
                     pgoff: off / PAGE_SIZE,
                 },
                 anon_vma: false,
+                resv,
             },
         );
         Ok(start * PAGE_SIZE)
@@ -566,7 +585,8 @@ impl Machine {
 
     /// Splits the VMA containing `vpn` so that one starts at `vpn` (`split_vma`),
     /// splitting a PMD that straddles the boundary first (`vma_adjust_trans_huge`).
-    pub(crate) fn split_vma_at(&mut self, pid: Pid, vpn: u64) {
+    /// The caller checked the boundary ([`Machine::split_vmas_around`]).
+    fn split_vma_at(&mut self, pid: Pid, vpn: u64) {
         if vpn % HPAGE_PMD_NR != 0 {
             let straddles = self
                 .mm(pid)
@@ -594,6 +614,26 @@ impl Machine {
         mm.vmas.insert(vpn, hi);
     }
 
+    /// Splits at `start` and `end` ([`Machine::split_vma_at`]). A hugetlb VMA
+    /// splits at huge-page boundaries only: `-EINVAL` (`hugetlb_vm_op_split`,
+    /// mm/hugetlb.c, v6.12). Both boundaries are checked before either split,
+    /// so a failure changes nothing (the kernel may have done the first
+    /// split, which no count observes).
+    fn split_vmas_around(&mut self, pid: Pid, start: u64, end: u64) -> KResult<()> {
+        for vpn in [start, end] {
+            let bad = self
+                .mm(pid)
+                .and_then(|mm| mm.vma_lookup(vpn))
+                .is_some_and(|v| v.has(VM_HUGETLB) && v.start != vpn && vpn % HPAGE_PMD_NR != 0);
+            if bad {
+                return Err(Errno::EINVAL);
+            }
+        }
+        self.split_vma_at(pid, start);
+        self.split_vma_at(pid, end);
+        Ok(())
+    }
+
     /// Applies `f` to every VMA inside `[start, end)` after splitting at the edges.
     /// Returns ENOMEM if part of the range is unmapped (as madvise and mprotect do).
     fn for_vmas_in(
@@ -603,8 +643,7 @@ impl Machine {
         end: u64,
         mut f: impl FnMut(&mut Vma),
     ) -> KResult<()> {
-        self.split_vma_at(pid, start);
-        self.split_vma_at(pid, end);
+        self.split_vmas_around(pid, start, end)?;
         let mm = self.mm_mut(pid).ok_or(Errno::EFAULT)?;
         let mut covered = 0;
         for (_, v) in mm.vmas.range_mut(..end) {
@@ -708,6 +747,9 @@ impl Machine {
                 if pmd.dirty {
                     f.dirty = true;
                 }
+                if huge {
+                    self.hugetlb_unmap_restore_reserve(pid, ps, pmd.pfn);
+                }
                 self.frames.put_refs(pmd.pfn, 1);
             } else {
                 self.split_huge_pmd(pid, idx);
@@ -733,15 +775,17 @@ impl Machine {
             return Err(Errno::EINVAL);
         }
         let (start, end) = page_range(addr, len).ok_or(Errno::EINVAL)?;
-        self.split_vma_at(pid, start);
-        self.split_vma_at(pid, end);
+        self.split_vmas_around(pid, start, end)?;
         self.zap_range(pid, start, end);
         let mm = self.mm_mut(pid).expect("mm");
         let gone: Vec<u64> = mm.vmas.range(start..end).map(|(k, _)| *k).collect();
         for k in gone {
-            mm.vmas.remove(&k);
+            if let Some(v) = self.mm_mut(pid).expect("mm").vmas.remove(&k) {
+                self.hugetlb_vm_op_close(&v);
+            }
         }
         self.ghost_discard(pid, start, end);
+        self.hugetlbfs_evict_unreferenced();
         Ok(())
     }
 

@@ -150,7 +150,7 @@ impl Machine {
             }
             return Ok(addr);
         }
-        let vma = self.vma_to_resize(pid, addr, old_len)?;
+        let vma = self.vma_to_resize(pid, addr, old_len, flags)?;
         if old_len == vma.end * PAGE_SIZE - addr {
             let delta = (new_len - old_len) / PAGE_SIZE;
             if self.vma_expandable(pid, &vma, delta) {
@@ -192,7 +192,7 @@ impl Machine {
             self.munmap(pid, addr.wrapping_add(new_len), old_len - new_len)?;
             old_len = new_len;
         }
-        let vma = self.vma_to_resize(pid, addr, old_len)?;
+        let vma = self.vma_to_resize(pid, addr, old_len, flags)?;
         let to = if flags & MREMAP_FIXED != 0 {
             new_addr
         } else {
@@ -203,8 +203,9 @@ impl Machine {
 
     /// `vma_to_resize` (mm/mremap.c, v6.14): the VMA at `addr`, -EFAULT if there
     /// is none or the old range runs past its end, -EINVAL for a zero `old_len`
-    /// of a private mapping.
-    fn vma_to_resize(&self, pid: Pid, addr: u64, old_len: u64) -> KResult<Vma> {
+    /// of a private mapping or `MREMAP_DONTUNMAP` of a hugetlb VMA (which
+    /// `hugetlbfs_file_mmap` made `VM_DONTEXPAND`).
+    fn vma_to_resize(&self, pid: Pid, addr: u64, old_len: u64, flags: u64) -> KResult<Vma> {
         let vma = self
             .mm(pid)
             .expect("mm")
@@ -212,6 +213,9 @@ impl Machine {
             .cloned()
             .ok_or(Errno::EFAULT)?;
         if old_len == 0 && !vma.has(VM_SHARED | VM_MAYSHARE) {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MREMAP_DONTUNMAP != 0 && vma.has(VM_HUGETLB) {
             return Err(Errno::EINVAL);
         }
         // We can't remap across vm area boundaries.
@@ -284,8 +288,18 @@ impl Machine {
                 flags: vma.flags,
                 backing,
                 anon_vma: vma.anon_vma,
+                // copy_vma: the new VMA shares the reservation map and flags.
+                resv: vma.resv.clone(),
             },
         );
+        if vma.has(VM_HUGETLB) {
+            // clear_vma_resv_huge_pages (v6.12) on the whole old VMA: its
+            // remains are no longer the owner, and the reserves of a part
+            // that stays behind are not given back.
+            if let Some(v) = self.mm_mut(pid).expect("mm").vmas.get_mut(&vma.start) {
+                v.resv = Default::default();
+            }
+        }
         self.move_page_tables(pid, old_start, new_start, old_pages);
         self.ghost_move(pid, old_start, new_start, old_pages);
         if flags & MREMAP_DONTUNMAP != 0 {

@@ -14,6 +14,37 @@ pub type LiveRun = (Vec<Option<String>>, (u64, u64), Vec<String>);
 /// process's ring goes the same way, milliseconds after the step.
 const RELEASE_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// The reply prefix of an executor leaving at the scenario's `exit()`,
+/// followed by its pid.
+const EXITING: &str = "(exiting ";
+
+/// How long [`wait_exited`] waits for an exiting executor.
+const EXIT_WAIT_MS: i32 = 2000;
+
+/// Waits until process `pid` has exited (its pidfd polls readable once the
+/// whole thread group is dead or a zombie, which `do_exit` makes it after
+/// `exit_mm` dropped the address space): without this the next step raced
+/// the exit's unmapping (found replaying a hugetlb page the child shared —
+/// the parent's fault ran before the child's exit freed the page). A process
+/// already reaped, or one slower than `EXIT_WAIT_MS`, ends the wait.
+fn wait_exited(pid: libc::pid_t) {
+    // SAFETY: pidfd_open of a pid; the descriptor is closed below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if fd < 0 {
+        return;
+    }
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polling then closing a descriptor we own.
+    unsafe {
+        libc::poll(&mut pfd, 1, EXIT_WAIT_MS);
+        libc::close(fd);
+    }
+}
+
 /// A pidfd of the coordinator, opened before it forks the executors (which
 /// inherit it): it becomes readable when the coordinator exits, e.g. when an
 /// interrupted probe restores the host and leaves. -1 when none.
@@ -126,7 +157,11 @@ fn serve(exec: Arc<Mutex<Exec<'static>>>, mut me: usize, pipes: Arc<Vec<Pipes>>)
                     continue;
                 }
                 Call::Exit => {
-                    reply(pipes[me].rep_w, None);
+                    // The coordinator waits for this process to be gone
+                    // (its mm torn down) before the next step: say which.
+                    // SAFETY: getpid has no preconditions.
+                    let pid = unsafe { libc::getpid() };
+                    reply(pipes[me].rep_w, Some(&format!("{EXITING}{pid}")));
                     // SAFETY: the scenario's exit() (exit_group): leave now.
                     unsafe { libc::_exit(0) };
                 }
@@ -381,9 +416,15 @@ pub fn run(
                 unfaithful = Some(format!("step {}: {why}", results.len() + 1));
                 break;
             }
-            Some(r) => {
+            Some(mut r) => {
                 if matches!(call, Call::Exit) {
                     alive[target] = false;
+                    let pid = r.as_deref().and_then(|s| s.strip_prefix(EXITING));
+                    if let Some(pid) = pid.and_then(|p| p.parse().ok()) {
+                        wait_exited(pid);
+                    }
+                    // exit() has no result of its own.
+                    r = None;
                 }
                 if let Call::Fork { child } = call {
                     started[*child] = r.as_deref().is_some_and(|x| !x.starts_with("= -"));
