@@ -508,6 +508,18 @@ fn hugetlb_reservations_replay_as_the_kernel_accounts_them() {
 }
 
 #[test]
+fn placement_replays_as_the_kernel_places_mappings() {
+    // Thirteenth session: the model THP-aligned a 3 MiB anonymous mapping
+    // (the kernel aligns multiples of 2 MiB only: a register of its first
+    // page pinned a THP, VmPin 2048 kB instead of 4 kB), and reused an
+    // exactly fitting aligned hole the kernel's padded search skips.
+    if !live() {
+        return;
+    }
+    replays_pass("tests/data", "mmap-placement", 1);
+}
+
+#[test]
 fn a_second_ibv_dereg_mr_is_skipped_not_failed() {
     // The io_uring registration standing in for the MR answers a second
     // unregister with ENXIO; uverbs finds no object under the handle

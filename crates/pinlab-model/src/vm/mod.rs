@@ -19,6 +19,7 @@ pub mod ksm;
 pub mod madvise;
 pub mod mprotect;
 pub mod mremap;
+pub mod placement;
 pub mod split;
 pub mod swap;
 pub mod userfaultfd;
@@ -254,35 +255,6 @@ pub const MMAP_BASE_VPN: u64 = 0x7f00_0000_1000 / PAGE_SIZE;
 pub const MMAP_MIN_VPN: u64 = 0x10000 / PAGE_SIZE;
 
 impl Mm {
-    /// `get_unmapped_area` for `mmap(NULL, ...)` and a moving `mremap`:
-    /// `arch_get_unmapped_area_topdown` → `vm_unmapped_area` with
-    /// `VM_UNMAPPED_AREA_TOPDOWN` (mm/mmap.c, v6.12): the *highest* free gap
-    /// below `mmap_base` that fits `npages` (start aligned down to `align`
-    /// pages), right below its upper neighbour, so a range just unmapped is
-    /// handed out again, as the kernel does. (The kernel then merges a new
-    /// anonymous VMA with a compatible neighbour; the model keeps them apart,
-    /// `[model assumption]`, which no count it observes depends on.) Returns
-    /// the start page.
-    pub fn get_unmapped_area(&self, npages: u64, align: u64) -> Option<u64> {
-        let align = align.max(1);
-        // The highest aligned start in [lo, hi) with room for npages.
-        let fit = |lo: u64, hi: u64| -> Option<u64> {
-            let s = hi.checked_sub(npages)? / align * align;
-            (s >= lo && s.checked_add(npages)? <= hi).then_some(s)
-        };
-        let mut ceil = MMAP_BASE_VPN;
-        for v in self.vmas.values().rev() {
-            if v.start >= ceil {
-                continue;
-            }
-            if let Some(s) = fit(v.end.max(MMAP_MIN_VPN), ceil) {
-                return Some(s);
-            }
-            ceil = v.start;
-        }
-        fit(MMAP_MIN_VPN, ceil)
-    }
-
     /// `find_vma` restricted to a VMA containing `vpn` (`vma_lookup`).
     pub fn vma_lookup(&self, vpn: u64) -> Option<&Vma> {
         self.vmas
@@ -430,15 +402,17 @@ impl Machine {
         } else {
             Backing::Anon
         };
+        let how = self.placement(
+            match backing {
+                Backing::File { ino, pgoff } => Some((ino, pgoff)),
+                Backing::Anon => None,
+            },
+            npages,
+        );
         let mm = self.mm_mut(pid).ok_or(Errno::EFAULT)?;
-        let align = if npages >= HPAGE_PMD_NR {
-            HPAGE_PMD_NR
-        } else {
-            1
-        };
         let start = match at {
             Some(a) => a,
-            None => mm.get_unmapped_area(npages, align).ok_or(Errno::ENOMEM)?,
+            None => mm.get_unmapped_area(npages, how).ok_or(Errno::ENOMEM)?,
         };
         mm.vmas.insert(
             start,
@@ -544,15 +518,11 @@ impl Machine {
         if hugetlb {
             vflags |= VM_HUGETLB;
         }
+        let how = self.placement(Some((ino, off / PAGE_SIZE)), npages);
         let mm = self.mm_mut(pid).ok_or(Errno::EFAULT)?;
-        let align = if hugetlb || npages >= HPAGE_PMD_NR {
-            HPAGE_PMD_NR
-        } else {
-            1
-        };
         let start = match at {
             Some(a) => a,
-            None => mm.get_unmapped_area(npages, align).ok_or(Errno::ENOMEM)?,
+            None => mm.get_unmapped_area(npages, how).ok_or(Errno::ENOMEM)?,
         };
         let resv = if hugetlb {
             // hugetlbfs_file_mmap (fs/hugetlbfs/inode.c, v6.12): reserve the

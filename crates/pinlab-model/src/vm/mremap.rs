@@ -162,7 +162,7 @@ impl Machine {
         if flags & MREMAP_MAYMOVE == 0 {
             return Err(Errno::ENOMEM);
         }
-        let to = self.mremap_unmapped_area(pid, &vma, new_len)?;
+        let to = self.mremap_unmapped_area(pid, &vma, addr, new_len)?;
         self.move_vma(pid, &vma, addr, old_len, new_len, to, flags)
     }
 
@@ -196,7 +196,7 @@ impl Machine {
         let to = if flags & MREMAP_FIXED != 0 {
             new_addr
         } else {
-            self.mremap_unmapped_area(pid, &vma, new_len)?
+            self.mremap_unmapped_area(pid, &vma, addr, new_len)?
         };
         self.move_vma(pid, &vma, addr, old_len, new_len, to, flags)
     }
@@ -238,21 +238,18 @@ impl Machine {
                 .any(|(_, v)| v.end > vma.end && v.start != vma.start)
     }
 
-    /// `get_unmapped_area` for a moved mapping of `len` bytes: placed as `mmap`
-    /// places one ([`crate::vm::Mm::get_unmapped_area`], PMD-aligned for a
-    /// hugetlb VMA or 2 MiB and more); -ENOMEM when no gap fits.
-    fn mremap_unmapped_area(&mut self, pid: Pid, vma: &Vma, len: u64) -> KResult<u64> {
+    /// `get_unmapped_area` for a moved mapping of `len` bytes of `vma` from
+    /// `addr`: placed as `mmap` places one of the same kind
+    /// ([`crate::vm::placement`]); -ENOMEM when no gap fits.
+    fn mremap_unmapped_area(&mut self, pid: Pid, vma: &Vma, addr: u64, len: u64) -> KResult<u64> {
         if len > TASK_SIZE {
             return Err(Errno::ENOMEM);
         }
         let npages = len / PAGE_SIZE;
-        let align = if vma.has(VM_HUGETLB) || npages >= HPAGE_PMD_NR {
-            HPAGE_PMD_NR
-        } else {
-            1
-        };
+        let file = vma.file_index(addr / PAGE_SIZE);
+        let how = self.placement(file, npages);
         let mm = self.mm(pid).expect("mm");
-        let start = mm.get_unmapped_area(npages, align).ok_or(Errno::ENOMEM)?;
+        let start = mm.get_unmapped_area(npages, how).ok_or(Errno::ENOMEM)?;
         Ok(start * PAGE_SIZE)
     }
 
