@@ -619,8 +619,41 @@ impl Drop for Child {
     }
 }
 
+/// A `/proc/meminfo` field's number (kB or pages), if there is one.
+pub fn meminfo(field: &str) -> Option<u64> {
+    let s = fs::read_to_string("/proc/meminfo").ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// `HugePages_Total` if no page of the host's default-size hugetlb pool is in
+/// use, reserved or surplus; else why not (those pages are someone else's —
+/// or a reservation the kernel leaked, which only a reboot gives back, as a
+/// partial `mremap` of a private hugetlb mapping does on 6.12–6.18: the model's
+/// pool would not match, so the caller skips).
+pub fn hugetlb_pool_unused() -> Result<u64, String> {
+    let (total, free, rsvd, surp) = (
+        meminfo("HugePages_Total"),
+        meminfo("HugePages_Free"),
+        meminfo("HugePages_Rsvd"),
+        meminfo("HugePages_Surp"),
+    );
+    let (Some(total), Some(free), Some(rsvd), Some(surp)) = (total, free, rsvd, surp) else {
+        return Err("no HugePages_* lines in /proc/meminfo".into());
+    };
+    if total != free || rsvd != 0 || surp != 0 {
+        return Err(format!(
+            "the host's pool is in use ({} of {total} pages used, {rsvd} reserved, {surp} surplus)",
+            total - free.min(total)
+        ));
+    }
+    Ok(total)
+}
+
 /// Raises `vm.nr_hugepages` to at least `n` for the guard's life, then restores it
-/// (also after a signal or a killed run: see [`crate::journal`]).
+/// (also after a signal or a killed run: see [`crate::journal`]). Refused
+/// when the host's pool is in someone else's use ([`hugetlb_pool_unused`]).
 pub struct HugePool {
     entry: Option<journal::Entry>,
 }
@@ -629,6 +662,7 @@ impl HugePool {
     /// Sets the pool to `n` pages (root); fails if fewer could be reserved.
     pub fn ensure(n: u64) -> io::Result<HugePool> {
         const PATH: &str = "/proc/sys/vm/nr_hugepages";
+        hugetlb_pool_unused().map_err(io::Error::other)?;
         let old: u64 = fs::read_to_string(PATH)?
             .trim()
             .parse()

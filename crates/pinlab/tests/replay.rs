@@ -360,9 +360,26 @@ fn independent_scenarios_replay_with_the_outcomes_they_expect() {
 
 /// Replays `DIR/NAME.scn` (`DIR` relative to this crate): exit 0, and every
 /// one of `traces` traces passes (or is skipped as `host busy`).
+/// Whether a replay checked nothing because the host's hugetlb pool is
+/// someone else's (pages in use, reserved or surplus — e.g. a
+/// reservation the kernel leaked, which stays until a reboot): the probe
+/// skips then, and so does a test of a hugetlb scenario.
+fn host_pool_in_use(v: &serde_json::Value) -> bool {
+    v["passed"] == 0
+        && v["failed"] == 0
+        && v["traces"].as_array().unwrap().iter().any(|t| {
+            let s = t["verdict"].as_str().unwrap();
+            s.starts_with("SKIP(") && s.contains("the host's pool is in use")
+        })
+}
+
 fn replays_pass(dir: &str, name: &str, traces: u64) {
     let scn = format!("{}/{dir}/{name}.scn", env!("CARGO_MANIFEST_DIR"));
     let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--json"]);
+    if host_pool_in_use(&v) {
+        eprintln!("{name}: skipped, the host's hugetlb pool is in use");
+        return;
+    }
     assert_eq!(code, 0, "{name}: {err}");
     assert!(passed_or_busy(&v, traces), "{name}: {v:#}");
 }
@@ -589,7 +606,7 @@ fn the_host_settings_a_scenario_sets_up_are_made_true_for_its_replay_and_restore
     ] {
         let scn = format!("{}/tests/data/{name}.scn", env!("CARGO_MANIFEST_DIR"));
         let (code, v, err) = pinlab(&["probe", "--replay", &scn, "--max-traces", "12", "--json"]);
-        if !live() {
+        if !live() || host_pool_in_use(&v) {
             assert!(code == 0 || code == 3, "{name}: {err}");
             continue;
         }

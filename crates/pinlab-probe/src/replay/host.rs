@@ -211,12 +211,7 @@ pub fn swap_active() -> bool {
 }
 
 /// A `/proc/meminfo` field (in pages or kB, as the kernel prints it).
-fn meminfo(field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-}
+use crate::sys::meminfo;
 
 /// The default-size hugetlb pool set to exactly `n` free pages for the
 /// guard's life, then restored (also after a signal or a killed run, see
@@ -234,21 +229,7 @@ impl HugetlbPool {
         if meminfo("Hugepagesize") != Some(2048) {
             return Err("the default huge page size is not 2048 kB (the model's)".into());
         }
-        let (total, free, rsvd, surp) = (
-            meminfo("HugePages_Total"),
-            meminfo("HugePages_Free"),
-            meminfo("HugePages_Rsvd"),
-            meminfo("HugePages_Surp"),
-        );
-        let (Some(total), Some(free), Some(rsvd), Some(surp)) = (total, free, rsvd, surp) else {
-            return Err("no HugePages_* lines in /proc/meminfo".into());
-        };
-        if total != free || rsvd != 0 || surp != 0 {
-            return Err(format!(
-                "the host's pool is in use ({} of {total} pages used, {rsvd} reserved, {surp} surplus)",
-                total - free.min(total)
-            ));
-        }
+        let total = crate::sys::hugetlb_pool_unused()?;
         let mut g = HugetlbPool { entry: None };
         if total == n {
             return Ok(g);
