@@ -356,3 +356,28 @@ fn the_owners_unmap_restores_the_reserve_also_while_a_child_maps_the_page() {
     s.store(p, a, PAGE_SIZE, 'P');
     assert_eq!(meminfo(&s), (0, 0));
 }
+
+#[test]
+fn a_partial_mremap_leaks_the_reserve_of_the_part_left_behind() {
+    // clear_vma_resv_huge_pages on the whole old VMA (v6.12); measured on
+    // 6.18.44: HugePages_Rsvd stays 1 after both parts are unmapped.
+    let (mut s, p) = pool(3);
+    let x = s.mmap(p, 4 * PMD_SIZE);
+    let a = huge(&mut s, p, 2 * PMD_SIZE, PRIV).expect("mmap");
+    assert_eq!(meminfo(&s), (3, 2));
+    let b = s.m.mremap(
+        p,
+        a + PMD_SIZE,
+        PMD_SIZE,
+        PMD_SIZE,
+        MREMAP_MAYMOVE | MREMAP_FIXED,
+        x + PMD_SIZE,
+    );
+    assert_eq!(b, Ok(x + PMD_SIZE));
+    s.check();
+    assert_eq!(meminfo(&s), (3, 2));
+    s.munmap(p, a, PMD_SIZE);
+    assert_eq!(meminfo(&s), (3, 2), "the part left behind is no owner");
+    s.munmap(p, x + PMD_SIZE, PMD_SIZE);
+    assert_eq!(meminfo(&s), (3, 1), "leaked");
+}
