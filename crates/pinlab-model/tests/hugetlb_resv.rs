@@ -381,3 +381,47 @@ fn a_partial_mremap_leaks_the_reserve_of_the_part_left_behind() {
     s.munmap(p, x + PMD_SIZE, PMD_SIZE);
     assert_eq!(meminfo(&s), (3, 1), "leaked");
 }
+
+#[test]
+fn map_noreserve_reserves_nothing_and_map_populate_takes_the_page_at_once() {
+    let (mut s, p) = pool(1);
+    let a = huge(&mut s, p, PMD_SIZE, PRIV | MAP_NORESERVE).expect("mmap");
+    assert_eq!(meminfo(&s), (1, 0), "VM_NORESERVE: nothing reserved");
+    let b = huge(&mut s, p, PMD_SIZE, PRIV).expect("the page is unreserved");
+    assert_eq!(meminfo(&s), (1, 1));
+    assert_eq!(
+        s.try_load(p, a, PAGE_SIZE),
+        None,
+        "b's reserved page is not a's to take"
+    );
+    s.munmap(p, b, PMD_SIZE);
+    s.munmap(p, a, PMD_SIZE);
+    assert_eq!(meminfo(&s), (1, 0));
+    // MAP_POPULATE (the scenario's mmap calls mm_populate after it).
+    let c = huge(&mut s, p, PMD_SIZE, PRIV | MAP_NORESERVE).expect("mmap");
+    s.m.mm_populate(&s.pol, p, c, PMD_SIZE);
+    s.check();
+    assert!(s.is_pmd_mapped(p, c));
+    assert_eq!(meminfo(&s), (0, 0));
+    assert_eq!(huge(&mut s, p, PMD_SIZE, PRIV), Err(Errno::ENOMEM));
+}
+
+#[test]
+fn map_populate_write_faults_a_private_mapping_and_skips_prot_none() {
+    let (mut s, p) = pool(0);
+    let a = s.mmap(p, 2 * PAGE_SIZE);
+    s.m.mm_populate(&s.pol, p, a, 2 * PAGE_SIZE);
+    s.check();
+    for i in 0..2 {
+        let pfn = s.pfn(p, a + i * PAGE_SIZE).expect("populated");
+        assert!(
+            s.folio(pfn).is_anon() && s.exclusive(pfn),
+            "a private page, not the zero page"
+        );
+    }
+    let n =
+        s.m.mmap_anon(p, PAGE_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS)
+            .expect("mmap");
+    s.m.mm_populate(&s.pol, p, n, PAGE_SIZE);
+    assert_eq!(s.pfn(p, n), None, "PROT_NONE: check_vma_flags refuses");
+}

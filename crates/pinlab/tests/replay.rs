@@ -534,6 +534,12 @@ fn placement_replays_as_the_kernel_places_mappings() {
         return;
     }
     replays_pass("tests/data", "mmap-placement", 1);
+    // MAP_POPULATE (new then): a private writable file mapping gets its
+    // copies at mmap time, a read-only one maps the page cache.
+    replays_pass("tests/data", "mmap-populate", 1);
+    // A registered buffer stays the DMA target through mprotect(PROT_NONE)
+    // and a punched memfd (the orphan page).
+    replays_pass("tests/data", "ring-vs-vm-changes", 1);
 }
 
 #[test]

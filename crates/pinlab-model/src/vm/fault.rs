@@ -130,6 +130,38 @@ impl Machine {
         })
     }
 
+    /// `mm_populate` after an `mmap` with `MAP_POPULATE` (`__mm_populate` →
+    /// `populate_vma_page_range`, mm/gup.c, v6.12): every page of `[addr,
+    /// addr + len)` is faulted in as GUP would — a write fault in a private
+    /// writable VMA (breaking COW), a read fault (`FOLL_FORCE`) elsewhere;
+    /// `PROT_NONE` VMAs are skipped (`check_vma_flags`: `-EFAULT`). A fault
+    /// that fails ends that VMA's population; `mmap` ignores it.
+    pub fn mm_populate(&mut self, policy: &Policy, pid: Pid, addr: u64, len: u64) {
+        let (start, end) = (addr / PAGE_SIZE, (addr + len).div_ceil(PAGE_SIZE));
+        let Some(mm) = self.mm(pid) else { return };
+        let vmas: Vec<Vma> = mm
+            .vmas
+            .range(..end)
+            .map(|(_, v)| v.clone())
+            .filter(|v| v.end > start)
+            .collect();
+        for v in vmas {
+            if v.flags & (VM_READ | VM_WRITE | VM_EXEC) == 0 {
+                continue;
+            }
+            let kind = if v.flags & (VM_WRITE | VM_SHARED) == VM_WRITE {
+                FaultKind::Write
+            } else {
+                FaultKind::Read
+            };
+            for vpn in start.max(v.start)..end.min(v.end) {
+                if self.handle_mm_fault(policy, pid, vpn, kind, false).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
     /// `handle_mm_fault` (mm/memory.c, v6.14) for the page number `vpn`.
     /// `memalloc_pin` is PF_MEMALLOC_PIN (a FOLL_LONGTERM GUP): new folios come
     /// from ZONE_NORMAL. Permission checks are the caller's (`access_error` or

@@ -24,7 +24,8 @@
 //!
 //! Not modelled (`[model assumption]`, documented in docs/model.md): subpools
 //! (hugetlbfs `size=`/`min_size=` mounts), surplus pages
-//! (`nr_overcommit_hugepages` is 0), hugetlb cgroups and `MAP_NORESERVE`.
+//! (`nr_overcommit_hugepages` is 0) and hugetlb cgroups. `MAP_NORESERVE`
+//! (`VM_NORESERVE`) reserves nothing at mmap.
 
 use crate::errno::{Errno, KResult};
 use crate::machine::{Machine, Pid};

@@ -69,6 +69,8 @@ pub mod vmflags {
     pub const VM_NOHUGEPAGE: u64 = 0x4000_0000;
     /// VM_HUGETLB.
     pub const VM_HUGETLB: u64 = 0x0040_0000;
+    /// VM_NORESERVE (`MAP_NORESERVE`: a hugetlb mapping reserves nothing).
+    pub const VM_NORESERVE: u64 = 0x0020_0000;
     /// VM_MERGEABLE (MADV_MERGEABLE: ksmd may merge the VMA's anonymous pages).
     pub const VM_MERGEABLE: u64 = 0x8000_0000;
 }
@@ -94,6 +96,10 @@ pub mod uapi {
     pub const MAP_HUGETLB: u64 = 0x40000;
     /// MAP_FIXED.
     pub const MAP_FIXED: u64 = 0x10;
+    /// MAP_NORESERVE: no swap/hugetlb reservation (vm/hugetlb.rs).
+    pub const MAP_NORESERVE: u64 = 0x4000;
+    /// MAP_POPULATE: fault the mapping in at once ([`crate::Machine::mm_populate`]).
+    pub const MAP_POPULATE: u64 = 0x8000;
     /// MADV_DONTNEED.
     pub const MADV_DONTNEED: u64 = 4;
     /// MADV_DONTFORK.
@@ -524,11 +530,20 @@ impl Machine {
             Some(a) => a,
             None => mm.get_unmapped_area(npages, how).ok_or(Errno::ENOMEM)?,
         };
+        if hugetlb && flags & MAP_NORESERVE != 0 {
+            // mmap_region: MAP_NORESERVE of a hugetlbfs file is VM_NORESERVE.
+            vflags |= VM_NORESERVE;
+        }
         let resv = if hugetlb {
             // hugetlbfs_file_mmap (fs/hugetlbfs/inode.c, v6.12): reserve the
-            // pages (-ENOMEM), then a writable mapping past EOF extends the file.
+            // pages (-ENOMEM; nothing under VM_NORESERVE), then a writable
+            // mapping past EOF extends the file.
             let (from, to) = (off / PMD_SIZE, off / PMD_SIZE + npages / HPAGE_PMD_NR);
-            let resv = self.hugetlb_reserve_pages(ino, from, to, shared)?;
+            let resv = if vflags & VM_NORESERVE != 0 {
+                hugetlb::HugetlbResv::default()
+            } else {
+                self.hugetlb_reserve_pages(ino, from, to, shared)?
+            };
             let inode = &mut self.fs.inodes[ino as usize];
             if vflags & VM_WRITE != 0 && inode.i_size < to * PMD_SIZE {
                 inode.i_size = to * PMD_SIZE;

@@ -20,6 +20,8 @@ pub(super) const MAP: &[(&str, u64)] = &[
     ("MAP_ANON", MAP_ANONYMOUS),
     ("MAP_HUGETLB", MAP_HUGETLB),
     ("MAP_FIXED", MAP_FIXED),
+    ("MAP_NORESERVE", MAP_NORESERVE),
+    ("MAP_POPULATE", MAP_POPULATE),
 ];
 pub(super) const MADV: &[(&str, u64)] = &[
     ("MADV_DONTNEED", MADV_DONTNEED),

@@ -184,6 +184,9 @@ impl Bound<'_> {
                     off,
                 } => {
                     let addr = m.mmap_file(p()?, v(len)?, prot, flags, fid(fd)?, v(off)?)?;
+                    if flags & pinlab_model::vm::uapi::MAP_POPULATE != 0 {
+                        m.mm_populate(policy, p()?, addr, v(len)?);
+                    }
                     bind = Some(Value::Int(addr));
                     Ok(Some(say!("{addr:#x}")))
                 }
@@ -473,6 +476,9 @@ impl Bound<'_> {
                         Some(a) => m.mmap_anon_fixed(p()?, v(a)?, v(len)?, prot, flags)?,
                         None => m.mmap_anon(p()?, v(len)?, prot, flags)?,
                     };
+                    if flags & pinlab_model::vm::uapi::MAP_POPULATE != 0 {
+                        m.mm_populate(policy, p()?, addr, v(len)?);
+                    }
                     bind = Some(Value::Int(addr));
                     Ok(Some(say!("{addr:#x}")))
                 }
