@@ -139,13 +139,7 @@ impl Machine {
     pub fn mm_populate(&mut self, policy: &Policy, pid: Pid, addr: u64, len: u64) {
         let (start, end) = (addr / PAGE_SIZE, (addr + len).div_ceil(PAGE_SIZE));
         let Some(mm) = self.mm(pid) else { return };
-        let vmas: Vec<Vma> = mm
-            .vmas
-            .range(..end)
-            .map(|(_, v)| v.clone())
-            .filter(|v| v.end > start)
-            .collect();
-        for v in vmas {
+        for v in mm.vmas_overlapping(start, end) {
             if v.flags & (VM_READ | VM_WRITE | VM_EXEC) == 0 {
                 continue;
             }

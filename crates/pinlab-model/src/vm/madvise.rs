@@ -27,13 +27,7 @@ impl Machine {
         end: u64,
         mut visit: impl FnMut(&mut Machine, &Vma, u64, u64) -> KResult<()>,
     ) -> KResult<()> {
-        let mm = self.mm(pid).ok_or(Errno::EFAULT)?;
-        let vmas: Vec<Vma> = mm
-            .vmas
-            .range(..end)
-            .map(|(_, v)| v.clone())
-            .filter(|v| v.end > start)
-            .collect();
+        let vmas = self.mm(pid).ok_or(Errno::EFAULT)?.vmas_overlapping(start, end);
         let mut covered = 0;
         for v in vmas {
             let (s, e) = (start.max(v.start), end.min(v.end));

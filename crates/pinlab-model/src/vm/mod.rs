@@ -261,6 +261,16 @@ pub const MMAP_BASE_VPN: u64 = 0x7f00_0000_1000 / PAGE_SIZE;
 pub const MMAP_MIN_VPN: u64 = 0x10000 / PAGE_SIZE;
 
 impl Mm {
+    /// Copies of the VMAs that overlap page numbers `[start, end)`, in address
+    /// order (`for_each_vma_range`).
+    pub fn vmas_overlapping(&self, start: u64, end: u64) -> Vec<Vma> {
+        self.vmas
+            .range(..end)
+            .map(|(_, v)| v.clone())
+            .filter(|v| v.end > start)
+            .collect()
+    }
+
     /// `find_vma` restricted to a VMA containing `vpn` (`vma_lookup`).
     pub fn vma_lookup(&self, vpn: u64) -> Option<&Vma> {
         self.vmas
