@@ -145,7 +145,7 @@ impl Machine {
             // dup_userfaultfd without UFFD_FEATURE_EVENT_FORK.
             cv.flags &= !(VM_UFFD_MISSING | VM_UFFD_WP);
             // hugetlb_dup_vma_private: a private mapping's reserves are the parent's.
-            cv.resv = Default::default();
+            cv.resv = None;
             if v.flags & VM_WIPEONFORK != 0 {
                 cv.anon_vma = false;
             } else if v.anon_vma {

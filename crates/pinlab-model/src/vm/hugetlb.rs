@@ -39,6 +39,13 @@ use std::collections::BTreeSet;
 #[cfg(doc)]
 use crate::fs::Inode;
 
+/// No reservation state ([`Vma::resv`] of every VMA that has none).
+pub static NO_RESV: HugetlbResv = HugetlbResv {
+    owner: false,
+    unmapped: false,
+    consumed: BTreeSet::new(),
+};
+
 /// The reservation state of a private hugetlb VMA (`vm_private_data`: the
 /// `resv_map` pointer and the `HPAGE_RESV_*` flags). Empty for every other VMA.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -105,19 +112,19 @@ impl Machine {
         from: u64,
         to: u64,
         shared: bool,
-    ) -> KResult<HugetlbResv> {
+    ) -> KResult<Option<Box<HugetlbResv>>> {
         if shared {
             let map = &self.fs.inodes[ino as usize].resv_map;
             let chg = (from..to).filter(|i| !map.contains(i)).count() as i64;
             self.frames.hugetlb_acct_memory(chg)?;
             self.fs.inodes[ino as usize].resv_map.extend(from..to);
-            return Ok(HugetlbResv::default());
+            return Ok(None);
         }
         self.frames.hugetlb_acct_memory((to - from) as i64)?;
-        Ok(HugetlbResv {
+        Ok(Some(Box::new(HugetlbResv {
             owner: true,
             ..HugetlbResv::default()
-        })
+        })))
     }
 
     /// `vma_needs_reservation` (mm/hugetlb.c, v6.12): true if an allocation
@@ -128,7 +135,7 @@ impl Machine {
         if vma.flags & VM_MAYSHARE != 0 {
             return !self.fs.inodes[ino as usize].resv_map.contains(&hidx);
         }
-        !vma.resv.owner || vma.resv.consumed.contains(&hidx)
+        !vma.resv().owner || vma.resv().consumed.contains(&hidx)
     }
 
     /// `alloc_hugetlb_folio(vma, addr, cow_from_owner)` (mm/hugetlb.c, v6.12)
@@ -152,13 +159,13 @@ impl Machine {
         // vma_has_reserves(vma, gbl_chg): shared mappings and the owner use
         // reserves unless this page has none (or the owner copies on fork COW).
         let shared = vma.flags & VM_MAYSHARE != 0;
-        let has_reserve = !(needs || cow_from_owner) && (shared || vma.resv.owner);
+        let has_reserve = !(needs || cow_from_owner) && (shared || vma.resv().owner);
         let pfn = self.frames.alloc_hugetlb(kind, has_reserve)?;
         if shared {
             self.fs.inodes[ino as usize].resv_map.insert(hidx);
-        } else if vma.resv.owner {
+        } else if vma.resv().owner {
             if let Some(v) = self.mm_mut(pid).and_then(|mm| mm.vmas.get_mut(&vma.start)) {
-                v.resv.consumed.insert(hidx);
+                v.resv_mut().consumed.insert(hidx);
             }
         }
         Some(pfn)
@@ -181,11 +188,11 @@ impl Machine {
     /// `hugetlb_vm_op_close` (mm/hugetlb.c, v6.12): a private owner's VMA going
     /// away gives back the reserves of its range it did not consume.
     pub(crate) fn hugetlb_vm_op_close(&mut self, vma: &Vma) {
-        if !vma.resv.owner {
+        if !vma.resv().owner {
             return;
         }
         let (from, to) = vma_huge_range(vma);
-        let consumed = vma.resv.consumed.range(from..to).count() as u64;
+        let consumed = vma.resv().consumed.range(from..to).count() as u64;
         let reserve = (to - from).saturating_sub(consumed);
         // Cannot fail: giving back.
         let _ = self.frames.hugetlb_acct_memory(-(reserve as i64));
@@ -205,7 +212,7 @@ impl Machine {
         let Some(vma) = self.mm(pid).and_then(|mm| mm.vma_lookup(vpn)).cloned() else {
             return;
         };
-        let restore = vma.resv.owner
+        let restore = vma.resv().owner
             && vma.flags & VM_MAYSHARE == 0
             && self.frames.get(pfn).is_some_and(|f| f.is_anon());
         if !restore {
@@ -217,7 +224,7 @@ impl Machine {
             .hugetlb_restore_reserve = true;
         let hidx = hugecache_offset(&vma, vpn);
         if let Some(v) = self.mm_mut(pid).and_then(|mm| mm.vmas.get_mut(&vma.start)) {
-            v.resv.consumed.remove(&hidx);
+            v.resv_mut().consumed.remove(&hidx);
         }
     }
 
@@ -254,7 +261,7 @@ impl Machine {
                 if same
                     || i != ino
                     || v.flags & VM_MAYSHARE != 0
-                    || v.resv.owner
+                    || v.resv().owner
                     || idx < pgoff
                     || idx >= pgoff + (v.end - v.start)
                 {
@@ -268,7 +275,7 @@ impl Machine {
         }
         for (p, vstart, at) in hits {
             if let Some(v) = self.mm_mut(p).and_then(|mm| mm.vmas.get_mut(&vstart)) {
-                v.resv.unmapped = true;
+                v.resv_mut().unmapped = true;
             }
             self.zap_range(p, at, at + HPAGE_PMD_NR);
         }
@@ -302,7 +309,7 @@ impl Machine {
         if let Some(pmd) = self.mm(pid).expect("mm").pmds.get(&pmd_idx).copied() {
             return self.hugetlb_wp(policy, pid, vma, vpn, pmd, kind);
         }
-        if vma.resv.unmapped {
+        if vma.resv().unmapped {
             // hugetlb_no_page: "PID %d killed due to inadequate hugepage pool".
             return Err(VmFault::Sigbus);
         }
@@ -407,7 +414,7 @@ impl Machine {
             );
             return Ok(());
         }
-        let cow_from_owner = vma.resv.owner && old_anon;
+        let cow_from_owner = vma.resv().owner && old_anon;
         let data = self.frames.get(pmd.pfn).expect("folio").data.clone();
         let new = match self.alloc_hugetlb_folio(pid, vma, vpn, FolioKind::Anon, cow_from_owner) {
             Some(p) => p,

@@ -153,9 +153,10 @@ pub struct Vma {
     pub backing: Backing,
     /// Whether an `anon_vma` was prepared (first anonymous folio); fork copies page tables only then.
     pub anon_vma: bool,
-    /// A private hugetlb VMA's reservation state ([`hugetlb`]); empty otherwise.
+    /// A private hugetlb VMA's reservation state ([`hugetlb`]); `None` when
+    /// empty (every other VMA: boxed, so it costs them one word).
     #[serde(default)]
-    pub resv: hugetlb::HugetlbResv,
+    pub resv: Option<Box<hugetlb::HugetlbResv>>,
 }
 
 impl Vma {
@@ -176,6 +177,14 @@ impl Vma {
     }
     fn has(&self, f: u64) -> bool {
         self.flags & f != 0
+    }
+    /// The reservation state ([`Vma::resv`]), empty if there is none.
+    pub fn resv(&self) -> &hugetlb::HugetlbResv {
+        self.resv.as_deref().unwrap_or(&hugetlb::NO_RESV)
+    }
+    /// Mutable reservation state, created empty on first use.
+    pub fn resv_mut(&mut self) -> &mut hugetlb::HugetlbResv {
+        self.resv.get_or_insert_with(Default::default)
     }
 }
 
@@ -438,7 +447,7 @@ impl Machine {
                 flags: vflags,
                 backing,
                 anon_vma: false,
-                resv: Default::default(),
+                resv: None,
             },
         );
         Ok(start * PAGE_SIZE)
@@ -550,7 +559,7 @@ impl Machine {
             // mapping past EOF extends the file.
             let (from, to) = (off / PMD_SIZE, off / PMD_SIZE + npages / HPAGE_PMD_NR);
             let resv = if vflags & VM_NORESERVE != 0 {
-                hugetlb::HugetlbResv::default()
+                None
             } else {
                 self.hugetlb_reserve_pages(ino, from, to, shared)?
             };
@@ -560,7 +569,7 @@ impl Machine {
             }
             resv
         } else {
-            hugetlb::HugetlbResv::default()
+            None
         };
         self.mm_mut(pid).ok_or(Errno::EFAULT)?.vmas.insert(
             start,

@@ -294,7 +294,7 @@ impl Machine {
             // remains are no longer the owner, and the reserves of a part
             // that stays behind are not given back.
             if let Some(v) = self.mm_mut(pid).expect("mm").vmas.get_mut(&vma.start) {
-                v.resv = Default::default();
+                v.resv = None;
             }
         }
         self.move_page_tables(pid, old_start, new_start, old_pages);
