@@ -18,6 +18,7 @@ fn vma_flags(f: u64) -> String {
         (VM_DONTCOPY, "dontfork"),
         (VM_WIPEONFORK, "wipeonfork"),
         (VM_HUGETLB, "hugetlb"),
+        (VM_NORESERVE, "noreserve"),
     ] {
         if f & bit != 0 {
             v.push(name);
@@ -90,8 +91,14 @@ pub fn full_state(s: &State) -> Vec<String> {
             }
         ));
         for v in mm.vmas.values() {
+            let r = v.resv();
+            let resv = match (r.owner, r.unmapped) {
+                (true, _) => format!(" HPAGE_RESV_OWNER consumed {:?}", r.consumed),
+                (false, true) => " HPAGE_RESV_UNMAPPED".to_string(),
+                _ => String::new(),
+            };
             out.push(format!(
-                "  vma {:#x}-{:#x} {} {:?}",
+                "  vma {:#x}-{:#x} {} {:?}{resv}",
                 v.start * 4096,
                 v.end * 4096,
                 vma_flags(v.flags),
@@ -146,10 +153,23 @@ pub fn full_state(s: &State) -> Vec<String> {
             }
         ));
     }
+    if m.cfg.nr_hugepages > 0 {
+        out.push(format!(
+            "hugetlb pool: HugePages_Total {} HugePages_Free {} HugePages_Rsvd {}",
+            m.cfg.nr_hugepages, m.frames.hugetlb_free, m.frames.hugetlb_resv
+        ));
+    }
     for (ino, i) in m.fs.inodes.iter().enumerate() {
         out.push(format!(
-            "inode {ino} \"{}\" {:?} i_size {}",
-            i.name, i.kind, i.i_size
+            "inode {ino} \"{}\" {:?} i_size {}{}",
+            i.name,
+            i.kind,
+            i.i_size,
+            if i.resv_map.is_empty() {
+                String::new()
+            } else {
+                format!(" resv_map {:?}", i.resv_map)
+            }
         ));
         for (idx, pfn) in &i.cache {
             out.push(format!("  page cache index {idx} -> pfn:{pfn:#x}"));

@@ -146,7 +146,7 @@ enum Cmd {
         /// Write each trace to DIR/SCENARIO.POLICY.OUTCOME.trace for `pinlab run --trace`.
         #[arg(long)]
         save_traces: Option<std::path::PathBuf>,
-        /// What each step shows: `touched` (the folios it touched) or `full` (every process's VMAs and PTEs, every folio with its holders, every inode's page cache and blocks; `* ` marks what changed).
+        /// What each step shows: `touched` (the folios it touched) or `full` (every process's VMAs and PTEs, every folio with its holders, every inode's page cache and blocks, the hugetlb pool and reservations; `* ` marks what changed).
         #[arg(long, value_enum, default_value_t = StateView::Touched)]
         state: StateView,
         #[command(flatten)]

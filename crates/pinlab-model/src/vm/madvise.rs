@@ -27,7 +27,10 @@ impl Machine {
         end: u64,
         mut visit: impl FnMut(&mut Machine, &Vma, u64, u64) -> KResult<()>,
     ) -> KResult<()> {
-        let vmas = self.mm(pid).ok_or(Errno::EFAULT)?.vmas_overlapping(start, end);
+        let vmas = self
+            .mm(pid)
+            .ok_or(Errno::EFAULT)?
+            .vmas_overlapping(start, end);
         let mut covered = 0;
         for v in vmas {
             let (s, e) = (start.max(v.start), end.min(v.end));
