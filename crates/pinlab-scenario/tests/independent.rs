@@ -49,7 +49,7 @@ fn scenarios() -> Vec<(String, String)> {
 #[test]
 fn independent_scenarios_keep_their_outcomes_under_every_reduction_and_search() {
     let all = scenarios();
-    assert_eq!(all.len(), 19);
+    assert_eq!(all.len(), 21);
     let unreduced = Config {
         por: false,
         symmetry: false,

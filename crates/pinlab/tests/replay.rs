@@ -353,6 +353,8 @@ fn independent_scenarios_replay_with_the_outcomes_they_expect() {
         ("thp-split-ring", 2),
         ("iouring-register-vs-fork", 11),
         ("hugetlb-gupfast-vs-fork", 11),
+        ("hugetlb-fork-no-reserve", 9),
+        ("populate-private-file", 1),
     ] {
         replays_pass("../pinlab-scenario/tests/independent", name, traces);
     }
