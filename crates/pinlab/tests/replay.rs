@@ -540,6 +540,9 @@ fn placement_replays_as_the_kernel_places_mappings() {
     // not 2 MiB-aligned, and the aligned hole above the mapping is a page too
     // small for the padded search, so the mapping goes below it.
     replays_pass("tests/data", "shmem-huge-placement", 1);
+    // ext4's thp_get_unmapped_area: a mapping covering an aligned 2 MiB of
+    // the file pads its search; one at a 4 KiB offset does not.
+    replays_pass("tests/data", "ext4-placement", 1);
     // MAP_POPULATE (new then): a private writable file mapping gets its
     // copies at mmap time, a read-only one maps the page cache.
     replays_pass("tests/data", "mmap-populate", 1);
