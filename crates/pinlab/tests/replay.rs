@@ -543,6 +543,8 @@ fn placement_replays_as_the_kernel_places_mappings() {
     // ext4's thp_get_unmapped_area: a mapping covering an aligned 2 MiB of
     // the file pads its search; one at a 4 KiB offset does not.
     replays_pass("tests/data", "ext4-placement", 1);
+    // A shared anonymous mapping (shm_mnt, huge=never): the plain search.
+    replays_pass("tests/data", "shared-anon-placement", 1);
     // MAP_POPULATE (new then): a private writable file mapping gets its
     // copies at mmap time, a read-only one maps the page cache.
     replays_pass("tests/data", "mmap-populate", 1);
