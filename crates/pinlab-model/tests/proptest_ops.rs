@@ -43,6 +43,9 @@ enum Op {
         p: u8,
         b: u8,
         shared: bool,
+        /// The 2 MiB slot only: 1 MAP_HUGETLB, 2 with MAP_NORESERVE.
+        huge: u8,
+        populate: bool,
     },
     Munmap {
         p: u8,
@@ -237,7 +240,7 @@ fn op() -> impl Strategy<Value = Op> {
     let p = || 0u8..3;
     let small = || any::<u8>();
     prop_oneof![
-        4 => (p(), 0u8..3, prop::bool::weighted(0.2)).prop_map(|(p, b, shared)| Op::Mmap { p, b, shared }),
+        4 => (p(), 0u8..3, prop::bool::weighted(0.2), prop_oneof![6 => Just(0u8), 2 => Just(1u8), 1 => Just(2u8)], prop::bool::weighted(0.2)).prop_map(|(p, b, shared, huge, populate)| Op::Mmap { p, b, shared, huge, populate }),
         1 => (p(), range()).prop_map(|(p, r)| Op::Munmap { p, r }),
         2 => (p(), range(), any::<bool>()).prop_map(|(p, r, rw)| Op::Mprotect { p, r, rw }),
         2 => (p(), range(), 0u8..9).prop_map(|(p, r, advice)| Op::Madvise { p, r, advice }),
@@ -303,7 +306,9 @@ impl World {
                 &Op::Mmap {
                     p: 0,
                     b,
-                    shared: false
+                    shared: false,
+                    huge: 0,
+                    populate: false,
                 }
             ));
         }
@@ -351,18 +356,29 @@ impl World {
         };
         let page = |a: u64| a & !(PAGE_SIZE - 1);
         match *op {
-            Op::Mmap { p, b, shared } => {
+            Op::Mmap {
+                p,
+                b,
+                shared,
+                huge,
+                populate,
+            } => {
                 let pid = self.pid(p);
                 let len = SLOTS[b as usize] * PAGE_SIZE;
-                let kind = if shared { MAP_SHARED } else { MAP_PRIVATE };
-                let Ok(a) =
-                    self.m
-                        .mmap_anon(pid, len, PROT_READ | PROT_WRITE, kind | MAP_ANONYMOUS)
-                else {
+                let mut flags = if shared { MAP_SHARED } else { MAP_PRIVATE } | MAP_ANONYMOUS;
+                if b == 2 && huge > 0 {
+                    flags |= MAP_HUGETLB | if huge == 2 { MAP_NORESERVE } else { 0 };
+                }
+                let Ok(a) = self.m.mmap_anon(pid, len, PROT_READ | PROT_WRITE, flags) else {
                     return false;
                 };
                 self.addr[b as usize] = Some(a);
-                b != 2 || self.m.madvise(pid, a, len, MADV_HUGEPAGE).is_ok()
+                if populate {
+                    self.m.mm_populate(&pol, pid, a, len);
+                }
+                b != 2
+                    || flags & MAP_HUGETLB != 0
+                    || self.m.madvise(pid, a, len, MADV_HUGEPAGE).is_ok()
             }
             Op::Munmap { p, r } => {
                 let (a, l) = self.span(r);
@@ -685,6 +701,14 @@ fn run(pol: &Policy, cfg: &MachineConfig, ops: &[Op]) -> Result<(), TestCaseErro
             pol.name()
         );
     }
+    // Every hugetlb page is back in the pool (the files of MAP_HUGETLB
+    // mappings were evicted with their last mapping).
+    prop_assert_eq!(
+        w.m.frames.hugetlb_free,
+        cfg.nr_hugepages,
+        "{}: hugetlb pages left in use",
+        pol.name()
+    );
     Ok(())
 }
 
@@ -693,11 +717,13 @@ fn cfg() -> impl Strategy<Value = MachineConfig> {
         prop_oneof![Just(Zone::Normal), Just(Zone::Movable), Just(Zone::Cma)],
         prop_oneof![4 => Just(Thp::Madvise), 1 => Just(Thp::Always), 1 => Just(Thp::Never)],
         any::<bool>(),
+        prop_oneof![2 => Just(0u64), 3 => 1u64..4],
     )
-        .prop_map(|(user_zone, thp, swap)| MachineConfig {
+        .prop_map(|(user_zone, thp, swap, nr_hugepages)| MachineConfig {
             user_zone,
             thp,
             swap,
+            nr_hugepages,
             ..MachineConfig::default()
         })
 }
