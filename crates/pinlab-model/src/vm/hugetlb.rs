@@ -127,14 +127,12 @@ impl Machine {
         })))
     }
 
-    /// `vma_needs_reservation` (mm/hugetlb.c, v6.12): true if an allocation
-    /// for huge page `hidx` of `vma` has no reserve — a shared mapping's page
-    /// not in the region map, a private owner's page whose reserve was
-    /// consumed, any page of a private mapping that is not the owner.
-    fn vma_needs_reservation(&self, vma: &Vma, ino: u32, hidx: u64) -> bool {
-        if vma.flags & VM_MAYSHARE != 0 {
-            return !self.fs.inodes[ino as usize].resv_map.contains(&hidx);
-        }
+    /// `vma_needs_reservation` (mm/hugetlb.c, v6.12) of a private mapping:
+    /// true if an allocation for huge page `hidx` of `vma` has no reserve — the
+    /// owner's page whose reserve was consumed, any page of a VMA that is not
+    /// the owner. (A shared mapping's is the region map's: see
+    /// [`Machine::alloc_hugetlb_for_inode`].)
+    fn vma_needs_reservation(vma: &Vma, hidx: u64) -> bool {
         !vma.resv().owner || vma.resv().consumed.contains(&hidx)
     }
 
@@ -155,15 +153,16 @@ impl Machine {
     ) -> Option<u64> {
         let (ino, _) = vma.file_index(vpn)?;
         let hidx = hugecache_offset(vma, vpn);
-        let needs = self.vma_needs_reservation(vma, ino, hidx);
-        // vma_has_reserves(vma, gbl_chg): shared mappings and the owner use
-        // reserves unless this page has none (or the owner copies on fork COW).
-        let shared = vma.flags & VM_MAYSHARE != 0;
-        let has_reserve = !(needs || cow_from_owner) && (shared || vma.resv().owner);
+        if vma.flags & VM_MAYSHARE != 0 {
+            // A shared mapping: the region map's reserve, as fallocate's.
+            return self.alloc_hugetlb_for_inode(ino, hidx);
+        }
+        // vma_has_reserves(vma, gbl_chg): the owner uses its reserve unless
+        // this page's is consumed or it copies a page its children share.
+        let needs = Self::vma_needs_reservation(vma, hidx);
+        let has_reserve = !(needs || cow_from_owner) && vma.resv().owner;
         let pfn = self.frames.alloc_hugetlb(kind, has_reserve)?;
-        if shared {
-            self.fs.inodes[ino as usize].resv_map.insert(hidx);
-        } else if vma.resv().owner {
+        if vma.resv().owner {
             if let Some(v) = self.mm_mut(pid).and_then(|mm| mm.vmas.get_mut(&vma.start)) {
                 v.resv_mut().consumed.insert(hidx);
             }
@@ -171,9 +170,10 @@ impl Machine {
         Some(pfn)
     }
 
-    /// `alloc_hugetlb_folio` for `hugetlbfs_fallocate`'s pseudo VMA (shared,
-    /// v6.12): consumes the region map's reserve for `hidx` if there is one,
-    /// else needs an unreserved free page; the page enters the region map.
+    /// `alloc_hugetlb_folio` for a shared mapping of `ino` — a VMA's, or
+    /// `hugetlbfs_fallocate`'s pseudo VMA (v6.12): consumes the region map's
+    /// reserve for huge page `hidx` if there is one, else needs an unreserved
+    /// free page; the page enters the region map. A page-cache folio.
     pub(crate) fn alloc_hugetlb_for_inode(&mut self, ino: u32, hidx: u64) -> Option<u64> {
         let has_reserve = self.fs.inodes[ino as usize].resv_map.contains(&hidx);
         let kind = FolioKind::File {
