@@ -1,5 +1,6 @@
-//! Reductions prove themselves on scenarios nobody wrote: built-in scenarios
-//! with statements spliced in from other scenarios (sometimes with a peer,
+//! Reductions prove themselves on scenarios nobody wrote: built-in,
+//! independent and live-replay scenarios (`mutate::corpus`) with statements
+//! spliced in from the others (sometimes with a peer,
 //! child or thread duplicated, sometimes mutated further), under a random
 //! policy or release preset, at fine or atomic granularity, explored
 //! exhaustively without reductions and then with sleep sets (same states,
@@ -21,7 +22,6 @@ use common::mutate;
 
 use pinlab_explore::{check_independence, Config, Search, SplitMix64};
 use pinlab_model::Policy;
-use pinlab_scenario::builtin::BUILTINS;
 use pinlab_scenario::{load, run_cell};
 
 fn cfg(por: bool, symmetry: bool) -> Config {
@@ -58,37 +58,10 @@ fn env_u64(name: &str) -> Option<u64> {
     Some(n.unwrap_or_else(|| panic!("{name}={v}: expected a decimal or 0x-hexadecimal number")))
 }
 
-/// The scenarios mutants are made of: the built-in ones, the independent
-/// ones (`tests/independent`) and the live-replay ones
-/// (`crates/pinlab/tests/data`: hugetlb reservations, placement, MAP_POPULATE,
-/// error paths), so that every statement and setup key the language has can
-/// meet the reductions.
-fn corpus() -> Vec<String> {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut texts: Vec<String> = BUILTINS.iter().map(|b| b.text.to_string()).collect();
-    for dir in [
-        root.join("tests/independent"),
-        root.join("../pinlab/tests/data"),
-    ] {
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|e| e.expect("directory entry").path())
-            .filter(|p| p.extension().is_some_and(|x| x == "scn"))
-            .collect();
-        files.sort();
-        for f in files {
-            texts.push(
-                std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())),
-            );
-        }
-    }
-    texts
-}
-
 #[test]
 fn spliced_scenarios_have_the_same_outcomes_with_and_without_reductions() {
     let iters = env_u64("PINLAB_REDUCTION_FUZZ_ITERS").unwrap_or(2000);
-    let corpus = corpus();
+    let corpus = mutate::corpus();
     let corpus: Vec<&str> = corpus.iter().map(String::as_str).collect();
     let words = mutate::words(&corpus);
     let first = env_u64("PINLAB_REDUCTION_FUZZ_SEED").unwrap_or(0x7ed0_0000);

@@ -219,6 +219,9 @@ fn binding_errors_name_line_column_and_expectation() {
         ("scenario x\nchild c of p {\n    exit()\n}\nprocess p {\n    exit()\n}\n", "x.scn:2:7", "never started"),
         ("scenario x\nprocess p {\n    munmap(1)\n}\n", "x.scn:3:5", "takes 2 argument(s)"),
         ("scenario x\nsetup {\n    thp = sometimes\n}\n", "x.scn:3:11", "expected always, madvise or never"),
+        // The model's pool is bounded (its counters stay exact); found by the
+        // reductions fuzzer mutating a replay scenario's pool to 2^64 - 1.
+        ("scenario x\nsetup {\n    nr_hugepages = 0xffffffffffffffff\n}\n", "x.scn:3:20", "at most 1048576 (2 TiB)"),
     ];
     for (src, at, msg) in cases {
         let e = load("x.scn", src).unwrap_err().to_string();

@@ -1,6 +1,7 @@
 //! Differential testing against the running kernel: scenarios nobody wrote —
-//! built-ins with statements spliced in from other built-ins, sometimes with a
-//! peer, child or thread duplicated (the mutators of the reductions fuzzer) —
+//! built-in, independent and replay scenarios with statements spliced in from
+//! the others (`mutate::corpus`), sometimes with a peer, child or thread
+//! duplicated (the mutators of the reductions fuzzer) —
 //! are replayed with `pinlab probe --replay` (a few sampled interleavings
 //! each), and no trace may fail: every step's result, the end views and the
 //! pin counters must match the model, or the trace must be skipped with its
@@ -16,7 +17,6 @@ mod common;
 mod mutate;
 
 use pinlab_explore::SplitMix64;
-use pinlab_scenario::builtin::BUILTINS;
 use std::process::Command;
 
 fn env(name: &str, default: u64) -> u64 {
@@ -33,7 +33,8 @@ fn spliced_scenarios_replay_on_the_kernel_as_the_model_predicts() {
     }
     let want = env("PINLAB_REPLAY_FUZZ_ITERS", 120);
     let first = env("PINLAB_REPLAY_FUZZ_SEED", 0x5ee1_0000);
-    let corpus: Vec<&str> = BUILTINS.iter().map(|b| b.text).collect();
+    let corpus = mutate::corpus();
+    let corpus: Vec<&str> = corpus.iter().map(String::as_str).collect();
     let tmp = common::TempDir::new("replay-fuzz");
     std::fs::create_dir_all(&tmp.0).unwrap();
     let (mut bound, mut passed, mut failures) = (0u64, 0u64, Vec::new());

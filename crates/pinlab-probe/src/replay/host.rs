@@ -230,6 +230,16 @@ impl HugetlbPool {
             return Err("the default huge page size is not 2048 kB (the model's)".into());
         }
         let total = crate::sys::hugetlb_pool_unused()?;
+        // The kernel would take what it can: never more than half of what the
+        // host has available.
+        let available = meminfo("MemAvailable").unwrap_or(0);
+        if n > total && (n - total).saturating_mul(2048) > available / 2 {
+            return Err(format!(
+                "a pool of {n} huge pages ({} MiB) would take more than half of the host's available memory ({} MiB)",
+                n.saturating_mul(2),
+                available / 1024
+            ));
+        }
         let mut g = HugetlbPool { entry: None };
         if total == n {
             return Ok(g);

@@ -18,6 +18,13 @@ mod flags;
 mod stmt;
 pub mod twins;
 
+/// The largest hugetlb pool a scenario may ask for (`setup { nr_hugepages }`):
+/// 2 TiB of 2 MiB pages. The kernel's pool is bounded by memory (a larger
+/// `vm.nr_hugepages` allocates what it can); the model has no memory size, so
+/// the bound keeps the pool's counters (`HugePages_Free`, and `HugePages_Rsvd`,
+/// which is signed) exact.
+pub const MAX_HUGEPAGES: u64 = 1 << 20;
+
 /// An address or length argument: a constant, or a variable plus a constant offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arg {
@@ -491,7 +498,11 @@ pub fn bind(file: &str, ast: &ScenarioFile) -> Result<Scenario, ParseError> {
                 cfg.memlock = Some(item.value.as_int().ok_or_else(|| err(file, item.value.span, format!("expected RLIMIT_MEMLOCK in bytes (the processes then lack CAP_IPC_LOCK), found `{}`", item.value)))?);
             }
             "nr_hugepages" => {
-                cfg.nr_hugepages = item.value.as_int().ok_or_else(|| err(file, item.value.span, format!("expected a number of 2 MiB pages, found `{}`", item.value)))?;
+                cfg.nr_hugepages = item
+                    .value
+                    .as_int()
+                    .filter(|&n| n <= MAX_HUGEPAGES)
+                    .ok_or_else(|| err(file, item.value.span, format!("expected a number of 2 MiB pages, at most {MAX_HUGEPAGES} (2 TiB), found `{}`", item.value)))?;
             }
             "swap" | "stable_writes" => {
                 let ExprKind::Bool(b) = item.value.kind else {

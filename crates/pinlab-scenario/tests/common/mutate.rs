@@ -14,6 +14,36 @@ const NUMBERS: &[&str] = &[
     "1G * 16G",
 ];
 
+/// The scenarios mutants are made of: the built-in ones, the independent
+/// ones (`crates/pinlab-scenario/tests/independent`) and the live-replay ones
+/// (`crates/pinlab/tests/data`: hugetlb reservations, placement,
+/// MAP_POPULATE, error paths), so that every statement and setup key the
+/// language has can meet the reductions and the live kernel. In a fixed
+/// order (files sorted by name), so that a seed names one mutant.
+pub fn corpus() -> Vec<String> {
+    // Both test crates live in `crates/`.
+    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut texts: Vec<String> = pinlab_scenario::builtin::BUILTINS
+        .iter()
+        .map(|b| b.text.to_string())
+        .collect();
+    for dir in ["pinlab-scenario/tests/independent", "pinlab/tests/data"] {
+        let dir = crates.join(dir);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.expect("directory entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "scn"))
+            .collect();
+        files.sort();
+        for f in files {
+            texts.push(
+                std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())),
+            );
+        }
+    }
+    texts
+}
+
 pub fn mutate(rng: &mut SplitMix64, src: &str, words: &[&str]) -> String {
     let mut lines: Vec<String> = src.lines().map(str::to_string).collect();
     for _ in 0..1 + rng.below(3) {
