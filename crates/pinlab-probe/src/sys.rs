@@ -303,15 +303,62 @@ pub fn become_unprivileged(uid: u32, memlock: u64) -> io::Result<()> {
 pub struct Ring {
     /// `None` once closed ([`Ring::close`]).
     ring: Option<io_uring::IoUring>,
+    /// Its descriptor number, kept after the close: a later call on the
+    /// closed ring makes its system call on that number, as a program that
+    /// kept the number would ([`Ring::number_reused`] first).
+    fd: RawFd,
     registered: bool,
 }
 
+/// `IORING_UNREGISTER_BUFFERS`, the opcode a closed ring's registration
+/// calls are made with (the descriptor lookup fails before any opcode is read).
+const IORING_UNREGISTER_BUFFERS: libc::c_long = 1;
+
+/// The system call an operation on a ring makes (what a closed ring's
+/// operation asks the kernel on its old descriptor number).
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    /// `io_uring_register(2)`.
+    Register,
+    /// `io_uring_enter(2)`.
+    Enter,
+}
+
 impl Ring {
-    /// The ring, or EBADF once closed.
-    fn io(&mut self) -> io::Result<&mut io_uring::IoUring> {
-        self.ring
-            .as_mut()
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))
+    /// The ring; once closed, the kernel's answer to `via` on the closed
+    /// descriptor number (`-EBADF`: `fget` finds no file). The caller checks
+    /// [`Ring::number_reused`] first.
+    fn io(&mut self, via: Via) -> io::Result<&mut io_uring::IoUring> {
+        if self.ring.is_none() {
+            // SAFETY: a system call on a descriptor number nothing holds (the
+            // caller checked): the kernel looks it up and finds no file.
+            let r = unsafe {
+                match via {
+                    Via::Register => libc::syscall(
+                        libc::SYS_io_uring_register,
+                        self.fd,
+                        IORING_UNREGISTER_BUFFERS,
+                        std::ptr::null::<u8>(),
+                        0,
+                    ),
+                    Via::Enter => libc::syscall(
+                        libc::SYS_io_uring_enter,
+                        self.fd,
+                        0,
+                        0,
+                        0,
+                        std::ptr::null::<u8>(),
+                        0,
+                    ),
+                }
+            };
+            return Err(if r < 0 {
+                io::Error::last_os_error()
+            } else {
+                io::Error::other("a closed ring's descriptor number answered as an open ring")
+            });
+        }
+        Ok(self.ring.as_mut().expect("open"))
     }
 
     /// `close(ring_fd)`: unmaps the rings and closes the descriptor; the kernel
@@ -321,6 +368,35 @@ impl Ring {
         self.ring = None;
     }
 
+    /// `close(ring_fd)` of a ring closed already: the kernel's answer for the
+    /// number (`-EBADF`). The caller checks [`Ring::number_reused`] first.
+    pub fn close_again(&self) -> io::Error {
+        // SAFETY: closing a descriptor number nothing holds (checked by the caller).
+        if unsafe { libc::close(self.fd) } == 0 {
+            io::Error::other("a closed ring's descriptor number was open")
+        } else {
+            io::Error::last_os_error()
+        }
+    }
+
+    /// For a closed ring, the kernel's answer to an `io_uring_enter` on its
+    /// old descriptor number (`None` while open). The caller checks
+    /// [`Ring::number_reused`] first.
+    pub fn closed_enter_error(&mut self) -> Option<io::Error> {
+        if self.ring.is_some() {
+            return None;
+        }
+        self.io(Via::Enter).err()
+    }
+
+    /// Whether the ring is closed and its old descriptor number is open again
+    /// (the kernel hands out the lowest free number): a call on the closed
+    /// ring would then reach that file, which the model's ring has no notion of.
+    pub fn number_reused(&self) -> bool {
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        self.ring.is_none() && unsafe { libc::fcntl(self.fd, libc::F_GETFD) } >= 0
+    }
+
     /// Whether [`Ring::close`] ran.
     pub fn is_closed(&self) -> bool {
         self.ring.is_none()
@@ -328,8 +404,11 @@ impl Ring {
 
     /// `io_uring_setup(8)`.
     pub fn new() -> io::Result<Ring> {
+        use std::os::fd::AsRawFd;
+        let ring = io_uring::IoUring::new(8)?;
         Ok(Ring {
-            ring: Some(io_uring::IoUring::new(8)?),
+            fd: ring.as_raw_fd(),
+            ring: Some(ring),
             registered: false,
         })
     }
@@ -342,7 +421,7 @@ impl Ring {
         };
         // SAFETY: the iovec names memory of a mapping that outlives the
         // registration (callers unregister, or drop the ring, before unmapping).
-        unsafe { self.io()?.submitter().register_buffers(&[iov]) }?;
+        unsafe { self.io(Via::Register)?.submitter().register_buffers(&[iov]) }?;
         self.registered = true;
         Ok(())
     }
@@ -357,14 +436,16 @@ impl Ring {
             })
             .collect();
         // SAFETY: as `register`: the iovecs name memory that outlives the registration.
-        unsafe { self.io()?.submitter().register_buffers(&v) }?;
+        unsafe { self.io(Via::Register)?.submitter().register_buffers(&v) }?;
         self.registered = true;
         Ok(())
     }
 
     /// `IORING_REGISTER_BUFFERS2` with `IORING_RSRC_REGISTER_SPARSE`: `nr` empty slots.
     pub fn register_sparse(&mut self, nr: u32) -> io::Result<()> {
-        self.io()?.submitter().register_buffers_sparse(nr)?;
+        self.io(Via::Register)?
+            .submitter()
+            .register_buffers_sparse(nr)?;
         self.registered = true;
         Ok(())
     }
@@ -378,7 +459,7 @@ impl Ring {
         }];
         // SAFETY: as `register` (a null iovec empties the slot).
         unsafe {
-            self.io()?
+            self.io(Via::Register)?
                 .submitter()
                 .register_buffers_update(offset, &v, None)
         }
@@ -411,20 +492,20 @@ impl Ring {
         // SAFETY: the entry refers to a registered buffer and a descriptor we own,
         // both kept alive until its completion is reaped.
         unsafe {
-            self.io()?
+            self.io(Via::Enter)?
                 .submission()
                 .push(&e)
                 .map_err(|_| io::Error::other("sq full"))?
         };
-        self.io()?.submit()?;
+        self.io(Via::Enter)?.submit()?;
         Ok(())
     }
 
     /// Waits for one completion and returns its result.
     pub fn wait_cqe(&mut self) -> io::Result<i32> {
-        self.io()?.submit_and_wait(1)?;
+        self.io(Via::Enter)?.submit_and_wait(1)?;
         let cqe = self
-            .io()?
+            .io(Via::Enter)?
             .completion()
             .next()
             .ok_or_else(|| io::Error::other("no cqe"))?;
@@ -446,7 +527,7 @@ impl Ring {
         } else {
             io_uring::types::CloneBuffersFlags::empty()
         };
-        self.io()?
+        self.io(Via::Register)?
             .submitter()
             .register_buffers_clone_offset(src_fd, 0, 0, 0, flags)?;
         self.registered = true;
@@ -460,20 +541,20 @@ impl Ring {
 
     pub fn unregister(&mut self) -> io::Result<()> {
         self.registered = false;
-        self.io()?.submitter().unregister_buffers()
+        self.io(Via::Register)?.submitter().unregister_buffers()
     }
 
     fn run(&mut self, e: io_uring::squeue::Entry) -> io::Result<i32> {
         // SAFETY: the entry refers to a registered buffer and a descriptor we own.
         unsafe {
-            self.io()?
+            self.io(Via::Enter)?
                 .submission()
                 .push(&e)
                 .map_err(|_| io::Error::other("sq full"))?
         };
-        self.io()?.submit_and_wait(1)?;
+        self.io(Via::Enter)?.submit_and_wait(1)?;
         let cqe = self
-            .io()?
+            .io(Via::Enter)?
             .completion()
             .next()
             .ok_or_else(|| io::Error::other("no cqe"))?;

@@ -278,7 +278,8 @@ impl Machine {
             .get(pipe)
             .is_none_or(|p| !p.holders.contains(&pid))
         {
-            return Err(Errno::EINVAL);
+            // A closed descriptor: `fdget` fails (fs/splice.c, v6.12).
+            return Err(Errno::EBADF);
         }
         let nr = len.div_ceil(PAGE_SIZE);
         let r = self.gup(policy, GupApi::GetUserPagesFast, pid, start, nr, 0);
@@ -299,7 +300,7 @@ impl Machine {
             .pipes
             .get_mut(pipe)
             .filter(|p| p.holders.contains(&pid))
-            .ok_or(Errno::EINVAL)?;
+            .ok_or(Errno::EBADF)?;
         let bufs = std::mem::take(&mut p.bufs);
         let senders = std::mem::take(&mut p.senders);
         let mut seen = Vec::new();

@@ -352,6 +352,33 @@ impl Exec<'_> {
         Ok(Some(b))
     }
 
+    /// Why a call on a ring the scenario closed cannot be replayed faithfully,
+    /// if so: the kernel handed its descriptor number out again (to a file or
+    /// ring of the scenario, or to the executor's own), so the call would
+    /// reach that file. Otherwise the call is made on the old number and the
+    /// kernel answers for it (`-EBADF`).
+    fn closed_ring_reused(&self, call: &Call) -> Option<String> {
+        let rings: Vec<Arg> = match *call {
+            Call::RegisterBuffers { ring, .. }
+            | Call::RegisterBuffersIov { ring, .. }
+            | Call::RegisterSparse { ring, .. }
+            | Call::UpdateBuffers { ring, .. }
+            | Call::UnregisterBuffers { ring }
+            | Call::ReadFixed { ring, .. }
+            | Call::WriteFixed { ring, .. }
+            | Call::Close { fd: ring } => vec![ring],
+            Call::CloneBuffers { ring, src, .. } => vec![ring, src],
+            _ => return None,
+        };
+        rings.into_iter().find_map(|a| match self.obj(a) {
+            Some(Val::Ring(r)) if self.rings[r].0.number_reused() => Some(
+                "a call on a closed ring whose descriptor number the kernel has handed out again"
+                    .to_string(),
+            ),
+            _ => None,
+        })
+    }
+
     /// Why the user memory `call` hands the kernel cannot be replayed
     /// faithfully, if so: a range reaching beyond the mapping its variable
     /// names, or a constant address. The model's address space holds the
@@ -414,6 +441,9 @@ impl Exec<'_> {
         let op = &self.scn.actors[who].body[pc];
         let call = op.call.clone();
         if let Some(why) = self.outside_mappings(&call) {
+            return Err(format!("{UNFAITHFUL}{why}"));
+        }
+        if let Some(why) = self.closed_ring_reused(&call) {
             return Err(format!("{UNFAITHFUL}{why}"));
         }
         // An argument naming a failed call: the statement is skipped.
@@ -698,6 +728,10 @@ impl Exec<'_> {
                 let Ok(i) = u16::try_from(i) else {
                     return Err(format!("{UNFAITHFUL}a buffer index ({i}) beyond u16"));
                 };
+                if let Some(e) = self.rings[r].0.closed_enter_error() {
+                    let e = errno_name(e.raw_os_error().unwrap_or(0));
+                    return Ok((Some(format!("= -{e}")), None));
+                }
                 let n = self.dma_in(r, i, o, l, tag)?;
                 (
                     Some(if n < 0 {
@@ -721,6 +755,10 @@ impl Exec<'_> {
                 let Ok(i) = u16::try_from(i) else {
                     return Err(format!("{UNFAITHFUL}a buffer index ({i}) beyond u16"));
                 };
+                if let Some(e) = self.rings[r].0.closed_enter_error() {
+                    let e = errno_name(e.raw_os_error().unwrap_or(0));
+                    return Ok((Some(format!("= -{e}")), None));
+                }
                 match self.dma_out(r, i, o, l)? {
                     Some(b) => (Some(format!("= device read {}", describe_pages(&b))), None),
                     None => (Some("= -EFAULT".into()), None),
@@ -916,8 +954,13 @@ impl Exec<'_> {
             Call::Close { fd } => {
                 if let Some(Val::Ring(r)) = self.obj(fd) {
                     if self.rings[r].0.is_closed() {
-                        // Its descriptor is closed already.
-                        return Ok((Some("= -EBADF".into()), None));
+                        // Its descriptor is closed already: close(2) of the
+                        // number (not handed out again: `closed_ring_reused`).
+                        let e = self.rings[r].0.close_again();
+                        return Ok((
+                            Some(format!("= -{}", errno_name(e.raw_os_error().unwrap_or(0)))),
+                            None,
+                        ));
                     }
                     // The kernel frees the ring from a kworker (the trace's
                     // `io_ring_exit_work` step waits for it).
