@@ -30,6 +30,7 @@ use crate::sys::{self, Ring, PAGE};
 use pinlab_model::dev::rdma::access::{IBV_ACCESS_REMOTE_READ, IBV_ACCESS_REMOTE_WRITE};
 
 mod coordinator;
+mod layout;
 pub use coordinator::{run, LiveRun};
 
 const RUN: u8 = 1;

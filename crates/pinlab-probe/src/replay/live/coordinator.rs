@@ -310,6 +310,13 @@ pub fn run(
                     unsafe { libc::_exit(125) };
                 }
             }
+            // The model's address-space layout (`layout.rs`): without it the
+            // trace's placements are not the model's to compare.
+            if super::layout::model_layout().is_err() {
+                // SAFETY: leaving the forked executor; the coordinator sees
+                // no answer and skips the trace.
+                unsafe { libc::_exit(125) };
+            }
             // The executor process lives until it _exits: its own copy of the
             // scenario may as well live forever.
             let scn: &'static Scenario = Box::leak(Box::new(scn.clone()));
