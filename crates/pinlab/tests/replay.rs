@@ -558,6 +558,21 @@ fn placement_replays_as_the_kernel_places_mappings() {
 }
 
 #[test]
+fn replay_fuzz_findings_stay_fixed() {
+    // Fourteenth session, replay_fuzz on the extended corpus: the executor's
+    // stand-in for an unbounded pipe (a group of 1 MiB pipes) grew in a
+    // forked child alone, so its parent read half of what both vmspliced;
+    // and an executor's small mapping landed in a hole among the probe's own
+    // libraries, where the model's address space has none, so a later
+    // placement differed (executors now take the model's layout first).
+    if !live() {
+        return;
+    }
+    replays_pass("tests/data", "pipe-shared-vmsplice", 3);
+    replays_pass("tests/data", "layout-lib-holes", 1);
+}
+
+#[test]
 fn a_second_ibv_dereg_mr_is_skipped_not_failed() {
     // The io_uring registration standing in for the MR answers a second
     // unregister with ENXIO; uverbs finds no object under the handle

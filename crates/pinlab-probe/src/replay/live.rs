@@ -94,10 +94,10 @@ struct Exec<'a> {
     /// Rings, with the buffer table registered on each.
     rings: Vec<(Ring, BufTable)>,
     files: Files,
-    /// The scenario's pipes: each a group of real pipes (read end, write end,
-    /// buffers used), so that one scenario pipe holds more buffers than a real
-    /// pipe can (the model's pipes are unbounded).
-    pipes: Vec<Vec<(RawFd, RawFd, usize)>>,
+    /// The scenario's pipes: each a group of real pipes, so that one scenario
+    /// pipe holds more buffers than a real pipe can (the model's pipes are
+    /// unbounded).
+    pipes: Vec<PipeGroup>,
     /// Length of each mapping variable (copied into a child by `fork`).
     lens: Vec<Vec<Option<u64>>>,
     /// The `ibv_reg_mr` access flags of each MR (by ring), which the HCA
@@ -794,16 +794,39 @@ impl Exec<'_> {
                     ),
                 }
             }
-            Call::Pipe => match new_pipe() {
-                Ok(p) => {
-                    self.pipes.push(vec![p]);
-                    (
-                        Some("= <handle>".into()),
-                        Some(Val::Pipe(self.pipes.len() - 1)),
-                    )
+            Call::Pipe => {
+                // As many real pipes as the scenario's vmsplices into this
+                // variable can fill, made now: a process forked later holds
+                // them all, as it holds the model's one pipe.
+                let want = op
+                    .bind
+                    .and_then(|slot| pipe_volume(self.scn, slot))
+                    .map_or(1, |n| n.div_ceil(PIPE_BUFS).clamp(1, MAX_PIPES));
+                let mut ends = Vec::new();
+                for _ in 0..want {
+                    match new_pipe() {
+                        Ok(p) => ends.push(p),
+                        Err(e) => {
+                            for (r, w) in ends {
+                                // SAFETY: closing the pipes just made.
+                                unsafe {
+                                    libc::close(r);
+                                    libc::close(w);
+                                }
+                            }
+                            return Ok((Some(e), Some(Val::Failed)));
+                        }
+                    }
                 }
-                Err(e) => (Some(e), Some(Val::Failed)),
-            },
+                self.pipes.push(PipeGroup {
+                    ends,
+                    creator: sys::getpid(),
+                });
+                (
+                    Some("= <handle>".into()),
+                    Some(Val::Pipe(self.pipes.len() - 1)),
+                )
+            }
             Call::Vmsplice {
                 pipe,
                 addr,
@@ -815,19 +838,31 @@ impl Exec<'_> {
                 };
                 let (a, l) = (v!(addr), v!(len));
                 // Each iovec takes one pipe buffer per page; fill the group's
-                // pipes in order, adding pipes as they fill up.
+                // pipes in order (how full each is, the kernel says: another
+                // process holding the group may have filled some).
                 let per = (l as usize).div_ceil(PAGE).max(1);
                 let mut left = nr_segs as usize;
                 let mut total = 0isize;
+                let mut at = 0;
                 while left > 0 {
-                    if self.pipes[g].last().is_none_or(|p| p.2 + per > PIPE_BUFS) {
+                    if at == self.pipes[g].ends.len() {
+                        if self.pipes[g].creator != sys::getpid() {
+                            return Err(format!(
+                                "{UNFAITHFUL}a vmsplice beyond the pipes made for the scenario's pipe, in a process that did not make them (a pipe added here would be this process's alone)"
+                            ));
+                        }
                         match new_pipe() {
-                            Ok(p) => self.pipes[g].push(p),
+                            Ok(p) => self.pipes[g].ends.push(p),
                             Err(e) => return Ok((Some(e), None)),
                         }
                     }
-                    let p = self.pipes[g].last_mut().expect("a pipe");
-                    let k = left.min((PIPE_BUFS - p.2) / per);
+                    let (rd, wr) = self.pipes[g].ends[at];
+                    let used = pipe_bytes(rd).div_ceil(PAGE);
+                    let k = left.min(PIPE_BUFS.saturating_sub(used) / per);
+                    at += 1;
+                    if k == 0 {
+                        continue;
+                    }
                     let iov = vec![
                         libc::iovec {
                             iov_base: a as *mut _,
@@ -836,12 +871,10 @@ impl Exec<'_> {
                         k
                     ];
                     // SAFETY: vmsplice of our own range into our own pipe.
-                    let r =
-                        unsafe { libc::vmsplice(p.1, iov.as_ptr(), k, libc::SPLICE_F_NONBLOCK) };
+                    let r = unsafe { libc::vmsplice(wr, iov.as_ptr(), k, libc::SPLICE_F_NONBLOCK) };
                     if r < 0 {
                         return Ok((Some(last_err()), None));
                     }
-                    p.2 += k * per;
                     total += r;
                     left -= k;
                 }
@@ -853,16 +886,15 @@ impl Exec<'_> {
                 };
                 let mut all = Vec::new();
                 let mut b = vec![0u8; PAGE];
-                for p in self.pipes[g].iter_mut() {
+                for &(rd, _) in &self.pipes[g].ends {
                     loop {
                         // SAFETY: reading our own non-blocking pipe into a local buffer.
-                        let n = unsafe { libc::read(p.0, b.as_mut_ptr() as *mut _, PAGE) };
+                        let n = unsafe { libc::read(rd, b.as_mut_ptr() as *mut _, PAGE) };
                         if n <= 0 {
                             break;
                         }
                         all.extend_from_slice(&b[..n as usize]);
                     }
-                    p.2 = 0;
                 }
                 (
                     Some(format!(
@@ -1270,7 +1302,55 @@ impl Exec<'_> {
 const PIPE_BUFS: usize = 256;
 
 /// A non-blocking pipe sized to [`PIPE_BUFS`] buffers: (read, write, 0 used).
-fn new_pipe() -> Result<(RawFd, RawFd, usize), String> {
+/// One scenario pipe: real pipes (read end, write end), filled in order.
+struct PipeGroup {
+    ends: Vec<(RawFd, RawFd)>,
+    /// The process that made them: a pipe another process added would be its
+    /// alone.
+    creator: libc::pid_t,
+}
+
+/// Most real pipes made for one scenario pipe up front (64 MiB of buffers).
+const MAX_PIPES: usize = 64;
+
+/// Pipe buffers the scenario's `vmsplice`s into variable `slot` can add at
+/// most (each statement runs once), if every length is a constant.
+fn pipe_volume(scn: &Scenario, slot: usize) -> Option<usize> {
+    let mut n = 0;
+    for a in &scn.actors {
+        for o in &a.body {
+            if let Call::Vmsplice {
+                pipe: Arg::Var(s, _),
+                len,
+                nr_segs,
+                ..
+            } = o.call
+            {
+                if s == slot {
+                    let Arg::Const(l) = len else {
+                        return None;
+                    };
+                    n += (l as usize).div_ceil(PAGE).max(1) * nr_segs as usize;
+                }
+            }
+        }
+    }
+    Some(n)
+}
+
+/// Bytes waiting in the pipe whose read end is `rd` (`FIONREAD`).
+fn pipe_bytes(rd: RawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    let r = unsafe { libc::ioctl(rd, libc::FIONREAD, &mut n) };
+    if r < 0 {
+        0
+    } else {
+        n as usize
+    }
+}
+
+fn new_pipe() -> Result<(RawFd, RawFd), String> {
     let mut p = [0; 2];
     // SAFETY: creating a pipe into a local array.
     if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_NONBLOCK) } != 0 {
@@ -1286,7 +1366,7 @@ fn new_pipe() -> Result<(RawFd, RawFd, usize), String> {
         }
         return Err("= -EPERM (cannot size a pipe to 1 MiB: /proc/sys/fs/pipe-max-size)".into());
     }
-    Ok((p[0], p[1], 0))
+    Ok((p[0], p[1]))
 }
 
 /// The address ranges mapped in this process (`/proc/self/maps`), sorted.
