@@ -570,6 +570,10 @@ fn replay_fuzz_findings_stay_fixed() {
     }
     replays_pass("tests/data", "pipe-shared-vmsplice", 3);
     replays_pass("tests/data", "layout-lib-holes", 1);
+    // And a thread's stack and allocator state, made at pthread_create, had
+    // landed in a range its process had unmapped, so the thread's munmap of
+    // that range destroyed them.
+    replays_pass("tests/data", "thread-after-munmap", 5);
 }
 
 #[test]

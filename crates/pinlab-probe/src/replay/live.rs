@@ -1197,12 +1197,25 @@ impl Exec<'_> {
     /// caller, here the executor) cannot land on an address a scenario
     /// variable names: the kernel hands out the highest free gap, which may be
     /// a range the scenario unmapped (or a child did not inherit) and will
-    /// map again — the model's own mappings are the scenario's alone. Each
-    /// such free range — a whole variable's range, or the holes a partial
-    /// `munmap` left in it (read from `/proc/self/maps`) — is held by a
-    /// `PROT_NONE` placeholder (`MAP_FIXED_NOREPLACE`, which fails on anything
-    /// mapped) while the ring is set up.
+    /// map again — the model's own mappings are the scenario's alone
+    /// ([`Exec::hold_scenario_holes`]).
     fn new_ring(&mut self) -> std::io::Result<Ring> {
+        let held = self.hold_scenario_holes();
+        let r = Ring::new();
+        if let Ok(ring) = &r {
+            self.note_fd(ring.fd());
+        }
+        release_holes(held);
+        r
+    }
+
+    /// Holds every free range a scenario variable names — a whole
+    /// variable's range, or the holes a partial `munmap` left in it (read
+    /// from `/proc/self/maps`) — with a `PROT_NONE` placeholder
+    /// (`MAP_FIXED_NOREPLACE`, which fails on anything mapped), while the
+    /// executor maps memory of its own (a ring, a thread's stack and
+    /// allocator state): [`release_holes`] gives them back.
+    pub(super) fn hold_scenario_holes(&self) -> Vec<(u64, u64)> {
         let mut held = Vec::new();
         let mapped = mapped_ranges();
         let mut gaps = Vec::new();
@@ -1217,7 +1230,7 @@ impl Exec<'_> {
         gaps.dedup();
         for (a, l) in gaps {
             // SAFETY: maps only where nothing is mapped
-            // (MAP_FIXED_NOREPLACE), unmapped again below.
+            // (MAP_FIXED_NOREPLACE), unmapped again by release_holes.
             let p = unsafe {
                 libc::mmap(
                     a as *mut _,
@@ -1237,15 +1250,7 @@ impl Exec<'_> {
                 unsafe { libc::munmap(p, l as usize) };
             }
         }
-        let r = Ring::new();
-        if let Ok(ring) = &r {
-            self.note_fd(ring.fd());
-        }
-        for (a, l) in held {
-            // SAFETY: unmapping the placeholders mapped above.
-            unsafe { libc::munmap(a as *mut _, l as usize) };
-        }
-        r
+        held
     }
 
     /// A descriptor the kernel just handed out: if the scenario had closed
@@ -1302,6 +1307,14 @@ impl Exec<'_> {
 const PIPE_BUFS: usize = 256;
 
 /// A non-blocking pipe sized to [`PIPE_BUFS`] buffers: (read, write, 0 used).
+/// Unmaps the placeholders [`Exec::hold_scenario_holes`] mapped.
+pub(super) fn release_holes(held: Vec<(u64, u64)>) {
+    for (a, l) in held {
+        // SAFETY: unmapping the placeholders mapped by hold_scenario_holes.
+        unsafe { libc::munmap(a as *mut _, l as usize) };
+    }
+}
+
 /// One scenario pipe: real pipes (read end, write end), filled in order.
 struct PipeGroup {
     ends: Vec<(RawFd, RawFd)>,

@@ -137,6 +137,9 @@ fn serve(exec: Arc<Mutex<Exec<'static>>>, mut me: usize, pipes: Arc<Vec<Pipes>>)
                 }
                 Call::PthreadCreate { thread } => {
                     ex.inherit(who, thread);
+                    // The thread's stack and allocator state are the
+                    // executor's: not in a range a scenario variable names.
+                    let held = ex.hold_scenario_holes();
                     let (e2, p2) = (exec.clone(), pipes.clone());
                     drop(ex);
                     // The new thread's first allocation sets up the
@@ -153,6 +156,7 @@ fn serve(exec: Arc<Mutex<Exec<'static>>>, mut me: usize, pipes: Arc<Vec<Pipes>>)
                         serve(e2, thread, p2)
                     });
                     let _ = ready_rx.recv();
+                    super::release_holes(held);
                     reply(pipes[me].rep_w, Some("= <handle>"));
                     continue;
                 }
