@@ -460,6 +460,18 @@ fn every_trace_is_skipped(tag: &str, scn: &str, reason: &str) {
 }
 
 #[test]
+fn a_variable_used_as_a_descriptor_of_another_kind_is_skipped_not_failed() {
+    // Fourteenth session (replay_fuzz): the model's typed variables answer
+    // -EBADF for an address passed as a descriptor; a C program would pass
+    // the pointer's low 32 bits, so the replay skips, and says why.
+    every_trace_is_skipped(
+        "mistyped",
+        "scenario mistyped\nprocess app {\n    m = mmap(NULL, 4K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n    ftruncate(m, 4K)\n}\n",
+        "SKIP(step 2: `m` holds no descriptor of the kind the call wants",
+    );
+}
+
+#[test]
 fn error_paths_replay_with_the_kernels_errnos() {
     // Twelfth session: one trace each, step by step. Found on the way: an
     // MR's stand-in ring mapped into a hole the scenario had unmapped inside
@@ -572,8 +584,12 @@ fn replay_fuzz_findings_stay_fixed() {
     replays_pass("tests/data", "layout-lib-holes", 1);
     // And a thread's stack and allocator state, made at pthread_create, had
     // landed in a range its process had unmapped, so the thread's munmap of
-    // that range destroyed them.
+    // that range destroyed them (they now go to the bottom of the free area).
     replays_pass("tests/data", "thread-after-munmap", 5);
+    // And a ring's memory took the room above a mapping that the model's
+    // next mapping takes (executor memory now goes to the bottom of the free
+    // area while it is made).
+    replays_pass("tests/data", "layout-ring-gap", 1);
 }
 
 #[test]

@@ -30,7 +30,7 @@ use crate::sys::{self, Ring, PAGE};
 use pinlab_model::dev::rdma::access::{IBV_ACCESS_REMOTE_READ, IBV_ACCESS_REMOTE_WRITE};
 
 mod coordinator;
-mod layout;
+pub(super) mod layout;
 pub use coordinator::{run, LiveRun};
 
 const RUN: u8 = 1;
@@ -380,6 +380,48 @@ impl Exec<'_> {
         })
     }
 
+    /// Why `call` cannot be replayed faithfully if a variable it uses as a
+    /// descriptor holds something else (an address, a ring where a file is
+    /// wanted): the model's variables are typed and it answers `-EBADF`; a C
+    /// program would pass the value's low 32 bits, which may name any
+    /// descriptor (or, for a ring, a file's: `-EOPNOTSUPP`).
+    fn mistyped(&self, call: &Call) -> Option<String> {
+        let file = |v: Val| matches!(v, Val::File(_));
+        let ring = |v: Val| matches!(v, Val::Ring(_));
+        let pipe = |v: Val| matches!(v, Val::Pipe(_));
+        let (args, ok): (Vec<Arg>, &dyn Fn(Val) -> bool) = match *call {
+            Call::Close { fd } => (vec![fd], &|v| file(v) || ring(v)),
+            Call::MmapFile { fd, .. }
+            | Call::Ftruncate { fd, .. }
+            | Call::Fallocate { fd, .. }
+            | Call::FileWrite { fd, .. }
+            | Call::FileRead { fd, .. }
+            | Call::Fsync { fd }
+            | Call::Lseek { fd, .. }
+            | Call::SetLease { fd, .. }
+            | Call::AddSeals { fd, .. }
+            | Call::GetSeals { fd }
+            | Call::SetImmutableLayout { fd } => (vec![fd], &file),
+            Call::RegisterBuffers { ring: r, .. }
+            | Call::RegisterBuffersIov { ring: r, .. }
+            | Call::RegisterSparse { ring: r, .. }
+            | Call::UpdateBuffers { ring: r, .. }
+            | Call::UnregisterBuffers { ring: r }
+            | Call::ReadFixed { ring: r, .. }
+            | Call::WriteFixed { ring: r, .. } => (vec![r], &ring),
+            Call::CloneBuffers { ring: r, src, .. } => (vec![r, src], &ring),
+            Call::Vmsplice { pipe: p, .. } | Call::PipeRead { pipe: p } => (vec![p], &pipe),
+            _ => return None,
+        };
+        args.into_iter().find_map(|a| match (a, self.obj(a)) {
+            (Arg::Var(slot, _), Some(v)) if !matches!(v, Val::Failed) && !ok(v) => Some(format!(
+                "`{}` holds no descriptor of the kind the call wants (the model's typed variable answers -EBADF; a C program would pass the value's low 32 bits)",
+                self.scn.vars[slot]
+            )),
+            _ => None,
+        })
+    }
+
     /// Why the user memory `call` hands the kernel cannot be replayed
     /// faithfully, if so: a range reaching beyond the mapping its variable
     /// names, or a constant address. The model's address space holds the
@@ -444,7 +486,10 @@ impl Exec<'_> {
         if let Some(why) = self.outside_mappings(&call) {
             return Err(format!("{UNFAITHFUL}{why}"));
         }
-        if let Some(why) = self.closed_ring_reused(&call) {
+        if let Some(why) = self
+            .closed_ring_reused(&call)
+            .or_else(|| self.mistyped(&call))
+        {
             return Err(format!("{UNFAITHFUL}{why}"));
         }
         // An argument naming a failed call: the statement is skipped.
@@ -1194,63 +1239,21 @@ impl Exec<'_> {
     }
 
     /// A new io_uring instance whose ring memory (mapped by `io_uring_setup`'s
-    /// caller, here the executor) cannot land on an address a scenario
-    /// variable names: the kernel hands out the highest free gap, which may be
-    /// a range the scenario unmapped (or a child did not inherit) and will
-    /// map again — the model's own mappings are the scenario's alone
-    /// ([`Exec::hold_scenario_holes`]).
+    /// caller, here the executor) takes no room the model's address space has
+    /// free: the kernel hands out the highest free gap, which may be a range
+    /// the scenario unmapped (or a child did not inherit) and will map again,
+    /// or the room above a mapping the model's next one would take — the
+    /// model's mappings are the scenario's alone. So it is made while
+    /// placeholders hold all but the bottom of the free area
+    /// ([`layout::hold_executor_window`]).
     fn new_ring(&mut self) -> std::io::Result<Ring> {
-        let held = self.hold_scenario_holes();
+        let held = layout::hold_executor_window();
         let r = Ring::new();
         if let Ok(ring) = &r {
             self.note_fd(ring.fd());
         }
-        release_holes(held);
+        layout::release(held);
         r
-    }
-
-    /// Holds every free range a scenario variable names — a whole
-    /// variable's range, or the holes a partial `munmap` left in it (read
-    /// from `/proc/self/maps`) — with a `PROT_NONE` placeholder
-    /// (`MAP_FIXED_NOREPLACE`, which fails on anything mapped), while the
-    /// executor maps memory of its own (a ring, a thread's stack and
-    /// allocator state): [`release_holes`] gives them back.
-    pub(super) fn hold_scenario_holes(&self) -> Vec<(u64, u64)> {
-        let mut held = Vec::new();
-        let mapped = mapped_ranges();
-        let mut gaps = Vec::new();
-        for (vars, lens) in self.vars.iter().zip(&self.lens) {
-            for (v, l) in vars.iter().zip(lens) {
-                if let (Some(Val::Int(a)), Some(l)) = (*v, *l) {
-                    gaps.extend(free_gaps(a, l, &mapped));
-                }
-            }
-        }
-        gaps.sort_unstable();
-        gaps.dedup();
-        for (a, l) in gaps {
-            // SAFETY: maps only where nothing is mapped
-            // (MAP_FIXED_NOREPLACE), unmapped again by release_holes.
-            let p = unsafe {
-                libc::mmap(
-                    a as *mut _,
-                    l as usize,
-                    libc::PROT_NONE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-                    -1,
-                    0,
-                )
-            };
-            if p as u64 == a {
-                held.push((a, l));
-            } else if p != libc::MAP_FAILED {
-                // An old kernel without MAP_FIXED_NOREPLACE placed
-                // it elsewhere: give it back.
-                // SAFETY: unmapping what this call just mapped.
-                unsafe { libc::munmap(p, l as usize) };
-            }
-        }
-        held
     }
 
     /// A descriptor the kernel just handed out: if the scenario had closed
@@ -1307,14 +1310,6 @@ impl Exec<'_> {
 const PIPE_BUFS: usize = 256;
 
 /// A non-blocking pipe sized to [`PIPE_BUFS`] buffers: (read, write, 0 used).
-/// Unmaps the placeholders [`Exec::hold_scenario_holes`] mapped.
-pub(super) fn release_holes(held: Vec<(u64, u64)>) {
-    for (a, l) in held {
-        // SAFETY: unmapping the placeholders mapped by hold_scenario_holes.
-        unsafe { libc::munmap(a as *mut _, l as usize) };
-    }
-}
-
 /// One scenario pipe: real pipes (read end, write end), filled in order.
 struct PipeGroup {
     ends: Vec<(RawFd, RawFd)>,

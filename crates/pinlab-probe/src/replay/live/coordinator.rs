@@ -138,8 +138,9 @@ fn serve(exec: Arc<Mutex<Exec<'static>>>, mut me: usize, pipes: Arc<Vec<Pipes>>)
                 Call::PthreadCreate { thread } => {
                     ex.inherit(who, thread);
                     // The thread's stack and allocator state are the
-                    // executor's: not in a range a scenario variable names.
-                    let held = ex.hold_scenario_holes();
+                    // executor's: at the bottom of the free area, not where
+                    // the scenario's mappings are (`layout.rs`).
+                    let held = super::layout::hold_executor_window();
                     let (e2, p2) = (exec.clone(), pipes.clone());
                     drop(ex);
                     // The new thread's first allocation sets up the
@@ -156,7 +157,7 @@ fn serve(exec: Arc<Mutex<Exec<'static>>>, mut me: usize, pipes: Arc<Vec<Pipes>>)
                         serve(e2, thread, p2)
                     });
                     let _ = ready_rx.recv();
-                    super::release_holes(held);
+                    super::layout::release(held);
                     reply(pipes[me].rep_w, Some("= <handle>"));
                     continue;
                 }

@@ -32,13 +32,7 @@ const PMD: u64 = 2 << 20;
 /// model's layout (see the module docs); `stack` is the start of the
 /// `[stack]` mapping, above which nothing is held.
 pub(super) fn placeholders(mapped: &[(u64, u64)], stack: u64) -> Vec<(u64, u64)> {
-    let below_stack: Vec<(u64, u64)> = mapped.iter().copied().filter(|&(s, _)| s < stack).collect();
-    // Free gaps between consecutive mappings, as (start, end).
-    let gaps: Vec<(u64, u64)> = below_stack
-        .windows(2)
-        .filter(|w| w[1].0 > w[0].1)
-        .map(|w| (w[0].1, w[1].0))
-        .collect();
+    let gaps = gaps_below(mapped, stack);
     let Some(&(_, top)) = gaps.iter().max_by_key(|&&(s, e)| (e - s, e)) else {
         return Vec::new();
     };
@@ -56,16 +50,34 @@ pub(super) fn placeholders(mapped: &[(u64, u64)], stack: u64) -> Vec<(u64, u64)>
     out
 }
 
-/// Maps the [`placeholders`] of this process's layout; the error names what
-/// failed (the executor then cannot stand for the model's process).
-pub(super) fn model_layout() -> Result<(), String> {
+/// The free gaps (start, end) between this process's mappings below its
+/// stack, in address order.
+fn gaps_below(mapped: &[(u64, u64)], stack: u64) -> Vec<(u64, u64)> {
+    let below: Vec<(u64, u64)> = mapped.iter().copied().filter(|&(s, _)| s < stack).collect();
+    below
+        .windows(2)
+        .filter(|w| w[1].0 > w[0].1)
+        .map(|w| (w[0].1, w[1].0))
+        .collect()
+}
+
+/// The start of this process's `[stack]` mapping.
+fn stack_start() -> Result<u64, String> {
     let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| format!("maps: {e}"))?;
-    let stack = maps
-        .lines()
+    maps.lines()
         .find(|l| l.ends_with("[stack]"))
         .and_then(|l| u64::from_str_radix(l.split('-').next()?, 16).ok())
-        .ok_or("no [stack] in /proc/self/maps")?;
-    for (a, l) in placeholders(&mapped_ranges(), stack) {
+        .ok_or_else(|| "no [stack] in /proc/self/maps".to_string())
+}
+
+/// A held range, and why holding the next one failed.
+type Partial = (Vec<(u64, u64)>, String);
+
+/// Maps `PROT_NONE` placeholders over `ranges` (start, length), where nothing
+/// is mapped; returns those it mapped, or also the first that failed.
+fn hold(ranges: Vec<(u64, u64)>) -> Result<Vec<(u64, u64)>, Partial> {
+    let mut held = Vec::new();
+    for (a, l) in ranges {
         // SAFETY: maps only where nothing is mapped (MAP_FIXED_NOREPLACE), a
         // PROT_NONE placeholder nothing reads or writes.
         let p = unsafe {
@@ -81,19 +93,98 @@ pub(super) fn model_layout() -> Result<(), String> {
                 0,
             )
         };
-        if p as u64 != a {
-            return Err(format!(
-                "a placeholder at {a:#x} ({l:#x} bytes): {}",
-                std::io::Error::last_os_error()
-            ));
+        if p as u64 == a {
+            held.push((a, l));
+        } else {
+            let e = std::io::Error::last_os_error();
+            if p != libc::MAP_FAILED {
+                // An old kernel without MAP_FIXED_NOREPLACE placed it
+                // elsewhere: give it back.
+                // SAFETY: unmapping what this call just mapped.
+                unsafe { libc::munmap(p, l as usize) };
+            }
+            return Err((held, format!("a placeholder at {a:#x} ({l:#x} bytes): {e}")));
         }
     }
-    Ok(())
+    Ok(held)
+}
+
+/// Maps the [`placeholders`] of this process's layout; the error names what
+/// failed (the executor then cannot stand for the model's process).
+pub(super) fn model_layout() -> Result<(), String> {
+    hold(placeholders(&mapped_ranges(), stack_start()?))
+        .map(|_| ())
+        .map_err(|(_, e)| e)
+}
+
+/// The executor's own memory goes to the bottom of the largest free area,
+/// below this much of it; the scenario's mappings are placed from its top.
+const EXECUTOR_WINDOW: u64 = 1 << 30;
+
+/// The ranges that hold everything free above the bottom [`EXECUTOR_WINDOW`]
+/// of the largest free area (and below the highest mapping under the stack),
+/// so that a mapping the executor makes for itself meanwhile — a ring's
+/// memory, a thread's stack and allocator state — lands in that window, far
+/// below the scenario's mappings, and takes no room the model's address
+/// space has free.
+pub(super) fn executor_window(mapped: &[(u64, u64)], stack: u64) -> Vec<(u64, u64)> {
+    let gaps = gaps_below(mapped, stack);
+    let Some(&(bottom, _)) = gaps.iter().max_by_key(|&&(s, e)| (e - s, e)) else {
+        return Vec::new();
+    };
+    let floor = bottom.saturating_add(EXECUTOR_WINDOW);
+    gaps.iter()
+        .filter_map(|&(s, e)| {
+            let lo = s.max(floor);
+            (lo < e).then_some((lo, e - lo))
+        })
+        .collect()
+}
+
+/// Holds the [`executor_window`] placeholders of this process now; give them
+/// back with [`release`]. Best effort: what could not be held is not.
+pub(super) fn hold_executor_window() -> Vec<(u64, u64)> {
+    let Ok(stack) = stack_start() else {
+        return Vec::new();
+    };
+    match hold(executor_window(&mapped_ranges(), stack)) {
+        Ok(h) | Err((h, _)) => h,
+    }
+}
+
+/// Unmaps placeholders [`hold_executor_window`] mapped.
+pub(super) fn release(held: Vec<(u64, u64)>) {
+    for (a, l) in held {
+        // SAFETY: unmapping placeholders this module mapped.
+        unsafe { libc::munmap(a as *mut _, l as usize) };
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_executor_window_is_the_bottom_of_the_largest_free_area() {
+        let g = 1u64 << 30;
+        let mapped = [
+            (0x5555_0000_0000, 0x5555_0010_0000),
+            (0x7fff_0000_0000, 0x7fff_0000_2000),
+            (0x7fff_0000_4000, 0x7fff_0000_8000),
+            (0x7fff_fffd_e000, 0x7fff_ffff_f000),
+        ];
+        let w = executor_window(&mapped, 0x7fff_fffd_e000);
+        assert_eq!(
+            w,
+            vec![
+                (
+                    0x5555_0010_0000 + g,
+                    0x7fff_0000_0000 - 0x5555_0010_0000 - g
+                ),
+                (0x7fff_0000_2000, 0x2000),
+            ]
+        );
+    }
 
     #[test]
     fn holes_above_the_largest_free_area_are_held_and_its_top_aligned() {
