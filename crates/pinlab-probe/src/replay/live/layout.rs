@@ -22,6 +22,14 @@
 //! anonymous and `PROT_NONE`: nothing can be read or written through them,
 //! they take no memory, and children inherit them as they inherit the rest
 //! of the layout.
+//!
+//! Memory the executor maps for itself during a trace — an io_uring ring,
+//! a thread's stack and allocator state — would otherwise land where the
+//! scenario's next mapping goes (the top of the free area) or in a range the
+//! scenario unmapped: [`hold_executor_window`] holds all of the largest free
+//! area but its lowest [`EXECUTOR_WINDOW`] while such memory is made, so it
+//! lands far below the scenario's mappings, and [`release`] gives the room
+//! back.
 
 use super::mapped_ranges;
 
