@@ -144,7 +144,7 @@ pub(super) fn executor_window(mapped: &[(u64, u64)], stack: u64) -> Vec<(u64, u6
     gaps.iter()
         .filter_map(|&(s, e)| {
             let lo = s.max(floor);
-            (lo < e).then_some((lo, e - lo))
+            (lo < e).then(|| (lo, e - lo))
         })
         .collect()
 }
@@ -191,6 +191,18 @@ mod tests {
                 ),
                 (0x7fff_0000_2000, 0x2000),
             ]
+        );
+        // A hole below the window's floor is left alone, and its length is
+        // not computed (a debug build checks the subtraction).
+        let low = [
+            (0x1000, 0x2000),
+            (0x3000, 0x4000),
+            (0x5555_0000_0000, 0x5555_0010_0000),
+            (0x7fff_fffd_e000, 0x7fff_ffff_f000),
+        ];
+        assert_eq!(
+            executor_window(&low, 0x7fff_fffd_e000),
+            vec![(0x4000 + g, 0x5555_0000_0000 - 0x4000 - g)]
         );
     }
 
