@@ -1338,7 +1338,9 @@ fn pipe_volume(scn: &Scenario, slot: usize) -> Option<usize> {
                     let Arg::Const(l) = len else {
                         return None;
                     };
-                    n += (l as usize).div_ceil(PAGE).max(1) * nr_segs as usize;
+                    n = ((l as usize).div_ceil(PAGE).max(1))
+                        .saturating_mul(nr_segs as usize)
+                        .saturating_add(n);
                 }
             }
         }
