@@ -472,6 +472,18 @@ fn a_variable_used_as_a_descriptor_of_another_kind_is_skipped_not_failed() {
 }
 
 #[test]
+fn a_closed_file_whose_number_was_handed_out_again_is_skipped_not_failed() {
+    // Fourteenth session (replay_fuzz): a call through a closed file's
+    // variable reached the file a later open got the number for (the model:
+    // -EBADF). The variable is stale from that open on.
+    every_trace_is_skipped(
+        "stale",
+        "scenario stale\nprocess app {\n    fd = open(\"f\", O_RDWR|O_CREAT)\n    close(fd)\n    g = open(\"g\", O_RDWR|O_CREAT)\n    ftruncate(fd, 4K)\n    ftruncate(g, 4K)\n}\n",
+        "SKIP(step 4: `fd` names a file the scenario closed",
+    );
+}
+
+#[test]
 fn error_paths_replay_with_the_kernels_errnos() {
     // Twelfth session: one trace each, step by step. Found on the way: an
     // MR's stand-in ring mapped into a hole the scenario had unmapped inside

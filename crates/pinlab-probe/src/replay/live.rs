@@ -79,6 +79,10 @@ enum Val {
     /// A pipe group (index into [`Exec::pipes`]).
     Pipe(usize),
     File(RawFd),
+    /// A file variable whose descriptor the scenario closed and whose number
+    /// the kernel has handed out again: a call through it would reach the
+    /// new file (the model's open files have no numbers), so it skips.
+    Stale,
     Failed,
 }
 
@@ -106,7 +110,6 @@ struct Exec<'a> {
     /// Descriptors the scenario closed, and those of them a later open got
     /// again (the kernel reuses the lowest free number).
     closed_fds: std::collections::HashSet<RawFd>,
-    reused_fds: std::collections::HashSet<RawFd>,
 }
 
 /// Per-actor pipes: (command read, command write, reply read, reply write).
@@ -414,6 +417,10 @@ impl Exec<'_> {
             _ => return None,
         };
         args.into_iter().find_map(|a| match (a, self.obj(a)) {
+            (Arg::Var(slot, _), Some(Val::Stale)) => Some(format!(
+                "`{}` names a file the scenario closed, and the kernel has handed its descriptor number out again (a call through it would reach the new file; the model's open files have no numbers)",
+                self.scn.vars[slot]
+            )),
             (Arg::Var(slot, _), Some(v)) if !matches!(v, Val::Failed) && !ok(v) => Some(format!(
                 "`{}` holds no descriptor of the kind the call wants (the model's typed variable answers -EBADF; a C program would pass the value's low 32 bits)",
                 self.scn.vars[slot]
@@ -1049,14 +1056,6 @@ impl Exec<'_> {
                 let Some(Val::File(f)) = self.obj(fd) else {
                     return Ok((None, Some(Val::Failed)));
                 };
-                if self.reused_fds.contains(&f) {
-                    // The kernel hands out the lowest free descriptor number:
-                    // a later open took this one, and close(2) would close
-                    // that file; the model's open files have no numbers.
-                    return Err(format!(
-                        "{UNFAITHFUL}a closed descriptor number a later open reused"
-                    ));
-                }
                 // SAFETY: closing the scenario's own descriptor.
                 let r = ok0(unsafe { libc::close(f) });
                 self.closed_fds.insert(f);
@@ -1222,10 +1221,12 @@ impl Exec<'_> {
         self.cur = who;
         let op = &self.scn.actors[who].body[pc];
         if let (Some(slot), Some(x)) = (op.bind, v) {
-            self.vars[who][slot] = Some(x);
+            // Variables naming a closed file with this number go stale
+            // first; then this one names the new file.
             if let Val::File(fd) = x {
                 self.note_fd(fd);
             }
+            self.vars[who][slot] = Some(x);
             if let (
                 Val::Int(_),
                 Call::Mmap { len, .. }
@@ -1257,10 +1258,15 @@ impl Exec<'_> {
     }
 
     /// A descriptor the kernel just handed out: if the scenario had closed
-    /// that number, closing the old variable again would close this one.
+    /// that number (the kernel hands out the lowest free one), every variable
+    /// still naming the old file is [`Val::Stale`] from now on.
     fn note_fd(&mut self, fd: RawFd) {
         if self.closed_fds.remove(&fd) {
-            self.reused_fds.insert(fd);
+            for v in self.vars.iter_mut().flatten() {
+                if matches!(*v, Some(Val::File(f)) if f == fd) {
+                    *v = Some(Val::Stale);
+                }
+            }
         }
     }
 

@@ -334,7 +334,6 @@ pub fn run(
                 lens: vec![vec![None; scn.vars.len()]; scn.actors.len()],
                 mr_access: Default::default(),
                 closed_fds: Default::default(),
-                reused_fds: Default::default(),
                 pipes: Vec::new(),
             };
             serve(Arc::new(Mutex::new(exec)), i, Arc::new(pipes.clone()));
