@@ -513,10 +513,10 @@ impl Ring {
     }
 
     /// `IORING_UNREGISTER_BUFFERS`.
-    /// The ring's file descriptor.
+    /// The ring's descriptor number (kept once closed: a call on the closed
+    /// ring is made on it, after [`Ring::number_reused`]).
     pub fn fd(&self) -> RawFd {
-        use std::os::fd::AsRawFd;
-        self.ring.as_ref().map_or(-1, |r| r.as_raw_fd())
+        self.fd
     }
 
     /// `IORING_REGISTER_CLONE_BUFFERS` from the ring `src_fd` (its whole table;
