@@ -163,3 +163,60 @@ fn gup_fast_grabs_the_pmd_heads_folio_even_when_a_split_came_between() {
     assert_eq!(s.pins(), (1, 1));
     s.check();
 }
+
+#[test]
+fn a_truncate_splits_a_thp_non_uniformly_and_a_fault_maps_the_small_folio_whole() {
+    // mm/truncate.c v6.18 (try_folio_split) and finish_fault (mm/memory.c
+    // v6.18), measured on Linux 6.18: a 2 MiB tmpfs folio truncated to
+    // 32 KiB leaves pages 0-7 one order-3 folio, and a read of page 0 maps
+    // all eight (smaps Rss 32 kB; 8 kB for a truncate to 8 KiB).
+    let (mut s, p, fd, a) = huge_file(MAP_SHARED);
+    s.store(p, a, 4 * PAGE_SIZE, 'A');
+    let head = s.pfn(p, a).expect("mapped");
+    s.ftruncate(p, fd, 8 * PAGE_SIZE);
+    assert!(s.pfn(p, a).is_none(), "the truncate cleared the PMD");
+    assert_eq!(s.folio(head).order, 3);
+    assert_eq!(s.folio(head).refcount, 8, "the page cache's references");
+    s.load(p, a, PAGE_SIZE);
+    assert_eq!(
+        s.pfns(p, a, 9),
+        (0..8)
+            .map(|i| Some(head + i))
+            .chain([None])
+            .collect::<Vec<_>>()
+    );
+    let f = s.folio(head);
+    assert_eq!((f.refcount, f.mapcount()), (16, 8));
+    assert!(!s.is_pmd_mapped(p, a));
+    s.check();
+}
+
+#[test]
+fn a_fault_maps_one_page_of_a_large_folio_the_vma_does_not_hold_whole() {
+    let (mut s, p, fd, a) = huge_file(MAP_SHARED);
+    s.store(p, a, PAGE_SIZE, 'A');
+    let head = s.pfn(p, a).expect("mapped");
+    s.ftruncate(p, fd, 8 * PAGE_SIZE);
+    // A protection change splits the VMA at page 1: neither VMA holds pages 0-7.
+    s.mprotect(p, a + PAGE_SIZE, PAGE_SIZE, PROT_READ);
+    s.load(p, a, PAGE_SIZE);
+    s.load(p, a + 2 * PAGE_SIZE, PAGE_SIZE);
+    assert_eq!(
+        s.pfns(p, a, 4),
+        vec![Some(head), None, Some(head + 2), None]
+    );
+    assert_eq!(s.folio(head).mapcount(), 2);
+    s.check();
+}
+
+#[test]
+fn mprotect_to_the_protection_a_vma_has_splits_nothing() {
+    // mprotect_fixup (mm/mprotect.c, v6.18): newflags == oldflags returns
+    // before vma_modify, so the VMA and its PMD stay whole.
+    let (mut s, p, _, a) = huge_file(MAP_SHARED);
+    s.store(p, a, PAGE_SIZE, 'A');
+    s.mprotect(p, a + PAGE_SIZE, PAGE_SIZE, RW);
+    assert!(s.is_pmd_mapped(p, a));
+    assert_eq!(s.m.mm(p).expect("mm").vmas.len(), 1);
+    s.check();
+}

@@ -602,6 +602,11 @@ fn replay_fuzz_findings_stay_fixed() {
     // next mapping takes (executor memory now goes to the bottom of the free
     // area while it is made).
     replays_pass("tests/data", "layout-ring-gap", 1);
+    // Fifteenth session: a truncate splits a huge tmpfs folio non-uniformly
+    // since v6.15 (pages 0-1 stay one order-1 folio, which a pin then keeps
+    // whole), and mprotect to the protection a VMA has does not split it.
+    replays_pass("tests/data", "shmem-huge-split-order1", 1);
+    replays_pass("tests/data", "mprotect-same-flags-thp", 1);
 }
 
 #[test]

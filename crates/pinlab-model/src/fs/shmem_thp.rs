@@ -1,5 +1,5 @@
-//! Large shmem folios: a tmpfs mounted `huge=always` (mm/shmem.c, mm/truncate.c,
-//! v6.14).
+//! Large shmem folios: a tmpfs mounted `huge=always` (mm/shmem.c v6.14,
+//! mm/truncate.c v6.18).
 //!
 //! On such a mount (the model's `/dev/shm` when [`MachineConfig::shmem_huge`] is
 //! [`ShmemHuge::Always`]) `shmem_get_folio_gfp` allocates a PMD-order folio
@@ -12,20 +12,23 @@
 //! where the VMA is suitably aligned and nothing is below the PMD yet
 //! (`finish_fault` → `do_set_pmd`, mm/memory.c v6.12, in vm/fault.rs) — also
 //! its pages beyond `i_size`, which shmem, unlike other files, allows; else
-//! one PTE per fault.
+//! PTEs: all of a smaller large folio the VMA holds whole at once
+//! (`finish_fault`, v6.18), otherwise one per fault.
 //!
 //! Truncate and hole punch of part of such a folio go through
-//! `truncate_inode_partial_folio` (from `shmem_undo_range`, which marks the
-//! folio dirty first), after `unmap_mapping_range` zapped the PTEs of the
-//! range and any PMD mapping the folio (a partly covered file PMD is split,
-//! which clears it; they refault to the same pages if the folio stays): the range is
-//! zeroed in place, then `split_folio` is
-//! tried ([`Machine::split_folio`]); on success the small folios in the range
-//! are removed like any others; on failure (a pin: `thp_split_page_failed` +1)
-//! the dirty folio stays in the file whole, at the same PFN, with the range
-//! zeroed — so DMA through the pin into the "punched" range is visible in the
-//! file (host probe Exp. 4). A folio wholly inside the range is removed whole
-//! (an orphan if pinned).
+//! `truncate_inode_partial_folio` (mm/truncate.c, v6.18, from
+//! `shmem_undo_range`, which marks the folio dirty first), after
+//! `unmap_mapping_range` zapped the PTEs of the range and any PMD mapping the
+//! folio (a partly covered file PMD is split, which clears it; they refault to
+//! the same pages if the folio stays): the range is zeroed in place, then the
+//! folio is split non-uniformly at the range's first page
+//! ([`Machine::folio_split`], v6.15+: the other buddy halves stay large
+//! folios) and, if the range ends inside it, again at its end; the folios in
+//! the range are then removed like any others. On failure (a pin) the dirty
+//! folio stays in the file whole, at the same PFN, with the range zeroed — so
+//! DMA through the pin into the "punched" range is visible in the file (host
+//! probe Exp. 4). A folio wholly inside the range is removed whole (an orphan
+//! if pinned).
 //!
 //! [`MachineConfig::shmem_huge`]: crate::machine::MachineConfig::shmem_huge
 //! [`ShmemHuge::Always`]: crate::machine::ShmemHuge::Always
@@ -33,6 +36,7 @@
 use crate::fs::FsKind;
 use crate::machine::{Machine, ShmemHuge};
 use crate::mem::{FolioKind, HPAGE_PMD_NR, HPAGE_PMD_ORDER};
+use crate::vm::PAGE_SIZE;
 
 /// Where the model's `huge=`-configurable tmpfs is mounted.
 pub const SHMEM_HUGE_MOUNT: &str = "/dev/shm/";
@@ -82,61 +86,112 @@ impl Machine {
         Some(head)
     }
 
-    /// `truncate_inode_partial_folio` (mm/truncate.c, v6.14) for every large
-    /// shmem folio only partly inside the page range `[first, last)` of `ino`
-    /// (`shmem_undo_range` marks it dirty first): zero the pages in the range
-    /// in place, then try `split_folio`. A folio that does not split stays in
-    /// the page cache whole (it is dirty: the kernel returns false and skips
-    /// it). Returns the heads of the folios kept that way.
+    /// The partial-folio part of `shmem_undo_range` (mm/shmem.c, v6.18) for
+    /// the byte range `[lstart, lend)` of `ino` (`lend` exclusive, `u64::MAX`
+    /// to EOF): the large folio holding byte `lstart`, and if the range does
+    /// not end in that one the large folio holding its last byte, each only
+    /// partly in the range, go through `truncate_inode_partial_folio`
+    /// (mm/truncate.c, v6.18) after `folio_mark_dirty`: the whole pages in the
+    /// range are zeroed in place (`folio_zero_range`; partial pages are not
+    /// represented), then `try_folio_split_to_order` splits the folio
+    /// non-uniformly at the page holding the range's first byte in the folio
+    /// ([`Machine::folio_split`]) and, if that worked and the range ends
+    /// inside the folio, the piece holding byte `lend` at that page — so the
+    /// pages outside the range stay in folios as large as the buddy halves
+    /// allow (truncating a 2 MiB folio to 8 KiB leaves pages 0–1 one order-1
+    /// folio). A folio that does not split stays in the page cache whole (it
+    /// is dirty: the kernel returns false and skips it; no unmap for shmem,
+    /// `try_folio_split_or_unmap`). Returns the heads of the folios kept that
+    /// way.
     pub(crate) fn truncate_partial_large_folios(
         &mut self,
         ino: u32,
-        first: u64,
-        last: u64,
+        lstart: u64,
+        lend: u64,
     ) -> Vec<u64> {
-        if self.fs.inodes[ino as usize].kind != FsKind::Tmpfs || first >= last {
+        if self.fs.inodes[ino as usize].kind != FsKind::Tmpfs || lstart >= lend {
             return Vec::new();
         }
-        let mut heads = Vec::new();
-        for idx in [first, last - 1] {
-            let Some((head, k)) = self.cached_folio(ino, idx) else {
-                continue;
-            };
-            let f = self.frames.get(head).expect("cached folio");
-            let start = idx - k;
-            let nr = f.nr_pages();
-            let partial = start < first || start + nr > last;
-            if f.is_large() && !f.hugetlb && partial && !heads.contains(&head) {
-                heads.push(head);
-            }
-        }
         let mut kept = Vec::new();
-        for head in heads {
-            let f = self.frames.get_mut(head).expect("cached folio");
-            let FolioKind::File { index: start, .. } = f.kind else {
-                continue;
+        let last_byte_page = (lend - 1) / PAGE_SIZE;
+        let mut same_folio = lstart / PAGE_SIZE == last_byte_page;
+        if let Some((head, _)) = self.cached_folio(ino, lstart / PAGE_SIZE) {
+            let f = self.frames.get(head).expect("cached folio");
+            let FolioKind::File { index, .. } = f.kind else {
+                unreachable!("a cached folio is a file folio")
             };
-            // folio_mark_dirty, then folio_zero_range over the part in range.
-            f.dirty = true;
-            let (a, z) = (first.max(start), last.min(start + f.nr_pages()));
-            for i in a..z {
-                f.data[(i - start) as usize] = 0;
-            }
-            // shmem_fallocate / shmem_setattr unmap the range first
-            // (unmap_mapping_range): the PTEs of those pages go, the rest
-            // stay; a PMD mapping the folio is only partly in the range, so
-            // zap_pmd_range splits it, which for a file THP clears it whole.
-            for (pid, vpn) in self.rmap_ptes_range(head + (a - start), z - a) {
-                self.zap_pte(pid, vpn);
-            }
-            for (pid, idx) in self.rmap_pmds(head) {
-                self.split_huge_pmd(pid, idx);
-            }
-            if self.split_folio(head).is_err() {
-                kept.push(head);
+            same_folio = lend <= (index + f.nr_pages()) * PAGE_SIZE;
+            kept.extend(self.truncate_inode_partial_folio(ino, head, lstart, lend));
+        }
+        if !same_folio {
+            if let Some((head, _)) = self.cached_folio(ino, last_byte_page) {
+                kept.extend(self.truncate_inode_partial_folio(ino, head, lstart, lend));
             }
         }
         kept
+    }
+
+    /// `truncate_inode_partial_folio` (mm/truncate.c, v6.18) on a large shmem
+    /// folio `head` only partly inside `[lstart, lend)`; see
+    /// [`Machine::truncate_partial_large_folios`]. A small folio, or one wholly
+    /// inside the range, is left to the caller's whole-page loop (which
+    /// removes it as `truncate_inode_folio` would). Returns the head of a
+    /// folio that stays whole though partly in the range: `head` if it did not
+    /// split (the kernel's `false`), or the piece holding byte `lend` if only
+    /// that second split failed (`shmem_undo_range`'s later passes find it
+    /// partial again and keep it).
+    fn truncate_inode_partial_folio(
+        &mut self,
+        ino: u32,
+        head: u64,
+        lstart: u64,
+        lend: u64,
+    ) -> Option<u64> {
+        let f = self.frames.get_mut(head).expect("cached folio");
+        let FolioKind::File { index: start, .. } = f.kind else {
+            return None;
+        };
+        let (pos, size) = (start * PAGE_SIZE, f.nr_pages() * PAGE_SIZE);
+        let offset = lstart.saturating_sub(pos);
+        let length = lend.min(pos + size) - pos - offset;
+        if !f.is_large() || f.hugetlb || length == size {
+            return None;
+        }
+        // folio_mark_dirty, then folio_zero_range over the whole pages in range.
+        f.dirty = true;
+        let (first, last) = (lstart.div_ceil(PAGE_SIZE), lend / PAGE_SIZE);
+        let (a, z) = (first.max(start), last.min(start + f.nr_pages()));
+        for i in a..z {
+            f.data[(i - start) as usize] = 0;
+        }
+        // shmem_fallocate / shmem_setattr unmap the range first
+        // (unmap_mapping_range): the PTEs of those pages go, the rest stay; a
+        // PMD mapping the folio is only partly in the range, so zap_pmd_range
+        // splits it, which for a file THP clears it whole.
+        if a < z {
+            for (pid, vpn) in self.rmap_ptes_range(head + (a - start), z - a) {
+                self.zap_pte(pid, vpn);
+            }
+        }
+        for (pid, idx) in self.rmap_pmds(head) {
+            self.split_huge_pmd(pid, idx);
+        }
+        if self.folio_split(head, start + offset / PAGE_SIZE).is_err() {
+            return Some(head); // dirty: kept
+        }
+        if offset + length < size {
+            // Split again at the end, so the folios inside the range can go;
+            // "its split result does not matter here".
+            let at = start + (offset + length) / PAGE_SIZE;
+            if let Some((h2, _)) = self.cached_folio(ino, at) {
+                if self.frames.get(h2).is_some_and(|f| f.is_large())
+                    && self.folio_split(h2, at).is_err()
+                {
+                    return Some(h2);
+                }
+            }
+        }
+        None
     }
 }
 
@@ -221,10 +276,24 @@ mod tests {
             4 * 4096,
         )
         .expect("punch");
+        // One PMD-order split (at page 16, non-uniform), then its order-2
+        // piece [20, 24) at page 20: pages 0-15 stay one order-4 folio.
         assert_eq!(m.vmstat.thp_split_page, 1);
-        assert_eq!(m.cached_folio(ino, 15), Some((h + 15, 0)));
+        let order = |m: &Machine, i| {
+            m.frames
+                .get(m.cached_folio(ino, i).expect("cached").0)
+                .expect("folio")
+                .order
+        };
+        assert_eq!(m.cached_folio(ino, 15), Some((h, 15)));
+        assert_eq!(order(&m, 15), 4);
         assert_eq!(m.cached_folio(ino, 16), None);
+        assert_eq!(m.cached_folio(ino, 19), None);
         assert_eq!(m.cached_folio(ino, 20), Some((h + 20, 0)));
+        assert_eq!(order(&m, 20), 0);
+        assert_eq!(m.cached_folio(ino, 23), Some((h + 22, 1)));
+        assert_eq!(order(&m, 24), 3);
+        assert_eq!(order(&m, 300), 8);
         assert_eq!(
             m.check_invariants(&crate::policy::Policy::preset("upstream").expect("preset")),
             Ok(())

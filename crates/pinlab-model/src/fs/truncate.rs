@@ -64,18 +64,30 @@ impl Machine {
             .any(|(_, p)| self.frames.get(*p).is_some_and(|f| f.writeback))
     }
 
-    /// `truncate_inode_pages_range` + block freeing for `[first, last)`. Returns
-    /// the page indexes kept because they are pinned (`truncate_races_like_pwrite`).
+    /// `truncate_inode_pages_range` + block freeing for the byte range
+    /// `[lstart, lend)` (`lend` exclusive; `u64::MAX`: to EOF): the whole
+    /// pages in it go, a large shmem folio only partly in it is split or kept
+    /// ([`Machine::truncate_partial_large_folios`]). Returns the page indexes
+    /// kept because they are pinned (`truncate_races_like_pwrite`).
     pub(crate) fn truncate_range(
         &mut self,
         policy: &Policy,
         ino: u32,
-        first: u64,
-        last: u64,
+        lstart: u64,
+        lend: u64,
         even_cows: bool,
     ) -> Vec<u64> {
+        let first = lstart.div_ceil(PAGE_SIZE);
+        let last = if lend == u64::MAX {
+            u64::MAX
+        } else {
+            lend / PAGE_SIZE
+        };
         if first >= last {
-            return Vec::new(); // no whole page in the range
+            // No whole page in the range; a large shmem folio holding it is
+            // still zeroed there and split (mm/truncate.c v6.18).
+            self.truncate_partial_large_folios(ino, lstart, lend);
+            return Vec::new();
         }
         let keep_pinned = policy.truncate_keeps_pinned();
         if even_cows {
@@ -109,7 +121,7 @@ impl Machine {
             }
         }
         // Large shmem folios only partly in the range: zeroed, split if possible.
-        let partial = self.truncate_partial_large_folios(ino, first, last);
+        let partial = self.truncate_partial_large_folios(ino, lstart, lend);
         let mut kept = Vec::new();
         let pages: Vec<(u64, u64)> = self.fs.inodes[ino as usize]
             .cache
@@ -190,7 +202,7 @@ impl Machine {
             let first = len.div_ceil(PAGE_SIZE);
             let cached = |m: &Machine| m.fs.inodes[ino as usize].cache.range(first..).count();
             let before = cached(self);
-            let kept = self.truncate_range(policy, ino, first, u64::MAX, true);
+            let kept = self.truncate_range(policy, ino, len, u64::MAX, true);
             if let Some(&last) = kept.iter().max() {
                 new = new.max((last + 1) * PAGE_SIZE);
             }
@@ -336,10 +348,7 @@ impl Machine {
             // Whole pages only; partial pages are zeroed in place
             // (`ext4_zero_partial_blocks`), which a page-granular model does
             // not represent: a punch inside one page removes nothing.
-            let (first, last) = (off.div_ceil(PAGE_SIZE), (off + len) / PAGE_SIZE);
-            if first < last {
-                self.truncate_range(policy, ino, first, last, false);
-            }
+            self.truncate_range(policy, ino, off, off + len, false);
             return Ok(());
         }
         if mode & FALLOC_FL_PUNCH_HOLE != 0 {

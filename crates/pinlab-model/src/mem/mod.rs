@@ -10,8 +10,11 @@
 //! Content is symbolic: one [`Ver`] per 4 KiB page. A folio is freed when its
 //! refcount reaches zero; its frames go back to the allocator, lowest first.
 //! [`Frames::split`] turns an order-9 folio into 512 order-0 folios in place
-//! (same frames); a split page that is later freed goes to the order-0 free
-//! list (`[model assumption]`: no buddy merging back into a 2 MiB block).
+//! (same frames), [`Frames::split_to`] into any tiling of smaller folios (the
+//! non-uniform split of a truncated shmem folio, [`buddy_split_pieces`], leaves
+//! folios of orders 1–8 too); a split piece that is later freed goes to the
+//! free list of its order (`[model assumption]`: no buddy merging back into a
+//! 2 MiB block).
 
 mod canon;
 
@@ -44,17 +47,23 @@ pub enum Zone {
 }
 
 impl Zone {
+    /// First frame of the (zone, order) class, from the zone's start: order 0
+    /// at 0x100, order 9 at 0x10_0000, and the orders 1–8 a non-uniform split
+    /// leaves (only [`Machine::canonicalize_frames`] numbers those) each in
+    /// its own 2^20-frame range from 0x80_0000, so classes never overlap.
+    ///
+    /// [`Machine::canonicalize_frames`]: crate::machine::Machine::canonicalize_frames
     fn base(self, order: u8) -> u64 {
-        let big = order > 0;
-        match (self, big) {
-            (Zone::Normal, false) => 0x100,
-            (Zone::Normal, true) => 0x10_0000,
-            (Zone::Movable, false) => 0x100_0000,
-            (Zone::Movable, true) => 0x110_0000,
-            (Zone::Cma, false) => 0x200_0000,
-            (Zone::Cma, true) => 0x210_0000,
-            (Zone::Device, false) => 0x300_0000,
-            (Zone::Device, true) => 0x310_0000,
+        let zone = match self {
+            Zone::Normal => 0,
+            Zone::Movable => 0x100_0000,
+            Zone::Cma => 0x200_0000,
+            Zone::Device => 0x300_0000,
+        };
+        zone + match order {
+            0 => 0x100,
+            1..=8 => 0x80_0000 + (order as u64 - 1) * 0x10_0000,
+            _ => 0x10_0000,
         }
     }
 
@@ -108,7 +117,8 @@ pub enum FolioKind {
 /// A folio (`struct folio`), with the fields pinning reads and writes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Folio {
-    /// Allocation order: 0 or 9.
+    /// Allocation order: 0 or 9 when allocated; 1–8 for the pieces of a
+    /// non-uniformly split shmem folio.
     pub order: u8,
     /// `_refcount`.
     pub refcount: i64,
@@ -279,6 +289,28 @@ pub struct VmStat {
     pub pswpin: u64,
 }
 
+/// The folios `__split_unmapped_folio` (mm/huge_memory.c, v6.18) makes of an
+/// order-`order` folio in a non-uniform split to order 0 at page `at` (`folio_split`):
+/// halve the piece that holds `at` until it is one page, keeping every other
+/// half whole — one folio of each order below `order`, and `at` alone.
+/// Returns (page offset, order) pieces in page order.
+pub fn buddy_split_pieces(order: u8, at: u64) -> Vec<(u64, u8)> {
+    let mut pieces = Vec::new();
+    let mut start = 0u64;
+    for k in (0..order).rev() {
+        let half = 1u64 << k;
+        if at < start + half {
+            pieces.push((start + half, k));
+        } else {
+            pieces.push((start, k));
+            start += half;
+        }
+    }
+    pieces.push((start, 0));
+    pieces.sort_unstable();
+    pieces
+}
+
 /// All folios and the frame allocator.
 ///
 /// Frames are numbered by zone range (see [`Zone::of_pfn`]); order-9 folios live in
@@ -382,48 +414,57 @@ impl Frames {
     }
 
     /// The representation change of `__split_huge_page` (mm/huge_memory.c,
-    /// v6.14) to order 0: the large folio with head `head` becomes one order-0
-    /// folio per page on the same frames, each with the page's content,
-    /// `PageAnonExclusive`, mapcount and `PG_dirty`, and a `_refcount` equal to
-    /// its mapcount (one reference per PTE, as `remap_page` restores them); a
-    /// page that nothing maps is freed (`free_page_and_swap_cache` of the
-    /// unmapped tails). The caller has checked `can_split_folio` (no PMD
-    /// mapping, no pins, no other references). A page-cache (shmem) folio's
-    /// pages each keep one page-cache reference and become `File` folios of
-    /// their own index (`__split_huge_page_tail`), so none is freed. Returns
-    /// the pages freed.
+    /// v6.14) to order 0: [`Frames::split_to`] with one order-0 piece per page.
     pub fn split(&mut self, head: u64) -> u64 {
+        let order = self.folios[&head].order;
+        let pieces: Vec<(u64, u8)> = (0..1u64 << order).map(|i| (i, 0)).collect();
+        self.split_to(head, &pieces)
+    }
+
+    /// The representation change of `__split_unmapped_folio` (mm/huge_memory.c,
+    /// v6.18): the large folio with head `head` becomes the folios `pieces`
+    /// (page offset in the folio, order; they tile it) on the same frames, each
+    /// with its pages' content, `PageAnonExclusive` and mapcounts and the
+    /// folio's `PG_dirty`, and a `_refcount` equal to its mapcount (one
+    /// reference per PTE, as `remap_page` restores them) plus, for a
+    /// page-cache (shmem) folio, its `nr_pages` page-cache references (it
+    /// becomes a `File` folio at its own index, `__split_folio_to_order`). A
+    /// piece nothing holds is freed (`free_page_and_swap_cache` of the unmapped
+    /// tails). The caller has checked `can_split_folio` (no PMD mapping, no
+    /// pins, no other references). Returns the pages freed.
+    pub fn split_to(&mut self, head: u64, pieces: &[(u64, u8)]) -> u64 {
         let f = self.folios.remove(&head).expect("split a live folio");
         debug_assert!(f.is_large() && f.entire_mapcount == 0 && f.pincount == 0);
         let mut freed = 0;
-        for i in 0..f.nr_pages() as usize {
-            let pfn = head + i as u64;
-            let mapcount = f.page_mapcount[i];
+        for &(off, order) in pieces {
+            let (pfn, nr) = (head + off, 1u64 << order);
+            let pages = off as usize..(off + nr) as usize;
+            let mapcount: i32 = f.page_mapcount[pages.clone()].iter().sum();
             let (kind, cache_ref) = match f.kind {
                 FolioKind::File { ino, index } => (
                     FolioKind::File {
                         ino,
-                        index: index + i as u64,
+                        index: index + off,
                     },
-                    1,
+                    nr as i32,
                 ),
                 k => (k, 0),
             };
             if mapcount + cache_ref == 0 {
                 self.free
-                    .entry((Zone::of_pfn(pfn), 0))
+                    .entry((Zone::of_pfn(pfn), order))
                     .or_default()
                     .insert(pfn);
-                freed += 1;
+                freed += nr;
                 continue;
             }
-            let mut small = Folio::new(0, kind);
-            small.refcount = (mapcount + cache_ref) as i64;
-            small.page_mapcount[0] = mapcount;
-            small.anon_exclusive[0] = f.anon_exclusive[i];
-            small.data[0] = f.data[i];
-            small.dirty = f.dirty;
-            self.folios.insert(pfn, Shared::new(small));
+            let mut piece = Folio::new(order, kind);
+            piece.refcount = (mapcount + cache_ref) as i64;
+            piece.page_mapcount = f.page_mapcount[pages.clone()].to_vec();
+            piece.anon_exclusive = f.anon_exclusive[pages.clone()].to_vec();
+            piece.data = f.data[pages].to_vec();
+            piece.dirty = f.dirty;
+            self.folios.insert(pfn, Shared::new(piece));
         }
         freed
     }
@@ -466,6 +507,18 @@ mod tests {
             Zone::of_pfn(fr.alloc(Zone::Cma, 9, FolioKind::Anon)),
             Zone::Cma
         );
+    }
+
+    #[test]
+    fn non_uniform_split_keeps_the_buddies_whole() {
+        // Truncating a 2 MiB folio to 8 KiB splits at page 2: pages 0-1 stay
+        // one order-1 folio (mm/truncate.c v6.18, try_folio_split).
+        let p = buddy_split_pieces(9, 2);
+        assert_eq!(&p[..4], &[(0, 1), (2, 0), (3, 0), (4, 2)]);
+        assert_eq!(p.last(), Some(&(256, 8)));
+        assert_eq!(p.iter().map(|&(_, o)| 1u64 << o).sum::<u64>(), 512);
+        assert_eq!(buddy_split_pieces(1, 1), vec![(0, 0), (1, 0)]);
+        assert_eq!(buddy_split_pieces(9, 511)[..2], [(0, 8), (256, 7)]);
     }
 
     #[test]

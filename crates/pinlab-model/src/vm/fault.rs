@@ -320,17 +320,46 @@ impl Machine {
                         return Ok(());
                     }
                 }
+                // finish_fault (mm/memory.c, v6.18): on a shmem VMA without
+                // userfaultfd, a large folio that the VMA and this page table
+                // hold whole is mapped whole, one PTE per page, if none of
+                // those PTEs is present yet; otherwise only the faulting page.
+                let (nr, large) = self
+                    .frames
+                    .get(head)
+                    .map_or((1, false), |f| (f.nr_pages(), f.is_large() && !f.hugetlb));
+                let (vma_off, pte_off) = (vpn - vma.start, vpn % HPAGE_PMD_NR);
+                let whole = large
+                    && fskind.is_shmem()
+                    && vma.flags & (VM_UFFD_MISSING | VM_UFFD_WP) == 0
+                    && vma_off >= k
+                    && vma_off + (nr - k) <= vma.end - vma.start
+                    && pte_off >= k
+                    && pte_off + (nr - k) <= HPAGE_PMD_NR
+                    && self.mm(pid).is_some_and(|mm| {
+                        let r = vpn - k..vpn - k + nr;
+                        mm.ptes.range(r.clone()).next().is_none()
+                            && mm.swapped.range(r).next().is_none()
+                    });
+                let (first, pages) = if whole {
+                    (vpn - k, 0..nr)
+                } else {
+                    (vpn, k..k + 1)
+                };
                 let f = self.frames.get_mut(head).expect("file folio");
-                f.refcount += 1;
-                f.page_mapcount[k as usize] += 1;
-                self.mm_mut(pid).expect("mm").ptes.insert(
-                    vpn,
-                    Pte {
-                        pfn: src,
+                f.refcount += pages.end as i64 - pages.start as i64;
+                for i in pages.clone() {
+                    f.page_mapcount[i as usize] += 1;
+                }
+                let mm = self.mm_mut(pid).expect("mm");
+                for (n, i) in pages.enumerate() {
+                    let pte = Pte {
+                        pfn: head + i,
                         write,
                         dirty,
-                    },
-                );
+                    };
+                    mm.ptes.insert(first + n as u64, pte);
+                }
                 Ok(())
             }
             Backing::Anon => {

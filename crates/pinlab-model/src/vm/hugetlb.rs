@@ -517,7 +517,7 @@ impl Machine {
             .range(first..last)
             .map(|(i, _)| *i)
             .collect();
-        self.truncate_range(policy, ino, first, last, true);
+        self.truncate_range(policy, ino, hole_start, hole_end, true);
         for idx in before {
             if !self.fs.inodes[ino as usize].cache.contains_key(&idx) {
                 let h = idx / HPAGE_PMD_NR;

@@ -5,8 +5,9 @@
 //! PTE holds one reference and one `_mapcount` on its page's folio, every PMD one
 //! reference and one `_entire_mapcount` (v6.14 rmap rules); the zero page is never
 //! counted. `mmap`, `munmap`, `mprotect` and `madvise` follow mm/mmap.c,
-//! mm/mprotect.c and mm/madvise.c of v6.14; VMAs are split but never merged
-//! (`[model assumption]`: merging changes no count the model observes).
+//! mm/mprotect.c and mm/madvise.c of v6.14; VMAs are split (only where the
+//! flags change) but never merged (`[model assumption]`: merging changes no
+//! count the model observes — though it can make a range PMD-mappable again).
 //! Faults are in [`fault`], fork and exit in [`fork`], `mremap` in [`mremap`],
 //! `mprotect` in [`mprotect`], hugetlb reservations in [`hugetlb`],
 //! `madvise` in [`madvise`], THP splitting in [`split`].
@@ -639,8 +640,12 @@ impl Machine {
         Ok(())
     }
 
-    /// Applies `f` to every VMA inside `[start, end)` after splitting at the edges.
-    /// Returns ENOMEM if part of the range is unmapped (as madvise and mprotect do).
+    /// Applies `f` to every VMA inside `[start, end)` after splitting at the
+    /// edges the VMAs whose flags `f` changes: `mprotect_fixup`,
+    /// `madvise_update_vma` and `userfaultfd_register` (v6.18) return early,
+    /// without `vma_modify`, for a VMA that already has the new flags, so it
+    /// stays whole. Returns ENOMEM if part of the range is unmapped (as
+    /// madvise and mprotect do).
     fn for_vmas_in(
         &mut self,
         pid: Pid,
@@ -648,7 +653,20 @@ impl Machine {
         end: u64,
         mut f: impl FnMut(&mut Vma),
     ) -> KResult<()> {
-        self.split_vmas_around(pid, start, end)?;
+        let mm = self.mm(pid).ok_or(Errno::EFAULT)?;
+        let mut changes = |vpn: u64| {
+            mm.vma_lookup(vpn).is_some_and(|v| {
+                let mut c = v.clone();
+                f(&mut c);
+                c.flags != v.flags
+            })
+        };
+        match (changes(start), changes(end)) {
+            (true, true) => self.split_vmas_around(pid, start, end)?,
+            (true, false) => self.split_vmas_around(pid, start, start)?,
+            (false, true) => self.split_vmas_around(pid, end, end)?,
+            (false, false) => {}
+        }
         let mm = self.mm_mut(pid).ok_or(Errno::EFAULT)?;
         let mut covered = 0;
         for (_, v) in mm.vmas.range_mut(..end) {

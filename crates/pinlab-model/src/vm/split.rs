@@ -18,9 +18,11 @@
 //! +1, `thp_split_pmd` +1) unless it is pinned (`thp_split_page_failed` +1, the
 //! THP stays).
 //!
-//! A shmem PMD-order folio (tmpfs `huge=always`, [`crate::fs::shmem_thp`])
+//! A large shmem folio (tmpfs `huge=always`, [`crate::fs::shmem_thp`])
 //! splits by the same rule, its `nr_pages` page-cache references counted as
-//! expected; it is unmapped everywhere first and its pages stay cached.
+//! expected; it is unmapped everywhere first and its pages stay cached (but
+//! those at or beyond EOF). Truncation splits it non-uniformly
+//! ([`Machine::folio_split`], v6.18), which leaves folios of orders 1–8.
 //!
 //! `madvise_cold_or_pageout_pte_range` (mm/madvise.c, v6.14): a PMD-mapped
 //! folio only partly inside the range, and a PTE-mapped large folio whose PTE
@@ -37,7 +39,8 @@
 use super::vmflags::*;
 use crate::errno::{Errno, KResult};
 use crate::machine::{Machine, Pid};
-use crate::mem::{Folio, FolioKind, HPAGE_PMD_NR, HPAGE_PMD_ORDER, ZERO_PFN};
+use crate::mem::{buddy_split_pieces, Folio, FolioKind, HPAGE_PMD_NR, HPAGE_PMD_ORDER, ZERO_PFN};
+use crate::vm::PAGE_SIZE;
 
 /// `can_split_folio(folio, 1, &extra_pins)` (mm/huge_memory.c, v6.14) with the
 /// caller's reference left out (the model's caller takes none): `_refcount`
@@ -65,39 +68,72 @@ pub fn folio_likely_mapped_shared(f: &Folio) -> bool {
 
 impl Machine {
     /// `split_folio` → `split_huge_page_to_list_to_order(page, NULL, 0)`
-    /// (mm/huge_memory.c, v6.14) for the anonymous or shmem PMD-order folio
-    /// with head `head`: `-EAGAIN` (`thp_split_page_failed` +1) unless
+    /// (mm/huge_memory.c, v6.14) for the anonymous PMD-order folio or the
+    /// large shmem folio with head `head`: `-EAGAIN` unless
     /// [`can_split_folio`]; else `unmap_folio` splits every PMD mapping of an
     /// anonymous folio, or unmaps a shmem folio everywhere (`try_to_unmap`;
     /// `remap_page` restores only anonymous mappings: the pages refault), and
-    /// the folio becomes order-0 folios (`thp_split_page` +1); a shmem folio's
-    /// pages each stay in the page cache at their own index. A small, hugetlb,
-    /// pmem or non-shmem file folio is `-EINVAL` (`[model assumption]`: the
-    /// model has no large ext4 folios).
+    /// the folio becomes order-0 folios; a shmem folio's pages each stay in
+    /// the page cache at their own index, but those at or beyond EOF, which
+    /// the split drops from it. `thp_split_page` / `thp_split_page_failed`
+    /// count PMD-order folios only. A small, hugetlb, pmem or non-shmem file
+    /// folio is `-EINVAL` (`[model assumption]`: the model has no large ext4
+    /// folios).
     pub fn split_folio(&mut self, head: u64) -> KResult<()> {
+        self.split_folio_at(head, None)
+    }
+
+    /// `folio_split(folio, 0, page, NULL)` as `try_folio_split_to_order`
+    /// calls it (mm/huge_memory.c, v6.18; `truncate_inode_partial_folio` since
+    /// v6.15): [`Machine::split_folio`]'s checks and effects, but the split is
+    /// non-uniform ([`buddy_split_pieces`]) — only the page at file index
+    /// `at` becomes an order-0 folio, every other half stays whole. For a
+    /// shmem folio, the only kind the model splits this way
+    /// (`non_uniform_split_supported`; an anonymous folio takes the uniform
+    /// split).
+    pub fn folio_split(&mut self, head: u64, at: u64) -> KResult<()> {
+        self.split_folio_at(head, Some(at))
+    }
+
+    fn split_folio_at(&mut self, head: u64, at: Option<u64>) -> KResult<()> {
         let f = self.frames.get(head).ok_or(Errno::EINVAL)?;
         let shmem = match f.kind {
             FolioKind::File { ino, .. } => self.fs.inodes[ino as usize].kind.is_shmem(),
             _ => false,
         };
-        if f.order != HPAGE_PMD_ORDER || f.hugetlb || !(f.is_anon() || shmem) {
+        let pmd_order = f.order == HPAGE_PMD_ORDER;
+        if !f.is_large() || f.hugetlb || !(f.is_anon() && pmd_order || shmem) {
             return Err(Errno::EINVAL);
         }
         if f.writeback {
             return Err(Errno::EBUSY);
         }
         if !can_split_folio(f) {
-            self.vmstat.thp_split_page_failed += 1;
+            if pmd_order {
+                self.vmstat.thp_split_page_failed += 1;
+            }
             return Err(Errno::EAGAIN);
         }
-        if let FolioKind::File { ino, index } = f.kind {
-            self.unmap_folio(head);
-            self.frames.split(head);
-            let cache = &mut self.fs.inodes[ino as usize].cache;
-            for i in 0..HPAGE_PMD_NR {
-                cache.insert(index + i, head + i);
-            }
+        if pmd_order {
             self.vmstat.thp_split_page += 1;
+        }
+        if let FolioKind::File { ino, index } = f.kind {
+            let pieces = match at {
+                Some(at) => buddy_split_pieces(f.order, at - index),
+                None => (0..f.nr_pages()).map(|i| (i, 0)).collect(),
+            };
+            self.unmap_folio(head);
+            self.frames.split_to(head, &pieces);
+            // __split_folio_to_order's callers drop the pieces at or beyond
+            // EOF (`shmem_fallocend`) from the page cache.
+            let end = self.fs.inodes[ino as usize].i_size.div_ceil(PAGE_SIZE);
+            for (off, _) in pieces {
+                let i = index + off;
+                self.fs.inodes[ino as usize].cache.insert(i, head + off);
+                if i >= end {
+                    self.remove_from_cache(ino, i);
+                }
+            }
             return Ok(());
         }
         // unmap_folio: TTU_SPLIT_HUGE_PMD in every mm that PMD-maps it.
@@ -105,7 +141,6 @@ impl Machine {
             self.split_huge_pmd(pid, idx);
         }
         self.frames.split(head);
-        self.vmstat.thp_split_page += 1;
         Ok(())
     }
 
