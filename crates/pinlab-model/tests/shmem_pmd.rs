@@ -220,3 +220,21 @@ fn mprotect_to_the_protection_a_vma_has_splits_nothing() {
     assert_eq!(s.m.mm(p).expect("mm").vmas.len(), 1);
     s.check();
 }
+
+#[test]
+fn ftruncate_to_the_same_size_splits_a_thp_mapped_across_eof() {
+    // shmem_setattr (mm/shmem.c, v6.18): newsize <= oldsize truncates the page
+    // cache from newsize on, also when the size is unchanged.
+    let (mut s, p, fd, a) = huge_file(MAP_SHARED);
+    s.ftruncate(p, fd, PAGE_SIZE);
+    s.store(p, a, 2 * PAGE_SIZE, 'A');
+    assert!(s.is_pmd_mapped(p, a), "mapped across EOF");
+    let head = s.pfn(p, a).expect("mapped");
+    s.ftruncate(p, fd, PAGE_SIZE);
+    assert!(!s.is_pmd_mapped(p, a));
+    assert_eq!(s.folio(head).order, 0);
+    let ino = s.ino(p, fd);
+    assert_eq!(s.cached(ino, 1), None, "page 1 was beyond EOF");
+    assert_eq!(s.m.vmstat.thp_split_page, 1);
+    s.check();
+}

@@ -191,6 +191,12 @@ impl Machine {
     }
 
     /// Truncates `ino` to `len` bytes (no pin check; used by O_TRUNC too).
+    ///
+    /// `shmem_setattr` (mm/shmem.c, v6.18) truncates the page cache from the
+    /// new size on also when the size does not change (`newsize <= oldsize`,
+    /// without the unmap, which needs `oldsize > holebegin`): a large folio
+    /// that a PMD fault put across EOF is split there, its pages beyond EOF
+    /// dropped.
     pub(crate) fn ftruncate_policy(&mut self, policy: &Policy, ino: u32, len: u64) {
         let old = self.fs.inodes[ino as usize].i_size;
         if len > old {
@@ -198,11 +204,12 @@ impl Machine {
             self.ghost_unrelease(ino, 0, len.div_ceil(PAGE_SIZE));
         }
         let mut new = len;
-        if len < old {
+        let shmem = self.fs.inodes[ino as usize].kind == FsKind::Tmpfs;
+        if len < old || len == old && shmem {
             let first = len.div_ceil(PAGE_SIZE);
             let cached = |m: &Machine| m.fs.inodes[ino as usize].cache.range(first..).count();
             let before = cached(self);
-            let kept = self.truncate_range(policy, ino, len, u64::MAX, true);
+            let kept = self.truncate_range(policy, ino, len, u64::MAX, len < old);
             if let Some(&last) = kept.iter().max() {
                 new = new.max((last + 1) * PAGE_SIZE);
             }
