@@ -610,6 +610,9 @@ fn replay_fuzz_findings_stay_fixed() {
     // And shmem_setattr truncates from the new size when the size does not
     // change: a THP a fault put across EOF is split there.
     replays_pass("tests/data", "shmem-huge-truncate-same-size", 1);
+    // And the kernel merges VMAs: an mprotect undone leaves one VMA, which
+    // takes a THP again.
+    replays_pass("tests/data", "vma-merge-thp", 1);
 }
 
 #[test]

@@ -362,7 +362,7 @@ impl Machine {
                 }
                 Ok(())
             }
-            Backing::Anon => {
+            Backing::Anon { .. } => {
                 if self.mm(pid).expect("mm").swapped.contains_key(&vpn) {
                     // A swap entry: do_swap_page.
                     self.do_swap_page(policy, pid, vma, vpn, kind, memalloc_pin);

@@ -148,7 +148,10 @@ impl Machine {
             cv.resv = None;
             if v.flags & VM_WIPEONFORK != 0 {
                 cv.anon_vma = false;
+                cv.uncowed_parents = false;
             } else if v.anon_vma {
+                // anon_vma_fork: the child's own anon_vma, chained to the parent's.
+                cv.uncowed_parents = true;
                 copy.push((v.start, v.end, v.flags));
             }
             cmm.vmas.insert(cv.start, cv);

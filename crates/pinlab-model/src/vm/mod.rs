@@ -5,9 +5,8 @@
 //! PTE holds one reference and one `_mapcount` on its page's folio, every PMD one
 //! reference and one `_entire_mapcount` (v6.14 rmap rules); the zero page is never
 //! counted. `mmap`, `munmap`, `mprotect` and `madvise` follow mm/mmap.c,
-//! mm/mprotect.c and mm/madvise.c of v6.14; VMAs are split (only where the
-//! flags change) but never merged (`[model assumption]`: merging changes no
-//! count the model observes — though it can make a range PMD-mappable again).
+//! mm/mprotect.c and mm/madvise.c of v6.14; VMAs are split only where the
+//! flags change, and compatible neighbours merged again ([`merge`], v6.18).
 //! Faults are in [`fault`], fork and exit in [`fork`], `mremap` in [`mremap`],
 //! `mprotect` in [`mprotect`], hugetlb reservations in [`hugetlb`],
 //! `madvise` in [`madvise`], THP splitting in [`split`].
@@ -18,6 +17,7 @@ pub mod fork;
 pub mod hugetlb;
 pub mod ksm;
 pub mod madvise;
+pub mod merge;
 pub mod mprotect;
 pub mod mremap;
 pub mod placement;
@@ -130,7 +130,13 @@ use uapi::*;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Backing {
     /// Private anonymous memory.
-    Anon,
+    Anon {
+        /// `vm_pgoff`: the page number of the VMA start when it was mapped
+        /// (`mmap_region`); a move keeps it once the VMA has an `anon_vma`
+        /// (`copy_vma`), so such a VMA no longer merges with its new
+        /// neighbours.
+        pgoff: u64,
+    },
     /// A file (ext4, tmpfs/shmem — MAP_SHARED|MAP_ANONYMOUS is a tmpfs inode, as
     /// `shmem_zero_setup` makes it — or secretmem): inode and pgoff of `start`.
     File {
@@ -154,6 +160,11 @@ pub struct Vma {
     pub backing: Backing,
     /// Whether an `anon_vma` was prepared (first anonymous folio); fork copies page tables only then.
     pub anon_vma: bool,
+    /// `vma_had_uncowed_parents`: the VMA has an `anon_vma` and its chain
+    /// also links a parent's (a child's copy at fork, `anon_vma_fork`); such
+    /// a VMA merges with no VMA of another `anon_vma` state (mm/vma.c, v6.18).
+    #[serde(default)]
+    pub uncowed_parents: bool,
     /// A private hugetlb VMA's reservation state ([`hugetlb`]); `None` when
     /// empty (every other VMA: boxed, so it costs them one word).
     #[serde(default)]
@@ -167,13 +178,13 @@ impl Vma {
     }
     /// `vma_is_anonymous` (private anon here).
     pub fn is_anonymous(&self) -> bool {
-        matches!(self.backing, Backing::Anon)
+        matches!(self.backing, Backing::Anon { .. })
     }
     /// Inode and page index backing page number `vpn` (`linear_page_index`).
     pub fn file_index(&self, vpn: u64) -> Option<(u32, u64)> {
         match self.backing {
             Backing::File { ino, pgoff } => Some((ino, pgoff + (vpn - self.start))),
-            Backing::Anon => None,
+            Backing::Anon { .. } => None,
         }
     }
     fn has(&self, f: u64) -> bool {
@@ -426,12 +437,12 @@ impl Machine {
             self.fs.inodes[ino as usize].i_size = npages * PAGE_SIZE;
             Backing::File { ino, pgoff: 0 }
         } else {
-            Backing::Anon
+            Backing::Anon { pgoff: 0 }
         };
         let how = self.placement(
             match backing {
                 Backing::File { ino, pgoff } => Some((ino, pgoff)),
-                Backing::Anon => None,
+                Backing::Anon { .. } => None,
             },
             npages,
         );
@@ -439,6 +450,10 @@ impl Machine {
         let start = match at {
             Some(a) => a,
             None => mm.get_unmapped_area(npages, how).ok_or(Errno::ENOMEM)?,
+        };
+        let backing = match backing {
+            Backing::Anon { .. } => Backing::Anon { pgoff: start },
+            b => b,
         };
         mm.vmas.insert(
             start,
@@ -448,9 +463,11 @@ impl Machine {
                 flags: vflags,
                 backing,
                 anon_vma: false,
+                uncowed_parents: false,
                 resv: None,
             },
         );
+        self.vma_merge_around(pid, start, start + npages);
         Ok(start * PAGE_SIZE)
     }
 
@@ -583,9 +600,11 @@ impl Machine {
                     pgoff: off / PAGE_SIZE,
                 },
                 anon_vma: false,
+                uncowed_parents: false,
                 resv,
             },
         );
+        self.vma_merge_around(pid, start, start + npages);
         Ok(start * PAGE_SIZE)
     }
 
@@ -610,12 +629,15 @@ impl Machine {
         }
         let mut hi = v.clone();
         hi.start = vpn;
-        if let Backing::File { ino, pgoff } = v.backing {
-            hi.backing = Backing::File {
+        hi.backing = match v.backing {
+            Backing::File { ino, pgoff } => Backing::File {
                 ino,
                 pgoff: pgoff + (vpn - v.start),
-            };
-        }
+            },
+            Backing::Anon { pgoff } => Backing::Anon {
+                pgoff: pgoff + (vpn - v.start),
+            },
+        };
         mm.vmas.get_mut(&v.start).expect("vma").end = vpn;
         mm.vmas.insert(vpn, hi);
     }
@@ -679,6 +701,7 @@ impl Machine {
         if covered < end - start {
             return Err(Errno::ENOMEM);
         }
+        self.vma_merge_around(pid, start, end);
         Ok(())
     }
 

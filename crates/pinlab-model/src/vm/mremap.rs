@@ -156,6 +156,9 @@ impl Machine {
             if self.vma_expandable(pid, &vma, delta) {
                 let mm = self.mm_mut(pid).expect("mm");
                 mm.vmas.get_mut(&vma.start).expect("vma").end += delta;
+                // vma_merge_extend: the grown VMA merges with the next one
+                // where it can.
+                self.vma_merge_around(pid, vma.start, vma.end + delta);
                 return Ok(addr);
             }
         }
@@ -275,7 +278,12 @@ impl Machine {
                 ino,
                 pgoff: pgoff + (old_start - vma.start),
             },
-            Backing::Anon => Backing::Anon,
+            // copy_vma: an anonymous VMA not yet faulted takes the pgoff of
+            // its new place, "to increase its chance of merging".
+            Backing::Anon { pgoff } if vma.anon_vma => Backing::Anon {
+                pgoff: pgoff + (old_start - vma.start),
+            },
+            Backing::Anon { .. } => Backing::Anon { pgoff: new_start },
         };
         self.mm_mut(pid).expect("mm").vmas.insert(
             new_start,
@@ -285,6 +293,7 @@ impl Machine {
                 flags: vma.flags,
                 backing,
                 anon_vma: vma.anon_vma,
+                uncowed_parents: vma.uncowed_parents,
                 // copy_vma: the new VMA shares the reservation map and flags.
                 resv: vma.resv.clone(),
             },
@@ -302,8 +311,11 @@ impl Machine {
         if flags & MREMAP_DONTUNMAP != 0 {
             if vma.start == old_start && vma.end == old_start + old_pages {
                 let mm = self.mm_mut(pid).expect("mm");
-                mm.vmas.get_mut(&vma.start).expect("vma").anon_vma = false;
+                let v = mm.vmas.get_mut(&vma.start).expect("vma");
+                v.anon_vma = false;
+                v.uncowed_parents = false;
             }
+            self.vma_merge_around(pid, new_start, new_start + new_len / PAGE_SIZE);
             return Ok(new_addr);
         }
         // do_vmi_munmap of a zero length (the shared "duplicate" case) fails and
@@ -311,6 +323,8 @@ impl Machine {
         if old_len > 0 {
             self.munmap(pid, old_addr, old_len)?;
         }
+        // copy_vma merged the new VMA with its neighbours where it could.
+        self.vma_merge_around(pid, new_start, new_start + new_len / PAGE_SIZE);
         Ok(new_addr)
     }
 
