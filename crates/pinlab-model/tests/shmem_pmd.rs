@@ -199,13 +199,18 @@ fn a_fault_maps_one_page_of_a_large_folio_the_vma_does_not_hold_whole() {
     s.ftruncate(p, fd, 8 * PAGE_SIZE);
     // A protection change splits the VMA at page 1: neither VMA holds pages 0-7.
     s.mprotect(p, a + PAGE_SIZE, PAGE_SIZE, PROT_READ);
-    s.load(p, a, PAGE_SIZE);
-    s.load(p, a + 2 * PAGE_SIZE, PAGE_SIZE);
+    // Write faults (no fault-around): finish_fault maps the faulting page.
+    s.store(p, a, PAGE_SIZE, 'W');
+    s.store(p, a + 2 * PAGE_SIZE, PAGE_SIZE, 'W');
     assert_eq!(
         s.pfns(p, a, 4),
         vec![Some(head), None, Some(head + 2), None]
     );
     assert_eq!(s.folio(head).mapcount(), 2);
+    // A read fault maps around, within the VMA, up to EOF (page 8).
+    s.load(p, a + 3 * PAGE_SIZE, PAGE_SIZE);
+    let want: Vec<Option<u64>> = (3..8).map(|i| Some(head + i)).chain([None]).collect();
+    assert_eq!(s.pfns(p, a + 3 * PAGE_SIZE, 6), want);
     s.check();
 }
 

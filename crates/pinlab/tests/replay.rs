@@ -613,6 +613,9 @@ fn replay_fuzz_findings_stay_fixed() {
     // And the kernel merges VMAs: an mprotect undone leaves one VMA, which
     // takes a THP again.
     replays_pass("tests/data", "vma-merge-thp", 1);
+    // And a read fault faults around first: a tmpfs folio a pin keeps across
+    // EOF is mapped whole, so a load beyond EOF reads it.
+    replays_pass("tests/data", "shmem-fault-around-beyond-eof", 1);
 }
 
 #[test]

@@ -117,7 +117,7 @@ impl Machine {
     /// no page tables apart from their entries, so a PTE table whose entries
     /// were all zapped counts as freed (the kernel frees it only with the VMA
     /// range, `free_pgtables`, or when khugepaged retracts it).
-    fn pmd_none(&self, pid: Pid, vpn: u64) -> bool {
+    pub(crate) fn pmd_none(&self, pid: Pid, vpn: u64) -> bool {
         let haddr = vpn & !(HPAGE_PMD_NR - 1);
         self.mm(pid).is_some_and(|mm| {
             !mm.pmds.contains_key(&(vpn >> 9))
@@ -268,9 +268,6 @@ impl Machine {
         match vma.backing {
             Backing::File { .. } => {
                 let (ino, index) = vma.file_index(vpn).expect("file vma");
-                if index * PAGE_SIZE >= self.fs.inodes[ino as usize].i_size {
-                    return Err(VmFault::Sigbus);
-                }
                 let shared = vma.flags & VM_SHARED != 0;
                 // shmem_fault on a huge=always tmpfs: a PMD-order folio only if
                 // the VMA can map it (thp_vma_suitable_order; fs/shmem_thp.rs).
@@ -279,6 +276,18 @@ impl Machine {
                     && vpn.wrapping_sub(index) % HPAGE_PMD_NR == 0
                     && haddr >= vma.start
                     && haddr + HPAGE_PMD_NR <= vma.end;
+                let fskind = self.fs.inodes[ino as usize].kind;
+                // do_read_fault: map what the page cache holds around first
+                // (vm/fault_around.rs), ->fault only if that missed this page.
+                let read_write = shared && writable && !fskind.needs_dirty_tracking();
+                if kind == FaultKind::Read
+                    && self.do_fault_around(pid, vma, vpn, (ino, index), read_write, huge_ok)
+                {
+                    return Ok(());
+                }
+                if index * PAGE_SIZE >= self.fs.inodes[ino as usize].i_size {
+                    return Err(VmFault::Sigbus);
+                }
                 let head = self.filemap_get_folio_huge(ino, index, memalloc_pin, huge_ok);
                 // The page of a large folio.
                 let k = self.cached_folio(ino, index).map_or(0, |(_, k)| k);
@@ -292,8 +301,7 @@ impl Machine {
                 // do_read_fault / do_shared_fault + finish_fault. A shared mapping
                 // without dirty tracking (shmem) maps writable at once; ext4 maps
                 // read-only until page_mkwrite.
-                let fskind = self.fs.inodes[ino as usize].kind;
-                let mut write = shared && writable && !fskind.needs_dirty_tracking();
+                let mut write = read_write;
                 let mut dirty = false;
                 if shared && kind == FaultKind::Write {
                     self.page_mkwrite(ino, index, head);

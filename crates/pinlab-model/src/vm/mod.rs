@@ -13,6 +13,7 @@
 
 pub mod collapse;
 pub mod fault;
+pub mod fault_around;
 pub mod fork;
 pub mod hugetlb;
 pub mod ksm;
