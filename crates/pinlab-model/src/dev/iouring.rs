@@ -248,14 +248,20 @@ impl Machine {
     }
 
     /// `IORING_REGISTER_BUFFERS2` with `IORING_RSRC_REGISTER_SPARSE`: a table of
-    /// `nr` empty slots.
+    /// `nr` empty slots. `io_register_rsrc` (io_uring/rsrc.c, v6.18) refuses
+    /// `nr == 0` (`-EINVAL`) before `io_sqe_buffers_register` looks for a
+    /// table (`-EBUSY`; found by the live replay: the model said `-EBUSY`).
     pub fn io_uring_register_buffers_sparse(
         &mut self,
         pid: Pid,
         ring: usize,
         nr: u64,
     ) -> KResult<()> {
-        if self.ring_of(pid, ring)?.bufs.is_some() {
+        let r = self.ring_of(pid, ring)?;
+        if nr == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if r.bufs.is_some() {
             return Err(Errno::EBUSY);
         }
         if nr == 0 || nr as usize > IORING_MAX_REG_BUFFERS {

@@ -188,6 +188,30 @@ pub struct Predicted {
     pub exit_pending: bool,
     /// `nr_foll_pin_released` after it (from the start of the trace).
     pub released: u64,
+    /// For an `ibv_reg_mr` that pinned pages: what `ib_umem_get` charges to
+    /// `pinned_vm` (its pages) and what the io_uring registration standing
+    /// in for it is charged (`io_buffer_account_pin`: a large folio whole),
+    /// in pages.
+    pub mr_acct: Option<(u64, u64)>,
+}
+
+/// [`Predicted::mr_acct`] for the MR the model registered last, if `before`
+/// MRs existed until this step.
+fn mr_acct(m: &pinlab_model::Machine, before: usize) -> Option<(u64, u64)> {
+    let mr = m.dev.mrs.get(before).filter(|_| m.dev.mrs.len() > before)?;
+    let mut heads = std::collections::BTreeSet::new();
+    let mut io_uring = 0;
+    for &pfn in &mr.pages {
+        match m.frames.page_folio(pfn) {
+            Some((h, _)) if m.frames.get(h).is_some_and(|f| f.is_large()) => {
+                if heads.insert(h) {
+                    io_uring += m.frames.get(h).map_or(1, |f| f.nr_pages());
+                }
+            }
+            _ => io_uring += 1,
+        }
+    }
+    Some((mr.pages.len() as u64, io_uring))
 }
 
 /// The model's prediction along `trace`: each step, the trace's
@@ -204,6 +228,7 @@ pub fn predict(
     for a in trace {
         let i = a.actor as usize;
         let pc = s.actors[i].pc as usize;
+        let mrs = s.m.dev.mrs.len();
         let info = model.exec(&mut s, i);
         let ends = s.actors[i].pc as usize != pc
             || s.actors[i].status != Status::Running
@@ -216,6 +241,7 @@ pub fn predict(
             ends,
             exit_pending: s.m.io_ring_exit_pending(),
             released: s.m.vmstat.nr_foll_pin_released,
+            mr_acct: mr_acct(&s.m, mrs),
         });
     }
     let view = end_view(scn, policy, &s);
@@ -387,6 +413,12 @@ pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -
     for (k, (a, p)) in trace.iter().zip(pred).enumerate() {
         let prog = &scn.actors[a.actor as usize];
         let op = &prog.body[p.pc];
+        if let Some((umem, io_uring)) = p.mr_acct.filter(|(u, i)| u != i) {
+            return Some(format!(
+                "{} `{}`: the MR covers part of a large folio: ib_umem_get charges its {umem} pages to pinned_vm, the io_uring registration standing in for it {io_uring} (io_buffer_account_pin charges a large folio whole)",
+                prog.name, op.text
+            ));
+        }
         if let Some(why) = unsupported(prog.kind, &op.call) {
             return Some(format!("{} `{}`: {why}", prog.name, op.text));
         }
