@@ -11,8 +11,7 @@ use common::*;
 use pinlab_model::fs::oflags::*;
 use pinlab_model::vm::fault::VmFault;
 use pinlab_model::vm::uapi::*;
-use pinlab_model::vm::{PAGE_SIZE, PMD_SIZE};
-use pinlab_model::{MachineConfig, ShmemHuge};
+use pinlab_model::vm::PAGE_SIZE;
 
 const RW: u64 = PROT_READ | PROT_WRITE;
 
@@ -63,17 +62,7 @@ fn a_write_fault_maps_its_page_only() {
 
 #[test]
 fn a_read_beyond_eof_maps_a_pinned_tmpfs_folio_and_a_write_there_sigbuses() {
-    let mut s = Sim::with_cfg(
-        "upstream",
-        MachineConfig {
-            shmem_huge: ShmemHuge::Always,
-            ..MachineConfig::default()
-        },
-    );
-    let p = s.spawn("t");
-    let fd = s.open(p, "/dev/shm/t", O_RDWR | O_CREAT);
-    s.ftruncate(p, fd, PMD_SIZE);
-    let a = s.mmap_file(p, PMD_SIZE, RW, MAP_SHARED, fd, 0);
+    let (mut s, p, fd, a) = Sim::huge_tmpfs_file("upstream", MAP_SHARED);
     s.store(p, a, 4 * PAGE_SIZE, 'A');
     // Pages 0-1 stay one order-1 folio; the pin keeps it whole at 4 KiB.
     s.ftruncate(p, fd, 2 * PAGE_SIZE);

@@ -9,29 +9,16 @@
 mod common;
 
 use common::*;
-use pinlab_model::fs::oflags::*;
 use pinlab_model::vm::fault::VmFault;
 use pinlab_model::vm::uapi::*;
 use pinlab_model::vm::{PAGE_SIZE, PMD_SIZE};
-use pinlab_model::{MachineConfig, Pid, ShmemHuge};
+use pinlab_model::Pid;
 
 const RW: u64 = PROT_READ | PROT_WRITE;
 
 /// A 2 MiB file on the huge tmpfs, mapped with `flags` (PMD-aligned).
 fn huge_file(flags: u64) -> (Sim, Pid, usize, u64) {
-    let mut s = Sim::with_cfg(
-        "upstream",
-        MachineConfig {
-            shmem_huge: ShmemHuge::Always,
-            ..MachineConfig::default()
-        },
-    );
-    let p = s.spawn("t");
-    let fd = s.open(p, "/dev/shm/t", O_RDWR | O_CREAT);
-    s.ftruncate(p, fd, PMD_SIZE);
-    let a = s.mmap_file(p, PMD_SIZE, RW, flags, fd, 0);
-    assert_eq!(a % PMD_SIZE, 0, "a PMD-aligned mapping");
-    (s, p, fd, a)
+    Sim::huge_tmpfs_file("upstream", flags)
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use pinlab_model::fs::oflags::{O_CREAT, O_RDWR};
 use pinlab_model::fs::FsKind;
 use pinlab_model::gup::foll::FOLL_WRITE;
 use pinlab_model::gup::GupApi;
@@ -35,6 +36,26 @@ impl Sim {
             pol: policy(pol),
             pc: 0,
         }
+    }
+
+    /// A machine whose `/dev/shm` is a tmpfs mounted `huge=always`, with one
+    /// process and a `/dev/shm/t` file of 2 MiB mapped with `flags`
+    /// (PMD-aligned): (sim, pid, fd, address).
+    #[track_caller]
+    pub fn huge_tmpfs_file(pol: &str, flags: u64) -> (Sim, Pid, usize, u64) {
+        let mut s = Sim::with_cfg(
+            pol,
+            MachineConfig {
+                shmem_huge: pinlab_model::ShmemHuge::Always,
+                ..MachineConfig::default()
+            },
+        );
+        let p = s.spawn("t");
+        let fd = s.open(p, "/dev/shm/t", O_RDWR | O_CREAT);
+        s.ftruncate(p, fd, PMD_SIZE);
+        let a = s.mmap_file(p, PMD_SIZE, PROT_READ | PROT_WRITE, flags, fd, 0);
+        assert_eq!(a % PMD_SIZE, 0, "a PMD-aligned mapping");
+        (s, p, fd, a)
     }
 
     /// Asserts `check_invariants` is Ok.
