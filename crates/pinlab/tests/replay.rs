@@ -617,6 +617,8 @@ fn replay_fuzz_findings_stay_fixed() {
     // And a read fault faults around first: a tmpfs folio a pin keeps across
     // EOF is mapped whole, so a load beyond EOF reads it.
     replays_pass("tests/data", "shmem-fault-around-beyond-eof", 1);
+    // And io_uring charges a registration to the ring creator's mm.
+    replays_pass("tests/data", "ring-creator-accounting", 1);
 }
 
 #[test]

@@ -51,6 +51,12 @@ pub struct RegBuf {
     pub flags: u32,
     /// Pages charged to `pinned_vm`.
     pub acct: u64,
+    /// Whose `pinned_vm` they are charged to: the ring creator's mm
+    /// (`ctx->mm_account`, io_uring/rsrc.c `io_account_mem`, v6.18) — also
+    /// when another process holding the ring registers (found by the live
+    /// replay: a forked child's registration raised its parent's VmPin).
+    #[serde(default)]
+    pub mm_account: Pid,
     /// The buffer's identity in its ring (`struct io_rsrc_node`).
     pub id: u32,
     /// The `struct io_mapped_ubuf` behind the node: the same in every ring a
@@ -408,7 +414,10 @@ impl Machine {
             }
             self.dev.locked_vm += acct;
         }
-        self.mm_mut(pid).expect("mm").pinned_vm += acct;
+        let mm_account = self.dev.rings[ring].creator;
+        if let Some(mm) = self.mm_mut(mm_account) {
+            mm.pinned_vm += acct;
+        }
         let targets = (first..)
             .zip(&pages)
             .map(|(vpn, &page)| self.pinned_target(pid, vpn, page))
@@ -426,6 +435,7 @@ impl Machine {
             held,
             flags,
             acct,
+            mm_account,
             id: r.next_id,
             imu,
             inflight: 0,
@@ -613,7 +623,7 @@ impl Machine {
         for &(p, n) in &b.held {
             self.release_user_pages(policy, &vec![p; n as usize], b.flags, false);
         }
-        if let Some(mm) = self.mm_mut(b.owner) {
+        if let Some(mm) = self.mm_mut(b.mm_account) {
             mm.pinned_vm -= b.acct;
         }
         if self.cfg.memlock.is_some() {
