@@ -619,6 +619,9 @@ fn replay_fuzz_findings_stay_fixed() {
     replays_pass("tests/data", "shmem-fault-around-beyond-eof", 1);
     // And io_uring charges a registration to the ring creator's mm.
     replays_pass("tests/data", "ring-creator-accounting", 1);
+    // And a direct read's DMA follows the extents it pinned by, also when
+    // zero-filling its holes allocated blocks (a buffer mapping the file).
+    replays_pass("tests/data", "dio-own-mapping", 1);
 }
 
 #[test]

@@ -46,6 +46,13 @@ pub struct GupHandle {
     pub flags: u32,
     /// Where each page was meant to be (ghost targets, for DMA through the handle).
     pub targets: Vec<Target>,
+    /// For a direct I/O read's handle: each page's index in the user buffer
+    /// (its runs skip the holes iomap zero-filled). The device's DMA goes by
+    /// it: the extent map is the one read when the pages were pinned, though
+    /// the pinning faults may since have allocated blocks in the holes (a
+    /// buffer that maps the file itself).
+    #[serde(default)]
+    pub buf_index: Vec<u32>,
 }
 
 /// All device objects.
@@ -215,6 +222,7 @@ impl Machine {
             pages: r.pages,
             flags: eff,
             targets,
+            buf_index: Vec::new(),
         }));
         Ok((self.dev.handles.len() - 1, n))
     }

@@ -138,10 +138,20 @@ impl Machine {
         held: &mut Option<usize>,
     ) -> KResult<DioStep> {
         let hole = |i: usize| holes.get(i).copied().unwrap_or(false);
-        let mapped: Vec<char> = (0..tags.len())
-            .filter(|&i| !hole(i))
-            .map(|i| tags[i])
-            .collect();
+        // The tags the device DMAs into the pinned pages: by each page's
+        // buffer index, as the extents were when they were pinned.
+        let mapped = |m: &Machine, h: usize| -> Vec<char> {
+            let idx = m
+                .dev
+                .handles
+                .get(h)
+                .and_then(|x| x.as_ref())
+                .map(|x| &x.buf_index);
+            idx.into_iter()
+                .flatten()
+                .map(|&i| tags.get(i as usize).copied().unwrap_or('0'))
+                .collect()
+        };
         match (phase, *held) {
             (0, _) => {
                 let (h, n, zeroed) = self.dio_pin_runs(policy, pid, buf, tags.len(), &hole)?;
@@ -152,7 +162,8 @@ impl Machine {
                         && past_eof > 0
                         && !self.zero_user_pages(policy, pid, tail, past_eof))
                 {
-                    self.dma_write_handle(h, wid, &mapped)?;
+                    let tags = mapped(self, h);
+                    self.dma_write_handle(h, wid, &tags)?;
                     self.gup_release(policy, h, true)?;
                     return Err(crate::Errno::EFAULT);
                 }
@@ -160,7 +171,8 @@ impl Machine {
                 Ok(DioStep::Pinned(n as u64))
             }
             (1, Some(h)) => {
-                self.dma_write_handle(h, wid, &mapped)?;
+                let tags = mapped(self, h);
+                self.dma_write_handle(h, wid, &tags)?;
                 Ok(DioStep::Dma)
             }
             (_, Some(h)) => {
@@ -218,6 +230,9 @@ impl Machine {
                 }
             };
             pinned += k;
+            if let Some(Some(x)) = self.dev.handles.get_mut(h) {
+                x.buf_index = (start as u32..).take(k).collect();
+            }
             handle = Some(match handle {
                 None => h,
                 Some(first) => self.merge_handles(first, h),
@@ -237,6 +252,7 @@ impl Machine {
     fn dio_empty_handle(&mut self, handle: Option<usize>, pid: Pid) -> usize {
         handle.unwrap_or_else(|| {
             self.dev.handles.push(Some(crate::dev::GupHandle {
+                buf_index: Vec::new(),
                 holder: pid,
                 pages: Vec::new(),
                 flags: crate::gup::foll::FOLL_GET,
@@ -252,6 +268,7 @@ impl Machine {
             if let Some(Some(dst)) = self.dev.handles.get_mut(into) {
                 dst.pages.extend(h.pages);
                 dst.targets.extend(h.targets);
+                dst.buf_index.extend(h.buf_index);
             }
         }
         if from + 1 == self.dev.handles.len() {
