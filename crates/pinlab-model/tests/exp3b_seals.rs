@@ -126,7 +126,7 @@ fn memfd_pinned_f_seal_future_write__ok_read_fixed_writes_into_the_sealed_file()
     );
     let w = x.s.wid(x.p, 'W');
     assert_eq!(
-        x.s.m.file_write(x.p, x.fd, Some(0), PAGE_SIZE, w),
+        x.s.m.file_write(&x.s.pol, x.p, x.fd, Some(0), PAGE_SIZE, w),
         Err(Errno::EPERM),
         "write() is sealed"
     );
@@ -140,7 +140,7 @@ fn seal_write_forbids_write_punch_and_writable_shared_mmap() {
     x.add_seals(F_SEAL_WRITE).expect("seal");
     let w = x.s.wid(x.p, 'W');
     assert_eq!(
-        x.s.m.file_write(x.p, x.fd, Some(0), PAGE_SIZE, w),
+        x.s.m.file_write(&x.s.pol, x.p, x.fd, Some(0), PAGE_SIZE, w),
         Err(Errno::EPERM)
     );
     assert_eq!(

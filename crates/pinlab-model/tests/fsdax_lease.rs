@@ -81,7 +81,7 @@ fn fallocate(s: &mut Sim, pid: Pid, fd: usize, mode: u64, off: u64, len: u64) ->
 
 fn pwrite(s: &mut Sim, pid: Pid, fd: usize, off: u64, len: u64, tag: char) -> Result<u64, Errno> {
     let w = s.wid(pid, tag);
-    let r = s.m.file_write(pid, fd, Some(off), len, w);
+    let r = s.m.file_write(&s.pol, pid, fd, Some(off), len, w);
     s.check();
     r
 }

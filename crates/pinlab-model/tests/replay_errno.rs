@@ -131,13 +131,13 @@ fn a_descriptors_access_mode_decides_what_it_may_do() {
     let pol = s.pol.clone();
     let fd = s.m.open(&pol, p, "f", O_RDWR | O_CREAT).expect("open");
     let w = s.wid(p, 'D');
-    s.m.file_write(p, fd, Some(0), 2 * PAGE_SIZE, w)
+    s.m.file_write(&s.pol, p, fd, Some(0), 2 * PAGE_SIZE, w)
         .expect("write");
     let r = s.m.open(&pol, p, "f", O_RDONLY).expect("open r");
     let wo = s.m.open(&pol, p, "f", O_WRONLY).expect("open w");
     let w2 = s.wid(p, 'X');
     assert_eq!(
-        s.m.file_write(p, r, Some(0), PAGE_SIZE, w2),
+        s.m.file_write(&s.pol, p, r, Some(0), PAGE_SIZE, w2),
         Err(Errno::EBADF)
     );
     assert_eq!(s.m.ftruncate(&pol, p, r, 0), Err(Errno::EINVAL));

@@ -622,6 +622,8 @@ fn replay_fuzz_findings_stay_fixed() {
     // And a direct read's DMA follows the extents it pinned by, also when
     // zero-filling its holes allocated blocks (a buffer mapping the file).
     replays_pass("tests/data", "dio-own-mapping", 1);
+    // A direct write writes back, unmaps and drops the cached range first.
+    replays_pass("tests/data", "dio-write-invalidate", 1);
 }
 
 #[test]

@@ -612,12 +612,18 @@ impl Machine {
     }
 
     /// `write(2)` / `pwrite(2)` of content `wid` (buffered: `generic_perform_write`:
-    /// `write_begin` attaches buffers and allocates, the copy dirties the folio;
-    /// O_DIRECT: straight to the blocks after invalidating the cache range).
+    /// `write_begin` attaches buffers and allocates, the copy dirties the folio).
+    /// O_DIRECT on ext4 (`ext4_dio_write_iter` → `iomap_dio_rw`, v6.12–v6.18):
+    /// [`filemap_invalidate_pages`](Machine::filemap_invalidate_pages) writes
+    /// back and drops the cached range, then the data goes straight to the
+    /// blocks and the caller's buffer is pinned for the bio; if a folio could
+    /// not be invalidated (`-ENOTBLK`), ext4 writes through the page cache
+    /// instead, then writes that range back and `invalidate_mapping_pages`.
     /// `off = None` writes at `f_pos` (or EOF with O_APPEND) and advances it.
     /// Secretmem and hugetlbfs have no `->write_iter`: `-EINVAL`.
     pub fn file_write(
         &mut self,
+        policy: &Policy,
         pid: Pid,
         file: usize,
         off: Option<u64>,
@@ -664,6 +670,19 @@ impl Machine {
                 return Err(Errno::EPERM);
             }
         }
+        // __iomap_dio_rw: flush and invalidate the cached range first; on
+        // failure ext4 falls back to a buffered write.
+        let direct = f.direct
+            && kind == FsKind::Ext4
+            && len > 0
+            && self
+                .filemap_invalidate_pages(policy, ino, first, last)
+                .is_ok();
+        if self.ghost.bug {
+            // Writeback of the range hit the ext4 BUG: the writer oopses there
+            // and never returns (the scenario stops every actor on a BUG).
+            return Ok(0);
+        }
         if end > self.fs.inodes[ino as usize].i_size {
             self.fs.inodes[ino as usize].i_size = end;
         }
@@ -674,9 +693,7 @@ impl Machine {
                 // dax_iomap_rw: straight into the block's pmem page.
                 let (_, p) = self.dax_block(ino, idx);
                 self.frames.get_mut(p).expect("pmem folio").data[0] = v;
-            } else if f.direct && kind == FsKind::Ext4 {
-                // __iomap_dio_rw: flush and invalidate the cached range first.
-                self.invalidate_for_dio(ino, idx);
+            } else if direct {
                 let b = match self.fs.inodes[ino as usize].blocks.get(&idx) {
                     Some(&b) => b,
                     None => {
@@ -695,6 +712,14 @@ impl Machine {
                 fo.dirty = true;
             }
             self.file_write_target(ino, idx, v, wid, WritePath::Cpu);
+        }
+        if direct {
+            // bio_iov_iter_get_pages pins the caller's buffer for the bio.
+            self.dio_private_buffer(policy, len.div_ceil(PAGE_SIZE));
+        } else if f.direct && kind == FsKind::Ext4 && len > 0 {
+            // The buffered fallback of ext4_dio_write_iter.
+            self.kiocb_write_and_wait(policy, ino, first, last);
+            self.invalidate_mapping_pages(ino, first, last);
         }
         if off.is_none() {
             self.fs.files[file].pos = end;

@@ -497,20 +497,78 @@ impl Machine {
         notes
     }
 
-    /// Invalidates the cached page `idx` of `ino` before O_DIRECT (writes it back
-    /// first if dirty, then evicts it if possible).
-    pub(crate) fn invalidate_for_dio(&mut self, ino: u32, idx: u64) {
-        if let Some(&pfn) = self.fs.inodes[ino as usize].cache.get(&idx) {
-            if self.frames.get(pfn).is_some_and(|f| f.dirty && f.private) {
-                let data = self.frames.get(pfn).expect("folio").data[0];
-                if let Some(&b) = self.fs.inodes[ino as usize].blocks.get(&idx) {
-                    self.fs.bdev.write(b, data);
-                }
-                self.frames.get_mut(pfn).expect("folio").dirty = false;
-            }
+    /// `filemap_invalidate_pages` (mm/filemap.c, v6.12–v6.18), what
+    /// `kiocb_invalidate_pages` runs before an O_DIRECT write of pages
+    /// `[first, last)` of `ino` (`__iomap_dio_rw`): the dirty page cache of
+    /// the range is written back and waited for (`filemap_write_and_wait_range`,
+    /// [`Machine::kiocb_write_and_wait`]), then
+    /// [`invalidate_inode_pages2_range`](Machine::invalidate_inode_pages2_range).
+    /// `Err(EBUSY)` when a folio could not be invalidated: iomap turns it into
+    /// `-ENOTBLK` and ext4 completes the write buffered.
+    pub(crate) fn filemap_invalidate_pages(
+        &mut self,
+        policy: &Policy,
+        ino: u32,
+        first: u64,
+        last: u64,
+    ) -> KResult<()> {
+        self.kiocb_write_and_wait(policy, ino, first, last);
+        if self.ghost.bug {
+            return Err(Errno::EBUSY);
+        }
+        self.invalidate_inode_pages2_range(ino, first, last)
+    }
+
+    /// `invalidate_inode_pages2_range` (mm/truncate.c, v6.12–v6.18) over pages
+    /// `[first, last)`: every cached folio there is unmapped from every page
+    /// table (`unmap_mapping_pages`, `even_cows = false`: a private COW copy
+    /// stays; a dirty PTE dirties its folio), its writeback waited for, and —
+    /// unless it is dirty (ext4 has no `->launder_folio`; `try_to_free_buffers`
+    /// refuses dirty buffers and `invalidate_complete_folio2` a dirty folio) —
+    /// its buffers released and the folio removed from the page cache. Unlike
+    /// `invalidate_mapping_pages` it does not look at the reference count: a
+    /// pinned folio leaves the cache too and lives on as an orphan reachable
+    /// only through its pin. `Err(EBUSY)` if any folio stayed.
+    pub(crate) fn invalidate_inode_pages2_range(
+        &mut self,
+        ino: u32,
+        first: u64,
+        last: u64,
+    ) -> KResult<()> {
+        let pages = self.cached_range(ino, first, last);
+        let mut ret = Ok(());
+        for (idx, pfn) in pages {
             self.unmap_folio(pfn);
+            if self.fs.inflight.contains_key(&pfn) {
+                // folio_wait_writeback
+                self.writeback_end_where(|p| p == pfn);
+            }
+            if self.frames.get(pfn).is_some_and(|f| f.dirty) {
+                ret = Err(Errno::EBUSY);
+                continue;
+            }
+            self.drop_buffers(pfn);
+            self.remove_from_cache(ino, idx);
+        }
+        ret
+    }
+
+    /// `invalidate_mapping_pages` (mm/truncate.c) over pages `[first, last)` of
+    /// `ino`: evicts the folios [`mapping_evict_folio`](Machine::mapping_evict_folio)
+    /// can (clean, unmapped, not under writeback, no extra reference).
+    pub(crate) fn invalidate_mapping_pages(&mut self, ino: u32, first: u64, last: u64) {
+        for (idx, pfn) in self.cached_range(ino, first, last) {
             self.mapping_evict_folio(ino, idx, pfn);
         }
+    }
+
+    /// The (index, folio) pairs of `ino`'s page cache in `[first, last)`.
+    pub(crate) fn cached_range(&self, ino: u32, first: u64, last: u64) -> Vec<(u64, u64)> {
+        self.fs.inodes[ino as usize]
+            .cache
+            .range(first..last)
+            .map(|(i, p)| (*i, *p))
+            .collect()
     }
 }
 

@@ -93,12 +93,7 @@ impl Machine {
             if self.fs.inodes[ino as usize].kind != FsKind::Ext4 {
                 continue;
             }
-            let pages: Vec<(u64, u64)> = self.fs.inodes[ino as usize]
-                .cache
-                .range(lo..hi)
-                .map(|(i, p)| (*i, *p))
-                .collect();
-            for (idx, pfn) in pages {
+            for (idx, pfn) in self.cached_range(ino, lo, hi) {
                 let f = self.frames.get(pfn).expect("cached folio");
                 if !f.dirty || f.writeback {
                     continue;
@@ -157,7 +152,7 @@ impl Machine {
     }
 
     /// Completes the writeback in flight of the folios `which` selects.
-    fn writeback_end_where(&mut self, which: impl Fn(u64) -> bool) -> Vec<String> {
+    pub(crate) fn writeback_end_where(&mut self, which: impl Fn(u64) -> bool) -> Vec<String> {
         let mut notes = Vec::new();
         let (done, rest): (std::collections::BTreeMap<_, _>, _) =
             std::mem::take(&mut self.fs.inflight)

@@ -509,8 +509,9 @@ impl Sim {
     #[track_caller]
     pub fn pwrite(&mut self, pid: Pid, file: usize, off: u64, len: u64, tag: char) -> WriteId {
         let w = self.wid(pid, tag);
+        let pol = self.pol.clone();
         self.m
-            .file_write(pid, file, Some(off), len, w)
+            .file_write(&pol, pid, file, Some(off), len, w)
             .expect("pwrite");
         self.check();
         w

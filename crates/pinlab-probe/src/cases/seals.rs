@@ -264,7 +264,7 @@ fn model(s: S) -> String {
                 pc: 1,
                 tag: 'W',
             };
-            let wr = m.m.file_write(pid, fd, Some(0), PAGE as u64, w);
+            let wr = m.m.file_write(&m.pol, pid, fd, Some(0), PAGE as u64, w);
             format!(
                 "F_SEAL_FUTURE_WRITE {}; READ_FIXED {rf}; file reads {}{}; write() {}",
                 r.err().map_or("OK", |e| e.name()),
@@ -280,7 +280,7 @@ fn model(s: S) -> String {
                 pc: 1,
                 tag: 'W',
             };
-            let wr = m.m.file_write(pid, fd, Some(0), PAGE as u64, w);
+            let wr = m.m.file_write(&m.pol, pid, fd, Some(0), PAGE as u64, w);
             let rw =
                 m.m.mmap_file(pid, LEN as u64, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
             let ro =

@@ -329,11 +329,7 @@ impl Bound<'_> {
                         None => None,
                     };
                     let (pid, file) = (p()?, fid(fd)?);
-                    let n = m.file_write(pid, file, off, v(len)?, wid(tag))?;
-                    // A direct write to the block device pins the caller's buffer.
-                    if m.dio_goes_to_bio(pid, file) {
-                        m.dio_private_buffer(policy, n.div_ceil(PAGE_SIZE));
-                    }
+                    let n = m.file_write(policy, pid, file, off, v(len)?, wid(tag))?;
                     Ok(Some(n.to_string()))
                 }
                 Call::FileRead {
