@@ -167,7 +167,7 @@ impl Bound<'_> {
         let Some(op) = self.scn.actors[i].body.get(a.pc as usize) else {
             return true;
         };
-        if self.mmap_lock_blocked(s, i) {
+        if self.mmap_lock_blocked(s, i) || self.i_rwsem_blocked(s, i) {
             return true;
         }
         // Writeback in flight on a folio of inode `ino`.
@@ -378,6 +378,82 @@ impl Bound<'_> {
     pub fn judge(&self, s: &State) -> Vec<(Outcome, Vec<String>)> {
         let (hung, stuck) = self.blocked_split(s);
         s.m.judge_end(Some(self.policy), &hung, &stuck)
+    }
+
+    /// Whether actor `i`'s statement waits for an ext4 inode's `i_rwsem`
+    /// (fs/ext4/file.c, fs/ext4/inode.c, v6.12–v6.18) that another actor's
+    /// direct I/O holds: `ext4_dio_read_iter` holds it shared, and a
+    /// synchronous direct I/O holds it from its start until it completes
+    /// (`iomap_dio_rw` waits for the bios inside the lock), so while another
+    /// actor is between the steps of a direct read of the inode, an
+    /// `ftruncate`, `fallocate` or `O_TRUNC` open (`inode_lock`), a buffered
+    /// write (`ext4_buffered_write_iter`: `inode_lock`) and a direct write that
+    /// needs the lock exclusive (`ext4_dio_write_checks`: one that extends the
+    /// file or reaches a hole or an unwritten extent) wait for it. A direct
+    /// overwrite of written blocks takes it shared and goes on.
+    fn i_rwsem_blocked(&self, s: &State, i: usize) -> bool {
+        let a = &s.actors[i];
+        if a.phase != 0 {
+            return false;
+        }
+        let Some(op) = self.scn.actors[i].body.get(a.pc as usize) else {
+            return false;
+        };
+        let file = |fd: Arg| match self.obj(a, fd) {
+            Some(Value::File(f)) => s.m.fs.files.get(f),
+            _ => None,
+        };
+        let ino = match op.call {
+            Call::Ftruncate { fd, .. } | Call::Fallocate { fd, .. } => file(fd).map(|f| f.ino),
+            Call::Open { ref path, flags } if flags & pinlab_model::fs::oflags::O_TRUNC != 0 => {
+                s.m.fs
+                    .inodes
+                    .iter()
+                    .position(|n| n.name == *path)
+                    .map(|n| n as u32)
+            }
+            Call::FileWrite { fd, len, off, .. } => file(fd).and_then(|f| {
+                if !f.direct {
+                    return Some(f.ino);
+                }
+                let start = match off {
+                    Some(o) => self.val(a, o)?,
+                    None if f.append => return Some(f.ino),
+                    None => f.pos,
+                };
+                let end = start.checked_add(self.val(a, len)?)?;
+                let shared = end <= s.m.fs.inodes[f.ino as usize].i_size
+                    && (start / PAGE_SIZE..end.div_ceil(PAGE_SIZE))
+                        .all(|k| s.m.dio_mapped(f.ino, k));
+                (!shared).then_some(f.ino)
+            }),
+            _ => None,
+        };
+        let Some(ino) = ino.filter(|&n| {
+            s.m.fs.inodes.get(n as usize).map(|x| x.kind) == Some(pinlab_model::fs::FsKind::Ext4)
+        }) else {
+            return false;
+        };
+        (0..s.actors.len()).any(|j| {
+            let b = &s.actors[j];
+            j != i
+                && b.status == Status::Running
+                && b.phase > 0
+                && match self.scn.actors[j].body.get(b.pc as usize).map(|o| &o.call) {
+                    Some(Call::FileRead {
+                        fd, buf: Some(_), ..
+                    }) => match self.obj(b, *fd) {
+                        Some(Value::File(f)) => {
+                            s.m.fs
+                                .files
+                                .get(f)
+                                .is_some_and(|x| x.direct && x.ino == ino)
+                        }
+                        _ => false,
+                    },
+                    _ => false,
+                }
+        })
     }
 
     /// The page range a DAX truncate (`len`) or punch (`off`, `len`) covers.
