@@ -8,6 +8,8 @@
 //! `follpin` policy has `bio_page_pinned` (its call-site class "CASE 1 DIO =
 //! FOLL_PIN"); the releases of its era do not.
 
+mod common;
+
 use pinlab_explore::Config;
 use pinlab_model::Policy;
 use pinlab_scenario::{load, run_cell};
@@ -78,28 +80,13 @@ fn history_names_the_block_layer_conversion_as_the_fix() {
 
 #[test]
 fn the_pin_counters_show_which_kind_of_reference_the_read_took() {
-    use pinlab_explore::Model;
     // The read alone (no fork): FOLL_PIN counts two pages in and out from
     // v6.5; before, nr_foll_pin_* do not move.
     let text = SCENARIO.replace("    pthread_create(t)\n", "");
     let text = text.split("thread t of app").next().unwrap().to_string();
     let scn = load("dio.scn", &text).unwrap();
     for (p, want) in [("v6.1", 0), ("v6.6", 2)] {
-        let pol = Policy::parse(p).unwrap();
-        let m = pinlab_scenario::model::Bound {
-            scn: &scn,
-            policy: &pol,
-        };
-        let mut s = m.initial_state();
-        let mut acts = Vec::new();
-        loop {
-            acts.clear();
-            m.actions(&s, &mut acts);
-            let Some(a) = acts.first().copied() else {
-                break;
-            };
-            s = m.step(&s, &a);
-        }
+        let s = common::run::run_first(&scn, &Policy::parse(p).unwrap());
         let v = &s.m.vmstat;
         assert_eq!(
             (v.nr_foll_pin_acquired, v.nr_foll_pin_released),

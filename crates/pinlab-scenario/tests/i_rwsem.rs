@@ -15,6 +15,10 @@ use pinlab_scenario::model::{Action, Bound, State, Value};
 use std::collections::BTreeSet;
 
 fn scenario(thread: &str) -> pinlab_scenario::Scenario {
+    scenario_io("pread(d, buf, 8K, 0)", thread)
+}
+
+fn scenario_io(io: &str, thread: &str) -> pinlab_scenario::Scenario {
     let src = format!(
         r#"scenario dio-read-vs-writer
 process app {{
@@ -24,7 +28,7 @@ process app {{
     buf = mmap(NULL, 8K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
     d = open("f", O_RDWR|O_DIRECT)
     pthread_create(t)
-    pread(d, buf, 8K, 0)
+    {io}
     wait(t)
     load(buf, 8K)
 }}
@@ -59,7 +63,7 @@ fn explore(scn: &pinlab_scenario::Scenario) -> (BTreeSet<String>, bool) {
         let reading = app.phase > 0
             && matches!(
                 scn.actors[0].body[app.pc as usize].call,
-                Call::FileRead { .. }
+                Call::FileRead { .. } | Call::FileWriteBuf { .. }
             );
         if reading && acts.iter().any(|a| a.actor == 1 && s.actors[1].pc == 0) {
             inside = true;
@@ -118,4 +122,25 @@ fn a_direct_overwrite_takes_i_rwsem_shared_and_does_not_wait() {
 fn an_extending_direct_write_takes_i_rwsem_exclusive_and_waits() {
     let (_, inside) = explore(&scenario("    pwrite(d, 'Z', 8K, 4K)"));
     assert!(!inside);
+}
+
+#[test]
+fn an_extending_direct_write_in_flight_holds_i_rwsem_exclusive() {
+    let io = "pwrite(d, buf, 8K, 4K)";
+    let (_, inside) = explore(&scenario_io(io, "    pread(d, 4K, 0)"));
+    assert!(!inside, "a direct read waits for an exclusive holder");
+    let (_, inside) = explore(&scenario_io(io, "    pread(fd, 4K, 0)"));
+    assert!(inside, "a buffered read takes no i_rwsem");
+}
+
+#[test]
+fn a_direct_overwrite_in_flight_holds_i_rwsem_shared() {
+    let io = "pwrite(d, buf, 8K, 0)";
+    let (_, inside) = explore(&scenario_io(io, "    pread(d, 4K, 0)"));
+    assert!(inside, "two shared holders");
+    let (ends, inside) = explore(&scenario_io(io, "    ftruncate(fd, 0)"));
+    assert!(!inside, "a truncate waits for the shared holder");
+    // The buffer holds zeroes (never written): before the truncate the write
+    // goes in whole; after it, it extends the empty file again.
+    assert_eq!(ends, set(&["00"]));
 }

@@ -782,6 +782,17 @@ fn direct_io_pins_only_what_its_bios_cover_and_reruns_start_from_empty_directori
 }
 
 #[test]
+fn writes_from_memory_replay_as_the_model_predicts() {
+    // pwrite(fd, buf, len, off): buffered page by page (short at a page it
+    // cannot read), O_DIRECT with a read-only pin (EFAULT part way, the
+    // first bio's data landing).
+    if !live() {
+        return;
+    }
+    replays_pass("tests/data", "write-from-buffer", 1);
+}
+
+#[test]
 fn buffer_tables_replay_slot_by_slot() {
     // Several iovecs, sparse tables, BUFFERS_UPDATE and fixed I/O through a
     // slot other than 0 (the executor used slot 0 for every fixed I/O).

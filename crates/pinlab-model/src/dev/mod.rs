@@ -53,6 +53,25 @@ pub struct GupHandle {
     /// buffer that maps the file itself).
     #[serde(default)]
     pub buf_index: Vec<u32>,
+    /// For a direct write's handle (`pwrite(fd, buf, ...)` on an O_DIRECT
+    /// ext4 file): where the device writes the pinned pages.
+    #[serde(default)]
+    pub dio_write: Option<DioWrite>,
+}
+
+/// The file range of a direct write in flight (`struct iomap_dio` and its
+/// `kiocb`): page `k` of the handle goes to byte `start + k * PAGE_SIZE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct DioWrite {
+    /// The inode.
+    pub ino: u32,
+    /// First byte.
+    pub start: u64,
+    /// End byte (exclusive): `i_size` grows to it when the write completes.
+    pub end: u64,
+    /// Whether `ext4_dio_write_checks` took `i_rwsem` exclusive (the write
+    /// extends the file or reaches a hole or an unwritten extent).
+    pub exclusive: bool,
 }
 
 /// All device objects.
@@ -223,6 +242,7 @@ impl Machine {
             flags: eff,
             targets,
             buf_index: Vec::new(),
+            dio_write: None,
         }));
         Ok((self.dev.handles.len() - 1, n))
     }

@@ -257,6 +257,7 @@ impl Machine {
                 pages: Vec::new(),
                 flags: crate::gup::foll::FOLL_GET,
                 targets: Vec::new(),
+                dio_write: None,
             }));
             self.dev.handles.len() - 1
         })

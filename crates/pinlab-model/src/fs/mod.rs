@@ -8,7 +8,7 @@
 //! tmpfs/memfd (shmem: the page cache *is* the storage), and secretmem. The block
 //! allocator hands out the lowest free block, so reuse is reachable in small
 //! scenarios; a newly allocated block reads as zeroes (an unwritten extent).
-//! Writeback is in [`writeback`], truncate, hole punch, reclaim and drop_caches in
+//! Writes are in [`write`], writeback in [`writeback`], truncate, hole punch, reclaim and drop_caches in
 //! [`truncate`]. Page-cache membership holds `nr_pages` references. Large
 //! (PMD-order) shmem folios of a `huge=always` tmpfs are in [`shmem_thp`].
 
@@ -16,10 +16,11 @@ pub mod dax;
 pub mod memfd;
 pub mod shmem_thp;
 pub mod truncate;
+pub mod write;
 pub mod writeback;
 
 use crate::errno::{Errno, KResult};
-use crate::ghost::{Target, Ver, WriteId, WritePath};
+use crate::ghost::Ver;
 use crate::machine::{Machine, Pid};
 use crate::mem::FolioKind;
 use crate::policy::Policy;
@@ -605,126 +606,6 @@ impl Machine {
             let b = self.alloc_block(ino, index);
             self.fs.inodes[ino as usize].blocks.insert(index, b);
         }
-    }
-
-    fn file_write_target(&mut self, ino: u32, index: u64, v: Ver, wid: WriteId, path: WritePath) {
-        self.record_write(Target::File { ino, index }, v, wid, path);
-    }
-
-    /// `write(2)` / `pwrite(2)` of content `wid` (buffered: `generic_perform_write`:
-    /// `write_begin` attaches buffers and allocates, the copy dirties the folio).
-    /// O_DIRECT on ext4 (`ext4_dio_write_iter` → `iomap_dio_rw`, v6.12–v6.18):
-    /// [`filemap_invalidate_pages`](Machine::filemap_invalidate_pages) writes
-    /// back and drops the cached range, then the data goes straight to the
-    /// blocks and the caller's buffer is pinned for the bio; if a folio could
-    /// not be invalidated (`-ENOTBLK`), ext4 writes through the page cache
-    /// instead, then writes that range back and `invalidate_mapping_pages`.
-    /// `off = None` writes at `f_pos` (or EOF with O_APPEND) and advances it.
-    /// Secretmem and hugetlbfs have no `->write_iter`: `-EINVAL`.
-    pub fn file_write(
-        &mut self,
-        policy: &Policy,
-        pid: Pid,
-        file: usize,
-        off: Option<u64>,
-        len: u64,
-        wid: WriteId,
-    ) -> KResult<u64> {
-        self.vfs_write_check(pid, file)?;
-        let f = self.file(pid, file)?.clone();
-        let ino = f.ino;
-        if matches!(
-            self.fs.inodes[ino as usize].kind,
-            FsKind::Secretmem | FsKind::Hugetlbfs
-        ) {
-            // No ->write_iter (secretmem, hugetlbfs): vfs_write gives -EINVAL.
-            return Err(Errno::EINVAL);
-        }
-        let start = match off {
-            Some(o) => o,
-            None if f.append => self.fs.inodes[ino as usize].i_size,
-            None => f.pos,
-        };
-        // rw_verify_area, then generic_write_checks_count: a write at or past
-        // s_maxbytes is -EFBIG, one that would cross it is shortened.
-        let len = rw_verify_area(start, len)?;
-        let max = self.s_maxbytes(ino);
-        if len > 0 && start >= max {
-            return Err(Errno::EFBIG);
-        }
-        let len = len.min(max - start.min(max));
-        self.seal_check_file_write(ino, start, len)?;
-        let (first, last) = (start / PAGE_SIZE, (start + len).div_ceil(PAGE_SIZE));
-        let end = start + len;
-        let kind = self.fs.inodes[ino as usize].kind;
-        if kind == FsKind::Ext4Dax
-            && (first..last).any(|idx| !self.fs.inodes[ino as usize].blocks.contains_key(&idx))
-        {
-            // A write that would allocate fails before anything is written or
-            // i_size moves: by a non-holder of the layout lease (Chinner), or into
-            // an immutable-layout file.
-            if self.layout_lease_held_by_other(ino, file) {
-                return Err(Errno::ETXTBSY);
-            }
-            if self.fs.inodes[ino as usize].immutable_layout {
-                return Err(Errno::EPERM);
-            }
-        }
-        // __iomap_dio_rw: flush and invalidate the cached range first; on
-        // failure ext4 falls back to a buffered write.
-        let direct = f.direct
-            && kind == FsKind::Ext4
-            && len > 0
-            && self
-                .filemap_invalidate_pages(policy, ino, first, last)
-                .is_ok();
-        if self.ghost.bug {
-            // Writeback of the range hit the ext4 BUG: the writer oopses there
-            // and never returns (the scenario stops every actor on a BUG).
-            return Ok(0);
-        }
-        if end > self.fs.inodes[ino as usize].i_size {
-            self.fs.inodes[ino as usize].i_size = end;
-        }
-        for (k, idx) in (first..last).enumerate() {
-            pinlab_state::check_step_deadline();
-            let v = wid.ver(k as u64);
-            if matches!(kind, FsKind::Ext4Dax | FsKind::DevDax) {
-                // dax_iomap_rw: straight into the block's pmem page.
-                let (_, p) = self.dax_block(ino, idx);
-                self.frames.get_mut(p).expect("pmem folio").data[0] = v;
-            } else if direct {
-                let b = match self.fs.inodes[ino as usize].blocks.get(&idx) {
-                    Some(&b) => b,
-                    None => {
-                        let b = self.alloc_block(ino, idx);
-                        self.fs.inodes[ino as usize].blocks.insert(idx, b);
-                        b
-                    }
-                };
-                self.fs.bdev.write(b, v);
-            } else {
-                let pfn = self.filemap_get_folio(ino, idx, false);
-                self.attach_buffers(ino, idx, pfn);
-                let k = self.cached_folio(ino, idx).map_or(0, |(_, k)| k);
-                let fo = self.frames.get_mut(pfn).expect("folio");
-                fo.data[k as usize] = v;
-                fo.dirty = true;
-            }
-            self.file_write_target(ino, idx, v, wid, WritePath::Cpu);
-        }
-        if direct {
-            // bio_iov_iter_get_pages pins the caller's buffer for the bio.
-            self.dio_private_buffer(policy, len.div_ceil(PAGE_SIZE));
-        } else if f.direct && kind == FsKind::Ext4 && len > 0 {
-            // The buffered fallback of ext4_dio_write_iter.
-            self.kiocb_write_and_wait(policy, ino, first, last);
-            self.invalidate_mapping_pages(ino, first, last);
-        }
-        if off.is_none() {
-            self.fs.files[file].pos = end;
-        }
-        Ok(len)
     }
 
     /// `read(2)` / `pread(2)` into nothing but the caller's eyes: the reader

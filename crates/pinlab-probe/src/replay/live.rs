@@ -398,6 +398,7 @@ impl Exec<'_> {
             | Call::Ftruncate { fd, .. }
             | Call::Fallocate { fd, .. }
             | Call::FileWrite { fd, .. }
+            | Call::FileWriteBuf { fd, .. }
             | Call::FileRead { fd, .. }
             | Call::Fsync { fd }
             | Call::Lseek { fd, .. }
@@ -456,7 +457,8 @@ impl Exec<'_> {
                 buf: Some(addr),
                 len,
                 ..
-            } => (addr, len),
+            }
+            | Call::FileWriteBuf { buf: addr, len, .. } => (addr, len),
             _ => return None,
         };
         self.outside(addr, len)
@@ -1116,6 +1118,23 @@ impl Exec<'_> {
                     Some(o) => unsafe { libc::pwrite(f, b.ptr() as *const _, b.len, v!(o) as i64) },
                     // SAFETY: the same, at the file position.
                     None => unsafe { libc::write(f, b.ptr() as *const _, b.len) },
+                };
+                (
+                    Some(if r < 0 { last_err() } else { format!("= {r}") }),
+                    None,
+                )
+            }
+            Call::FileWriteBuf { fd, buf, len, off } => {
+                let Some(Val::File(f)) = self.obj(fd) else {
+                    return Ok((None, Some(Val::Failed)));
+                };
+                let (b, l) = (v!(buf), v!(len) as usize);
+                let r = match off {
+                    // SAFETY: writing the scenario's own memory to its own
+                    // file; a fault there returns EFAULT.
+                    Some(o) => unsafe { libc::pwrite(f, b as *const _, l, v!(o) as i64) },
+                    // SAFETY: the same, at the file position.
+                    None => unsafe { libc::write(f, b as *const _, l) },
                 };
                 (
                     Some(if r < 0 { last_err() } else { format!("= {r}") }),

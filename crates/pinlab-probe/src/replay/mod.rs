@@ -144,6 +144,7 @@ pub fn unsupported(kind: Kind, call: &Call) -> Option<String> {
         | Call::Ftruncate { .. }
         | Call::Fallocate { .. }
         | Call::FileWrite { .. }
+        | Call::FileWriteBuf { .. }
         | Call::FileRead { .. }
         | Call::Fsync { .. }
         | Call::Sync
@@ -462,6 +463,10 @@ pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -
 fn sub_page(call: &Call) -> Option<u64> {
     let args: Vec<Arg> = match call {
         Call::FileWrite { len, off, .. } => [Some(*len), *off].into_iter().flatten().collect(),
+        Call::FileWriteBuf { buf, len, off, .. } => [Some(*buf), Some(*len), *off]
+            .into_iter()
+            .flatten()
+            .collect(),
         Call::FileRead { buf, len, off, .. } => [*buf, Some(*len), Some(*off)]
             .into_iter()
             .flatten()

@@ -186,6 +186,16 @@ pub enum Call {
         len: Arg,
         off: Option<Arg>,
     },
+    /// `pwrite(fd, buf, len, off)` or `write(fd, buf, len)` (at f_pos): the
+    /// file gets what the writer's memory at `buf` holds (buffered: copied
+    /// page by page; with an O_DIRECT ext4 fd a direct I/O: pin read-only,
+    /// the device reads the pages, unpin).
+    FileWriteBuf {
+        fd: Arg,
+        buf: Arg,
+        len: Arg,
+        off: Option<Arg>,
+    },
     /// `pread(fd, len, off)` (the reader looks at the data) or `pread(fd, buf, len, off)`
     /// (copied into `buf`; with an O_DIRECT fd a direct I/O: pin, DMA, unpin-dirty).
     FileRead {

@@ -331,20 +331,30 @@ impl Binder<'_> {
                     s,
                     if pw { &[4] } else { &[3] },
                     if pw {
-                        "pwrite(fd, 'c', len, offset)"
+                        "pwrite(fd, 'c', len, offset) or pwrite(fd, buf, len, offset)"
                     } else {
-                        "write(fd, 'c', len)"
+                        "write(fd, 'c', len) or write(fd, buf, len)"
                     },
                 )?;
-                Call::FileWrite {
-                    fd: self.arg(&a[0], known)?,
-                    tag: self.tag(&a[1])?,
-                    len: self.arg(&a[2], known)?,
-                    off: if pw {
-                        Some(self.arg(&a[3], known)?)
-                    } else {
-                        None
-                    },
+                let off = if pw {
+                    Some(self.arg(&a[3], known)?)
+                } else {
+                    None
+                };
+                if matches!(a[1].kind, ExprKind::Char(_)) {
+                    Call::FileWrite {
+                        fd: self.arg(&a[0], known)?,
+                        tag: self.tag(&a[1])?,
+                        len: self.arg(&a[2], known)?,
+                        off,
+                    }
+                } else {
+                    Call::FileWriteBuf {
+                        fd: self.arg(&a[0], known)?,
+                        buf: self.arg(&a[1], known)?,
+                        len: self.arg(&a[2], known)?,
+                        off,
+                    }
                 }
             }
             "pread" => {

@@ -332,6 +332,40 @@ impl Bound<'_> {
                     let n = m.file_write(policy, pid, file, off, v(len)?, wid(tag))?;
                     Ok(Some(n.to_string()))
                 }
+                Call::FileWriteBuf { fd, buf, len, off } => {
+                    // After the first step the write goes on by its handle,
+                    // whatever happens to the descriptor.
+                    let w = pinlab_model::fs::write::UserWrite {
+                        pid: p()?,
+                        file: if phase == 0 {
+                            fid(fd)?
+                        } else {
+                            fid(fd).unwrap_or(usize::MAX)
+                        },
+                        off: match off {
+                            Some(o) => Some(v(o)?),
+                            None => None,
+                        },
+                        len: v(len)?,
+                        buf: v(buf)?,
+                        wid: wid('?'),
+                    };
+                    if phase == 0 && !m.dio_goes_to_bio(w.pid, w.file) {
+                        m.file_write_user(policy, &w).map(|n| Some(n.to_string()))
+                    } else {
+                        use pinlab_model::fs::write::DioWriteStep;
+                        let st = m.dio_write_step(policy, &w, phase, &mut held)?;
+                        next_phase = st.next_phase();
+                        Ok(Some(match st {
+                            DioWriteStep::Pinned(n) => say!("[DIO: {n} pages pinned]"),
+                            DioWriteStep::Dma => say!("[DIO: device reads the buffer]"),
+                            DioWriteStep::Done(n) => say!("{n} [DIO: unpin_user_pages]"),
+                            DioWriteStep::Buffered(n) => {
+                                say!("{n} [DIO: invalidation failed, written buffered]")
+                            }
+                        }))
+                    }
+                }
                 Call::FileRead {
                     fd,
                     buf: None,

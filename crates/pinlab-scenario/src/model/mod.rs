@@ -382,16 +382,18 @@ impl Bound<'_> {
 
     /// Whether actor `i`'s statement waits for an ext4 inode's `i_rwsem`
     /// (fs/ext4/file.c, fs/ext4/inode.c, v6.12–v6.18) that another actor's
-    /// direct I/O holds: `ext4_dio_read_iter` holds it shared, and a
-    /// synchronous direct I/O holds it from its start until it completes
-    /// (`iomap_dio_rw` waits for the bios inside the lock), so while another
-    /// actor is between the steps of a direct read of the inode, an
-    /// `ftruncate`, `fallocate` or `O_TRUNC` open (`inode_lock`), a buffered
-    /// write (`ext4_buffered_write_iter`: `inode_lock`) and a direct write that
-    /// needs the lock exclusive (`ext4_dio_write_checks`: one that extends the
-    /// file or reaches a hole or an unwritten extent) wait for it. A direct
-    /// overwrite of written blocks takes it shared and goes on.
+    /// direct I/O holds. A synchronous direct I/O holds it from its start
+    /// until it completes (`iomap_dio_rw` waits for the bios inside the
+    /// lock): a direct read shared (`ext4_dio_read_iter`), a direct write
+    /// shared when it overwrites written blocks inside `i_size`, else
+    /// exclusive (`ext4_dio_write_checks`). While another actor is between
+    /// the steps of one, an `ftruncate`, `fallocate` or `O_TRUNC` open
+    /// (`inode_lock`), a buffered write (`ext4_buffered_write_iter`) and an
+    /// exclusive direct write wait; a direct read or shared direct write
+    /// waits only for an exclusive holder. Buffered reads and faults take no
+    /// `i_rwsem`.
     fn i_rwsem_blocked(&self, s: &State, i: usize) -> bool {
+        use pinlab_model::fs::FsKind;
         let a = &s.actors[i];
         if a.phase != 0 {
             return false;
@@ -399,60 +401,66 @@ impl Bound<'_> {
         let Some(op) = self.scn.actors[i].body.get(a.pc as usize) else {
             return false;
         };
-        let file = |fd: Arg| match self.obj(a, fd) {
+        let file = |st: &ActorState, fd: Arg| match self.obj(st, fd) {
             Some(Value::File(f)) => s.m.fs.files.get(f),
             _ => None,
         };
-        let ino = match op.call {
-            Call::Ftruncate { fd, .. } | Call::Fallocate { fd, .. } => file(fd).map(|f| f.ino),
+        // A direct write's lock mode, from its range as it starts.
+        let dio_write = |fd: Arg, len: Arg, off: Option<Arg>| {
+            let f = file(a, fd)?;
+            if !f.direct {
+                return Some((f.ino, true));
+            }
+            let start = match off {
+                Some(o) => self.val(a, o)?,
+                None if f.append => return Some((f.ino, true)),
+                None => f.pos,
+            };
+            let end = start.checked_add(self.val(a, len)?)?;
+            let shared = end <= s.m.fs.inodes[f.ino as usize].i_size
+                && (start / PAGE_SIZE..end.div_ceil(PAGE_SIZE)).all(|k| s.m.dio_mapped(f.ino, k));
+            Some((f.ino, !shared))
+        };
+        // (inode, exclusive) this statement needs.
+        let want = match op.call {
+            Call::Ftruncate { fd, .. } | Call::Fallocate { fd, .. } => {
+                file(a, fd).map(|f| (f.ino, true))
+            }
             Call::Open { ref path, flags } if flags & pinlab_model::fs::oflags::O_TRUNC != 0 => {
                 s.m.fs
                     .inodes
                     .iter()
                     .position(|n| n.name == *path)
-                    .map(|n| n as u32)
+                    .map(|n| (n as u32, true))
             }
-            Call::FileWrite { fd, len, off, .. } => file(fd).and_then(|f| {
-                if !f.direct {
-                    return Some(f.ino);
-                }
-                let start = match off {
-                    Some(o) => self.val(a, o)?,
-                    None if f.append => return Some(f.ino),
-                    None => f.pos,
-                };
-                let end = start.checked_add(self.val(a, len)?)?;
-                let shared = end <= s.m.fs.inodes[f.ino as usize].i_size
-                    && (start / PAGE_SIZE..end.div_ceil(PAGE_SIZE))
-                        .all(|k| s.m.dio_mapped(f.ino, k));
-                (!shared).then_some(f.ino)
-            }),
+            Call::FileWrite { fd, len, off, .. } | Call::FileWriteBuf { fd, len, off, .. } => {
+                dio_write(fd, len, off)
+            }
+            Call::FileRead { fd, .. } => file(a, fd).filter(|f| f.direct).map(|f| (f.ino, false)),
             _ => None,
         };
-        let Some(ino) = ino.filter(|&n| {
-            s.m.fs.inodes.get(n as usize).map(|x| x.kind) == Some(pinlab_model::fs::FsKind::Ext4)
-        }) else {
+        let Some((ino, exclusive)) = want
+            .filter(|&(n, _)| s.m.fs.inodes.get(n as usize).map(|x| x.kind) == Some(FsKind::Ext4))
+        else {
             return false;
         };
         (0..s.actors.len()).any(|j| {
             let b = &s.actors[j];
-            j != i
-                && b.status == Status::Running
-                && b.phase > 0
-                && match self.scn.actors[j].body.get(b.pc as usize).map(|o| &o.call) {
-                    Some(Call::FileRead {
-                        fd, buf: Some(_), ..
-                    }) => match self.obj(b, *fd) {
-                        Some(Value::File(f)) => {
-                            s.m.fs
-                                .files
-                                .get(f)
-                                .is_some_and(|x| x.direct && x.ino == ino)
-                        }
-                        _ => false,
-                    },
-                    _ => false,
-                }
+            if j == i || b.status != Status::Running || b.phase == 0 {
+                return false;
+            }
+            // (inode, exclusive) actor j holds.
+            let holds = match self.scn.actors[j].body.get(b.pc as usize).map(|o| &o.call) {
+                Some(Call::FileRead {
+                    fd, buf: Some(_), ..
+                }) => file(b, *fd).filter(|f| f.direct).map(|f| (f.ino, false)),
+                Some(Call::FileWriteBuf { .. }) => b
+                    .held
+                    .and_then(|h| s.m.dev.handles.get(h)?.as_ref()?.dio_write)
+                    .map(|w| (w.ino, w.exclusive)),
+                _ => None,
+            };
+            holds.is_some_and(|(n, x)| n == ino && (x || exclusive))
         })
     }
 

@@ -1,1 +1,3 @@
 pub mod mutate;
+#[allow(dead_code)]
+pub mod run;
