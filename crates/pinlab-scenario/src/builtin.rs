@@ -38,6 +38,7 @@ builtins!(
     "rdma-pagecache-punch",
     "rdma-pagecache-writeback",
     "dio-truncate-race",
+    "dio-write-fork",
     "gupexcl-two-pinners",
     "unpin-dirty-vs-writeback",
     "pwrite-race-write-at-eof",
