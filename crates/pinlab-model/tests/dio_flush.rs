@@ -154,3 +154,30 @@ fn direct_write_falls_back_to_buffered_when_a_folio_stays_dirty() {
     assert_eq!(s.m.tag_of(got), 'W');
     s.gup_release(h);
 }
+
+#[test]
+fn a_direct_read_without_a_buffer_writes_back_and_reads_the_blocks() {
+    let (mut s, p, _f, d, ino, _a) = mapped_file("upstream");
+    let got = s.pread(p, d, 0, 2 * PAGE_SIZE);
+    let got: Vec<char> = got.iter().map(|v| s.m.tag_of(*v)).collect();
+    assert_eq!(got, vec!['S', 'X']);
+    assert_eq!((on_disk(&s, ino, 0), on_disk(&s, ino, 1)), ('S', 'X'));
+    let pfn = s.cached(ino, 0).expect("cached");
+    assert!(!s.folio(pfn).dirty, "written back and clean");
+}
+
+#[test]
+fn a_direct_read_returns_the_blocks_where_writeback_skipped_a_pinned_folio() {
+    // gupexcl: writeback skips a folio with a GUP reference; the direct read
+    // then reads the block, which never got the cached data.
+    let (mut s, p, _f, d, ino, a) = mapped_file("gupexcl");
+    let (h, _) = s
+        .gup_handle(GupApi::PinUserPagesFast, p, a, 1, FOLL_WRITE)
+        .expect("pin");
+    let got = s.pread(p, d, 0, 2 * PAGE_SIZE);
+    let got: Vec<char> = got.iter().map(|v| s.m.tag_of(*v)).collect();
+    assert_eq!(got, vec!['0', 'X'], "page 0 as the block holds it");
+    let pfn = s.cached(ino, 0).expect("cached");
+    assert!(s.folio(pfn).dirty, "the pinned folio stays dirty");
+    s.gup_release(h);
+}

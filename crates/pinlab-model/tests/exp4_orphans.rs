@@ -140,7 +140,7 @@ fn truncate_row(mut x: Shared) {
     let wd = x.s.read_fixed(x.p, ring, 0, PAGE_SIZE, 'D');
     // Re-extend; pread shows zeros.
     x.s.ftruncate(x.p, x.fd, L);
-    let all = x.s.m.file_read(x.p, x.fd, 0, L).expect("pread");
+    let all = x.s.m.file_read(&x.s.pol, x.p, x.fd, 0, L).expect("pread");
     assert_eq!(all, vec![0; N as usize], "the file reads zeros");
     // A fresh mapping gets different PFNs.
     let b = x.s.mmap_file(x.p, L, RW, MAP_SHARED, x.fd, 0);

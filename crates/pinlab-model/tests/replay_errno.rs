@@ -160,7 +160,10 @@ fn a_descriptors_access_mode_decides_what_it_may_do() {
         .m
         .mmap_file(p, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE, r, 0)
         .is_ok());
-    assert_eq!(s.m.file_read(p, wo, 0, PAGE_SIZE), Err(Errno::EBADF));
+    assert_eq!(
+        s.m.file_read(&s.pol, p, wo, 0, PAGE_SIZE),
+        Err(Errno::EBADF)
+    );
     assert_eq!(
         s.m.mmap_file(p, PAGE_SIZE, PROT_READ, MAP_PRIVATE, wo, 0),
         Err(Errno::EACCES)

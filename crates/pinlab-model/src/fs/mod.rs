@@ -610,16 +610,38 @@ impl Machine {
 
     /// `read(2)` / `pread(2)` into nothing but the caller's eyes: the reader
     /// observes each page's content. Returns what it read (short at EOF).
-    pub fn file_read(&mut self, pid: Pid, file: usize, off: u64, len: u64) -> KResult<Vec<Ver>> {
+    /// A direct read on ext4 (`ext4_dio_read_iter`, v6.12–v6.18) first writes
+    /// back the dirty page cache of its range and waits
+    /// ([`Machine::kiocb_write_and_wait`]), then reads the blocks: a folio
+    /// the write-back skipped (a policy's pinned-folio rule) is not what it
+    /// returns.
+    pub fn file_read(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        file: usize,
+        off: u64,
+        len: u64,
+    ) -> KResult<Vec<Ver>> {
         self.vfs_read_check(pid, file)?;
         let f = self.file(pid, file)?.clone();
         let len = rw_verify_area(off, len)?;
+        let (first, last) = (off / PAGE_SIZE, (off + len).div_ceil(PAGE_SIZE));
+        let direct = f.direct && self.fs.inodes[f.ino as usize].kind == FsKind::Ext4;
+        if direct && len > 0 {
+            self.kiocb_write_and_wait(policy, f.ino, first, last);
+        }
         // Pages past EOF end the read (file_page_data is None there), so the
         // loop is bounded by the file size, not by `len`.
         let mut out = Vec::new();
-        for idx in off / PAGE_SIZE..(off + len).div_ceil(PAGE_SIZE) {
+        for idx in first..last {
             pinlab_state::check_step_deadline();
-            let Some(v) = self.file_page_data(f.ino, idx) else {
+            let data = if direct {
+                self.stored_page_data(f.ino, idx)
+            } else {
+                self.file_page_data(f.ino, idx)
+            };
+            let Some(v) = data else {
                 break;
             };
             if !f.direct

@@ -500,7 +500,8 @@ impl Sim {
     /// but the caller's eyes: what it read.
     #[track_caller]
     pub fn pread(&mut self, pid: Pid, file: usize, off: u64, len: u64) -> Vec<Ver> {
-        let v = self.m.file_read(pid, file, off, len).expect("pread");
+        let pol = self.pol.clone();
+        let v = self.m.file_read(&pol, pid, file, off, len).expect("pread");
         self.check();
         v
     }

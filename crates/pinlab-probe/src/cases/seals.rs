@@ -258,7 +258,9 @@ fn model(s: S) -> String {
             let rf =
                 m.m.io_uring_read_fixed(pid, ring, 0, PAGE as u64, d)
                     .expect("READ_FIXED");
-            let got = m.m.file_read(pid, fd, 0, 2 * PAGE as u64).expect("pread");
+            let got =
+                m.m.file_read(&m.pol, pid, fd, 0, 2 * PAGE as u64)
+                    .expect("pread");
             let w = WriteId {
                 actor: 0,
                 pc: 1,

@@ -346,7 +346,7 @@ fn model_orphan(punch: bool) -> String {
         let _ = m.m.ftruncate(&pol, pid, fd, len);
     }
     let file =
-        m.m.file_read(pid, fd, off, 1)
+        m.m.file_read(&m.pol, pid, fd, off, 1)
             .map_or(b'?', |vs| tag(&m, vs[0]));
     let fp = match m
         .m

@@ -203,7 +203,9 @@ fn model(v: V) -> String {
         if v == V::MemfdTruncate {
             let _ = m.m.ftruncate(&pol, pid, fd, len);
         }
-        let vs = m.m.file_read(pid, fd, 0, PAGE as u64).expect("read");
+        let vs =
+            m.m.file_read(&m.pol, pid, fd, 0, PAGE as u64)
+                .expect("read");
         tag(&m, vs[0])
     });
     let process = match v {

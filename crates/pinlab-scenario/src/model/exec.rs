@@ -373,7 +373,7 @@ impl Bound<'_> {
                     off,
                 } => {
                     let (pid, file, off) = (p()?, fid(fd)?, v(off)?);
-                    let vs = m.file_read(pid, file, off, v(len)?)?;
+                    let vs = m.file_read(policy, pid, file, off, v(len)?)?;
                     // A direct read pins the caller's buffer for the mapped pages.
                     if m.dio_goes_to_bio(pid, file) {
                         let ino = m.file(pid, file)?.ino;
@@ -397,30 +397,36 @@ impl Bound<'_> {
                     let count = pinlab_model::fs::rw_verify_area(v(off)?, v(len)?)?;
                     let (first, last) =
                         (v(off)? / PAGE_SIZE, (v(off)? + count).div_ceil(PAGE_SIZE));
+                    let ext4 = m.fs.inodes[of.ino as usize].kind == pinlab_model::fs::FsKind::Ext4;
+                    if of.direct && ext4 && phase == 0 {
+                        // Before a direct read the dirty page cache of its
+                        // range goes to disk (kiocb_write_and_wait).
+                        notes.extend(m.kiocb_write_and_wait(policy, of.ino, first, last));
+                    }
+                    // What the read returns: a direct read on ext4 reads the
+                    // blocks (at its DMA step, what they hold then), anything
+                    // else the page cache.
                     let tags: Vec<char> = (first..last)
-                        .map_while(|i| m.file_page_data(of.ino, i))
+                        .map_while(|i| {
+                            if of.direct && ext4 {
+                                m.stored_page_data(of.ino, i)
+                            } else {
+                                m.file_page_data(of.ino, i)
+                            }
+                        })
                         .map(|x| m.tag_of(x))
                         .collect();
                     if of.direct {
                         // Direct I/O: iov_iter_extract_pages pins the buffer, the device
-                        // DMAs, bio_release_pages unpins dirty: three steps. Before
-                        // them, the dirty page cache of the range goes to disk.
+                        // DMAs, bio_release_pages unpins dirty: three steps.
                         use pinlab_model::dev::protocol::DioStep;
-                        if phase == 0
-                            && m.fs.inodes[of.ino as usize].kind == pinlab_model::fs::FsKind::Ext4
-                        {
-                            notes.extend(m.kiocb_write_and_wait(policy, of.ino, first, last));
-                        }
                         // iomap (ext4): past EOF the request is a hole that
                         // `iomap_dio_hole_iter` zero-fills in the user buffer.
-                        let past_eof = match m.fs.inodes[of.ino as usize].kind {
-                            pinlab_model::fs::FsKind::Ext4 => {
-                                (last - first).saturating_sub(tags.len() as u64)
-                            }
-                            _ => 0,
+                        let past_eof = if ext4 {
+                            (last - first).saturating_sub(tags.len() as u64)
+                        } else {
+                            0
                         };
-                        let ext4 =
-                            m.fs.inodes[of.ino as usize].kind == pinlab_model::fs::FsKind::Ext4;
                         let holes: Vec<bool> = (first..first + tags.len() as u64)
                             .map(|i| ext4 && !m.dio_mapped(of.ino, i))
                             .collect();

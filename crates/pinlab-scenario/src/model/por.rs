@@ -182,7 +182,7 @@ fn reads(f: Foot) -> Option<(usize, Option<usize>)> {
 /// neither hit a kernel BUG nor end a process, so that a `wait` of another
 /// process commutes with it: a statement at its start (no phase, no sub-step)
 /// that never reaches write-back (`sync_fs`, `writeback_start`,
-/// `kiocb_write_and_wait`, a direct write's `filemap_invalidate_pages`: the only BUG is ext4's on a dirty page without
+/// `kiocb_write_and_wait` of a direct read, a direct write's `filemap_invalidate_pages`: the only BUG is ext4's on a dirty page without
 /// buffers there), never releases a file or exits (`close`, `exit`, a fault's
 /// SIGSEGV, `kill`), and never goes through an mmu notifier mirror (no mirror
 /// exists, the MR is not ODP). The list is checked against the code by
@@ -201,11 +201,11 @@ fn quiet(m: &Bound<'_>, s: &State, a: Action) -> bool {
         Call::Open { .. }
         | Call::Ftruncate { .. }
         | Call::Fallocate { .. }
-        | Call::FileRead { buf: None, .. }
         | Call::Lseek { .. }
         | Call::DeregMr { .. } => true,
-        // A direct write writes its range back first (filemap_invalidate_pages).
-        Call::FileWrite { fd, .. } => match fd {
+        // A direct write or read writes its range back first
+        // (filemap_invalidate_pages, kiocb_write_and_wait).
+        Call::FileWrite { fd, .. } | Call::FileRead { fd, buf: None, .. } => match fd {
             Arg::Var(slot, _) => match st.vars[slot] {
                 Some(Value::File(f)) => s.m.fs.files.get(f).is_none_or(|of| !of.direct),
                 _ => true,
