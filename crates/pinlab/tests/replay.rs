@@ -790,6 +790,8 @@ fn writes_from_memory_replay_as_the_model_predicts() {
         return;
     }
     replays_pass("tests/data", "write-from-buffer", 1);
+    // A direct write drops page-cache pages whatever holds them (a pipe).
+    replays_pass("tests/data", "vmsplice-dio-write", 1);
 }
 
 #[test]
