@@ -181,3 +181,29 @@ fn a_direct_read_returns_the_blocks_where_writeback_skipped_a_pinned_folio() {
     assert!(s.folio(pfn).dirty, "the pinned folio stays dirty");
     s.gup_release(h);
 }
+
+#[test]
+fn misaligned_direct_io_fails_einval_after_writing_the_range_back() {
+    use pinlab_model::Errno;
+    let (mut s, p, _f, d, ino, _a) = mapped_file("upstream");
+    let pol = s.pol.clone();
+    let w = s.wid(p, 'W');
+    assert_eq!(
+        s.m.file_write(&pol, p, d, Some(0), 100, w),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(on_disk(&s, ino, 0), 'S', "written back first");
+    assert_eq!(s.cached(ino, 0), None, "and invalidated");
+    assert_eq!(
+        s.m.file_write(&pol, p, d, Some(100), PAGE_SIZE, w),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        s.m.file_read(&pol, p, d, 100, PAGE_SIZE),
+        Err(Errno::EINVAL)
+    );
+    // At EOF a direct read returns nothing, aligned or not.
+    assert_eq!(s.m.file_read(&pol, p, d, 2 * PAGE_SIZE, 100), Ok(vec![]));
+    assert_eq!(s.m.file_write(&pol, p, d, Some(0), 512, w), Ok(512));
+    s.check();
+}

@@ -521,6 +521,19 @@ impl Machine {
         })
     }
 
+    /// Whether a direct read of `len` bytes at `off` of `ino` into user
+    /// address `buf` fails `-EINVAL` for its alignment
+    /// ([`write::dio_misaligned`]): only a read that starts below EOF and
+    /// reaches a mapped extent checks it (`__iomap_dio_rw` returns 0 at EOF;
+    /// holes and unwritten extents are zero-filled by `iomap_dio_hole_iter`,
+    /// which does not check; fs/iomap/direct-io.c, v6.12–v6.18).
+    pub fn dio_read_misaligned(&self, ino: u32, off: u64, len: u64, buf: u64) -> bool {
+        write::dio_misaligned(off, len, buf)
+            && off < self.fs.inodes[ino as usize].i_size
+            && (off / PAGE_SIZE..(off.saturating_add(len)).div_ceil(PAGE_SIZE))
+                .any(|k| self.dio_mapped(ino, k))
+    }
+
     /// Whether `iomap_iter` reports page `index` of `ino` as `IOMAP_MAPPED`
     /// for a direct read: below EOF with a block that holds written data. A
     /// hole (no block) or an unwritten extent (a block `fallocate` allocated
@@ -630,6 +643,9 @@ impl Machine {
         let direct = f.direct && self.fs.inodes[f.ino as usize].kind == FsKind::Ext4;
         if direct && len > 0 {
             self.kiocb_write_and_wait(policy, f.ino, first, last);
+            if self.dio_read_misaligned(f.ino, off, len, 0) {
+                return Err(Errno::EINVAL);
+            }
         }
         // Pages past EOF end the read (file_page_data is None there), so the
         // loop is bounded by the file size, not by `len`.

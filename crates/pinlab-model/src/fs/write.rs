@@ -74,6 +74,21 @@ impl DioWriteStep {
     }
 }
 
+/// `iomap_dio_bio_iter` (fs/iomap/direct-io.c, v6.12–v6.18): a direct I/O
+/// whose file position, length or user buffer is not aligned to the block
+/// device's logical block size fails `-EINVAL` — after `__iomap_dio_rw` wrote
+/// back (and for a write invalidated) its range. `[model assumption]` the
+/// logical block size is 512 bytes (a loop device's default; ext4's
+/// `ext4_dio_alignment` is 1 unless the inode is encrypted, verity or
+/// journalled).
+pub const DIO_LOGICAL_BLOCK_SIZE: u64 = 512;
+
+/// Whether a direct I/O at `pos` of `len` bytes from or to user address
+/// `buf` is misaligned ([`DIO_LOGICAL_BLOCK_SIZE`]).
+pub fn dio_misaligned(pos: u64, len: u64, buf: u64) -> bool {
+    (pos | len | buf) & (DIO_LOGICAL_BLOCK_SIZE - 1) != 0
+}
+
 impl Machine {
     fn file_write_target(&mut self, ino: u32, index: u64, v: Ver, wid: WriteId, path: WritePath) {
         self.record_write(Target::File { ino, index }, v, wid, path);
@@ -195,6 +210,9 @@ impl Machine {
             // Writeback of the range hit the ext4 BUG: the writer oopses there
             // and never returns (the scenario stops every actor on a BUG).
             return Ok(0);
+        }
+        if direct && dio_misaligned(start, len, 0) {
+            return Err(Errno::EINVAL);
         }
         if end > self.fs.inodes[ino as usize].i_size {
             self.fs.inodes[ino as usize].i_size = end;
@@ -398,6 +416,9 @@ impl Machine {
                 self.fs.files[file].pos = start + n;
             }
             return Ok(DioWriteStep::Buffered(n));
+        }
+        if dio_misaligned(start, len, buf) {
+            return Err(Errno::EINVAL);
         }
         let api = if policy.dio_pins() {
             GupApi::PinUserPagesFast

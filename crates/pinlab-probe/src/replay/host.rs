@@ -179,6 +179,45 @@ impl Drop for ThpMode {
     }
 }
 
+/// The huge zero page switched off (`use_zero_page` 0) for the guard's life,
+/// then restored (also after a signal or a killed run, see
+/// [`crate::journal`]): the model has no huge zero page (`[model
+/// assumption]`, docs/model.md) — a read fault in a THP-eligible range
+/// allocates a THP, as the kernel does with that setting — where the kernel's
+/// default maps the huge zero folio, which a later split turns into zero-page
+/// PTEs and a write then into order-0 copies.
+pub struct HugeZeroPage {
+    entry: Option<crate::journal::Entry>,
+}
+
+impl HugeZeroPage {
+    /// Writes 0 to `use_zero_page` (root) if it is not 0 already; a kernel
+    /// without the file has no huge zero page.
+    pub fn off() -> Result<HugeZeroPage, String> {
+        let path = Path::new(THP).join("use_zero_page");
+        let Ok(old) = std::fs::read_to_string(&path) else {
+            return Ok(HugeZeroPage { entry: None });
+        };
+        let old = old.trim().to_string();
+        if old == "0" {
+            return Ok(HugeZeroPage { entry: None });
+        }
+        let entry = crate::journal::register(crate::journal::Undo::Write(path.clone(), old))
+            .ok_or("probe undo journal full")?;
+        let g = HugeZeroPage { entry: Some(entry) };
+        std::fs::write(&path, "0").map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(g)
+    }
+}
+
+impl Drop for HugeZeroPage {
+    fn drop(&mut self) {
+        if let Some(e) = self.entry.take() {
+            e.undo();
+        }
+    }
+}
+
 /// Whether `scn` can get a THP: `thp = always`, or `madvise` with a
 /// `MADV_HUGEPAGE` or `MADV_COLLAPSE` in some statement.
 pub fn needs_thp(scn: &Scenario) -> bool {

@@ -402,6 +402,9 @@ impl Bound<'_> {
                         // Before a direct read the dirty page cache of its
                         // range goes to disk (kiocb_write_and_wait).
                         notes.extend(m.kiocb_write_and_wait(policy, of.ino, first, last));
+                        if m.dio_read_misaligned(of.ino, v(off)?, count, v(b)?) {
+                            return Err(Errno::EINVAL);
+                        }
                     }
                     // What the read returns: a direct read on ext4 reads the
                     // blocks (at its DMA step, what they hold then), anything
