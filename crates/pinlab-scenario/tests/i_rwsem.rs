@@ -144,3 +144,36 @@ fn a_direct_overwrite_in_flight_holds_i_rwsem_shared() {
     // goes in whole; after it, it extends the empty file again.
     assert_eq!(ends, set(&["00"]));
 }
+
+/// A direct read holds its own reference to the open file (`fdget`): a
+/// thread closing the descriptor while the read is between its steps does
+/// not end it, and every pin it took is released.
+#[test]
+fn a_close_during_a_direct_read_does_not_end_it() {
+    let scn = scenario("    close(d)");
+    let policy = Policy::parse("upstream").unwrap();
+    let m = Bound {
+        scn: &scn,
+        policy: &policy,
+    };
+    let buf = scn.vars.iter().position(|v| v == "buf").unwrap();
+    let mut stack = vec![m.initial_state()];
+    let (mut ends, mut seen) = (BTreeSet::new(), BTreeSet::new());
+    while let Some(s) = stack.pop() {
+        if !seen.insert(pinlab_explore::fingerprint(&s)) {
+            continue;
+        }
+        let mut acts: Vec<Action> = Vec::new();
+        m.actions(&s, &mut acts);
+        if acts.is_empty() {
+            let v = &s.m.vmstat;
+            assert_eq!(v.nr_foll_pin_acquired, v.nr_foll_pin_released);
+            ends.insert(tags(&policy, &s, buf));
+        }
+        for a in &acts {
+            stack.push(m.step(&s, a));
+        }
+    }
+    // The read either never started (EBADF: zeroes) or read the file whole.
+    assert_eq!(ends, set(&["00", "XX"]));
+}

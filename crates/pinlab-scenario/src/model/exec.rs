@@ -392,8 +392,14 @@ impl Bound<'_> {
                     off,
                 } => {
                     let pid = p()?;
-                    m.vfs_read_check(pid, fid(fd)?)?;
-                    let of = m.file(pid, fid(fd)?)?.clone();
+                    // A direct read in progress holds its own reference to
+                    // the open file (fdget): a close meanwhile does not end it.
+                    let of = if phase == 0 {
+                        m.vfs_read_check(pid, fid(fd)?)?;
+                        m.file(pid, fid(fd)?)?.clone()
+                    } else {
+                        m.fs.files.get(fid(fd)?).cloned().ok_or(Errno::EBADF)?
+                    };
                     let count = pinlab_model::fs::rw_verify_area(v(off)?, v(len)?)?;
                     let (first, last) =
                         (v(off)? / PAGE_SIZE, (v(off)? + count).div_ceil(PAGE_SIZE));
