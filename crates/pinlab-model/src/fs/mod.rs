@@ -8,7 +8,7 @@
 //! tmpfs/memfd (shmem: the page cache *is* the storage), and secretmem. The block
 //! allocator hands out the lowest free block, so reuse is reachable in small
 //! scenarios; a newly allocated block reads as zeroes (an unwritten extent).
-//! Writes are in [`write`], writeback in [`writeback`], truncate, hole punch, reclaim and drop_caches in
+//! Writes are in [`mod@write`], writeback in [`writeback`], truncate, hole punch, reclaim and drop_caches in
 //! [`truncate`]. Page-cache membership holds `nr_pages` references. Large
 //! (PMD-order) shmem folios of a `huge=always` tmpfs are in [`shmem_thp`].
 

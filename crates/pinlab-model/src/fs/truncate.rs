@@ -505,7 +505,7 @@ impl Machine {
     /// [`invalidate_inode_pages2_range`](Machine::invalidate_inode_pages2_range).
     /// `Err(EBUSY)` when a folio could not be invalidated: iomap turns it into
     /// `-ENOTBLK` and ext4 completes the write buffered.
-    pub(crate) fn filemap_invalidate_pages(
+    pub fn filemap_invalidate_pages(
         &mut self,
         policy: &Policy,
         ino: u32,
@@ -529,7 +529,7 @@ impl Machine {
     /// `invalidate_mapping_pages` it does not look at the reference count: a
     /// pinned folio leaves the cache too and lives on as an orphan reachable
     /// only through its pin. `Err(EBUSY)` if any folio stayed.
-    pub(crate) fn invalidate_inode_pages2_range(
+    pub fn invalidate_inode_pages2_range(
         &mut self,
         ino: u32,
         first: u64,

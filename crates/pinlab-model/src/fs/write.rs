@@ -287,11 +287,11 @@ impl Machine {
     }
 
     /// `write(2)` / `pwrite(2)` of `len` bytes of `pid`'s memory at `buf`,
-    /// buffered (or into pmem on DAX): [`perform_write_user`]. `-EFAULT` if
-    /// not even the first page could be read. The caller sends an ext4
-    /// O_DIRECT write to [`Machine::dio_write_step`] instead.
-    ///
-    /// [`perform_write_user`]: Machine::perform_write_user
+    /// buffered (or into pmem on DAX), page by page as
+    /// `generic_perform_write` does (short at the first source page that
+    /// faults). `-EFAULT` if not even the first page could be read. The
+    /// caller sends an ext4 O_DIRECT write to [`Machine::dio_write_step`]
+    /// instead.
     pub fn file_write_user(&mut self, policy: &Policy, w: &UserWrite) -> KResult<u64> {
         let UserWrite {
             pid,
