@@ -222,6 +222,9 @@ fn binding_errors_name_line_column_and_expectation() {
         // The model's pool is bounded (its counters stay exact); found by the
         // reductions fuzzer mutating a replay scenario's pool to 2^64 - 1.
         ("scenario x\nsetup {\n    nr_hugepages = 0xffffffffffffffff\n}\n", "x.scn:3:20", "at most 1048576 (2 TiB)"),
+        // pwrite takes a content tag or a buffer.
+        ("scenario x\nprocess p {\n    fd = open(\"f\", O_RDWR)\n    pwrite(fd, \"x\", 4K, 0)\n}\n", "x.scn:4:16", "a content tag such as 'P' or a buffer"),
+        ("scenario x\nprocess p {\n    fd = open(\"f\", O_RDWR)\n    write(fd, buf, 4K)\n}\n", "x.scn:4:15", "variable `buf` is not set"),
     ];
     for (src, at, msg) in cases {
         let e = load("x.scn", src).unwrap_err().to_string();

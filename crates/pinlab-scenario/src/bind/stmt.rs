@@ -349,9 +349,21 @@ impl Binder<'_> {
                         off,
                     }
                 } else {
+                    let buf = match a[1].kind {
+                        ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::Field(..) | ExprKind::Or(_) => {
+                            return Err(self.e(
+                                a[1].span,
+                                format!(
+                                    "expected a content tag such as 'P' or a buffer (a variable or `variable + constant`), found `{}`",
+                                    a[1]
+                                ),
+                            ))
+                        }
+                        _ => self.arg(&a[1], known)?,
+                    };
                     Call::FileWriteBuf {
                         fd: self.arg(&a[0], known)?,
-                        buf: self.arg(&a[1], known)?,
+                        buf,
                         len: self.arg(&a[2], known)?,
                         off,
                     }
