@@ -792,6 +792,7 @@ fn writes_from_memory_replay_as_the_model_predicts() {
         return;
     }
     replays_pass("tests/data", "write-from-buffer", 1);
+    replays_pass("tests/data", "write-from-protected-buffer", 1);
     // A direct write drops page-cache pages whatever holds them (a pipe).
     replays_pass("tests/data", "vmsplice-dio-write", 1);
     // Misaligned direct I/O fails EINVAL after the write-back.
