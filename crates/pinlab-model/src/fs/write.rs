@@ -293,21 +293,13 @@ impl Machine {
     /// caller sends an ext4 O_DIRECT write to [`Machine::dio_write_step`]
     /// instead.
     pub fn file_write_user(&mut self, policy: &Policy, w: &UserWrite) -> KResult<u64> {
-        let UserWrite {
-            pid,
-            file,
-            off,
-            len,
-            buf,
-            wid,
-        } = *w;
-        let (f, start, len) = self.write_checks(pid, file, off, len)?;
-        let n = self.perform_write_user(policy, pid, f.ino, start, len, buf, wid);
+        let (f, start, len) = self.write_checks(w.pid, w.file, w.off, w.len)?;
+        let n = self.perform_write_user(policy, w.pid, f.ino, start, len, w.buf, w.wid);
         if n == 0 && len > 0 {
             return Err(Errno::EFAULT);
         }
-        if off.is_none() {
-            self.fs.files[file].pos = start + n;
+        if w.off.is_none() {
+            self.fs.files[w.file].pos = start + n;
         }
         Ok(n)
     }
