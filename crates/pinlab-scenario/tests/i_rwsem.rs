@@ -177,3 +177,16 @@ fn a_close_during_a_direct_read_does_not_end_it() {
     // The read either never started (EBADF: zeroes) or read the file whole.
     assert_eq!(ends, set(&["00", "XX"]));
 }
+
+/// `ext4_overwrite_io` counts preallocated (unwritten) blocks as an
+/// overwrite: an aligned direct write over a `fallocate`d range inside
+/// `i_size` takes `i_rwsem` shared.
+#[test]
+fn a_direct_write_over_an_unwritten_extent_is_an_overwrite() {
+    let io = "pwrite(d, buf, 4K, 8K)";
+    let (_, inside) = explore(&scenario_io(
+        &format!("fallocate(fd, 0, 8K, 4K)\n    {io}"),
+        "    pread(d, 4K, 0)",
+    ));
+    assert!(inside, "a direct read runs beside the shared holder");
+}

@@ -69,8 +69,8 @@ pub struct DioWrite {
     pub start: u64,
     /// End byte (exclusive): `i_size` grows to it when the write completes.
     pub end: u64,
-    /// Whether `ext4_dio_write_checks` took `i_rwsem` exclusive (the write
-    /// extends the file or reaches a hole or an unwritten extent).
+    /// Whether `ext4_dio_write_checks` took `i_rwsem` exclusive
+    /// ([`crate::Machine::ext4_dio_write_exclusive`]).
     pub exclusive: bool,
 }
 

@@ -388,10 +388,7 @@ impl Machine {
             (start + len).div_ceil(PAGE_SIZE),
             start + len,
         );
-        // ext4_dio_write_checks: the lock is taken exclusive for a write that
-        // extends the file or reaches a hole or an unwritten extent.
-        let exclusive = end > self.fs.inodes[ino as usize].i_size
-            || !(first..last).all(|k| self.dio_mapped(ino, k));
+        let exclusive = self.ext4_dio_write_exclusive(ino, start, end);
         if self
             .filemap_invalidate_pages(policy, ino, first, last)
             .is_err()
@@ -434,6 +431,26 @@ impl Machine {
         }
         *held = Some(h);
         Ok(DioWriteStep::Pinned(k as u64))
+    }
+
+    /// Whether `ext4_dio_write_checks` (fs/ext4/file.c, v6.12) takes
+    /// `i_rwsem` exclusive for a direct write of bytes `[start, end)` of
+    /// `ino`: one that extends the file (`ext4_extending_io`), that is not a
+    /// pure overwrite of allocated blocks (`ext4_overwrite_io`: a hole; an
+    /// unwritten extent *is* an overwrite), or that is not aligned to the
+    /// 4 KiB block and reaches an unwritten extent. (An inode with security
+    /// attributes, `!IS_NOSEC`, also takes it exclusive; the model's files
+    /// have none.)
+    pub fn ext4_dio_write_exclusive(&self, ino: u32, start: u64, end: u64) -> bool {
+        let i = &self.fs.inodes[ino as usize];
+        let pages = start / PAGE_SIZE..end.div_ceil(PAGE_SIZE);
+        let unaligned = (start | end) % PAGE_SIZE != 0;
+        end > i.i_size
+            || pages.clone().any(|k| !i.blocks.contains_key(&k))
+            || (unaligned
+                && pages
+                    .filter_map(|k| i.blocks.get(&k))
+                    .any(|b| self.fs.bdev.unwritten.contains(b)))
     }
 
     /// The direct write of handle `h`.

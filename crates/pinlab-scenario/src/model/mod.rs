@@ -385,8 +385,8 @@ impl Bound<'_> {
     /// direct I/O holds. A synchronous direct I/O holds it from its start
     /// until it completes (`iomap_dio_rw` waits for the bios inside the
     /// lock): a direct read shared (`ext4_dio_read_iter`), a direct write
-    /// shared when it overwrites written blocks inside `i_size`, else
-    /// exclusive (`ext4_dio_write_checks`). While another actor is between
+    /// shared when it overwrites allocated blocks inside `i_size`, else
+    /// exclusive (`ext4_dio_write_checks`, `Machine::ext4_dio_write_exclusive`). While another actor is between
     /// the steps of one, an `ftruncate`, `fallocate` or `O_TRUNC` open
     /// (`inode_lock`), a buffered write (`ext4_buffered_write_iter`) and an
     /// exclusive direct write wait; a direct read or shared direct write
@@ -417,9 +417,7 @@ impl Bound<'_> {
                 None => f.pos,
             };
             let end = start.checked_add(self.val(a, len)?)?;
-            let shared = end <= s.m.fs.inodes[f.ino as usize].i_size
-                && (start / PAGE_SIZE..end.div_ceil(PAGE_SIZE)).all(|k| s.m.dio_mapped(f.ino, k));
-            Some((f.ino, !shared))
+            Some((f.ino, s.m.ext4_dio_write_exclusive(f.ino, start, end)))
         };
         // (inode, exclusive) this statement needs.
         let want = match op.call {
