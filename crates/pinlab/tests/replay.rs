@@ -626,6 +626,11 @@ fn replay_fuzz_findings_stay_fixed() {
     replays_pass("tests/data", "dio-write-invalidate", 1);
     // The model has no huge zero page: the replay switches the host's off.
     replays_pass("tests/data", "huge-zero-page-off", 1);
+    // Seventeenth session: ext4 large folios (v6.16+). A direct read's
+    // write-back takes the whole folio around its range, and a punch that
+    // cannot split a clean pinned folio drops it whole.
+    replays_pass("tests/data", "ext4-large-folio-writeback", 1);
+    replays_pass("tests/data", "ext4-large-folio-punch", 1);
 }
 
 #[test]

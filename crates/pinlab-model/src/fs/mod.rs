@@ -13,6 +13,7 @@
 //! (PMD-order) shmem folios of a `huge=always` tmpfs are in [`shmem_thp`].
 
 pub mod dax;
+pub mod large_folio;
 pub mod memfd;
 pub mod shmem_thp;
 pub mod truncate;
@@ -87,6 +88,10 @@ pub struct Inode {
     #[serde(default)]
     pub resv_map: std::collections::BTreeSet<u64>,
 }
+
+/// One page of a folio under writeback: (page in the folio, block, content
+/// submitted).
+pub type PageIo = (u64, u64, Ver);
 
 /// The block device: the persistent truth.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -174,8 +179,9 @@ pub struct Fs {
     pub files: Shared<Vec<OpenFile>>,
     /// Persistent-memory folios by block (fs-dax blocks and device-dax pages).
     pub pmem: BTreeMap<u64, u64>,
-    /// Folios under writeback: pfn → (block, content submitted, written from a bounce copy).
-    pub inflight: BTreeMap<u64, (u64, Ver, bool)>,
+    /// Folios under writeback: pfn → (the I/O of each of its pages that has
+    /// a block, written from a bounce copy).
+    pub inflight: BTreeMap<u64, (Vec<PageIo>, bool)>,
     /// The device requires stable pages during writeback (checksums, DIF/DIX).
     pub stable_writes: bool,
 }

@@ -109,7 +109,8 @@ impl Machine {
         lstart: u64,
         lend: u64,
     ) -> Vec<u64> {
-        if self.fs.inodes[ino as usize].kind != FsKind::Tmpfs || lstart >= lend {
+        let kind = self.fs.inodes[ino as usize].kind;
+        if !matches!(kind, FsKind::Tmpfs | FsKind::Ext4) || lstart >= lend {
             return Vec::new();
         }
         let mut kept = Vec::new();
@@ -157,8 +158,14 @@ impl Machine {
         if !f.is_large() || f.hugetlb || length == size {
             return None;
         }
-        // folio_mark_dirty, then folio_zero_range over the whole pages in range.
-        f.dirty = true;
+        // shmem_undo_range: folio_mark_dirty; then (every filesystem)
+        // folio_zero_range over the whole pages in range.
+        let shmem = matches!(f.kind, FolioKind::File { ino: i, .. } if i == ino)
+            && self.fs.inodes[ino as usize].kind.is_shmem();
+        let f = self.frames.get_mut(head).expect("cached folio");
+        if shmem {
+            f.dirty = true;
+        }
         let (first, last) = (lstart.div_ceil(PAGE_SIZE), lend / PAGE_SIZE);
         let (a, z) = (first.max(start), last.min(start + f.nr_pages()));
         for i in a..z {
@@ -177,7 +184,20 @@ impl Machine {
             self.split_huge_pmd(pid, idx);
         }
         if self.folio_split(head, start + offset / PAGE_SIZE).is_err() {
-            return Some(head); // dirty: kept
+            // try_folio_split_or_unmap (v6.18): other than shmem the folio is
+            // unmapped everywhere, to refault with PTEs. A dirty folio stays
+            // whole; a clean one goes whole (truncate_inode_folio), pages
+            // outside the range too — an orphan if it is pinned.
+            if shmem {
+                return Some(head);
+            }
+            self.unmap_folio(head);
+            if self.frames.get(head).is_some_and(|f| f.dirty) {
+                return Some(head);
+            }
+            self.drop_buffers(head);
+            self.remove_from_cache(ino, start);
+            return None;
         }
         if offset + length < size {
             // Split again at the end, so the folios inside the range can go;
@@ -187,7 +207,12 @@ impl Machine {
                 if self.frames.get(h2).is_some_and(|f| f.is_large())
                     && self.folio_split(h2, at).is_err()
                 {
-                    return Some(h2);
+                    if shmem {
+                        return Some(h2);
+                    }
+                    // Unmapped; truncate_inode_pages_range's second pass
+                    // then removes it whole, as it overlaps the range.
+                    self.unmap_folio(h2);
                 }
             }
         }

@@ -39,7 +39,9 @@ impl Machine {
         }
     }
 
-    fn drop_buffers(&mut self, pfn: u64) {
+    /// Releases a folio's buffers (`try_to_free_buffers`): the reference
+    /// `attach_buffers` took.
+    pub(crate) fn drop_buffers(&mut self, pfn: u64) {
         let f = self.frames.get_mut(pfn).expect("folio");
         if f.private {
             f.private = false;
@@ -58,9 +60,8 @@ impl Machine {
 
     /// Whether any folio of `ino` in `[first, last)` is under writeback (truncate waits for it).
     pub fn writeback_busy(&self, ino: u32, first: u64, last: u64) -> bool {
-        self.fs.inodes[ino as usize]
-            .cache
-            .range(first..last)
+        self.cached_range(ino, first, last)
+            .iter()
             .any(|(_, p)| self.frames.get(*p).is_some_and(|f| f.writeback))
     }
 
@@ -555,18 +556,26 @@ impl Machine {
 
     /// `invalidate_mapping_pages` (mm/truncate.c) over pages `[first, last)` of
     /// `ino`: evicts the folios [`mapping_evict_folio`](Machine::mapping_evict_folio)
-    /// can (clean, unmapped, not under writeback, no extra reference).
+    /// can (clean, unmapped, not under writeback, no extra reference). A large
+    /// folio that straddles either end of the range is skipped
+    /// (`find_lock_entries` returns only folios wholly inside it).
     pub(crate) fn invalidate_mapping_pages(&mut self, ino: u32, first: u64, last: u64) {
         for (idx, pfn) in self.cached_range(ino, first, last) {
-            self.mapping_evict_folio(ino, idx, pfn);
+            let nr = self.frames.get(pfn).map_or(1, |f| f.nr_pages());
+            if idx >= first && idx + nr <= last {
+                self.mapping_evict_folio(ino, idx, pfn);
+            }
         }
     }
 
-    /// The (index, folio) pairs of `ino`'s page cache in `[first, last)`.
+    /// The (first index, folio) pairs of `ino`'s page cache that overlap
+    /// pages `[first, last)`, a large folio that starts before `first`
+    /// included (`find_get_entries`, `filemap_get_folios_tag`).
     pub(crate) fn cached_range(&self, ino: u32, first: u64, last: u64) -> Vec<(u64, u64)> {
+        let from = self.folio_start(ino, first);
         self.fs.inodes[ino as usize]
             .cache
-            .range(first..last)
+            .range(from..last.max(from))
             .map(|(i, p)| (*i, *p))
             .collect()
     }

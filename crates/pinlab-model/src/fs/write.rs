@@ -146,8 +146,18 @@ impl Machine {
     /// the block's pmem page on DAX (`dax_iomap_rw`), into the block itself
     /// for a `direct` write (allocated if missing), else into the page cache
     /// (`write_begin` attaches buffers and allocates the block, the copy
-    /// dirties the folio).
-    fn write_file_page(&mut self, ino: u32, idx: u64, v: Ver, wid: WriteId, direct: bool) {
+    /// dirties the folio). `large` is `Some(len)` when ext4 large folios are
+    /// on, `len` the bytes the write has left from this page
+    /// ([`Machine::write_begin_folio`]).
+    fn write_file_page(
+        &mut self,
+        ino: u32,
+        idx: u64,
+        v: Ver,
+        wid: WriteId,
+        direct: bool,
+        large: Option<u64>,
+    ) {
         let kind = self.fs.inodes[ino as usize].kind;
         if matches!(kind, FsKind::Ext4Dax | FsKind::DevDax) {
             let (_, p) = self.dax_block(ino, idx);
@@ -156,7 +166,7 @@ impl Machine {
             let b = self.block_for_write(ino, idx);
             self.fs.bdev.write(b, v);
         } else {
-            let pfn = self.filemap_get_folio(ino, idx, false);
+            let pfn = self.write_begin_folio(ino, idx, large.unwrap_or(0), large.is_some());
             self.attach_buffers(ino, idx, pfn);
             let k = self.cached_folio(ino, idx).map_or(0, |(_, k)| k);
             let fo = self.frames.get_mut(pfn).expect("folio");
@@ -217,9 +227,11 @@ impl Machine {
         if end > self.fs.inodes[ino as usize].i_size {
             self.fs.inodes[ino as usize].i_size = end;
         }
+        let large = policy.ext4_large_folios();
         for (k, idx) in (first..last).enumerate() {
             pinlab_state::check_step_deadline();
-            self.write_file_page(ino, idx, wid.ver(k as u64), wid, direct);
+            let rest = large.then(|| end - start.max(idx * PAGE_SIZE));
+            self.write_file_page(ino, idx, wid.ver(k as u64), wid, direct, rest);
         }
         if direct {
             // bio_iov_iter_get_pages pins the caller's buffer for the bio.
@@ -280,7 +292,17 @@ impl Machine {
             if upto > self.fs.inodes[ino as usize].i_size {
                 self.fs.inodes[ino as usize].i_size = upto;
             }
-            self.write_file_page(ino, idx, wid.ver(k as u64), WriteId { tag, ..wid }, false);
+            let rest = policy
+                .ext4_large_folios()
+                .then(|| end - start.max(idx * PAGE_SIZE));
+            self.write_file_page(
+                ino,
+                idx,
+                wid.ver(k as u64),
+                WriteId { tag, ..wid },
+                false,
+                rest,
+            );
             written = upto - start;
         }
         written

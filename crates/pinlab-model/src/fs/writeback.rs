@@ -18,11 +18,13 @@ use crate::mem::FolioKind;
 use crate::policy::Policy;
 
 impl Machine {
-    /// `folio_mkclean`: write-protects and cleans every PTE mapping `pfn`; true if
-    /// any was dirty.
+    /// `folio_mkclean`: write-protects and cleans every PTE mapping a page of
+    /// the folio `pfn`; true if any was dirty. (A PMD mapping of an ext4
+    /// folio is read-only: a write fault splits it, vm/fault.rs.)
     pub fn folio_mkclean(&mut self, pfn: u64) -> bool {
         let mut dirty = false;
-        for (pid, vpn) in self.rmap_ptes(pfn) {
+        let nr = self.frames.get(pfn).map_or(1, |f| f.nr_pages());
+        for (pid, vpn) in self.rmap_ptes_range(pfn, nr) {
             let pte = self
                 .mm_mut(pid)
                 .expect("mm")
@@ -65,10 +67,10 @@ impl Machine {
     ) -> Vec<String> {
         let mut notes = self.writeback_range(policy, Some(ino), Some((first, last)));
         if !self.ghost.bug {
-            let pfns: Vec<u64> = self.fs.inodes[ino as usize]
-                .cache
-                .range(first..last)
-                .map(|(_, p)| *p)
+            let pfns: Vec<u64> = self
+                .cached_range(ino, first, last)
+                .into_iter()
+                .map(|(_, p)| p)
                 .filter(|p| self.fs.inflight.contains_key(p))
                 .collect();
             notes.extend(self.writeback_end_where(|p| pfns.contains(&p)));
@@ -76,7 +78,9 @@ impl Machine {
         notes
     }
 
-    /// [`Machine::writeback_start`] of the pages in `range` only (all if `None`).
+    /// [`Machine::writeback_start`] of the folios that overlap the pages in
+    /// `range` only (all if `None`): a large folio is written whole, each of
+    /// its pages that has a block.
     fn writeback_range(
         &mut self,
         policy: &Policy,
@@ -130,11 +134,28 @@ impl Machine {
                     return notes;
                 }
                 f.writeback = true;
-                let data = f.data[0];
-                let block = self.fs.inodes[ino as usize].blocks[&idx];
-                self.fs.inflight.insert(pfn, (block, data, bounce));
+                // A page whose block a punch freed while a pin kept its large
+                // folio has no mapped buffer: block_invalidate_folio cleared it.
+                let blocks = &self.fs.inodes[ino as usize].blocks;
+                let io: Vec<crate::fs::PageIo> = (0..f.nr_pages())
+                    .filter_map(|k| {
+                        let b = *blocks.get(&(idx + k))?;
+                        Some((k, b, f.data[k as usize]))
+                    })
+                    .collect();
+                let to = match io.as_slice() {
+                    [(_, b, _)] => format!("block {b}"),
+                    _ => format!(
+                        "blocks {}",
+                        io.iter()
+                            .map(|(_, b, _)| b.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                };
+                self.fs.inflight.insert(pfn, (io, bounce));
                 notes.push(format!(
-                    "writeback of pfn:{pfn:#x} to block {block} submitted{}",
+                    "writeback of pfn:{pfn:#x} to {to} submitted{}",
                     if bounce {
                         " from a bounce copy; the folio stays dirty"
                     } else {
@@ -159,25 +180,32 @@ impl Machine {
                 .into_iter()
                 .partition(|(pfn, _)| which(*pfn));
         self.fs.inflight = rest;
-        for (pfn, (block, data, bounced)) in done {
-            self.fs.bdev.write(block, data);
-            if let Some(f) = self.frames.get_mut(pfn) {
+        for (pfn, (io, bounced)) in done {
+            let f = self.frames.get_mut(pfn);
+            let (kind, data) = f.map_or((FolioKind::Anon, Vec::new()), |f| {
                 f.writeback = false;
-                if f.data[0] != data && self.fs.stable_writes && !bounced {
+                (f.kind, f.data.clone())
+            });
+            for &(page, block, v) in &io {
+                self.fs.bdev.write(block, v);
+                let now = data.get(page as usize).copied().unwrap_or(v);
+                if now != v && self.fs.stable_writes && !bounced {
                     // Named by file page, not pfn: ghost state must not depend on
                     // frame numbers (frame symmetry, mem/canon.rs).
-                    let what = match f.kind {
-                        FolioKind::File { ino, index } => {
-                            format!("page {index} of {}", self.fs.inodes[ino as usize].name)
-                        }
+                    let what = match kind {
+                        FolioKind::File { ino, index } => format!(
+                            "page {} of {}",
+                            index + page,
+                            self.fs.inodes[ino as usize].name
+                        ),
                         _ => "a folio".to_string(),
                     };
                     let msg = format!("{what} was modified while under writeback to block {block} (stable pages required)");
                     self.ghost.fs_corrupt.insert(msg.clone());
                     notes.push(format!("{msg} (pfn:{pfn:#x})"));
                 }
+                notes.push(format!("block {block} written"));
             }
-            notes.push(format!("block {block} written"));
         }
         notes
     }

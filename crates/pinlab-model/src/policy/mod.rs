@@ -131,6 +131,8 @@ switches! {
     dax_truncate_waits_for_idle = "dax_truncate_waits_for_idle", since "4.18", modelled true, affects [FsDax];
     /// ext4 writeback of a dirty folio without buffers WARNs and skips it instead of BUG.
     ext4_warns_on_bufferless_dirty = "ext4_warns_on_bufferless_dirty", since "5.18 (CVE-2022-49171)", modelled true, affects [PageCache];
+    /// ext4 regular files get large folios: a buffered write allocates a folio of the order its length allows (write_begin → __filemap_get_folio with fgf_set_order); write-back, invalidation and truncate act on whole folios.
+    ext4_large_folios = "ext4_large_folios", since "6.16", modelled true, affects [PageCache];
     /// Pins of file pages are mutually exclusive and refused during writeback; writeback skips pinned folios (Danton RFC, 2019-11).
     exclusive_gup_pins = "exclusive_gup_pins", since "RFC 2019-11", modelled true, affects [PageCache, Shmem];
     /// Exclusive layout leases gate fsdax long-term pins; layout changes of pinned ranges fail ETXTBSY (Weiny RFC v2, 2019-08).

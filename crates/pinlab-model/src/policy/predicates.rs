@@ -219,6 +219,12 @@ impl Policy {
         self.has(ext4_warns_on_bufferless_dirty)
     }
 
+    /// ext4 regular files support large folios: buffered writes allocate
+    /// them (7ac67301e82f, v6.16; fs/large_folio.rs).
+    pub fn ext4_large_folios(&self) -> bool {
+        self.has(ext4_large_folios)
+    }
+
     /// PG_dma_pinned is set on every GUP and never cleared; reclaim and
     /// migration skip flagged folios (Hubbard RFC, 2018-06).
     pub fn sets_pg_dma_pinned(&self) -> bool {

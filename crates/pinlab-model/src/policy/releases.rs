@@ -189,6 +189,13 @@ pub const COMMITS: &[Commit] = &[
         backports: "with 81a4058e0cd0 \"io_uring: use region api for CQ\"",
     },
     Commit {
+        switch: ext4_large_folios,
+        id: "7ac67301e82f",
+        title: "ext4: enable large folio for regular file",
+        release: (6, 16),
+        backports: "",
+    },
+    Commit {
         switch: zero_page_not_pinned,
         id: "c8070b787519",
         title: "mm: Don't pin ZERO_PAGE in pin_user_pages()",

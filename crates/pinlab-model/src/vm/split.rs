@@ -97,17 +97,31 @@ impl Machine {
 
     fn split_folio_at(&mut self, head: u64, at: Option<u64>) -> KResult<()> {
         let f = self.frames.get(head).ok_or(Errno::EINVAL)?;
-        let shmem = match f.kind {
-            FolioKind::File { ino, .. } => self.fs.inodes[ino as usize].kind.is_shmem(),
+        let file = match f.kind {
+            FolioKind::File { ino, .. } => {
+                let kind = self.fs.inodes[ino as usize].kind;
+                kind.is_shmem() || kind == crate::fs::FsKind::Ext4
+            }
             _ => false,
         };
         let pmd_order = f.order == HPAGE_PMD_ORDER;
-        if !f.is_large() || f.hugetlb || !(f.is_anon() && pmd_order || shmem) {
+        if !f.is_large() || f.hugetlb || !(f.is_anon() && pmd_order || file) {
             return Err(Errno::EINVAL);
         }
         if f.writeback {
             return Err(Errno::EBUSY);
         }
+        if f.private {
+            // __folio_split → filemap_release_folio: ext4's buffers go first
+            // (try_to_free_buffers), which fails while they are dirty —
+            // `[model assumption]`: dirtiness is per folio in the model, so a
+            // dirty folio's buffers count as dirty.
+            if f.dirty {
+                return Err(Errno::EBUSY);
+            }
+            self.drop_buffers(head);
+        }
+        let f = self.frames.get(head).ok_or(Errno::EINVAL)?;
         if !can_split_folio(f) {
             if pmd_order {
                 self.vmstat.thp_split_page_failed += 1;
