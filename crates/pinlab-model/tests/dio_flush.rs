@@ -32,7 +32,10 @@ fn direct_read_writes_the_dirty_range_back_first() {
         pc: 1,
         tag: 'S',
     };
-    m.file_write(&p, pid, f, Some(0), 2 * 4096, w).unwrap();
+    // Two writes: two order-0 folios (one 8 KiB write would make one order-1
+    // folio from v6.16, written back whole: tests/ext4_large_folios.rs).
+    m.file_write(&p, pid, f, Some(0), 4096, w).unwrap();
+    m.file_write(&p, pid, f, Some(4096), 4096, w).unwrap();
     let ino = m.file(pid, f).unwrap().ino;
     let disk = |m: &Machine, i: u64| {
         m.fs.inodes[ino as usize]
@@ -62,7 +65,9 @@ fn mapped_file(pol: &str) -> (Sim, u32, usize, usize, u32, u64) {
     let mut s = Sim::new(pol);
     let p = s.spawn("p");
     let f = s.open(p, "f", O_RDWR | O_CREAT);
-    s.pwrite(p, f, 0, 2 * PAGE_SIZE, 'X');
+    // Page by page: order-0 folios also where ext4 has large folios.
+    s.pwrite(p, f, 0, PAGE_SIZE, 'X');
+    s.pwrite(p, f, PAGE_SIZE, PAGE_SIZE, 'X');
     let a = s.mmap_file(p, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
     s.store(p, a, PAGE_SIZE, 'S');
     let d = s.open(p, "f", O_RDWR | O_DIRECT);

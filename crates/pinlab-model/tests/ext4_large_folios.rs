@@ -174,3 +174,68 @@ fn punching_a_page_of_a_pinned_clean_large_folio_drops_it_whole() {
     assert!(s.m.frames.get(h).is_none());
     s.check();
 }
+
+/// A write of 2 MiB and more leaves a PMD-order folio, which a read fault in a
+/// suitably aligned private mapping maps with a PMD (`do_set_pmd`, as in the
+/// LKML report on 7ac67301e82f). A R/O long-term pin of one page must unshare
+/// it: `wp_huge_pmd` drops the file PMD, and the unshare fault on the missing
+/// PTE is a `do_read_fault` — fault-around maps the folio's other pages
+/// read-only, never a PMD again in a COW mapping ("mm: do not install PMD
+/// mappings when handling a COW fault"; without it GUP went round the same
+/// unshare forever) — and GUP's retry copies the page in `do_wp_page`.
+#[test]
+fn a_read_only_longterm_pin_unshares_one_page_of_a_pmd_mapped_ext4_folio() {
+    let (mut s, p, f, ino) = file("v6.18");
+    // One page more than 2 MiB: filemap_map_pages maps no PMD across i_size
+    // (v6.18), so a file of exactly 2 MiB is PTE-mapped.
+    s.pwrite(p, f, 0, (2 << 20) + PAGE_SIZE, 'D');
+    let (h, _) = s.m.cached_folio(ino, 0).expect("cached");
+    assert_eq!(s.m.frames.get(h).expect("folio").order, 9);
+    let a = s.mmap_file(p, 2 << 20, PROT_READ, MAP_PRIVATE, f, 0);
+    assert_eq!(a % (2 << 20), 0, "thp_get_unmapped_area aligns it");
+    s.load(p, a, PAGE_SIZE);
+    s.assert_pmd_mapped(p, a);
+    let target = a + 3 * PAGE_SIZE;
+    let (g, n) = s
+        .gup_handle(
+            GupApi::PinUserPages,
+            p,
+            target,
+            1,
+            pinlab_model::gup::foll::FOLL_LONGTERM,
+        )
+        .expect("pin");
+    assert_eq!(n, 1);
+    assert!(!s.is_pmd_mapped(p, a), "the file PMD is gone");
+    let copy = s.pfn(p, target).expect("mapped");
+    assert!(
+        s.folio(copy).is_anon(),
+        "the pinned page is an anonymous copy"
+    );
+    // Fault-around (filemap_map_pages, v6.18: "map entire large folio
+    // faultaround" where the folio lies inside the VMA and one page table and
+    // below EOF) mapped every other page of the folio read-only.
+    for i in (0..512).filter(|&i| i != 3) {
+        assert_eq!(s.pfn(p, a + i * PAGE_SIZE), Some(h + i), "page {i}");
+    }
+    let fo = s.m.frames.get(h).expect("folio");
+    // 512 page-cache references, one for the buffers, one per mapped PTE.
+    assert_eq!(fo.refcount, 512 + 1 + 511);
+    assert_eq!(fo.entire_mapcount, 0);
+    s.gup_release(g);
+}
+
+/// A direct write's `invalidate_inode_pages2_range` drops every folio that
+/// overlaps its range whole: a direct write of page 1 of an 8 KiB folio
+/// also takes page 0 out of the page cache (written back first).
+#[test]
+fn a_direct_write_invalidates_the_whole_folio_around_its_range() {
+    let (mut s, p, f, ino) = file("v6.18");
+    s.pwrite(p, f, 0, 2 * PAGE_SIZE, 'X');
+    let d = s.open(p, "f", O_RDWR | O_DIRECT);
+    s.pwrite(p, d, PAGE_SIZE, PAGE_SIZE, 'W');
+    assert_eq!(s.m.cached_folio(ino, 0), None);
+    assert_eq!(s.m.cached_folio(ino, 1), None);
+    assert_eq!((on_disk(&s, ino, 0), on_disk(&s, ino, 1)), ('X', 'W'));
+    s.check();
+}

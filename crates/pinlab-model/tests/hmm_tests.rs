@@ -478,20 +478,34 @@ fn hmm_file_read() {
         let w = s.pwrite(p, fd, 0, SIZE, 'i');
         let a = s.mmap_file(p, SIZE, PROT_READ, MAP_SHARED, fd, 0);
         let ino = s.ino(p, fd);
-        let cached: Vec<_> = (0..NPAGES).map(|i| s.cached(ino, i)).collect();
-        let before: Vec<_> = cached
+        // (folio, page in it) of each page: one order-4 folio from v6.16.
+        let cached: Vec<(u64, u64)> = (0..NPAGES)
+            .map(|i| s.m.cached_folio(ino, i).expect("cached"))
+            .collect();
+        let before: std::collections::BTreeMap<u64, i64> = cached
             .iter()
-            .map(|c| c.map(|p| s.folio(p).refcount))
+            .map(|&(h, _)| (h, s.folio(h).refcount))
             .collect();
         let base = s.pins();
         let id = dmirror(&mut s, p, a, SIZE);
         let r = dmirror_read(&mut s, id).expect("HMM_DMIRROR_READ");
         assert_eq!((r.faults, r.data), (1, vers(w, NPAGES)));
-        // The read faults map the page cache (+1 reference each for the PTE), nothing more.
-        for (i, c) in cached.iter().enumerate() {
-            let pfn = c.expect("cached");
-            assert_eq!(s.pfn(p, a + i as u64 * PAGE_SIZE), Some(pfn));
-            assert_eq!(s.folio(pfn).refcount, before[i].expect("cached") + 1);
+        // The read faults map the page cache (+1 reference for each PTE or
+        // PMD), nothing more.
+        for (i, &(h, k)) in cached.iter().enumerate() {
+            assert_eq!(s.pfn(p, a + i as u64 * PAGE_SIZE), Some(h + k));
+        }
+        // A PMD maps a folio with one reference (the first 2 MiB folio; the
+        // second ends at EOF, so filemap_map_pages maps it with PTEs).
+        for (&h, &refs) in &before {
+            let first = cached.iter().position(|&(g, _)| g == h).expect("page") as u64;
+            let pages = cached.iter().filter(|&&(g, _)| g == h).count() as i64;
+            let maps = if s.is_pmd_mapped(p, a + first * PAGE_SIZE) {
+                1
+            } else {
+                pages
+            };
+            assert_eq!(s.folio(h).refcount, refs + maps);
         }
         assert_no_pins(&s, p, a, NPAGES, base);
         s.assert_no_bad_outcome();

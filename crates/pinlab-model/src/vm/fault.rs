@@ -277,11 +277,20 @@ impl Machine {
                     && haddr >= vma.start
                     && haddr + HPAGE_PMD_NR <= vma.end;
                 let fskind = self.fs.inodes[ino as usize].kind;
+                // do_fault: without FAULT_FLAG_WRITE — a read, or an unshare
+                // fault (a R/O pin of a page-cache page in a COW mapping,
+                // FAULT_FLAG_UNSHARE) — it is do_read_fault, which maps the
+                // file page read-only; GUP then retries and the unshare copies
+                // it in do_wp_page. do_set_pmd refuses a COW mapping in a write
+                // or unshare fault ("mm: do not install PMD mappings when
+                // handling a COW fault", 2025): a PMD again would send GUP
+                // round the same unshare forever.
+                let pmd_ok = huge_ok && (shared || kind != FaultKind::Unshare);
                 // do_read_fault: map what the page cache holds around first
                 // (vm/fault_around.rs), ->fault only if that missed this page.
                 let read_write = shared && writable && !fskind.needs_dirty_tracking();
-                if kind == FaultKind::Read
-                    && self.do_fault_around(pid, vma, vpn, (ino, index), read_write, huge_ok)
+                if kind != FaultKind::Write
+                    && self.do_fault_around(pid, vma, vpn, (ino, index), read_write, pmd_ok)
                 {
                     return Ok(());
                 }
@@ -292,7 +301,7 @@ impl Machine {
                 // The page of a large folio.
                 let k = self.cached_folio(ino, index).map_or(0, |(_, k)| k);
                 let src = head + k;
-                if !shared && kind != FaultKind::Read {
+                if !shared && kind == FaultKind::Write {
                     // do_cow_fault: the private mapping gets an anonymous copy.
                     let data = self.page_data(src);
                     self.install_anon_copy(policy, pid, vma, vpn, data, kind, memalloc_pin);
@@ -308,7 +317,7 @@ impl Machine {
                     write = writable;
                     dirty = true;
                 }
-                if huge_ok && self.pmd_none(pid, vpn) {
+                if pmd_ok && self.pmd_none(pid, vpn) {
                     let f = self.frames.get_mut(head).expect("file folio");
                     if f.order == HPAGE_PMD_ORDER && !f.hugetlb {
                         // finish_fault → do_set_pmd (mm/memory.c, v6.12): the

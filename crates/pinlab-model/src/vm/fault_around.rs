@@ -20,8 +20,9 @@
 //! Only ext4 and tmpfs/shmem mappings have `->map_pages`; fs-dax, device-dax,
 //! secretmem and hugetlbfs VMAs do not, and a VMA registered for
 //! userfaultfd write-protection has fault-around disabled
-//! (`uffd_disable_fault_around`). `[model assumption]`: an unshare fault on
-//! a missing PTE (the kernel's `do_read_fault` too) does not fault around.
+//! (`uffd_disable_fault_around`). An unshare fault on a missing PTE is a
+//! `do_read_fault` too, so it faults around (read-only PTEs, never a PMD in
+//! a COW mapping).
 
 use super::vmflags::*;
 use super::{Pmd, Pte, Vma};
