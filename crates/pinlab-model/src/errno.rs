@@ -34,6 +34,7 @@ pub enum Errno {
     ECANCELED,
     EFBIG,
     ENOSYS,
+    EIO,
 }
 
 impl Errno {
@@ -64,6 +65,7 @@ impl Errno {
             Errno::ECANCELED => "ECANCELED",
             Errno::EFBIG => "EFBIG",
             Errno::ENOSYS => "ENOSYS",
+            Errno::EIO => "EIO",
         }
     }
 
@@ -73,7 +75,7 @@ impl Errno {
     }
 
     /// Every errno the model can return.
-    pub const ALL: [Errno; 24] = [
+    pub const ALL: [Errno; 25] = [
         Errno::EPERM,
         Errno::EINTR,
         Errno::ENOMEM,
@@ -98,6 +100,7 @@ impl Errno {
         Errno::ECANCELED,
         Errno::EFBIG,
         Errno::ENOSYS,
+        Errno::EIO,
     ];
 }
 

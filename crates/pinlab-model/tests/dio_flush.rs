@@ -176,14 +176,33 @@ fn a_direct_read_returns_the_blocks_where_writeback_skipped_a_pinned_folio() {
     // gupexcl: writeback skips a folio with a GUP reference; the direct read
     // then reads the block, which never got the cached data.
     let (mut s, p, _f, d, ino, a) = mapped_file("gupexcl");
+    let pol = s.pol.clone();
+    s.m.sync_fs(&pol, Some(ino));
+    s.store(p, a, PAGE_SIZE, 'T');
     let (h, _) = s
         .gup_handle(GupApi::PinUserPagesFast, p, a, 1, FOLL_WRITE)
         .expect("pin");
     let got = s.pread(p, d, 0, 2 * PAGE_SIZE);
     let got: Vec<char> = got.iter().map(|v| s.m.tag_of(*v)).collect();
-    assert_eq!(got, vec!['0', 'X'], "page 0 as the block holds it");
+    assert_eq!(got, vec!['S', 'X'], "page 0 as the block holds it");
     let pfn = s.cached(ino, 0).expect("cached");
     assert!(s.folio(pfn).dirty, "the pinned folio stays dirty");
+    s.gup_release(h);
+}
+
+#[test]
+fn a_direct_read_fails_eio_where_writeback_skipped_a_never_written_folio() {
+    // The same without the earlier write-back: page 0's block is still a
+    // delayed-allocation extent, which the direct read reaches (IOMAP_DELALLOC).
+    let (mut s, p, _f, d, _ino, a) = mapped_file("gupexcl");
+    let (h, _) = s
+        .gup_handle(GupApi::PinUserPagesFast, p, a, 1, FOLL_WRITE)
+        .expect("pin");
+    let pol = s.pol.clone();
+    assert_eq!(
+        s.m.file_read(&pol, p, d, 0, 2 * PAGE_SIZE),
+        Err(pinlab_model::Errno::EIO)
+    );
     s.gup_release(h);
 }
 

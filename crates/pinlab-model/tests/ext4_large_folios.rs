@@ -239,3 +239,23 @@ fn a_direct_write_invalidates_the_whole_folio_around_its_range() {
     assert_eq!((on_disk(&s, ino, 0), on_disk(&s, ino, 1)), ('X', 'W'));
     s.check();
 }
+
+/// `block_page_mkwrite` maps every block of the folio below EOF: a write
+/// fault on page 0 of a large folio whose page 1 a punch left without a
+/// block gives page 1 a block again, and write-back writes its zeroes.
+#[test]
+fn a_write_fault_on_a_large_folio_allocates_every_block_below_eof() {
+    let (mut s, p, f, ino) = file("v6.18");
+    s.pwrite(p, f, 0, 4 * PAGE_SIZE, 'D');
+    s.fallocate(p, f, PUNCH, PAGE_SIZE, PAGE_SIZE);
+    assert!(!s.m.fs.inodes[ino as usize].blocks.contains_key(&1));
+    let a = s.mmap_file(p, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+    s.store(p, a, PAGE_SIZE, 'S');
+    assert!(s.m.fs.inodes[ino as usize].blocks.contains_key(&1));
+    s.m.sync_fs(&s.pol.clone(), Some(ino));
+    assert_eq!(
+        [0, 1, 2, 3].map(|i| on_disk(&s, ino, i)),
+        ['S', '0', 'D', 'D']
+    );
+    s.check();
+}

@@ -631,6 +631,10 @@ fn replay_fuzz_findings_stay_fixed() {
     // cannot split a clean pinned folio drops it whole.
     replays_pass("tests/data", "ext4-large-folio-writeback", 1);
     replays_pass("tests/data", "ext4-large-folio-punch", 1);
+    // And a buffered write that copied nothing left a delayed-allocation
+    // block (write_begin before the fault-in, v6.14+): a direct read
+    // reaching it fails -EIO after filling the buffer's first page.
+    replays_pass("tests/data", "dio-read-delalloc", 1);
 }
 
 #[test]

@@ -225,6 +225,12 @@ impl Policy {
         self.has(ext4_large_folios)
     }
 
+    /// `generic_perform_write` calls `write_begin` before it faults the
+    /// source in (665575cff098, v6.14; fs/write.rs).
+    pub fn write_begin_before_prefault(&self) -> bool {
+        self.has(write_begin_before_prefault)
+    }
+
     /// PG_dma_pinned is set on every GUP and never cleared; reclaim and
     /// migration skip flagged folios (Hubbard RFC, 2018-06).
     pub fn sets_pg_dma_pinned(&self) -> bool {

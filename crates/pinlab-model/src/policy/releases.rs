@@ -189,6 +189,13 @@ pub const COMMITS: &[Commit] = &[
         backports: "with 81a4058e0cd0 \"io_uring: use region api for CQ\"",
     },
     Commit {
+        switch: write_begin_before_prefault,
+        id: "665575cff098",
+        title: "filemap: move prefaulting out of hot write path",
+        release: (6, 14),
+        backports: "",
+    },
+    Commit {
         switch: ext4_large_folios,
         id: "7ac67301e82f",
         title: "ext4: enable large folio for regular file",

@@ -53,10 +53,19 @@ impl VmFault {
 }
 
 impl Machine {
-    /// `->page_mkwrite` (`ext4_page_mkwrite`: buffers and block) and
-    /// `fault_dirty_shared_page` (`folio_mark_dirty`).
+    /// `->page_mkwrite` (`ext4_page_mkwrite` → `block_page_mkwrite`,
+    /// fs/buffer.c v6.18: buffers, and a block for every page of the folio
+    /// below EOF — the faulting page's only, for a small folio) and
+    /// `fault_dirty_shared_page` (`folio_mark_dirty`). `pfn` is the folio.
     pub fn page_mkwrite(&mut self, ino: u32, index: u64, pfn: u64) {
-        self.attach_buffers(ino, index, pfn);
+        let (first, nr) = match self.frames.get(pfn).map(|f| (f.kind, f.nr_pages())) {
+            Some((FolioKind::File { index: first, .. }, nr)) if nr > 1 => (first, nr),
+            _ => (index, 1),
+        };
+        let eof = self.fs.inodes[ino as usize].i_size.div_ceil(PAGE_SIZE);
+        for i in (first..first + nr).filter(|&i| i < eof || i == index) {
+            self.attach_buffers(ino, i, pfn);
+        }
         self.frames.get_mut(pfn).expect("folio").dirty = true;
     }
 

@@ -163,6 +163,7 @@ fn errno_name(e: i32) -> String {
         libc::ENOENT => "ENOENT",
         libc::EFBIG => "EFBIG",
         libc::ENOSYS => "ENOSYS",
+        libc::EIO => "EIO",
         _ => return format!("errno {e}"),
     };
     n.to_string()

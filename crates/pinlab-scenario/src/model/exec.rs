@@ -411,6 +411,33 @@ impl Bound<'_> {
                         if m.dio_read_misaligned(of.ino, v(off)?, count, v(b)?) {
                             return Err(Errno::EINVAL);
                         }
+                        if let Some(k) = m.dio_read_delalloc(of.ino, v(off)?, count) {
+                            // iomap submitted the mapped pages before the
+                            // delayed extent: they are pinned, read into the
+                            // buffer and unpinned, then the read fails -EIO.
+                            let tags: Vec<char> = (first..first + k)
+                                .map_while(|i| m.stored_page_data(of.ino, i))
+                                .map(|x| m.tag_of(x))
+                                .collect();
+                            let holes: Vec<bool> = (first..first + tags.len() as u64)
+                                .map(|i| !m.dio_mapped(of.ino, i))
+                                .collect();
+                            let mut h = None;
+                            for ph in 0..3 {
+                                m.dio_read_step(
+                                    policy,
+                                    pid,
+                                    v(b)?,
+                                    &tags,
+                                    &holes,
+                                    0,
+                                    wid('?'),
+                                    ph,
+                                    &mut h,
+                                )?;
+                            }
+                            return Err(Errno::EIO);
+                        }
                     }
                     // What the read returns: a direct read on ext4 reads the
                     // blocks (at its DMA step, what they hold then), anything

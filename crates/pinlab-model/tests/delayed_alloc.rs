@@ -1,0 +1,99 @@
+//! ext4's delayed allocation as a direct read sees it, and the write that
+//! leaves one behind. A buffered write reserves a delayed-allocation block
+//! (`ext4_da_get_block_prep`) that write-back turns into a written one; since
+//! v6.14 (`write_begin_before_prefault`, 665575cff098) `generic_perform_write`
+//! runs `write_begin` before it faults its source in, so a write from memory
+//! it cannot read still leaves the folio and the delayed block, which nothing
+//! writes back. A direct read reaching it fails `-EIO` (`IOMAP_DELALLOC`).
+//! Found by replay_fuzz (seed 1614000000, mutant 0x6033b995); measured on
+//! 6.18 (a direct read of 4 KiB at 0 succeeds, 8 KiB fails).
+
+mod common;
+
+use common::Sim;
+use pinlab_model::fs::oflags::*;
+use pinlab_model::fs::write::UserWrite;
+use pinlab_model::vm::uapi::PROT_NONE;
+use pinlab_model::vm::PAGE_SIZE;
+use pinlab_model::Errno;
+
+/// A 4 KiB ext4 file written back, then a 4 KiB write at 4 KiB from a
+/// PROT_NONE buffer; returns the sim, the pid, the buffered and O_DIRECT
+/// descriptors and the inode.
+fn failed_write(pol: &str) -> (Sim, u32, usize, usize, u32) {
+    let mut s = Sim::new(pol);
+    let p = s.spawn("p");
+    let f = s.open(p, "f", O_RDWR | O_CREAT);
+    let d = s.open(p, "f", O_RDWR | O_DIRECT);
+    s.pwrite(p, f, 0, PAGE_SIZE, 'A');
+    let pol2 = s.pol.clone();
+    let ino = s.ino(p, f);
+    s.m.sync_fs(&pol2, Some(ino));
+    let pn = s.mmap(p, PAGE_SIZE);
+    s.mprotect(p, pn, PAGE_SIZE, PROT_NONE);
+    let w = UserWrite {
+        pid: p,
+        file: f,
+        off: Some(PAGE_SIZE),
+        len: PAGE_SIZE,
+        buf: pn,
+        wid: s.wid(p, 'X'),
+    };
+    assert_eq!(s.m.file_write_user(&pol2, &w), Err(Errno::EFAULT));
+    s.check();
+    (s, p, f, d, ino)
+}
+
+#[test]
+fn a_write_that_copied_nothing_leaves_a_delayed_block_from_v6_14() {
+    let (s, _, _, _, ino) = failed_write("v6.18");
+    let i = &s.m.fs.inodes[ino as usize];
+    assert_eq!(i.i_size, PAGE_SIZE, "nothing was written");
+    let b = *i.blocks.get(&1).expect("a block reserved for page 1");
+    assert!(s.m.fs.bdev.delayed.contains(&b));
+    let (h, _) = s.m.cached_folio(ino, 1).expect("the folio stays cached");
+    assert!(!s.m.frames.get(h).expect("folio").dirty);
+    let b0 = i.blocks[&0];
+    assert!(
+        !s.m.fs.bdev.delayed.contains(&b0),
+        "page 0 was written back"
+    );
+}
+
+#[test]
+fn a_direct_read_reaching_the_delayed_block_fails_eio() {
+    let (mut s, p, _, d, _) = failed_write("v6.18");
+    let pol = s.pol.clone();
+    assert_eq!(
+        s.m.file_read(&pol, p, d, 0, PAGE_SIZE).map(|v| v.len()),
+        Ok(1)
+    );
+    let base = s.pins();
+    assert_eq!(s.m.file_read(&pol, p, d, 0, 2 * PAGE_SIZE), Err(Errno::EIO));
+    // Page 0's bio pinned the caller's buffer and completed first.
+    assert_eq!(s.pins_since(base), (1, 1));
+}
+
+#[test]
+fn write_back_of_new_data_ends_the_delayed_extent() {
+    let (mut s, p, f, d, ino) = failed_write("v6.18");
+    s.pwrite(p, f, PAGE_SIZE, PAGE_SIZE, 'B');
+    let pol = s.pol.clone();
+    let got = s.m.file_read(&pol, p, d, 0, 2 * PAGE_SIZE).expect("read");
+    let tags: Vec<char> = got.iter().map(|v| s.m.tag_of(*v)).collect();
+    assert_eq!(tags, ['A', 'B']);
+    let b = s.m.fs.inodes[ino as usize].blocks[&1];
+    assert!(!s.m.fs.bdev.delayed.contains(&b));
+}
+
+#[test]
+fn before_v6_14_the_fault_in_comes_first_and_nothing_is_left() {
+    let (mut s, p, _, d, ino) = failed_write("v6.12");
+    assert!(!s.m.fs.inodes[ino as usize].blocks.contains_key(&1));
+    assert_eq!(s.m.cached_folio(ino, 1), None);
+    let pol = s.pol.clone();
+    assert_eq!(
+        s.m.file_read(&pol, p, d, 0, 2 * PAGE_SIZE).map(|v| v.len()),
+        Ok(1)
+    );
+}
