@@ -97,3 +97,37 @@ fn before_v6_14_the_fault_in_comes_first_and_nothing_is_left() {
         Ok(1)
     );
 }
+
+/// An extending direct write that fails is cleaned up
+/// (`ext4_inode_extension_cleanup`): every block from EOF on goes — the
+/// delayed block a failed buffered write left, and a `KEEP_SIZE`
+/// preallocation (measured on 6.18: `st_blocks` 24 → 8 after a direct write
+/// from a PROT_NONE buffer at EOF; the same write inside EOF keeps them).
+#[test]
+fn a_failed_extending_direct_write_frees_every_block_past_eof() {
+    let (mut s, p, f, d, ino) = failed_write("v6.18");
+    s.fallocate(p, f, FALLOC_FL_KEEP_SIZE, 2 * PAGE_SIZE, 2 * PAGE_SIZE);
+    assert_eq!(s.m.fs.inodes[ino as usize].blocks.len(), 4);
+    let pn = s.mmap(p, PAGE_SIZE);
+    s.mprotect(p, pn, PAGE_SIZE, PROT_NONE);
+    let w = UserWrite {
+        pid: p,
+        file: d,
+        off: Some(PAGE_SIZE),
+        len: PAGE_SIZE,
+        buf: pn,
+        wid: s.wid(p, 'W'),
+    };
+    let pol = s.pol.clone();
+    let mut held = None;
+    assert_eq!(
+        s.m.dio_write_step(&pol, &w, 0, &mut held).err(),
+        Some(Errno::EFAULT)
+    );
+    let blocks: Vec<u64> = s.m.fs.inodes[ino as usize].blocks.keys().copied().collect();
+    assert_eq!(blocks, [0]);
+    assert!(s.m.fs.bdev.delayed.is_empty());
+    let got = s.m.file_read(&pol, p, d, 0, 2 * PAGE_SIZE).expect("read");
+    assert_eq!(got.len(), 1);
+    s.check();
+}

@@ -635,6 +635,9 @@ fn replay_fuzz_findings_stay_fixed() {
     // block (write_begin before the fault-in, v6.14+): a direct read
     // reaching it fails -EIO after filling the buffer's first page.
     replays_pass("tests/data", "dio-read-delalloc", 1);
+    // An extending direct write that fails frees every block past EOF,
+    // such a delayed block too.
+    replays_pass("tests/data", "dio-write-extend-cleanup", 1);
 }
 
 #[test]

@@ -442,6 +442,19 @@ impl Machine {
             start + len,
         );
         let exclusive = self.ext4_dio_write_exclusive(ino, start, end);
+        // ext4_dio_write_iter: an extending write that fails is cleaned up
+        // (ext4_inode_extension_cleanup → ext4_truncate_failed_write): the
+        // page cache and every block from i_size on go — blocks iomap
+        // allocated for it, and ones that were there (a delayed block a
+        // failed buffered write left, a KEEP_SIZE preallocation).
+        let extend = end > self.fs.inodes[ino as usize].i_size;
+        let failed = |m: &mut Machine, e: Errno| {
+            if extend {
+                let size = m.fs.inodes[ino as usize].i_size;
+                m.truncate_range(policy, ino, size, u64::MAX, false);
+            }
+            Err(e)
+        };
         if self
             .filemap_invalidate_pages(policy, ino, first, last)
             .is_err()
@@ -460,7 +473,7 @@ impl Machine {
             return Ok(DioWriteStep::Buffered(n));
         }
         if dio_misaligned(start, len, buf) {
-            return Err(Errno::EINVAL);
+            return failed(self, Errno::EINVAL);
         }
         let api = if policy.dio_pins() {
             GupApi::PinUserPagesFast
@@ -468,7 +481,10 @@ impl Machine {
             GupApi::GetUserPagesFast
         };
         let nr = last - first;
-        let (h, k) = self.gup_handle(policy, api, pid, pid, buf, nr, 0)?;
+        let (h, k) = match self.gup_handle(policy, api, pid, pid, buf, nr, 0) {
+            Ok(x) => x,
+            Err(e) => return failed(self, e),
+        };
         if let Some(Some(x)) = self.dev.handles.get_mut(h) {
             x.dio_write = Some(DioWrite {
                 ino,
@@ -480,7 +496,7 @@ impl Machine {
         if (k as u64) < nr {
             self.dio_write_dma(h, wid, false);
             self.gup_release(policy, h, false)?;
-            return Err(Errno::EFAULT);
+            return failed(self, Errno::EFAULT);
         }
         *held = Some(h);
         Ok(DioWriteStep::Pinned(k as u64))
