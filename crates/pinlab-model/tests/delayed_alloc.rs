@@ -131,3 +131,51 @@ fn a_failed_extending_direct_write_frees_every_block_past_eof() {
     assert_eq!(got.len(), 1);
     s.check();
 }
+
+/// `write_end` sets `i_size` to `pos + copied` even when nothing was
+/// copied: a failed write at 4 KiB into an empty file leaves it 4 KiB long
+/// (measured on 6.18), and a direct read of it then meets the delayed block.
+#[test]
+fn a_write_that_copied_nothing_past_eof_moves_eof_to_its_position() {
+    let mut s = Sim::new("v6.18");
+    let p = s.spawn("p");
+    let f = s.open(p, "f", O_RDWR | O_CREAT);
+    let d = s.open(p, "f", O_RDWR | O_DIRECT);
+    let ino = s.ino(p, f);
+    let pn = s.mmap(p, PAGE_SIZE);
+    s.mprotect(p, pn, PAGE_SIZE, PROT_NONE);
+    let w = UserWrite {
+        pid: p,
+        file: f,
+        off: Some(PAGE_SIZE),
+        len: PAGE_SIZE,
+        buf: pn,
+        wid: s.wid(p, 'X'),
+    };
+    let pol = s.pol.clone();
+    assert_eq!(s.m.file_write_user(&pol, &w), Err(Errno::EFAULT));
+    assert_eq!(s.m.fs.inodes[ino as usize].i_size, PAGE_SIZE);
+    assert_eq!(s.m.file_read(&pol, p, d, 0, 2 * PAGE_SIZE), Err(Errno::EIO));
+    s.check();
+}
+
+/// `__iomap_dio_rw` returns 0 for a read at or past EOF before
+/// `kiocb_write_and_wait`: the dirty page cache stays dirty.
+#[test]
+fn a_direct_read_past_eof_writes_nothing_back() {
+    let mut s = Sim::new("v6.18");
+    let p = s.spawn("p");
+    let f = s.open(p, "f", O_RDWR | O_CREAT);
+    let d = s.open(p, "f", O_RDWR | O_DIRECT);
+    let ino = s.ino(p, f);
+    s.pwrite(p, f, 0, PAGE_SIZE, 'B');
+    let pol = s.pol.clone();
+    assert_eq!(s.m.file_read(&pol, p, d, PAGE_SIZE, PAGE_SIZE), Ok(vec![]));
+    let (h, _) = s.m.cached_folio(ino, 0).expect("cached");
+    assert!(s.m.frames.get(h).expect("folio").dirty, "not written back");
+    assert_eq!(
+        s.m.file_read(&pol, p, d, 0, PAGE_SIZE).map(|v| v.len()),
+        Ok(1)
+    );
+    assert!(!s.m.frames.get(h).expect("folio").dirty);
+}

@@ -638,6 +638,10 @@ fn replay_fuzz_findings_stay_fixed() {
     // An extending direct write that fails frees every block past EOF,
     // such a delayed block too.
     replays_pass("tests/data", "dio-write-extend-cleanup", 1);
+    // A buffered write that copied nothing past EOF moves EOF to its
+    // position; a direct read at or past EOF writes nothing back.
+    replays_pass("tests/data", "write-failed-past-eof", 1);
+    replays_pass("tests/data", "dio-read-past-eof", 1);
 }
 
 #[test]

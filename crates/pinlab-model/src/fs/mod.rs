@@ -680,7 +680,9 @@ impl Machine {
         let len = rw_verify_area(off, len)?;
         let (first, last) = (off / PAGE_SIZE, (off + len).div_ceil(PAGE_SIZE));
         let direct = f.direct && self.fs.inodes[f.ino as usize].kind == FsKind::Ext4;
-        if direct && len > 0 {
+        // __iomap_dio_rw returns 0 for a read at or past EOF before it
+        // writes anything back.
+        if direct && len > 0 && off < self.fs.inodes[f.ino as usize].i_size {
             self.kiocb_write_and_wait(policy, f.ino, first, last);
             if self.dio_read_misaligned(f.ino, off, len, 0) {
                 return Err(Errno::EINVAL);

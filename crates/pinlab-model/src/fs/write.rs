@@ -287,9 +287,9 @@ impl Machine {
             let Some(tag) = self.copy_from_user_page(policy, pid, buf / PAGE_SIZE + k as u64)
             else {
                 if policy.write_begin_before_prefault() {
-                    let rest = end - start.max(idx * PAGE_SIZE);
+                    let pos = start.max(idx * PAGE_SIZE);
                     let large = policy.ext4_large_folios();
-                    self.write_begin_only(ino, idx, rest, end.div_ceil(PAGE_SIZE), large);
+                    self.write_begin_only(ino, pos, end, large);
                 }
                 break;
             };
@@ -319,24 +319,30 @@ impl Machine {
     /// stays in the page cache, not dirty, its data what the blocks hold;
     /// on ext4 (`ext4_da_write_begin` → `ext4_block_write_begin`) with
     /// buffers and a delayed-allocation block for each page of the folio
-    /// below `last` (the write's end; `len` is the bytes it had left)
-    /// — `ext4_da_do_write_end` gives nothing back for a copy of 0 bytes —
-    /// which a later direct read reaching it fails `-EIO` on
-    /// ([`Machine::dio_read_delalloc`]).
-    fn write_begin_only(&mut self, ino: u32, index: u64, len: u64, last: u64, large: bool) {
+    /// below the write's `end` — `ext4_da_do_write_end` gives nothing back
+    /// for a copy of 0 bytes — which a later direct read reaching it fails
+    /// `-EIO` on ([`Machine::dio_read_delalloc`]). `write_end` still sets
+    /// `i_size` to `pos + copied` when that is beyond it
+    /// (`ext4_da_do_write_end`, `shmem_write_end`): a write that copied
+    /// nothing at `pos` past EOF moves EOF to `pos` (measured on 6.18: a
+    /// failed 4 KiB write at 4 KiB into an empty file leaves it 4 KiB long).
+    fn write_begin_only(&mut self, ino: u32, pos: u64, end: u64, large: bool) {
         if !matches!(
             self.fs.inodes[ino as usize].kind,
             FsKind::Ext4 | FsKind::Tmpfs
         ) {
             return;
         }
-        let head = self.write_begin_folio(ino, index, len, large);
+        let (index, last) = (pos / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
+        let head = self.write_begin_folio(ino, index, end - pos, large);
         let (first, nr) = self.cached_folio(ino, index).map_or((index, 1), |(_, k)| {
             (index - k, self.frames.get(head).map_or(1, |f| f.nr_pages()))
         });
         for i in index..last.min(first + nr).max(index + 1) {
             self.attach_buffers(ino, i, head);
         }
+        let i = &mut self.fs.inodes[ino as usize];
+        i.i_size = i.i_size.max(pos);
     }
 
     /// `write(2)` / `pwrite(2)` of `len` bytes of `pid`'s memory at `buf`,

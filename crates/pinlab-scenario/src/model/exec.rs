@@ -404,9 +404,11 @@ impl Bound<'_> {
                     let (first, last) =
                         (v(off)? / PAGE_SIZE, (v(off)? + count).div_ceil(PAGE_SIZE));
                     let ext4 = m.fs.inodes[of.ino as usize].kind == pinlab_model::fs::FsKind::Ext4;
-                    if of.direct && ext4 && phase == 0 {
+                    let below_eof = v(off)? < m.fs.inodes[of.ino as usize].i_size;
+                    if of.direct && ext4 && phase == 0 && below_eof {
                         // Before a direct read the dirty page cache of its
-                        // range goes to disk (kiocb_write_and_wait).
+                        // range goes to disk (kiocb_write_and_wait); one at
+                        // or past EOF returns 0 before that (__iomap_dio_rw).
                         notes.extend(m.kiocb_write_and_wait(policy, of.ino, first, last));
                         if m.dio_read_misaligned(of.ino, v(off)?, count, v(b)?) {
                             return Err(Errno::EINVAL);
