@@ -46,18 +46,25 @@ fn failed_write(pol: &str) -> (Sim, u32, usize, usize, u32) {
 
 #[test]
 fn a_write_that_copied_nothing_leaves_a_delayed_block_from_v6_14() {
-    let (s, _, _, _, ino) = failed_write("v6.18");
+    let (mut s, _, _, _, ino) = failed_write("v6.18");
     let i = &s.m.fs.inodes[ino as usize];
     assert_eq!(i.i_size, PAGE_SIZE, "nothing was written");
     let b = *i.blocks.get(&1).expect("a block reserved for page 1");
-    assert!(s.m.fs.bdev.delayed.contains(&b));
-    let (h, _) = s.m.cached_folio(ino, 1).expect("the folio stays cached");
-    assert!(!s.m.frames.get(h).expect("folio").dirty);
     let b0 = i.blocks[&0];
+    assert!(s.m.fs.bdev.delayed.contains(&b));
     assert!(
         !s.m.fs.bdev.delayed.contains(&b0),
         "page 0 was written back"
     );
+    let (h, _) = s.m.cached_folio(ino, 1).expect("the folio stays cached");
+    // page_zero_new_buffers zeroes the new buffer and dirties the folio.
+    assert!(s.m.frames.get(h).expect("folio").dirty);
+    // Past EOF write-back maps nothing: the folio is cleaned, the block
+    // stays delayed.
+    let pol = s.pol.clone();
+    s.m.sync_fs(&pol, Some(ino));
+    assert!(!s.m.frames.get(h).expect("folio").dirty);
+    assert!(s.m.fs.bdev.delayed.contains(&b));
 }
 
 #[test]

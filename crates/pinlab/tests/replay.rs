@@ -642,6 +642,9 @@ fn replay_fuzz_findings_stay_fixed() {
     // position; a direct read at or past EOF writes nothing back.
     replays_pass("tests/data", "write-failed-past-eof", 1);
     replays_pass("tests/data", "dio-read-past-eof", 1);
+    // Inside EOF the failed write's new block is zeroed and dirtied, so
+    // write-back allocates it; a failed direct write leaves unwritten ones.
+    replays_pass("tests/data", "write-failed-inside-eof", 1);
 }
 
 #[test]

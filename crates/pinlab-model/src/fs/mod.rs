@@ -580,9 +580,9 @@ impl Machine {
     pub fn dio_mapped(&self, ino: u32, index: u64) -> bool {
         self.fs.inodes.get(ino as usize).is_some_and(|i| {
             index * PAGE_SIZE < i.i_size
-                && i.blocks
-                    .get(&index)
-                    .is_some_and(|b| !self.fs.bdev.unwritten.contains(b))
+                && i.blocks.get(&index).is_some_and(|b| {
+                    !self.fs.bdev.unwritten.contains(b) && !self.fs.bdev.delayed.contains(b)
+                })
         })
     }
 

@@ -316,7 +316,10 @@ impl Machine {
     /// `write_begin` for a copy that then moves nothing (the source page
     /// cannot be read; `generic_perform_write` from v6.14 faults the source
     /// in only after that, 665575cff098): the folio of page `index` of `ino`
-    /// stays in the page cache, not dirty, its data what the blocks hold;
+    /// stays in the page cache, its data what the blocks hold (zeroes where
+    /// a block is new: `page_zero_new_buffers` also dirties the folio, so
+    /// write-back allocates such a block — unless it lies past EOF, where
+    /// ext4's write-back maps nothing and the reservation stays);
     /// on ext4 (`ext4_da_write_begin` → `ext4_block_write_begin`) with
     /// buffers and a delayed-allocation block for each page of the folio
     /// below the write's `end` — `ext4_da_do_write_end` gives nothing back
@@ -338,8 +341,15 @@ impl Machine {
         let (first, nr) = self.cached_folio(ino, index).map_or((index, 1), |(_, k)| {
             (index - k, self.frames.get(head).map_or(1, |f| f.nr_pages()))
         });
+        let mut new = false;
         for i in index..last.min(first + nr).max(index + 1) {
+            new |= !self.fs.inodes[ino as usize].blocks.contains_key(&i);
             self.attach_buffers(ino, i, head);
+        }
+        if new && self.fs.inodes[ino as usize].kind == FsKind::Ext4 {
+            // block_write_end → page_zero_new_buffers: the new buffers are
+            // zeroed and marked dirty, so the folio is dirty.
+            self.frames.get_mut(head).expect("folio").dirty = true;
         }
         let i = &mut self.fs.inodes[ino as usize];
         i.i_size = i.i_size.max(pos);
@@ -455,6 +465,7 @@ impl Machine {
         // failed buffered write left, a KEEP_SIZE preallocation).
         let extend = end > self.fs.inodes[ino as usize].i_size;
         let failed = |m: &mut Machine, e: Errno| {
+            m.dio_write_failed_extents(ino, first, last);
             if extend {
                 let size = m.fs.inodes[ino as usize].i_size;
                 m.truncate_range(policy, ino, size, u64::MAX, false);
@@ -506,6 +517,25 @@ impl Machine {
         }
         *held = Some(h);
         Ok(DioWriteStep::Pinned(k as u64))
+    }
+
+    /// What a direct write of pages `[first, last)` of `ino` that failed
+    /// after `ext4_iomap_begin` leaves in its range: iomap allocated the
+    /// range as unwritten extents (`EXT4_GET_BLOCKS_IO_CREATE_EXT`, for a
+    /// hole and for a delayed-allocation extent alike) and nothing converted
+    /// them, so every page below `i_size` without written data has an
+    /// unwritten block now and reads as zeroes (measured on 6.18: after a
+    /// failed direct write over the delayed block a failed buffered write
+    /// left inside EOF, a direct read of it succeeds with zeroes).
+    fn dio_write_failed_extents(&mut self, ino: u32, first: u64, last: u64) {
+        let size = self.fs.inodes[ino as usize].i_size;
+        for idx in first..last.min(size.div_ceil(PAGE_SIZE)) {
+            let existed = self.fs.inodes[ino as usize].blocks.contains_key(&idx);
+            let b = self.block_for_write(ino, idx);
+            if self.fs.bdev.delayed.remove(&b) || !existed {
+                self.fs.bdev.unwritten.insert(b);
+            }
+        }
     }
 
     /// Whether `ext4_dio_write_checks` (fs/ext4/file.c, v6.12) takes

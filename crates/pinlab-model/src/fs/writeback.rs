@@ -136,14 +136,20 @@ impl Machine {
                 f.writeback = true;
                 // A page whose block a punch freed while a pin kept its large
                 // folio has no mapped buffer: block_invalidate_folio cleared it.
-                let blocks = &self.fs.inodes[ino as usize].blocks;
+                // Past EOF ext4's write-back maps nothing
+                // (mpage_process_page_bufs stops at i_size): a delayed
+                // block there stays delayed, the folio is cleaned anyway.
+                let inode = &self.fs.inodes[ino as usize];
+                let eof = inode.i_size.div_ceil(crate::vm::PAGE_SIZE);
                 let io: Vec<crate::fs::PageIo> = (0..f.nr_pages())
+                    .filter(|k| idx + k < eof)
                     .filter_map(|k| {
-                        let b = *blocks.get(&(idx + k))?;
+                        let b = *inode.blocks.get(&(idx + k))?;
                         Some((k, b, f.data[k as usize]))
                     })
                     .collect();
                 let to = match io.as_slice() {
+                    [] => "no block (past EOF)".to_string(),
                     [(_, b, _)] => format!("block {b}"),
                     _ => format!(
                         "blocks {}",
