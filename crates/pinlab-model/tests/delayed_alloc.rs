@@ -17,28 +17,40 @@ use pinlab_model::vm::uapi::PROT_NONE;
 use pinlab_model::vm::PAGE_SIZE;
 use pinlab_model::Errno;
 
-/// A 4 KiB ext4 file written back, then a 4 KiB write at 4 KiB from a
-/// PROT_NONE buffer; returns the sim, the pid, the buffered and O_DIRECT
-/// descriptors and the inode.
-fn failed_write(pol: &str) -> (Sim, u32, usize, usize, u32) {
+/// An empty ext4 file: the sim, the pid, a buffered and an O_DIRECT
+/// descriptor, the inode.
+fn files(pol: &str) -> (Sim, u32, usize, usize, u32) {
     let mut s = Sim::new(pol);
     let p = s.spawn("p");
     let f = s.open(p, "f", O_RDWR | O_CREAT);
     let d = s.open(p, "f", O_RDWR | O_DIRECT);
-    s.pwrite(p, f, 0, PAGE_SIZE, 'A');
-    let pol2 = s.pol.clone();
     let ino = s.ino(p, f);
-    s.m.sync_fs(&pol2, Some(ino));
+    (s, p, f, d, ino)
+}
+
+/// A 4 KiB write at `off` of `file` from a fresh PROT_NONE page.
+fn prot_none_write(s: &mut Sim, p: u32, file: usize, off: u64) -> UserWrite {
     let pn = s.mmap(p, PAGE_SIZE);
     s.mprotect(p, pn, PAGE_SIZE, PROT_NONE);
-    let w = UserWrite {
+    UserWrite {
         pid: p,
-        file: f,
-        off: Some(PAGE_SIZE),
+        file,
+        off: Some(off),
         len: PAGE_SIZE,
         buf: pn,
         wid: s.wid(p, 'X'),
-    };
+    }
+}
+
+/// A 4 KiB ext4 file written back, then a 4 KiB write at 4 KiB from a
+/// PROT_NONE buffer; returns the sim, the pid, the buffered and O_DIRECT
+/// descriptors and the inode.
+fn failed_write(pol: &str) -> (Sim, u32, usize, usize, u32) {
+    let (mut s, p, f, d, ino) = files(pol);
+    s.pwrite(p, f, 0, PAGE_SIZE, 'A');
+    let pol2 = s.pol.clone();
+    s.m.sync_fs(&pol2, Some(ino));
+    let w = prot_none_write(&mut s, p, f, PAGE_SIZE);
     assert_eq!(s.m.file_write_user(&pol2, &w), Err(Errno::EFAULT));
     s.check();
     (s, p, f, d, ino)
@@ -115,16 +127,7 @@ fn a_failed_extending_direct_write_frees_every_block_past_eof() {
     let (mut s, p, f, d, ino) = failed_write("v6.18");
     s.fallocate(p, f, FALLOC_FL_KEEP_SIZE, 2 * PAGE_SIZE, 2 * PAGE_SIZE);
     assert_eq!(s.m.fs.inodes[ino as usize].blocks.len(), 4);
-    let pn = s.mmap(p, PAGE_SIZE);
-    s.mprotect(p, pn, PAGE_SIZE, PROT_NONE);
-    let w = UserWrite {
-        pid: p,
-        file: d,
-        off: Some(PAGE_SIZE),
-        len: PAGE_SIZE,
-        buf: pn,
-        wid: s.wid(p, 'W'),
-    };
+    let w = prot_none_write(&mut s, p, d, PAGE_SIZE);
     let pol = s.pol.clone();
     let mut held = None;
     assert_eq!(
@@ -144,21 +147,8 @@ fn a_failed_extending_direct_write_frees_every_block_past_eof() {
 /// (measured on 6.18), and a direct read of it then meets the delayed block.
 #[test]
 fn a_write_that_copied_nothing_past_eof_moves_eof_to_its_position() {
-    let mut s = Sim::new("v6.18");
-    let p = s.spawn("p");
-    let f = s.open(p, "f", O_RDWR | O_CREAT);
-    let d = s.open(p, "f", O_RDWR | O_DIRECT);
-    let ino = s.ino(p, f);
-    let pn = s.mmap(p, PAGE_SIZE);
-    s.mprotect(p, pn, PAGE_SIZE, PROT_NONE);
-    let w = UserWrite {
-        pid: p,
-        file: f,
-        off: Some(PAGE_SIZE),
-        len: PAGE_SIZE,
-        buf: pn,
-        wid: s.wid(p, 'X'),
-    };
+    let (mut s, p, f, d, ino) = files("v6.18");
+    let w = prot_none_write(&mut s, p, f, PAGE_SIZE);
     let pol = s.pol.clone();
     assert_eq!(s.m.file_write_user(&pol, &w), Err(Errno::EFAULT));
     assert_eq!(s.m.fs.inodes[ino as usize].i_size, PAGE_SIZE);
@@ -170,11 +160,7 @@ fn a_write_that_copied_nothing_past_eof_moves_eof_to_its_position() {
 /// `kiocb_write_and_wait`: the dirty page cache stays dirty.
 #[test]
 fn a_direct_read_past_eof_writes_nothing_back() {
-    let mut s = Sim::new("v6.18");
-    let p = s.spawn("p");
-    let f = s.open(p, "f", O_RDWR | O_CREAT);
-    let d = s.open(p, "f", O_RDWR | O_DIRECT);
-    let ino = s.ino(p, f);
+    let (mut s, p, f, d, ino) = files("v6.18");
     s.pwrite(p, f, 0, PAGE_SIZE, 'B');
     let pol = s.pol.clone();
     assert_eq!(s.m.file_read(&pol, p, d, PAGE_SIZE, PAGE_SIZE), Ok(vec![]));
