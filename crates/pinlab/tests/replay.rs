@@ -641,7 +641,7 @@ fn replay_fuzz_findings_stay_fixed() {
     // A buffered write that copied nothing past EOF moves EOF to its
     // position; a direct read at or past EOF writes nothing back.
     replays_pass("tests/data", "write-failed-past-eof", 1);
-    replays_pass("tests/data", "dio-read-past-eof", 1);
+    replays_pass("tests/data", "dio-read-past-eof-no-writeback", 1);
     // Inside EOF the failed write's new block is zeroed and dirtied, so
     // write-back allocates it; a failed direct write leaves unwritten ones.
     replays_pass("tests/data", "write-failed-inside-eof", 1);
