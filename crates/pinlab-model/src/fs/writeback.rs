@@ -149,7 +149,7 @@ impl Machine {
                     })
                     .collect();
                 let to = match io.as_slice() {
-                    [] => "no block (past EOF)".to_string(),
+                    [] => "no block (past EOF or punched)".to_string(),
                     [(_, b, _)] => format!("block {b}"),
                     _ => format!(
                         "blocks {}",
