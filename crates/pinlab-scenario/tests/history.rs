@@ -199,7 +199,8 @@ fn release_presets_are_the_commits_in_them() {
             "madv_cold_pageout",
             "cow_reuse_by_refcount",
             "longterm_refuses_fsdax",
-            "dax_truncate_waits_for_idle"
+            "dax_truncate_waits_for_idle",
+            "filemap_fault_drops_mmap_lock"
         ]
     );
     // Today's releases have every mainline switch `upstream` has.

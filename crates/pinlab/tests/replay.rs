@@ -648,6 +648,16 @@ fn replay_fuzz_findings_stay_fixed() {
 }
 
 #[test]
+fn a_readahead_folio_is_truncated_whole_under_a_pipe() {
+    // Eighteenth session: a read fault in an MADV_HUGEPAGE mapping of an
+    // uncached 8-page ext4 file reads it in as one order-3 folio (v6.16+);
+    // punching one page while a pipe holds another truncates it whole, and
+    // the pipe keeps an orphan that a later store does not reach (6.18: the
+    // pipe reads zeroes; the model without readahead predicted 'S').
+    replays_pass("tests/data", "ra-hugepage-punch", 1);
+}
+
+#[test]
 fn a_second_ibv_dereg_mr_is_skipped_not_failed() {
     // The io_uring registration standing in for the MR answers a second
     // unregister with ENXIO; uverbs finds no object under the handle

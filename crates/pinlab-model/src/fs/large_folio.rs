@@ -11,8 +11,9 @@
 //! range is already cached (`filemap_add_folio` fails `-EEXIST`). So an 8 KiB
 //! write at 0 makes one order-1 folio, 12 KiB an order-1 and an order-0, 64
 //! KiB one order-4 folio, two 4 KiB writes two order-0 folios (measured on
-//! 6.18). Read faults and `read(2)` bring pages in order 0 in the model (the
-//! kernel's readahead can make large folios too; readahead is not modelled,
+//! 6.18). A read fault brings pages in through readahead ([`super::readahead`]:
+//! order 0, or PMD-order folios in a `MADV_HUGEPAGE` mapping); `read(2)`
+//! brings in order 0 the pages it reads (its own readahead is not modelled,
 //! docs/model.md).
 //!
 //! A large folio is cached under its first index and holds one page-cache
@@ -72,7 +73,23 @@ impl Machine {
         if order == 0 {
             return self.filemap_get_folio(ino, index, false);
         }
-        let zone = self.user_zone(false);
+        self.alloc_cache_folio(ino, index, order, false)
+    }
+
+    /// A new clean, uptodate page-cache folio of order `order` at `index` of
+    /// `ino` (`filemap_alloc_folio` + `filemap_add_folio` + the read),
+    /// filled from the blocks (zeroes for holes), one page-cache reference
+    /// per page; allocated as the task allocates (`memalloc_pin`:
+    /// PF_MEMALLOC_PIN keeps it out of ZONE_MOVABLE). The caller checked
+    /// that no cached folio overlaps it.
+    pub(crate) fn alloc_cache_folio(
+        &mut self,
+        ino: u32,
+        index: u64,
+        order: u8,
+        memalloc_pin: bool,
+    ) -> u64 {
+        let zone = self.user_zone(memalloc_pin);
         let head = self
             .frames
             .alloc(zone, order, FolioKind::File { ino, index });

@@ -15,6 +15,7 @@
 pub mod dax;
 pub mod large_folio;
 pub mod memfd;
+pub mod readahead;
 pub mod shmem_thp;
 pub mod truncate;
 pub mod write;

@@ -14,7 +14,7 @@ use crate::errno::Errno;
 use crate::machine::{Machine, Pid};
 use crate::mem::{Folio, FolioKind, Zone, HPAGE_PMD_NR, ZERO_PFN};
 use crate::policy::Policy;
-use crate::vm::fault::FaultKind;
+use crate::vm::fault::{FaultFlags, FaultKind};
 use crate::vm::vmflags::*;
 use crate::vm::{Mapping, PAGE_SIZE};
 
@@ -87,6 +87,13 @@ impl Machine {
                 }
             }
         };
+        // faultin_page: FOLL_UNLOCKABLE → FAULT_FLAG_ALLOW_RETRY; after a
+        // VM_FAULT_RETRY __get_user_pages_locked retakes the lock and retries
+        // the page with FOLL_TRIED (inside the fault here).
+        let fault_flags = FaultFlags {
+            allow_retry: flags & FOLL_UNLOCKABLE != 0,
+            ..FaultFlags::default()
+        };
         let mut i = 0u64;
         while i < nr_pages {
             pinlab_state::check_step_deadline();
@@ -120,7 +127,14 @@ impl Machine {
                     } else {
                         FaultKind::Read
                     };
-                    if let Err(f) = self.handle_mm_fault(policy, pid, vpn, kind, memalloc_pin) {
+                    if let Err(f) = self.handle_mm_fault_flags(
+                        policy,
+                        pid,
+                        vpn,
+                        kind,
+                        memalloc_pin,
+                        fault_flags,
+                    ) {
                         return done(pages, f.to_errno());
                     }
                     continue;
@@ -137,9 +151,14 @@ impl Machine {
                     && !m.writable()
                     && !self.can_follow_write(policy, &vma, flags, is_anon, excl, forced_cow)
                 {
-                    if let Err(f) =
-                        self.handle_mm_fault(policy, pid, vpn, FaultKind::Write, memalloc_pin)
-                    {
+                    if let Err(f) = self.handle_mm_fault_flags(
+                        policy,
+                        pid,
+                        vpn,
+                        FaultKind::Write,
+                        memalloc_pin,
+                        fault_flags,
+                    ) {
                         return done(pages, f.to_errno());
                     }
                     forced_cow = true;
@@ -147,9 +166,14 @@ impl Machine {
                 }
                 if !m.writable() && gup_must_unshare(policy, Some(&vma), flags, is_anon, excl) {
                     // -EMLINK: faultin_page(FAULT_FLAG_UNSHARE) and retry.
-                    if let Err(f) =
-                        self.handle_mm_fault(policy, pid, vpn, FaultKind::Unshare, memalloc_pin)
-                    {
+                    if let Err(f) = self.handle_mm_fault_flags(
+                        policy,
+                        pid,
+                        vpn,
+                        FaultKind::Unshare,
+                        memalloc_pin,
+                        fault_flags,
+                    ) {
                         return done(pages, f.to_errno());
                     }
                     continue;

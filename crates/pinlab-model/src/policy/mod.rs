@@ -133,6 +133,10 @@ switches! {
     ext4_warns_on_bufferless_dirty = "ext4_warns_on_bufferless_dirty", since "5.18 (CVE-2022-49171)", modelled true, affects [PageCache];
     /// ext4 regular files get large folios: a buffered write allocates a folio of the order its length allows (write_begin → __filemap_get_folio with fgf_set_order); write-back, invalidation and truncate act on whole folios.
     ext4_large_folios = "ext4_large_folios", since "6.16", modelled true, affects [PageCache];
+    /// filemap_fault drops the mmap lock to read in a page-cache miss (readahead, read_folio) and returns VM_FAULT_RETRY where the fault allows it: the retried fault maps what readahead brought in around the page (fault-around). Before, a fault retried only while the page it found was still locked by its read.
+    filemap_fault_drops_mmap_lock = "filemap_fault_drops_mmap_lock", since "5.1", modelled true, affects [PageCache];
+    /// A page-cache miss in a VM_HUGEPAGE (MADV_HUGEPAGE) file mapping reads ahead two PMD-sized blocks from the PMD-aligned index, in PMD-order folios where the mapping supports large folios, instead of the read-around window.
+    vm_hugepage_readahead = "vm_hugepage_readahead", since "5.18", modelled true, affects [PageCache];
     /// generic_perform_write runs write_begin before it faults the source in (it faults in only after a copy that moved nothing): a buffered write from memory it cannot read still leaves its folio in the page cache and, on ext4, a delayed-allocation block.
     write_begin_before_prefault = "write_begin_before_prefault", since "6.14", modelled true, affects [PageCache, Shmem];
     /// Pins of file pages are mutually exclusive and refused during writeback; writeback skips pinned folios (Danton RFC, 2019-11).
@@ -197,19 +201,21 @@ const UPSTREAM: &[Switch] = &[
     ext4_warns_on_bufferless_dirty,
     ext4_large_folios,
     write_begin_before_prefault,
+    filemap_fault_drops_mmap_lock,
+    vm_hugepage_readahead,
 ];
 
 /// The named presets of `shared/kernel/policies.md`, in the order the matrix shows them.
 pub const PRESETS: &[Preset] = &[
     Preset { name: "legacy", label: "P0 LEGACY", summary: "GUP with FOLL_GET only: the ≤4.14 kernel", switches: &[io_uring, madv_cold_pageout] },
     Preset { name: "pgflag", label: "P1 PGFLAG", summary: "PG_dma_pinned set on GUP, never cleared; reclaim/migration skip flagged pages (Hubbard RFC 2018)", switches: &[io_uring, madv_cold_pageout, pg_dma_pinned] },
-    Preset { name: "longterm", label: "P2 LONGTERM", summary: "get_user_pages_longterm / FOLL_LONGTERM refuses fsdax; DAX truncate waits for idle (4.15–5.6)", switches: &[io_uring, madv_cold_pageout, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "follpin", label: "P3 FOLLPIN", summary: "pin_user_pages/FOLL_PIN tracking with early COW at fork (5.7–5.9)", switches: &[io_uring, madv_cold_pageout, mremap_dontunmap, foll_pin_tracking, bio_page_pinned, early_cow_on_fork, cow_reuse_by_refcount, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "lease", label: "P4 LEASE", summary: "exclusive layout leases gate fsdax pins (Weiny RFC v2, 2019)", switches: &[io_uring, madv_cold_pageout, layout_leases, dax_truncate_waits_for_idle] },
-    Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[io_uring, madv_cold_pageout, foll_pin_tracking, bio_page_pinned, truncate_races_like_pwrite] },
+    Preset { name: "longterm", label: "P2 LONGTERM", summary: "get_user_pages_longterm / FOLL_LONGTERM refuses fsdax; DAX truncate waits for idle (4.15–5.6)", switches: &[io_uring, madv_cold_pageout, longterm_refuses_fsdax, dax_truncate_waits_for_idle, filemap_fault_drops_mmap_lock] },
+    Preset { name: "follpin", label: "P3 FOLLPIN", summary: "pin_user_pages/FOLL_PIN tracking with early COW at fork (5.7–5.9)", switches: &[io_uring, madv_cold_pageout, mremap_dontunmap, foll_pin_tracking, bio_page_pinned, early_cow_on_fork, cow_reuse_by_refcount, longterm_refuses_fsdax, dax_truncate_waits_for_idle, filemap_fault_drops_mmap_lock] },
+    Preset { name: "lease", label: "P4 LEASE", summary: "exclusive layout leases gate fsdax pins (Weiny RFC v2, 2019)", switches: &[io_uring, madv_cold_pageout, layout_leases, dax_truncate_waits_for_idle, filemap_fault_drops_mmap_lock] },
+    Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[io_uring, madv_cold_pageout, foll_pin_tracking, bio_page_pinned, truncate_races_like_pwrite, filemap_fault_drops_mmap_lock] },
     Preset { name: "immutable", label: "P6 IMMUTABLE", summary: "pins of fs-dax files only in an explicit immutable-layout mode; layout changes fail (Williams/Chinner 2019)", switches: &[io_uring, madv_cold_pageout, immutable_layout, dax_truncate_waits_for_idle] },
-    Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[io_uring, madv_cold_pageout, exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle] },
-    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, bio_page_pinned, io_uring, io_uring_delegates_file_check, memfd_secret, madv_cold_pageout, madv_collapse, mremap_dontunmap, mremap_dontunmap_any_vma, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, hugetlb_fork_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, ext4_large_folios, write_begin_before_prefault, hmm_mirror, truncate_races_like_pwrite] },
+    Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[io_uring, madv_cold_pageout, exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle, filemap_fault_drops_mmap_lock] },
+    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, bio_page_pinned, io_uring, io_uring_delegates_file_check, memfd_secret, madv_cold_pageout, madv_collapse, mremap_dontunmap, mremap_dontunmap_any_vma, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, hugetlb_fork_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, ext4_large_folios, write_begin_before_prefault, filemap_fault_drops_mmap_lock, vm_hugepage_readahead, hmm_mirror, truncate_races_like_pwrite] },
     Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },
 ];
 

@@ -225,6 +225,19 @@ impl Policy {
         self.has(ext4_large_folios)
     }
 
+    /// `filemap_fault` drops the mmap lock to read a page-cache miss in and
+    /// returns `VM_FAULT_RETRY` where allowed (6b4c9f446981, v5.1;
+    /// fs/readahead.rs).
+    pub fn filemap_fault_drops_mmap_lock(&self) -> bool {
+        self.has(filemap_fault_drops_mmap_lock)
+    }
+
+    /// A fault in a `VM_HUGEPAGE` file mapping reads ahead PMD-sized blocks
+    /// (4687fdbb805a, v5.18; fs/readahead.rs).
+    pub fn vm_hugepage_readahead(&self) -> bool {
+        self.has(vm_hugepage_readahead)
+    }
+
     /// `generic_perform_write` calls `write_begin` before it faults the
     /// source in (665575cff098, v6.14; fs/write.rs).
     pub fn write_begin_before_prefault(&self) -> bool {

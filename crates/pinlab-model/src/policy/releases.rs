@@ -196,6 +196,20 @@ pub const COMMITS: &[Commit] = &[
         backports: "",
     },
     Commit {
+        switch: filemap_fault_drops_mmap_lock,
+        id: "6b4c9f446981",
+        title: "filemap: drop the mmap_sem for all blocking operations",
+        release: (5, 1),
+        backports: "",
+    },
+    Commit {
+        switch: vm_hugepage_readahead,
+        id: "4687fdbb805a",
+        title: "mm/filemap: Support VM_HUGEPAGE for file mappings",
+        release: (5, 18),
+        backports: "",
+    },
+    Commit {
         switch: ext4_large_folios,
         id: "7ac67301e82f",
         title: "ext4: enable large folio for regular file",

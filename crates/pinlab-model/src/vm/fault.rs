@@ -26,6 +26,29 @@ pub enum FaultKind {
     Unshare,
 }
 
+/// The `FAULT_FLAG_*` bits beside the fault's kind that the model consults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultFlags {
+    /// `FAULT_FLAG_USER`: a fault from user mode (GUP's are not); only
+    /// userfaultfd consults it.
+    pub user: bool,
+    /// `FAULT_FLAG_ALLOW_RETRY`: the handler may drop the mmap lock and return
+    /// `VM_FAULT_RETRY` (a CPU fault, `mm_populate`, GUP with
+    /// `FOLL_UNLOCKABLE`; not `hmm_range_fault` or a GUP under the caller's
+    /// lock).
+    pub allow_retry: bool,
+    /// `FAULT_FLAG_TRIED`: the fault is the retry after a `VM_FAULT_RETRY`.
+    pub tried: bool,
+}
+
+impl FaultFlags {
+    /// `fault_flag_allow_retry_first` (include/linux/mm.h): retrying is
+    /// allowed and this is the first attempt.
+    pub fn allow_retry_first(self) -> bool {
+        self.allow_retry && !self.tried
+    }
+}
+
 /// `VM_FAULT_*` errors the model produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VmFault {
@@ -158,7 +181,15 @@ impl Machine {
                 FaultKind::Read
             };
             for vpn in start.max(v.start)..end.min(v.end) {
-                if self.handle_mm_fault(policy, pid, vpn, kind, false).is_err() {
+                // populate_vma_page_range: FOLL_UNLOCKABLE (FAULT_FLAG_ALLOW_RETRY).
+                let flags = FaultFlags {
+                    allow_retry: true,
+                    ..FaultFlags::default()
+                };
+                if self
+                    .handle_mm_fault_flags(policy, pid, vpn, kind, false, flags)
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -177,11 +208,11 @@ impl Machine {
         kind: FaultKind,
         memalloc_pin: bool,
     ) -> Result<(), VmFault> {
-        self.handle_mm_fault_flags(policy, pid, vpn, kind, memalloc_pin, false)
+        self.handle_mm_fault_flags(policy, pid, vpn, kind, memalloc_pin, FaultFlags::default())
     }
 
-    /// [`Machine::handle_mm_fault`] with `FAULT_FLAG_USER` (`user`: a fault from
-    /// user mode; GUP's faults are not), which only userfaultfd consults.
+    /// [`Machine::handle_mm_fault`] with the fault flags `flags`
+    /// ([`FaultFlags`]).
     pub(crate) fn handle_mm_fault_flags(
         &mut self,
         policy: &Policy,
@@ -189,7 +220,7 @@ impl Machine {
         vpn: u64,
         kind: FaultKind,
         memalloc_pin: bool,
-        user: bool,
+        flags: FaultFlags,
     ) -> Result<(), VmFault> {
         let mm = self.mm(pid).ok_or(VmFault::Sigsegv)?;
         let vma = mm.vma_lookup(vpn).cloned().ok_or(VmFault::Sigsegv)?;
@@ -208,7 +239,7 @@ impl Machine {
         }
         // do_anonymous_page / do_wp_page → handle_userfault (vm/userfaultfd.rs).
         if let Some(reason) = self.userfault_reason(pid, vpn, kind) {
-            return self.handle_userfault(policy, pid, vpn, kind, memalloc_pin, user, reason);
+            return self.handle_userfault(policy, pid, vpn, kind, memalloc_pin, flags, reason);
         }
         let mm = self.mm(pid).expect("mm");
         match mm.lookup(vpn) {
@@ -228,7 +259,7 @@ impl Machine {
                     // "COW or write-notify handled on pte level: split pmd"
                     // (for a file PMD: the mapping goes), VM_FAULT_FALLBACK.
                     self.split_huge_pmd(pid, vpn >> 9);
-                    self.do_pte_missing(policy, pid, &vma, vpn, kind, memalloc_pin)
+                    self.do_pte_missing(policy, pid, &vma, vpn, kind, memalloc_pin, flags)
                 }
                 _ => self.do_huge_pmd_wp_page(
                     policy,
@@ -260,10 +291,11 @@ impl Machine {
                     memalloc_pin,
                 ),
             },
-            None => self.do_pte_missing(policy, pid, &vma, vpn, kind, memalloc_pin),
+            None => self.do_pte_missing(policy, pid, &vma, vpn, kind, memalloc_pin, flags),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn do_pte_missing(
         &mut self,
         policy: &Policy,
@@ -272,6 +304,7 @@ impl Machine {
         vpn: u64,
         kind: FaultKind,
         memalloc_pin: bool,
+        flags: FaultFlags,
     ) -> Result<(), VmFault> {
         let writable = vma.flags & VM_WRITE != 0;
         match vma.backing {
@@ -305,6 +338,20 @@ impl Machine {
                 }
                 if index * PAGE_SIZE >= self.fs.inodes[ino as usize].i_size {
                     return Err(VmFault::Sigbus);
+                }
+                // filemap_fault on a page-cache miss: readahead around the
+                // page (fs/readahead.rs), and VM_FAULT_RETRY if it dropped the
+                // mmap lock — the retry maps what it brought in around.
+                if fskind == crate::fs::FsKind::Ext4
+                    && self.cached_folio(ino, index).is_none()
+                    && self.filemap_fault_readahead(policy, ino, index, vma.flags, memalloc_pin)
+                    && flags.allow_retry_first()
+                {
+                    let tried = FaultFlags {
+                        tried: true,
+                        ..flags
+                    };
+                    return self.do_pte_missing(policy, pid, vma, vpn, kind, memalloc_pin, tried);
                 }
                 let head = self.filemap_get_folio_huge(ino, index, memalloc_pin, huge_ok);
                 // The page of a large folio.
@@ -740,7 +787,11 @@ impl Machine {
                     FaultKind::Read
                 },
                 false,
-                true,
+                FaultFlags {
+                    user: true,
+                    allow_retry: true,
+                    tried: false,
+                },
             )?;
         }
         Err(VmFault::Sigsegv)

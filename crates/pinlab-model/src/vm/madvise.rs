@@ -1,7 +1,7 @@
 //! `madvise(2)`: the advice values the model knows, and `madvise_walk_vmas`.
 //!
-//! VMA-flag advice (DONTFORK, DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE,
-//! NOHUGEPAGE, MERGEABLE) changes flags on split VMAs; DONTNEED zaps; COLLAPSE
+//! VMA-flag advice (NORMAL, RANDOM, SEQUENTIAL, DONTFORK, DOFORK, WIPEONFORK,
+//! KEEPONFORK, HUGEPAGE, NOHUGEPAGE, MERGEABLE) changes flags on split VMAs; DONTNEED zaps; COLLAPSE
 //! ([`super::collapse`]), COLD ([`super::split`]) and PAGEOUT ([`super::swap`],
 //! [`super::split`]) walk the VMA pieces of the
 //! range with `Machine::madvise_walk_vmas`, which reports a gap as `-ENOMEM`
@@ -60,7 +60,9 @@ impl Machine {
         self.madvise(pid, addr, len, advice)
     }
 
-    /// `madvise` with the advice values the model knows: DONTNEED, DONTFORK,
+    /// `madvise` with the advice values the model knows: NORMAL, RANDOM and
+    /// SEQUENTIAL (the readahead hints `VM_RAND_READ`/`VM_SEQ_READ` a file
+    /// fault consults, fs/readahead.rs), DONTNEED, DONTFORK,
     /// DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE, NOHUGEPAGE, MERGEABLE
     /// ([`super::ksm`]), COLLAPSE ([`super::collapse`]), COLD ([`super::split`])
     /// and PAGEOUT ([`super::swap`])
@@ -72,7 +74,10 @@ impl Machine {
         // madvise_behavior_valid, then the range checks of do_madvise.
         if !matches!(
             advice,
-            MADV_DONTNEED
+            MADV_NORMAL
+                | MADV_RANDOM
+                | MADV_SEQUENTIAL
+                | MADV_DONTNEED
                 | MADV_WIPEONFORK
                 | MADV_KEEPONFORK
                 | MADV_DONTFORK
@@ -123,6 +128,16 @@ impl Machine {
                 }
                 self.for_vmas_in(pid, start, end, |v| v.flags |= VM_WIPEONFORK)
             }
+            // madvise_update_vma's new_flags (mm/madvise.c, v6.14).
+            MADV_NORMAL => self.for_vmas_in(pid, start, end, |v| {
+                v.flags &= !(VM_RAND_READ | VM_SEQ_READ)
+            }),
+            MADV_RANDOM => self.for_vmas_in(pid, start, end, |v| {
+                v.flags = (v.flags & !VM_SEQ_READ) | VM_RAND_READ
+            }),
+            MADV_SEQUENTIAL => self.for_vmas_in(pid, start, end, |v| {
+                v.flags = (v.flags & !VM_RAND_READ) | VM_SEQ_READ
+            }),
             MADV_KEEPONFORK => self.for_vmas_in(pid, start, end, |v| v.flags &= !VM_WIPEONFORK),
             MADV_DONTFORK => self.for_vmas_in(pid, start, end, |v| v.flags |= VM_DONTCOPY),
             MADV_DOFORK => self.for_vmas_in(pid, start, end, |v| v.flags &= !VM_DONTCOPY),

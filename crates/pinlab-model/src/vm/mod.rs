@@ -61,6 +61,11 @@ pub mod vmflags {
     pub const VM_UFFD_MISSING: u64 = 0x200;
     /// VM_UFFD_WP (`UFFDIO_REGISTER_MODE_WP`).
     pub const VM_UFFD_WP: u64 = 0x1000;
+    /// VM_SEQ_READ (MADV_SEQUENTIAL: a fault reads ahead from the page on,
+    /// fs/readahead.rs).
+    pub const VM_SEQ_READ: u64 = 0x0000_8000;
+    /// VM_RAND_READ (MADV_RANDOM: a fault reads no more than its page).
+    pub const VM_RAND_READ: u64 = 0x0001_0000;
     /// VM_DONTCOPY (MADV_DONTFORK).
     pub const VM_DONTCOPY: u64 = 0x0002_0000;
     /// VM_WIPEONFORK.
@@ -102,6 +107,12 @@ pub mod uapi {
     pub const MAP_NORESERVE: u64 = 0x4000;
     /// MAP_POPULATE: fault the mapping in at once ([`crate::Machine::mm_populate`]).
     pub const MAP_POPULATE: u64 = 0x8000;
+    /// MADV_NORMAL.
+    pub const MADV_NORMAL: u64 = 0;
+    /// MADV_RANDOM.
+    pub const MADV_RANDOM: u64 = 1;
+    /// MADV_SEQUENTIAL.
+    pub const MADV_SEQUENTIAL: u64 = 2;
     /// MADV_DONTNEED.
     pub const MADV_DONTNEED: u64 = 4;
     /// MADV_DONTFORK.

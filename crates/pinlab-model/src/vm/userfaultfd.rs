@@ -281,7 +281,7 @@ impl Machine {
     }
 
     /// `handle_userfault` (fs/userfaultfd.c, v6.14). `user` is
-    /// `FAULT_FLAG_USER`. Queues the event, runs the handler and retries the
+    /// `FAULT_FLAG_USER` in `flags`. Queues the event, runs the handler and retries the
     /// fault (`VM_FAULT_RETRY`, then `FAULT_FLAG_TRIED`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn handle_userfault(
@@ -291,14 +291,14 @@ impl Machine {
         vpn: u64,
         kind: FaultKind,
         memalloc_pin: bool,
-        user: bool,
+        flags: super::fault::FaultFlags,
         reason: UffdReason,
     ) -> Result<(), VmFault> {
         let u = self
             .mm_mut(pid)
             .and_then(|m| m.uffd.as_mut())
             .expect("uffd");
-        if u.user_mode_only && !user {
+        if u.user_mode_only && !flags.user {
             return Err(VmFault::Sigbus);
         }
         u.events.push(UffdEvent {
@@ -328,6 +328,10 @@ impl Machine {
                 .insert(format!("userfault at page {vpn:#x} left unresolved"));
             return Err(VmFault::Sigbus);
         }
-        self.handle_mm_fault_flags(policy, pid, vpn, kind, memalloc_pin, user)
+        let tried = super::fault::FaultFlags {
+            tried: true,
+            ..flags
+        };
+        self.handle_mm_fault_flags(policy, pid, vpn, kind, memalloc_pin, tried)
     }
 }

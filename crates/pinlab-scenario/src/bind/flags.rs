@@ -24,6 +24,9 @@ pub(super) const MAP: &[(&str, u64)] = &[
     ("MAP_POPULATE", MAP_POPULATE),
 ];
 pub(super) const MADV: &[(&str, u64)] = &[
+    ("MADV_NORMAL", MADV_NORMAL),
+    ("MADV_RANDOM", MADV_RANDOM),
+    ("MADV_SEQUENTIAL", MADV_SEQUENTIAL),
     ("MADV_DONTNEED", MADV_DONTNEED),
     ("MADV_DONTFORK", MADV_DONTFORK),
     ("MADV_DOFORK", MADV_DOFORK),

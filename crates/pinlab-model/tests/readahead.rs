@@ -1,0 +1,254 @@
+//! Readahead on a page-cache miss of a file fault (`do_sync_mmap_readahead`,
+//! mm/filemap.c and mm/readahead.c v6.18; fs/readahead.rs), each case
+//! measured first on Linux 6.18 (ext4 on a loop device, mincore,
+//! /proc/self/pagemap, /proc/kpageflags): the window the fault reads in,
+//! which pages the retried fault maps, and the folio orders.
+
+mod common;
+
+use common::*;
+use pinlab_model::fs::oflags::*;
+use pinlab_model::gup::foll::*;
+use pinlab_model::gup::GupApi;
+use pinlab_model::machine::Pid;
+use pinlab_model::vm::uapi::*;
+use pinlab_model::vm::PAGE_SIZE;
+
+/// An ext4 file of `pages` pages made by `ftruncate` (all holes), mapped
+/// `MAP_SHARED` read-only: (sim, pid, fd, ino, address).
+fn sparse(pol: &str, pages: u64) -> (Sim, Pid, usize, u32, u64) {
+    let mut s = Sim::new(pol);
+    let p = s.spawn("t");
+    let fd = s.open(p, "/data/f", O_RDWR | O_CREAT);
+    s.ftruncate(p, fd, pages * PAGE_SIZE);
+    let ino = s.ino(p, fd);
+    let a = map_at_table_end(&mut s, p, fd, pages);
+    (s, p, fd, ino, a)
+}
+
+/// Maps `pages` pages of `fd` `MAP_SHARED` read-only so that the mapping ends
+/// at a page table's end (the measured mappings lay in one table and one
+/// fault-around window): a one-page probe finds where top-down placement
+/// starts, and an anonymous filler takes what lies above the next 2 MiB
+/// boundary.
+fn map_at_table_end(s: &mut Sim, p: Pid, fd: usize, pages: u64) -> u64 {
+    let q = s.mmap(p, PAGE_SIZE);
+    s.munmap(p, q, PAGE_SIZE);
+    let top = q + PAGE_SIZE;
+    if top % (2 << 20) != 0 {
+        s.mmap(p, top % (2 << 20));
+    }
+    let a = s.mmap_file(p, pages * PAGE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    assert_eq!((a + pages * PAGE_SIZE) % (2 << 20), 0, "top-down placement");
+    a
+}
+
+/// Which of the first `n` pages of `ino` the page cache holds ('1') or not.
+fn cached(s: &Sim, ino: u32, n: u64) -> String {
+    (0..n)
+        .map(|i| {
+            if s.m.cached_folio(ino, i).is_some() {
+                '1'
+            } else {
+                '0'
+            }
+        })
+        .collect()
+}
+
+/// Which of `n` pages from `a` `p` maps ('1') or not.
+fn mapped(s: &Sim, p: Pid, a: u64, n: u64) -> String {
+    (0..n)
+        .map(|i| {
+            if s.pfn(p, a + i * PAGE_SIZE).is_some() {
+                '1'
+            } else {
+                '0'
+            }
+        })
+        .collect()
+}
+
+/// The order of the folio holding each of the first `n` pages of `ino`.
+fn orders(s: &Sim, ino: u32, n: u64) -> Vec<u8> {
+    (0..n)
+        .map(|i| {
+            let (head, _) = s.m.cached_folio(ino, i).expect("cached");
+            s.folio(head).order
+        })
+        .collect()
+}
+
+#[test]
+fn a_read_fault_reads_around_and_its_retry_maps_the_window() {
+    // 6.18: a load of page 0 of an uncached 8-page file caches and maps all 8.
+    let (mut s, p, _, ino, a) = sparse("upstream", 8);
+    s.load(p, a, 1);
+    assert_eq!(cached(&s, ino, 8), "11111111");
+    assert_eq!(mapped(&s, p, a, 8), "11111111");
+    for i in 0..8 {
+        let pfn = s.pfn(p, a + i * PAGE_SIZE).expect("mapped");
+        // The page cache and one PTE; order 0.
+        assert_eq!(
+            (s.folio(pfn).refcount, s.mapcount(pfn), s.folio(pfn).order),
+            (2, 1, 0)
+        );
+    }
+    s.check();
+}
+
+#[test]
+fn read_around_covers_ra_pages_and_the_retry_maps_the_fault_around_window() {
+    // 64 pages: read-around reads ra_pages (32, 128 KiB) from page 0;
+    // fault-around maps its 16-page window of them.
+    let (mut s, p, _, ino, a) = sparse("upstream", 64);
+    s.load(p, a, 1);
+    assert_eq!(
+        cached(&s, ino, 64),
+        format!("{}{}", "1".repeat(32), "0".repeat(32))
+    );
+    assert_eq!(
+        mapped(&s, p, a, 64),
+        format!("{}{}", "1".repeat(16), "0".repeat(48))
+    );
+    // A fault at page 40 reads [24, 56) and maps its own window.
+    s.load(p, a + 40 * PAGE_SIZE, 1);
+    assert_eq!(
+        cached(&s, ino, 64),
+        format!("{}{}", "1".repeat(56), "0".repeat(8))
+    );
+    assert!(s.pfn(p, a + 40 * PAGE_SIZE).is_some());
+    assert!(s.pfn(p, a + 60 * PAGE_SIZE).is_none());
+    s.check();
+}
+
+#[test]
+fn madv_random_reads_the_page_alone() {
+    let (mut s, p, _, ino, a) = sparse("upstream", 8);
+    s.madvise(p, a, 8 * PAGE_SIZE, MADV_RANDOM)
+        .expect("madvise");
+    s.load(p, a, 1);
+    assert_eq!(cached(&s, ino, 8), "10000000");
+    assert_eq!(mapped(&s, p, a, 8), "10000000");
+    s.check();
+}
+
+#[test]
+fn madv_sequential_reads_ahead_from_the_page_on() {
+    let (mut s, p, _, ino, a) = sparse("upstream", 8);
+    s.madvise(p, a, 8 * PAGE_SIZE, MADV_SEQUENTIAL)
+        .expect("madvise");
+    s.load(p, a + 2 * PAGE_SIZE, 1);
+    assert_eq!(cached(&s, ino, 8), "00111111");
+    assert_eq!(mapped(&s, p, a, 8), "00111111");
+    // MADV_NORMAL restores read-around.
+    s.madvise(p, a, 8 * PAGE_SIZE, MADV_NORMAL)
+        .expect("madvise");
+    s.load(p, a, 1);
+    assert_eq!(cached(&s, ino, 8), "11111111");
+    s.check();
+}
+
+#[test]
+fn madv_hugepage_reads_ahead_in_large_folios_as_eof_allows() {
+    // 6.18: a 3-page file becomes an order-1 and an order-0 folio, an 8-page
+    // one a single order-3 folio, wherever the fault is.
+    let (mut s, p, _, ino, a) = sparse("upstream", 3);
+    s.madvise(p, a, 3 * PAGE_SIZE, MADV_HUGEPAGE)
+        .expect("madvise");
+    s.load(p, a, 1);
+    assert_eq!(orders(&s, ino, 3), vec![1, 1, 0]);
+    assert_eq!(mapped(&s, p, a, 3), "111");
+    let (mut s, p, _, ino, a) = sparse("upstream", 8);
+    s.madvise(p, a, 8 * PAGE_SIZE, MADV_HUGEPAGE)
+        .expect("madvise");
+    s.load(p, a + 5 * PAGE_SIZE, 1);
+    assert_eq!(orders(&s, ino, 8), vec![3; 8]);
+    let head = s.m.cached_folio(ino, 0).expect("cached").0;
+    // Eight page-cache references and one per mapped page.
+    assert_eq!((s.folio(head).refcount, s.mapcount(head + 5)), (16, 1));
+    // Before ext4 large folios (v6.16) the same window is read in order 0.
+    let (mut s, p, _, ino, a) = sparse("v6.12", 8);
+    s.madvise(p, a, 8 * PAGE_SIZE, MADV_HUGEPAGE)
+        .expect("madvise");
+    s.load(p, a, 1);
+    assert_eq!(orders(&s, ino, 8), vec![0; 8]);
+    s.check();
+}
+
+#[test]
+fn a_large_readahead_folio_stops_at_a_cached_page() {
+    // Page 1 cached by a write: the PMD-order window cannot make a folio
+    // over it, so order-0 pages fill the rest.
+    let (mut s, p, fd, ino, a) = sparse("upstream", 8);
+    s.pwrite(p, fd, PAGE_SIZE, PAGE_SIZE, 'W');
+    s.madvise(p, a, 8 * PAGE_SIZE, MADV_HUGEPAGE)
+        .expect("madvise");
+    s.load(p, a, 1);
+    assert_eq!(orders(&s, ino, 8), vec![0; 8]);
+    assert_eq!(cached(&s, ino, 8), "11111111");
+    s.check();
+}
+
+#[test]
+fn gup_fast_retries_and_maps_the_window_slow_gup_maps_its_page() {
+    // pin_user_pages_fast falls back with FOLL_UNLOCKABLE: the fault drops
+    // the lock for readahead, returns VM_FAULT_RETRY, and the retry faults
+    // around.
+    let (mut s, p, _, ino, a) = sparse("upstream", 8);
+    let (h, _) = s
+        .gup_handle(GupApi::PinUserPagesFast, p, a, 1, 0)
+        .expect("pin");
+    assert_eq!(cached(&s, ino, 8), "11111111");
+    assert_eq!(mapped(&s, p, a, 8), "11111111");
+    s.gup_release(h);
+    // pin_user_pages() under the caller's mmap lock may not retry: the
+    // window is read in, only the page is mapped.
+    let (mut s, p, _, ino, a) = sparse("upstream", 8);
+    let (h, _) = s
+        .gup_handle(GupApi::PinUserPages, p, a, 1, FOLL_LONGTERM)
+        .expect("pin");
+    assert_eq!(cached(&s, ino, 8), "11111111");
+    assert_eq!(mapped(&s, p, a, 8), "10000000");
+    s.gup_release(h);
+    s.check();
+}
+
+#[test]
+fn before_v5_1_only_a_page_read_from_a_block_makes_the_fault_retry() {
+    // v4.19: a hole is zero-filled under the lock, no retry: page 0 alone.
+    let (mut s, p, _, ino, a) = sparse("v4.19", 8);
+    s.load(p, a, 1);
+    assert_eq!(cached(&s, ino, 8), "11111111");
+    assert_eq!(mapped(&s, p, a, 8), "10000000");
+    // Written back and evicted: the read is in flight when the fault looks
+    // at the page, so it retries and maps the window.
+    let mut s = Sim::new("v4.19");
+    let p = s.spawn("t");
+    let fd = s.open(p, "/data/f", O_RDWR | O_CREAT);
+    for i in 0..8 {
+        s.pwrite(p, fd, i * PAGE_SIZE, PAGE_SIZE, 'D');
+    }
+    let ino = s.ino(p, fd);
+    let pol = s.pol.clone();
+    s.m.sync_fs(&pol, None);
+    s.m.drop_caches();
+    assert_eq!(cached(&s, ino, 8), "00000000");
+    let a = map_at_table_end(&mut s, p, fd, 8);
+    s.load(p, a, 1);
+    assert_eq!(mapped(&s, p, a, 8), "11111111");
+    s.check();
+}
+
+#[test]
+fn tmpfs_reads_no_ahead() {
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("t");
+    let fd = s.open(p, "/dev/shm/f", O_RDWR | O_CREAT);
+    s.ftruncate(p, fd, 8 * PAGE_SIZE);
+    let ino = s.ino(p, fd);
+    let a = s.mmap_file(p, 8 * PAGE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    s.load(p, a, 1);
+    assert_eq!(cached(&s, ino, 8), "10000000");
+    s.check();
+}
