@@ -531,7 +531,9 @@ fn hmm_file_write() {
         assert_eq!(s.pread(p, fd, 0, SIZE), vers(w, NPAGES));
         let ino = s.ino(p, fd);
         for i in 0..NPAGES {
-            let pfn = s.cached(ino, i).expect("cached");
+            // The folio holding page i (the faults read ahead: large folios
+            // beyond the first readahead window, fs/readahead.rs).
+            let (pfn, _) = s.m.cached_folio(ino, i).expect("cached");
             assert!(s.folio(pfn).dirty, "page {i} dirtied by the write fault");
         }
         assert_no_pins(&s, p, a, NPAGES, base);

@@ -252,3 +252,118 @@ fn tmpfs_reads_no_ahead() {
     assert_eq!(cached(&s, ino, 8), "10000000");
     s.check();
 }
+
+/// An ext4 file of `pages` pages made by `ftruncate`, not mapped yet.
+fn sparse_unmapped(pol: &str, pages: u64) -> (Sim, Pid, usize, u32) {
+    let mut s = Sim::new(pol);
+    let p = s.spawn("t");
+    let fd = s.open(p, "/data/f", O_RDWR | O_CREAT);
+    s.ftruncate(p, fd, pages * PAGE_SIZE);
+    let ino = s.ino(p, fd);
+    (s, p, fd, ino)
+}
+
+/// Which of the first `n` pages of `ino` lie in a folio marked PG_readahead.
+fn marked(s: &Sim, ino: u32, n: u64) -> String {
+    (0..n)
+        .map(|i| match s.m.cached_folio(ino, i) {
+            Some((h, _)) if s.folio(h).readahead => '1',
+            _ => '0',
+        })
+        .collect()
+}
+
+#[test]
+fn a_first_small_read_reads_four_pages_and_marks_the_second() {
+    // 6.18: pread of 4 KiB at 0 of an uncached 16-page file caches pages
+    // 0-3 in order 0, page 1 marked PG_readahead, which fault-around skips.
+    let (mut s, p, fd, ino) = sparse_unmapped("upstream", 16);
+    s.pread(p, fd, 0, PAGE_SIZE);
+    assert_eq!(cached(&s, ino, 16), "1111000000000000");
+    assert_eq!(marked(&s, ino, 16), "0100000000000000");
+    assert_eq!(orders(&s, ino, 4), vec![0; 4]);
+    let a = map_at_table_end(&mut s, p, fd, 16);
+    s.load(p, a, 1);
+    assert_eq!(mapped(&s, p, a, 16), "1011000000000000");
+    s.check();
+}
+
+#[test]
+fn a_read_reaching_the_mark_reads_ahead_two_orders_up() {
+    // 6.18: reads of page 0 then page 1 (marked): the next window starts at
+    // page 4 in order-2 folios, its first one marked (the kernel's 2.5 MiB
+    // read_ahead_kb made it 16 pages; 32 pages of ra_pages make it 8).
+    let (mut s, p, fd, ino) = sparse_unmapped("upstream", 32);
+    s.pread(p, fd, 0, PAGE_SIZE);
+    s.pread(p, fd, PAGE_SIZE, PAGE_SIZE);
+    assert_eq!(
+        cached(&s, ino, 32),
+        format!("{}{}", "1".repeat(12), "0".repeat(20))
+    );
+    assert_eq!(
+        orders(&s, ino, 12),
+        vec![0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2]
+    );
+    assert_eq!(marked(&s, ino, 12), "000011110000");
+    let a = map_at_table_end(&mut s, p, fd, 32);
+    s.load(p, a, 1);
+    // The marked folio (pages 4-7) is skipped; beyond page 11 nothing is cached.
+    assert_eq!(&mapped(&s, p, a, 32)[..16], "1111000011110000");
+    // Before v6.16 the same window is order 0.
+    let (mut s, p, fd, ino) = sparse_unmapped("v6.12", 32);
+    s.pread(p, fd, 0, PAGE_SIZE);
+    s.pread(p, fd, PAGE_SIZE, PAGE_SIZE);
+    assert_eq!(orders(&s, ino, 12), vec![0; 12]);
+    assert_eq!(marked(&s, ino, 12), "000010000000");
+    s.check();
+}
+
+#[test]
+fn a_random_read_reads_its_page_alone_and_a_tiny_file_keeps_its_mark() {
+    // 6.18: a first read at page 8 is a standalone random read.
+    let (mut s, p, fd, ino) = sparse_unmapped("upstream", 32);
+    s.pread(p, fd, 8 * PAGE_SIZE, PAGE_SIZE);
+    assert_eq!(cached(&s, ino, 16), "0000000010000000");
+    // 6.18: a 2-page file read at 0 caches both, page 1 marked (a load of
+    // page 0 maps page 0 alone).
+    let (mut s, p, fd, ino) = sparse_unmapped("upstream", 2);
+    s.pread(p, fd, 0, PAGE_SIZE);
+    assert_eq!(
+        (cached(&s, ino, 2), marked(&s, ino, 2)),
+        ("11".into(), "01".into())
+    );
+    let a = map_at_table_end(&mut s, p, fd, 2);
+    s.load(p, a, 1);
+    assert_eq!(mapped(&s, p, a, 2), "10");
+    s.check();
+}
+
+#[test]
+fn a_fault_on_a_marked_page_reads_ahead_and_retries() {
+    // The load of page 1 finds it marked: do_async_mmap_readahead reads
+    // pages 4-15 in order-2 folios (page 4's marked), drops the lock, and
+    // the retry faults around (6.18: the same folios).
+    let (mut s, p, fd, ino) = sparse_unmapped("upstream", 16);
+    s.pread(p, fd, 0, PAGE_SIZE);
+    let a = map_at_table_end(&mut s, p, fd, 16);
+    s.load(p, a + PAGE_SIZE, 1);
+    assert_eq!(cached(&s, ino, 16), "1".repeat(16));
+    assert_eq!(orders(&s, ino, 16)[4..], [2; 12]);
+    assert_eq!(marked(&s, ino, 16), "0000111100000000");
+    assert_eq!(mapped(&s, p, a, 16), "1111000011111111");
+    s.check();
+}
+
+#[test]
+fn a_tmpfs_read_of_a_hole_caches_nothing() {
+    // shmem_file_read_iter with SGP_READ (6.18: mincore shows nothing).
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("t");
+    let fd = s.open(p, "/dev/shm/f", O_RDWR | O_CREAT);
+    s.ftruncate(p, fd, 4 * PAGE_SIZE);
+    let ino = s.ino(p, fd);
+    assert_eq!(s.pread(p, fd, 0, PAGE_SIZE), vec![0]);
+    s.pread(p, fd, 2 * PAGE_SIZE, PAGE_SIZE);
+    assert_eq!(cached(&s, ino, 4), "0000");
+    s.check();
+}

@@ -924,8 +924,30 @@ impl LoopFs {
                 String::from_utf8_lossy(&m.stderr).trim()
             ));
         }
+        set_loop_read_ahead(&dir);
         Ok(g)
     }
+}
+
+/// The model reads ahead `VM_READAHEAD_PAGES` (128 KiB, the default
+/// `read_ahead_kb`); a loop device may start with another (its backing
+/// device's optimal I/O size: 2,560 KiB on the machine the probe was
+/// written on), so the loop device under `dir` — the probe's own, gone with
+/// its unmount — is set to 128 KiB before any file is opened (`f_ra` copies
+/// it at open). Best effort: without it only readahead windows can differ.
+fn set_loop_read_ahead(dir: &std::path::Path) {
+    let Ok(out) = std::process::Command::new("findmnt")
+        .args(["-n", "-o", "SOURCE"])
+        .arg(dir)
+        .output()
+    else {
+        return;
+    };
+    let src = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let Some(name) = src.strip_prefix("/dev/").filter(|n| n.starts_with("loop")) else {
+        return;
+    };
+    let _ = fs::write(format!("/sys/block/{name}/queue/read_ahead_kb"), "128");
 }
 
 impl Drop for LoopFs {

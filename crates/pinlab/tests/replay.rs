@@ -645,16 +645,24 @@ fn replay_fuzz_findings_stay_fixed() {
     // Inside EOF the failed write's new block is zeroed and dirtied, so
     // write-back allocates it; a failed direct write leaves unwritten ones.
     replays_pass("tests/data", "write-failed-inside-eof", 1);
+    // Eighteenth session (seed 1619000000): the same into an unwritten
+    // extent — ext4_da_get_block_prep marks the unwritten buffer new.
+    replays_pass("tests/data", "write-failed-into-unwritten", 1);
 }
 
 #[test]
-fn a_readahead_folio_is_truncated_whole_under_a_pipe() {
+fn readahead_folios_are_truncated_whole_under_a_pipe() {
     // Eighteenth session: a read fault in an MADV_HUGEPAGE mapping of an
     // uncached 8-page ext4 file reads it in as one order-3 folio (v6.16+);
     // punching one page while a pipe holds another truncates it whole, and
     // the pipe keeps an orphan that a later store does not reach (6.18: the
     // pipe reads zeroes; the model without readahead predicted 'S').
     replays_pass("tests/data", "ra-hugepage-punch", 1);
+    // The same for the order-2 folios read(2)'s asynchronous readahead
+    // makes, and for its window sizes (the probe's loop device reads ahead
+    // 128 KiB, as the model does; with 2.5 MiB the pipe would read 'S').
+    replays_pass("tests/data", "read-ahead-punch", 1);
+    replays_pass("tests/data", "read-ahead-window", 1);
 }
 
 #[test]

@@ -11,10 +11,8 @@
 //! range is already cached (`filemap_add_folio` fails `-EEXIST`). So an 8 KiB
 //! write at 0 makes one order-1 folio, 12 KiB an order-1 and an order-0, 64
 //! KiB one order-4 folio, two 4 KiB writes two order-0 folios (measured on
-//! 6.18). A read fault brings pages in through readahead ([`super::readahead`]:
-//! order 0, or PMD-order folios in a `MADV_HUGEPAGE` mapping); `read(2)`
-//! brings in order 0 the pages it reads (its own readahead is not modelled,
-//! docs/model.md).
+//! 6.18). Reads and faults bring pages in through readahead
+//! ([`super::readahead`]), in large folios too.
 //!
 //! A large folio is cached under its first index and holds one page-cache
 //! reference per page; it is dirty, under writeback, and has buffers as a

@@ -177,6 +177,9 @@ pub struct OpenFile {
     pub pos: u64,
     /// Processes holding a descriptor of it.
     pub holders: BTreeSet<Pid>,
+    /// `f_ra`: the readahead state of its buffered reads ([`readahead`]).
+    #[serde(default)]
+    pub ra: readahead::FileRa,
 }
 
 /// All filesystems.
@@ -318,6 +321,7 @@ impl Machine {
             mode: flags & O_ACCMODE,
             pos: 0,
             holders: [pid].into_iter().collect(),
+            ra: Default::default(),
         });
         self.fs.files.len() - 1
     }
@@ -699,6 +703,11 @@ impl Machine {
                 return Err(Errno::EIO);
             }
         }
+        // A buffered ext4 read brings its range in through readahead
+        // (fs/readahead.rs).
+        if !f.direct {
+            self.filemap_read_ahead(policy, file, off, len);
+        }
         // Pages past EOF end the read (file_page_data is None there), so the
         // loop is bounded by the file size, not by `len`.
         let mut out = Vec::new();
@@ -715,11 +724,12 @@ impl Machine {
             if !f.direct
                 && !matches!(
                     self.fs.inodes[f.ino as usize].kind,
-                    FsKind::Hugetlbfs | FsKind::Ext4Dax | FsKind::DevDax
+                    FsKind::Hugetlbfs | FsKind::Ext4Dax | FsKind::DevDax | FsKind::Tmpfs
                 )
             {
                 // Buffered reads go through the page cache (hugetlbfs_read_iter
-                // copies zeroes for a hole and instantiates nothing).
+                // copies zeroes for a hole and instantiates nothing, and so
+                // does shmem_file_read_iter: SGP_READ; measured on 6.18).
                 self.filemap_get_folio(f.ino, idx, false);
             }
             self.observe(pid, v, "read()");

@@ -1,52 +1,72 @@
-//! Readahead on a page-cache miss of a file fault: `filemap_fault` →
-//! `do_sync_mmap_readahead` → `page_cache_ra_order` /
-//! `page_cache_ra_unbounded` (mm/filemap.c, mm/readahead.c, v6.18; measured
-//! on Linux 6.18 with mincore, /proc/self/pagemap and /proc/kpageflags).
+//! Readahead (mm/readahead.c, mm/filemap.c, v6.18; every window and folio
+//! order below measured first on Linux 6.18 with mincore,
+//! /proc/self/pagemap and /proc/kpageflags on an ext4 loop mount).
 //!
-//! When a fault on an ext4 file mapping finds its page missing from the page
-//! cache, the kernel reads a window of the file in, not the page alone:
+//! Only ext4 reads ahead here (tmpfs reads a hole as zeroes and caches
+//! nothing, `SGP_READ`; fs-dax and hugetlbfs have no page cache to fill).
+//! A readahead brings a window of the file in — up to EOF, skipping what is
+//! cached, holes and unwritten extents as zeroes, clean and without buffers
+//! — and marks one folio of it `PG_readahead` (`Folio::readahead`): the
+//! first of the window's last `async_size` pages. A read or fault that
+//! reaches a marked folio clears the mark and reads the next window ahead
+//! (`page_cache_async_ra`), two folio orders up where the mapping supports
+//! large folios (ext4 from v6.16); fault-around skips marked folios.
+//!
+//! **`read(2)`** (`filemap_read` → `filemap_get_pages`, [`FileRa`] per open
+//! file): a miss starts `page_cache_sync_ra` — at the start of the file or
+//! right after the previous read an initial window of `get_init_ra_size`
+//! (a 4 KiB read at 0: pages 0–3, page 1 marked), a standalone read
+//! elsewhere only its pages — in order 0; reaching the mark reads
+//! `get_next_ra_size` pages ahead (after reads of pages 0 and 1: pages 4–11
+//! as two order-2 folios, page 4's marked).
+//!
+//! **A fault** whose page is missing (`filemap_fault` →
+//! `do_sync_mmap_readahead`):
 //! - **read-around** (the default): `ra_pages` pages from `index - ra_pages/2`
-//!   on, order 0 (a fault at page 0 of an 8-page sparse file caches all 8);
+//!   on, order 0, the page 24 pages in marked (a fault at page 0 of an
+//!   8-page sparse file caches all 8);
 //! - `VM_SEQ_READ` (`MADV_SEQUENTIAL`): `page_cache_sync_ra` from the page on
 //!   (a fault at page 2 caches 2..);
 //! - `VM_RAND_READ` (`MADV_RANDOM`): nothing but the page;
 //! - `VM_HUGEPAGE` (`MADV_HUGEPAGE`, `vm_hugepage_readahead`, v5.18): two
 //!   PMD-sized blocks from the PMD-aligned index (one with `VM_RAND_READ`),
 //!   read "even if readahead is disabled", in PMD-order folios where the
-//!   mapping supports large folios (ext4 from v6.16) — each folio as large as
-//!   alignment and EOF allow: an 8-page file becomes one order-3 folio, a
-//!   3-page one an order-1 and an order-0 folio.
+//!   mapping supports large folios — each as large as alignment and EOF
+//!   allow: an 8-page file becomes one order-3 folio, a 3-page one an order-1
+//!   and an order-0 folio.
 //!
-//! Every window stops at EOF (`(i_size - 1) >> PAGE_SHIFT`) and skips what is
-//! cached; a large folio that would overlap a cached page is not made, and
-//! order-0 pages fill the rest (`ra_alloc_folio` fails `-EEXIST`, then the
-//! `fallback`). Holes and unwritten extents read as zeroes.
+//! A fault that finds its page in a marked folio reads the next window
+//! ahead (`do_async_mmap_readahead`) unless the VMA is `VM_RAND_READ`.
 //!
-//! From `filemap_fault_drops_mmap_lock` (v5.1) every such miss drops the mmap
-//! lock for the read (`maybe_unlock_mmap_for_io`) and the fault returns
-//! `VM_FAULT_RETRY` where `FAULT_FLAG_ALLOW_RETRY` allows it (CPU faults,
-//! `mm_populate`, GUP with `FOLL_UNLOCKABLE`: the `_fast` entry points and
-//! what uses them — RDMA, io_uring, direct I/O, vmsplice); the retry
-//! (`FAULT_FLAG_TRIED`) faults around first and so maps the cached pages of
-//! its window: one read of page 0 of an uncached 8-page file maps all 8.
-//! Without retry (`hmm_range_fault`, `get_user_pages` under the caller's
-//! lock) only the faulting page is mapped. Before v5.1 the read was submitted
-//! under the lock and the fault retried only if `lock_page_or_retry` found
-//! the page still locked by its I/O: `[model assumption]` a page read from a
-//! block is (its I/O is still in flight), a hole or unwritten extent is not
-//! (ext4 zero-fills it synchronously).
+//! From `filemap_fault_drops_mmap_lock` (v5.1) a fault that reads (a miss,
+//! or an asynchronous readahead) drops the mmap lock (`maybe_unlock_mmap_for_io`)
+//! and returns `VM_FAULT_RETRY` where `FAULT_FLAG_ALLOW_RETRY` allows it
+//! (CPU faults, `mm_populate`, GUP with `FOLL_UNLOCKABLE`: the `_fast` entry
+//! points and what uses them — RDMA, io_uring, direct I/O, vmsplice); the
+//! retry (`FAULT_FLAG_TRIED`) faults around first and so maps the cached
+//! pages of its window: one read of page 0 of an uncached 8-page file maps
+//! all 8. Without retry (`hmm_range_fault`, `get_user_pages` under the
+//! caller's lock) only the faulting page is mapped. Before v5.1 the read
+//! was submitted under the lock and the fault retried only if
+//! `lock_page_or_retry` found the page still locked by its I/O:
+//! `[model assumption]` a page read from a block is (its I/O is still in
+//! flight), a hole or unwritten extent is not (ext4 zero-fills it
+//! synchronously).
 //!
 //! `[model assumption]`s: `ra_pages` is [`VM_READAHEAD_PAGES`] (the default
-//! `read_ahead_kb` of 128 KiB; a block device can set another); the
-//! `PG_readahead` mark, the asynchronous readahead it triggers and the
-//! `mmap_miss` heuristic are not modelled (the mark falls on page
-//! `start + 24` of a read-around window, so only files of 25 pages and more
-//! would see it); `read(2)`'s own readahead is not modelled (a buffered read
-//! brings in the pages it reads, order 0). In v6.16 alone ext4's read-around
-//! folios were order 2 (`page_cache_ra_order` raised the order by two until
-//! "mm/readahead: honour new_order in page_cache_ra_order()", v6.17); the
-//! model reads around in order 0 in every release.
+//! `read_ahead_kb` of 128 KiB; a block device can set another, and the probe
+//! sets its loop device to it) and `bdi->io_pages` no larger; the fault path
+//! reads ahead on a readahead state of its own, fresh at each fault (the
+//! kernel uses the `f_ra` of the VMA's file, which the model's VMAs do not
+//! keep), and the `mmap_miss` heuristic is not modelled; a `read(2)` brings
+//! its whole range in before it copies (a copy that faults would stop the
+//! kernel's loop earlier); `page_cache_next_miss` returns the index after
+//! its scan when it finds no gap. In v6.16 alone ext4's initial windows
+//! were read in order-2 folios (`page_cache_ra_order` raised the order by
+//! two until "mm/readahead: honour new_order in page_cache_ra_order()",
+//! v6.17); the model reads them in order 0 in every release.
 
+use crate::fs::FsKind;
 use crate::machine::Machine;
 use crate::mem::{HPAGE_PMD_NR, HPAGE_PMD_ORDER};
 use crate::policy::Policy;
@@ -57,7 +77,56 @@ use crate::vm::PAGE_SIZE;
 /// 128 KiB.
 pub const VM_READAHEAD_PAGES: u64 = 32;
 
+/// `struct file_ra_state` (include/linux/fs.h): an open file's readahead
+/// window — `[start, start + size)`, the last `async_size` pages of which
+/// are read ahead of need (`PG_readahead` on the first of them) — and
+/// `prev_pos`, the byte after the last buffered read (`None`: -1, nothing
+/// read yet).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct FileRa {
+    /// `start`.
+    pub start: u64,
+    /// `size`.
+    pub size: u64,
+    /// `async_size`.
+    pub async_size: u64,
+    /// `prev_pos`.
+    pub prev_pos: Option<u64>,
+}
+
+/// `get_init_ra_size` (mm/readahead.c): the first window for a `size`-page
+/// request.
+fn get_init_ra_size(size: u64, max: u64) -> u64 {
+    let n = size.next_power_of_two();
+    if n <= max / 32 {
+        n * 4
+    } else if n <= max / 4 {
+        n * 2
+    } else {
+        max
+    }
+}
+
+/// `get_next_ra_size` (mm/readahead.c): the window after one of `cur` pages.
+fn get_next_ra_size(cur: u64, max: u64) -> u64 {
+    if cur < max / 16 {
+        4 * cur
+    } else if cur <= max / 2 {
+        2 * cur
+    } else {
+        max
+    }
+}
+
 impl Machine {
+    /// Whether `ino`'s mapping supports large folios
+    /// (`mapping_large_folio_support`): ext4 with `ext4_large_folios`.
+    fn ra_large(&self, policy: &Policy, ino: u32) -> bool {
+        policy.ext4_large_folios() && self.fs.inodes[ino as usize].kind == FsKind::Ext4
+    }
+
     /// `filemap_fault`'s work on a page-cache miss at page `index` of the
     /// ext4 inode `ino`, for a fault in a VMA with flags `vm_flags`:
     /// `do_sync_mmap_readahead` (the window of the module doc). Returns
@@ -73,28 +142,37 @@ impl Machine {
         vm_flags: u64,
         memalloc_pin: bool,
     ) -> bool {
-        let large = policy.ext4_large_folios();
         if vm_flags & VM_HUGEPAGE != 0 && policy.vm_hugepage_readahead() {
-            // "Use the readahead code, even if readahead is disabled".
+            // "Use the readahead code, even if readahead is disabled": one or
+            // two PMD-sized blocks, the second read ahead of need.
             let start = index & !(HPAGE_PMD_NR - 1);
             let size = if vm_flags & VM_RAND_READ != 0 {
                 HPAGE_PMD_NR
             } else {
                 2 * HPAGE_PMD_NR
             };
-            let order = if large { HPAGE_PMD_ORDER } else { 0 };
-            self.page_cache_ra_order(ino, start, size, order, memalloc_pin);
+            let w = (start, size, HPAGE_PMD_NR);
+            self.page_cache_ra_order(policy, ino, w, HPAGE_PMD_ORDER, memalloc_pin);
         } else if vm_flags & VM_RAND_READ != 0 {
             // No readahead: __filemap_get_folio(FGP_CREAT) and, the new
             // folio not being uptodate, filemap_read_folio (the caller).
         } else if vm_flags & VM_SEQ_READ != 0 {
-            // page_cache_sync_ra(ractl, ra_pages) on a file with no
-            // readahead history: ra_pages pages from the page on.
-            self.do_page_cache_ra(ino, index, VM_READAHEAD_PAGES, memalloc_pin);
+            // page_cache_sync_ra(ractl, ra_pages), on the fault path's own
+            // readahead state ([model assumption], module doc).
+            let mut ra = FileRa::default();
+            self.page_cache_sync_ra(
+                policy,
+                &mut ra,
+                ino,
+                index,
+                VM_READAHEAD_PAGES,
+                memalloc_pin,
+            );
         } else {
             // mmap read-around.
             let start = index.saturating_sub(VM_READAHEAD_PAGES / 2);
-            self.page_cache_ra_order(ino, start, VM_READAHEAD_PAGES, 0, memalloc_pin);
+            let w = (start, VM_READAHEAD_PAGES, VM_READAHEAD_PAGES / 4);
+            self.page_cache_ra_order(policy, ino, w, 0, memalloc_pin);
         }
         if policy.filemap_fault_drops_mmap_lock() {
             // maybe_unlock_mmap_for_io before the readahead, or before
@@ -109,65 +187,322 @@ impl Machine {
             .is_some_and(|b| !self.fs.bdev.unwritten.contains(b))
     }
 
-    /// `page_cache_ra_order` (mm/readahead.c, v6.18): folios of order `order`
-    /// (lowered to each index's alignment and so as not to pass EOF or the
-    /// window) for `[start, start + size)`, stopping at the first that would
-    /// overlap a cached page; order-0 pages for the rest of the window
-    /// (`fallback` → [`Machine::do_page_cache_ra`]).
+    /// `do_async_mmap_readahead` (mm/filemap.c, v6.18): a fault (not a
+    /// retry) that finds page `index` of `ino` cached in a folio marked
+    /// `PG_readahead` reads the next window ahead (`page_cache_async_ra`
+    /// with `ra_pages`, on the fault path's own readahead state) unless the
+    /// VMA is `VM_RAND_READ`. Returns whether it dropped the mmap lock
+    /// (from `filemap_fault_drops_mmap_lock`).
+    pub(crate) fn filemap_fault_async_readahead(
+        &mut self,
+        policy: &Policy,
+        ino: u32,
+        index: u64,
+        vm_flags: u64,
+        memalloc_pin: bool,
+    ) -> bool {
+        if vm_flags & VM_RAND_READ != 0 {
+            return false;
+        }
+        let Some((head, _)) = self.cached_folio(ino, index) else {
+            return false;
+        };
+        if !self.frames.get(head).is_some_and(|f| f.readahead) {
+            return false;
+        }
+        let mut ra = FileRa::default();
+        self.page_cache_async_ra(
+            policy,
+            &mut ra,
+            ino,
+            head,
+            index,
+            VM_READAHEAD_PAGES,
+            memalloc_pin,
+        );
+        policy.filemap_fault_drops_mmap_lock()
+    }
+
+    /// `page_cache_sync_ra` (mm/readahead.c, v6.18) for a miss at `index`
+    /// of `ino` by a request of `req` pages, on the open file's state `ra`:
+    /// at the start of the file, for a request larger than `ra_pages` or
+    /// right after the previous read, an initial window from `index`
+    /// (`get_init_ra_size`); else, if the pages before `index` are not
+    /// cached as a stream would leave them, only the request
+    /// (`do_page_cache_ra`, no state change); else a window sized by that
+    /// history. Read in order 0.
+    fn page_cache_sync_ra(
+        &mut self,
+        policy: &Policy,
+        ra: &mut FileRa,
+        ino: u32,
+        index: u64,
+        req: u64,
+        memalloc_pin: bool,
+    ) {
+        // ractl_max_pages: [model assumption] bdi->io_pages is ra_pages.
+        let max = VM_READAHEAD_PAGES;
+        // (unsigned long long)-1 >> PAGE_SHIFT when nothing was read.
+        let prev_index = ra.prev_pos.map_or(u64::MAX >> 12, |p| p / PAGE_SIZE);
+        if index == 0 || req > max || index.wrapping_sub(prev_index) <= 1 {
+            ra.start = index;
+            ra.size = get_init_ra_size(req, max);
+            ra.async_size = if ra.size > req {
+                ra.size - req
+            } else {
+                ra.size >> 1
+            };
+        } else {
+            let miss = self.page_cache_prev_miss(ino, index - 1, max);
+            let mut contig = index.wrapping_sub(miss).wrapping_sub(1);
+            if contig <= req {
+                // A standalone, small random read.
+                self.do_page_cache_ra(ino, index, req, 0, memalloc_pin);
+                return;
+            }
+            if miss == u64::MAX {
+                contig = contig.wrapping_mul(2);
+            }
+            ra.start = index;
+            ra.size = contig.saturating_add(req).min(max);
+            ra.async_size = 1;
+        }
+        let w = (ra.start, ra.size, ra.async_size);
+        self.page_cache_ra_order(policy, ino, w, 0, memalloc_pin);
+    }
+
+    /// `page_cache_async_ra` (mm/readahead.c, v6.18): a read reached page
+    /// `index` in the folio `head`, which is marked `PG_readahead`: the mark
+    /// is cleared and the next window is read, two orders above the marked
+    /// folio's — the window after `ra`'s if the mark is where `ra` put it,
+    /// else one sized by the cached pages after `index`. Nothing while the
+    /// folio is under writeback (`PG_readahead` is `PG_reclaim` then).
+    #[allow(clippy::too_many_arguments)]
+    fn page_cache_async_ra(
+        &mut self,
+        policy: &Policy,
+        ra: &mut FileRa,
+        ino: u32,
+        head: u64,
+        index: u64,
+        req: u64,
+        memalloc_pin: bool,
+    ) {
+        let f = self.frames.get(head).expect("marked folio");
+        if f.writeback {
+            return;
+        }
+        let order = f.order;
+        self.frames.get_mut(head).expect("folio").readahead = false;
+        let max = VM_READAHEAD_PAGES;
+        let align = 1u64 << order;
+        let expected = ra.start.wrapping_add(ra.size).wrapping_sub(ra.async_size) / align * align;
+        if index == expected {
+            ra.start += ra.size;
+            ra.size = ra.size.max(get_next_ra_size(ra.size, max));
+            ra.async_size = ra.size;
+        } else {
+            let start = self.page_cache_next_miss(ino, index + 1, max);
+            if start == 0 || start - index > max {
+                return;
+            }
+            ra.start = start;
+            ra.size = get_next_ra_size(start - index + req, max);
+            ra.async_size = ra.size;
+        }
+        let w = (ra.start, ra.size, ra.async_size);
+        self.page_cache_ra_order(policy, ino, w, order + 2, memalloc_pin);
+    }
+
+    /// `page_cache_ra_order` (mm/readahead.c, v6.18) for the window
+    /// `(start, size, async_size)`: where the mapping supports large folios,
+    /// folios of order `order` (at most the PMD order and `ilog2(size)`,
+    /// lowered to each index's alignment and so as not to pass EOF or the
+    /// window), the one at `start + size - async_size` marked
+    /// `PG_readahead`, stopping at the first that would overlap a cached page
+    /// and reading the rest of the window in order 0 (`fallback`); without
+    /// large folios, or for a window under 4 pages, all of it in order 0
+    /// ([`Machine::do_page_cache_ra`]).
     fn page_cache_ra_order(
         &mut self,
+        policy: &Policy,
         ino: u32,
-        start: u64,
-        size: u64,
+        (start, size, async_size): (u64, u64, u64),
         order: u8,
+        memalloc_pin: bool,
+    ) {
+        if !self.ra_large(policy, ino) || size < 4 {
+            self.do_page_cache_ra(ino, start, size, async_size, memalloc_pin);
+            return;
+        }
+        let Some(last) = self.last_index(ino) else {
+            return;
+        };
+        let limit = last.min(start + size - 1);
+        let mark = start + size - async_size;
+        let new_order = order.min(HPAGE_PMD_ORDER).min(size.ilog2() as u8);
+        let mut index = start;
+        while index <= limit {
+            let mut o = new_order;
+            if index & ((1 << o) - 1) != 0 {
+                o = index.trailing_zeros() as u8;
+            }
+            while o > 0 && index + (1 << o) - 1 > limit {
+                o -= 1;
+            }
+            let nr = 1u64 << o;
+            if self.fs.inodes[ino as usize]
+                .cache
+                .range(..index + nr)
+                .next_back()
+                .is_some_and(|(&i, &h)| i + self.frames.get(h).map_or(1, |f| f.nr_pages()) > index)
+            {
+                // ra_alloc_folio: filemap_add_folio fails -EEXIST.
+                self.do_page_cache_ra(ino, index, size - (index - start), async_size, memalloc_pin);
+                return;
+            }
+            let head = self.alloc_cache_folio(ino, index, o, memalloc_pin);
+            if index == mark / nr * nr {
+                self.frames.get_mut(head).expect("new folio").readahead = true;
+            }
+            index += nr;
+        }
+    }
+
+    /// `do_page_cache_ra` → `page_cache_ra_unbounded` (mm/readahead.c,
+    /// v6.18): an order-0 folio for each page of `[index, index + nr)` up to
+    /// EOF that no cached folio covers; the one `lookahead` pages before the
+    /// end (of the window cut at EOF) is marked `PG_readahead`.
+    fn do_page_cache_ra(
+        &mut self,
+        ino: u32,
+        index: u64,
+        nr: u64,
+        lookahead: u64,
         memalloc_pin: bool,
     ) {
         let Some(last) = self.last_index(ino) else {
             return;
         };
-        let limit = last.min(start + size - 1);
-        let mut index = start;
-        if order > 0 {
-            while index <= limit {
-                let mut o = order;
-                if index & ((1 << o) - 1) != 0 {
-                    o = index.trailing_zeros() as u8;
+        if index > last || nr == 0 {
+            return;
+        }
+        let nr = nr.min(last - index + 1);
+        let mark = (index + nr)
+            .checked_sub(lookahead)
+            .filter(|_| lookahead > 0);
+        for i in index..index + nr {
+            if self.cached_folio(ino, i).is_none() {
+                let head = self.alloc_cache_folio(ino, i, 0, memalloc_pin);
+                if Some(i) == mark {
+                    self.frames.get_mut(head).expect("new folio").readahead = true;
                 }
-                while o > 0 && index + (1 << o) - 1 > limit {
-                    o -= 1;
-                }
-                let nr = 1u64 << o;
-                let i = &self.fs.inodes[ino as usize];
-                if self.cached_folio(ino, index).is_some()
-                    || i.cache.range(index..index + nr).next().is_some()
-                {
-                    break; // ra_alloc_folio: -EEXIST
-                }
-                self.alloc_cache_folio(ino, index, o, memalloc_pin);
-                index += nr;
-            }
-            if index > limit {
-                return;
             }
         }
-        self.do_page_cache_ra(ino, index, size - (index - start), memalloc_pin);
     }
 
-    /// `do_page_cache_ra` → `page_cache_ra_unbounded` (mm/readahead.c,
-    /// v6.18): an order-0 folio for each page of `[index, index + nr)` below
-    /// EOF that no cached folio covers.
-    pub(crate) fn do_page_cache_ra(&mut self, ino: u32, index: u64, nr: u64, memalloc_pin: bool) {
-        let Some(last) = self.last_index(ino) else {
-            return;
-        };
-        if index > last {
-            return;
-        }
-        for i in index..=last.min(index + nr - 1) {
+    /// `page_cache_prev_miss` (mm/filemap.c): the first index at or below
+    /// `index`, within `max` pages, that no cached folio covers; the index
+    /// after `max` such pages if all are cached; `u64::MAX` (`ULONG_MAX`)
+    /// if the scan passed page 0.
+    fn page_cache_prev_miss(&self, ino: u32, index: u64, max: u64) -> u64 {
+        let mut i = index;
+        for _ in 0..max {
             if self.cached_folio(ino, i).is_none() {
-                self.alloc_cache_folio(ino, i, 0, memalloc_pin);
+                return i;
             }
+            if i == 0 {
+                return u64::MAX;
+            }
+            i -= 1;
         }
+        i
+    }
+
+    /// `page_cache_next_miss` (mm/filemap.c): the first index at or above
+    /// `index`, within `max` pages, that no cached folio covers; `index +
+    /// max` if all are cached.
+    fn page_cache_next_miss(&self, ino: u32, index: u64, max: u64) -> u64 {
+        (index..index + max)
+            .find(|&i| self.cached_folio(ino, i).is_none())
+            .unwrap_or(index + max)
+    }
+
+    /// What a buffered `read(2)` of `[off, off + len)` of the ext4 file
+    /// `file` does to the page cache (`filemap_read` → `filemap_get_pages`,
+    /// mm/filemap.c, v6.18), before it copies: batch by batch, the cached
+    /// folios from the read position on (a batch ends at a gap or after a
+    /// folio marked `PG_readahead`); none cached → `page_cache_sync_ra` for
+    /// the rest of the request, and if that brought nothing in (no
+    /// readahead possible) one order-0 folio (`filemap_create_folio`); a
+    /// marked last folio → `page_cache_async_ra`. The open file's readahead
+    /// state moves with it, and `prev_pos` ends at the read's end (at EOF for
+    /// a short read). `[model assumption]`: the whole range is brought in
+    /// before anything is copied (a copy that faults would stop the kernel's
+    /// loop earlier).
+    pub fn filemap_read_ahead(&mut self, policy: &Policy, file: usize, off: u64, len: u64) {
+        let ino = self.fs.files[file].ino;
+        if len == 0 || self.fs.inodes[ino as usize].kind != FsKind::Ext4 {
+            return;
+        }
+        let mut ra = self.fs.files[file].ra;
+        let end = off.saturating_add(len);
+        let last_index = end.div_ceil(PAGE_SIZE);
+        let mut pos = off;
+        let mut last_pos = ra.prev_pos;
+        loop {
+            let i_size = self.fs.inodes[ino as usize].i_size;
+            if pos >= end || pos >= i_size {
+                break;
+            }
+            let index = pos / PAGE_SIZE;
+            let mut batch = self.filemap_get_read_batch(ino, index, last_index - 1);
+            if batch.is_empty() {
+                self.page_cache_sync_ra(policy, &mut ra, ino, index, last_index - index, false);
+                batch = self.filemap_get_read_batch(ino, index, last_index - 1);
+            }
+            if batch.is_empty() {
+                let head = self.alloc_cache_folio(ino, index, 0, false);
+                batch.push((head, index));
+            }
+            let &(lh, lstart) = batch.last().expect("a folio");
+            let lnr = self.frames.get(lh).expect("folio").nr_pages();
+            if self.frames.get(lh).expect("folio").readahead {
+                self.page_cache_async_ra(
+                    policy,
+                    &mut ra,
+                    ino,
+                    lh,
+                    lstart,
+                    last_index - lstart,
+                    false,
+                );
+            }
+            pos = end.min(i_size).min((lstart + lnr) * PAGE_SIZE);
+            last_pos = Some(pos);
+        }
+        ra.prev_pos = last_pos;
+        self.fs.files.make_mut()[file].ra = ra;
+    }
+
+    /// `filemap_get_read_batch` (mm/filemap.c): the cached folios covering
+    /// `index` on, contiguous up to `max`, ending after the first one marked
+    /// `PG_readahead`; as (head, first index).
+    fn filemap_get_read_batch(&self, ino: u32, index: u64, max: u64) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut i = index;
+        while i <= max {
+            let Some((head, k)) = self.cached_folio(ino, i) else {
+                break;
+            };
+            let f = self.frames.get(head).expect("cached folio");
+            out.push((head, i - k));
+            if f.readahead {
+                break;
+            }
+            i = i - k + f.nr_pages();
+        }
+        out
     }
 
     /// The last page index below EOF (`(i_size - 1) >> PAGE_SHIFT`), `None`
@@ -175,5 +510,24 @@ impl Machine {
     fn last_index(&self, ino: u32) -> Option<u64> {
         let i_size = self.fs.inodes[ino as usize].i_size;
         (i_size > 0).then(|| (i_size - 1) / PAGE_SIZE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{get_init_ra_size, get_next_ra_size};
+
+    #[test]
+    fn window_sizes_follow_the_kernel() {
+        // A 4 KiB read at 0: 4 pages; 8 KiB: 4 with 32 pages of
+        // ra_pages (8 with the 640 of a 2.5 MiB read_ahead_kb).
+        assert_eq!(get_init_ra_size(1, 32), 4);
+        assert_eq!(get_init_ra_size(2, 32), 4);
+        assert_eq!(get_init_ra_size(2, 640), 8);
+        assert_eq!(get_init_ra_size(32, 32), 32);
+        assert_eq!(get_next_ra_size(4, 32), 8);
+        assert_eq!(get_next_ra_size(4, 640), 16);
+        assert_eq!(get_next_ra_size(16, 640), 64);
+        assert_eq!(get_next_ra_size(32, 32), 32);
     }
 }

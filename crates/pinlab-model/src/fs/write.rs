@@ -317,7 +317,7 @@ impl Machine {
     /// cannot be read; `generic_perform_write` from v6.14 faults the source
     /// in only after that, 665575cff098): the folio of page `index` of `ino`
     /// stays in the page cache, its data what the blocks hold (zeroes where
-    /// a block is new: `page_zero_new_buffers` also dirties the folio, so
+    /// a block is new or unwritten: `page_zero_new_buffers` also dirties the folio, so
     /// write-back allocates such a block — unless it lies past EOF, where
     /// ext4's write-back maps nothing and the reservation stays);
     /// on ext4 (`ext4_da_write_begin` → `ext4_block_write_begin`) with
@@ -341,9 +341,16 @@ impl Machine {
         let (first, nr) = self.cached_folio(ino, index).map_or((index, 1), |(_, k)| {
             (index - k, self.frames.get(head).map_or(1, |f| f.nr_pages()))
         });
+        // A buffer is new where the page had no block, or an unwritten one
+        // (ext4_da_get_block_prep: "a delayed write to unwritten bh should
+        // be marked new and mapped"; measured on 6.18: a direct read after
+        // such a write pins that page, written back as zeroes).
         let mut new = false;
         for i in index..last.min(first + nr).max(index + 1) {
-            new |= !self.fs.inodes[ino as usize].blocks.contains_key(&i);
+            new |= self.fs.inodes[ino as usize]
+                .blocks
+                .get(&i)
+                .is_none_or(|b| self.fs.bdev.unwritten.contains(b));
             self.attach_buffers(ino, i, head);
         }
         if new && self.fs.inodes[ino as usize].kind == FsKind::Ext4 {

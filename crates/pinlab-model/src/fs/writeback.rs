@@ -190,6 +190,8 @@ impl Machine {
             let f = self.frames.get_mut(pfn);
             let (kind, data) = f.map_or((FolioKind::Anon, Vec::new()), |f| {
                 f.writeback = false;
+                // folio_end_writeback clears PG_reclaim, which is PG_readahead.
+                f.readahead = false;
                 (f.kind, f.data.clone())
             });
             for &(page, block, v) in &io {

@@ -152,6 +152,10 @@ pub struct Folio {
     /// `folio_stable_node() != NULL`: the KSM page is a node of the stable tree
     /// (a page `try_to_merge_one_page` just marked KSM has none until `stable_tree_insert`).
     pub stable_node: bool,
+    /// `PG_readahead`: the folio a read reaching it starts the next
+    /// asynchronous readahead from ([`crate::fs::readahead`]).
+    #[serde(default)]
+    pub readahead: bool,
     /// Symbolic content, one version per 4 KiB page.
     pub data: Vec<Ver>,
 }
@@ -176,6 +180,7 @@ impl Folio {
             hugetlb_restore_reserve: false,
             ksm: false,
             stable_node: false,
+            readahead: false,
             data: vec![0; n],
         }
     }

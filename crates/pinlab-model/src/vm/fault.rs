@@ -342,11 +342,22 @@ impl Machine {
                 // filemap_fault on a page-cache miss: readahead around the
                 // page (fs/readahead.rs), and VM_FAULT_RETRY if it dropped the
                 // mmap lock — the retry maps what it brought in around.
-                if fskind == crate::fs::FsKind::Ext4
-                    && self.cached_folio(ino, index).is_none()
-                    && self.filemap_fault_readahead(policy, ino, index, vma.flags, memalloc_pin)
-                    && flags.allow_retry_first()
-                {
+                // A hit on a folio marked PG_readahead (fault-around skipped
+                // it) reads the next window ahead (do_async_mmap_readahead).
+                let dropped = fskind == crate::fs::FsKind::Ext4
+                    && if self.cached_folio(ino, index).is_none() {
+                        self.filemap_fault_readahead(policy, ino, index, vma.flags, memalloc_pin)
+                    } else {
+                        !flags.tried
+                            && self.filemap_fault_async_readahead(
+                                policy,
+                                ino,
+                                index,
+                                vma.flags,
+                                memalloc_pin,
+                            )
+                    };
+                if dropped && flags.allow_retry_first() {
                     let tried = FaultFlags {
                         tried: true,
                         ..flags

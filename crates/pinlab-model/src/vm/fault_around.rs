@@ -85,6 +85,11 @@ impl Machine {
             if xa >= max_idx || xa > end_pgoff {
                 break;
             }
+            // next_uptodate_folio skips a folio marked PG_readahead: a
+            // fault on it is to start the next readahead (fs/readahead.rs).
+            if self.frames.get(head).is_some_and(|f| f.readahead) {
+                continue;
+            }
             folios.push((head, fi, xa));
             end_pgoff = end_pgoff.min(max_idx - 1);
         }

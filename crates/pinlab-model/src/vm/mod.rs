@@ -419,6 +419,7 @@ impl Machine {
                 mode: crate::fs::oflags::O_RDWR,
                 pos: 0,
                 holders: [pid].into_iter().collect(),
+                ra: Default::default(),
             });
             let r = self.mmap_file_at(
                 pid,

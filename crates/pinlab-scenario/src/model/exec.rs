@@ -491,6 +491,8 @@ impl Bound<'_> {
                             ),
                         }))
                     } else {
+                        // filemap_read: the range comes in through readahead.
+                        m.filemap_read_ahead(policy, fid(fd)?, v(off)?, count);
                         for i in first..first + tags.len() as u64 {
                             let x = m.file_page_data(of.ino, i).unwrap_or(0);
                             m.observe_file(pid, of.ino, i, x);
@@ -953,6 +955,37 @@ impl Bound<'_> {
             }
             s.actors[actor].status = Status::Done;
         }
+        if s.actors[actor].status == Status::Done || signal_to.is_some() {
+            forget_unreadable_readahead(s);
+        }
         info
+    }
+}
+
+/// Forgets the readahead state (`f_ra`, pinlab_model::fs::readahead) of
+/// every open file that no unfinished actor's process holds: only buffered
+/// reads through that very file consult it, and a finished actor issues
+/// none, nor can such a file reach a live process again (`fork` and
+/// `send_fd` need a live holder). Interleavings that differ only in a dead
+/// file's readahead window are then one state; nothing they can do next
+/// differs.
+fn forget_unreadable_readahead(s: &mut State) {
+    if s.m.fs.files.iter().all(|f| f.ra == Default::default()) {
+        return;
+    }
+    let live: std::collections::BTreeSet<_> = s
+        .actors
+        .iter()
+        .filter(|a| a.status != Status::Done)
+        .filter_map(|a| a.pid)
+        .collect();
+    let dead =
+        |f: &pinlab_model::fs::OpenFile| f.ra != Default::default() && f.holders.is_disjoint(&live);
+    if s.m.fs.files.iter().any(dead) {
+        for f in s.m.fs.files.make_mut().iter_mut() {
+            if dead(f) {
+                f.ra = Default::default();
+            }
+        }
     }
 }
