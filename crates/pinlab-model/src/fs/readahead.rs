@@ -482,7 +482,9 @@ impl Machine {
             last_pos = Some(pos);
         }
         ra.prev_pos = last_pos;
-        self.fs.files.make_mut()[file].ra = ra;
+        if self.fs.files[file].ra != ra {
+            self.fs.files.make_mut()[file].ra = ra;
+        }
     }
 
     /// `filemap_get_read_batch` (mm/filemap.c): the cached folios covering

@@ -28,6 +28,9 @@ impl Bound<'_> {
 
     /// One step of `actor` (see [`Bound::exec_as`]), before the notifiers.
     fn exec_step(&self, s: &mut State, actor: usize, describe: bool) -> StepInfo {
+        // The file system before the step: a step whose only change to it
+        // is forgotten again (forget_unreadable_readahead) hands it back.
+        let fs_before = s.m.fs.clone();
         // A result or a note, rendered for traces only (the search discards
         // them). Only for texts whose arguments have no side effect.
         macro_rules! say {
@@ -955,8 +958,13 @@ impl Bound<'_> {
             }
             s.actors[actor].status = Status::Done;
         }
-        if s.actors[actor].status == Status::Done || signal_to.is_some() {
-            forget_unreadable_readahead(s);
+        if (s.actors[actor].status == Status::Done || signal_to.is_some())
+            && forget_unreadable_readahead(s)
+            && s.m.fs == fs_before
+        {
+            // Equal again: share the parent's value, so that the step counts
+            // as leaving the file system alone (canonicalize_successor).
+            s.m.fs = fs_before;
         }
         info
     }
@@ -968,10 +976,10 @@ impl Bound<'_> {
 /// none, nor can such a file reach a live process again (`fork` and
 /// `send_fd` need a live holder). Interleavings that differ only in a dead
 /// file's readahead window are then one state; nothing they can do next
-/// differs.
-fn forget_unreadable_readahead(s: &mut State) {
+/// differs. Returns whether it forgot any.
+fn forget_unreadable_readahead(s: &mut State) -> bool {
     if s.m.fs.files.iter().all(|f| f.ra == Default::default()) {
-        return;
+        return false;
     }
     let live: std::collections::BTreeSet<_> = s
         .actors
@@ -987,5 +995,7 @@ fn forget_unreadable_readahead(s: &mut State) {
                 f.ra = Default::default();
             }
         }
+        return true;
     }
+    false
 }
