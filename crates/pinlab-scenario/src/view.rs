@@ -19,6 +19,8 @@ fn vma_flags(f: u64) -> String {
         (VM_WIPEONFORK, "wipeonfork"),
         (VM_HUGETLB, "hugetlb"),
         (VM_NORESERVE, "noreserve"),
+        (VM_SEQ_READ, "seqread"),
+        (VM_RAND_READ, "randread"),
     ] {
         if f & bit != 0 {
             v.push(name);

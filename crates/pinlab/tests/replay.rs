@@ -666,6 +666,31 @@ fn readahead_folios_are_truncated_whole_under_a_pipe() {
 }
 
 #[test]
+fn fixed_buffer_io_on_a_table_another_process_registered_is_skipped() {
+    // Found by replay_fuzz (seed 1622000000): a child registers buffers on
+    // its parent's ring, then the parent reads into them. Each executor
+    // tracks only the tables its own process registered (and its parent's
+    // at the fork), so the parent's would hand the kernel address 0
+    // (-EFAULT) where the model uses the child's buffer.
+    let scn = "scenario ring-child-table\n\
+        process app {\n\
+            buf = mmap(NULL, 8K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n\
+            ring = io_uring_setup(8)\n\
+            fork(c)\n\
+            wait(c)\n\
+            read_fixed(ring, 0, 8K, 'F')\n\
+        }\n\
+        child c of app {\n\
+            io_uring_register(ring, IORING_REGISTER_BUFFERS, buf, 8K)\n\
+        }\n";
+    every_trace_is_skipped(
+        "ring-child-table",
+        scn,
+        "SKIP(app `read_fixed(ring, 0, 8192, 'F')`: c changed a ring's buffer table",
+    );
+}
+
+#[test]
 fn a_second_ibv_dereg_mr_is_skipped_not_failed() {
     // The io_uring registration standing in for the MR answers a second
     // unregister with ENXIO; uverbs finds no object under the handle

@@ -244,6 +244,9 @@ impl Folio {
         if self.writeback {
             v.push("writeback".to_string());
         }
+        if self.readahead {
+            v.push("readahead".to_string());
+        }
         if self.hugetlb {
             v.push("hugetlb".to_string());
         }

@@ -411,9 +411,39 @@ pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -
             ));
         }
     }
+    // Where each child was forked, and the buffer-table changes so far
+    // (trace position, process), for stale_buffer_table.
+    let mut forked_at = vec![None; scn.actors.len()];
+    let mut table_changes: Vec<(usize, usize)> = Vec::new();
     for (k, (a, p)) in trace.iter().zip(pred).enumerate() {
         let prog = &scn.actors[a.actor as usize];
         let op = &prog.body[p.pc];
+        match op.call {
+            Call::Fork { child } => {
+                forked_at[child].get_or_insert(k);
+            }
+            Call::RegisterBuffers { .. }
+            | Call::RegisterBuffersIov { .. }
+            | Call::RegisterSparse { .. }
+            | Call::UpdateBuffers { .. }
+            | Call::UnregisterBuffers { .. }
+            | Call::CloneBuffers { .. } => {
+                table_changes.push((k, process_of(scn, a.actor as usize)));
+            }
+            Call::ReadFixed { .. } | Call::WriteFixed { .. } => {
+                let me = process_of(scn, a.actor as usize);
+                if let Some(&(_, other)) = table_changes
+                    .iter()
+                    .find(|&&(j, b)| !table_change_seen(scn, &forked_at, me, b, j))
+                {
+                    return Some(format!(
+                        "{} `{}`: {} changed a ring's buffer table where this process's executor does not see it (each executor tracks the tables its own process registered, and those its parent had at the fork): it would hand the kernel another buffer address than the model's",
+                        prog.name, op.text, scn.actors[other].name
+                    ));
+                }
+            }
+            _ => {}
+        }
         if let Some((umem, io_uring)) = p.mr_acct.filter(|(u, i)| u != i) {
             return Some(format!(
                 "{} `{}`: the MR covers part of a large folio: ib_umem_get charges its {umem} pages to pinned_vm, the io_uring registration standing in for it {io_uring} (io_buffer_account_pin charges a large folio whole)",
@@ -456,6 +486,45 @@ pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -
         }
     }
     None
+}
+
+/// The actor whose process `actor` runs in: itself, or for a thread the
+/// process it was started in.
+fn process_of(scn: &Scenario, mut actor: usize) -> usize {
+    while let Kind::Child {
+        parent,
+        thread: true,
+    } = scn.actors[actor].kind
+    {
+        actor = parent;
+    }
+    actor
+}
+
+/// Whether the executor of process `me` knows a buffer-table change that
+/// process `b` made at trace position `j`: its own, or one an ancestor made
+/// before the fork that led to `me` (the executor's memory was copied then).
+fn table_change_seen(
+    scn: &Scenario,
+    forked_at: &[Option<usize>],
+    me: usize,
+    b: usize,
+    j: usize,
+) -> bool {
+    let mut x = me;
+    loop {
+        if x == b {
+            return true;
+        }
+        let Kind::Child { parent, .. } = scn.actors[x].kind else {
+            return false;
+        };
+        let p = process_of(scn, parent);
+        if p == b {
+            return forked_at[x].is_some_and(|f| f > j);
+        }
+        x = p;
+    }
 }
 
 /// A length or file offset of `call` that is not a whole number of pages,
