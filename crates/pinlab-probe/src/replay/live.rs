@@ -873,6 +873,12 @@ impl Exec<'_> {
                         }
                     }
                 }
+                // Their descriptors take the lowest free numbers: a number
+                // the scenario closed names a pipe now.
+                for &(r, w) in &ends {
+                    self.note_fd(r);
+                    self.note_fd(w);
+                }
                 self.pipes.push(PipeGroup {
                     ends,
                     creator: sys::getpid(),
@@ -907,7 +913,11 @@ impl Exec<'_> {
                             ));
                         }
                         match new_pipe() {
-                            Ok(p) => self.pipes[g].ends.push(p),
+                            Ok(p) => {
+                                self.note_fd(p.0);
+                                self.note_fd(p.1);
+                                self.pipes[g].ends.push(p);
+                            }
                             Err(e) => return Ok((Some(e), None)),
                         }
                     }
