@@ -17,11 +17,7 @@ use pinlab_model::vm::PAGE_SIZE;
 /// An ext4 file of `pages` pages made by `ftruncate` (all holes), mapped
 /// `MAP_SHARED` read-only: (sim, pid, fd, ino, address).
 fn sparse(pol: &str, pages: u64) -> (Sim, Pid, usize, u32, u64) {
-    let mut s = Sim::new(pol);
-    let p = s.spawn("t");
-    let fd = s.open(p, "/data/f", O_RDWR | O_CREAT);
-    s.ftruncate(p, fd, pages * PAGE_SIZE);
-    let ino = s.ino(p, fd);
+    let (mut s, p, fd, ino) = sparse_unmapped(pol, pages);
     let a = map_at_table_end(&mut s, p, fd, pages);
     (s, p, fd, ino, a)
 }
