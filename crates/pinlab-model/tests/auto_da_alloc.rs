@@ -58,3 +58,37 @@ fn another_holder_of_the_open_file_defers_the_write_back() {
     s.m.ext4_release_file(&s.pol, f);
     assert_eq!(s.m.stored_page_data(ino, 0), Some(b));
 }
+
+#[test]
+fn a_mapping_through_the_file_defers_the_write_back_to_its_unmap() {
+    // The VMA holds its vm_file: the close is not the last reference; the
+    // munmap's fput is, and releases the file then.
+    use pinlab_model::vm::uapi::*;
+    let mut s = Sim::new("upstream");
+    let (p, f, ino, b) = rewritten(&mut s, 0);
+    let a = s.mmap_file(p, 4096, PROT_READ, MAP_SHARED, f, 0);
+    s.m.close(p, f).unwrap();
+    s.m.ext4_release_file(&s.pol, f);
+    assert_ne!(s.m.stored_page_data(ino, 0), Some(b), "still mapped");
+    let vm_files = s.m.mapped_files(p);
+    assert_eq!(vm_files, vec![f]);
+    s.munmap(p, a, 4096);
+    s.m.fput_unmapped(&s.pol, vm_files);
+    assert_eq!(s.m.stored_page_data(ino, 0), Some(b), "released at munmap");
+}
+
+#[test]
+fn a_mapping_through_another_open_file_does_not_defer_it() {
+    // Only the open file's own mappings reference it: a mapping of the
+    // inode through a second open file leaves the first one's close the
+    // last reference to it.
+    use pinlab_model::fs::oflags::*;
+    use pinlab_model::vm::uapi::*;
+    let mut s = Sim::new("upstream");
+    let (p, f, ino, b) = rewritten(&mut s, 0);
+    let g = s.open(p, "data", O_RDONLY);
+    s.mmap_file(p, 4096, PROT_READ, MAP_SHARED, g, 0);
+    s.m.close(p, f).unwrap();
+    s.m.ext4_release_file(&s.pol, f);
+    assert_eq!(s.m.stored_page_data(ino, 0), Some(b));
+}

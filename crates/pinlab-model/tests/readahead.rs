@@ -335,18 +335,37 @@ fn a_random_read_reads_its_page_alone_and_a_tiny_file_keeps_its_mark() {
 }
 
 #[test]
-fn a_fault_on_a_marked_page_reads_ahead_and_retries() {
-    // The load of page 1 finds it marked: do_async_mmap_readahead reads
-    // pages 4-15 in order-2 folios (page 4's marked), drops the lock, and
-    // the retry faults around (6.18: the same folios).
+fn a_fault_on_a_marked_page_reads_ahead_on_the_mapped_files_state() {
+    // pread(fd, 4 KiB at 0) leaves f_ra at pages 0-3, page 1 marked; a load
+    // of page 1 through a mapping of the same fd is the expected hit:
+    // do_async_mmap_readahead reads the next window, pages 4-11 (8 pages in
+    // order-2 folios, page 4's marked), drops the lock, and the retry faults
+    // around (6.18, measured: the same).
     let (mut s, p, fd, ino) = sparse_unmapped("upstream", 16);
     s.pread(p, fd, 0, PAGE_SIZE);
     let a = map_at_table_end(&mut s, p, fd, 16);
     s.load(p, a + PAGE_SIZE, 1);
+    assert_eq!(cached(&s, ino, 16), "1111111111110000");
+    assert_eq!(orders(&s, ino, 12)[4..], [2; 8]);
+    assert_eq!(marked(&s, ino, 16), "0000111100000000");
+    assert_eq!(mapped(&s, p, a, 16), "1111000011110000");
+    s.check();
+}
+
+#[test]
+fn a_fault_through_another_open_file_reads_ahead_on_a_fresh_state() {
+    // The same through a second open(): its f_ra knows nothing, so the
+    // marked page sizes the window from the cached pages after it
+    // (page_cache_next_miss: 4) and ra_pages — pages 4-15 to EOF (6.18,
+    // measured).
+    let (mut s, p, fd, ino) = sparse_unmapped("upstream", 16);
+    s.pread(p, fd, 0, PAGE_SIZE);
+    let other = s.open(p, "/data/f", O_RDONLY);
+    let a = map_at_table_end(&mut s, p, other, 16);
+    s.load(p, a + PAGE_SIZE, 1);
     assert_eq!(cached(&s, ino, 16), "1".repeat(16));
     assert_eq!(orders(&s, ino, 16)[4..], [2; 12]);
     assert_eq!(marked(&s, ino, 16), "0000111100000000");
-    assert_eq!(mapped(&s, p, a, 16), "1111000011111111");
     s.check();
 }
 
@@ -361,5 +380,120 @@ fn a_tmpfs_read_of_a_hole_caches_nothing() {
     assert_eq!(s.pread(p, fd, 0, PAGE_SIZE), vec![0]);
     s.pread(p, fd, 2 * PAGE_SIZE, PAGE_SIZE);
     assert_eq!(cached(&s, ino, 4), "0000");
+    s.check();
+}
+
+/// A sparse `pages`-page file, its page 0 faulted through a mapping of
+/// `fd` (read-around: pages 0-31 cached, page 24 marked), then a 4 KiB
+/// `pread` of page 24 through `fd` itself or a second open of the file.
+fn fault_then_pread_at_the_mark(same_fd: bool) -> (Sim, u32) {
+    let (mut s, p, fd, ino, a) = sparse("upstream", 160);
+    s.load(p, a, 1);
+    assert_eq!(
+        marked(&s, ino, 32),
+        format!("{}1{}", "0".repeat(24), "0".repeat(7))
+    );
+    let f = if same_fd {
+        fd
+    } else {
+        s.open(p, "/data/f", O_RDONLY)
+    };
+    s.pread(p, f, 24 * PAGE_SIZE, PAGE_SIZE);
+    (s, ino)
+}
+
+#[test]
+fn a_read_at_the_mark_a_fault_left_continues_the_faults_window() {
+    // The fault's read-around set the mapped file's f_ra (start 0, size 32,
+    // async 8): the read hits the expected mark and reads the next 32 pages
+    // in order-2 folios, page 32's marked (6.18, measured: pages 32-63).
+    let (s, ino) = fault_then_pread_at_the_mark(true);
+    assert_eq!(
+        cached(&s, ino, 80),
+        format!("{}{}", "1".repeat(64), "0".repeat(16))
+    );
+    assert_eq!(orders(&s, ino, 64)[32..], [2; 32]);
+    assert_eq!(
+        marked(&s, ino, 64),
+        format!("{}1111{}", "0".repeat(32), "0".repeat(28))
+    );
+    s.check();
+}
+
+#[test]
+fn an_async_window_ends_on_its_folio_order() {
+    // Through a second open file the state is fresh: page_cache_next_miss
+    // finds 32, the window is get_next_ra_size(32 - 24 + 1) = 18 pages, cut
+    // to 16 so that it ends on an order-2 boundary (6.18, measured: pages
+    // 32-47).
+    let (s, ino) = fault_then_pread_at_the_mark(false);
+    assert_eq!(
+        cached(&s, ino, 64),
+        format!("{}{}", "1".repeat(48), "0".repeat(16))
+    );
+    assert_eq!(orders(&s, ino, 48)[32..], [2; 16]);
+    s.check();
+}
+
+#[test]
+fn next_miss_from_inside_a_large_folio_lags_by_the_offset_into_it() {
+    // pread of pages 0 and 1 through one fd: pages 0-3 in order 0, 4-11 as
+    // two order-2 folios, page 4's marked. A read of page 4 through a
+    // second open file starts page_cache_next_miss at 5, inside the folio
+    // at 4: the XArray walk reads slots one behind the index and reports
+    // the gap at 12 as 13. The window [13, 32) is read in folios of order
+    // 0, 1 and then 2 (6.18, measured with /proc/kpageflags).
+    let (mut s, p, fd, ino) = sparse_unmapped("upstream", 64);
+    s.pread(p, fd, 0, PAGE_SIZE);
+    s.pread(p, fd, PAGE_SIZE, PAGE_SIZE);
+    assert_eq!(
+        cached(&s, ino, 16),
+        format!("{}{}", "1".repeat(12), "0".repeat(4))
+    );
+    let g = s.open(p, "/data/f", O_RDONLY);
+    s.pread(p, g, 4 * PAGE_SIZE, PAGE_SIZE);
+    assert_eq!(
+        cached(&s, ino, 40),
+        format!("{}0{}{}", "1".repeat(12), "1".repeat(19), "0".repeat(8))
+    );
+    let o = orders(&s, ino, 12);
+    assert_eq!(o[4..], [2; 8]);
+    let order = |i| s.folio(s.m.cached_folio(ino, i).expect("cached").0).order;
+    assert_eq!((13..32).map(order).collect::<Vec<_>>()[..3], [0, 1, 1]);
+    assert!((16..32).all(|i| order(i) == 2));
+    s.check();
+}
+
+#[test]
+fn an_exec_mapping_reads_from_the_page_on_within_the_vma() {
+    // do_sync_mmap_readahead for VM_EXEC (x86: exec_folio_order() 0): from
+    // the faulting page, ra_pages pages cut at the VMA's end, nothing marked;
+    // MADV_RANDOM does not stop it (6.18, measured).
+    for random in [false, true] {
+        let (mut s, p, fd, ino) = sparse_unmapped("upstream", 160);
+        let a = s.mmap_file(p, 160 * PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+        if random {
+            s.madvise(p, a, 160 * PAGE_SIZE, MADV_RANDOM)
+                .expect("madvise");
+        }
+        s.load(p, a + 40 * PAGE_SIZE, 1);
+        let want = format!("{}{}{}", "0".repeat(40), "1".repeat(32), "0".repeat(88));
+        assert_eq!(cached(&s, ino, 160), want, "MADV_RANDOM: {random}");
+        assert!(!marked(&s, ino, 160).contains('1'));
+        s.check();
+    }
+    // A VMA of pages 8-27: a fault at page 12 reads 12-27.
+    let (mut s, p, fd, ino) = sparse_unmapped("upstream", 160);
+    let a = s.mmap_file(
+        p,
+        20 * PAGE_SIZE,
+        PROT_READ | PROT_EXEC,
+        MAP_SHARED,
+        fd,
+        8 * PAGE_SIZE,
+    );
+    s.load(p, a + 4 * PAGE_SIZE, 1);
+    let want = format!("{}{}{}", "0".repeat(12), "1".repeat(16), "0".repeat(4));
+    assert_eq!(cached(&s, ino, 32), want);
     s.check();
 }

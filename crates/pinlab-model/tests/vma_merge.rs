@@ -109,3 +109,33 @@ fn mergeability_needs_flags_file_offsets_and_no_hugetlb() {
     h2.flags |= VM_HUGETLB;
     assert!(!is_mergeable(&h1, &h2));
 }
+
+#[test]
+fn mappings_of_one_file_through_two_opens_stay_two_vmas() {
+    // is_mergeable_vma compares vm_file, the open file, not the inode
+    // (Linux 6.18, /proc/self/maps: pages 8-15 mapped through one fd and
+    // pages 0-7 right below through the same fd are one VMA; through a
+    // second open of the file, two).
+    use pinlab_model::fs::oflags::*;
+    for same in [true, false] {
+        let mut s = Sim::new("upstream");
+        let p = s.spawn("t");
+        let fd = s.open(p, "/data/f", O_RDWR | O_CREAT);
+        s.ftruncate(p, fd, 16 * PAGE_SIZE);
+        let fd2 = if same {
+            fd
+        } else {
+            s.open(p, "/data/f", O_RDWR)
+        };
+        let len = 8 * PAGE_SIZE;
+        let a = s.mmap_file(p, len, PROT_READ, MAP_SHARED, fd, len);
+        let b = s.mmap_file(p, len, PROT_READ, MAP_SHARED, fd2, 0);
+        assert_eq!(b + len, a, "top-down: b right below a");
+        let want = if same {
+            vec![(b, a + len)]
+        } else {
+            vec![(b, a), (a, a + len)]
+        };
+        assert_eq!(vmas(&s, p), want, "same open file: {same}");
+    }
+}

@@ -71,7 +71,7 @@ fn a_scaled_cell_of_400k_states_is_the_same_on_1_2_and_3_ranks() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&one).unwrap();
     let legacy = &v["cells"][0];
-    assert_eq!(legacy["states"], 397_569);
+    assert_eq!(legacy["states"], 398_001);
     assert_eq!(
         legacy["outcomes"],
         serde_json::json!(["ERR(ENOENT)", "LOST", "OK", "STALE"])

@@ -84,7 +84,7 @@ impl Machine {
         for (pid, p) in self.procs.iter().enumerate() {
             let Some(mm) = &p.mm else { continue };
             for v in mm.vmas.values() {
-                if let crate::vm::Backing::File { ino: i, pgoff } = v.backing {
+                if let crate::vm::Backing::File { ino: i, pgoff, .. } = v.backing {
                     if i == ino && index >= pgoff && index < pgoff + (v.end - v.start) {
                         let vpn = v.start + (index - pgoff);
                         if mm
@@ -121,7 +121,7 @@ impl Machine {
         for (pid, p) in self.procs.iter().enumerate() {
             let Some(mm) = &p.mm else { continue };
             for v in mm.vmas.values() {
-                if let crate::vm::Backing::File { ino: i, pgoff } = v.backing {
+                if let crate::vm::Backing::File { ino: i, pgoff, .. } = v.backing {
                     let vlast = pgoff + (v.end - v.start);
                     if i == ino && vlast > first && pgoff < last {
                         zap.push((

@@ -16,10 +16,12 @@ pub mod dax;
 pub mod large_folio;
 pub mod memfd;
 pub mod readahead;
+pub mod release;
 pub mod shmem_thp;
 pub mod truncate;
 pub mod write;
 pub mod writeback;
+pub mod xarray;
 
 use crate::errno::{Errno, KResult};
 use crate::ghost::Ver;
@@ -453,47 +455,6 @@ impl Machine {
         self.fs.files[file].holders.remove(&pid);
         self.hugetlbfs_evict_unreferenced();
         Ok(())
-    }
-
-    /// `ext4_release_file` (fs/ext4/file.c, v6.12) when open file `file` may
-    /// have lost its last reference (a `close`, or `exit_files`): if its
-    /// inode was truncated to zero since (`EXT4_STATE_DA_ALLOC_CLOSE`, set by
-    /// `ext4_truncate` unless mounted `noauto_da_alloc`), `ext4_alloc_da_blocks`
-    /// writes the new data back (`filemap_flush`) — the "replace a file by
-    /// truncating and rewriting it" pattern reaches the disk at close, as
-    /// checked on Linux 6.18. `[model assumption]`: a mapping of the inode
-    /// keeps the open file referenced (the kernel counts the VMA's `vm_file`
-    /// per open file; the model does not record which one a mapping came
-    /// from); the model allocates blocks when a page gets buffers, so every
-    /// dirty page is written, and the flush completes at once. Returns the
-    /// notes of the write-back.
-    pub fn ext4_release_file(&mut self, policy: &Policy, file: usize) -> Vec<String> {
-        let Some(f) = self.fs.files.get(file) else {
-            return Vec::new();
-        };
-        let ino = f.ino;
-        let i = &self.fs.inodes[ino as usize];
-        if !f.holders.is_empty() || !i.da_alloc_close || i.kind != FsKind::Ext4 {
-            return Vec::new();
-        }
-        let mapped = self.procs.iter().filter_map(|p| p.mm.as_ref()).any(|mm| {
-            mm.vmas
-                .values()
-                .any(|v| matches!(v.backing, crate::vm::Backing::File { ino: n, .. } if n == ino))
-        });
-        if mapped {
-            return Vec::new();
-        }
-        self.fs.inodes[ino as usize].da_alloc_close = false;
-        let dirty = self.fs.inodes[ino as usize]
-            .cache
-            .values()
-            .any(|&p| self.frames.get(p).is_some_and(|f| f.dirty));
-        if dirty {
-            self.sync_fs(policy, Some(ino))
-        } else {
-            Vec::new()
-        }
     }
 
     /// `filemap_get_entry` without a reference: the cached folio covering page

@@ -33,10 +33,25 @@
 //!   read "even if readahead is disabled", in PMD-order folios where the
 //!   mapping supports large folios — each as large as alignment and EOF
 //!   allow: an 8-page file becomes one order-3 folio, a 3-page one an order-1
-//!   and an order-0 folio.
+//!   and an order-0 folio;
+//! - `VM_EXEC` (not `VM_HUGEPAGE`; `exec_folio_order()` is 0 on x86):
+//!   `ra_pages` pages from the page on, cut at the VMA's end, nothing marked
+//!   — and `VM_RAND_READ` does not stop it (a fault at page 40 of a
+//!   160-page `PROT_EXEC` mapping caches 40–71).
 //!
 //! A fault that finds its page in a marked folio reads the next window
 //! ahead (`do_async_mmap_readahead`) unless the VMA is `VM_RAND_READ`.
+//!
+//! Faults and reads share the readahead state of the open file they go
+//! through: a fault's uses the `f_ra` of the VMA's `vm_file`, so a mapping
+//! and a `read(2)` through one open file continue each other's windows (a
+//! fault's read-around of pages 0–31 followed by a read of page 24 through
+//! the same file reads pages 32–63), while another open file of the inode
+//! starts afresh. An asynchronous window reads two folio orders above the
+//! file's last window (`ra->order += 2`, v6.17) and its end is rounded down
+//! to that order (pages 32–49 become 32–47). Where a marked page hit has no
+//! matching state, `page_cache_next_miss` sizes the window, with the
+//! XArray walk's quirk from inside a large folio ([`super::xarray`]).
 //!
 //! From `filemap_fault_drops_mmap_lock` (v5.1) a fault that reads (a miss,
 //! or an asynchronous readahead) drops the mmap lock (`maybe_unlock_mmap_for_io`)
@@ -55,23 +70,25 @@
 //!
 //! `[model assumption]`s: `ra_pages` is [`VM_READAHEAD_PAGES`] (the default
 //! `read_ahead_kb` of 128 KiB; a block device can set another, and the probe
-//! sets its loop device to it) and `bdi->io_pages` no larger; the fault path
-//! reads ahead on a readahead state of its own, fresh at each fault (the
-//! kernel uses the `f_ra` of the VMA's file, which the model's VMAs do not
-//! keep), and the `mmap_miss` heuristic is not modelled; a `read(2)` brings
-//! its whole range in before it copies (a copy that faults would stop the
-//! kernel's loop earlier); `page_cache_next_miss` returns the index after
-//! its scan when it finds no gap. In v6.16 alone ext4's initial windows
-//! were read in order-2 folios (`page_cache_ra_order` raised the order by
-//! two until "mm/readahead: honour new_order in page_cache_ra_order()",
-//! v6.17); the model reads them in order 0 in every release.
+//! sets its loop device to it) and `bdi->io_pages` no larger; the
+//! `mmap_miss` heuristic (no read-around after 100 more misses than hits)
+//! is not modelled; a `read(2)` brings its whole range in before it copies
+//! (a copy that faults would stop the kernel's loop earlier); the I/O of a
+//! window completes before the next step (on the host, a fault at a mark
+//! whose folio is still being read can find the readahead not yet
+//! started). The v6.18 algorithm serves every release: before v6.17
+//! ("Readahead tweaks for larger folios", whose mainline ids are not known
+//! here) an asynchronous window took its order from the marked folio, exec
+//! mappings read around like any other, and in v6.16 ext4's initial
+//! windows were read in order-2 folios.
 
 use crate::fs::FsKind;
 use crate::machine::Machine;
 use crate::mem::{HPAGE_PMD_NR, HPAGE_PMD_ORDER};
 use crate::policy::Policy;
-use crate::vm::vmflags::{VM_HUGEPAGE, VM_RAND_READ, VM_SEQ_READ};
+use crate::vm::vmflags::{VM_EXEC, VM_HUGEPAGE, VM_RAND_READ, VM_SEQ_READ};
 use crate::vm::PAGE_SIZE;
+use crate::vm::{Backing, Vma};
 
 /// `VM_READAHEAD_PAGES` (include/linux/mm.h): the default `ra_pages`,
 /// 128 KiB.
@@ -94,6 +111,11 @@ pub struct FileRa {
     pub async_size: u64,
     /// `prev_pos`.
     pub prev_pos: Option<u64>,
+    /// `order`: the folio order of the last window read (v6.17's "store
+    /// folio order in struct file_ra_state"); the next asynchronous window
+    /// reads two orders up.
+    #[serde(default)]
+    pub order: u8,
 }
 
 /// `get_init_ra_size` (mm/readahead.c): the first window for a `size`-page
@@ -127,39 +149,71 @@ impl Machine {
         policy.ext4_large_folios() && self.fs.inodes[ino as usize].kind == FsKind::Ext4
     }
 
+    /// The readahead state of the open file a fault in `vma` reads through
+    /// (`vma->vm_file->f_ra`): a copy, written back with
+    /// [`Machine::put_file_ra`].
+    fn vma_file_ra(&self, vma: &Vma) -> FileRa {
+        match vma.backing {
+            Backing::File {
+                vm_file: Some(f), ..
+            } => self
+                .fs
+                .files
+                .get(f as usize)
+                .map(|f| f.ra)
+                .unwrap_or_default(),
+            _ => FileRa::default(),
+        }
+    }
+
+    /// Stores `ra` as the readahead state of `vma`'s open file.
+    fn put_file_ra(&mut self, vma: &Vma, ra: FileRa) {
+        if let Backing::File {
+            vm_file: Some(f), ..
+        } = vma.backing
+        {
+            let f = f as usize;
+            if self.fs.files.get(f).is_some_and(|o| o.ra != ra) {
+                self.fs.files.make_mut()[f].ra = ra;
+            }
+        }
+    }
+
     /// `filemap_fault`'s work on a page-cache miss at page `index` of the
-    /// ext4 inode `ino`, for a fault in a VMA with flags `vm_flags`:
-    /// `do_sync_mmap_readahead` (the window of the module doc). Returns
-    /// whether the fault dropped the mmap lock to read (`fpin`), so that it
-    /// returns `VM_FAULT_RETRY` if the fault allows a first retry. The
-    /// faulting page is cached afterwards in every case but `VM_RAND_READ`,
+    /// ext4 inode `ino`, for a fault in `vma`: `do_sync_mmap_readahead`
+    /// (mm/filemap.c, v6.18) on the readahead state of the VMA's open file
+    /// (the windows of the module doc). Returns whether the fault dropped
+    /// the mmap lock to read (`fpin`), so that it returns `VM_FAULT_RETRY`
+    /// if the fault allows a first retry. The faulting page is cached
+    /// afterwards in every case but `VM_RAND_READ` (without `VM_EXEC`),
     /// where the caller reads it alone (`filemap_read_folio`).
     pub(crate) fn filemap_fault_readahead(
         &mut self,
         policy: &Policy,
+        vma: &Vma,
         ino: u32,
         index: u64,
-        vm_flags: u64,
         memalloc_pin: bool,
     ) -> bool {
+        let vm_flags = vma.flags;
+        let mut ra = self.vma_file_ra(vma);
         if vm_flags & VM_HUGEPAGE != 0 && policy.vm_hugepage_readahead() {
             // "Use the readahead code, even if readahead is disabled": one or
-            // two PMD-sized blocks, the second read ahead of need.
+            // two PMD-sized blocks from the aligned index, the second read
+            // ahead of need; ra->start is left as it was.
             let start = index & !(HPAGE_PMD_NR - 1);
-            let size = if vm_flags & VM_RAND_READ != 0 {
+            ra.size = if vm_flags & VM_RAND_READ != 0 {
                 HPAGE_PMD_NR
             } else {
                 2 * HPAGE_PMD_NR
             };
-            let w = (start, size, HPAGE_PMD_NR);
-            self.page_cache_ra_order(policy, ino, w, HPAGE_PMD_ORDER, memalloc_pin);
-        } else if vm_flags & VM_RAND_READ != 0 {
+            ra.async_size = HPAGE_PMD_NR;
+            ra.order = HPAGE_PMD_ORDER;
+            self.page_cache_ra_order(policy, &mut ra, ino, start, memalloc_pin);
+        } else if vm_flags & (VM_RAND_READ | VM_EXEC) == VM_RAND_READ {
             // No readahead: __filemap_get_folio(FGP_CREAT) and, the new
             // folio not being uptodate, filemap_read_folio (the caller).
         } else if vm_flags & VM_SEQ_READ != 0 {
-            // page_cache_sync_ra(ractl, ra_pages), on the fault path's own
-            // readahead state ([model assumption], module doc).
-            let mut ra = FileRa::default();
             self.page_cache_sync_ra(
                 policy,
                 &mut ra,
@@ -169,11 +223,27 @@ impl Machine {
                 memalloc_pin,
             );
         } else {
-            // mmap read-around.
-            let start = index.saturating_sub(VM_READAHEAD_PAGES / 2);
-            let w = (start, VM_READAHEAD_PAGES, VM_READAHEAD_PAGES / 4);
-            self.page_cache_ra_order(policy, ino, w, 0, memalloc_pin);
+            if vm_flags & VM_EXEC != 0 {
+                // Executable memory (exec_folio_order() is 0 on x86): from
+                // the page on, within the VMA, nothing read ahead of need.
+                let Backing::File { pgoff, .. } = vma.backing else {
+                    return false;
+                };
+                ra.start = index.max(pgoff);
+                let ra_end = (ra.start + VM_READAHEAD_PAGES).min(pgoff + (vma.end - vma.start));
+                ra.size = ra_end - ra.start;
+                ra.async_size = 0;
+            } else {
+                // mmap read-around.
+                ra.start = index.saturating_sub(VM_READAHEAD_PAGES / 2);
+                ra.size = VM_READAHEAD_PAGES;
+                ra.async_size = VM_READAHEAD_PAGES / 4;
+            }
+            ra.order = 0;
+            let start = ra.start;
+            self.page_cache_ra_order(policy, &mut ra, ino, start, memalloc_pin);
         }
+        self.put_file_ra(vma, ra);
         if policy.filemap_fault_drops_mmap_lock() {
             // maybe_unlock_mmap_for_io before the readahead, or before
             // filemap_read_folio of the page read alone.
@@ -188,20 +258,20 @@ impl Machine {
     }
 
     /// `do_async_mmap_readahead` (mm/filemap.c, v6.18): a fault (not a
-    /// retry) that finds page `index` of `ino` cached in a folio marked
-    /// `PG_readahead` reads the next window ahead (`page_cache_async_ra`
-    /// with `ra_pages`, on the fault path's own readahead state) unless the
-    /// VMA is `VM_RAND_READ`. Returns whether it dropped the mmap lock
-    /// (from `filemap_fault_drops_mmap_lock`).
+    /// retry) in `vma` that finds page `index` of `ino` cached in a folio
+    /// marked `PG_readahead` reads the next window ahead
+    /// (`page_cache_async_ra` with `ra_pages`, on the readahead state of the
+    /// VMA's open file) unless the VMA is `VM_RAND_READ`. Returns whether it
+    /// dropped the mmap lock (from `filemap_fault_drops_mmap_lock`).
     pub(crate) fn filemap_fault_async_readahead(
         &mut self,
         policy: &Policy,
+        vma: &Vma,
         ino: u32,
         index: u64,
-        vm_flags: u64,
         memalloc_pin: bool,
     ) -> bool {
-        if vm_flags & VM_RAND_READ != 0 {
+        if vma.flags & VM_RAND_READ != 0 {
             return false;
         }
         let Some((head, _)) = self.cached_folio(ino, index) else {
@@ -210,7 +280,7 @@ impl Machine {
         if !self.frames.get(head).is_some_and(|f| f.readahead) {
             return false;
         }
-        let mut ra = FileRa::default();
+        let mut ra = self.vma_file_ra(vma);
         self.page_cache_async_ra(
             policy,
             &mut ra,
@@ -220,6 +290,7 @@ impl Machine {
             VM_READAHEAD_PAGES,
             memalloc_pin,
         );
+        self.put_file_ra(vma, ra);
         policy.filemap_fault_drops_mmap_lock()
     }
 
@@ -228,9 +299,9 @@ impl Machine {
     /// at the start of the file, for a request larger than `ra_pages` or
     /// right after the previous read, an initial window from `index`
     /// (`get_init_ra_size`); else, if the pages before `index` are not
-    /// cached as a stream would leave them, only the request
-    /// (`do_page_cache_ra`, no state change); else a window sized by that
-    /// history. Read in order 0.
+    /// cached as a stream would leave them (`page_cache_prev_miss`), only
+    /// the request (`do_page_cache_ra`, no state change); else a window
+    /// sized by that history. Read in order 0 (`ra->order = 0`).
     fn page_cache_sync_ra(
         &mut self,
         policy: &Policy,
@@ -267,16 +338,19 @@ impl Machine {
             ra.size = contig.saturating_add(req).min(max);
             ra.async_size = 1;
         }
-        let w = (ra.start, ra.size, ra.async_size);
-        self.page_cache_ra_order(policy, ino, w, 0, memalloc_pin);
+        ra.order = 0;
+        let start = ra.start;
+        self.page_cache_ra_order(policy, ra, ino, start, memalloc_pin);
     }
 
     /// `page_cache_async_ra` (mm/readahead.c, v6.18): a read reached page
     /// `index` in the folio `head`, which is marked `PG_readahead`: the mark
-    /// is cleared and the next window is read, two orders above the marked
-    /// folio's — the window after `ra`'s if the mark is where `ra` put it,
-    /// else one sized by the cached pages after `index`. Nothing while the
-    /// folio is under writeback (`PG_readahead` is `PG_reclaim` then).
+    /// is cleared and the next window is read — the window after `ra`'s if
+    /// the mark is where `ra` put it, else one sized by the cached pages
+    /// after `index` (`page_cache_next_miss`) — two folio orders above
+    /// `ra`'s last (`ra->order += 2`), its end rounded down to that order's
+    /// alignment. Nothing while the folio is under writeback (`PG_readahead`
+    /// is `PG_reclaim` then).
     #[allow(clippy::too_many_arguments)]
     fn page_cache_async_ra(
         &mut self,
@@ -292,15 +366,13 @@ impl Machine {
         if f.writeback {
             return;
         }
-        let order = f.order;
+        let nr = f.nr_pages();
         self.frames.get_mut(head).expect("folio").readahead = false;
         let max = VM_READAHEAD_PAGES;
-        let align = 1u64 << order;
-        let expected = ra.start.wrapping_add(ra.size).wrapping_sub(ra.async_size) / align * align;
+        let expected = ra.start.wrapping_add(ra.size).wrapping_sub(ra.async_size) / nr * nr;
         if index == expected {
             ra.start += ra.size;
             ra.size = ra.size.max(get_next_ra_size(ra.size, max));
-            ra.async_size = ra.size;
         } else {
             let start = self.page_cache_next_miss(ino, index + 1, max);
             if start == 0 || start - index > max {
@@ -308,39 +380,52 @@ impl Machine {
             }
             ra.start = start;
             ra.size = get_next_ra_size(start - index + req, max);
-            ra.async_size = ra.size;
         }
-        let w = (ra.start, ra.size, ra.async_size);
-        self.page_cache_ra_order(policy, ino, w, order + 2, memalloc_pin);
+        ra.order = ra.order.saturating_add(2);
+        let align = 1u64 << u32::from(ra.order).min(max.trailing_zeros());
+        let end = ra.start + ra.size;
+        let aligned_end = end / align * align;
+        if aligned_end > ra.start {
+            ra.size -= end - aligned_end;
+        }
+        ra.async_size = ra.size;
+        let start = ra.start;
+        self.page_cache_ra_order(policy, ra, ino, start, memalloc_pin);
     }
 
-    /// `page_cache_ra_order` (mm/readahead.c, v6.18) for the window
-    /// `(start, size, async_size)`: where the mapping supports large folios,
-    /// folios of order `order` (at most the PMD order and `ilog2(size)`,
-    /// lowered to each index's alignment and so as not to pass EOF or the
-    /// window), the one at `start + size - async_size` marked
-    /// `PG_readahead`, stopping at the first that would overlap a cached page
-    /// and reading the rest of the window in order 0 (`fallback`); without
-    /// large folios, or for a window under 4 pages, all of it in order 0
-    /// ([`Machine::do_page_cache_ra`]).
+    /// `page_cache_ra_order` (mm/readahead.c, v6.18) for `ra`'s window read
+    /// from `start` (the caller's `ractl` index): where the mapping supports
+    /// large folios, folios of order `ra->order` (at most the PMD order and
+    /// `ilog2(size)`, stored back in `ra`; lowered to each index's alignment
+    /// and so as not to pass EOF or the window), the one at `start + size -
+    /// async_size` marked `PG_readahead`, stopping at the first that would
+    /// overlap a cached page and reading the rest of the window in order 0
+    /// (`fallback`); without large folios all of it in order 0
+    /// ([`Machine::do_page_cache_ra`], `ra->order` 0).
     fn page_cache_ra_order(
         &mut self,
         policy: &Policy,
+        ra: &mut FileRa,
         ino: u32,
-        (start, size, async_size): (u64, u64, u64),
-        order: u8,
+        start: u64,
         memalloc_pin: bool,
     ) {
-        if !self.ra_large(policy, ino) || size < 4 {
+        let (size, async_size) = (ra.size, ra.async_size);
+        if !self.ra_large(policy, ino) {
+            ra.order = 0;
             self.do_page_cache_ra(ino, start, size, async_size, memalloc_pin);
             return;
         }
         let Some(last) = self.last_index(ino) else {
             return;
         };
+        if size == 0 {
+            return;
+        }
         let limit = last.min(start + size - 1);
         let mark = start + size - async_size;
-        let new_order = order.min(HPAGE_PMD_ORDER).min(size.ilog2() as u8);
+        let new_order = ra.order.min(HPAGE_PMD_ORDER).min(size.ilog2() as u8);
+        ra.order = new_order;
         let mut index = start;
         while index <= limit {
             let mut o = new_order;
@@ -358,7 +443,10 @@ impl Machine {
                 .is_some_and(|(&i, &h)| i + self.frames.get(h).map_or(1, |f| f.nr_pages()) > index)
             {
                 // ra_alloc_folio: filemap_add_folio fails -EEXIST.
-                self.do_page_cache_ra(ino, index, size - (index - start), async_size, memalloc_pin);
+                if size > index - start {
+                    let rest = size - (index - start);
+                    self.do_page_cache_ra(ino, index, rest, async_size, memalloc_pin);
+                }
                 return;
             }
             let head = self.alloc_cache_folio(ino, index, o, memalloc_pin);
@@ -399,33 +487,6 @@ impl Machine {
                 }
             }
         }
-    }
-
-    /// `page_cache_prev_miss` (mm/filemap.c): the first index at or below
-    /// `index`, within `max` pages, that no cached folio covers; the index
-    /// after `max` such pages if all are cached; `u64::MAX` (`ULONG_MAX`)
-    /// if the scan passed page 0.
-    fn page_cache_prev_miss(&self, ino: u32, index: u64, max: u64) -> u64 {
-        let mut i = index;
-        for _ in 0..max {
-            if self.cached_folio(ino, i).is_none() {
-                return i;
-            }
-            if i == 0 {
-                return u64::MAX;
-            }
-            i -= 1;
-        }
-        i
-    }
-
-    /// `page_cache_next_miss` (mm/filemap.c): the first index at or above
-    /// `index`, within `max` pages, that no cached folio covers; `index +
-    /// max` if all are cached.
-    fn page_cache_next_miss(&self, ino: u32, index: u64, max: u64) -> u64 {
-        (index..index + max)
-            .find(|&i| self.cached_folio(ino, i).is_none())
-            .unwrap_or(index + max)
     }
 
     /// What a buffered `read(2)` of `[off, off + len)` of the ext4 file

@@ -98,7 +98,7 @@ impl Machine {
             for (pid, p) in self.procs.iter().enumerate() {
                 let Some(mm) = &p.mm else { continue };
                 for v in mm.vmas.values() {
-                    if let crate::vm::Backing::File { ino: i, pgoff } = v.backing {
+                    if let crate::vm::Backing::File { ino: i, pgoff, .. } = v.backing {
                         let vlast = pgoff + (v.end - v.start);
                         if i == ino
                             && v.flags & crate::vm::vmflags::VM_SHARED == 0

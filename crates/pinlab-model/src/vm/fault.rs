@@ -346,14 +346,14 @@ impl Machine {
                 // it) reads the next window ahead (do_async_mmap_readahead).
                 let dropped = fskind == crate::fs::FsKind::Ext4
                     && if self.cached_folio(ino, index).is_none() {
-                        self.filemap_fault_readahead(policy, ino, index, vma.flags, memalloc_pin)
+                        self.filemap_fault_readahead(policy, vma, ino, index, memalloc_pin)
                     } else {
                         !flags.tried
                             && self.filemap_fault_async_readahead(
                                 policy,
+                                vma,
                                 ino,
                                 index,
-                                vma.flags,
                                 memalloc_pin,
                             )
                     };

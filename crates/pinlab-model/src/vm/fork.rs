@@ -381,6 +381,7 @@ impl Machine {
     pub fn exit(&mut self, policy: &Policy, pid: Pid) {
         let Some(mm) = self.mm(pid) else { return };
         let ranges: Vec<(u64, u64)> = mm.vmas.values().map(|v| (v.start, v.end)).collect();
+        let vm_files = self.mapped_files(pid);
         for (s, e) in ranges {
             self.zap_range(pid, s, e);
         }
@@ -392,6 +393,9 @@ impl Machine {
         self.procs[pid as usize].mm = None;
         self.ghost_exit(pid);
         self.close_files(policy, pid);
+        // remove_vma's fput of each VMA's file: the last reference to a file
+        // closed before, but mapped, goes now.
+        self.fput_unmapped(policy, vm_files);
         self.hugetlbfs_evict_unreferenced();
     }
 }

@@ -255,7 +255,7 @@ impl Machine {
             let Some(mm) = &proc_.mm else { continue };
             for v in mm.vmas.values() {
                 let same = p as Pid == pid && v.start == vma.start;
-                let crate::vm::Backing::File { ino: i, pgoff } = v.backing else {
+                let crate::vm::Backing::File { ino: i, pgoff, .. } = v.backing else {
                     continue;
                 };
                 if same

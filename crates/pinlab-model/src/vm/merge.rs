@@ -32,9 +32,18 @@ pub fn is_mergeable(a: &Vma, b: &Vma) -> bool {
     let len = a.end - a.start;
     let offsets = match (a.backing, b.backing) {
         (Backing::Anon { pgoff: p }, Backing::Anon { pgoff: q }) => p + len == q,
-        (Backing::File { ino: i, pgoff: p }, Backing::File { ino: j, pgoff: q }) => {
-            i == j && p + len == q
-        }
+        (
+            Backing::File {
+                ino: i,
+                pgoff: p,
+                vm_file: f,
+            },
+            Backing::File {
+                ino: j,
+                pgoff: q,
+                vm_file: g,
+            },
+        ) => i == j && f == g && p + len == q,
         _ => false,
     };
     let anon_vma = match (a.anon_vma, b.anon_vma) {

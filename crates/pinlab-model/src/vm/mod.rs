@@ -156,6 +156,12 @@ pub enum Backing {
         ino: u32,
         /// Page offset of the VMA start in the object.
         pgoff: u64,
+        /// `vm_file`: the open file the mapping was made through (its
+        /// number in `Fs::files`), which the mapping keeps referenced; `None`
+        /// for the file `shmem_zero_setup` makes for a shared anonymous
+        /// mapping, which no descriptor names.
+        #[serde(default)]
+        vm_file: Option<u32>,
     },
 }
 
@@ -195,7 +201,7 @@ impl Vma {
     /// Inode and page index backing page number `vpn` (`linear_page_index`).
     pub fn file_index(&self, vpn: u64) -> Option<(u32, u64)> {
         match self.backing {
-            Backing::File { ino, pgoff } => Some((ino, pgoff + (vpn - self.start))),
+            Backing::File { ino, pgoff, .. } => Some((ino, pgoff + (vpn - self.start))),
             Backing::Anon { .. } => None,
         }
     }
@@ -448,13 +454,17 @@ impl Machine {
             vflags |= VM_SHARED | VM_MAYSHARE;
             let ino = self.new_inode(FsKind::Tmpfs, "/dev/zero (deleted)");
             self.fs.inodes[ino as usize].i_size = npages * PAGE_SIZE;
-            Backing::File { ino, pgoff: 0 }
+            Backing::File {
+                ino,
+                pgoff: 0,
+                vm_file: None,
+            }
         } else {
             Backing::Anon { pgoff: 0 }
         };
         let how = self.placement(
             match backing {
-                Backing::File { ino, pgoff } => Some((ino, pgoff)),
+                Backing::File { ino, pgoff, .. } => Some((ino, pgoff)),
                 Backing::Anon { .. } => None,
             },
             npages,
@@ -611,6 +621,7 @@ impl Machine {
                 backing: Backing::File {
                     ino,
                     pgoff: off / PAGE_SIZE,
+                    vm_file: Some(file as u32),
                 },
                 anon_vma: false,
                 uncowed_parents: false,
@@ -643,9 +654,14 @@ impl Machine {
         let mut hi = v.clone();
         hi.start = vpn;
         hi.backing = match v.backing {
-            Backing::File { ino, pgoff } => Backing::File {
+            Backing::File {
+                ino,
+                pgoff,
+                vm_file,
+            } => Backing::File {
                 ino,
                 pgoff: pgoff + (vpn - v.start),
+                vm_file,
             },
             Backing::Anon { pgoff } => Backing::Anon {
                 pgoff: pgoff + (vpn - v.start),

@@ -274,9 +274,14 @@ impl Machine {
         let (old_start, new_start) = (old_addr / PAGE_SIZE, new_addr / PAGE_SIZE);
         let old_pages = old_len / PAGE_SIZE;
         let backing = match vma.backing {
-            Backing::File { ino, pgoff } => Backing::File {
+            Backing::File {
+                ino,
+                pgoff,
+                vm_file,
+            } => Backing::File {
                 ino,
                 pgoff: pgoff + (old_start - vma.start),
+                vm_file,
             },
             // copy_vma: an anonymous VMA not yet faulted takes the pgoff of
             // its new place, "to increase its chance of merging".

@@ -552,7 +552,13 @@ impl Bound<'_> {
                     fixed,
                 } => {
                     let addr = match fixed {
-                        Some(a) => m.mmap_anon_fixed(p()?, v(a)?, v(len)?, prot, flags)?,
+                        Some(a) => {
+                            // MAP_FIXED unmaps what was there (fput of each vm_file).
+                            let vm_files = m.mapped_files(p()?);
+                            let addr = m.mmap_anon_fixed(p()?, v(a)?, v(len)?, prot, flags)?;
+                            notes.extend(m.fput_unmapped(policy, vm_files));
+                            addr
+                        }
                         None => m.mmap_anon(p()?, v(len)?, prot, flags)?,
                     };
                     if flags & pinlab_model::vm::uapi::MAP_POPULATE != 0 {
@@ -562,7 +568,10 @@ impl Bound<'_> {
                     Ok(Some(say!("{addr:#x}")))
                 }
                 Call::Munmap { addr, len } => {
-                    m.munmap(p()?, v(addr)?, v(len)?).map(|_| Some("0".into()))
+                    let vm_files = m.mapped_files(p()?);
+                    m.munmap(p()?, v(addr)?, v(len)?)?;
+                    notes.extend(m.fput_unmapped(policy, vm_files));
+                    Ok(Some("0".into()))
                 }
                 Call::Mremap {
                     addr,
@@ -575,8 +584,10 @@ impl Bound<'_> {
                         Some(a) => v(a)?,
                         None => 0,
                     };
+                    let vm_files = m.mapped_files(p()?);
                     let addr =
                         m.sys_mremap(policy, p()?, v(addr)?, v(old_len)?, v(new_len)?, flags, to)?;
+                    notes.extend(m.fput_unmapped(policy, vm_files));
                     bind = Some(Value::Int(addr));
                     Ok(Some(say!("{addr:#x}")))
                 }
@@ -958,44 +969,13 @@ impl Bound<'_> {
             }
             s.actors[actor].status = Status::Done;
         }
-        if (s.actors[actor].status == Status::Done || signal_to.is_some())
-            && forget_unreadable_readahead(s)
-            && s.m.fs == fs_before
-        {
+        // After every step, so that a dead readahead state is never part of
+        // a state (the step may have ended the last reader).
+        if super::ra_liveness::forget_unreadable_readahead(self.scn, s) && s.m.fs == fs_before {
             // Equal again: share the parent's value, so that the step counts
             // as leaving the file system alone (canonicalize_successor).
             s.m.fs = fs_before;
         }
         info
     }
-}
-
-/// Forgets the readahead state (`f_ra`, pinlab_model::fs::readahead) of
-/// every open file that no unfinished actor's process holds: only buffered
-/// reads through that very file consult it, and a finished actor issues
-/// none, nor can such a file reach a live process again (`fork` and
-/// `send_fd` need a live holder). Interleavings that differ only in a dead
-/// file's readahead window are then one state; nothing they can do next
-/// differs. Returns whether it forgot any.
-fn forget_unreadable_readahead(s: &mut State) -> bool {
-    if s.m.fs.files.iter().all(|f| f.ra == Default::default()) {
-        return false;
-    }
-    let live: std::collections::BTreeSet<_> = s
-        .actors
-        .iter()
-        .filter(|a| a.status != Status::Done)
-        .filter_map(|a| a.pid)
-        .collect();
-    let dead =
-        |f: &pinlab_model::fs::OpenFile| f.ra != Default::default() && f.holders.is_disjoint(&live);
-    if s.m.fs.files.iter().any(dead) {
-        for f in s.m.fs.files.make_mut().iter_mut() {
-            if dead(f) {
-                f.ra = Default::default();
-            }
-        }
-        return true;
-    }
-    false
 }

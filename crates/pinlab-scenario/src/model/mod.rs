@@ -11,6 +11,7 @@
 
 mod exec;
 mod por;
+mod ra_liveness;
 mod substep;
 mod vars;
 pub use vars::Vars;
