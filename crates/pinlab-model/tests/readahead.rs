@@ -497,3 +497,26 @@ fn an_exec_mapping_reads_from_the_page_on_within_the_vma() {
     assert_eq!(cached(&s, ino, 32), want);
     s.check();
 }
+
+#[test]
+fn a_read_larger_than_ra_pages_reads_ahead_up_to_io_pages() {
+    // ractl_max_pages: a 256 KiB read at 0 (64 pages, more than ra_pages)
+    // reads an initial window of 64 in order 0, page 32 marked; reaching the
+    // mark reads 64-127 in order-2 folios. A 2 MiB read: 0-319 (io_pages, 320)
+    // and then order-2 folios from 320 to EOF (6.18, measured).
+    let (mut s, p, fd, ino) = sparse_unmapped("upstream", 512);
+    s.pread(p, fd, 0, 256 << 10);
+    assert_eq!(
+        cached(&s, ino, 160),
+        format!("{}{}", "1".repeat(128), "0".repeat(32))
+    );
+    let o = orders(&s, ino, 128);
+    assert_eq!(o[..64], [0; 64]);
+    assert_eq!(o[64..], [2; 64]);
+    let (mut s, p, fd, ino) = sparse_unmapped("upstream", 512);
+    s.pread(p, fd, 0, 2 << 20);
+    let o = orders(&s, ino, 512);
+    assert_eq!(o[..320], [0; 320]);
+    assert_eq!(o[320..], [2; 192]);
+    s.check();
+}

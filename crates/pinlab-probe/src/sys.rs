@@ -934,7 +934,9 @@ impl LoopFs {
 /// device's optimal I/O size: 2,560 KiB on the machine the probe was
 /// written on), so the loop device under `dir` — the probe's own, gone with
 /// its unmount — is set to 128 KiB before any file is opened (`f_ra` copies
-/// it at open). Best effort: without it only readahead windows can differ.
+/// it at open), and its `max_sectors_kb` to 1,280 (`BDI_IO_PAGES`, the
+/// window limit of reads larger than 128 KiB). Best effort: without it only
+/// readahead windows can differ.
 fn set_loop_read_ahead(dir: &std::path::Path) {
     let Ok(out) = std::process::Command::new("findmnt")
         .args(["-n", "-o", "SOURCE"])
@@ -947,6 +949,11 @@ fn set_loop_read_ahead(dir: &std::path::Path) {
     let Some(name) = src.strip_prefix("/dev/").filter(|n| n.starts_with("loop")) else {
         return;
     };
+    // bdi->io_pages follows max_sectors_kb: 1,280 KiB, the model's 320 pages
+    // (loop devices start there; set, so that a host default cannot differ).
+    // First: applying the queue limits (blk_apply_bdi_limits) resets
+    // read_ahead_kb to twice the optimal I/O size.
+    let _ = fs::write(format!("/sys/block/{name}/queue/max_sectors_kb"), "1280");
     let _ = fs::write(format!("/sys/block/{name}/queue/read_ahead_kb"), "128");
 }
 

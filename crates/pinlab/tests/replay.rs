@@ -680,6 +680,10 @@ fn readahead_folios_are_truncated_whole_under_a_pipe() {
     replays_pass("tests/data", "ra-other-open-trim", 1);
     replays_pass("tests/data", "ra-next-miss-lag", 1);
     replays_pass("tests/data", "ra-exec-mapping", 1);
+    // A read larger than ra_pages reads ahead up to io_pages (the probe's
+    // loop device: max_sectors_kb 1280, set before read_ahead_kb, which
+    // applying the queue limits resets).
+    replays_pass("tests/data", "read-ahead-io-pages", 1);
 }
 
 #[test]

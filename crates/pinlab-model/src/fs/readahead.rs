@@ -70,7 +70,10 @@
 //!
 //! `[model assumption]`s: `ra_pages` is [`VM_READAHEAD_PAGES`] (the default
 //! `read_ahead_kb` of 128 KiB; a block device can set another, and the probe
-//! sets its loop device to it) and `bdi->io_pages` no larger; the
+//! sets its loop device to it) and `bdi->io_pages` [`BDI_IO_PAGES`], so a
+//! read larger than 128 KiB reads ahead up to 1,280 KiB at once (a 256 KiB
+//! read at 0: pages 0–63 in order 0, page 32 marked, and on reaching the
+//! mark 64–127 in order-2 folios; measured); the
 //! `mmap_miss` heuristic (no read-around after 100 more misses than hits)
 //! is not modelled; a `read(2)` brings its whole range in before it copies
 //! (a copy that faults would stop the kernel's loop earlier); the I/O of a
@@ -116,6 +119,23 @@ pub struct FileRa {
     /// reads two orders up.
     #[serde(default)]
     pub order: u8,
+}
+
+/// `bdi->io_pages` of the ext4 file system's block device: `max_sectors_kb`
+/// 1,280 (`BLK_DEF_MAX_SECTORS_CAP`: loop devices and most disks), 320 pages
+/// (`[model assumption]`; the probe sets its loop device to it).
+pub const BDI_IO_PAGES: u64 = 320;
+
+/// `ractl_max_pages` (mm/readahead.c): a request larger than `ra_pages` may
+/// read ahead up to the device's optimal I/O size (`io_pages`, larger here):
+/// `ra_pages` up to it, the request up to `io_pages` beyond.
+///
+/// Written as a clamp on purpose: rustc 1.95.0 (LLVM 22.1.2) at `-O`
+/// compiles `if req > 32 { req.min(320) } else { 32 }` to return `req` for
+/// `req = 1` (reproduced in a standalone program; `clamp` is compiled
+/// right). `tests::max_pages` checks it in release builds too.
+fn ractl_max_pages(req: u64) -> u64 {
+    req.clamp(VM_READAHEAD_PAGES, BDI_IO_PAGES)
 }
 
 /// `get_init_ra_size` (mm/readahead.c): the first window for a `size`-page
@@ -311,8 +331,7 @@ impl Machine {
         req: u64,
         memalloc_pin: bool,
     ) {
-        // ractl_max_pages: [model assumption] bdi->io_pages is ra_pages.
-        let max = VM_READAHEAD_PAGES;
+        let max = ractl_max_pages(req);
         // (unsigned long long)-1 >> PAGE_SHIFT when nothing was read.
         let prev_index = ra.prev_pos.map_or(u64::MAX >> 12, |p| p / PAGE_SIZE);
         if index == 0 || req > max || index.wrapping_sub(prev_index) <= 1 {
@@ -368,7 +387,7 @@ impl Machine {
         }
         let nr = f.nr_pages();
         self.frames.get_mut(head).expect("folio").readahead = false;
-        let max = VM_READAHEAD_PAGES;
+        let max = ractl_max_pages(req);
         let expected = ra.start.wrapping_add(ra.size).wrapping_sub(ra.async_size) / nr * nr;
         if index == expected {
             ra.start += ra.size;
@@ -579,6 +598,16 @@ impl Machine {
 #[cfg(test)]
 mod tests {
     use super::{get_init_ra_size, get_next_ra_size};
+
+    #[test]
+    fn max_pages() {
+        use super::ractl_max_pages;
+        let got: Vec<u64> = [1, 31, 32, 33, 64, 319, 320, 321, 512]
+            .into_iter()
+            .map(|r| ractl_max_pages(std::hint::black_box(r)))
+            .collect();
+        assert_eq!(got, [32, 32, 32, 33, 64, 319, 320, 320, 320]);
+    }
 
     #[test]
     fn window_sizes_follow_the_kernel() {
