@@ -684,6 +684,9 @@ fn readahead_folios_are_truncated_whole_under_a_pipe() {
     // loop device: max_sectors_kb 1280, set before read_ahead_kb, which
     // applying the queue limits resets).
     replays_pass("tests/data", "read-ahead-io-pages", 1);
+    // MADV_WILLNEED reads a file range ahead in order 0: the MADV_HUGEPAGE
+    // fault after it finds its page and makes no large folio.
+    replays_pass("tests/data", "madv-willneed-order0", 1);
 }
 
 #[test]

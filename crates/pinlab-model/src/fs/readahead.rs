@@ -41,6 +41,7 @@
 //!
 //! A fault that finds its page in a marked folio reads the next window
 //! ahead (`do_async_mmap_readahead`) unless the VMA is `VM_RAND_READ`.
+//! `MADV_WILLNEED` reads a range without a window (`force_page_cache_ra`).
 //!
 //! Faults and reads share the readahead state of the open file they go
 //! through: a fault's uses the `f_ra` of the VMA's `vm_file`, so a mapping
@@ -474,6 +475,15 @@ impl Machine {
             }
             index += nr;
         }
+    }
+
+    /// `force_page_cache_ra` (mm/readahead.c, v6.18) of `nr` pages of `ino`
+    /// from `index` (`POSIX_FADV_WILLNEED`, `MADV_WILLNEED`): at most
+    /// `max(io_pages, ra_pages)` of them, in order 0, nothing marked; the
+    /// file's readahead state is left alone.
+    pub(crate) fn force_page_cache_ra(&mut self, ino: u32, index: u64, nr: u64) {
+        let nr = nr.min(BDI_IO_PAGES.max(VM_READAHEAD_PAGES));
+        self.do_page_cache_ra(ino, index, nr, 0, false);
     }
 
     /// `do_page_cache_ra` → `page_cache_ra_unbounded` (mm/readahead.c,

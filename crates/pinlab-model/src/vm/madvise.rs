@@ -1,7 +1,8 @@
 //! `madvise(2)`: the advice values the model knows, and `madvise_walk_vmas`.
 //!
 //! VMA-flag advice (NORMAL, RANDOM, SEQUENTIAL, DONTFORK, DOFORK, WIPEONFORK,
-//! KEEPONFORK, HUGEPAGE, NOHUGEPAGE, MERGEABLE) changes flags on split VMAs; DONTNEED zaps; COLLAPSE
+//! KEEPONFORK, HUGEPAGE, NOHUGEPAGE, MERGEABLE) changes flags on split VMAs; DONTNEED zaps;
+//! WILLNEED reads a file mapping's pages ahead; COLLAPSE
 //! ([`super::collapse`]), COLD ([`super::split`]) and PAGEOUT ([`super::swap`],
 //! [`super::split`]) walk the VMA pieces of the
 //! range with `Machine::madvise_walk_vmas`, which reports a gap as `-ENOMEM`
@@ -60,9 +61,26 @@ impl Machine {
         self.madvise(pid, addr, len, advice)
     }
 
+    /// `madvise_willneed` (mm/madvise.c, v6.18) on the VMA piece `[s, e)`
+    /// of `v`: a file mapping asks its file to read the piece's pages ahead
+    /// (`vfs_fadvise(..., POSIX_FADV_WILLNEED)` → `force_page_cache_ra`,
+    /// fs/readahead.rs) — only ext4 reads anything (tmpfs swaps in, which
+    /// the model's swapless shmem does not need; fs-dax, hugetlbfs and
+    /// secretmem ignore the advice); an anonymous VMA would swap its pages
+    /// in (`[model assumption]`: nothing to do — the model's swapped-out
+    /// anonymous pages come back at their fault only).
+    fn madvise_willneed(&mut self, v: &Vma, s: u64, e: u64) -> KResult<()> {
+        if let Some((ino, index)) = v.file_index(s) {
+            if self.fs.inodes[ino as usize].kind == crate::fs::FsKind::Ext4 {
+                self.force_page_cache_ra(ino, index, e - s);
+            }
+        }
+        Ok(())
+    }
+
     /// `madvise` with the advice values the model knows: NORMAL, RANDOM and
     /// SEQUENTIAL (the readahead hints `VM_RAND_READ`/`VM_SEQ_READ` a file
-    /// fault consults, fs/readahead.rs), DONTNEED, DONTFORK,
+    /// fault consults, fs/readahead.rs), WILLNEED, DONTNEED, DONTFORK,
     /// DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE, NOHUGEPAGE, MERGEABLE
     /// ([`super::ksm`]), COLLAPSE ([`super::collapse`]), COLD ([`super::split`])
     /// and PAGEOUT ([`super::swap`])
@@ -77,6 +95,7 @@ impl Machine {
             MADV_NORMAL
                 | MADV_RANDOM
                 | MADV_SEQUENTIAL
+                | MADV_WILLNEED
                 | MADV_DONTNEED
                 | MADV_WIPEONFORK
                 | MADV_KEEPONFORK
@@ -116,6 +135,9 @@ impl Machine {
                 }
                 Ok(())
             }),
+            MADV_WILLNEED => {
+                self.madvise_walk_vmas(pid, start, end, |m, v, s, e| m.madvise_willneed(v, s, e))
+            }
             MADV_WIPEONFORK => {
                 let ok = self
                     .mm(pid)

@@ -113,6 +113,8 @@ pub mod uapi {
     pub const MADV_RANDOM: u64 = 1;
     /// MADV_SEQUENTIAL.
     pub const MADV_SEQUENTIAL: u64 = 2;
+    /// MADV_WILLNEED.
+    pub const MADV_WILLNEED: u64 = 3;
     /// MADV_DONTNEED.
     pub const MADV_DONTNEED: u64 = 4;
     /// MADV_DONTFORK.
