@@ -172,3 +172,22 @@ fn a_direct_read_past_eof_writes_nothing_back() {
     );
     assert!(!s.m.frames.get(h).expect("folio").dirty);
 }
+
+#[test]
+fn ftruncate_to_the_same_size_drops_the_folio_and_the_delayed_block() {
+    // ext4_setattr truncates the page cache from i_size on and calls
+    // ext4_truncate even when the size does not change (replay_fuzz seed
+    // 1629000000; 6.18: the direct read then stops at EOF).
+    let (mut s, p, f, d, ino) = failed_write("v6.18");
+    let b = s.m.fs.inodes[ino as usize].blocks[&1];
+    s.ftruncate(p, f, PAGE_SIZE);
+    assert!(s.m.cached_folio(ino, 1).is_none());
+    assert!(!s.m.fs.inodes[ino as usize].blocks.contains_key(&1));
+    assert!(!s.m.fs.bdev.delayed.contains(&b));
+    let pol = s.pol.clone();
+    assert_eq!(
+        s.m.file_read(&pol, p, d, 0, 2 * PAGE_SIZE).map(|v| v.len()),
+        Ok(1)
+    );
+    s.check();
+}

@@ -655,6 +655,10 @@ fn replay_fuzz_findings_stay_fixed() {
     // Eighteenth session (seed 1619000000): the same into an unwritten
     // extent — ext4_da_get_block_prep marks the unwritten buffer new.
     replays_pass("tests/data", "write-failed-into-unwritten", 1);
+    // Nineteenth session (seed 1629000000): ftruncate to the same size
+    // drops the folio and the delayed block such a write left past EOF
+    // (ext4_setattr: truncate_pagecache and ext4_truncate regardless).
+    replays_pass("tests/data", "ftruncate-same-size", 1);
 }
 
 #[test]

@@ -205,12 +205,19 @@ impl Machine {
             self.ghost_unrelease(ino, 0, len.div_ceil(PAGE_SIZE));
         }
         let mut new = len;
-        let shmem = self.fs.inodes[ino as usize].kind == FsKind::Tmpfs;
-        if len < old || len == old && shmem {
+        let kind = self.fs.inodes[ino as usize].kind;
+        let shmem = kind == FsKind::Tmpfs;
+        // ext4_setattr (fs/ext4/inode.c, v6.12–v6.18) truncates the page
+        // cache from i_size on (truncate_pagecache, which unmaps even COW
+        // copies) and calls ext4_truncate "even if i_size didn't change to
+        // truncate possible preallocated blocks": a same-size ftruncate drops
+        // what a failed write left past EOF (its folio and delayed block).
+        let ext4 = matches!(kind, FsKind::Ext4 | FsKind::Ext4Dax);
+        if len < old || len == old && (shmem || ext4) {
             let first = len.div_ceil(PAGE_SIZE);
             let cached = |m: &Machine| m.fs.inodes[ino as usize].cache.range(first..).count();
             let before = cached(self);
-            let kept = self.truncate_range(policy, ino, len, u64::MAX, len < old);
+            let kept = self.truncate_range(policy, ino, len, u64::MAX, len < old || ext4);
             if let Some(&last) = kept.iter().max() {
                 new = new.max((last + 1) * PAGE_SIZE);
             }
