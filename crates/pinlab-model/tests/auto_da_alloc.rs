@@ -92,3 +92,19 @@ fn a_mapping_through_another_open_file_does_not_defer_it() {
     s.m.ext4_release_file(&s.pol, f);
     assert_eq!(s.m.stored_page_data(ino, 0), Some(b));
 }
+
+#[test]
+fn an_o_trunc_open_that_creates_the_file_does_not_mark_it() {
+    // do_open: FMODE_CREATED clears O_TRUNC; an existing empty file is
+    // truncated (ext4_truncate marks it even though nothing changes).
+    use pinlab_model::fs::oflags::*;
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("p");
+    let f = s.open(p, "new", O_RDWR | O_CREAT | O_TRUNC);
+    let ino = s.ino(p, f);
+    assert!(!s.m.fs.inodes[ino as usize].da_alloc_close);
+    s.m.close(p, f).unwrap();
+    let g = s.open(p, "new", O_RDWR | O_TRUNC);
+    assert!(s.m.fs.inodes[ino as usize].da_alloc_close);
+    s.m.close(p, g).unwrap();
+}

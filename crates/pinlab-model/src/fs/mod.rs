@@ -335,7 +335,8 @@ impl Machine {
     /// Returns the open file id.
     ///
     /// With `O_TRUNC` an existing file is truncated to zero as `do_truncate`
-    /// does (`handle_truncate` in `do_open`, fs/namei.c, v6.14): under the
+    /// does (`handle_truncate` in `do_open`, fs/namei.c, v6.14; one the open
+    /// created is not): under the
     /// active `policy`, after the seal check (`-EPERM` under `F_SEAL_SHRINK`) and
     /// the fs-dax layout rules (`-ETXTBSY`/`-EPERM`); on an error the open
     /// fails and no descriptor is left behind. `truncate_inode_pages_range`
@@ -354,6 +355,7 @@ impl Machine {
         } else {
             FsKind::Ext4
         };
+        let existed = self.fs.inodes.iter().any(|i| i.name == path);
         let ino = match self.fs.inodes.iter().position(|i| i.name == path) {
             Some(i) => i as u32,
             None if flags & O_CREAT != 0 || path == DEV_ZERO || path == dax::DEVDAX_PATH => {
@@ -367,7 +369,9 @@ impl Machine {
             None => return Err(Errno::ENOENT),
         };
         let file = self.new_file(pid, ino, flags);
-        if flags & O_TRUNC != 0 && self.fs.inodes[ino as usize].kind != FsKind::DevDax {
+        // do_open: a file this open created is not truncated (FMODE_CREATED
+        // clears O_TRUNC), so ext4 does not mark it for auto_da_alloc either.
+        if flags & O_TRUNC != 0 && existed && self.fs.inodes[ino as usize].kind != FsKind::DevDax {
             let old = self.fs.inodes[ino as usize].i_size;
             let checked = self.seal_check_setattr(ino, 0).and_then(|()| {
                 if old > 0 {
