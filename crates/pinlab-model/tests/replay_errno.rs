@@ -184,3 +184,20 @@ fn a_hugetlb_memfd_is_truncated_to_whole_huge_pages_only() {
     );
     s.check();
 }
+
+#[test]
+fn pwrite_through_an_o_append_descriptor_appends() {
+    // generic_write_checks_count: IOCB_APPEND puts every write at EOF,
+    // pwrite's offset included (pwrite(2), BUGS; nineteenth session,
+    // tests/data/append-pwrite.scn on 6.18).
+    use pinlab_model::fs::oflags::*;
+    let mut s = Sim::new("upstream");
+    let p = s.spawn("p");
+    let f = s.open(p, "f", O_RDWR | O_CREAT | O_APPEND);
+    let ino = s.ino(p, f);
+    s.pwrite(p, f, 0, PAGE_SIZE, 'A');
+    let b = s.pwrite(p, f, 0, PAGE_SIZE, 'B');
+    assert_eq!(s.m.fs.inodes[ino as usize].i_size, 2 * PAGE_SIZE);
+    assert_eq!(s.file_data(ino, 1), Some(b.ver(0)));
+    assert_eq!(s.m.fs.files[f].pos, 0, "pwrite leaves f_pos alone");
+}

@@ -662,6 +662,8 @@ fn replay_fuzz_findings_stay_fixed() {
     // An O_TRUNC open that created the file truncates nothing, so nothing
     // marks it for auto_da_alloc: its close writes nothing back.
     replays_pass("tests/data", "creat-trunc-close", 1);
+    // O_APPEND puts pwrite's data at EOF too.
+    replays_pass("tests/data", "append-pwrite", 1);
 }
 
 #[test]

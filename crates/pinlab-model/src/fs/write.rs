@@ -96,8 +96,9 @@ impl Machine {
 
     /// What every write checks before it moves data (`vfs_write`,
     /// `generic_write_checks`): the descriptor's access, `-EINVAL` without a
-    /// `->write_iter` (secretmem, hugetlbfs), the start (`f_pos`, or EOF under
-    /// O_APPEND), `rw_verify_area`, `generic_write_checks_count` (`-EFBIG` at
+    /// `->write_iter` (secretmem, hugetlbfs), `rw_verify_area` of the offset
+    /// (`f_pos` for `write`), the start (EOF under O_APPEND, also for
+    /// `pwrite`), `generic_write_checks_count` (`-EFBIG` at
     /// or past `s_maxbytes`, shortened across it), the seals, and on fs-dax a
     /// write that would allocate: `-ETXTBSY` for a non-holder of the layout
     /// lease (Chinner), `-EPERM` into an immutable-layout file. Returns the
@@ -116,12 +117,15 @@ impl Machine {
         if matches!(kind, FsKind::Secretmem | FsKind::Hugetlbfs) {
             return Err(Errno::EINVAL);
         }
+        let len = rw_verify_area(off.unwrap_or(f.pos), len)?;
+        // generic_write_checks_count: IOCB_APPEND (O_APPEND) writes at EOF,
+        // pwrite's offset notwithstanding (pwrite(2), BUGS; there is no
+        // RWF_NOAPPEND in the scenario language).
         let start = match off {
+            _ if f.append => self.fs.inodes[ino as usize].i_size,
             Some(o) => o,
-            None if f.append => self.fs.inodes[ino as usize].i_size,
             None => f.pos,
         };
-        let len = rw_verify_area(start, len)?;
         let max = self.s_maxbytes(ino);
         if len > 0 && start >= max {
             return Err(Errno::EFBIG);
