@@ -57,7 +57,8 @@ fn read_ahead_through(call: &Call, vars: &Vars) -> Option<Option<usize>> {
 /// every open file that nothing left to run can read through: no unfinished
 /// actor's remaining statements ([`read_ahead_through`], from its current
 /// one on) name it in a buffered read, or may fault a page in (or hand
-/// files on) while its process holds it or maps it (`vm_file`); and no mm
+/// files on) while its process — or the process a remote GUP of it names —
+/// holds it or maps it (`vm_file`); and no mm
 /// mapping it is mirrored by a device (`hmm_range_fault`) while a peer or
 /// kernel thread is unfinished. Interleavings that differ only in a dead
 /// file's readahead window are then one state; nothing they can do next
@@ -75,11 +76,20 @@ pub(super) fn forget_unreadable_readahead(scn: &crate::bind::Scenario, s: &mut S
         if a.status == Status::Done {
             continue;
         }
+        let rest = scn.actors[i].body.get(a.pc as usize..).unwrap_or(&[]);
+        for op in rest {
+            // get_user_pages_remote faults in another process's mm.
+            if let Call::Gup {
+                target: Some(t), ..
+            } = op.call
+            {
+                anything.extend(s.actors[t].pid);
+            }
+        }
         let Some(pid) = a.pid else {
             devices = true;
             continue;
         };
-        let rest = scn.actors[i].body.get(a.pc as usize..).unwrap_or(&[]);
         for op in rest {
             match read_ahead_through(&op.call, &a.vars) {
                 Some(None) => {}
