@@ -450,18 +450,58 @@ impl Ring {
         Ok(())
     }
 
-    /// `IORING_REGISTER_BUFFERS_UPDATE` of slot `offset` with `(ptr, len)`
-    /// (null and 0: empty it).
-    pub fn update(&mut self, offset: u32, ptr: *mut u8, len: usize) -> io::Result<()> {
-        let v = [libc::iovec {
-            iov_base: ptr as *mut _,
-            iov_len: len,
-        }];
-        // SAFETY: as `register` (a null iovec empties the slot).
-        unsafe {
-            self.io(Via::Register)?
-                .submitter()
-                .register_buffers_update(offset, &v, None)
+    /// `IORING_REGISTER_BUFFERS_UPDATE` of the slots from `offset` with the
+    /// iovecs `bufs` (null and 0: empty the slot), in one system call:
+    /// returns how many slots the kernel updated (`__io_sqe_buffers_update`
+    /// stops at the first iovec that fails, and fails the call only if that
+    /// is the first; a range past the table fails it up front). The
+    /// io-uring crate's wrapper drops that count, so this calls
+    /// `io_uring_register(2)` itself.
+    pub fn update(&mut self, offset: u32, bufs: &[(u64, u64)]) -> io::Result<usize> {
+        /// `struct io_uring_rsrc_update2` (include/uapi/linux/io_uring.h).
+        #[repr(C)]
+        struct RsrcUpdate2 {
+            offset: u32,
+            resv: u32,
+            data: u64,
+            tags: u64,
+            nr: u32,
+            resv2: u32,
+        }
+        /// `IORING_REGISTER_BUFFERS_UPDATE`.
+        const IORING_REGISTER_BUFFERS_UPDATE: libc::c_long = 16;
+        let fd = self.io(Via::Register)?.as_raw_fd();
+        let v: Vec<libc::iovec> = bufs
+            .iter()
+            .map(|&(p, l)| libc::iovec {
+                iov_base: p as *mut _,
+                iov_len: l as usize,
+            })
+            .collect();
+        let up = RsrcUpdate2 {
+            offset,
+            resv: 0,
+            data: v.as_ptr() as u64,
+            tags: 0,
+            nr: v.len() as u32,
+            resv2: 0,
+        };
+        // SAFETY: the kernel reads `up` and the iovec array it points to,
+        // both alive for the call; the buffers are the scenario's own (a bad
+        // one is the kernel's -EFAULT to report).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                fd,
+                IORING_REGISTER_BUFFERS_UPDATE,
+                &up as *const RsrcUpdate2,
+                std::mem::size_of::<RsrcUpdate2>(),
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as usize)
         }
     }
 

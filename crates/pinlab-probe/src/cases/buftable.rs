@@ -103,7 +103,7 @@ fn live(b: B, env: &Env) -> Result<String, String> {
             ring.register_sparse(2)
                 .map_err(|e| format!("sparse: {e}"))?;
             let sparse = counters("sparse 2")?;
-            ring.update(1, map.at(0), PAGE)
+            ring.update(1, &[(map.at(0) as u64, PAGE as u64)])
                 .map_err(|e| format!("update: {e}"))?;
             let upd = counters("slot 1 updated")?;
             let r0 = res(ring
@@ -112,7 +112,7 @@ fn live(b: B, env: &Env) -> Result<String, String> {
             let r1 = res(ring
                 .read_fixed_index(f.as_raw_fd(), map.at(0), PAGE, 1)
                 .map_err(|e| e.to_string()));
-            ring.update(1, std::ptr::null_mut(), 0)
+            ring.update(1, &[(0, 0)])
                 .map_err(|e| format!("update to null: {e}"))?;
             // The old buffer's node is freed once its references drop.
             let (a1, _) = sys::pin_counters().map_err(|e| e.to_string())?;

@@ -702,36 +702,27 @@ impl Exec<'_> {
                 for &(a, l) in iovs {
                     table.push((v!(a), v!(l)));
                 }
-                // One slot per call: the kernel updates the iovecs in order
-                // and returns how many it updated before the first failure
-                // (or that failure when none), which is what this gives.
-                let mut done = 0u64;
-                let mut fail = None;
-                for (k, &(a, l)) in table.iter().enumerate() {
-                    let Ok(slot) = u32::try_from(first + k as u64) else {
-                        return Err(format!("{UNFAITHFUL}a slot number beyond u32"));
-                    };
-                    match self.rings[r].0.update(slot, a as *mut u8, l as usize) {
-                        Ok(_) => {
-                            let i = slot as usize;
+                let Ok(first) = u32::try_from(first) else {
+                    return Err(format!("{UNFAITHFUL}a slot number beyond u32"));
+                };
+                // One call, as the scenario's: the kernel checks the range
+                // against the table first, then updates the iovecs in order
+                // and returns how many it updated before the first failure.
+                match self.rings[r].0.update(first, &table) {
+                    Ok(done) => {
+                        for (k, &(a, l)) in table.iter().take(done).enumerate() {
+                            let i = first as usize + k;
                             if self.rings[r].1.len() <= i {
                                 self.rings[r].1.resize(i + 1, None);
                             }
                             self.rings[r].1[i] = (a != 0 || l != 0).then_some((a, l));
-                            done += 1;
                         }
-                        Err(e) => {
-                            fail = Some(e);
-                            break;
-                        }
+                        (Some(format!("= {done}")), None)
                     }
-                }
-                match (done, fail) {
-                    (0, Some(e)) => (
+                    Err(e) => (
                         Some(format!("= -{}", errno_name(e.raw_os_error().unwrap_or(0)))),
                         None,
                     ),
-                    (n, _) => (Some(format!("= {n}")), None),
                 }
             }
             Call::CloneBuffers { ring, src, replace } => {
