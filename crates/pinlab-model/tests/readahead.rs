@@ -39,17 +39,8 @@ fn map_at_table_end(s: &mut Sim, p: Pid, fd: usize, pages: u64) -> u64 {
     a
 }
 
-/// Which of the first `n` pages of `ino` the page cache holds ('1') or not.
 fn cached(s: &Sim, ino: u32, n: u64) -> String {
-    (0..n)
-        .map(|i| {
-            if s.m.cached_folio(ino, i).is_some() {
-                '1'
-            } else {
-                '0'
-            }
-        })
-        .collect()
+    s.cached_map(ino, n)
 }
 
 /// Which of `n` pages from `a` `p` maps ('1') or not.

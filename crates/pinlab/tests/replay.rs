@@ -699,6 +699,28 @@ fn readahead_folios_are_truncated_whole_under_a_pipe() {
 }
 
 #[test]
+fn fadvise_replays_as_the_kernel_answers() {
+    // Twentieth session: posix_fadvise(2) and readahead(2). RANDOM and
+    // SEQUENTIAL change what later reads and faults read ahead (the folio
+    // orders a punch under a pipe shows); DONTNEED evicts clean, unmapped,
+    // unreferenced folios and writes dirty ones back without evicting them;
+    // the errors per descriptor kind. Each reads differently without the
+    // advice (the comments in the files); the previous model could not bind
+    // them.
+    for name in [
+        "fadvise-random",
+        "fadvise-random-seq-fault",
+        "fadvise-sequential",
+        "fadvise-dontneed-refolio",
+        "fadvise-dontneed-dirty",
+        "fadvise-dontneed-spliced",
+        "fadvise-errors",
+    ] {
+        replays_pass("tests/data", name, 1);
+    }
+}
+
+#[test]
 fn fixed_buffer_io_on_a_table_another_process_registered_is_skipped() {
     // Found by replay_fuzz (seed 1622000000): a child registers buffers on
     // its parent's ring, then the parent reads into them. Each executor

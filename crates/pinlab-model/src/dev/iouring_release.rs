@@ -137,6 +137,15 @@ impl Machine {
         }
     }
 
+    /// The descriptor check of a system call on the ring `ring`'s file by
+    /// `pid` (`fdget`): `EBADF` unless `pid` holds it.
+    pub fn io_uring_fd(&self, pid: Pid, ring: usize) -> KResult<()> {
+        match self.dev.rings.get(ring) {
+            Some(r) if r.holders.contains(&pid) => Ok(()),
+            _ => Err(Errno::EBADF),
+        }
+    }
+
     /// Whether a dead ring waits for its `io_ring_exit_work`.
     pub fn io_ring_exit_pending(&self) -> bool {
         self.dev.rings.iter().any(|r| r.dying)

@@ -13,6 +13,7 @@
 //! (PMD-order) shmem folios of a `huge=always` tmpfs are in [`shmem_thp`].
 
 pub mod dax;
+pub mod fadvise;
 pub mod large_folio;
 pub mod memfd;
 pub mod readahead;
@@ -182,6 +183,16 @@ pub struct OpenFile {
     /// `f_ra`: the readahead state of its buffered reads ([`readahead`]).
     #[serde(default)]
     pub ra: readahead::FileRa,
+    /// `f_ra.ra_pages`: the file's readahead size, the block device's
+    /// `ra_pages` at open (`file_ra_state_init`), twice that after
+    /// `POSIX_FADV_SEQUENTIAL` ([`fadvise`]). Kept apart from [`OpenFile::ra`],
+    /// which the scenario layer may forget: advice outlives any window.
+    #[serde(default = "readahead::default_ra_pages")]
+    pub ra_pages: u64,
+    /// `f_mode & FMODE_RANDOM` (`POSIX_FADV_RANDOM`): a buffered read's miss
+    /// reads only what it asked for (`force_page_cache_ra`).
+    #[serde(default)]
+    pub fmode_random: bool,
 }
 
 /// All filesystems.
@@ -324,6 +335,8 @@ impl Machine {
             pos: 0,
             holders: [pid].into_iter().collect(),
             ra: Default::default(),
+            ra_pages: readahead::VM_READAHEAD_PAGES,
+            fmode_random: false,
         });
         self.fs.files.len() - 1
     }

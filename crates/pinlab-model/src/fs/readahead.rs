@@ -69,7 +69,13 @@
 //! flight), a hole or unwritten extent is not (ext4 zero-fills it
 //! synchronously).
 //!
-//! `[model assumption]`s: `ra_pages` is [`VM_READAHEAD_PAGES`] (the default
+//! An open file's `ra_pages` and `FMODE_RANDOM` come from
+//! `posix_fadvise` ([`super::fadvise`]): `POSIX_FADV_SEQUENTIAL` doubles the
+//! first, and with the second a buffered read's miss — or the fault of an
+//! `MADV_SEQUENTIAL` mapping — reads only what it needs
+//! (`force_page_cache_ra`).
+//!
+//! `[model assumption]`s: the device's `ra_pages` is [`VM_READAHEAD_PAGES`] (the default
 //! `read_ahead_kb` of 128 KiB; a block device can set another, and the probe
 //! sets its loop device to it) and `bdi->io_pages` [`BDI_IO_PAGES`], so a
 //! read larger than 128 KiB reads ahead up to 1,280 KiB at once (a 256 KiB
@@ -127,6 +133,31 @@ pub struct FileRa {
 /// (`[model assumption]`; the probe sets its loop device to it).
 pub const BDI_IO_PAGES: u64 = 320;
 
+/// The `ra_pages` of a newly opened file (`file_ra_state_init`: the block
+/// device's, [`VM_READAHEAD_PAGES`]).
+pub fn default_ra_pages() -> u64 {
+    VM_READAHEAD_PAGES
+}
+
+/// What readahead reads of an open file's settings (`OpenFile::ra_pages`,
+/// `OpenFile::fmode_random`): `ra->ra_pages` and `file->f_mode &
+/// FMODE_RANDOM` (a fault in a mapping without an open file of its own has
+/// the defaults).
+#[derive(Debug, Clone, Copy)]
+struct RaMode {
+    ra_pages: u64,
+    random: bool,
+}
+
+impl Default for RaMode {
+    fn default() -> Self {
+        RaMode {
+            ra_pages: VM_READAHEAD_PAGES,
+            random: false,
+        }
+    }
+}
+
 /// `ractl_max_pages` (mm/readahead.c): a request larger than `ra_pages` may
 /// read ahead up to the device's optimal I/O size (`io_pages`, larger here):
 /// `ra_pages` up to it, the request up to `io_pages` beyond.
@@ -135,8 +166,8 @@ pub const BDI_IO_PAGES: u64 = 320;
 /// compiles `if req > 32 { req.min(320) } else { 32 }` to return `req` for
 /// `req = 1` (reproduced in a standalone program; `clamp` is compiled
 /// right). `tests::max_pages` checks it in release builds too.
-fn ractl_max_pages(req: u64) -> u64 {
-    req.clamp(VM_READAHEAD_PAGES, BDI_IO_PAGES)
+fn ractl_max_pages(ra_pages: u64, req: u64) -> u64 {
+    req.clamp(ra_pages, BDI_IO_PAGES.max(ra_pages))
 }
 
 /// `get_init_ra_size` (mm/readahead.c): the first window for a `size`-page
@@ -172,8 +203,8 @@ impl Machine {
 
     /// The readahead state of the open file a fault in `vma` reads through
     /// (`vma->vm_file->f_ra`): a copy, written back with
-    /// [`Machine::put_file_ra`].
-    fn vma_file_ra(&self, vma: &Vma) -> FileRa {
+    /// [`Machine::put_file_ra`], and the file's settings.
+    fn vma_file_ra(&self, vma: &Vma) -> (FileRa, RaMode) {
         match vma.backing {
             Backing::File {
                 vm_file: Some(f), ..
@@ -181,9 +212,17 @@ impl Machine {
                 .fs
                 .files
                 .get(f as usize)
-                .map(|f| f.ra)
+                .map(|f| {
+                    (
+                        f.ra,
+                        RaMode {
+                            ra_pages: f.ra_pages,
+                            random: f.fmode_random,
+                        },
+                    )
+                })
                 .unwrap_or_default(),
-            _ => FileRa::default(),
+            _ => Default::default(),
         }
     }
 
@@ -217,7 +256,7 @@ impl Machine {
         memalloc_pin: bool,
     ) -> bool {
         let vm_flags = vma.flags;
-        let mut ra = self.vma_file_ra(vma);
+        let (mut ra, mode) = self.vma_file_ra(vma);
         if vm_flags & VM_HUGEPAGE != 0 && policy.vm_hugepage_readahead() {
             // "Use the readahead code, even if readahead is disabled": one or
             // two PMD-sized blocks from the aligned index, the second read
@@ -238,9 +277,9 @@ impl Machine {
             self.page_cache_sync_ra(
                 policy,
                 &mut ra,
+                mode,
                 ino,
-                index,
-                VM_READAHEAD_PAGES,
+                (index, mode.ra_pages),
                 memalloc_pin,
             );
         } else {
@@ -251,14 +290,14 @@ impl Machine {
                     return false;
                 };
                 ra.start = index.max(pgoff);
-                let ra_end = (ra.start + VM_READAHEAD_PAGES).min(pgoff + (vma.end - vma.start));
+                let ra_end = (ra.start + mode.ra_pages).min(pgoff + (vma.end - vma.start));
                 ra.size = ra_end - ra.start;
                 ra.async_size = 0;
             } else {
                 // mmap read-around.
-                ra.start = index.saturating_sub(VM_READAHEAD_PAGES / 2);
-                ra.size = VM_READAHEAD_PAGES;
-                ra.async_size = VM_READAHEAD_PAGES / 4;
+                ra.start = index.saturating_sub(mode.ra_pages / 2);
+                ra.size = mode.ra_pages;
+                ra.async_size = mode.ra_pages / 4;
             }
             ra.order = 0;
             let start = ra.start;
@@ -301,14 +340,14 @@ impl Machine {
         if !self.frames.get(head).is_some_and(|f| f.readahead) {
             return false;
         }
-        let mut ra = self.vma_file_ra(vma);
+        let (mut ra, mode) = self.vma_file_ra(vma);
         self.page_cache_async_ra(
             policy,
             &mut ra,
+            mode,
             ino,
-            head,
-            index,
-            VM_READAHEAD_PAGES,
+            (head, index),
+            mode.ra_pages,
             memalloc_pin,
         );
         self.put_file_ra(vma, ra);
@@ -322,17 +361,24 @@ impl Machine {
     /// (`get_init_ra_size`); else, if the pages before `index` are not
     /// cached as a stream would leave them (`page_cache_prev_miss`), only
     /// the request (`do_page_cache_ra`, no state change); else a window
-    /// sized by that history. Read in order 0 (`ra->order = 0`).
+    /// sized by that history. Read in order 0 (`ra->order = 0`). A file
+    /// with `FMODE_RANDOM` reads the request alone instead
+    /// (`force_page_cache_ra`, the state untouched).
     fn page_cache_sync_ra(
         &mut self,
         policy: &Policy,
         ra: &mut FileRa,
+        mode: RaMode,
         ino: u32,
-        index: u64,
-        req: u64,
+        (index, req): (u64, u64),
         memalloc_pin: bool,
     ) {
-        let max = ractl_max_pages(req);
+        if mode.random {
+            // "be dumb"
+            self.force_page_cache_ra(ino, index, req, mode.ra_pages, memalloc_pin);
+            return;
+        }
+        let max = ractl_max_pages(mode.ra_pages, req);
         // (unsigned long long)-1 >> PAGE_SHIFT when nothing was read.
         let prev_index = ra.prev_pos.map_or(u64::MAX >> 12, |p| p / PAGE_SIZE);
         if index == 0 || req > max || index.wrapping_sub(prev_index) <= 1 {
@@ -376,9 +422,9 @@ impl Machine {
         &mut self,
         policy: &Policy,
         ra: &mut FileRa,
+        mode: RaMode,
         ino: u32,
-        head: u64,
-        index: u64,
+        (head, index): (u64, u64),
         req: u64,
         memalloc_pin: bool,
     ) {
@@ -388,7 +434,7 @@ impl Machine {
         }
         let nr = f.nr_pages();
         self.frames.get_mut(head).expect("folio").readahead = false;
-        let max = ractl_max_pages(req);
+        let max = ractl_max_pages(mode.ra_pages, req);
         let expected = ra.start.wrapping_add(ra.size).wrapping_sub(ra.async_size) / nr * nr;
         if index == expected {
             ra.start += ra.size;
@@ -478,12 +524,19 @@ impl Machine {
     }
 
     /// `force_page_cache_ra` (mm/readahead.c, v6.18) of `nr` pages of `ino`
-    /// from `index` (`POSIX_FADV_WILLNEED`, `MADV_WILLNEED`): at most
-    /// `max(io_pages, ra_pages)` of them, in order 0, nothing marked; the
-    /// file's readahead state is left alone.
-    pub(crate) fn force_page_cache_ra(&mut self, ino: u32, index: u64, nr: u64) {
-        let nr = nr.min(BDI_IO_PAGES.max(VM_READAHEAD_PAGES));
-        self.do_page_cache_ra(ino, index, nr, 0, false);
+    /// from `index` (`POSIX_FADV_WILLNEED`, `MADV_WILLNEED`, a read of a
+    /// `FMODE_RANDOM` file): at most `max(io_pages, ra_pages)` of them, in
+    /// order 0, nothing marked; the file's readahead state is left alone.
+    pub(crate) fn force_page_cache_ra(
+        &mut self,
+        ino: u32,
+        index: u64,
+        nr: u64,
+        ra_pages: u64,
+        memalloc_pin: bool,
+    ) {
+        let nr = nr.min(BDI_IO_PAGES.max(ra_pages));
+        self.do_page_cache_ra(ino, index, nr, 0, memalloc_pin);
     }
 
     /// `do_page_cache_ra` → `page_cache_ra_unbounded` (mm/readahead.c,
@@ -535,7 +588,12 @@ impl Machine {
         if len == 0 || self.fs.inodes[ino as usize].kind != FsKind::Ext4 {
             return;
         }
-        let mut ra = self.fs.files[file].ra;
+        let of = &self.fs.files[file];
+        let mut ra = of.ra;
+        let mode = RaMode {
+            ra_pages: of.ra_pages,
+            random: of.fmode_random,
+        };
         let end = off.saturating_add(len);
         let last_index = end.div_ceil(PAGE_SIZE);
         let mut pos = off;
@@ -548,7 +606,14 @@ impl Machine {
             let index = pos / PAGE_SIZE;
             let mut batch = self.filemap_get_read_batch(ino, index, last_index - 1);
             if batch.is_empty() {
-                self.page_cache_sync_ra(policy, &mut ra, ino, index, last_index - index, false);
+                self.page_cache_sync_ra(
+                    policy,
+                    &mut ra,
+                    mode,
+                    ino,
+                    (index, last_index - index),
+                    false,
+                );
                 batch = self.filemap_get_read_batch(ino, index, last_index - 1);
             }
             if batch.is_empty() {
@@ -561,9 +626,9 @@ impl Machine {
                 self.page_cache_async_ra(
                     policy,
                     &mut ra,
+                    mode,
                     ino,
-                    lh,
-                    lstart,
+                    (lh, lstart),
                     last_index - lstart,
                     false,
                 );
@@ -614,9 +679,15 @@ mod tests {
         use super::ractl_max_pages;
         let got: Vec<u64> = [1, 31, 32, 33, 64, 319, 320, 321, 512]
             .into_iter()
-            .map(|r| ractl_max_pages(std::hint::black_box(r)))
+            .map(|r| ractl_max_pages(32, std::hint::black_box(r)))
             .collect();
         assert_eq!(got, [32, 32, 32, 33, 64, 319, 320, 320, 320]);
+        // POSIX_FADV_SEQUENTIAL doubles ra_pages.
+        let got: Vec<u64> = [1, 64, 65, 400]
+            .into_iter()
+            .map(|r| ractl_max_pages(std::hint::black_box(64), r))
+            .collect();
+        assert_eq!(got, [64, 64, 65, 320]);
     }
 
     #[test]

@@ -565,14 +565,17 @@ impl Machine {
     /// `ino`: evicts the folios [`mapping_evict_folio`](Machine::mapping_evict_folio)
     /// can (clean, unmapped, not under writeback, no extra reference). A large
     /// folio that straddles either end of the range is skipped
-    /// (`find_lock_entries` returns only folios wholly inside it).
-    pub(crate) fn invalidate_mapping_pages(&mut self, ino: u32, first: u64, last: u64) {
+    /// (`find_lock_entries` returns only folios wholly inside it). Returns
+    /// how many folios it evicted.
+    pub(crate) fn invalidate_mapping_pages(&mut self, ino: u32, first: u64, last: u64) -> usize {
+        let mut n = 0;
         for (idx, pfn) in self.cached_range(ino, first, last) {
             let nr = self.frames.get(pfn).map_or(1, |f| f.nr_pages());
             if idx >= first && idx + nr <= last {
-                self.mapping_evict_folio(ino, idx, pfn);
+                n += self.mapping_evict_folio(ino, idx, pfn) as usize;
             }
         }
+        n
     }
 
     /// The (first index, folio) pairs of `ino`'s page cache that overlap

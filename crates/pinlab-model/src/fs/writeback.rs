@@ -80,8 +80,9 @@ impl Machine {
 
     /// [`Machine::writeback_start`] of the folios that overlap the pages in
     /// `range` only (all if `None`): a large folio is written whole, each of
-    /// its pages that has a block.
-    fn writeback_range(
+    /// its pages that has a block (`__filemap_fdatawrite_range` with
+    /// `WB_SYNC_NONE`: a folio already under writeback is skipped).
+    pub(crate) fn writeback_range(
         &mut self,
         policy: &Policy,
         ino: Option<u32>,

@@ -72,7 +72,14 @@ impl Machine {
     fn madvise_willneed(&mut self, v: &Vma, s: u64, e: u64) -> KResult<()> {
         if let Some((ino, index)) = v.file_index(s) {
             if self.fs.inodes[ino as usize].kind == crate::fs::FsKind::Ext4 {
-                self.force_page_cache_ra(ino, index, e - s);
+                let ra_pages = match v.backing {
+                    crate::vm::Backing::File {
+                        vm_file: Some(f), ..
+                    } => self.fs.files.get(f as usize).map(|f| f.ra_pages),
+                    _ => None,
+                };
+                let ra_pages = ra_pages.unwrap_or(crate::fs::readahead::VM_READAHEAD_PAGES);
+                self.force_page_cache_ra(ino, index, e - s, ra_pages, false);
             }
         }
         Ok(())

@@ -428,6 +428,8 @@ impl Machine {
                 pos: 0,
                 holders: [pid].into_iter().collect(),
                 ra: Default::default(),
+                ra_pages: crate::fs::readahead::VM_READAHEAD_PAGES,
+                fmode_random: false,
             });
             let r = self.mmap_file_at(
                 pid,

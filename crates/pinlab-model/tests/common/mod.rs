@@ -451,6 +451,20 @@ impl Sim {
         self.m.fs.inodes[self.ino(pid, file) as usize].kind
     }
 
+    /// Which of the first `n` pages of `ino` the page cache holds ('1') or
+    /// not, as a string.
+    pub fn cached_map(&self, ino: u32, n: u64) -> String {
+        (0..n)
+            .map(|i| {
+                if self.m.cached_folio(ino, i).is_some() {
+                    '1'
+                } else {
+                    '0'
+                }
+            })
+            .collect()
+    }
+
     /// The page-cache folio of page `index` of `ino`, if cached.
     pub fn cached(&self, ino: u32, index: u64) -> Option<u64> {
         self.m.fs.inodes[ino as usize].cache.get(&index).copied()

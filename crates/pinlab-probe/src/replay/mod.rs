@@ -147,6 +147,8 @@ pub fn unsupported(kind: Kind, call: &Call) -> Option<String> {
         | Call::FileWriteBuf { .. }
         | Call::FileRead { .. }
         | Call::Fsync { .. }
+        | Call::Fadvise { .. }
+        | Call::Readahead { .. }
         | Call::Sync
         | Call::Lseek { .. } => None,
         Call::Vmsplice { nr_segs, .. } if *nr_segs <= 4096 => None,

@@ -1,9 +1,10 @@
 //! The flag names a scenario may use in each argument position, with their
 //! uapi values (x86-64): `PROT_*`, `MAP_*`, `MADV_*`, `MREMAP_*`, `O_*`,
-//! `FALLOC_FL_*`, `SEEK_*`, `MFD_*`, `F_SEAL_*`, `IBV_ACCESS_*`. A name not in the table
+//! `FALLOC_FL_*`, `SEEK_*`, `POSIX_FADV_*`, `MFD_*`, `F_SEAL_*`, `IBV_ACCESS_*`. A name not in the table
 //! for its position is a binding error at its token.
 
 use pinlab_model::dev::rdma::access::*;
+use pinlab_model::fs::fadvise::*;
 use pinlab_model::fs::oflags::*;
 use pinlab_model::vm::uapi::*;
 
@@ -61,6 +62,14 @@ pub(super) const FALLOC: &[(&str, u64)] = &[
     ("FALLOC_FL_PUNCH_HOLE", FALLOC_FL_PUNCH_HOLE),
 ];
 pub(super) const SEEK: &[(&str, u64)] = &[("SEEK_SET", SEEK_SET), ("SEEK_END", SEEK_END)];
+pub(super) const FADV: &[(&str, u64)] = &[
+    ("POSIX_FADV_NORMAL", POSIX_FADV_NORMAL),
+    ("POSIX_FADV_RANDOM", POSIX_FADV_RANDOM),
+    ("POSIX_FADV_SEQUENTIAL", POSIX_FADV_SEQUENTIAL),
+    ("POSIX_FADV_WILLNEED", POSIX_FADV_WILLNEED),
+    ("POSIX_FADV_DONTNEED", POSIX_FADV_DONTNEED),
+    ("POSIX_FADV_NOREUSE", POSIX_FADV_NOREUSE),
+];
 pub(super) const MFD: &[(&str, u64)] = &[
     ("MFD_CLOEXEC", 1),
     ("MFD_ALLOW_SEALING", 2),

@@ -206,6 +206,17 @@ pub enum Call {
     },
     /// `fsync(fd)`.
     Fsync { fd: Arg },
+    /// `posix_fadvise(fd, off, len, POSIX_FADV_...)`
+    /// (`pinlab_model::fs::fadvise`).
+    Fadvise {
+        fd: Arg,
+        off: Arg,
+        len: Arg,
+        advice: u64,
+    },
+    /// `readahead(fd, off, count)`: `POSIX_FADV_WILLNEED` of a file open for
+    /// reading.
+    Readahead { fd: Arg, off: Arg, count: Arg },
     /// `sync()`.
     Sync,
     /// `drop_caches()`: `echo 3 > /proc/sys/vm/drop_caches`.

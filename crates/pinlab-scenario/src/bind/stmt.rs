@@ -398,6 +398,23 @@ impl Binder<'_> {
                     fd: self.arg(&a[0], known)?,
                 }
             }
+            "posix_fadvise" => {
+                self.nargs(s, &[4], "posix_fadvise(fd, offset, len, POSIX_FADV_*)")?;
+                Call::Fadvise {
+                    fd: self.arg(&a[0], known)?,
+                    off: self.arg(&a[1], known)?,
+                    len: self.arg(&a[2], known)?,
+                    advice: self.flags(&a[3], FADV, "POSIX_FADV_*")?,
+                }
+            }
+            "readahead" => {
+                self.nargs(s, &[3], "readahead(fd, offset, count)")?;
+                Call::Readahead {
+                    fd: self.arg(&a[0], known)?,
+                    off: self.arg(&a[1], known)?,
+                    count: self.arg(&a[2], known)?,
+                }
+            }
             "sync" => {
                 self.nargs(s, &[0], "sync()")?;
                 Call::Sync

@@ -514,6 +514,43 @@ impl Bound<'_> {
                     notes = m.sync_fs(policy, Some(ino));
                     Ok(Some("0".into()))
                 }
+                Call::Fadvise {
+                    fd,
+                    off,
+                    len,
+                    advice,
+                } => {
+                    // A pipe is a FIFO (ESPIPE); io_uring's anonymous inode
+                    // ignores the advice.
+                    match self.obj(&me, fd) {
+                        Some(Value::Pipe(_)) => return Err(Errno::ESPIPE),
+                        Some(Value::Ring(r)) => {
+                            m.io_uring_fd(p()?, r)?;
+                            pinlab_model::fs::fadvise::fadvise_ignored(v(len)?, advice)?;
+                        }
+                        _ => {
+                            let f = fid(fd)?;
+                            m.file(p()?, f)?;
+                            notes = m.vfs_fadvise(policy, f, v(off)?, v(len)?, advice)?;
+                        }
+                    }
+                    Ok(Some("0".into()))
+                }
+                Call::Readahead { fd, off, count } => {
+                    // Neither a pipe (its read end) nor io_uring's anonymous
+                    // inode is a regular file.
+                    match self.obj(&me, fd) {
+                        Some(Value::Pipe(_)) => return Err(Errno::EINVAL),
+                        Some(Value::Ring(r)) => {
+                            m.io_uring_fd(p()?, r)?;
+                            return Err(Errno::EINVAL);
+                        }
+                        _ => {
+                            notes = m.ksys_readahead(policy, p()?, fid(fd)?, v(off)?, v(count)?)?
+                        }
+                    }
+                    Ok(Some("0".into()))
+                }
                 Call::Sync => {
                     notes = m.sync_fs(policy, None);
                     Ok(None)

@@ -14,7 +14,9 @@ use super::*;
 /// in, or hands open files on: `fork`, `send_fd`), `Some` of the one a
 /// buffered `pread(fd, len, off)` names (none while `fd` is unbound: the
 /// actor's own later `open` makes a new file), `Some(None)` for waits,
-/// closes, truncation, writes of a tag, syncs, unmaps and the like.
+/// closes, truncation, writes of a tag, syncs, unmaps, advice (which reads
+/// ahead without a window, `force_page_cache_ra`, and sets `ra_pages` and
+/// `FMODE_RANDOM`, which are never forgotten) and the like.
 fn read_ahead_through(call: &Call, vars: &Vars) -> Option<Option<usize>> {
     match call {
         Call::Munmap { .. }
@@ -32,6 +34,8 @@ fn read_ahead_through(call: &Call, vars: &Vars) -> Option<Option<usize>> {
         | Call::Fallocate { .. }
         | Call::FileWrite { .. }
         | Call::Fsync { .. }
+        | Call::Fadvise { .. }
+        | Call::Readahead { .. }
         | Call::Sync
         | Call::DropCaches
         | Call::Lseek { .. }

@@ -243,7 +243,7 @@ impl Binder<'_> {
             }
             name => {
                 let Some(api) = GupApi::from_name(name) else {
-                    return Err(self.e(s.call_span, format!("unknown call `{name}`; expected a statement listed in docs/scenarios.md (mmap, munmap, mremap, mprotect, madvise, memset, load, fork, exit, wait, kill, send_fd, file_pins, fcntl, ioctl, open, memfd_create, memfd_secret, close, ftruncate, fallocate, pwrite, write, pread, fsync, sync, drop_caches, lseek, writeback, reclaim, io_uring_setup, io_uring_register, read_fixed, write_fixed, ibv_reg_mr, ibv_dereg_mr, pipe, vmsplice, pipe_read, get_user_pages*, pin_user_pages*, unpin_user_pages*, put_page, rdma_write, rdma_read)")));
+                    return Err(self.e(s.call_span, format!("unknown call `{name}`; expected a statement listed in docs/scenarios.md (mmap, munmap, mremap, mprotect, madvise, memset, load, fork, exit, wait, kill, send_fd, file_pins, fcntl, ioctl, open, memfd_create, memfd_secret, close, ftruncate, fallocate, pwrite, write, pread, fsync, posix_fadvise, readahead, sync, drop_caches, lseek, writeback, reclaim, io_uring_setup, io_uring_register, read_fixed, write_fixed, ibv_reg_mr, ibv_dereg_mr, pipe, vmsplice, pipe_read, get_user_pages*, pin_user_pages*, unpin_user_pages*, put_page, rdma_write, rdma_read)")));
                 };
                 self.uses.insert(Gup);
                 let remote = name.ends_with("_remote");
