@@ -446,7 +446,8 @@ impl Machine {
     }
 
     /// One reclaim pass over the file LRU (`shrink_folio_list` for page-cache
-    /// folios): returns what it did. Dirty folios are left to the flusher
+    /// folios, then the lazily freed anonymous folios there,
+    /// [`crate::vm::lazyfree`]): returns what it did. Dirty folios are left to the flusher
     /// (`[model assumption]`: kswapd does not write back ext4 folios itself).
     pub fn reclaim(&mut self, policy: &Policy) -> Vec<String> {
         let mut notes = Vec::new();
@@ -502,6 +503,8 @@ impl Machine {
                 }
             }
         }
+        // Lazily freed anonymous folios sit on the file LRU too.
+        notes.extend(self.reclaim_lazyfree(policy));
         notes
     }
 

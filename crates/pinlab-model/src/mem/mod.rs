@@ -156,6 +156,11 @@ pub struct Folio {
     /// asynchronous readahead from ([`crate::fs::readahead`]).
     #[serde(default)]
     pub readahead: bool,
+    /// A lazily freed anonymous folio: `PG_swapbacked` cleared by
+    /// `folio_mark_lazyfree` (`MADV_FREE`, [`crate::vm::lazyfree`]); reclaim
+    /// may discard it while it stays clean.
+    #[serde(default)]
+    pub lazyfree: bool,
     /// Symbolic content, one version per 4 KiB page.
     pub data: Vec<Ver>,
 }
@@ -181,6 +186,7 @@ impl Folio {
             ksm: false,
             stable_node: false,
             readahead: false,
+            lazyfree: false,
             data: vec![0; n],
         }
     }
@@ -246,6 +252,9 @@ impl Folio {
         }
         if self.readahead {
             v.push("readahead".to_string());
+        }
+        if self.lazyfree {
+            v.push("lazyfree".to_string());
         }
         if self.hugetlb {
             v.push("hugetlb".to_string());

@@ -127,6 +127,8 @@ switches! {
     longterm_refuses_writable_file = "longterm_refuses_writable_file", since "6.5", modelled true, affects [PageCache];
     /// vmscan keeps maybe-pinned folios and their buffers.
     vmscan_skips_pinned = "vmscan_skips_pinned", since "6.4", modelled true, affects [Reclaim];
+    /// Reclaim discards a clean lazily freed (MADV_FREE) anonymous folio only if its mappings hold its only references; one with another (a GUP pin or reference, a pipe buffer) is mapped back and stays lazily freed. Without it a clean lazily freed folio is unmapped whatever else holds it: the holder keeps an orphan and the process faults in a zero page.
+    lazyfree_discard_checks_refcount = "lazyfree_discard_checks_refcount", since "5.18", modelled true, affects [AnonMemory, Reclaim, Gup];
     /// fs-dax truncate and punch wait (interruptibly) until the pages' references drop to idle.
     dax_truncate_waits_for_idle = "dax_truncate_waits_for_idle", since "4.18", modelled true, affects [FsDax];
     /// ext4 writeback of a dirty folio without buffers WARNs and skips it instead of BUG.
@@ -197,6 +199,7 @@ const UPSTREAM: &[Switch] = &[
     longterm_refuses_fsdax,
     longterm_refuses_writable_file,
     vmscan_skips_pinned,
+    lazyfree_discard_checks_refcount,
     dax_truncate_waits_for_idle,
     ext4_warns_on_bufferless_dirty,
     ext4_large_folios,
@@ -215,7 +218,7 @@ pub const PRESETS: &[Preset] = &[
     Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[io_uring, madv_cold_pageout, foll_pin_tracking, bio_page_pinned, truncate_races_like_pwrite, filemap_fault_drops_mmap_lock] },
     Preset { name: "immutable", label: "P6 IMMUTABLE", summary: "pins of fs-dax files only in an explicit immutable-layout mode; layout changes fail (Williams/Chinner 2019)", switches: &[io_uring, madv_cold_pageout, immutable_layout, dax_truncate_waits_for_idle] },
     Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[io_uring, madv_cold_pageout, exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle, filemap_fault_drops_mmap_lock] },
-    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, bio_page_pinned, io_uring, io_uring_delegates_file_check, memfd_secret, madv_cold_pageout, madv_collapse, mremap_dontunmap, mremap_dontunmap_any_vma, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, hugetlb_fork_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, ext4_large_folios, write_begin_before_prefault, filemap_fault_drops_mmap_lock, vm_hugepage_readahead, hmm_mirror, truncate_races_like_pwrite] },
+    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, bio_page_pinned, io_uring, io_uring_delegates_file_check, memfd_secret, madv_cold_pageout, madv_collapse, mremap_dontunmap, mremap_dontunmap_any_vma, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, hugetlb_fork_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, lazyfree_discard_checks_refcount, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, ext4_large_folios, write_begin_before_prefault, filemap_fault_drops_mmap_lock, vm_hugepage_readahead, hmm_mirror, truncate_races_like_pwrite] },
     Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },
 ];
 

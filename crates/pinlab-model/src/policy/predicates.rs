@@ -207,6 +207,12 @@ impl Policy {
         self.has(vmscan_skips_pinned)
     }
 
+    /// Reclaim discards a clean lazily freed folio only if its mappings hold
+    /// all its references (6c8e2a256915, v5.18).
+    pub fn lazyfree_discard_checks_refcount(&self) -> bool {
+        self.has(lazyfree_discard_checks_refcount)
+    }
+
     /// fs-dax truncate and punch wait for busy pages (`dax_layout_busy_page`,
     /// 5fac7408d828, v4.18).
     pub fn dax_break_layout_waits(&self) -> bool {

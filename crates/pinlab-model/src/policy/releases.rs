@@ -154,6 +154,13 @@ pub const COMMITS: &[Commit] = &[
         backports: "",
     },
     Commit {
+        switch: lazyfree_discard_checks_refcount,
+        id: "6c8e2a256915",
+        title: "mm: fix race between MADV_FREE reclaim and blkdev direct IO read",
+        release: (5, 18),
+        backports: "stable series from v4.5 (Cc: stable)",
+    },
+    Commit {
         switch: vmscan_skips_pinned,
         id: "d824ec2a1546",
         title: "mm: do not reclaim private data from pinned page",

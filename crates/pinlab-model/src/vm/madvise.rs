@@ -58,7 +58,7 @@ impl Machine {
         if !policy.knows_madvise(advice) {
             return Err(Errno::EINVAL);
         }
-        self.madvise(pid, addr, len, advice)
+        self.madvise_as(policy, pid, addr, len, advice)
     }
 
     /// `madvise_willneed` (mm/madvise.c, v6.18) on the VMA piece `[s, e)`
@@ -87,14 +87,30 @@ impl Machine {
 
     /// `madvise` with the advice values the model knows: NORMAL, RANDOM and
     /// SEQUENTIAL (the readahead hints `VM_RAND_READ`/`VM_SEQ_READ` a file
-    /// fault consults, fs/readahead.rs), WILLNEED, DONTNEED, DONTFORK,
+    /// fault consults, fs/readahead.rs), WILLNEED, DONTNEED, FREE
+    /// ([`super::lazyfree`]), DONTFORK,
     /// DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE, NOHUGEPAGE, MERGEABLE
     /// ([`super::ksm`]), COLLAPSE ([`super::collapse`]), COLD ([`super::split`])
     /// and PAGEOUT ([`super::swap`])
     /// (mm/madvise.c, v6.14); any other advice is EINVAL (MADV_UNMERGEABLE
     /// included: unmerging is not modelled), and an empty range after the checks
-    /// is a no-op (`do_madvise`: `if (end == start) return 0`).
+    /// is a no-op (`do_madvise`: `if (end == start) return 0`). Reclaim
+    /// follows the `upstream` preset ([`Machine::sys_madvise`] takes a policy).
     pub fn madvise(&mut self, pid: Pid, addr: u64, len: u64, advice: u64) -> KResult<()> {
+        let upstream = crate::Policy::preset("upstream").expect("the upstream preset");
+        self.madvise_as(&upstream, pid, addr, len, advice)
+    }
+
+    /// [`Machine::madvise`] with reclaim (`MADV_PAGEOUT` of lazily freed
+    /// memory) following `policy`.
+    pub(crate) fn madvise_as(
+        &mut self,
+        policy: &crate::Policy,
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        advice: u64,
+    ) -> KResult<()> {
         self.mm_or_efault(pid)?;
         // madvise_behavior_valid, then the range checks of do_madvise.
         if !matches!(
@@ -104,6 +120,7 @@ impl Machine {
                 | MADV_SEQUENTIAL
                 | MADV_WILLNEED
                 | MADV_DONTNEED
+                | MADV_FREE
                 | MADV_WIPEONFORK
                 | MADV_KEEPONFORK
                 | MADV_DONTFORK
@@ -183,7 +200,8 @@ impl Machine {
             }),
             MADV_COLLAPSE => self.madvise_collapse(pid, start, end),
             MADV_COLD => self.madvise_cold(pid, start, end),
-            MADV_PAGEOUT => self.madvise_pageout(pid, start, end),
+            MADV_PAGEOUT => self.madvise_pageout(policy, pid, start, end),
+            MADV_FREE => self.madvise_free(pid, start, end),
             _ => Err(Errno::EINVAL),
         }
     }

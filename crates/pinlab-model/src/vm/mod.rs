@@ -17,6 +17,7 @@ pub mod fault_around;
 pub mod fork;
 pub mod hugetlb;
 pub mod ksm;
+pub mod lazyfree;
 pub mod madvise;
 pub mod merge;
 pub mod mprotect;
@@ -117,6 +118,8 @@ pub mod uapi {
     pub const MADV_WILLNEED: u64 = 3;
     /// MADV_DONTNEED.
     pub const MADV_DONTNEED: u64 = 4;
+    /// MADV_FREE (v4.5).
+    pub const MADV_FREE: u64 = 8;
     /// MADV_DONTFORK.
     pub const MADV_DONTFORK: u64 = 10;
     /// MADV_DOFORK.

@@ -9,7 +9,9 @@
 //! is kept in [`Mm::swapped`](super::Mm::swapped). A `folio_maybe_dma_pinned`
 //! folio is kept (`keep_locked` before `add_to_swap`, "mm: don't put pinned pages
 //! into the swap cache", ≈5.11; host-probe.md Exp. 5c). With swap off nothing
-//! happens (an anonymous folio cannot get a swap slot) and the call returns 0.
+//! happens (an anonymous folio cannot get a swap slot) and the call returns 0 —
+//! except to lazily freed folios (`MADV_FREE`), which need no swap and are
+//! discarded ([`super::lazyfree`]).
 //!
 //! A large folio only partly inside the range is split first, with or without
 //! swap ([`super::split`]); if that fails it is skipped. `[model assumption]`s:
@@ -35,14 +37,20 @@ impl Machine {
     /// `madvise(MADV_PAGEOUT)` over page numbers `[start, end)`
     /// (`madvise_walk_vmas` + `madvise_pageout`): a hugetlb VMA is `-EINVAL`
     /// (`can_madv_lru_vma`), a gap `-ENOMEM` after the rest is done.
-    pub(crate) fn madvise_pageout(&mut self, pid: Pid, start: u64, end: u64) -> KResult<()> {
+    pub(crate) fn madvise_pageout(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        start: u64,
+        end: u64,
+    ) -> KResult<()> {
         self.madvise_walk_vmas(pid, start, end, |m, v, s, e| {
             if v.flags & VM_HUGETLB != 0 {
                 return Err(Errno::EINVAL);
             }
             m.split_partial_thps(pid, s, e);
-            if m.cfg.swap && v.is_anonymous() {
-                m.pageout_range(pid, s, e);
+            if v.is_anonymous() {
+                m.pageout_range(policy, pid, s, e);
             }
             Ok(())
         })
@@ -50,7 +58,7 @@ impl Machine {
 
     /// `madvise_cold_or_pageout_pte_range` + `shrink_folio_list` for the PTEs of
     /// `[start, end)` of one private anonymous VMA.
-    fn pageout_range(&mut self, pid: Pid, start: u64, end: u64) {
+    fn pageout_range(&mut self, policy: &Policy, pid: Pid, start: u64, end: u64) {
         let ptes: Vec<(u64, u64)> = self
             .mm(pid)
             .expect("mm")
@@ -68,6 +76,14 @@ impl Machine {
             let f = self.frames.get(head).expect("folio");
             if !f.is_anon() || f.is_large() || f.ksm || f.hugetlb || f.mapcount() != 1 {
                 continue;
+            }
+            if f.lazyfree {
+                // Lazily freed: discarded, with or without swap.
+                self.lazyfree_try_to_unmap_one(policy, pid, vpn, head);
+                continue;
+            }
+            if !self.cfg.swap {
+                continue; // no swap slot for it
             }
             // shrink_folio_list: "mm: don't put pinned pages into the swap cache".
             if f.maybe_dma_pinned() {
