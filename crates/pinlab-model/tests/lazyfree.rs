@@ -141,3 +141,26 @@ fn madv_free_wants_private_anonymous_memory() {
     s.munmap(p, a + PAGE_SIZE, PAGE_SIZE);
     assert_eq!(madv(&mut s, p, a, 4, MADV_FREE), Err(Errno::ENOMEM));
 }
+
+#[test]
+fn a_lazily_freed_thp_is_discarded_whole_or_split_with_the_range() {
+    // 6.18 (AnonHugePages in smaps): freed whole and paged out whole, it
+    // goes whole; freed in part, it is split and the freed pages go; freed
+    // whole and paged out in part, the page-out splits it and its pages
+    // stay lazily freed, so the paged-out part goes.
+    const N: u64 = 512;
+    for (free, pageout, kept_from) in [(N, N, N), (16, N, 16), (N, 16, 16)] {
+        let mut s = Sim::new("v6.18");
+        let p = s.spawn("t");
+        let a = s.mmap_thp(p, 1);
+        let w = s.store(p, a, N * PAGE_SIZE, 'A');
+        s.assert_pmd_mapped(p, a);
+        madv(&mut s, p, a, free, MADV_FREE).unwrap();
+        madv(&mut s, p, a, pageout, MADV_PAGEOUT).unwrap();
+        let got = s.load(p, a, N * PAGE_SIZE);
+        let want: Vec<Ver> = (0..N)
+            .map(|i| if i < kept_from { 0 } else { w.ver(i) })
+            .collect();
+        assert_eq!(got, want, "free {free}, pageout {pageout}");
+    }
+}

@@ -275,6 +275,33 @@ pub fn getpid() -> i32 {
     unsafe { libc::getpid() }
 }
 
+/// Pins this process (a replay executor; its children and threads inherit
+/// it) to the first CPU it may run on (`sched_setaffinity`). The kernel keeps
+/// per-CPU folio batches (`lru_add` after a fault, `lru_lazyfree` after
+/// `MADV_FREE`) that `lru_add_drain()` empties on the local CPU only: a step
+/// that woke up on the other CPU than the one before it would not see them
+/// drained (measured on 6.18: `MADV_FREE` and `MADV_PAGEOUT` discard the
+/// pages only if they run on the CPU that faulted them in, and that ran
+/// `MADV_FREE`). The model has no such batches; on one CPU every local drain
+/// reaches them, as the model assumes. Best effort: a failure leaves the
+/// affinity as it was.
+pub fn pin_to_one_cpu() {
+    // SAFETY: cpu_set_t is plain data; sched_{get,set}affinity of ourselves.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        if libc::sched_getaffinity(0, size, &mut set) != 0 {
+            return;
+        }
+        let Some(cpu) = (0..libc::CPU_SETSIZE as usize).find(|&c| libc::CPU_ISSET(c, &set)) else {
+            return;
+        };
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size, &set);
+    }
+}
+
 /// Makes this process (a replay executor) an unprivileged user: RLIMIT_MEMLOCK
 /// set to `memlock` bytes, no supplementary groups, gid and uid `uid` (which
 /// drops CAP_IPC_LOCK with every other capability); dumpable again, so that it
@@ -1132,4 +1159,23 @@ pub fn on_disk_bytes(
         image.read_exact_at(sector, e.fe_physical + (off - e.fe_logical))?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_executor_runs_on_one_cpu() {
+        // sched_setaffinity(0) acts on the calling thread: this test's own.
+        super::pin_to_one_cpu();
+        // SAFETY: reading our own affinity into a zeroed cpu_set_t.
+        let n = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(
+                libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
+                0
+            );
+            libc::CPU_COUNT(&set)
+        };
+        assert_eq!(n, 1);
+    }
 }

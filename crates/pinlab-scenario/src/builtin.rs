@@ -39,6 +39,7 @@ builtins!(
     "rdma-pagecache-writeback",
     "dio-truncate-race",
     "dio-write-fork",
+    "madv-free-dio-read",
     "gupexcl-two-pinners",
     "unpin-dirty-vs-writeback",
     "pwrite-race-write-at-eof",

@@ -46,7 +46,7 @@ fn every_builtin_meets_its_expectations_under_every_preset() {
             );
         }
     }
-    assert_eq!(BUILTINS.len(), 28);
+    assert_eq!(BUILTINS.len(), 29);
 }
 
 #[test]

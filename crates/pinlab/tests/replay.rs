@@ -732,6 +732,7 @@ fn madv_free_replays_as_the_kernel_discards() {
         "madv-free-pipe",
         "madv-free-fixed-buffer",
         "madv-free-errors",
+        "madv-free-thp",
     ] {
         replays_pass("tests/data", name, 1);
     }

@@ -442,7 +442,7 @@ impl Frames {
     /// v6.18): the large folio with head `head` becomes the folios `pieces`
     /// (page offset in the folio, order; they tile it) on the same frames, each
     /// with its pages' content, `PageAnonExclusive` and mapcounts and the
-    /// folio's `PG_dirty`, and a `_refcount` equal to its mapcount (one
+    /// folio's `PG_dirty` and `PG_swapbacked` (lazily freed), and a `_refcount` equal to its mapcount (one
     /// reference per PTE, as `remap_page` restores them) plus, for a
     /// page-cache (shmem) folio, its `nr_pages` page-cache references (it
     /// becomes a `File` folio at its own index, `__split_folio_to_order`). A
@@ -481,6 +481,8 @@ impl Frames {
             piece.anon_exclusive = f.anon_exclusive[pages.clone()].to_vec();
             piece.data = f.data[pages].to_vec();
             piece.dirty = f.dirty;
+            // The tails take the head's PG_swapbacked.
+            piece.lazyfree = f.lazyfree;
             self.folios.insert(pfn, Shared::new(piece));
         }
         freed

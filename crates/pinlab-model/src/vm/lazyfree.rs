@@ -4,11 +4,13 @@
 //! 6.18 first).
 //!
 //! `MADV_FREE` tells the kernel a private anonymous range's contents may go:
-//! each present small folio (not the zero page, not KSM) is marked lazily
-//! freed (`folio_mark_lazyfree`: [`Folio::lazyfree`](crate::mem::Folio),
+//! each present folio (not the zero page, not KSM) is marked lazily freed
+//! (`folio_mark_lazyfree`: [`Folio::lazyfree`](crate::mem::Folio),
 //! `PG_swapbacked` cleared) and its PTEs cleaned — a dirty folio only if its
-//! mappings are all this one's (`mapcount == nr_pages`); a swapped-out page
-//! in the range is dropped (`free_swap_and_cache`: it reads zeroes). A
+//! mappings are all this one's (`mapcount == nr_pages`); a THP the range
+//! covers in part is split first, a PMD-mapped one wholly inside is marked
+//! whole unless another process maps it; a swapped-out page in the range is
+//! dropped (`free_swap_and_cache`: it reads zeroes). A
 //! shared or file-backed VMA (also shmem, hugetlb) is `EINVAL`, a hole
 //! `ENOMEM` after the rest (`madvise_walk_vmas`). Reading the page changes
 //! nothing; a write dirties its PTE.
@@ -38,19 +40,21 @@
 //! discarded by a later `MADV_PAGEOUT` once the pipe was read; pages shared
 //! with a forked child keep theirs (`MADV_PAGEOUT` skips shared folios).
 //!
-//! `[model assumption]`s: large folios wholly inside the range are left
-//! alone (the kernel marks a PMD-mapped THP lazily freed whole and splits a
-//! PTE-mapped one; the model's reclaim leaves large folios alone too); the
-//! v5.18–v6.14 rule — a clean folio kept for an extra reference was made
+//! Measured too: a THP freed whole is discarded whole by `MADV_PAGEOUT`; one
+//! freed in part is split and only the freed pages go; a THP freed whole
+//! and paged out in part is split by the page-out, and its pages keep the
+//! lazily freed state, so only the paged-out part goes. Reclaim tries every
+//! mapping of a folio, PMD or PTE, in turn (`try_to_unmap`).
+//!
+//! `[model assumption]`s: the v5.18–v6.14 rule — a clean folio kept for an extra reference was made
 //! swap-backed, so never discarded later — is not a separate switch (its
 //! mainline id is not known here): every release from v5.18 follows v6.15's.
 //! `MADV_FREE` exists in every modelled release (v4.5).
 
 use super::vmflags::*;
-use super::Vma;
 use crate::errno::{Errno, KResult};
 use crate::machine::{Machine, Pid};
-use crate::mem::ZERO_PFN;
+use crate::mem::{HPAGE_PMD_NR, ZERO_PFN};
 use crate::policy::Policy;
 
 impl Machine {
@@ -64,17 +68,48 @@ impl Machine {
             if v.flags & VM_HUGETLB != 0 || !v.is_anonymous() {
                 return Err(Errno::EINVAL);
             }
+            // madvise_free_huge_pmd splits a THP the range covers in part.
             m.split_partial_thps(pid, s, e);
-            m.madvise_free_pte_range(pid, v, s, e);
+            m.madvise_free_huge_pmds(pid, s, e);
+            m.madvise_free_pte_range(pid, s, e);
             // The owner no longer expects the old contents.
             m.ghost_discard(pid, s, e);
             Ok(())
         })
     }
 
-    /// `madvise_free_pte_range` over `[s, e)` of the private anonymous VMA
-    /// `v`.
-    fn madvise_free_pte_range(&mut self, pid: Pid, _v: &Vma, s: u64, e: u64) {
+    /// `madvise_free_huge_pmd` for each PMD-mapped THP wholly inside
+    /// `[s, e)`: unless another process maps it too, it is cleaned (folio
+    /// and PMD) and marked lazily freed whole.
+    fn madvise_free_huge_pmds(&mut self, pid: Pid, s: u64, e: u64) {
+        let pmds: Vec<(u64, u64)> = self
+            .mm(pid)
+            .expect("mm")
+            .pmds
+            .range(s >> 9..e.div_ceil(HPAGE_PMD_NR))
+            .filter(|(k, _)| **k * HPAGE_PMD_NR >= s && (**k + 1) * HPAGE_PMD_NR <= e)
+            .map(|(k, p)| (*k, p.pfn))
+            .collect();
+        for (idx, head) in pmds {
+            let f = self.frames.get(head).expect("folio");
+            if !f.is_anon() || f.hugetlb || f.mapcount() != 1 {
+                continue; // folio_likely_mapped_shared
+            }
+            let f = self.frames.get_mut(head).expect("folio");
+            f.dirty = false;
+            f.lazyfree = true;
+            if let Some(p) = self.mm_mut(pid).expect("mm").pmds.get_mut(&idx) {
+                p.dirty = false;
+            }
+        }
+    }
+
+    /// `madvise_free_pte_range` over the PTEs of `[s, e)`: swap entries are
+    /// dropped; each anonymous folio (a large one only if all its pages are
+    /// mapped here, consecutively: one the range covers in part could not
+    /// be split) has its PTEs cleaned and is marked lazily freed — a dirty
+    /// one only if its mappings are all these.
+    fn madvise_free_pte_range(&mut self, pid: Pid, s: u64, e: u64) {
         self.drop_swap_range(pid, s, e);
         let ptes: Vec<(u64, u64)> = self
             .mm(pid)
@@ -87,48 +122,53 @@ impl Machine {
             if pfn == ZERO_PFN {
                 continue;
             }
-            let Some((head, _)) = self.frames.page_folio(pfn) else {
+            let Some((head, idx)) = self.frames.page_folio(pfn) else {
                 continue;
             };
             let f = self.frames.get(head).expect("folio");
-            if !f.is_anon() || f.is_large() || f.ksm || f.hugetlb {
+            if !f.is_anon() || f.ksm || f.hugetlb {
                 continue;
             }
+            let nr = f.nr_pages();
+            let first = vpn - idx as u64;
+            if f.is_large() {
+                if idx != 0 {
+                    continue; // handled at its first page
+                }
+                let mm = self.mm(pid).expect("mm");
+                let whole = first + nr <= e
+                    && (0..nr)
+                        .all(|i| mm.ptes.get(&(first + i)).is_some_and(|p| p.pfn == head + i));
+                if !whole {
+                    continue;
+                }
+            }
             if f.dirty {
-                // Only a folio mapped by this mapping alone is cleaned.
-                if f.mapcount() != 1 {
+                // Only a folio mapped by these PTEs alone is cleaned.
+                if f.mapcount() != nr as i64 {
                     continue;
                 }
                 self.frames.get_mut(head).expect("folio").dirty = false;
             }
-            // pte_mkold + pte_mkclean.
-            if let Some(p) = self.mm_mut(pid).expect("mm").ptes.get_mut(&vpn) {
-                p.dirty = false;
+            // pte_mkold + pte_mkclean (clear_young_dirty_ptes).
+            let mm = self.mm_mut(pid).expect("mm");
+            for v in first..first + nr {
+                if let Some(p) = mm.ptes.get_mut(&v) {
+                    p.dirty = false;
+                }
             }
             self.frames.get_mut(head).expect("folio").lazyfree = true;
         }
     }
 
-    /// `try_to_unmap_one` for the lazily freed small folio `head` mapped by
-    /// `pid` at `vpn` (reclaim, after isolating it): true if the mapping was
-    /// discarded (the module doc has the rules under `policy`).
-    pub(crate) fn lazyfree_try_to_unmap_one(
-        &mut self,
-        policy: &Policy,
-        pid: Pid,
-        vpn: u64,
-        head: u64,
-    ) -> bool {
-        let Some(pte) = self.mm(pid).and_then(|mm| mm.ptes.get(&vpn)).copied() else {
-            return false;
-        };
-        // The 2018 RFC's shrink_page_list skips a PG_dma_pinned page.
-        if policy.sets_pg_dma_pinned() && self.frames.get(head).is_some_and(|f| f.dma_pinned_flag) {
-            return false;
-        }
+    /// Whether a mapping of the lazily freed folio `head` whose PTE or PMD
+    /// dirty bit is `map_dirty` may be discarded (`try_to_unmap_one`'s
+    /// `MADV_FREE` check; the module doc has the rules under `policy`). A
+    /// dirty folio is made swap-backed again.
+    fn lazyfree_may_discard(&mut self, policy: &Policy, head: u64, map_dirty: bool) -> bool {
         // ptep_clear_flush: a dirty PTE dirties the folio.
         let f = self.frames.get_mut(head).expect("folio");
-        if pte.dirty {
+        if map_dirty {
             f.dirty = true;
         }
         if f.dirty {
@@ -136,38 +176,60 @@ impl Machine {
             f.lazyfree = false;
             return false;
         }
-        if policy.lazyfree_discard_checks_refcount() && f.refcount != f.mapcount() {
-            // Another reference: mapped back, still lazily freed.
-            return false;
+        // Another reference: mapped back, still lazily freed.
+        !(policy.lazyfree_discard_checks_refcount() && f.refcount != f.mapcount())
+    }
+
+    /// Reclaim of the lazily freed folio `head` (`shrink_folio_list` →
+    /// `try_to_unmap`, after isolating it): each of its mappings, PMD or PTE,
+    /// is tried in turn and discarded (the mapping's reference goes; a
+    /// holder of another keeps the folio) until one stays. Returns how many
+    /// were discarded.
+    pub(crate) fn lazyfree_reclaim_folio(&mut self, policy: &Policy, head: u64) -> usize {
+        // The 2018 RFC's shrink_page_list skips a PG_dma_pinned page.
+        let Some(f) = self.frames.get(head) else {
+            return 0;
+        };
+        if policy.sets_pg_dma_pinned() && f.dma_pinned_flag {
+            return 0;
         }
-        // discard: the PTE goes with the mapping's reference; a holder of
-        // another keeps the folio.
-        self.zap_pte(pid, vpn);
-        true
+        let nr = f.nr_pages();
+        let mut n = 0;
+        for (pid, idx) in self.rmap_pmds(head) {
+            let dirty = self.mm(pid).expect("mm").pmds[&idx].dirty;
+            if !self.lazyfree_may_discard(policy, head, dirty) {
+                return n;
+            }
+            self.zap_range(pid, idx * HPAGE_PMD_NR, (idx + 1) * HPAGE_PMD_NR);
+            n += 1;
+        }
+        for (pid, vpn) in self.rmap_ptes_range(head, nr) {
+            let dirty = self.mm(pid).expect("mm").ptes[&vpn].dirty;
+            if !self.lazyfree_may_discard(policy, head, dirty) {
+                return n;
+            }
+            self.zap_pte(pid, vpn);
+            n += 1;
+        }
+        n
     }
 
     /// kswapd's part of a reclaim pass for lazily freed folios (they sit on
-    /// the file LRU): each small one, mapped or not, has every mapping tried
-    /// (`try_to_unmap`) until one stays. Returns what it did, for traces.
+    /// the file LRU): each mapped one is reclaimed
+    /// ([`Machine::lazyfree_reclaim_folio`]). Returns what it did, for traces.
     pub(crate) fn reclaim_lazyfree(&mut self, policy: &Policy) -> Vec<String> {
         let heads: Vec<u64> = self
             .frames
             .iter()
-            .filter(|(_, f)| f.lazyfree && !f.is_large() && f.mapcount() > 0)
+            .filter(|(_, f)| f.lazyfree && f.mapcount() > 0)
             .map(|(p, _)| p)
             .collect();
         let mut notes = Vec::new();
         for head in heads {
-            let mut discarded = 0;
-            for (pid, vpn) in self.rmap_ptes_range(head, 1) {
-                if !self.lazyfree_try_to_unmap_one(policy, pid, vpn, head) {
-                    break;
-                }
-                discarded += 1;
-            }
-            if discarded > 0 {
+            let n = self.lazyfree_reclaim_folio(policy, head);
+            if n > 0 {
                 notes.push(format!(
-                    "lazily freed pfn:{head:#x} discarded from {discarded} mapping(s)"
+                    "lazily freed pfn:{head:#x} discarded from {n} mapping(s)"
                 ));
             }
         }

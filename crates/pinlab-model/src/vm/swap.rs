@@ -30,7 +30,7 @@ use super::vmflags::*;
 use super::{Pte, Vma};
 use crate::errno::{Errno, KResult};
 use crate::machine::{Machine, Pid};
-use crate::mem::{FolioKind, ZERO_PFN};
+use crate::mem::{FolioKind, HPAGE_PMD_NR, ZERO_PFN};
 use crate::policy::Policy;
 
 impl Machine {
@@ -59,6 +59,25 @@ impl Machine {
     /// `madvise_cold_or_pageout_pte_range` + `shrink_folio_list` for the PTEs of
     /// `[start, end)` of one private anonymous VMA.
     fn pageout_range(&mut self, policy: &Policy, pid: Pid, start: u64, end: u64) {
+        // A lazily freed THP PMD-mapped wholly inside the range by this
+        // process alone is reclaimed whole (with or without swap).
+        let pmds: Vec<u64> = self
+            .mm(pid)
+            .expect("mm")
+            .pmds
+            .range(start >> 9..end.div_ceil(HPAGE_PMD_NR))
+            .filter(|(k, _)| **k * HPAGE_PMD_NR >= start && (**k + 1) * HPAGE_PMD_NR <= end)
+            .map(|(_, p)| p.pfn)
+            .collect();
+        for head in pmds {
+            if self
+                .frames
+                .get(head)
+                .is_some_and(|f| f.lazyfree && f.is_anon() && f.mapcount() == 1)
+            {
+                self.lazyfree_reclaim_folio(policy, head);
+            }
+        }
         let ptes: Vec<(u64, u64)> = self
             .mm(pid)
             .expect("mm")
@@ -74,12 +93,25 @@ impl Machine {
                 continue;
             };
             let f = self.frames.get(head).expect("folio");
-            if !f.is_anon() || f.is_large() || f.ksm || f.hugetlb || f.mapcount() != 1 {
+            if !f.is_anon() || f.ksm || f.hugetlb {
                 continue;
             }
             if f.lazyfree {
-                // Lazily freed: discarded, with or without swap.
-                self.lazyfree_try_to_unmap_one(policy, pid, vpn, head);
+                // Lazily freed: reclaimed with or without swap, unless
+                // likely mapped shared; a large folio once, from its first
+                // page, if the range covers it (else it could not be split).
+                let nr = f.nr_pages();
+                let shared = if f.is_large() {
+                    f.entire_mapcount > 0 || f.page_mapcount.iter().any(|&m| m > 1)
+                } else {
+                    f.mapcount() != 1
+                };
+                if !shared && (!f.is_large() || (idx == 0 && vpn + nr <= end)) {
+                    self.lazyfree_reclaim_folio(policy, head);
+                }
+                continue;
+            }
+            if f.is_large() || f.mapcount() != 1 {
                 continue;
             }
             if !self.cfg.swap {

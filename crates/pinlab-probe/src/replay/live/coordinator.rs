@@ -308,6 +308,7 @@ pub fn run(
             return Err(format!("fork: {}", std::io::Error::last_os_error()));
         }
         if pid == 0 {
+            crate::sys::pin_to_one_cpu();
             if let Some((uid, memlock)) = files.user {
                 if crate::sys::become_unprivileged(uid, memlock).is_err() {
                     // SAFETY: leaving the forked executor; the coordinator
