@@ -440,6 +440,27 @@ fn a_memlock_setup_with_an_mr_is_skipped_with_its_reason_not_failed() {
     every_trace_is_skipped("memlock-two-mrs", scn, "SKIP(setup { memlock = 12288 }");
 }
 
+#[test]
+fn an_mr_over_lazily_freed_memory_is_skipped_not_failed() {
+    // Twentieth session: the model keeps the NIC's data (ib_umem_release
+    // unpins dirty); the io_uring stand-in unpins clean, and 6.18 discards it.
+    let scn = "scenario madv-free-mr\n\
+        process app {\n\
+            m = mmap(NULL, 16K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n\
+            memset(m, 'A', 16K)\n\
+            madvise(m, 16K, MADV_FREE)\n\
+            mr = ibv_reg_mr(m, 4K, IBV_ACCESS_LOCAL_WRITE|IBV_ACCESS_REMOTE_WRITE)\n\
+            wait(nic)\n\
+            ibv_dereg_mr(mr)\n\
+            madvise(m, 16K, MADV_PAGEOUT)\n\
+            load(m, 16K)\n\
+        }\n\
+        peer nic {\n\
+            rdma_write(app.mr, 'N')\n\
+        }\n";
+    every_trace_is_skipped("madv-free-mr", scn, "SKIP(an MR with MADV_FREE");
+}
+
 /// Replays `scn` (4 traces): nothing passes or fails, and every trace is
 /// skipped — on a live host with the reason starting with `reason`.
 fn every_trace_is_skipped(tag: &str, scn: &str, reason: &str) {

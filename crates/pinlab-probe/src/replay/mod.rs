@@ -413,6 +413,19 @@ pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -
             ));
         }
     }
+    // ib_umem_release unpins a writable MR dirty; the io_uring unregister
+    // standing in for it unpins clean. Only reclaim of lazily freed memory
+    // tells the two apart.
+    let calls = || scn.actors.iter().flat_map(|a| &a.body).map(|op| &op.call);
+    if calls().any(|c| matches!(c, Call::RegMr { .. }))
+        && calls().any(|c| {
+            matches!(c, Call::Madvise { advice, .. } if *advice == pinlab_model::vm::uapi::MADV_FREE)
+        })
+    {
+        return Some(
+            "an MR with MADV_FREE: ib_umem_release unpins a writable MR's pages dirty, which keeps lazily freed ones from reclaim; the io_uring unregister standing in for it unpins them clean".to_string(),
+        );
+    }
     // Where each child was forked, and the buffer-table changes so far
     // (trace position, process), for stale_buffer_table.
     let mut forked_at = vec![None; scn.actors.len()];
