@@ -7,7 +7,8 @@
 //! devices hold; under `anon_exclusive` every pinned anonymous page must be
 //! `PageAnonExclusive` (the kernel's `sanity_check_pinned_pages`); a KSM page is
 //! a small anonymous folio, never `PageAnonExclusive`, only mapped read-only, and
-//! only a KSM page is a stable-tree node; a swapped page number is neither
+//! only a KSM page is a stable-tree node; only an anonymous, non-KSM folio is
+//! lazily freed (`MADV_FREE`); a swapped page number is neither
 //! present nor outside a private anonymous VMA. A violation is a model bug, never a
 //! scenario outcome.
 //!
@@ -187,6 +188,12 @@ impl Machine {
             if f.ksm && (!f.is_anon() || f.is_large() || f.anon_exclusive[0]) {
                 return Err(format!(
                     "KSM folio {pfn:#x} is not a small, non-exclusive anonymous page"
+                ));
+            }
+            if f.lazyfree && (!f.is_anon() || f.ksm || f.hugetlb) {
+                // folio_mark_lazyfree: swap-backed anonymous folios only.
+                return Err(format!(
+                    "folio {pfn:#x} is lazily freed but not a non-KSM anonymous folio"
                 ));
             }
             if matches!(f.kind, crate::mem::FolioKind::Pmem { .. }) {

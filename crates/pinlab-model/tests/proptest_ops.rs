@@ -149,8 +149,9 @@ enum Op {
     KsmScan,
 }
 
-const ADVICE: [u64; 9] = [
+const ADVICE: [u64; 10] = [
     MADV_DONTNEED,
+    MADV_FREE,
     MADV_DONTFORK,
     MADV_DOFORK,
     MADV_WIPEONFORK,
@@ -243,7 +244,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (p(), 0u8..3, prop::bool::weighted(0.2), prop_oneof![6 => Just(0u8), 2 => Just(1u8), 1 => Just(2u8)], prop::bool::weighted(0.2)).prop_map(|(p, b, shared, huge, populate)| Op::Mmap { p, b, shared, huge, populate }),
         1 => (p(), range()).prop_map(|(p, r)| Op::Munmap { p, r }),
         2 => (p(), range(), any::<bool>()).prop_map(|(p, r, rw)| Op::Mprotect { p, r, rw }),
-        2 => (p(), range(), 0u8..9).prop_map(|(p, r, advice)| Op::Madvise { p, r, advice }),
+        2 => (p(), range(), 0u8..10).prop_map(|(p, r, advice)| Op::Madvise { p, r, advice }),
         1 => (p(), range(), 0u8..6, 0u8..3, -2i8..=2).prop_map(|(p, r, mode, to, delta)| Op::Mremap { p, r, mode, to, delta }),
         5 => (p(), range()).prop_map(|(p, r)| Op::Store { p, r }),
         3 => (p(), range()).prop_map(|(p, r)| Op::Load { p, r }),
