@@ -63,7 +63,7 @@ fn history_text_names_the_closing_commit() {
 fn policies_show_lists_each_switch_with_its_commit() {
     let (code, out, err) = pinlab(&["policies", "--show", "v5.15"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("v5.15: 13 switch(es)"), "{out}");
+    assert!(out.starts_with("v5.15: 14 switch(es)"), "{out}");
     assert!(
         out.contains("filemap_fault_drops_mmap_lock") && out.contains("6b4c9f446981"),
         "{out}"

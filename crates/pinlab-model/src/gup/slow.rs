@@ -67,12 +67,14 @@ impl Machine {
         mut flags: u32,
         memalloc_pin: bool,
     ) -> GupResult {
+        // MADV_POPULATE_(READ|WRITE) faults pages in and takes nothing.
+        let populate = flags & FOLL_MADV_POPULATE != 0;
         if flags & FOLL_PIN != 0 {
             if let Some(mm) = self.mm_mut(pid) {
                 // mm_set_has_pinned_flag
                 mm.has_pinned = true;
             }
-        } else {
+        } else if !populate {
             flags |= FOLL_GET;
         }
         let mut pages = Vec::new();
@@ -98,14 +100,23 @@ impl Machine {
         while i < nr_pages {
             pinlab_state::check_step_deadline();
             let vpn = first + i;
+            // MADV_POPULATE handles the VMA lookup and its errors itself:
+            // no VMA is -ENOMEM, one the access may not use -EINVAL.
             let Some(vma) = self.mm(pid).and_then(|m| m.vma_lookup(vpn)).cloned() else {
-                return done(pages, Errno::EFAULT);
+                return done(
+                    pages,
+                    if populate {
+                        Errno::ENOMEM
+                    } else {
+                        Errno::EFAULT
+                    },
+                );
             };
             let fs = vma
                 .file_index(vpn)
                 .map(|(ino, _)| self.fs.inodes[ino as usize].kind);
             if let Err(e) = check_vma_flags(policy, &vma, fs, flags) {
-                return done(pages, e);
+                return done(pages, if populate { Errno::EINVAL } else { e });
             }
             if flags & FOLL_LONGTERM != 0 && fs == Some(crate::fs::FsKind::Ext4Dax) {
                 let ino = vma.file_index(vpn).expect("file vma").0;
@@ -183,8 +194,16 @@ impl Machine {
                     Mapping::Pmd(_, idx) => (HPAGE_PMD_NR - idx as u64).min(nr_pages - i),
                     Mapping::Pte(_) => 1,
                 };
+                if flags & (FOLL_TOUCH | FOLL_WRITE) == FOLL_TOUCH | FOLL_WRITE && page != ZERO_PFN
+                {
+                    self.foll_touch_write(pid, vpn, m);
+                }
                 break (page, n);
             };
+            if populate {
+                i += n;
+                continue;
+            }
             if flags & FOLL_PIN != 0 && policy.page_anon_exclusive() && page != ZERO_PFN {
                 let (h, idx) = self.frames.page_folio(page).expect("folio");
                 let f = self.frames.get(h).expect("folio");
@@ -207,6 +226,45 @@ impl Machine {
             ret: Ok(pages.len()),
             pages,
         }
+    }
+
+    /// FOLL_TOUCH of a FOLL_WRITE access (`follow_page_pte`: a folio mapped
+    /// by a clean PTE is marked dirty; `touch_pmd`: the PMD is made dirty).
+    /// Only a writable, clean entry — an anonymous page after `MADV_FREE`
+    /// cleaned it, or after a read-fault swap-in — is changed.
+    fn foll_touch_write(&mut self, pid: Pid, vpn: u64, m: Mapping) {
+        match m {
+            Mapping::Pte(pte) if !pte.dirty => self.folio_mark_dirty(pte.pfn),
+            Mapping::Pmd(pmd, _) if !pmd.dirty => {
+                if let Some(p) = self.mm_mut(pid).and_then(|mm| mm.pmds.get_mut(&(vpn >> 9))) {
+                    p.dirty = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `faultin_page_range` (mm/gup.c, v6.12–v6.18) for `MADV_POPULATE_READ`
+    /// / `_WRITE` over page numbers `[start, end)`: `__get_user_pages_locked`
+    /// with `FOLL_TOUCH | FOLL_UNLOCKABLE | FOLL_MADV_POPULATE` (and
+    /// `FOLL_WRITE`), which faults every page in as a read or write access
+    /// would and takes no reference. `ENOMEM` at a hole, `EINVAL` at a VMA the
+    /// access may not use (`check_vma_flags`: no permission, secretmem),
+    /// `EFAULT` where the fault fails (`SIGBUS` beyond EOF); the pages before
+    /// stay populated.
+    pub(crate) fn faultin_page_range(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        start: u64,
+        end: u64,
+        write: bool,
+    ) -> Result<(), Errno> {
+        let flags =
+            FOLL_TOUCH | FOLL_UNLOCKABLE | FOLL_MADV_POPULATE | if write { FOLL_WRITE } else { 0 };
+        self.get_user_pages_locked(policy, pid, start * PAGE_SIZE, end - start, flags, false)
+            .ret
+            .map(|_| ())
     }
 
     /// `can_follow_write_pte`/`_pmd`: FOLL_FORCE may write through a R/O entry of a

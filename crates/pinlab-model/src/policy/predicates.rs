@@ -156,10 +156,13 @@ impl Policy {
     /// from v6.1 (7d8faaf15545); the others the model knows are older than
     /// every preset.
     pub fn knows_madvise(&self, advice: u64) -> bool {
-        use crate::vm::uapi::{MADV_COLD, MADV_COLLAPSE, MADV_PAGEOUT};
+        use crate::vm::uapi::{
+            MADV_COLD, MADV_COLLAPSE, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
+        };
         match advice {
             MADV_COLD | MADV_PAGEOUT => self.has(madv_cold_pageout),
             MADV_COLLAPSE => self.has(madv_collapse),
+            MADV_POPULATE_READ | MADV_POPULATE_WRITE => self.has(madv_populate),
             _ => true,
         }
     }

@@ -140,6 +140,13 @@ pub const COMMITS: &[Commit] = &[
         backports: "",
     },
     Commit {
+        switch: madv_populate,
+        id: "4ca9b3859dac",
+        title: "mm/madvise: introduce MADV_POPULATE_(READ|WRITE) to prefault page tables",
+        release: (5, 14),
+        backports: "",
+    },
+    Commit {
         switch: madv_collapse,
         id: "7d8faaf15545",
         title: "mm/madvise: introduce MADV_COLLAPSE sync hugepage collapse",

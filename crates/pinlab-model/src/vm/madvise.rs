@@ -88,7 +88,8 @@ impl Machine {
     /// `madvise` with the advice values the model knows: NORMAL, RANDOM and
     /// SEQUENTIAL (the readahead hints `VM_RAND_READ`/`VM_SEQ_READ` a file
     /// fault consults, fs/readahead.rs), WILLNEED, DONTNEED, FREE
-    /// ([`super::lazyfree`]), DONTFORK,
+    /// ([`super::lazyfree`]), POPULATE_READ and POPULATE_WRITE
+    /// (`faultin_page_range`, gup/slow.rs), DONTFORK,
     /// DOFORK, WIPEONFORK, KEEPONFORK, HUGEPAGE, NOHUGEPAGE, MERGEABLE
     /// ([`super::ksm`]), COLLAPSE ([`super::collapse`]), COLD ([`super::split`])
     /// and PAGEOUT ([`super::swap`])
@@ -131,6 +132,8 @@ impl Machine {
                 | MADV_COLLAPSE
                 | MADV_COLD
                 | MADV_PAGEOUT
+                | MADV_POPULATE_READ
+                | MADV_POPULATE_WRITE
         ) || addr % PAGE_SIZE != 0
         {
             return Err(Errno::EINVAL);
@@ -202,6 +205,11 @@ impl Machine {
             MADV_COLD => self.madvise_cold(pid, start, end),
             MADV_PAGEOUT => self.madvise_pageout(policy, pid, start, end),
             MADV_FREE => self.madvise_free(pid, start, end),
+            // madvise_populate: not a VMA walk; the GUP slow path reports
+            // holes and unusable VMAs itself.
+            MADV_POPULATE_READ | MADV_POPULATE_WRITE => {
+                self.faultin_page_range(policy, pid, start, end, advice == MADV_POPULATE_WRITE)
+            }
             _ => Err(Errno::EINVAL),
         }
     }

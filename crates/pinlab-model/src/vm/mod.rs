@@ -140,6 +140,10 @@ pub mod uapi {
     pub const MADV_COLD: u64 = 20;
     /// MADV_PAGEOUT.
     pub const MADV_PAGEOUT: u64 = 21;
+    /// MADV_POPULATE_READ (v5.14).
+    pub const MADV_POPULATE_READ: u64 = 22;
+    /// MADV_POPULATE_WRITE (v5.14).
+    pub const MADV_POPULATE_WRITE: u64 = 23;
 }
 use uapi::*;
 

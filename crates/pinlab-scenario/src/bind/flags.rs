@@ -40,6 +40,8 @@ pub(super) const MADV: &[(&str, u64)] = &[
     ("MADV_COLLAPSE", MADV_COLLAPSE),
     ("MADV_COLD", MADV_COLD),
     ("MADV_PAGEOUT", MADV_PAGEOUT),
+    ("MADV_POPULATE_READ", MADV_POPULATE_READ),
+    ("MADV_POPULATE_WRITE", MADV_POPULATE_WRITE),
 ];
 pub(super) const MREMAP: &[(&str, u64)] = &[
     ("MREMAP_MAYMOVE", pinlab_model::vm::mremap::MREMAP_MAYMOVE),
