@@ -1119,7 +1119,7 @@ const FIEMAP_NOT_ON_DISK: u32 = 0x2 | 0x4 | 0x8 | 0x80 | 0x100 | 0x200 | 0x400 |
 
 /// The first `len` bytes of `path` as they are on the disk (the filesystem
 /// image `img` of its loop device), without writing any dirty page cache back
-/// first: FIEMAP (no `FIEMAP_FLAG_SYNC`) maps each 512-byte sector to the
+/// first (writeback already submitted is waited for): FIEMAP (no `FIEMAP_FLAG_SYNC`) maps each 512-byte sector to the
 /// image; a hole, a delayed allocation or an unwritten extent reads as zeroes.
 pub fn on_disk_bytes(
     path: &std::path::Path,
@@ -1129,6 +1129,11 @@ pub fn on_disk_bytes(
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::FileExt;
     let f = fs::File::open(path)?;
+    // Writeback already in flight (a close's auto_da_alloc flush, a
+    // POSIX_FADV_DONTNEED) completes first, as the model's does within its
+    // step; SYNC_FILE_RANGE_WAIT_BEFORE alone starts none.
+    // SAFETY: sync_file_range on a descriptor we own.
+    unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WAIT_BEFORE) };
     let mut fm = Box::new(Fiemap {
         fm_start: 0,
         fm_length: len,

@@ -58,6 +58,29 @@ use crate::mem::{HPAGE_PMD_NR, ZERO_PFN};
 use crate::policy::Policy;
 
 impl Machine {
+    /// The PMDs of `pid` that map `[s, e)` wholly, as (index, head pfn).
+    pub(crate) fn pmds_within(&self, pid: Pid, s: u64, e: u64) -> Vec<(u64, u64)> {
+        self.mm(pid)
+            .expect("mm")
+            .pmds
+            .range(s >> 9..e.div_ceil(HPAGE_PMD_NR))
+            .filter(|(k, _)| **k * HPAGE_PMD_NR >= s && (**k + 1) * HPAGE_PMD_NR <= e)
+            .map(|(k, p)| (*k, p.pfn))
+            .collect()
+    }
+
+    /// The present PTEs of `pid` in `[s, e)` that map a folio (not the zero
+    /// page), as (page number, head pfn, page index in the folio).
+    pub(crate) fn folio_ptes_in(&self, pid: Pid, s: u64, e: u64) -> Vec<(u64, u64, usize)> {
+        self.mm(pid)
+            .expect("mm")
+            .ptes
+            .range(s..e)
+            .filter(|(_, p)| p.pfn != ZERO_PFN)
+            .filter_map(|(k, p)| self.frames.page_folio(p.pfn).map(|(h, i)| (*k, h, i)))
+            .collect()
+    }
+
     /// `madvise(MADV_FREE)` over page numbers `[start, end)`
     /// (`madvise_walk_vmas` → `madvise_dontneed_free` →
     /// `madvise_free_single_vma`).
@@ -82,15 +105,7 @@ impl Machine {
     /// `[s, e)`: unless another process maps it too, it is cleaned (folio
     /// and PMD) and marked lazily freed whole.
     fn madvise_free_huge_pmds(&mut self, pid: Pid, s: u64, e: u64) {
-        let pmds: Vec<(u64, u64)> = self
-            .mm(pid)
-            .expect("mm")
-            .pmds
-            .range(s >> 9..e.div_ceil(HPAGE_PMD_NR))
-            .filter(|(k, _)| **k * HPAGE_PMD_NR >= s && (**k + 1) * HPAGE_PMD_NR <= e)
-            .map(|(k, p)| (*k, p.pfn))
-            .collect();
-        for (idx, head) in pmds {
+        for (idx, head) in self.pmds_within(pid, s, e) {
             let f = self.frames.get(head).expect("folio");
             if !f.is_anon() || f.hugetlb || f.mapcount() != 1 {
                 continue; // folio_likely_mapped_shared
@@ -111,20 +126,7 @@ impl Machine {
     /// one only if its mappings are all these.
     fn madvise_free_pte_range(&mut self, pid: Pid, s: u64, e: u64) {
         self.drop_swap_range(pid, s, e);
-        let ptes: Vec<(u64, u64)> = self
-            .mm(pid)
-            .expect("mm")
-            .ptes
-            .range(s..e)
-            .map(|(k, p)| (*k, p.pfn))
-            .collect();
-        for (vpn, pfn) in ptes {
-            if pfn == ZERO_PFN {
-                continue;
-            }
-            let Some((head, idx)) = self.frames.page_folio(pfn) else {
-                continue;
-            };
+        for (vpn, head, idx) in self.folio_ptes_in(pid, s, e) {
             let f = self.frames.get(head).expect("folio");
             if !f.is_anon() || f.ksm || f.hugetlb {
                 continue;

@@ -30,7 +30,7 @@ use super::vmflags::*;
 use super::{Pte, Vma};
 use crate::errno::{Errno, KResult};
 use crate::machine::{Machine, Pid};
-use crate::mem::{FolioKind, HPAGE_PMD_NR, ZERO_PFN};
+use crate::mem::FolioKind;
 use crate::policy::Policy;
 
 impl Machine {
@@ -61,15 +61,7 @@ impl Machine {
     fn pageout_range(&mut self, policy: &Policy, pid: Pid, start: u64, end: u64) {
         // A lazily freed THP PMD-mapped wholly inside the range by this
         // process alone is reclaimed whole (with or without swap).
-        let pmds: Vec<u64> = self
-            .mm(pid)
-            .expect("mm")
-            .pmds
-            .range(start >> 9..end.div_ceil(HPAGE_PMD_NR))
-            .filter(|(k, _)| **k * HPAGE_PMD_NR >= start && (**k + 1) * HPAGE_PMD_NR <= end)
-            .map(|(_, p)| p.pfn)
-            .collect();
-        for head in pmds {
+        for (_, head) in self.pmds_within(pid, start, end) {
             if self
                 .frames
                 .get(head)
@@ -78,21 +70,11 @@ impl Machine {
                 self.lazyfree_reclaim_folio(policy, head);
             }
         }
-        let ptes: Vec<(u64, u64)> = self
-            .mm(pid)
-            .expect("mm")
-            .ptes
-            .range(start..end)
-            .map(|(k, p)| (*k, p.pfn))
-            .collect();
-        for (vpn, pfn) in ptes {
-            if pfn == ZERO_PFN {
-                continue;
-            }
-            let Some((head, idx)) = self.frames.page_folio(pfn) else {
+        for (vpn, head, idx) in self.folio_ptes_in(pid, start, end) {
+            // A page an earlier discard in this loop freed.
+            let Some(f) = self.frames.get(head) else {
                 continue;
             };
-            let f = self.frames.get(head).expect("folio");
             if !f.is_anon() || f.ksm || f.hugetlb {
                 continue;
             }
