@@ -97,6 +97,35 @@ impl Machine {
         Ok(())
     }
 
+    /// `mm->locked_vm` covers every page of the `VM_LOCKED` VMAs (it is more
+    /// only after an `MREMAP_DONTUNMAP` of a locked VMA, v6.16+), and only a
+    /// VMA that supports mlock has `VM_LOCKED` (`vma_supports_mlock`).
+    fn check_locked_vm(&self, name: &str, mm: &crate::vm::Mm) -> Result<(), String> {
+        use crate::vm::vmflags::{VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT};
+        let mut locked = 0;
+        for v in mm.vmas.values() {
+            if v.flags & VM_LOCKED_MASK == VM_LOCKONFAULT {
+                return Err(format!(
+                    "{name}: VMA {:#x} VM_LOCKONFAULT without VM_LOCKED",
+                    v.start
+                ));
+            }
+            if v.flags & VM_LOCKED != 0 {
+                if !self.vma_supports_mlock(v) {
+                    return Err(format!("{name}: VMA {:#x} cannot be VM_LOCKED", v.start));
+                }
+                locked += v.end - v.start;
+            }
+        }
+        if mm.locked_vm < locked {
+            return Err(format!(
+                "{name}: locked_vm {} below the {locked} pages of its VM_LOCKED VMAs",
+                mm.locked_vm
+            ));
+        }
+        Ok(())
+    }
+
     /// [`Machine::check_invariants`] with `extra` references held outside the
     /// machine (a GUP-fast walk between its sub-steps).
     pub fn check_invariants_with(
@@ -116,6 +145,7 @@ impl Machine {
         let mut exp: BTreeMap<u64, Expect> = BTreeMap::new();
         for p in self.procs.iter() {
             let Some(mm) = &p.mm else { continue };
+            self.check_locked_vm(&p.name, mm)?;
             for vpn in mm.swapped.keys() {
                 if mm.lookup(*vpn).is_some() {
                     return Err(format!(

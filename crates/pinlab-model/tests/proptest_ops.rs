@@ -1,7 +1,7 @@
 //! Property tests: random operation sequences (≤ 40 operations over ≤ 3
 //! processes and ≤ 3 buffers: 4 KiB, 16 KiB and a 2 MiB MADV_HUGEPAGE area)
 //! through every public `Machine` operation (ksmd scans, MADV_MERGEABLE and
-//! MADV_COLLAPSE, MADV_COLD and MADV_PAGEOUT and mremap included), run under every preset of
+//! MADV_COLLAPSE, MADV_COLD and MADV_PAGEOUT, mremap, mlock and kswapd included), run under every preset of
 //! `Policy::presets()` with a random user zone, THP mode and swap on or off.
 //!
 //! Properties: nothing panics; `check_invariants` holds after every operation;
@@ -70,6 +70,14 @@ enum Op {
         r: Range,
         advice: u8,
     },
+    /// `mode` 0: `mlock`, 1: `mlock2(MLOCK_ONFAULT)`, 2: `munlock`.
+    Mlock {
+        p: u8,
+        r: Range,
+        mode: u8,
+    },
+    /// A kswapd pass (`reclaim()`).
+    Reclaim,
     Store {
         p: u8,
         r: Range,
@@ -245,6 +253,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (p(), range()).prop_map(|(p, r)| Op::Munmap { p, r }),
         2 => (p(), range(), any::<bool>()).prop_map(|(p, r, rw)| Op::Mprotect { p, r, rw }),
         2 => (p(), range(), 0u8..10).prop_map(|(p, r, advice)| Op::Madvise { p, r, advice }),
+        2 => (p(), range(), 0u8..3).prop_map(|(p, r, mode)| Op::Mlock { p, r, mode }),
+        1 => Just(Op::Reclaim),
         1 => (p(), range(), 0u8..6, 0u8..3, -2i8..=2).prop_map(|(p, r, mode, to, delta)| Op::Mremap { p, r, mode, to, delta }),
         5 => (p(), range()).prop_map(|(p, r)| Op::Store { p, r }),
         3 => (p(), range()).prop_map(|(p, r)| Op::Load { p, r }),
@@ -430,6 +440,19 @@ impl World {
                 self.m
                     .madvise(self.pid(p), page(a), l, ADVICE[advice as usize])
                     .is_ok()
+            }
+            Op::Mlock { p, r, mode } => {
+                let (a, l) = self.span(r);
+                let pid = self.pid(p);
+                match mode {
+                    0 => self.m.sys_mlock2(&pol, pid, a, l, 0).is_ok(),
+                    1 => self.m.sys_mlock2(&pol, pid, a, l, MLOCK_ONFAULT).is_ok(),
+                    _ => self.m.sys_munlock(pid, a, l).is_ok(),
+                }
+            }
+            Op::Reclaim => {
+                self.m.reclaim(&pol);
+                true
             }
             Op::Store { p, r } => {
                 let (a, l) = self.span(r);
@@ -771,6 +794,7 @@ fn generator_reaches_deep_states() {
             "Munmap",
             "Mprotect",
             "Madvise",
+            "Mlock",
             "Mremap",
             "Store",
             "Load",

@@ -249,13 +249,23 @@ pub fn vmstat(field: &str) -> io::Result<u64> {
 
 /// `VmPin:` of a process, in kB.
 pub fn vm_pin_kb(pid: i32) -> io::Result<u64> {
+    status_kb(pid, "VmPin:")
+}
+
+/// `VmLck:` (`mm->locked_vm`) of a process, in kB.
+pub fn vm_lck_kb(pid: i32) -> io::Result<u64> {
+    status_kb(pid, "VmLck:")
+}
+
+/// A `kB` field of `/proc/PID/status`.
+fn status_kb(pid: i32, field: &str) -> io::Result<u64> {
     let s = fs::read_to_string(format!("/proc/{pid}/status"))?;
     s.lines()
         .find_map(|l| {
-            l.strip_prefix("VmPin:")
+            l.strip_prefix(field)
                 .map(|r| r.trim().trim_end_matches("kB").trim().parse().unwrap_or(0))
         })
-        .ok_or_else(|| io::Error::other("no VmPin"))
+        .ok_or_else(|| io::Error::other(format!("no {field}")))
 }
 
 /// The PFN backing `addr` in process `pid` (root), or `None` if not present.

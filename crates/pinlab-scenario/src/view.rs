@@ -15,6 +15,8 @@ fn vma_flags(f: u64) -> String {
         (VM_READ, "r"),
         (VM_WRITE, "w"),
         (VM_SHARED, "s"),
+        (VM_LOCKED, "locked"),
+        (VM_LOCKONFAULT, "lockonfault"),
         (VM_DONTCOPY, "dontfork"),
         (VM_WIPEONFORK, "wipeonfork"),
         (VM_HUGETLB, "hugetlb"),
@@ -83,9 +85,14 @@ pub fn full_state(s: &State) -> Vec<String> {
             continue;
         };
         out.push(format!(
-            "process {} (pid {pid}): VmPin {} kB{}",
+            "process {} (pid {pid}): VmPin {} kB{}{}",
             p.name,
             mm.pinned_vm * 4,
+            if mm.locked_vm > 0 {
+                format!(", VmLck {} kB", mm.locked_vm * 4)
+            } else {
+                String::new()
+            },
             if mm.has_pinned {
                 ", MMF_HAS_PINNED"
             } else {

@@ -777,6 +777,25 @@ fn madv_free_replays_as_the_kernel_discards() {
 }
 
 #[test]
+fn mlock_replays_as_the_kernel_locks() {
+    // Twenty-first session: mlock, mlock2(MLOCK_ONFAULT), munlock and
+    // MAP_LOCKED: the advice a locked VMA refuses, the errors (PROT_NONE,
+    // holes, beyond EOF), COW broken by the populate (also after fork, which
+    // does not inherit the lock), mprotect of a locked private VMA, mremap of
+    // locked VMAs, RLIMIT_MEMLOCK, and VmLck in the end view. The previous
+    // model did not know the calls.
+    for (name, traces) in [
+        ("mlock-basic", 1),
+        ("mlock-files", 10),
+        ("mlock-mremap", 1),
+        ("mlock-rlimit", 1),
+        ("mlock-rlimit-zero", 1),
+    ] {
+        replays_pass("tests/data", name, traces);
+    }
+}
+
+#[test]
 fn fixed_buffer_io_on_a_table_another_process_registered_is_skipped() {
     // Found by replay_fuzz (seed 1622000000): a child registers buffers on
     // its parent's ring, then the parent reads into them. Each executor

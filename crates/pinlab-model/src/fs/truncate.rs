@@ -447,7 +447,8 @@ impl Machine {
 
     /// One reclaim pass over the file LRU (`shrink_folio_list` for page-cache
     /// folios, then the lazily freed anonymous folios there,
-    /// [`crate::vm::lazyfree`]): returns what it did. Dirty folios are left to the flusher
+    /// [`crate::vm::lazyfree`]): returns what it did. A folio mapped by a
+    /// locked VMA stays ([`crate::vm::mlock`]). Dirty folios are left to the flusher
     /// (`[model assumption]`: kswapd does not write back ext4 folios itself).
     pub fn reclaim(&mut self, policy: &Policy) -> Vec<String> {
         let mut notes = Vec::new();
@@ -463,6 +464,12 @@ impl Machine {
             for (idx, pfn) in pages {
                 let f = self.frames.get(pfn).expect("folio");
                 if f.writeback {
+                    continue;
+                }
+                // folio_check_references: a folio mapped by a VM_LOCKED VMA
+                // is mlocked (FOLIOREF_ACTIVATE, then the unevictable list).
+                if self.folio_mapped_locked(pfn) {
+                    notes.push(format!("pfn:{pfn:#x} mlocked: kept"));
                     continue;
                 }
                 if policy.sets_pg_dma_pinned() && f.dma_pinned_flag {

@@ -36,7 +36,8 @@ impl Machine {
         for _ in 0..LONGTERM_RETRIES {
             // memalloc_pin_save() came with the ZONE_MOVABLE/CMA migration.
             let memalloc_pin = longterm && policy.longterm_migrates_movable();
-            let r = self.get_user_pages_locked(policy, pid, start, nr_pages, flags, memalloc_pin);
+            let r =
+                self.get_user_pages_locked(policy, pid, start, nr_pages, flags, memalloc_pin, true);
             if !longterm || !policy.longterm_migrates_movable() || r.ret.map_or(true, |n| n == 0) {
                 return r;
             }
@@ -57,7 +58,11 @@ impl Machine {
         }
     }
 
-    /// `__get_user_pages_locked` / `__get_user_pages`.
+    /// `__get_user_pages_locked` / `__get_user_pages`. Without `want_pages`
+    /// (the kernel's `pages == NULL`: `MADV_POPULATE_*`, `mlock`'s and
+    /// `MAP_POPULATE`'s population) pages are faulted in and nothing is
+    /// taken; `ret` counts the pages done either way.
+    #[allow(clippy::too_many_arguments)]
     fn get_user_pages_locked(
         &mut self,
         policy: &Policy,
@@ -66,25 +71,26 @@ impl Machine {
         nr_pages: u64,
         mut flags: u32,
         memalloc_pin: bool,
+        want_pages: bool,
     ) -> GupResult {
-        // MADV_POPULATE_(READ|WRITE) faults pages in and takes nothing.
+        // MADV_POPULATE_(READ|WRITE) reports holes and unusable VMAs its own way.
         let populate = flags & FOLL_MADV_POPULATE != 0;
         if flags & FOLL_PIN != 0 {
             if let Some(mm) = self.mm_mut(pid) {
                 // mm_set_has_pinned_flag
                 mm.has_pinned = true;
             }
-        } else if !populate {
+        } else if want_pages {
             flags |= FOLL_GET;
         }
         let mut pages = Vec::new();
         let first = start / PAGE_SIZE;
-        let done = |pages: Vec<u64>, e: Errno| {
-            if pages.is_empty() {
+        let done = |pages: Vec<u64>, nr_done: u64, e: Errno| {
+            if nr_done == 0 {
                 GupResult { ret: Err(e), pages }
             } else {
                 GupResult {
-                    ret: Ok(pages.len()),
+                    ret: Ok(nr_done as usize),
                     pages,
                 }
             }
@@ -105,6 +111,7 @@ impl Machine {
             let Some(vma) = self.mm(pid).and_then(|m| m.vma_lookup(vpn)).cloned() else {
                 return done(
                     pages,
+                    i,
                     if populate {
                         Errno::ENOMEM
                     } else {
@@ -116,12 +123,12 @@ impl Machine {
                 .file_index(vpn)
                 .map(|(ino, _)| self.fs.inodes[ino as usize].kind);
             if let Err(e) = check_vma_flags(policy, &vma, fs, flags) {
-                return done(pages, if populate { Errno::EINVAL } else { e });
+                return done(pages, i, if populate { Errno::EINVAL } else { e });
             }
             if flags & FOLL_LONGTERM != 0 && fs == Some(crate::fs::FsKind::Ext4Dax) {
                 let ino = vma.file_index(vpn).expect("file vma").0;
                 if let Err(e) = self.fsdax_longterm_allowed(policy, ino) {
-                    return done(pages, e);
+                    return done(pages, i, e);
                 }
             }
             let mut forced_cow = false;
@@ -129,7 +136,7 @@ impl Machine {
             let (page, n) = loop {
                 tries += 1;
                 if tries > 4 {
-                    return done(pages, Errno::EFAULT);
+                    return done(pages, i, Errno::EFAULT);
                 }
                 let m = self.mm(pid).expect("mm").lookup(vpn);
                 let Some(m) = m else {
@@ -146,7 +153,7 @@ impl Machine {
                         memalloc_pin,
                         fault_flags,
                     ) {
-                        return done(pages, f.to_errno());
+                        return done(pages, i, f.to_errno());
                     }
                     continue;
                 };
@@ -170,7 +177,7 @@ impl Machine {
                         memalloc_pin,
                         fault_flags,
                     ) {
-                        return done(pages, f.to_errno());
+                        return done(pages, i, f.to_errno());
                     }
                     forced_cow = true;
                     continue;
@@ -185,7 +192,7 @@ impl Machine {
                         memalloc_pin,
                         fault_flags,
                     ) {
-                        return done(pages, f.to_errno());
+                        return done(pages, i, f.to_errno());
                     }
                     continue;
                 }
@@ -200,7 +207,7 @@ impl Machine {
                 }
                 break (page, n);
             };
-            if populate {
+            if !want_pages {
                 i += n;
                 continue;
             }
@@ -215,7 +222,7 @@ impl Machine {
                 }
             }
             if let Err(e) = self.try_grab_folio(policy, page, n as i64, flags) {
-                return done(pages, e);
+                return done(pages, i, e);
             }
             for k in 0..n {
                 pages.push(if page == ZERO_PFN { ZERO_PFN } else { page + k });
@@ -223,7 +230,7 @@ impl Machine {
             i += n;
         }
         GupResult {
-            ret: Ok(pages.len()),
+            ret: Ok(i as usize),
             pages,
         }
     }
@@ -262,9 +269,92 @@ impl Machine {
     ) -> Result<(), Errno> {
         let flags =
             FOLL_TOUCH | FOLL_UNLOCKABLE | FOLL_MADV_POPULATE | if write { FOLL_WRITE } else { 0 };
-        self.get_user_pages_locked(policy, pid, start * PAGE_SIZE, end - start, flags, false)
-            .ret
-            .map(|_| ())
+        // madvise_populate: call again after the pages done until the range
+        // is done or a call fails.
+        let mut at = start;
+        while at < end {
+            let r = self.get_user_pages_locked(
+                policy,
+                pid,
+                at * PAGE_SIZE,
+                end - at,
+                flags,
+                false,
+                false,
+            );
+            match r.ret? {
+                0 => break,
+                n => at += n as u64,
+            }
+        }
+        Ok(())
+    }
+
+    /// `populate_vma_page_range` (mm/gup.c, v6.12–v6.18) of pages `[s, e)`
+    /// of `vma`: nothing to do in a `VM_LOCKONFAULT` VMA, `EFAULT` in a
+    /// `PROT_NONE` one; otherwise `__get_user_pages` without pages, with
+    /// `FOLL_TOUCH | FOLL_UNLOCKABLE` and `FOLL_WRITE` in a private writable
+    /// VMA (breaking COW; a shared one is not dirtied for nothing), else
+    /// `FOLL_FORCE` (a read, also of a write- or exec-only VMA). Returns the
+    /// pages done.
+    pub(crate) fn populate_vma_page_range(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        vma: &crate::vm::Vma,
+        s: u64,
+        e: u64,
+    ) -> Result<u64, Errno> {
+        if vma.flags & VM_LOCKONFAULT != 0 {
+            return Ok(e - s);
+        }
+        if vma.flags & (VM_READ | VM_WRITE | VM_EXEC) == 0 {
+            return Err(Errno::EFAULT);
+        }
+        let flags = FOLL_TOUCH
+            | FOLL_UNLOCKABLE
+            | if vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE {
+                FOLL_WRITE
+            } else {
+                FOLL_FORCE
+            };
+        let r = self.get_user_pages_locked(policy, pid, s * PAGE_SIZE, e - s, flags, false, false);
+        r.ret.map(|n| n as u64)
+    }
+
+    /// `__mm_populate` (mm/gup.c, v6.12–v6.18) of page numbers `[start,
+    /// end)`: [`Machine::populate_vma_page_range`] over each VMA piece in
+    /// address order, holes skipped. The first error ends it; with
+    /// `ignore_errors` (`mm_populate` after `mmap`, `mremap`) population goes
+    /// on at the next VMA instead.
+    pub fn populate_range(
+        &mut self,
+        policy: &Policy,
+        pid: Pid,
+        start: u64,
+        end: u64,
+        ignore_errors: bool,
+    ) -> Result<(), Errno> {
+        let mut at = start;
+        while at < end {
+            let Some(v) = self.mm(pid).and_then(|mm| {
+                mm.vmas
+                    .range(..end)
+                    .map(|(_, v)| v)
+                    .find(|v| v.end > at)
+                    .cloned()
+            }) else {
+                break;
+            };
+            let (s, e) = (at.max(v.start), end.min(v.end));
+            match self.populate_vma_page_range(policy, pid, &v, s, e) {
+                Ok(n) if n > 0 => at = s + n,
+                Ok(_) => at = e,
+                Err(_) if ignore_errors => at = e,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
     }
 
     /// `can_follow_write_pte`/`_pmd`: FOLL_FORCE may write through a R/O entry of a

@@ -162,38 +162,16 @@ impl Machine {
         })
     }
 
-    /// `mm_populate` after an `mmap` with `MAP_POPULATE` (`__mm_populate` →
-    /// `populate_vma_page_range`, mm/gup.c, v6.12): every page of `[addr,
-    /// addr + len)` is faulted in as GUP would — a write fault in a private
-    /// writable VMA (breaking COW), a read fault (`FOLL_FORCE`) elsewhere;
-    /// `PROT_NONE` VMAs are skipped (`check_vma_flags`: `-EFAULT`). A fault
-    /// that fails ends that VMA's population; `mmap` ignores it.
+    /// `mm_populate` after an `mmap` with `MAP_POPULATE` or `MAP_LOCKED`
+    /// (`__mm_populate(addr, len, 1)`, mm/gup.c, v6.12–v6.18): every page of
+    /// `[addr, addr + len)` is faulted in through GUP
+    /// ([`Machine::populate_range`]) — a write fault in a private writable
+    /// VMA (breaking COW), a forced read elsewhere; a `PROT_NONE` VMA, a VMA
+    /// GUP may not touch (secretmem) or a failing fault ends that VMA's
+    /// population, and `mmap` ignores the error.
     pub fn mm_populate(&mut self, policy: &Policy, pid: Pid, addr: u64, len: u64) {
         let (start, end) = (addr / PAGE_SIZE, (addr + len).div_ceil(PAGE_SIZE));
-        let Some(mm) = self.mm(pid) else { return };
-        for v in mm.vmas_overlapping(start, end) {
-            if v.flags & (VM_READ | VM_WRITE | VM_EXEC) == 0 {
-                continue;
-            }
-            let kind = if v.flags & (VM_WRITE | VM_SHARED) == VM_WRITE {
-                FaultKind::Write
-            } else {
-                FaultKind::Read
-            };
-            for vpn in start.max(v.start)..end.min(v.end) {
-                // populate_vma_page_range: FOLL_UNLOCKABLE (FAULT_FLAG_ALLOW_RETRY).
-                let flags = FaultFlags {
-                    allow_retry: true,
-                    ..FaultFlags::default()
-                };
-                if self
-                    .handle_mm_fault_flags(policy, pid, vpn, kind, false, flags)
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        }
+        let _ = self.populate_range(policy, pid, start, end, true);
     }
 
     /// `handle_mm_fault` (mm/memory.c, v6.14) for the page number `vpn`.

@@ -142,8 +142,9 @@ impl Machine {
                 continue;
             }
             let mut cv = v.clone();
-            // dup_userfaultfd without UFFD_FEATURE_EVENT_FORK.
-            cv.flags &= !(VM_UFFD_MISSING | VM_UFFD_WP);
+            // dup_userfaultfd without UFFD_FEATURE_EVENT_FORK; dup_mmap
+            // clears VM_LOCKED_MASK (the child's locked_vm starts at 0).
+            cv.flags &= !(VM_UFFD_MISSING | VM_UFFD_WP | VM_LOCKED_MASK);
             // hugetlb_dup_vma_private: a private mapping's reserves are the parent's.
             cv.resv = None;
             if v.flags & VM_WIPEONFORK != 0 {

@@ -86,9 +86,9 @@ impl Machine {
     /// `madvise_free_single_vma`).
     pub(crate) fn madvise_free(&mut self, pid: Pid, start: u64, end: u64) -> KResult<()> {
         self.madvise_walk_vmas(pid, start, end, |m, v, s, e| {
-            // madvise_dontneed_free_valid_vma, then "MADV_FREE works for
-            // only anon vma at the moment".
-            if v.flags & VM_HUGETLB != 0 || !v.is_anonymous() {
+            // madvise_dontneed_free_valid_vma (hugetlb, VM_LOCKED), then
+            // "MADV_FREE works for only anon vma at the moment".
+            if v.flags & (VM_HUGETLB | VM_LOCKED) != 0 || !v.is_anonymous() {
                 return Err(Errno::EINVAL);
             }
             // madvise_free_huge_pmd splits a THP the range covers in part.
@@ -186,13 +186,17 @@ impl Machine {
     /// `try_to_unmap`, after isolating it): each of its mappings, PMD or PTE,
     /// is tried in turn and discarded (the mapping's reference goes; a
     /// holder of another keeps the folio) until one stays. Returns how many
-    /// were discarded.
+    /// were discarded. A folio mapped by a locked VMA is kept whole
+    /// (`folio_referenced_one` and `try_to_unmap_one` stop at `VM_LOCKED`).
     pub(crate) fn lazyfree_reclaim_folio(&mut self, policy: &Policy, head: u64) -> usize {
         // The 2018 RFC's shrink_page_list skips a PG_dma_pinned page.
         let Some(f) = self.frames.get(head) else {
             return 0;
         };
         if policy.sets_pg_dma_pinned() && f.dma_pinned_flag {
+            return 0;
+        }
+        if self.folio_mapped_locked(head) {
             return 0;
         }
         let nr = f.nr_pages();

@@ -148,8 +148,12 @@ impl Machine {
             // at its start) makes the call -ENOMEM afterwards.
             // A hugetlb VMA (madvise_dontneed_free_valid_vma, v6.12): the
             // piece must start on a huge page (-EINVAL) and its end is rounded
-            // down to one, so a partial huge page is left alone.
+            // down to one, so a partial huge page is left alone; any other
+            // VMA must not be locked (-EINVAL).
             MADV_DONTNEED => self.madvise_walk_vmas(pid, start, end, |m, v, s, mut e| {
+                if !v.has(VM_HUGETLB) && v.has(VM_LOCKED) {
+                    return Err(Errno::EINVAL);
+                }
                 if v.has(VM_HUGETLB) {
                     if s % HPAGE_PMD_NR != 0 {
                         return Err(Errno::EINVAL);

@@ -9,7 +9,8 @@
 //! flags change, and compatible neighbours merged again ([`merge`], v6.18).
 //! Faults are in [`fault`], fork and exit in [`fork`], `mremap` in [`mremap`],
 //! `mprotect` in [`mprotect`], hugetlb reservations in [`hugetlb`],
-//! `madvise` in [`madvise`], THP splitting in [`split`].
+//! `madvise` in [`madvise`], THP splitting in [`split`], `mlock` and
+//! `munlock` in [`mlock`].
 
 pub mod collapse;
 pub mod fault;
@@ -20,6 +21,7 @@ pub mod ksm;
 pub mod lazyfree;
 pub mod madvise;
 pub mod merge;
+pub mod mlock;
 pub mod mprotect;
 pub mod mremap;
 pub mod placement;
@@ -62,6 +64,14 @@ pub mod vmflags {
     pub const VM_UFFD_MISSING: u64 = 0x200;
     /// VM_UFFD_WP (`UFFDIO_REGISTER_MODE_WP`).
     pub const VM_UFFD_WP: u64 = 0x1000;
+    /// VM_LOCKED (`mlock`, `MAP_LOCKED`: the VMA's pages stay resident,
+    /// [`super::mlock`]).
+    pub const VM_LOCKED: u64 = 0x2000;
+    /// VM_LOCKONFAULT (`mlock2(MLOCK_ONFAULT)`: locked as they fault in,
+    /// not populated).
+    pub const VM_LOCKONFAULT: u64 = 0x0008_0000;
+    /// VM_LOCKED_MASK.
+    pub const VM_LOCKED_MASK: u64 = VM_LOCKED | VM_LOCKONFAULT;
     /// VM_SEQ_READ (MADV_SEQUENTIAL: a fault reads ahead from the page on,
     /// fs/readahead.rs).
     pub const VM_SEQ_READ: u64 = 0x0000_8000;
@@ -108,6 +118,10 @@ pub mod uapi {
     pub const MAP_NORESERVE: u64 = 0x4000;
     /// MAP_POPULATE: fault the mapping in at once ([`crate::Machine::mm_populate`]).
     pub const MAP_POPULATE: u64 = 0x8000;
+    /// MAP_LOCKED: the mapping is `VM_LOCKED` and populated ([`super::mlock`]).
+    pub const MAP_LOCKED: u64 = 0x2000;
+    /// MLOCK_ONFAULT (`mlock2`).
+    pub const MLOCK_ONFAULT: u64 = 0x1;
     /// MADV_NORMAL.
     pub const MADV_NORMAL: u64 = 0;
     /// MADV_RANDOM.
@@ -262,6 +276,10 @@ pub struct Mm {
     pub has_pinned: bool,
     /// `mm->pinned_vm` in pages (VmPin), as io_uring and RDMA charge it.
     pub pinned_vm: u64,
+    /// `mm->locked_vm` in pages (VmLck): what `mlock`, `MAP_LOCKED` and
+    /// `mremap` of a locked VMA charged ([`mlock`]).
+    #[serde(default)]
+    pub locked_vm: u64,
     /// Swap entries by page number: the content of private anonymous pages that
     /// were swapped out ([`swap`]); such a page number has no PTE or PMD.
     pub swapped: BTreeMap<u64, crate::ghost::Ver>,
@@ -350,6 +368,18 @@ pub fn calc_vm_prot_bits(prot: u64) -> u64 {
         f |= VM_EXEC;
     }
     f
+}
+
+/// The `vm_flags` `do_mmap` starts from: `calc_vm_prot_bits`, the `VM_MAY*`
+/// bits, and those of `calc_vm_flag_bits` the model knows (`MAP_LOCKED` is
+/// `VM_LOCKED`).
+fn mmap_vm_flags(prot: u64, flags: u64) -> u64 {
+    let locked = if flags & MAP_LOCKED != 0 {
+        VM_LOCKED
+    } else {
+        0
+    };
+    calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | locked
 }
 
 fn pages(len: u64) -> u64 {
@@ -460,7 +490,8 @@ impl Machine {
             return Err(Errno::ENOMEM);
         }
         let npages = pages(len);
-        let mut vflags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+        self.map_locked_ok(pid, flags, npages * PAGE_SIZE)?;
+        let mut vflags = mmap_vm_flags(prot, flags);
         let backing = if shared {
             vflags |= VM_SHARED | VM_MAYSHARE;
             let ino = self.new_inode(FsKind::Tmpfs, "/dev/zero (deleted)");
@@ -501,6 +532,7 @@ impl Machine {
                 resv: None,
             },
         );
+        self.mmap_account_locked(pid, start);
         self.vma_merge_around(pid, start, start + npages);
         Ok(start * PAGE_SIZE)
     }
@@ -584,7 +616,8 @@ impl Machine {
         if !readable {
             return Err(Errno::EACCES);
         }
-        let mut vflags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+        self.map_locked_ok(pid, flags, npages * PAGE_SIZE)?;
+        let mut vflags = mmap_vm_flags(prot, flags);
         if shared {
             vflags |= VM_SHARED | VM_MAYSHARE;
             if !writable {
@@ -639,6 +672,7 @@ impl Machine {
                 resv,
             },
         );
+        self.mmap_account_locked(pid, start);
         self.vma_merge_around(pid, start, start + npages);
         Ok(start * PAGE_SIZE)
     }
@@ -866,7 +900,12 @@ impl Machine {
         let mm = self.mm_mut(pid).expect("mm");
         let gone: Vec<u64> = mm.vmas.range(start..end).map(|(k, _)| *k).collect();
         for k in gone {
-            if let Some(v) = self.mm_mut(pid).expect("mm").vmas.remove(&k) {
+            let mm = self.mm_mut(pid).expect("mm");
+            if let Some(v) = mm.vmas.remove(&k) {
+                // vms_gather_munmap_vmas / vms_complete_munmap_vmas
+                if v.flags & VM_LOCKED != 0 {
+                    mm.locked_vm -= v.end - v.start;
+                }
                 self.hugetlb_vm_op_close(&v);
             }
         }

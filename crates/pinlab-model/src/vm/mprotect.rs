@@ -1,7 +1,9 @@
 //! `mprotect(2)` (mm/mprotect.c, v6.14): VMA flags change on split VMAs,
 //! then the page-table entries follow: removing write permission
 //! write-protects PTEs and PMDs; adding it makes only pages that may be
-//! written without a fault writable (`can_change_pte_writable`).
+//! written without a fault writable (`can_change_pte_writable`), and a
+//! private `VM_LOCKED` VMA that becomes writable is populated with write
+//! faults at once ([`super::mlock`]).
 
 use super::vmflags::*;
 use super::{calc_vm_prot_bits, page_range, Pte, Vma, PAGE_SIZE};
@@ -45,6 +47,18 @@ impl Machine {
         if denied {
             return Err(Errno::EACCES);
         }
+        // mprotect_fixup: a private VM_LOCKED VMA becoming writable is
+        // populated afterwards (populate_vma_page_range), to break COW now.
+        let cow_locked: Vec<(u64, u64)> = self
+            .mm(pid)
+            .expect("mm")
+            .vmas_overlapping(start, end)
+            .into_iter()
+            .filter(|v| {
+                v.flags & (VM_WRITE | VM_SHARED | VM_LOCKED) == VM_LOCKED && newbits & VM_WRITE != 0
+            })
+            .map(|v| (v.start.max(start), v.end.min(end)))
+            .collect();
         self.for_vmas_in(pid, start, end, |v| {
             v.flags = (v.flags & !(VM_READ | VM_WRITE | VM_EXEC)) | newbits;
         })?;
@@ -98,6 +112,12 @@ impl Machine {
                 // A non-exclusive private page stays write-protected: the next
                 // write faults and goes through do_wp_page.
                 p.write = writable && (p.write || can_write);
+            }
+        }
+        for (s, e) in cow_locked {
+            if let Some(v) = self.mm(pid).and_then(|mm| mm.vma_lookup(s)).cloned() {
+                // Errors are ignored, as mprotect_fixup ignores them.
+                let _ = self.populate_vma_page_range(policy, pid, &v, s, e.min(v.end));
             }
         }
         Ok(())

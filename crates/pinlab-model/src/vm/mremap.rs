@@ -18,6 +18,13 @@
 //! hugetlb mapping only moves in whole, aligned huge pages (the syscall checks
 //! the alignment), so its PMDs always move whole (`move_hugetlb_page_tables`).
 //!
+//! A locked VMA ([`super::mlock`]) is counted in `locked_vm` as v6.16+'s
+//! `vrm_stat_account` counts it: the new VMA's pages are added, the old
+//! ones leave with the munmap of the old range (never, under
+//! `MREMAP_DONTUNMAP`, which only clears the old VMA's `VM_LOCKED_MASK`);
+//! growing one is `EAGAIN` past RLIMIT_MEMLOCK, and what it grew by is
+//! populated ([`Machine::sys_mremap`]).
+//!
 //! The new VMA is a copy of the old one (`copy_vma`): same `vm_flags`, same
 //! file with the pgoff of the moved part, same `anon_vma`. mmu notifiers need no
 //! code here: [`Machine::mmu_notifier_sync`] sees the old PTEs disappear after
@@ -33,7 +40,7 @@
 //!
 //! Not modelled: mseal (`can_modify_vma`, -EPERM), `VM_DONTEXPAND`/`VM_PFNMAP`
 //! (no VMA of the model has them, so their -EFAULT/-EINVAL never arise),
-//! `VM_LOCKED` accounting, `RLIMIT_AS`/`may_expand_vm` and `max_map_count`
+//! `RLIMIT_AS`/`may_expand_vm` and `max_map_count`
 //! (never reached), uffd remap events, and `ksm_madvise(MADV_UNMERGEABLE)` in
 //! `move_vma`: KSM pages move as they are instead of being unshared first (as
 //! `madvise(MADV_UNMERGEABLE)`, unmerging is not modelled). A non-`MAP_FIXED`
@@ -87,7 +94,17 @@ impl Machine {
                 return Err(Errno::EINVAL);
             }
         }
-        self.mremap(pid, addr, old_len, new_len, flags, new_addr)
+        let locked = self
+            .mm(pid)
+            .and_then(|m| m.vma_lookup(addr / PAGE_SIZE))
+            .is_some_and(|v| v.has(VM_LOCKED));
+        let to = self.mremap(pid, addr, old_len, new_len, flags, new_addr)?;
+        // do_mremap: a locked mapping that grew is populated past its old end.
+        let (old_len, new_len) = (page_align(old_len), page_align(new_len));
+        if locked && new_len > old_len {
+            self.mm_populate(policy, pid, to + old_len, new_len - old_len);
+        }
+        Ok(to)
     }
 
     /// `mremap(addr, old_len, new_len, flags, new_addr)` (`SYSCALL_DEFINE5(mremap)`,
@@ -150,12 +167,16 @@ impl Machine {
             }
             return Ok(addr);
         }
-        let vma = self.vma_to_resize(pid, addr, old_len, flags)?;
+        let vma = self.vma_to_resize(pid, addr, old_len, new_len, flags)?;
         if old_len == vma.end * PAGE_SIZE - addr {
             let delta = (new_len - old_len) / PAGE_SIZE;
             if self.vma_expandable(pid, &vma, delta) {
                 let mm = self.mm_mut(pid).expect("mm");
                 mm.vmas.get_mut(&vma.start).expect("vma").end += delta;
+                // expand_vma_in_place → vrm_stat_account
+                if vma.has(VM_LOCKED) {
+                    mm.locked_vm += delta;
+                }
                 // vma_merge_extend: the grown VMA merges with the next one
                 // where it can.
                 self.vma_merge_around(pid, vma.start, vma.end + delta);
@@ -195,7 +216,7 @@ impl Machine {
             self.munmap(pid, addr.wrapping_add(new_len), old_len - new_len)?;
             old_len = new_len;
         }
-        let vma = self.vma_to_resize(pid, addr, old_len, flags)?;
+        let vma = self.vma_to_resize(pid, addr, old_len, new_len, flags)?;
         let to = if flags & MREMAP_FIXED != 0 {
             new_addr
         } else {
@@ -207,8 +228,16 @@ impl Machine {
     /// `vma_to_resize` (mm/mremap.c, v6.14): the VMA at `addr`, -EFAULT if there
     /// is none or the old range runs past its end, -EINVAL for a zero `old_len`
     /// of a private mapping or `MREMAP_DONTUNMAP` of a hugetlb VMA (which
-    /// `hugetlbfs_file_mmap` made `VM_DONTEXPAND`).
-    fn vma_to_resize(&self, pid: Pid, addr: u64, old_len: u64, flags: u64) -> KResult<Vma> {
+    /// `hugetlbfs_file_mmap` made `VM_DONTEXPAND`); growing a locked VMA
+    /// past RLIMIT_MEMLOCK is -EAGAIN (`mlock_future_ok`).
+    fn vma_to_resize(
+        &self,
+        pid: Pid,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u64,
+    ) -> KResult<Vma> {
         let vma = self
             .mm(pid)
             .expect("mm")
@@ -224,6 +253,9 @@ impl Machine {
         // We can't remap across vm area boundaries.
         if old_len > vma.end * PAGE_SIZE - addr {
             return Err(Errno::EFAULT);
+        }
+        if new_len > old_len && !self.mlock_future_ok(pid, vma.flags, new_len - old_len) {
+            return Err(Errno::EAGAIN);
         }
         Ok(vma)
     }
@@ -313,10 +345,18 @@ impl Machine {
         }
         self.move_page_tables(pid, old_start, new_start, old_pages);
         self.ghost_move(pid, old_start, new_start, old_pages);
+        // vrm_stat_account (v6.16+): the new VMA's pages are counted in
+        // locked_vm; the old ones leave it with the munmap below — or, under
+        // MREMAP_DONTUNMAP, never (dontunmap_complete only clears the old
+        // VMA's VM_LOCKED_MASK), so VmLck then counts them twice.
+        if vma.has(VM_LOCKED) {
+            self.mm_mut(pid).expect("mm").locked_vm += new_len / PAGE_SIZE;
+        }
         if flags & MREMAP_DONTUNMAP != 0 {
+            let mm = self.mm_mut(pid).expect("mm");
+            let v = mm.vmas.get_mut(&vma.start).expect("vma");
+            v.flags &= !VM_LOCKED_MASK;
             if vma.start == old_start && vma.end == old_start + old_pages {
-                let mm = self.mm_mut(pid).expect("mm");
-                let v = mm.vmas.get_mut(&vma.start).expect("vma");
                 v.anon_vma = false;
                 v.uncowed_parents = false;
             }

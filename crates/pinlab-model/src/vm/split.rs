@@ -159,11 +159,12 @@ impl Machine {
     }
 
     /// `madvise(MADV_COLD)` over page numbers `[start, end)` (`madvise_cold`,
-    /// mm/madvise.c, v6.14): `-EINVAL` on a hugetlb VMA (`can_madv_lru_vma`),
-    /// a gap `-ENOMEM` after the rest; splits partly covered THPs.
+    /// mm/madvise.c, v6.14): `-EINVAL` on a hugetlb or locked VMA
+    /// (`can_madv_lru_vma`), a gap `-ENOMEM` after the rest; splits partly
+    /// covered THPs.
     pub(crate) fn madvise_cold(&mut self, pid: Pid, start: u64, end: u64) -> KResult<()> {
         self.madvise_walk_vmas(pid, start, end, |m, v, s, e| {
-            if v.flags & VM_HUGETLB != 0 {
+            if v.flags & (VM_HUGETLB | VM_LOCKED) != 0 {
                 return Err(Errno::EINVAL);
             }
             m.split_partial_thps(pid, s, e);

@@ -35,8 +35,8 @@ use crate::policy::Policy;
 
 impl Machine {
     /// `madvise(MADV_PAGEOUT)` over page numbers `[start, end)`
-    /// (`madvise_walk_vmas` + `madvise_pageout`): a hugetlb VMA is `-EINVAL`
-    /// (`can_madv_lru_vma`), a gap `-ENOMEM` after the rest is done.
+    /// (`madvise_walk_vmas` + `madvise_pageout`): a hugetlb or locked VMA is
+    /// `-EINVAL` (`can_madv_lru_vma`), a gap `-ENOMEM` after the rest is done.
     pub(crate) fn madvise_pageout(
         &mut self,
         policy: &Policy,
@@ -45,7 +45,7 @@ impl Machine {
         end: u64,
     ) -> KResult<()> {
         self.madvise_walk_vmas(pid, start, end, |m, v, s, e| {
-            if v.flags & VM_HUGETLB != 0 {
+            if v.flags & (VM_HUGETLB | VM_LOCKED) != 0 {
                 return Err(Errno::EINVAL);
             }
             m.split_partial_thps(pid, s, e);

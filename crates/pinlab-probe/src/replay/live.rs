@@ -470,6 +470,8 @@ impl Exec<'_> {
                 addr, old_len: len, ..
             }
             | Call::Madvise { addr, len, .. }
+            | Call::Mlock { addr, len, .. }
+            | Call::Munlock { addr, len }
             | Call::Memset { addr, len, .. }
             | Call::Load { addr, len }
             | Call::RegisterBuffers { addr, len, .. }
@@ -572,6 +574,19 @@ impl Exec<'_> {
                 let (a, l) = (v!(addr), v!(len));
                 // SAFETY: advice on this executor's own range.
                 ok0(unsafe { libc::madvise(a as *mut _, l as usize, advice as i32) })
+            }
+            Call::Mlock {
+                addr, len, flags, ..
+            } => {
+                let (a, l) = (v!(addr), v!(len));
+                // SAFETY: mlock2 of this executor's own range; mlock(a, l) is
+                // mlock2(a, l, 0) in the kernel (do_mlock).
+                ok0(unsafe { libc::syscall(libc::SYS_mlock2, a, l, flags) } as i32)
+            }
+            Call::Munlock { addr, len } => {
+                let (a, l) = (v!(addr), v!(len));
+                // SAFETY: munlock of this executor's own range.
+                ok0(unsafe { libc::munlock(a as *const _, l as usize) })
             }
             Call::Mprotect { addr, len, prot } => {
                 let (a, l) = (v!(addr), v!(len));
@@ -1352,7 +1367,11 @@ impl Exec<'_> {
         use std::os::unix::fs::FileExt;
         let mem = std::fs::File::open("/proc/self/mem");
         let vmpin = sys::vm_pin_kb(sys::getpid()).map_or("?".to_string(), |k| k.to_string());
-        let mut lines = vec![format!("{}: VmPin {vmpin} kB", self.scn.actors[me].name)];
+        let vmlck = sys::vm_lck_kb(sys::getpid()).map_or(", VmLck ?".to_string(), super::vm_lck);
+        let mut lines = vec![format!(
+            "{}: VmPin {vmpin} kB{vmlck}",
+            self.scn.actors[me].name
+        )];
         self.cur = me;
         for slot in 0..self.vars[me].len() {
             // The length the model's view uses ([`crate::replay::mapping_len`]:

@@ -111,6 +111,8 @@ pub fn unsupported(kind: Kind, call: &Call) -> Option<String> {
         | Call::Mprotect { .. }
         | Call::Munmap { .. }
         | Call::Madvise { .. }
+        | Call::Mlock { .. }
+        | Call::Munlock { .. }
         | Call::Memset { .. }
         | Call::Load { .. }
         | Call::Fork { .. }
@@ -165,6 +167,17 @@ pub fn unsupported(kind: Kind, call: &Call) -> Option<String> {
             why("an ODP or read-only MR (io_uring registration always pins FOLL_WRITE)")
         }
         other => Some(format!("no live mapping for `{}` yet", call_name(other))),
+    }
+}
+
+/// The end view's `VmLck` part: shown only when the process has locked
+/// memory (`mm->locked_vm`), so that views of scenarios without `mlock` stay
+/// as they were.
+pub(crate) fn vm_lck(kb: u64) -> String {
+    if kb == 0 {
+        String::new()
+    } else {
+        format!(", VmLck {kb} kB")
     }
 }
 
@@ -318,10 +331,12 @@ pub fn end_view(scn: &Scenario, policy: &Policy, s: &pinlab_scenario::model::Sta
         else {
             continue;
         };
+        let (pinned, locked) = s.m.mm(pid).map_or((0, 0), |m| (m.pinned_vm, m.locked_vm));
         out.push(format!(
-            "{}: VmPin {} kB",
+            "{}: VmPin {} kB{}",
             a.name,
-            s.m.mm(pid).map_or(0, |m| m.pinned_vm) * 4
+            pinned * 4,
+            vm_lck(locked * 4)
         ));
         for slot in 0..scn.vars.len() {
             let (Some(Value::Int(addr)), Some(len)) = (st.vars[slot], mapping_len(scn, slot))

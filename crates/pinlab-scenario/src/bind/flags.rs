@@ -1,5 +1,5 @@
 //! The flag names a scenario may use in each argument position, with their
-//! uapi values (x86-64): `PROT_*`, `MAP_*`, `MADV_*`, `MREMAP_*`, `O_*`,
+//! uapi values (x86-64): `PROT_*`, `MAP_*`, `MADV_*`, `MLOCK_*`, `MREMAP_*`, `O_*`,
 //! `FALLOC_FL_*`, `SEEK_*`, `POSIX_FADV_*`, `MFD_*`, `F_SEAL_*`, `IBV_ACCESS_*`. A name not in the table
 //! for its position is a binding error at its token.
 
@@ -23,6 +23,7 @@ pub(super) const MAP: &[(&str, u64)] = &[
     ("MAP_FIXED", MAP_FIXED),
     ("MAP_NORESERVE", MAP_NORESERVE),
     ("MAP_POPULATE", MAP_POPULATE),
+    ("MAP_LOCKED", MAP_LOCKED),
 ];
 pub(super) const MADV: &[(&str, u64)] = &[
     ("MADV_NORMAL", MADV_NORMAL),
@@ -43,6 +44,7 @@ pub(super) const MADV: &[(&str, u64)] = &[
     ("MADV_POPULATE_READ", MADV_POPULATE_READ),
     ("MADV_POPULATE_WRITE", MADV_POPULATE_WRITE),
 ];
+pub(super) const MLOCK: &[(&str, u64)] = &[("MLOCK_ONFAULT", MLOCK_ONFAULT)];
 pub(super) const MREMAP: &[(&str, u64)] = &[
     ("MREMAP_MAYMOVE", pinlab_model::vm::mremap::MREMAP_MAYMOVE),
     ("MREMAP_FIXED", pinlab_model::vm::mremap::MREMAP_FIXED),

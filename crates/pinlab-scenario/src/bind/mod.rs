@@ -67,6 +67,16 @@ pub enum Call {
     Mprotect { addr: Arg, len: Arg, prot: u64 },
     /// `madvise(addr, len, advice)`.
     Madvise { addr: Arg, len: Arg, advice: u64 },
+    /// `mlock(addr, len)` (`flags` 0) or `mlock2(addr, len, flags)`
+    /// (`MLOCK_ONFAULT`).
+    Mlock {
+        addr: Arg,
+        len: Arg,
+        flags: u64,
+        mlock2: bool,
+    },
+    /// `munlock(addr, len)`.
+    Munlock { addr: Arg, len: Arg },
     /// `memset(addr, 'c', len)`: CPU stores.
     Memset { addr: Arg, tag: char, len: Arg },
     /// `load(addr, len)`: CPU loads.

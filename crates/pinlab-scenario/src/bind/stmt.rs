@@ -491,6 +491,32 @@ impl Binder<'_> {
                     advice: self.flags(&a[2], MADV, "MADV_*")?,
                 }
             }
+            "mlock" | "mlock2" => {
+                let mlock2 = s.call == "mlock2";
+                if mlock2 {
+                    self.nargs(s, &[3], "mlock2(addr, len, 0|MLOCK_ONFAULT)")?;
+                } else {
+                    self.nargs(s, &[2], "mlock(addr, len)")?;
+                }
+                self.uses.insert(AnonMemory);
+                Call::Mlock {
+                    addr: self.arg(&a[0], known)?,
+                    len: self.arg(&a[1], known)?,
+                    flags: match a.get(2) {
+                        Some(f) => self.flags(f, MLOCK, "MLOCK_*")?,
+                        None => 0,
+                    },
+                    mlock2,
+                }
+            }
+            "munlock" => {
+                self.nargs(s, &[2], "munlock(addr, len)")?;
+                self.uses.insert(AnonMemory);
+                Call::Munlock {
+                    addr: self.arg(&a[0], known)?,
+                    len: self.arg(&a[1], known)?,
+                }
+            }
             "memset" => {
                 self.nargs(s, &[3], "memset(addr, 'c', len)")?;
                 Call::Memset {

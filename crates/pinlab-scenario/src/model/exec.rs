@@ -187,7 +187,11 @@ impl Bound<'_> {
                     off,
                 } => {
                     let addr = m.mmap_file(p()?, v(len)?, prot, flags, fid(fd)?, v(off)?)?;
-                    if flags & pinlab_model::vm::uapi::MAP_POPULATE != 0 {
+                    if flags
+                        & (pinlab_model::vm::uapi::MAP_POPULATE
+                            | pinlab_model::vm::uapi::MAP_LOCKED)
+                        != 0
+                    {
                         m.mm_populate(policy, p()?, addr, v(len)?);
                     }
                     bind = Some(Value::Int(addr));
@@ -598,7 +602,11 @@ impl Bound<'_> {
                         }
                         None => m.mmap_anon(p()?, v(len)?, prot, flags)?,
                     };
-                    if flags & pinlab_model::vm::uapi::MAP_POPULATE != 0 {
+                    if flags
+                        & (pinlab_model::vm::uapi::MAP_POPULATE
+                            | pinlab_model::vm::uapi::MAP_LOCKED)
+                        != 0
+                    {
                         m.mm_populate(policy, p()?, addr, v(len)?);
                     }
                     bind = Some(Value::Int(addr));
@@ -633,6 +641,14 @@ impl Bound<'_> {
                     .map(|_| Some("0".into())),
                 Call::Madvise { addr, len, advice } => m
                     .sys_madvise(policy, p()?, v(addr)?, v(len)?, advice)
+                    .map(|_| Some("0".into())),
+                Call::Mlock {
+                    addr, len, flags, ..
+                } => m
+                    .sys_mlock2(policy, p()?, v(addr)?, v(len)?, flags)
+                    .map(|_| Some("0".into())),
+                Call::Munlock { addr, len } => m
+                    .sys_munlock(p()?, v(addr)?, v(len)?)
                     .map(|_| Some("0".into())),
                 Call::Memset { addr, tag, len } => {
                     match m.cpu_store(policy, p()?, v(addr)?, v(len)?, wid(tag)) {
