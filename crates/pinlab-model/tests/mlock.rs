@@ -405,3 +405,71 @@ fn rlimit_memlock_bounds_locked_vm() {
     );
     assert_eq!(munlock(&mut z, q, a, P), Ok(()));
 }
+
+#[test]
+fn mlockall_locks_every_vma_and_future_mappings() {
+    // Measured on 6.18 (python, the process itself): the flags' errors,
+    // MCL_FUTURE locking and populating later mappings only, MCL_ONFAULT
+    // with it locking them on fault, MCL_CURRENT locking and populating every
+    // VMA (PROT_NONE ones locked, their populate's error ignored) and
+    // clearing MCL_FUTURE, munlockall, and a child that inherits nothing.
+    let mut s = Sim::new("v6.18");
+    let p = s.spawn("t");
+    let pol = s.pol.clone();
+    for bad in [0, MCL_ONFAULT, 8] {
+        assert_eq!(s.m.sys_mlockall(&pol, p, bad), Err(Errno::EINVAL));
+    }
+    let pn = s.mmap(p, 4 * P);
+    s.mprotect(p, pn, 4 * P, PROT_NONE);
+    let a = s.mmap(p, 4 * P);
+    assert_eq!(s.m.sys_mlockall(&pol, p, MCL_FUTURE), Ok(()));
+    s.check();
+    assert_eq!(vmas(&s, p, a, 4 * P), vec![(0, 4, 0)]);
+    let rw = PROT_READ | PROT_WRITE;
+    let anon = MAP_PRIVATE | MAP_ANONYMOUS;
+    let b = s.m.mmap_anon(p, 4 * P, rw, anon).unwrap();
+    assert!(s.m.mmap_populates(p, anon));
+    s.m.mm_populate(&pol, p, b, 4 * P);
+    s.check();
+    assert_eq!(vmas(&s, p, b, 4 * P), vec![(0, 4, VM_LOCKED)]);
+    assert!(s.pfns(p, b, 4).iter().all(|f| f.is_some()));
+    assert_eq!(locked_vm(&s, p), 4);
+    let c = s.fork(p);
+    assert!(!s.m.mmap_populates(c, anon));
+    let cb = s.m.mmap_anon(c, 4 * P, rw, anon).unwrap();
+    assert_eq!(vmas(&s, c, cb, 4 * P), vec![(0, 4, 0)]);
+    assert_eq!(s.m.sys_mlockall(&pol, p, MCL_FUTURE | MCL_ONFAULT), Ok(()));
+    let d = s.m.mmap_anon(p, 4 * P, rw, anon).unwrap();
+    s.m.mm_populate(&pol, p, d, 4 * P);
+    s.check();
+    assert_eq!(
+        vmas(&s, p, d, 4 * P),
+        vec![(0, 4, VM_LOCKED | VM_LOCKONFAULT)]
+    );
+    assert_eq!(s.pfns(p, d, 4), vec![None; 4]);
+    assert_eq!(s.m.sys_mlockall(&pol, p, MCL_CURRENT), Ok(()));
+    s.check();
+    assert_eq!(vmas(&s, p, pn, 4 * P), vec![(0, 4, VM_LOCKED)]);
+    // a, b and d are adjacent and now alike: one locked VMA.
+    assert_eq!(vmas(&s, p, a, 4 * P), vec![(-8, 12, VM_LOCKED)]);
+    assert!(s.pfns(p, a, 4).iter().all(|f| f.is_some()));
+    assert!(s.pfns(p, d, 4).iter().all(|f| f.is_some()));
+    assert!(!s.m.mmap_populates(p, anon));
+    assert_eq!(s.m.sys_munlockall(p), Ok(()));
+    s.check();
+    assert_eq!(vmas(&s, p, a, 4 * P), vec![(-8, 12, 0)]);
+    assert_eq!(locked_vm(&s, p), 0);
+    // MCL_CURRENT under RLIMIT_MEMLOCK counts every mapped page (total_vm).
+    let mut z = Sim::with_cfg(
+        "v6.18",
+        MachineConfig {
+            memlock: Some(4 * P),
+            ..MachineConfig::default()
+        },
+    );
+    let q = z.spawn("t");
+    z.mmap(q, 8 * P);
+    assert_eq!(z.m.sys_mlockall(&pol, q, MCL_CURRENT), Err(Errno::ENOMEM));
+    assert_eq!(z.m.sys_mlockall(&pol, q, MCL_FUTURE), Ok(()));
+    assert_eq!(z.m.mmap_anon(q, 8 * P, rw, anon), Err(Errno::EAGAIN));
+}

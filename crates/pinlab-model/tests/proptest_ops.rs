@@ -70,7 +70,9 @@ enum Op {
         r: Range,
         advice: u8,
     },
-    /// `mode` 0: `mlock`, 1: `mlock2(MLOCK_ONFAULT)`, 2: `munlock`.
+    /// `mode` 0: `mlock`, 1: `mlock2(MLOCK_ONFAULT)`, 2: `munlock`, 3..=9:
+    /// `mlockall` with flags `mode - 3` (0 and `MCL_ONFAULT` alone fail),
+    /// otherwise `munlockall`.
     Mlock {
         p: u8,
         r: Range,
@@ -157,7 +159,7 @@ enum Op {
     KsmScan,
 }
 
-const ADVICE: [u64; 10] = [
+const ADVICE: [u64; 11] = [
     MADV_DONTNEED,
     MADV_FREE,
     MADV_DONTFORK,
@@ -168,6 +170,7 @@ const ADVICE: [u64; 10] = [
     MADV_COLLAPSE,
     MADV_PAGEOUT,
     MADV_COLD,
+    MADV_REMOVE,
 ];
 
 const APIS: [GupApi; 6] = [
@@ -252,8 +255,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (p(), 0u8..3, prop::bool::weighted(0.2), prop_oneof![6 => Just(0u8), 2 => Just(1u8), 1 => Just(2u8)], prop::bool::weighted(0.2)).prop_map(|(p, b, shared, huge, populate)| Op::Mmap { p, b, shared, huge, populate }),
         1 => (p(), range()).prop_map(|(p, r)| Op::Munmap { p, r }),
         2 => (p(), range(), any::<bool>()).prop_map(|(p, r, rw)| Op::Mprotect { p, r, rw }),
-        2 => (p(), range(), 0u8..10).prop_map(|(p, r, advice)| Op::Madvise { p, r, advice }),
-        2 => (p(), range(), 0u8..3).prop_map(|(p, r, mode)| Op::Mlock { p, r, mode }),
+        2 => (p(), range(), 0u8..11).prop_map(|(p, r, advice)| Op::Madvise { p, r, advice }),
+        2 => (p(), range(), 0u8..11).prop_map(|(p, r, mode)| Op::Mlock { p, r, mode }),
         1 => Just(Op::Reclaim),
         1 => (p(), range(), 0u8..6, 0u8..3, -2i8..=2).prop_map(|(p, r, mode, to, delta)| Op::Mremap { p, r, mode, to, delta }),
         5 => (p(), range()).prop_map(|(p, r)| Op::Store { p, r }),
@@ -447,7 +450,9 @@ impl World {
                 match mode {
                     0 => self.m.sys_mlock2(&pol, pid, a, l, 0).is_ok(),
                     1 => self.m.sys_mlock2(&pol, pid, a, l, MLOCK_ONFAULT).is_ok(),
-                    _ => self.m.sys_munlock(pid, a, l).is_ok(),
+                    2 => self.m.sys_munlock(pid, a, l).is_ok(),
+                    3..=9 => self.m.sys_mlockall(&pol, pid, u64::from(mode - 3)).is_ok(),
+                    _ => self.m.sys_munlockall(pid).is_ok(),
                 }
             }
             Op::Reclaim => {

@@ -796,6 +796,33 @@ fn mlock_replays_as_the_kernel_locks() {
 }
 
 #[test]
+fn madv_remove_replays_as_the_kernel_punches() {
+    // Twenty-first session: MADV_REMOVE punches through shared mappings of
+    // shmem, memfds and ext4 files (the errors per kind of VMA), and leaves
+    // a registered buffer's pages orphaned (LOST, on 6.18 too).
+    for name in ["madv-remove", "madv-remove-pinned"] {
+        replays_pass("tests/data", name, 1);
+    }
+}
+
+#[test]
+fn mlockall_is_skipped_not_failed() {
+    // mlockall would lock the executor's own code, heap and rings too (and
+    // MCL_FUTURE its later mappings), which the model does not hold.
+    let scn = "scenario mlockall-skip\n\
+        process app {\n\
+            buf = mmap(NULL, 8K, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)\n\
+            mlockall(MCL_CURRENT|MCL_FUTURE)\n\
+            munlockall()\n\
+        }\n";
+    every_trace_is_skipped(
+        "mlockall-skip",
+        scn,
+        "SKIP(app `mlockall(MCL_CURRENT|MCL_FUTURE)`: mlockall and munlockall",
+    );
+}
+
+#[test]
 fn fixed_buffer_io_on_a_table_another_process_registered_is_skipped() {
     // Found by replay_fuzz (seed 1622000000): a child registers buffers on
     // its parent's ring, then the parent reads into them. Each executor

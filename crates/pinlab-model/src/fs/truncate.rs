@@ -300,6 +300,20 @@ impl Machine {
         last: u64,
     ) -> KResult<bool> {
         let ino = self.file(pid, file)?.ino;
+        self.dax_truncate_prepare_ino(policy, file, ino, first, last)
+    }
+
+    /// [`Machine::dax_truncate_prepare`] of inode `ino` through open file
+    /// `file` (whoever holds it: `MADV_REMOVE` punches through the mapping's
+    /// `vm_file`).
+    pub fn dax_truncate_prepare_ino(
+        &mut self,
+        policy: &Policy,
+        file: usize,
+        ino: u32,
+        first: u64,
+        last: u64,
+    ) -> KResult<bool> {
         if !self.is_dax(ino) || first >= last {
             return Ok(false);
         }
@@ -342,6 +356,23 @@ impl Machine {
         len: u64,
     ) -> KResult<()> {
         let ino = self.vfs_fallocate_check(pid, file, off, len)?;
+        self.fallocate_inode(policy, file, ino, mode, off, len)
+    }
+
+    /// What `vfs_fallocate` asks of the filesystem after its checks: the
+    /// rest of [`Machine::fallocate`], on inode `ino` through open file
+    /// `file` (`None`: the file `shmem_zero_setup` made, which no descriptor
+    /// names).
+    pub(crate) fn fallocate_inode(
+        &mut self,
+        policy: &Policy,
+        file: impl Into<Option<usize>>,
+        ino: u32,
+        mode: u64,
+        off: u64,
+        len: u64,
+    ) -> KResult<()> {
+        let file = file.into();
         let kind = self.fs.inodes[ino as usize].kind;
         if kind == FsKind::Secretmem || kind == FsKind::DevDax {
             return Err(Errno::EOPNOTSUPP);
@@ -349,7 +380,8 @@ impl Machine {
         self.seal_check_fallocate(ino, mode, off, len)?;
         self.dax_layout_change_allowed(
             policy,
-            file,
+            // Only fs-dax files have leases; each has a vm_file.
+            file.unwrap_or(usize::MAX),
             ino,
             off / PAGE_SIZE,
             (off + len).div_ceil(PAGE_SIZE),

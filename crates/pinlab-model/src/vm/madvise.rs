@@ -85,6 +85,106 @@ impl Machine {
         Ok(())
     }
 
+    /// `madvise_remove` (mm/madvise.c, v6.12–v6.18) of the VMA piece `[s, e)`
+    /// of `v`: the file range it maps gets a hole, as `fallocate(fd,
+    /// FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE, ...)` through the mapping's
+    /// file would punch it (`vfs_fallocate`: seals, fs-dax layout rules, and
+    /// `EOPNOTSUPP` for secretmem). `EINVAL` for a locked VMA or one without
+    /// a file (private anonymous memory; a shared anonymous mapping has its
+    /// shmem file), `EACCES` unless it is shared and may write.
+    pub(crate) fn madvise_remove(
+        &mut self,
+        policy: &crate::Policy,
+        v: &Vma,
+        s: u64,
+        e: u64,
+    ) -> KResult<()> {
+        use crate::fs::oflags::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
+        let (file, ino, off) = self.madvise_remove_target(v, s)?;
+        let mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+        self.fallocate_inode(policy, file, ino, mode, off, (e - s) * PAGE_SIZE)
+    }
+
+    /// The checks of `madvise_remove` on VMA `v`, and what it punches through
+    /// for the piece starting at page `s`: (the mapping's open file, the
+    /// inode, the byte offset in it).
+    pub fn madvise_remove_target(&self, v: &Vma, s: u64) -> KResult<(Option<usize>, u32, u64)> {
+        if v.has(VM_LOCKED) {
+            return Err(Errno::EINVAL);
+        }
+        let crate::vm::Backing::File {
+            ino,
+            pgoff,
+            vm_file,
+        } = v.backing
+        else {
+            return Err(Errno::EINVAL);
+        };
+        // vma_is_shared_maywrite
+        if !(v.has(VM_SHARED) && v.has(VM_MAYWRITE)) {
+            return Err(Errno::EACCES);
+        }
+        Ok((
+            vm_file.map(|f| f as usize),
+            ino,
+            (pgoff + (s - v.start)) * PAGE_SIZE,
+        ))
+    }
+
+    /// The file ranges `MADV_REMOVE` of bytes `[addr, addr + len)` of `pid`
+    /// would punch: (inode, first page, last page) of each VMA piece that
+    /// passes [`Machine::madvise_remove_target`], in address order. What the
+    /// scenario layer waits on before it runs the call (writeback in flight,
+    /// `i_rwsem`, busy fs-dax pages).
+    pub fn madvise_remove_ranges(&self, pid: Pid, addr: u64, len: u64) -> Vec<(u32, u64, u64)> {
+        let Some((start, end)) = page_range(addr, len) else {
+            return Vec::new();
+        };
+        let Some(mm) = self.mm(pid) else {
+            return Vec::new();
+        };
+        mm.vmas_overlapping(start, end)
+            .iter()
+            .filter_map(|v| {
+                let (s, e) = (start.max(v.start), end.min(v.end));
+                let (_, ino, off) = self.madvise_remove_target(v, s).ok()?;
+                Some((ino, off / PAGE_SIZE, off / PAGE_SIZE + (e - s)))
+            })
+            .collect()
+    }
+
+    /// The first half of `MADV_REMOVE` on fs-dax
+    /// ([`Machine::dax_truncate_prepare_ino`] of each fs-dax piece): whether
+    /// a page is still busy, so that the call must wait for it before it
+    /// punches. `[model assumption]`: the kernel waits piece by piece, after
+    /// punching the pieces before; the model waits for all of them first.
+    pub fn madvise_remove_dax_wait(
+        &mut self,
+        policy: &crate::Policy,
+        pid: Pid,
+        addr: u64,
+        len: u64,
+    ) -> bool {
+        let Some((start, end)) = page_range(addr, len) else {
+            return false;
+        };
+        let Some(mm) = self.mm(pid) else {
+            return false;
+        };
+        let mut busy = false;
+        for v in mm.vmas_overlapping(start, end) {
+            let (s, e) = (start.max(v.start), end.min(v.end));
+            let Ok((Some(file), ino, off)) = self.madvise_remove_target(&v, s) else {
+                continue;
+            };
+            let first = off / PAGE_SIZE;
+            busy |= self
+                .dax_truncate_prepare_ino(policy, file, ino, first, first + (e - s))
+                .unwrap_or(false);
+        }
+        busy
+    }
+
     /// `madvise` with the advice values the model knows: NORMAL, RANDOM and
     /// SEQUENTIAL (the readahead hints `VM_RAND_READ`/`VM_SEQ_READ` a file
     /// fault consults, fs/readahead.rs), WILLNEED, DONTNEED, FREE
@@ -122,6 +222,7 @@ impl Machine {
                 | MADV_WILLNEED
                 | MADV_DONTNEED
                 | MADV_FREE
+                | MADV_REMOVE
                 | MADV_WIPEONFORK
                 | MADV_KEEPONFORK
                 | MADV_DONTFORK
@@ -209,6 +310,9 @@ impl Machine {
             MADV_COLD => self.madvise_cold(pid, start, end),
             MADV_PAGEOUT => self.madvise_pageout(policy, pid, start, end),
             MADV_FREE => self.madvise_free(pid, start, end),
+            MADV_REMOVE => self.madvise_walk_vmas(pid, start, end, |m, v, s, e| {
+                m.madvise_remove(policy, v, s, e)
+            }),
             // madvise_populate: not a VMA walk; the GUP slow path reports
             // holes and unusable VMAs itself.
             MADV_POPULATE_READ | MADV_POPULATE_WRITE => {

@@ -32,9 +32,11 @@
 //! (`do_mmap`), growing a locked VMA with `mremap` `EAGAIN`
 //! (`mlock_future_ok`).
 //!
-//! Not modelled: `mlockall`/`munlockall` (`mm->def_flags`), `VM_DROPPABLE`,
-//! and the per-CPU `mlock_fbatch` (the model's folios have no LRU lists to
-//! move between).
+//! `mlockall(MCL_FUTURE)` keeps the lock bits in `mm->def_flags`
+//! ([`Mm::def_flags`]), which every later `mmap` adds.
+//!
+//! Not modelled: `VM_DROPPABLE`, `MADV_DONTNEED_LOCKED`, and the per-CPU
+//! `mlock_fbatch` (the model's folios have no LRU lists to move between).
 
 use super::uapi::*;
 use super::vmflags::*;
@@ -103,18 +105,115 @@ impl Machine {
     }
 
     /// The `MAP_LOCKED` checks of `do_mmap` (mm/mmap.c, v6.12): `EPERM`
-    /// unless the process may lock, `EAGAIN` past RLIMIT_MEMLOCK.
+    /// unless the process may lock, `EAGAIN` past RLIMIT_MEMLOCK — for a
+    /// mapping locked by `MAP_LOCKED` or by `mlockall(MCL_FUTURE)`.
     pub(crate) fn map_locked_ok(&self, pid: Pid, flags: u64, len: u64) -> KResult<()> {
-        if flags & MAP_LOCKED == 0 {
-            return Ok(());
+        if flags & MAP_LOCKED != 0 && !self.can_do_mlock() {
+            return Err(Errno::EPERM);
+        }
+        let def = self.mm(pid).map_or(0, |m| m.def_flags);
+        let vm_flags = def
+            | if flags & MAP_LOCKED != 0 {
+                VM_LOCKED
+            } else {
+                0
+            };
+        if !self.mlock_future_ok(pid, vm_flags, len) {
+            return Err(Errno::EAGAIN);
+        }
+        Ok(())
+    }
+
+    /// Whether `do_mmap` populates a new mapping of `pid` made with `flags`
+    /// (`*populate`): `MAP_POPULATE`, or a `VM_LOCKED` one (`MAP_LOCKED`,
+    /// `mlockall(MCL_FUTURE)`) — also where `mmap_region` then leaves it
+    /// unlocked (hugetlb, DAX).
+    pub fn mmap_populates(&self, pid: Pid, flags: u64) -> bool {
+        flags & (MAP_POPULATE | MAP_LOCKED) != 0
+            || self.mm(pid).is_some_and(|m| m.def_flags & VM_LOCKED != 0)
+    }
+
+    /// `mlockall(flags)` (`SYSCALL_DEFINE1(mlockall)`, mm/mlock.c, v6.12):
+    /// `MCL_FUTURE` sets `mm->def_flags` (later mappings are locked and
+    /// populated), `MCL_CURRENT` locks every VMA (`apply_mlockall_flags`:
+    /// `mlock_fixup`, errors ignored) and populates them all
+    /// (`mm_populate(0, TASK_SIZE)`, errors ignored), `MCL_ONFAULT` makes
+    /// either lock on fault. `EINVAL` for no flag, an unknown one or
+    /// `MCL_ONFAULT` alone; `EPERM` under a zero RLIMIT_MEMLOCK; `ENOMEM`
+    /// for `MCL_CURRENT` when the mm's `total_vm` exceeds it.
+    pub fn sys_mlockall(&mut self, policy: &Policy, pid: Pid, flags: u64) -> KResult<()> {
+        self.mm_or_efault(pid)?;
+        if flags == 0
+            || flags & !(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0
+            || flags == MCL_ONFAULT
+        {
+            return Err(Errno::EINVAL);
         }
         if !self.can_do_mlock() {
             return Err(Errno::EPERM);
         }
-        if !self.mlock_future_ok(pid, VM_LOCKED, len) {
-            return Err(Errno::EAGAIN);
+        if flags & MCL_CURRENT != 0 {
+            if let Some(limit) = self.cfg.memlock {
+                let total_vm: u64 = self
+                    .mm(pid)
+                    .expect("mm")
+                    .vmas
+                    .values()
+                    .map(|v| v.end - v.start)
+                    .sum();
+                if total_vm > limit / PAGE_SIZE {
+                    return Err(Errno::ENOMEM);
+                }
+            }
+        }
+        self.apply_mlockall_flags(pid, flags);
+        if flags & MCL_CURRENT != 0 {
+            let _ = self.populate_range(policy, pid, 0, super::TASK_SIZE / PAGE_SIZE, true);
         }
         Ok(())
+    }
+
+    /// `munlockall()` (mm/mlock.c, v6.12): `apply_mlockall_flags(0)`.
+    pub fn sys_munlockall(&mut self, pid: Pid) -> KResult<()> {
+        self.mm_or_efault(pid)?;
+        self.apply_mlockall_flags(pid, 0);
+        Ok(())
+    }
+
+    /// `apply_mlockall_flags` (mm/mlock.c, v6.12).
+    fn apply_mlockall_flags(&mut self, pid: Pid, flags: u64) {
+        let onfault = if flags & MCL_ONFAULT != 0 {
+            VM_LOCKONFAULT
+        } else {
+            0
+        };
+        let mm = self.mm_mut(pid).expect("mm");
+        mm.def_flags &= !VM_LOCKED_MASK;
+        if flags & MCL_FUTURE != 0 {
+            mm.def_flags |= VM_LOCKED | onfault;
+            if flags & MCL_CURRENT == 0 {
+                return;
+            }
+        }
+        let to_add = if flags & MCL_CURRENT != 0 {
+            VM_LOCKED | onfault
+        } else {
+            0
+        };
+        let starts: Vec<u64> = mm.vmas.keys().copied().collect();
+        for start in starts {
+            // mlock_fixup may have merged this VMA into the one before.
+            let Some(v) = self.mm(pid).expect("mm").vmas.get(&start).cloned() else {
+                continue;
+            };
+            self.mlock_fixup(
+                pid,
+                &v,
+                v.start,
+                v.end,
+                (v.flags & !VM_LOCKED_MASK) | to_add,
+            );
+        }
     }
 
     /// The tail of `__mmap_region` (mm/mmap.c, v6.12) for a new `VM_LOCKED`

@@ -122,6 +122,12 @@ pub mod uapi {
     pub const MAP_LOCKED: u64 = 0x2000;
     /// MLOCK_ONFAULT (`mlock2`).
     pub const MLOCK_ONFAULT: u64 = 0x1;
+    /// MCL_CURRENT (`mlockall`).
+    pub const MCL_CURRENT: u64 = 0x1;
+    /// MCL_FUTURE (`mlockall`).
+    pub const MCL_FUTURE: u64 = 0x2;
+    /// MCL_ONFAULT (`mlockall`).
+    pub const MCL_ONFAULT: u64 = 0x4;
     /// MADV_NORMAL.
     pub const MADV_NORMAL: u64 = 0;
     /// MADV_RANDOM.
@@ -134,6 +140,8 @@ pub mod uapi {
     pub const MADV_DONTNEED: u64 = 4;
     /// MADV_FREE (v4.5).
     pub const MADV_FREE: u64 = 8;
+    /// MADV_REMOVE: punch a hole in a shared mapping's file ([`super::madvise`]).
+    pub const MADV_REMOVE: u64 = 9;
     /// MADV_DONTFORK.
     pub const MADV_DONTFORK: u64 = 10;
     /// MADV_DOFORK.
@@ -280,6 +288,10 @@ pub struct Mm {
     /// `mremap` of a locked VMA charged ([`mlock`]).
     #[serde(default)]
     pub locked_vm: u64,
+    /// `mm->def_flags`: the `VM_LOCKED_MASK` bits `mlockall(MCL_FUTURE)` gives
+    /// every later mapping ([`mlock`]; not inherited at fork).
+    #[serde(default)]
+    pub def_flags: u64,
     /// Swap entries by page number: the content of private anonymous pages that
     /// were swapped out ([`swap`]); such a page number has no PTE or PMD.
     pub swapped: BTreeMap<u64, crate::ghost::Ver>,
@@ -491,7 +503,7 @@ impl Machine {
         }
         let npages = pages(len);
         self.map_locked_ok(pid, flags, npages * PAGE_SIZE)?;
-        let mut vflags = mmap_vm_flags(prot, flags);
+        let mut vflags = mmap_vm_flags(prot, flags) | self.mm_or_efault(pid)?.def_flags;
         let backing = if shared {
             vflags |= VM_SHARED | VM_MAYSHARE;
             let ino = self.new_inode(FsKind::Tmpfs, "/dev/zero (deleted)");
@@ -617,7 +629,7 @@ impl Machine {
             return Err(Errno::EACCES);
         }
         self.map_locked_ok(pid, flags, npages * PAGE_SIZE)?;
-        let mut vflags = mmap_vm_flags(prot, flags);
+        let mut vflags = mmap_vm_flags(prot, flags) | self.mm_or_efault(pid)?.def_flags;
         if shared {
             vflags |= VM_SHARED | VM_MAYSHARE;
             if !writable {

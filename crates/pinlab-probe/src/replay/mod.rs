@@ -166,6 +166,7 @@ pub fn unsupported(kind: Kind, call: &Call) -> Option<String> {
         Call::RegMr { .. } => {
             why("an ODP or read-only MR (io_uring registration always pins FOLL_WRITE)")
         }
+        Call::Mlockall { .. } | Call::Munlockall => why("mlockall and munlockall (the executor's own code, heap and rings would be locked too, and MCL_FUTURE locks its later mappings: VmLck and RLIMIT_MEMLOCK would differ from the model's, which holds the scenario's mappings alone)"),
         other => Some(format!("no live mapping for `{}` yet", call_name(other))),
     }
 }

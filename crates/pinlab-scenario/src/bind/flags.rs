@@ -1,5 +1,5 @@
 //! The flag names a scenario may use in each argument position, with their
-//! uapi values (x86-64): `PROT_*`, `MAP_*`, `MADV_*`, `MLOCK_*`, `MREMAP_*`, `O_*`,
+//! uapi values (x86-64): `PROT_*`, `MAP_*`, `MADV_*`, `MLOCK_*`, `MCL_*`, `MREMAP_*`, `O_*`,
 //! `FALLOC_FL_*`, `SEEK_*`, `POSIX_FADV_*`, `MFD_*`, `F_SEAL_*`, `IBV_ACCESS_*`. A name not in the table
 //! for its position is a binding error at its token.
 
@@ -32,6 +32,7 @@ pub(super) const MADV: &[(&str, u64)] = &[
     ("MADV_WILLNEED", MADV_WILLNEED),
     ("MADV_DONTNEED", MADV_DONTNEED),
     ("MADV_FREE", MADV_FREE),
+    ("MADV_REMOVE", MADV_REMOVE),
     ("MADV_DONTFORK", MADV_DONTFORK),
     ("MADV_DOFORK", MADV_DOFORK),
     ("MADV_HUGEPAGE", MADV_HUGEPAGE),
@@ -45,6 +46,11 @@ pub(super) const MADV: &[(&str, u64)] = &[
     ("MADV_POPULATE_WRITE", MADV_POPULATE_WRITE),
 ];
 pub(super) const MLOCK: &[(&str, u64)] = &[("MLOCK_ONFAULT", MLOCK_ONFAULT)];
+pub(super) const MCL: &[(&str, u64)] = &[
+    ("MCL_CURRENT", MCL_CURRENT),
+    ("MCL_FUTURE", MCL_FUTURE),
+    ("MCL_ONFAULT", MCL_ONFAULT),
+];
 pub(super) const MREMAP: &[(&str, u64)] = &[
     ("MREMAP_MAYMOVE", pinlab_model::vm::mremap::MREMAP_MAYMOVE),
     ("MREMAP_FIXED", pinlab_model::vm::mremap::MREMAP_FIXED),

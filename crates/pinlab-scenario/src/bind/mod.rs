@@ -77,6 +77,10 @@ pub enum Call {
     },
     /// `munlock(addr, len)`.
     Munlock { addr: Arg, len: Arg },
+    /// `mlockall(MCL_*)`.
+    Mlockall { flags: u64 },
+    /// `munlockall()`.
+    Munlockall,
     /// `memset(addr, 'c', len)`: CPU stores.
     Memset { addr: Arg, tag: char, len: Arg },
     /// `load(addr, len)`: CPU loads.

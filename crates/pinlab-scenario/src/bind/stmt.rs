@@ -509,6 +509,18 @@ impl Binder<'_> {
                     mlock2,
                 }
             }
+            "mlockall" => {
+                self.nargs(s, &[1], "mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT)")?;
+                self.uses.insert(AnonMemory);
+                Call::Mlockall {
+                    flags: self.flags(&a[0], MCL, "MCL_*")?,
+                }
+            }
+            "munlockall" => {
+                self.nargs(s, &[0], "munlockall()")?;
+                self.uses.insert(AnonMemory);
+                Call::Munlockall
+            }
             "munlock" => {
                 self.nargs(s, &[2], "munlock(addr, len)")?;
                 self.uses.insert(AnonMemory);

@@ -187,11 +187,7 @@ impl Bound<'_> {
                     off,
                 } => {
                     let addr = m.mmap_file(p()?, v(len)?, prot, flags, fid(fd)?, v(off)?)?;
-                    if flags
-                        & (pinlab_model::vm::uapi::MAP_POPULATE
-                            | pinlab_model::vm::uapi::MAP_LOCKED)
-                        != 0
-                    {
+                    if m.mmap_populates(p()?, flags) {
                         m.mm_populate(policy, p()?, addr, v(len)?);
                     }
                     bind = Some(Value::Int(addr));
@@ -243,6 +239,25 @@ impl Bound<'_> {
                     ))
                 }
                 Call::Fallocate { .. } if phase == 1 && me.sigpending => {
+                    sig_consumed = true;
+                    Err(Errno::EINTR)
+                }
+                // MADV_REMOVE punches through the mapping's file: on fs-dax
+                // it waits for busy pages as fallocate does.
+                Call::Madvise {
+                    addr,
+                    len,
+                    advice: pinlab_model::vm::uapi::MADV_REMOVE,
+                } if phase == 0 && m.madvise_remove_dax_wait(policy, p()?, v(addr)?, v(len)?) => {
+                    next_phase = Some(1);
+                    Ok(Some(
+                        "[dax_break_layout: pages busy, waiting for them to go idle]".into(),
+                    ))
+                }
+                Call::Madvise {
+                    advice: pinlab_model::vm::uapi::MADV_REMOVE,
+                    ..
+                } if phase == 1 && me.sigpending => {
                     sig_consumed = true;
                     Err(Errno::EINTR)
                 }
@@ -602,11 +617,7 @@ impl Bound<'_> {
                         }
                         None => m.mmap_anon(p()?, v(len)?, prot, flags)?,
                     };
-                    if flags
-                        & (pinlab_model::vm::uapi::MAP_POPULATE
-                            | pinlab_model::vm::uapi::MAP_LOCKED)
-                        != 0
-                    {
+                    if m.mmap_populates(p()?, flags) {
                         m.mm_populate(policy, p()?, addr, v(len)?);
                     }
                     bind = Some(Value::Int(addr));
@@ -650,6 +661,10 @@ impl Bound<'_> {
                 Call::Munlock { addr, len } => m
                     .sys_munlock(p()?, v(addr)?, v(len)?)
                     .map(|_| Some("0".into())),
+                Call::Mlockall { flags } => m
+                    .sys_mlockall(policy, p()?, flags)
+                    .map(|_| Some("0".into())),
+                Call::Munlockall => m.sys_munlockall(p()?).map(|_| Some("0".into())),
                 Call::Memset { addr, tag, len } => {
                     match m.cpu_store(policy, p()?, v(addr)?, v(len)?, wid(tag)) {
                         Ok(()) => Ok(None),

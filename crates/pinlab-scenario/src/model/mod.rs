@@ -207,6 +207,25 @@ impl Bound<'_> {
                         .dax_range(s, a, fd, None, Some((off, len)))
                         .is_some_and(|(ino, f, l)| !s.m.dax_busy_pages(ino, f, l).is_empty())
             }
+            // MADV_REMOVE: as a punch of each file range it maps.
+            Call::Madvise {
+                addr,
+                len,
+                advice: pinlab_model::vm::uapi::MADV_REMOVE,
+            } => {
+                let ranges = match (a.pid, self.val(a, addr), self.val(a, len)) {
+                    (Some(pid), Some(addr), Some(len)) => s.m.madvise_remove_ranges(pid, addr, len),
+                    _ => Vec::new(),
+                };
+                if a.phase == 0 {
+                    ranges.iter().any(|&(ino, _, _)| ino_busy(ino))
+                } else {
+                    !a.sigpending
+                        && ranges
+                            .iter()
+                            .any(|&(ino, f, l)| !s.m.dax_busy_pages(ino, f, l).is_empty())
+                }
+            }
             // A FOLL_LONGTERM pin that must migrate a folio under writeback
             // sleeps in migrate_pages(MIGRATE_SYNC) until the I/O completes.
             Call::RegMr { addr, len, access }
@@ -425,6 +444,20 @@ impl Bound<'_> {
             Call::Ftruncate { fd, .. } | Call::Fallocate { fd, .. } => {
                 file(a, fd).map(|f| (f.ino, true))
             }
+            // `[model assumption]`: the inode of the first range it punches
+            // (the kernel takes each piece's in turn).
+            Call::Madvise {
+                addr,
+                len,
+                advice: pinlab_model::vm::uapi::MADV_REMOVE,
+            } => match (a.pid, self.val(a, addr), self.val(a, len)) {
+                (Some(pid), Some(addr), Some(len)) => {
+                    s.m.madvise_remove_ranges(pid, addr, len)
+                        .first()
+                        .map(|&(ino, _, _)| (ino, true))
+                }
+                _ => None,
+            },
             Call::Open { ref path, flags } if flags & pinlab_model::fs::oflags::O_TRUNC != 0 => {
                 s.m.fs
                     .inodes
