@@ -323,7 +323,7 @@ impl Machine {
     }
 
     /// `__mm_populate` (mm/gup.c, v6.12–v6.18) of page numbers `[start,
-    /// end)`: [`Machine::populate_vma_page_range`] over each VMA piece in
+    /// end)`: `populate_vma_page_range` over each VMA piece in
     /// address order, holes skipped. The first error ends it; with
     /// `ignore_errors` (`mm_populate` after `mmap`, `mremap`) population goes
     /// on at the next VMA instead.
