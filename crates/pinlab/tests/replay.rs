@@ -806,6 +806,37 @@ fn madv_remove_replays_as_the_kernel_punches() {
 }
 
 #[test]
+fn mincore_replays_as_the_kernel_reports_residency() {
+    // Twenty-first session: mincore(2) shows the page cache the model
+    // predicts (readahead, fault-around, truncation) and anonymous and
+    // shmem residency.
+    replays_pass("tests/data", "mincore", 1);
+}
+
+#[test]
+fn file_pageout_is_skipped_not_failed() {
+    // MADV_PAGEOUT of an ext4 mapping reclaims what the range maps; which
+    // pages a read fault's fault-around maps depends on when its readahead
+    // I/O completes (6.18: '11101111' 14 times, '11101100' 5 times,
+    // '11111111' once in 20 runs of the same fault), where the model
+    // completes it at once.
+    let scn = "scenario file-pageout-skip\n\
+        process app {\n\
+            fd = open(\"f\", O_RDWR|O_CREAT)\n\
+            pwrite(fd, 'A', 32K, 0)\n\
+            m = mmap(NULL, 32K, PROT_READ, MAP_SHARED, fd, 0)\n\
+            load(m, 4K)\n\
+            madvise(m, 32K, MADV_PAGEOUT)\n\
+            mincore(m, 32K)\n\
+        }\n";
+    every_trace_is_skipped(
+        "file-pageout-skip",
+        scn,
+        "SKIP(MADV_PAGEOUT or MADV_COLD of mapped ext4 page-cache pages",
+    );
+}
+
+#[test]
 fn mlockall_is_skipped_not_failed() {
     // mlockall would lock the executor's own code, heap and rings too (and
     // MCL_FUTURE its later mappings), which the model does not hold.

@@ -10,7 +10,7 @@
 //! Faults are in [`fault`], fork and exit in [`fork`], `mremap` in [`mremap`],
 //! `mprotect` in [`mprotect`], hugetlb reservations in [`hugetlb`],
 //! `madvise` in [`madvise`], THP splitting in [`split`], `mlock` and
-//! `munlock` in [`mlock`].
+//! `munlock` in [`mlock`], `mincore` in [`mincore`].
 
 pub mod collapse;
 pub mod fault;
@@ -21,6 +21,7 @@ pub mod ksm;
 pub mod lazyfree;
 pub mod madvise;
 pub mod merge;
+pub mod mincore;
 pub mod mlock;
 pub mod mprotect;
 pub mod mremap;

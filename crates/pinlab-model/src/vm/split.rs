@@ -173,8 +173,9 @@ impl Machine {
     }
 
     /// The large-folio part of `madvise_cold_or_pageout_pte_range` (mm/madvise.c,
-    /// v6.14) over `[start, end)` of one VMA: split every anonymous large folio
-    /// the range covers only partly, unless it is likely mapped shared.
+    /// v6.14) over `[start, end)` of one VMA: split every anonymous or ext4
+    /// large folio the range covers only partly, unless it is likely mapped
+    /// shared.
     pub(crate) fn split_partial_thps(&mut self, pid: Pid, start: u64, end: u64) {
         let Some(mm) = self.mm(pid) else { return };
         let pmds: Vec<(u64, u64)> = mm
@@ -226,10 +227,19 @@ impl Machine {
     }
 
     /// The checks before `split_folio` in `madvise_cold_or_pageout_pte_range`:
-    /// not `folio_likely_mapped_shared`; anonymous (`[model assumption]`).
+    /// not `folio_likely_mapped_shared`; anonymous, or an ext4 page-cache
+    /// folio (`pageout_anon_only_filter` is false: the processes may page
+    /// out their files, `can_do_file_pageout`). `[model assumption]`: shmem
+    /// folios are not split here.
     fn splittable_here(&self, head: u64) -> bool {
-        self.frames
-            .get(head)
-            .is_some_and(|f| f.is_anon() && !f.hugetlb && !folio_likely_mapped_shared(f))
+        self.frames.get(head).is_some_and(|f| {
+            let ext4 = match f.kind {
+                FolioKind::File { ino, .. } => {
+                    self.fs.inodes[ino as usize].kind == crate::fs::FsKind::Ext4
+                }
+                _ => false,
+            };
+            (f.is_anon() || ext4) && !f.hugetlb && !folio_likely_mapped_shared(f)
+        })
     }
 }

@@ -51,9 +51,43 @@ impl Machine {
             m.split_partial_thps(pid, s, e);
             if v.is_anonymous() {
                 m.pageout_range(policy, pid, s, e);
+            } else {
+                m.pageout_file_range(policy, pid, s, e);
             }
             Ok(())
         })
+    }
+
+    /// `madvise_cold_or_pageout_pte_range` + `reclaim_pages` for the ext4
+    /// page-cache folios the PTEs of `[start, end)` of one file VMA map
+    /// (mm/madvise.c, mm/vmscan.c, v6.12–v6.18; `can_do_file_pageout`: the
+    /// processes are root): a folio mapped only here, by PTEs inside the
+    /// range (a large one the range covers in part was split first, if it
+    /// could be), is shrunk as kswapd would
+    /// ([`Machine::shrink_file_folio`], `ignore_references`); a folio mapped
+    /// elsewhere too is left alone. `[model assumption]`: shmem folios (no
+    /// swap to write them to) and the anonymous COW copies of a private file
+    /// mapping are not paged out here.
+    fn pageout_file_range(&mut self, policy: &Policy, pid: Pid, start: u64, end: u64) {
+        for (vpn, head, idx) in self.folio_ptes_in(pid, start, end) {
+            let Some(f) = self.frames.get(head) else {
+                continue;
+            };
+            let crate::mem::FolioKind::File { ino, index } = f.kind else {
+                continue;
+            };
+            if idx != 0 || self.fs.inodes[ino as usize].kind != crate::fs::FsKind::Ext4 {
+                continue;
+            }
+            let nr = f.nr_pages();
+            let mm = self.mm(pid).expect("mm");
+            let whole = vpn + nr <= end
+                && (0..nr).all(|k| mm.ptes.get(&(vpn + k)).is_some_and(|p| p.pfn == head + k));
+            if !whole || f.mapcount() != nr as i64 {
+                continue;
+            }
+            self.shrink_file_folio(policy, ino, index, head);
+        }
     }
 
     /// `madvise_cold_or_pageout_pte_range` + `shrink_folio_list` for the PTEs of

@@ -474,6 +474,7 @@ impl Exec<'_> {
             | Call::Munlock { addr, len }
             | Call::Memset { addr, len, .. }
             | Call::Load { addr, len }
+            | Call::Mincore { addr, len }
             | Call::RegisterBuffers { addr, len, .. }
             | Call::RegMr { addr, len, .. }
             | Call::Vmsplice { addr, len, .. } => (addr, len),
@@ -640,6 +641,43 @@ impl Exec<'_> {
                 // (SIGSEGV), which the coordinator records as -EFAULT.
                 unsafe { std::ptr::write_bytes(a as *mut u8, tag as u8, l as usize) };
                 (None, None)
+            }
+            Call::Mincore { addr, len } => {
+                let (a, l) = (v!(addr), v!(len));
+                let n = (l as usize).div_ceil(PAGE);
+                // A page whose read is still in flight (readahead) reads
+                // as absent, where the model's page cache is uptodate at
+                // once: ask until two answers 20 ms apart agree (at most
+                // about a second).
+                let ask = || {
+                    let mut vec = vec![0u8; n.max(1)];
+                    // SAFETY: mincore of this executor's own range into a
+                    // buffer of one byte per page.
+                    let r = unsafe { libc::mincore(a as *mut _, l as usize, vec.as_mut_ptr()) };
+                    (if r == 0 { None } else { Some(last_err()) }, vec)
+                };
+                let mut prev = ask();
+                for _ in 0..50 {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    let now = ask();
+                    if now == prev {
+                        break;
+                    }
+                    prev = now;
+                }
+                match prev {
+                    (None, vec) => {
+                        let vec: Vec<bool> = vec[..n].iter().map(|b| b & 1 == 1).collect();
+                        (
+                            Some(format!(
+                                "= {}",
+                                pinlab_model::vm::mincore::describe_mincore(&vec)
+                            )),
+                            None,
+                        )
+                    }
+                    (err, _) => (err, Some(Val::Failed)),
+                }
             }
             Call::Load { addr, len } => {
                 let (a, l) = (v!(addr), v!(len));

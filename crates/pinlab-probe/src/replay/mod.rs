@@ -113,6 +113,7 @@ pub fn unsupported(kind: Kind, call: &Call) -> Option<String> {
         | Call::Madvise { .. }
         | Call::Mlock { .. }
         | Call::Munlock { .. }
+        | Call::Mincore { .. }
         | Call::Memset { .. }
         | Call::Load { .. }
         | Call::Fork { .. }
@@ -213,6 +214,51 @@ pub struct Predicted {
     /// A `POSIX_FADV_DONTNEED` that started writeback: whether the kernel
     /// then evicts those folios is up to the block device's timing.
     pub dontneed_writeback: bool,
+    /// An `MADV_PAGEOUT` or `MADV_COLD` over ext4 page-cache pages mapped
+    /// by PTEs: which pages a read fault's fault-around mapped is up to when
+    /// its readahead I/O completed (the model completes it at once).
+    pub file_lru_advice: bool,
+}
+
+/// Whether statement `call` of the process `pid` is `MADV_PAGEOUT` or
+/// `MADV_COLD` of a range where PTEs map ext4 page-cache pages, in the state
+/// before it runs ([`Predicted::file_lru_advice`]).
+fn file_lru_advice(
+    s: &pinlab_scenario::model::State,
+    st: &pinlab_scenario::model::ActorState,
+    call: &Call,
+) -> bool {
+    use pinlab_model::vm::uapi::{MADV_COLD, MADV_PAGEOUT};
+    use pinlab_scenario::model::Value;
+    let Call::Madvise { addr, len, advice } = *call else {
+        return false;
+    };
+    if advice != MADV_PAGEOUT && advice != MADV_COLD {
+        return false;
+    }
+    let val = |a: pinlab_scenario::bind::Arg| match a {
+        pinlab_scenario::bind::Arg::Const(c) => Some(c),
+        pinlab_scenario::bind::Arg::Var(slot, off) => match st.vars[slot] {
+            Some(Value::Int(v)) => Some(v.wrapping_add(off)),
+            _ => None,
+        },
+    };
+    let (Some(pid), Some(addr), Some(len)) = (st.pid, val(addr), val(len)) else {
+        return false;
+    };
+    let Some(mm) = s.m.mm(pid) else {
+        return false;
+    };
+    let (first, last) = (addr / 4096, addr.saturating_add(len).div_ceil(4096));
+    mm.ptes.range(first..last).any(|(_, p)| {
+        s.m.frames.page_folio(p.pfn).is_some_and(|(h, _)| {
+            matches!(
+                s.m.frames.get(h).map(|f| f.kind),
+                Some(pinlab_model::mem::FolioKind::File { ino, .. })
+                    if s.m.fs.inodes[ino as usize].kind == pinlab_model::fs::FsKind::Ext4
+            )
+        })
+    })
 }
 
 /// [`Predicted::mr_acct`] for the MR the model registered last, if `before`
@@ -249,6 +295,7 @@ pub fn predict(
         let i = a.actor as usize;
         let pc = s.actors[i].pc as usize;
         let mrs = s.m.dev.mrs.len();
+        let file_lru = file_lru_advice(&s, &s.actors[i], &scn.actors[i].body[pc].call);
         let info = model.exec(&mut s, i);
         let ends = s.actors[i].pc as usize != pc
             || s.actors[i].status != Status::Running
@@ -269,6 +316,7 @@ pub fn predict(
                     ..
                 }
             ) && info.notes.iter().any(|n| n.starts_with("writeback of")),
+            file_lru_advice: file_lru,
         });
     }
     let view = end_view(scn, policy, &s);
@@ -456,6 +504,11 @@ pub fn trace_unsupported(scn: &Scenario, trace: &[Action], pred: &[Predicted]) -
     // time after lru_add_drain_all: a folio whose write-back completed by
     // then is evicted (one fuzzed trace in 120 on 6.18), otherwise it stays
     // (the model's choice, docs/model.md).
+    if pred.iter().any(|p| p.file_lru_advice) {
+        return Some(
+            "MADV_PAGEOUT or MADV_COLD of mapped ext4 page-cache pages: what they reclaim or split is what the range maps, and which pages a read fault's fault-around maps depends on when its readahead I/O completes (the model completes it at once)".to_string(),
+        );
+    }
     if pred.iter().any(|p| p.dontneed_writeback) {
         return Some(
             "POSIX_FADV_DONTNEED over dirty pages: the kernel evicts them only if their writeback completes before its second invalidation pass, which the block device's timing decides".to_string(),

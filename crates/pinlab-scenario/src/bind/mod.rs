@@ -77,6 +77,8 @@ pub enum Call {
     },
     /// `munlock(addr, len)`.
     Munlock { addr: Arg, len: Arg },
+    /// `mincore(addr, len)`: which pages are resident.
+    Mincore { addr: Arg, len: Arg },
     /// `mlockall(MCL_*)`.
     Mlockall { flags: u64 },
     /// `munlockall()`.

@@ -509,6 +509,14 @@ impl Binder<'_> {
                     mlock2,
                 }
             }
+            "mincore" => {
+                self.nargs(s, &[2], "mincore(addr, len)")?;
+                self.uses.insert(AnonMemory);
+                Call::Mincore {
+                    addr: self.arg(&a[0], known)?,
+                    len: self.arg(&a[1], known)?,
+                }
+            }
             "mlockall" => {
                 self.nargs(s, &[1], "mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT)")?;
                 self.uses.insert(AnonMemory);

@@ -661,6 +661,9 @@ impl Bound<'_> {
                 Call::Munlock { addr, len } => m
                     .sys_munlock(p()?, v(addr)?, v(len)?)
                     .map(|_| Some("0".into())),
+                Call::Mincore { addr, len } => m
+                    .mincore(p()?, v(addr)?, v(len)?)
+                    .map(|vec| Some(pinlab_model::vm::mincore::describe_mincore(&vec))),
                 Call::Mlockall { flags } => m
                     .sys_mlockall(policy, p()?, flags)
                     .map(|_| Some("0".into())),
