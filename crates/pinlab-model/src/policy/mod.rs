@@ -97,6 +97,8 @@ switches! {
     madv_collapse = "madv_collapse", since "6.1", modelled true, affects [AnonMemory];
     /// madvise(2) knows MADV_POPULATE_READ and MADV_POPULATE_WRITE (fault the range in through GUP, taking no reference); without it they are EINVAL. Of the policy presets, upstream and odp have it.
     madv_populate = "madv_populate", since "5.14", modelled true, affects [AnonMemory, Gup, PageCache];
+    /// madvise(2) knows MADV_DONTNEED_LOCKED (MADV_DONTNEED that also zaps a VM_LOCKED VMA); without it it is EINVAL. Of the policy presets, upstream and odp have it.
+    madv_dontneed_locked = "madv_dontneed_locked", since "5.18", modelled true, affects [AnonMemory];
     /// memfd_secret(2) works in the default configuration (secretmem on by default); without it the syscall is ENOSYS (from 5.14 it needed secretmem.enable=1). Of the policy presets, upstream and odp have it.
     memfd_secret = "memfd_secret", since "6.5", modelled true, affects [PageCache];
     /// io_uring leaves file-backed buffers to GUP's FOLL_LONGTERM checks; without it io_uring_register refuses a buffer in a file VMA other than shmem or hugetlbfs with EOPNOTSUPP after pinning it.
@@ -183,6 +185,7 @@ const UPSTREAM: &[Switch] = &[
     madv_cold_pageout,
     madv_collapse,
     madv_populate,
+    madv_dontneed_locked,
     mremap_dontunmap,
     mremap_dontunmap_any_vma,
     io_uring_charges_rings,
@@ -221,7 +224,7 @@ pub const PRESETS: &[Preset] = &[
     Preset { name: "pwrite-race", label: "P5 PWRITE_RACE", summary: "truncate/punch over pinned blocks race like a pwrite and keep them (Lameter 2019)", switches: &[io_uring, madv_cold_pageout, foll_pin_tracking, bio_page_pinned, truncate_races_like_pwrite, filemap_fault_drops_mmap_lock] },
     Preset { name: "immutable", label: "P6 IMMUTABLE", summary: "pins of fs-dax files only in an explicit immutable-layout mode; layout changes fail (Williams/Chinner 2019)", switches: &[io_uring, madv_cold_pageout, immutable_layout, dax_truncate_waits_for_idle] },
     Preset { name: "gupexcl", label: "P7 GUPEXCL", summary: "mutually exclusive file-page pins, writeback skips pinned pages (Danton RFC 2019)", switches: &[io_uring, madv_cold_pageout, exclusive_gup_pins, longterm_refuses_fsdax, dax_truncate_waits_for_idle, filemap_fault_drops_mmap_lock] },
-    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, bio_page_pinned, io_uring, io_uring_delegates_file_check, memfd_secret, madv_cold_pageout, madv_collapse, madv_populate, mremap_dontunmap, mremap_dontunmap_any_vma, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, hugetlb_fork_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, lazyfree_discard_checks_refcount, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, ext4_large_folios, write_begin_before_prefault, filemap_fault_drops_mmap_lock, vm_hugepage_readahead, hmm_mirror, truncate_races_like_pwrite] },
+    Preset { name: "odp", label: "P8 ODP", summary: "devices that can fault mirror via mmu notifiers + HMM, no long-term pins; the leftover short pins (direct I/O) get the ignore-the-truncate rule (Glisse 2019)", switches: &[foll_pin_tracking, bio_page_pinned, io_uring, io_uring_delegates_file_check, memfd_secret, madv_cold_pageout, madv_collapse, madv_populate, madv_dontneed_locked, mremap_dontunmap, mremap_dontunmap_any_vma, io_uring_charges_rings, io_uring_clone_buffers, io_uring_coalesce_huge_page, io_uring_coalesce_buffers, early_cow_on_fork, hugetlb_early_cow_on_fork, gup_fast_write_protect_seq, hugetlb_fork_write_protect_seq, cow_reuse_by_refcount, anon_exclusive, longterm_unshares_cow_mappings, longterm_migrates_movable, is_valid_gup_args, zero_page_not_pinned, longterm_refuses_fsdax, longterm_refuses_writable_file, vmscan_skips_pinned, lazyfree_discard_checks_refcount, dax_truncate_waits_for_idle, ext4_warns_on_bufferless_dirty, ext4_large_folios, write_begin_before_prefault, filemap_fault_drops_mmap_lock, vm_hugepage_readahead, hmm_mirror, truncate_races_like_pwrite] },
     Preset { name: "upstream", label: "P9 UPSTREAM", summary: "mainline 6.5+ (read against 6.14)", switches: UPSTREAM },
 ];
 

@@ -157,12 +157,14 @@ impl Policy {
     /// every preset.
     pub fn knows_madvise(&self, advice: u64) -> bool {
         use crate::vm::uapi::{
-            MADV_COLD, MADV_COLLAPSE, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
+            MADV_COLD, MADV_COLLAPSE, MADV_DONTNEED_LOCKED, MADV_PAGEOUT, MADV_POPULATE_READ,
+            MADV_POPULATE_WRITE,
         };
         match advice {
             MADV_COLD | MADV_PAGEOUT => self.has(madv_cold_pageout),
             MADV_COLLAPSE => self.has(madv_collapse),
             MADV_POPULATE_READ | MADV_POPULATE_WRITE => self.has(madv_populate),
+            MADV_DONTNEED_LOCKED => self.has(madv_dontneed_locked),
             _ => true,
         }
     }

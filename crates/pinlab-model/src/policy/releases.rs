@@ -147,6 +147,13 @@ pub const COMMITS: &[Commit] = &[
         backports: "",
     },
     Commit {
+        switch: madv_dontneed_locked,
+        id: "9457056ac426",
+        title: "mm: madvise: MADV_DONTNEED_LOCKED",
+        release: (5, 18),
+        backports: "",
+    },
+    Commit {
         switch: madv_collapse,
         id: "7d8faaf15545",
         title: "mm/madvise: introduce MADV_COLLAPSE sync hugepage collapse",

@@ -221,6 +221,7 @@ impl Machine {
                 | MADV_SEQUENTIAL
                 | MADV_WILLNEED
                 | MADV_DONTNEED
+                | MADV_DONTNEED_LOCKED
                 | MADV_FREE
                 | MADV_REMOVE
                 | MADV_WIPEONFORK
@@ -251,22 +252,25 @@ impl Machine {
             // piece must start on a huge page (-EINVAL) and its end is rounded
             // down to one, so a partial huge page is left alone; any other
             // VMA must not be locked (-EINVAL).
-            MADV_DONTNEED => self.madvise_walk_vmas(pid, start, end, |m, v, s, mut e| {
-                if !v.has(VM_HUGETLB) && v.has(VM_LOCKED) {
-                    return Err(Errno::EINVAL);
-                }
-                if v.has(VM_HUGETLB) {
-                    if s % HPAGE_PMD_NR != 0 {
+            // MADV_DONTNEED_LOCKED (9457056ac426, v5.18) zaps a locked VMA too.
+            MADV_DONTNEED | MADV_DONTNEED_LOCKED => {
+                self.madvise_walk_vmas(pid, start, end, |m, v, s, mut e| {
+                    if advice == MADV_DONTNEED && !v.has(VM_HUGETLB) && v.has(VM_LOCKED) {
                         return Err(Errno::EINVAL);
                     }
-                    e -= e % HPAGE_PMD_NR;
-                }
-                if s < e {
-                    m.zap_range(pid, s, e);
-                    m.ghost_discard(pid, s, e);
-                }
-                Ok(())
-            }),
+                    if v.has(VM_HUGETLB) {
+                        if s % HPAGE_PMD_NR != 0 {
+                            return Err(Errno::EINVAL);
+                        }
+                        e -= e % HPAGE_PMD_NR;
+                    }
+                    if s < e {
+                        m.zap_range(pid, s, e);
+                        m.ghost_discard(pid, s, e);
+                    }
+                    Ok(())
+                })
+            }
             MADV_WILLNEED => {
                 self.madvise_walk_vmas(pid, start, end, |m, v, s, e| m.madvise_willneed(v, s, e))
             }

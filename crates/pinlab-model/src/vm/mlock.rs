@@ -35,8 +35,8 @@
 //! `mlockall(MCL_FUTURE)` keeps the lock bits in `mm->def_flags`
 //! ([`Mm::def_flags`]), which every later `mmap` adds.
 //!
-//! Not modelled: `VM_DROPPABLE`, `MADV_DONTNEED_LOCKED`, and the per-CPU
-//! `mlock_fbatch` (the model's folios have no LRU lists to move between).
+//! Not modelled: `VM_DROPPABLE`, and the per-CPU `mlock_fbatch` (the
+//! model's folios have no LRU lists to move between).
 
 use super::uapi::*;
 use super::vmflags::*;

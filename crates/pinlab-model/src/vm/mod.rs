@@ -143,6 +143,8 @@ pub mod uapi {
     pub const MADV_FREE: u64 = 8;
     /// MADV_REMOVE: punch a hole in a shared mapping's file ([`super::madvise`]).
     pub const MADV_REMOVE: u64 = 9;
+    /// MADV_DONTNEED_LOCKED (v5.18): MADV_DONTNEED of locked VMAs too.
+    pub const MADV_DONTNEED_LOCKED: u64 = 24;
     /// MADV_DONTFORK.
     pub const MADV_DONTFORK: u64 = 10;
     /// MADV_DOFORK.
