@@ -378,15 +378,18 @@ impl Machine {
             return Err(Errno::EOPNOTSUPP);
         }
         self.seal_check_fallocate(ino, mode, off, len)?;
-        self.dax_layout_change_allowed(
-            policy,
-            // Only fs-dax files have leases; each has a vm_file.
-            file.unwrap_or(usize::MAX),
-            ino,
-            off / PAGE_SIZE,
-            (off + len).div_ceil(PAGE_SIZE),
-            mode & FALLOC_FL_PUNCH_HOLE == 0,
-        )?;
+        // The layout rules are fs-dax's; a file no descriptor names (the
+        // shmem object of a shared anonymous mapping) is never fs-dax.
+        if let Some(file) = file {
+            self.dax_layout_change_allowed(
+                policy,
+                file,
+                ino,
+                off / PAGE_SIZE,
+                (off + len).div_ceil(PAGE_SIZE),
+                mode & FALLOC_FL_PUNCH_HOLE == 0,
+            )?;
+        }
         if mode == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE && kind == FsKind::Hugetlbfs {
             self.hugetlbfs_punch_hole(policy, ino, off, len);
             return Ok(());
